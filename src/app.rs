@@ -1,0 +1,902 @@
+//! The subcommands, as library functions taking plain option structs (the clap definitions in
+//! `cli.rs` only build these). Each writes its human or JSON output to `out` and its notes
+//! (which backend, where files went) to stderr.
+
+use crate::catalog::{Board, Catalog, Model};
+use crate::device::sim::{truth, Noise, SimBoard};
+use crate::device::{Device, FreqSetting};
+use crate::error::{Interrupted, UsageError};
+use crate::measure::{measure, Measurement, ProtocolSettings};
+use crate::report::{self, profile, Report, ReportContext};
+use crate::space::{check_freq, Config, Knob, Space};
+use crate::strategy::{self, StrategyInit};
+use crate::study::{Event, Journal, Prior, Study, StudyHeader};
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+
+/// Which backend measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The real board when running on it, else the twin.
+    Auto,
+    /// The digital twin.
+    Sim,
+}
+
+/// Options shared by every command that measures.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// Folder holding `search-spaces/` and `models/`; `None` for the built-in catalogue.
+    pub catalog_dir: Option<PathBuf>,
+    /// Model name.
+    pub model: String,
+    /// Device name; `None` to detect the board.
+    pub device: Option<String>,
+    /// Backend.
+    pub backend: Backend,
+    /// Protocol settings.
+    pub protocol: ProtocolSettings,
+    /// Seed (twin noise and strategies).
+    pub seed: u64,
+    /// Twin measurement noise on.
+    pub noise: bool,
+    /// No notes on stderr.
+    pub quiet: bool,
+}
+
+/// The board, model and backend a command runs on.
+pub struct Target {
+    /// Catalogue.
+    pub catalog: Catalog,
+    /// Board.
+    pub board: Board,
+    /// Model.
+    pub model: Model,
+    /// Backend name for reports.
+    pub backend: &'static str,
+}
+
+/// Reads `/proc/device-tree/model` under `root` (NULs trimmed), if there is one.
+pub fn device_tree_model(root: &Path) -> Option<String> {
+    let raw = std::fs::read(root.join("proc/device-tree/model")).ok()?;
+    let s = String::from_utf8_lossy(&raw)
+        .trim_matches(char::from(0))
+        .trim()
+        .to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+/// The catalogue board whose detection string matches the device-tree model, if any.
+pub fn detect_board<'a>(catalog: &'a Catalog, dt_model: Option<&str>) -> Option<&'a Board> {
+    let m = dt_model?;
+    catalog
+        .boards
+        .iter()
+        .find(|b| b.board.detect_model.iter().any(|d| m.contains(d.as_str())))
+}
+
+/// Loads the catalogue named by the options.
+pub fn load_catalog(dir: Option<&Path>) -> Result<Catalog> {
+    Catalog::load(dir).context("loading the catalogue")
+}
+
+/// Resolves board, model and backend, and says on stderr when the twin stands in for a board.
+pub fn target(c: &Common) -> Result<Target> {
+    let catalog = load_catalog(c.catalog_dir.as_deref())?;
+    let model = catalog.model(&c.model)?.clone();
+    let detected = detect_board(&catalog, device_tree_model(Path::new("/")).as_deref()).cloned();
+    let board = match (&c.device, &detected) {
+        (Some(d), _) => catalog.board(d)?.clone(),
+        (None, Some(b)) => b.clone(),
+        (None, None) => {
+            return Err(UsageError(format!(
+                "no Jetson detected here, so name the board to simulate with --device ({})",
+                catalog.board_ids().join(", ")
+            ))
+            .into())
+        }
+    };
+    model.twin_for(&board.board.id)?;
+    if !c.quiet {
+        let on_board = detected.as_ref().map(|b| b.board.id.as_str()) == Some(&board.board.id);
+        match (c.backend, on_board) {
+            (Backend::Auto, true) => eprintln!(
+                "note: this is a {}, but this build has no jetson backend yet; using the digital twin",
+                board.board.name
+            ),
+            (Backend::Auto, false) => eprintln!(
+                "note: no {} detected here; using its digital twin (backend sim), calibrated to the paper's measurements",
+                board.board.name
+            ),
+            (Backend::Sim, _) => {}
+        }
+    }
+    Ok(Target {
+        catalog,
+        board,
+        model,
+        backend: "sim",
+    })
+}
+
+/// The process-wide interrupt flag, set by SIGINT/SIGTERM once the handler is installed.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let f = Arc::new(AtomicBool::new(false));
+        let f2 = f.clone();
+        // Failing to install a handler only loses graceful interrupts; the study still runs.
+        let _ = ctrlc::set_handler(move || f2.store(true, std::sync::atomic::Ordering::SeqCst));
+        f
+    })
+    .clone()
+}
+
+fn noise_for(c: &Common, salt: u64) -> Noise {
+    if c.noise {
+        Noise::Seeded(c.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt)
+    } else {
+        Noise::Off
+    }
+}
+
+/// Options of `tune`.
+#[derive(Debug, Clone)]
+pub struct TuneOptions {
+    /// Shared options.
+    pub common: Common,
+    /// Strategy name.
+    pub strategy: String,
+    /// Measurement budget; `None` for 10 % of the grid.
+    pub budget: Option<usize>,
+    /// Batch sizes to search (subset of the model's).
+    pub batch_sizes: Option<Vec<u64>>,
+    /// Fixed knobs.
+    pub fixes: Vec<(Knob, u64)>,
+    /// Batch size of the DVFS baseline; `None` for the model's smallest.
+    pub baseline_batch: Option<u32>,
+    /// Output folder; `None` for `reports/<model>-<device>-<timestamp>/`.
+    pub out: Option<PathBuf>,
+    /// Print report.json to stdout instead of the summary.
+    pub json: bool,
+    /// Folder of an earlier tune to continue.
+    pub resume: Option<PathBuf>,
+}
+
+/// Default budget: 10 % of the grid, at least 10 (or the whole grid when smaller).
+pub fn default_budget(grid: usize) -> usize {
+    grid.div_ceil(10).max(10).min(grid)
+}
+
+fn fresh_out_dir(base: &Path, stem: &str) -> PathBuf {
+    let ts = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    let first = base.join(format!("{stem}-{ts}"));
+    let mut p = first.clone();
+    let mut k = 2;
+    while p.exists() {
+        p = PathBuf::from(format!("{}-{k}", first.display()));
+        k += 1;
+    }
+    p
+}
+
+fn create_out_dir(p: &Path) -> Result<()> {
+    std::fs::create_dir_all(p).map_err(|e| {
+        UsageError(format!(
+            "cannot create the output folder {}: {e}; choose another with --out",
+            p.display()
+        ))
+        .into()
+    })
+}
+
+fn write_file(dir: &Path, name: &str, body: &str) -> Result<PathBuf> {
+    let p = dir.join(name);
+    std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?;
+    Ok(p)
+}
+
+/// Runs `tune`: baseline, search, reports. Returns the report and the output folder.
+pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
+    o.common.protocol.validate().map_err(UsageError)?;
+    let t = target(&o.common)?;
+    let space = Space::new(&t.board, &t.model, o.batch_sizes.as_deref(), &o.fixes)?;
+    let grid = space.size();
+    let budget = o.budget.unwrap_or_else(|| default_budget(grid));
+    if budget == 0 {
+        return Err(UsageError("--budget must be at least 1".into()).into());
+    }
+    let baseline_batch = o.baseline_batch.unwrap_or(t.model.paper.batch_sizes[0]);
+    if !t.model.paper.batch_sizes.contains(&baseline_batch) {
+        return Err(UsageError(format!(
+            "--baseline-batch {baseline_batch} is not a batch size of {} ({:?})",
+            t.model.model.id, t.model.paper.batch_sizes
+        ))
+        .into());
+    }
+    let strategy_name = o.strategy.trim().to_ascii_lowercase();
+    let strat = strategy::make(
+        &strategy_name,
+        &StrategyInit {
+            dims: space.dims(),
+            seed: o.common.seed,
+            budget,
+        },
+    )?;
+    let header = StudyHeader {
+        model: t.model.model.id.clone(),
+        device: t.board.board.id.clone(),
+        backend: t.backend.into(),
+        strategy: strat.name().into(),
+        seed: o.common.seed,
+        budget,
+        baseline_batch,
+        protocol: o.common.protocol,
+        space: space.clone(),
+    };
+    let (dir, journal, prior) = match &o.resume {
+        Some(d) => {
+            let (j, p) = Journal::resume(&d.join("journal.jsonl"), &header)?;
+            (d.clone(), j, p)
+        }
+        None => {
+            let dir = o.out.clone().unwrap_or_else(|| {
+                fresh_out_dir(
+                    Path::new("reports"),
+                    &format!("{}-{}", t.model.model.id, t.board.board.id),
+                )
+            });
+            create_out_dir(&dir)?;
+            let j = Journal::create(&dir.join("journal.jsonl"), &header)?;
+            (dir, j, Prior::default())
+        }
+    };
+    let sim = SimBoard::new(&t.board, noise_for(&o.common, 0));
+    let mut device = sim.device();
+    let mut workload = sim.workload(&t.model)?;
+    let quiet = o.common.quiet;
+    let mut study = Study {
+        space: &space,
+        device: &mut device,
+        workload: &mut workload,
+        strategy: strat,
+        budget,
+        protocol: o.common.protocol,
+        baseline_batch,
+        journal: Some(journal),
+        prior,
+        interrupt: Some(interrupt_flag()),
+    };
+    let outcome = study
+        .run(|e| {
+            if quiet {
+                return;
+            }
+            if let Event::Measured {
+                n,
+                budget,
+                measured,
+                best,
+            } = e
+            {
+                if n % 10 == 0 || n == budget {
+                    eprintln!(
+                        "  measured {n}/{budget}: best so far {:.1} J at {}",
+                        best.measurement.energy_j, best.config
+                    );
+                }
+                let _ = measured;
+            }
+        })
+        .with_context(|| {
+            format!(
+                "tuning stopped; what was measured is in {}",
+                dir.join("journal.jsonl").display()
+            )
+        })?;
+    let ctx = ReportContext {
+        model: &t.model.model.id,
+        device: &t.board.board.id,
+        backend: t.backend,
+        strategy: study.strategy.name(),
+        seed: o.common.seed,
+        protocol: o.common.protocol,
+        grid_size: grid,
+        budget,
+    };
+    let rep = Report::build(&ctx, &outcome);
+    write_reports(&rep, &t.board, &dir)?;
+    if o.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
+    } else {
+        write!(out, "{}", summary(&rep))?;
+    }
+    if !quiet {
+        eprintln!("reports written to {}", dir.display());
+    }
+    if outcome.interrupted {
+        return Err(Interrupted(format!(
+            "stopped after {} measurements; partial reports are in {}; continue with --resume {}",
+            outcome.measured.len(),
+            dir.display(),
+            dir.display()
+        ))
+        .into());
+    }
+    Ok((rep, dir))
+}
+
+/// Writes report.json, report.md, profile.toml and nvpmodel.conf into `dir`.
+pub fn write_reports(rep: &Report, board: &Board, dir: &Path) -> Result<()> {
+    write_file(dir, "report.json", &serde_json::to_string_pretty(rep)?)?;
+    write_file(dir, "report.md", &report::markdown::render(rep))?;
+    if let Some(p) = profile::profile_toml(rep) {
+        write_file(dir, "profile.toml", &p)?;
+    }
+    if let Some(b) = profile::nvpmodel_block(rep, board, 10) {
+        write_file(dir, "nvpmodel.conf", &b)?;
+    }
+    Ok(())
+}
+
+/// The human summary `tune` prints.
+pub fn summary(r: &Report) -> String {
+    let mut s = String::new();
+    let source = if r.backend == "sim" {
+        "digital twin"
+    } else {
+        "board"
+    };
+    s += &format!(
+        "edgetune tune: {} on {} ({}), strategy {}\n",
+        r.model, r.device, source, r.strategy
+    );
+    match &r.best {
+        Some(b) => {
+            s += &format!(
+                "recommended: CPU {:.1} MHz ({} kHz), GPU {:.1} MHz ({} Hz), batch {}\n",
+                b.cpu_freq_khz as f64 / 1e3,
+                b.cpu_freq_khz,
+                b.gpu_freq_hz as f64 / 1e6,
+                b.gpu_freq_hz,
+                b.batch_size
+            );
+            s += &format!(
+                "energy: {:.1} J per {} inferences ({:.1} mJ each), time {:.1} s, average power {:.2} W\n",
+                b.energy_j, r.inferences, b.energy_per_inference_mj, b.time_s, b.avg_power_w
+            );
+            if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
+                s += &format!(
+                    "saving vs DVFS at batch {} (frequencies only): {p:.1} % (DVFS {:.1} J)\n",
+                    base.batch_size, base.energy_j
+                );
+            }
+            if let Some(p) = r.saving_pct {
+                s += &format!(
+                    "saving vs DVFS at batch {} (frequencies and batch size): {p:.1} % (DVFS {:.1} J)\n",
+                    r.baseline.batch_size, r.baseline.energy_j
+                );
+            }
+        }
+        None => s += "no configuration was measured, so there is no recommendation\n",
+    }
+    s += &format!(
+        "measured {} of {} configurations ({:.1} % of the grid); {}\n",
+        r.measured_configs,
+        r.grid_size,
+        100.0 * r.measured_configs as f64 / r.grid_size.max(1) as f64,
+        r.stop_reason
+    );
+    s += &format!(
+        "time spent measuring: {}{}\n",
+        report::human_duration(r.tuning_time_s),
+        if r.backend == "sim" {
+            " (simulated: what the board would have taken)"
+        } else {
+            ""
+        }
+    );
+    s
+}
+
+/// Options of `sweep`.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Shared options.
+    pub common: Common,
+    /// Only this batch size.
+    pub batch: Option<u32>,
+    /// Output folder; `None` for `reports/sweep-<model>-<device>-<timestamp>/`.
+    pub out: Option<PathBuf>,
+    /// Print sweep.json to stdout.
+    pub json: bool,
+}
+
+/// One grid entry of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRow {
+    /// CPU frequency, kHz.
+    pub cpu_freq_khz: u64,
+    /// GPU frequency, Hz.
+    pub gpu_freq_hz: u64,
+    /// Batch size.
+    pub batch_size: u32,
+    /// Energy for `inferences` inferences.
+    pub energy_j: f64,
+    /// Time.
+    pub time_s: f64,
+    /// Average power.
+    pub avg_power_w: f64,
+    /// CV of the runs.
+    pub cv: f64,
+    /// Runs.
+    pub runs: usize,
+}
+
+/// A DVFS entry of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepBaseline {
+    /// Batch size.
+    pub batch_size: u32,
+    /// Energy.
+    pub energy_j: f64,
+    /// Time.
+    pub time_s: f64,
+}
+
+/// sweep.json.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepReport {
+    /// Model id.
+    pub model: String,
+    /// Board id.
+    pub device: String,
+    /// Backend.
+    pub backend: String,
+    /// Inferences per run.
+    pub inferences: u32,
+    /// Whether the twin's noise was on.
+    pub noise: bool,
+    /// Every configuration.
+    pub grid: Vec<SweepRow>,
+    /// The grid's best entry.
+    pub min: SweepRow,
+    /// DVFS per batch size.
+    pub baseline: Vec<SweepBaseline>,
+}
+
+fn measure_on_twin(
+    t: &Target,
+    noise: Noise,
+    setting: &FreqSetting,
+    batch: u32,
+    p: &ProtocolSettings,
+) -> Result<Measurement> {
+    let sim = SimBoard::new(&t.board, noise);
+    let (mut d, mut w) = (sim.device(), sim.workload(&t.model)?);
+    let m = measure(&mut d, &mut w, setting, batch, p);
+    d.restore()?;
+    Ok(m?)
+}
+
+/// Runs `sweep`: every configuration (or one batch size), in parallel on the twin.
+pub fn sweep(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBuf)> {
+    o.common.protocol.validate().map_err(UsageError)?;
+    let t = target(&o.common)?;
+    let batches = o.batch.map(|b| vec![b as u64]);
+    let space = Space::new(&t.board, &t.model, batches.as_deref(), &[])?;
+    let points: Vec<_> = space.points().collect();
+    let grid: Vec<SweepRow> = points
+        .par_iter()
+        .map(|p| {
+            let c = space.config(p);
+            let setting = FreqSetting::Pinned {
+                cpu_freq_khz: c.cpu_freq_khz,
+                gpu_freq_hz: c.gpu_freq_hz,
+            };
+            // Each configuration gets its own noise stream, so results do not depend on
+            // the order threads take them in.
+            let m = measure_on_twin(
+                &t,
+                noise_for(&o.common, space.index(p) as u64 + 1),
+                &setting,
+                c.batch_size,
+                &o.common.protocol,
+            )?;
+            Ok(SweepRow {
+                cpu_freq_khz: c.cpu_freq_khz,
+                gpu_freq_hz: c.gpu_freq_hz,
+                batch_size: c.batch_size,
+                energy_j: m.energy_j,
+                time_s: m.time_s,
+                avg_power_w: m.avg_power_w,
+                cv: m.cv,
+                runs: m.runs.len(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let baseline = space.axes[2]
+        .values
+        .iter()
+        .map(|b| {
+            let m = measure_on_twin(
+                &t,
+                noise_for(&o.common, u64::MAX - b),
+                &FreqSetting::Dvfs,
+                *b as u32,
+                &o.common.protocol,
+            )?;
+            Ok(SweepBaseline {
+                batch_size: *b as u32,
+                energy_j: m.energy_j,
+                time_s: m.time_s,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let min = grid
+        .iter()
+        .min_by(|a, b| a.energy_j.total_cmp(&b.energy_j))
+        .expect("the space is never empty")
+        .clone();
+    let rep = SweepReport {
+        model: t.model.model.id.clone(),
+        device: t.board.board.id.clone(),
+        backend: t.backend.into(),
+        inferences: o.common.protocol.inferences,
+        noise: o.common.noise,
+        grid,
+        min,
+        baseline,
+    };
+    let dir = o.out.clone().unwrap_or_else(|| {
+        fresh_out_dir(
+            Path::new("reports"),
+            &format!("sweep-{}-{}", rep.model, rep.device),
+        )
+    });
+    create_out_dir(&dir)?;
+    write_file(&dir, "sweep.json", &serde_json::to_string_pretty(&rep)?)?;
+    let mut csv =
+        String::from("cpu_freq_khz,gpu_freq_hz,batch_size,energy_j,time_s,avg_power_w,cv,runs\n");
+    for r in &rep.grid {
+        csv += &format!(
+            "{},{},{},{:.6},{:.6},{:.6},{:.6},{}\n",
+            r.cpu_freq_khz,
+            r.gpu_freq_hz,
+            r.batch_size,
+            r.energy_j,
+            r.time_s,
+            r.avg_power_w,
+            r.cv,
+            r.runs
+        );
+    }
+    write_file(&dir, "sweep.csv", &csv)?;
+    if o.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
+    } else {
+        writeln!(
+            out,
+            "edgetune sweep: {} on {} ({}), {} configurations, noise {}",
+            rep.model,
+            rep.device,
+            if rep.backend == "sim" {
+                "digital twin"
+            } else {
+                "board"
+            },
+            rep.grid.len(),
+            if rep.noise { "on" } else { "off" }
+        )?;
+        writeln!(
+            out,
+            "minimum: {:.1} J at {}",
+            rep.min.energy_j,
+            Config {
+                cpu_freq_khz: rep.min.cpu_freq_khz,
+                gpu_freq_hz: rep.min.gpu_freq_hz,
+                batch_size: rep.min.batch_size
+            }
+        )?;
+        writeln!(out, "batch | DVFS (J) | best pinned (J) | saving (%)")?;
+        for b in &rep.baseline {
+            let best = rep
+                .grid
+                .iter()
+                .filter(|r| r.batch_size == b.batch_size)
+                .map(|r| r.energy_j)
+                .fold(f64::INFINITY, f64::min);
+            writeln!(
+                out,
+                "{:>5} | {:>8.1} | {:>15.1} | {:>10.1}",
+                b.batch_size,
+                b.energy_j,
+                best,
+                report::saving_pct(b.energy_j, best)
+            )?;
+        }
+    }
+    if !o.common.quiet {
+        eprintln!("sweep written to {}", dir.display());
+    }
+    Ok((rep, dir))
+}
+
+/// Options of `measure` and `baseline`.
+#[derive(Debug, Clone)]
+pub struct MeasureOptions {
+    /// Shared options.
+    pub common: Common,
+    /// CPU frequency, kHz (`None` with `gpu` `None` means DVFS).
+    pub cpu_freq_khz: Option<u64>,
+    /// GPU frequency, Hz.
+    pub gpu_freq_hz: Option<u64>,
+    /// Batch sizes (one for `measure`; `baseline` takes several).
+    pub batches: Vec<u32>,
+    /// JSON output.
+    pub json: bool,
+}
+
+/// Output of `measure` / `baseline` in JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeasureReport {
+    /// Model id.
+    pub model: String,
+    /// Board id.
+    pub device: String,
+    /// Backend.
+    pub backend: String,
+    /// One measurement per batch size.
+    pub measurements: Vec<Measurement>,
+}
+
+/// Runs `measure` (pinned clocks) or `baseline` (DVFS) through the protocol.
+pub fn measure_cmd(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureReport> {
+    o.common.protocol.validate().map_err(UsageError)?;
+    let t = target(&o.common)?;
+    let setting = match (o.cpu_freq_khz, o.gpu_freq_hz) {
+        (None, None) => FreqSetting::Dvfs,
+        (Some(c), Some(g)) => {
+            check_freq(Knob::CpuFreqKhz, c, &t.board)?;
+            check_freq(Knob::GpuFreqHz, g, &t.board)?;
+            FreqSetting::Pinned {
+                cpu_freq_khz: c,
+                gpu_freq_hz: g,
+            }
+        }
+        _ => {
+            return Err(UsageError(
+                "give both --cpu-freq and --gpu-freq to pin the clocks (or neither for the DVFS governors)".into(),
+            )
+            .into())
+        }
+    };
+    let batches = if o.batches.is_empty() {
+        t.model.paper.batch_sizes.clone()
+    } else {
+        o.batches.clone()
+    };
+    for b in &batches {
+        if !t.model.paper.batch_sizes.contains(b) {
+            return Err(crate::space::SpaceError::BadBatch {
+                value: *b as u64,
+                model: t.model.model.id.clone(),
+                valid: format!("{:?}", t.model.paper.batch_sizes),
+            }
+            .into());
+        }
+    }
+    let sim = SimBoard::new(&t.board, noise_for(&o.common, 0));
+    let (mut d, mut w) = (sim.device(), sim.workload(&t.model)?);
+    let mut ms = Vec::new();
+    let result = (|| -> Result<()> {
+        for b in &batches {
+            ms.push(measure(&mut d, &mut w, &setting, *b, &o.common.protocol)?);
+        }
+        Ok(())
+    })();
+    d.restore()?;
+    result?;
+    let rep = MeasureReport {
+        model: t.model.model.id.clone(),
+        device: t.board.board.id.clone(),
+        backend: t.backend.into(),
+        measurements: ms,
+    };
+    if o.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
+    } else {
+        let what = match setting {
+            FreqSetting::Dvfs => "DVFS governors".to_string(),
+            FreqSetting::Pinned {
+                cpu_freq_khz,
+                gpu_freq_hz,
+            } => format!(
+                "CPU {:.1} MHz, GPU {:.1} MHz",
+                cpu_freq_khz as f64 / 1e3,
+                gpu_freq_hz as f64 / 1e6
+            ),
+        };
+        writeln!(
+            out,
+            "{} on {} ({}), {what}, {} inferences per run",
+            rep.model,
+            rep.device,
+            if t.backend == "sim" {
+                "digital twin"
+            } else {
+                "board"
+            },
+            o.common.protocol.inferences
+        )?;
+        writeln!(
+            out,
+            "batch | energy (J) | time (s) | power (W) | mJ/inf | runs | CV (%)"
+        )?;
+        for m in &rep.measurements {
+            writeln!(
+                out,
+                "{:>5} | {:>10.1} | {:>8.1} | {:>9.2} | {:>6.1} | {:>4} | {:>6.2}",
+                m.batch_size,
+                m.energy_j,
+                m.time_s,
+                m.avg_power_w,
+                m.energy_per_inference_mj,
+                m.runs.len(),
+                m.cv * 100.0
+            )?;
+        }
+    }
+    Ok(rep)
+}
+
+/// Runs `models`: the catalogue's models with the paper's rows.
+pub fn models_cmd(catalog_dir: Option<&Path>, json: bool, out: &mut dyn Write) -> Result<()> {
+    let cat = load_catalog(catalog_dir)?;
+    if json {
+        let v: Vec<_> = cat
+            .models
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "id": m.model.id, "name": m.model.name, "aliases": m.model.aliases,
+                    "layers": m.paper.layers, "params_m": m.paper.params_m, "gflops": m.paper.gflops,
+                    "batch_sizes": m.paper.batch_sizes, "input": m.paper.input,
+                    "framework": m.paper.framework, "twin_boards": m.twin.keys().collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<13} {:<13} {:>6} {:>8} {:>7}  {:<18} {:<27} aliases",
+        "id", "name", "layers", "params", "GFLOPs", "batch sizes", "input"
+    )?;
+    for m in &cat.models {
+        writeln!(
+            out,
+            "{:<13} {:<13} {:>6} {:>7.1}M {:>7.4}  {:<18} {:<27} {}",
+            m.model.id,
+            m.model.name,
+            m.paper.layers,
+            m.paper.params_m,
+            m.paper.gflops,
+            format!("{:?}", m.paper.batch_sizes),
+            m.paper.input,
+            m.model.aliases.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `devices`: the catalogue's boards, and which one (if any) this machine is.
+pub fn devices_cmd(catalog_dir: Option<&Path>, json: bool, out: &mut dyn Write) -> Result<()> {
+    let cat = load_catalog(catalog_dir)?;
+    let dt = device_tree_model(Path::new("/"));
+    let detected = detect_board(&cat, dt.as_deref()).map(|b| b.board.id.clone());
+    if json {
+        let v: Vec<_> = cat
+            .boards
+            .iter()
+            .map(|b| {
+                serde_json::json!({
+                    "id": b.board.id, "name": b.board.name, "aliases": b.board.aliases,
+                    "cpu_freq_khz": b.cpu.frequencies_khz, "gpu_freq_hz": b.gpu.frequencies_hz,
+                    "cpu_governor": b.cpu.default_governor, "gpu_governor": b.gpu.default_governor,
+                    "cpu_clusters": b.cpu.clusters.iter().map(|c| &c.cpus).collect::<Vec<_>>(),
+                    "rails": b.sensors.rails, "total_rail": b.sensors.total_rail,
+                    "detected": detected.as_deref() == Some(b.board.id.as_str()),
+                    "backends": ["sim"],
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(());
+    }
+    for b in &cat.boards {
+        let (c, g) = (&b.cpu.frequencies_khz, &b.gpu.frequencies_hz);
+        writeln!(
+            out,
+            "{} ({}){}\n  aliases: {}\n  CPU: {} steps, {:.1}-{:.1} MHz, {} cluster(s), governor {}\n  GPU: {} steps, {:.1}-{:.1} MHz, devfreq {}, governor {}\n  rails: {} (total {})\n  backends: sim (digital twin)",
+            b.board.id,
+            b.board.name,
+            if detected.as_deref() == Some(b.board.id.as_str()) { " [this machine]" } else { "" },
+            b.board.aliases.join(", "),
+            c.len(),
+            c[0] as f64 / 1e3,
+            c[c.len() - 1] as f64 / 1e3,
+            b.cpu.clusters.len(),
+            b.cpu.default_governor,
+            g.len(),
+            g[0] as f64 / 1e6,
+            g[g.len() - 1] as f64 / 1e6,
+            b.gpu.devfreq,
+            b.gpu.default_governor,
+            b.sensors.rails.join(", "),
+            b.sensors.total_rail
+        )?;
+    }
+    if detected.is_none() {
+        writeln!(
+            out,
+            "this machine: {}",
+            dt.map(|m| format!("`{m}`, not a board in the catalogue"))
+                .unwrap_or_else(|| "not a Jetson (no /proc/device-tree/model)".into())
+        )?;
+    }
+    Ok(())
+}
+
+/// Noiseless energy of every configuration of a space on the twin (ground truth).
+pub fn true_grid(board: &Board, model: &Model, space: &Space, inferences: u32) -> Vec<f64> {
+    space
+        .points()
+        .map(|p| {
+            let c = space.config(&p);
+            let s = FreqSetting::Pinned {
+                cpu_freq_khz: c.cpu_freq_khz,
+                gpu_freq_hz: c.gpu_freq_hz,
+            };
+            truth(board, model, &s, c.batch_size, inferences).energy_j
+        })
+        .collect()
+}
+
+/// Runs `bench` and writes bench.json and bench.md to `out_dir` (default
+/// `reports/bench/<timestamp>/`).
+pub fn bench_cmd(
+    catalog_dir: Option<&Path>,
+    o: &crate::bench::BenchOptions,
+    out_dir: Option<PathBuf>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<PathBuf> {
+    o.protocol.validate().map_err(UsageError)?;
+    if o.seeds == 0 || o.strategies.is_empty() {
+        return Err(UsageError("--seeds and --strategies must not be empty".into()).into());
+    }
+    if o.budget.is_none() && !(o.budget_fraction > 0.0 && o.budget_fraction <= 1.0) {
+        return Err(UsageError("--budget-fraction must lie in (0, 1]".into()).into());
+    }
+    let cat = load_catalog(catalog_dir)?;
+    let rep = crate::bench::run(&cat, o)?;
+    let dir = out_dir.unwrap_or_else(|| fresh_out_dir(Path::new("reports/bench"), "bench"));
+    create_out_dir(&dir)?;
+    write_file(&dir, "bench.json", &serde_json::to_string_pretty(&rep)?)?;
+    let md = crate::bench::markdown(&rep);
+    write_file(&dir, "bench.md", &md)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
+    } else {
+        write!(out, "{md}")?;
+    }
+    eprintln!("bench written to {}", dir.display());
+    Ok(dir)
+}

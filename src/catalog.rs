@@ -1,0 +1,870 @@
+//! Loading and validating the catalogue: boards (`search-spaces/*.toml`) and models
+//! (`models/*.toml`). Every error names the file, the field and the line.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+include!(concat!(env!("OUT_DIR"), "/catalog_files.rs"));
+
+/// What can be wrong with the catalogue or with a name looked up in it.
+#[derive(Debug, Error)]
+pub enum CatalogError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// File that failed.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// Malformed TOML or a field of the wrong type (the message carries line and column).
+    #[error("{file}: {message}")]
+    Parse {
+        /// File that failed.
+        file: String,
+        /// Parser message.
+        message: String,
+    },
+    /// A well-formed file with a value that makes no sense.
+    #[error("{file}:{line}: field `{field}`: {message}")]
+    Invalid {
+        /// File that failed.
+        file: String,
+        /// 1-based line of the field (0 when unknown).
+        line: usize,
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A model name that is not in the catalogue.
+    #[error("unknown model `{name}`; valid models: {valid}")]
+    UnknownModel {
+        /// Name given.
+        name: String,
+        /// Comma-separated valid names.
+        valid: String,
+    },
+    /// A device name that is not in the catalogue.
+    #[error("unknown device `{name}`; valid devices: {valid}")]
+    UnknownDevice {
+        /// Name given.
+        name: String,
+        /// Comma-separated valid names.
+        valid: String,
+    },
+    /// The model has no twin parameters for that board.
+    #[error("model `{model}` has no [twin.{board}] section in {file}, so the twin cannot simulate it on that board")]
+    NoTwin {
+        /// Model id.
+        model: String,
+        /// Board id.
+        board: String,
+        /// Model file.
+        file: String,
+    },
+    /// Two entries share a name or alias.
+    #[error("{file}: name `{name}` is already used by {other}")]
+    Duplicate {
+        /// File that failed.
+        file: String,
+        /// Clashing name.
+        name: String,
+        /// File that has it already.
+        other: String,
+    },
+}
+
+/// A board: its knobs, governors, sensors and twin parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    /// Identity and detection.
+    pub board: BoardInfo,
+    /// CPU frequency control.
+    pub cpu: CpuSpec,
+    /// GPU frequency control.
+    pub gpu: GpuSpec,
+    /// Power sensor rails.
+    pub sensors: Sensors,
+    /// Digital-twin parameters.
+    pub twin: BoardTwin,
+    /// File it came from (not in the TOML).
+    #[serde(skip)]
+    pub file: String,
+}
+
+/// Identity and detection of a board.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardInfo {
+    /// Short id used on the command line.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Other accepted names.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// SoC name (t210, t194, ...).
+    pub soc: String,
+    /// Substrings of `/proc/device-tree/model` that identify the board.
+    pub detect_model: Vec<String>,
+}
+
+/// CPU frequency control of a board.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuSpec {
+    /// `scaling_available_frequencies`, kHz, ascending.
+    pub frequencies_khz: Vec<u64>,
+    /// Governor at boot.
+    pub default_governor: String,
+    /// cpufreq policies.
+    pub clusters: Vec<CpuCluster>,
+}
+
+/// One cpufreq policy (clock domain).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuCluster {
+    /// nvpmodel PARAM name (`CPU_A57`, `CPU_DENVER_0`, ...).
+    pub nvpmodel_param: String,
+    /// CPUs in the domain; the first one's cpufreq directory controls it.
+    pub cpus: Vec<u32>,
+}
+
+/// GPU frequency control of a board.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuSpec {
+    /// devfreq `available_frequencies`, Hz, ascending.
+    pub frequencies_hz: Vec<u64>,
+    /// Governor at boot.
+    pub default_governor: String,
+    /// devfreq device name.
+    pub devfreq: String,
+    /// nvpmodel PARAM name.
+    pub nvpmodel_param: String,
+}
+
+/// Power sensor rails.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sensors {
+    /// Driver name (`ina3221x` on JetPack 4, `ina3221` on 5+).
+    pub driver: String,
+    /// Rail labels in channel order.
+    pub rails: Vec<String>,
+    /// The rail that measures the whole module.
+    pub total_rail: String,
+}
+
+/// Board half of the twin's parameters (the physics is in [`crate::twin`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardTwin {
+    /// Workload-independent board power.
+    pub base_power_mw: f64,
+    /// DRAM bandwidth.
+    pub dram_bandwidth_gbps: f64,
+    /// DRAM power per GB/s of traffic.
+    pub dram_mw_per_gbps: f64,
+    /// Per-run coefficient of variation of measured energy.
+    pub noise_cv: f64,
+    /// Fraction of a core kept busy by the OS on the other cores.
+    pub background_core_util: f64,
+    /// GPU parameters.
+    pub gpu: TwinGpu,
+    /// CPU parameters.
+    pub cpu: TwinCpu,
+    /// Default-governor model.
+    pub dvfs: TwinDvfs,
+}
+
+/// GPU parameters of the twin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwinGpu {
+    /// CUDA cores.
+    pub cores: u32,
+    /// FLOPs per core per cycle (2 for FP32 FMA).
+    pub flops_per_core_cycle: f64,
+    /// C_eff in P = C f V^2 at full activity, mW/(MHz V^2).
+    pub dyn_mw_per_mhz_v2: f64,
+    /// Activity while stalled on DRAM, relative to compute.
+    pub mem_stall_activity: f64,
+    /// Leakage at 1 V, scales with V^3.
+    pub leak_mw_at_1v: f64,
+    /// Voltage curve: `[MHz, mV]` points, ascending.
+    pub voltage_mv_by_mhz: Vec<[f64; 2]>,
+    /// Voltage floor.
+    pub v_min_mv: f64,
+}
+
+/// CPU parameters of the twin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwinCpu {
+    /// Cores.
+    pub cores: u32,
+    /// C_eff per busy core, mW/(MHz V^2).
+    pub dyn_mw_per_mhz_v2: f64,
+    /// Cluster leakage at 1 V, scales with V^3.
+    pub leak_mw_at_1v: f64,
+    /// Voltage curve: `[MHz, mV]` points, ascending.
+    pub voltage_mv_by_mhz: Vec<[f64; 2]>,
+    /// Voltage floor.
+    pub v_min_mv: f64,
+}
+
+/// Default-governor residency model (calibration target T7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwinDvfs {
+    /// Share of time the CPU governor spends at the top frequency.
+    pub cpu_top_residency: f64,
+    /// Share of time the GPU governor spends at the top frequency.
+    pub gpu_top_residency: f64,
+    /// The remaining time is spread evenly over this many steps below the top.
+    pub spread_steps: usize,
+}
+
+/// A model: the paper's row and the twin's per-board parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Identity.
+    pub model: ModelInfo,
+    /// The paper's table row.
+    pub paper: PaperRow,
+    /// Twin parameters per board id.
+    #[serde(default)]
+    pub twin: BTreeMap<String, ModelTwin>,
+    /// File it came from.
+    #[serde(skip)]
+    pub file: String,
+}
+
+/// Identity of a model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelInfo {
+    /// Short id used on the command line.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Other accepted names.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// The paper's description of a model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaperRow {
+    /// Layers.
+    pub layers: u32,
+    /// Parameters, millions.
+    pub params_m: f64,
+    /// GFLOPs per inference as the paper gives it.
+    pub gflops: f64,
+    /// Batch sizes the paper used.
+    pub batch_sizes: Vec<u32>,
+    /// Input description.
+    pub input: String,
+    /// Framework the paper used.
+    pub framework: String,
+}
+
+/// Model half of the twin's parameters for one board.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelTwin {
+    /// Fraction of peak FLOP/s reached at large batch.
+    pub gpu_efficiency: f64,
+    /// Batch size at which half of `gpu_efficiency` is reached.
+    pub batch_half: f64,
+    /// Weights read from DRAM once per batch.
+    pub weights_mb: f64,
+    /// Activation traffic per inference.
+    pub activations_mb_per_inference: f64,
+    /// CPU work per inference (pre/post-processing), millions of cycles.
+    pub cpu_mcycles_per_inference: f64,
+    /// CPU work per batch (framework dispatch, kernel launches, sync), millions of cycles.
+    pub cpu_mcycles_per_batch: f64,
+    /// Fraction of the shorter of CPU and GPU work hidden behind the longer.
+    pub overlap: f64,
+    /// Fraction of a core busy-waiting while the GPU works.
+    pub spin: f64,
+}
+
+/// The whole catalogue.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// Boards, sorted by id.
+    pub boards: Vec<Board>,
+    /// Models, in the paper's order where known.
+    pub models: Vec<Model>,
+}
+
+/// 1-based line of a dotted field path (`twin.gpu.cores`, `cpu.clusters[1].cpus`) in a TOML
+/// source, or 0 when it cannot be found.
+pub fn line_of(src: &str, path: &str) -> usize {
+    let Ok(doc) = toml_edit::Document::parse(src) else {
+        return 0;
+    };
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    let mut offset = None;
+    for part in path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let Some((k, v)) = table.get_key_value(key) else {
+            break;
+        };
+        offset = k.span().map(|s| s.start).or(offset);
+        let next = match index {
+            Some(i) => v.as_array_of_tables().and_then(|a| a.get(i)).map(|t| {
+                offset = t.span().map(|s| s.start).or(offset);
+                t as &dyn toml_edit::TableLike
+            }),
+            None => v.as_table_like(),
+        };
+        match next {
+            Some(t) => table = t,
+            None => break,
+        }
+    }
+    offset.map(|o| line_at(src, o)).unwrap_or(0)
+}
+
+fn line_at(src: &str, byte: usize) -> usize {
+    src[..byte.min(src.len())].matches('\n').count() + 1
+}
+
+/// Checks collected while validating one file: `(field path, message)`.
+struct Checks<'a> {
+    file: &'a str,
+    src: &'a str,
+}
+
+impl Checks<'_> {
+    fn fail(&self, field: &str, message: impl Into<String>) -> CatalogError {
+        CatalogError::Invalid {
+            file: self.file.to_string(),
+            line: line_of(self.src, field),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+    fn positive(&self, field: &str, v: f64) -> Result<(), CatalogError> {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(self.fail(field, format!("must be a positive number, got {v}")))
+        }
+    }
+    fn non_negative(&self, field: &str, v: f64) -> Result<(), CatalogError> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(self.fail(field, format!("must be zero or more, got {v}")))
+        }
+    }
+    fn fraction(&self, field: &str, v: f64, allow_zero: bool) -> Result<(), CatalogError> {
+        let ok = v.is_finite() && v <= 1.0 && (v > 0.0 || (allow_zero && v == 0.0));
+        if ok {
+            Ok(())
+        } else {
+            let range = if allow_zero { "[0, 1]" } else { "(0, 1]" };
+            Err(self.fail(field, format!("must lie in {range}, got {v}")))
+        }
+    }
+    fn ascending<T: PartialOrd + Copy + std::fmt::Display>(
+        &self,
+        field: &str,
+        values: &[T],
+    ) -> Result<(), CatalogError> {
+        if values.is_empty() {
+            return Err(self.fail(field, "must not be empty"));
+        }
+        for w in values.windows(2) {
+            if w[1] <= w[0] {
+                return Err(self.fail(
+                    field,
+                    format!("must be strictly ascending, but {} follows {}", w[1], w[0]),
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn curve(&self, field: &str, points: &[[f64; 2]]) -> Result<(), CatalogError> {
+        let mhz: Vec<f64> = points.iter().map(|p| p[0]).collect();
+        self.ascending(field, &mhz)?;
+        for p in points {
+            if !(p[0] > 0.0 && p[1] > 0.0 && p[1].is_finite()) {
+                return Err(self.fail(field, format!("point {:?} must be positive", p)));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Board {
+    /// Parses and validates a board file.
+    pub fn parse(file: &str, src: &str) -> Result<Board, CatalogError> {
+        let mut b: Board = toml::from_str(src).map_err(|e| CatalogError::Parse {
+            file: file.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        b.file = file.to_string();
+        let c = Checks { file, src };
+        if b.board.id.trim().is_empty() {
+            return Err(c.fail("board.id", "must not be empty"));
+        }
+        if b.board.detect_model.is_empty() {
+            return Err(c.fail("board.detect_model", "must list at least one model string"));
+        }
+        c.ascending("cpu.frequencies_khz", &b.cpu.frequencies_khz)?;
+        if b.cpu.frequencies_khz[0] == 0 {
+            return Err(c.fail("cpu.frequencies_khz", "frequencies must be positive"));
+        }
+        c.ascending("gpu.frequencies_hz", &b.gpu.frequencies_hz)?;
+        if b.gpu.frequencies_hz[0] == 0 {
+            return Err(c.fail("gpu.frequencies_hz", "frequencies must be positive"));
+        }
+        if b.cpu.clusters.is_empty() {
+            return Err(c.fail("cpu.clusters", "must list at least one cluster"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, cl) in b.cpu.clusters.iter().enumerate() {
+            if cl.cpus.is_empty() {
+                return Err(c.fail(&format!("cpu.clusters[{i}].cpus"), "must not be empty"));
+            }
+            for cpu in &cl.cpus {
+                if !seen.insert(*cpu) {
+                    return Err(c.fail(
+                        &format!("cpu.clusters[{i}].cpus"),
+                        format!("cpu{cpu} is already in another cluster"),
+                    ));
+                }
+            }
+        }
+        if !b.sensors.rails.contains(&b.sensors.total_rail) {
+            return Err(c.fail(
+                "sensors.total_rail",
+                format!(
+                    "`{}` is not one of the rails {:?}",
+                    b.sensors.total_rail, b.sensors.rails
+                ),
+            ));
+        }
+        let t = &b.twin;
+        c.positive("twin.base_power_mw", t.base_power_mw)?;
+        c.positive("twin.dram_bandwidth_gbps", t.dram_bandwidth_gbps)?;
+        c.non_negative("twin.dram_mw_per_gbps", t.dram_mw_per_gbps)?;
+        c.fraction("twin.noise_cv", t.noise_cv, true)?;
+        c.fraction("twin.background_core_util", t.background_core_util, true)?;
+        c.positive("twin.gpu.cores", t.gpu.cores as f64)?;
+        c.positive("twin.gpu.flops_per_core_cycle", t.gpu.flops_per_core_cycle)?;
+        c.positive("twin.gpu.dyn_mw_per_mhz_v2", t.gpu.dyn_mw_per_mhz_v2)?;
+        c.fraction(
+            "twin.gpu.mem_stall_activity",
+            t.gpu.mem_stall_activity,
+            true,
+        )?;
+        c.non_negative("twin.gpu.leak_mw_at_1v", t.gpu.leak_mw_at_1v)?;
+        c.curve("twin.gpu.voltage_mv_by_mhz", &t.gpu.voltage_mv_by_mhz)?;
+        c.positive("twin.gpu.v_min_mv", t.gpu.v_min_mv)?;
+        c.positive("twin.cpu.cores", t.cpu.cores as f64)?;
+        c.positive("twin.cpu.dyn_mw_per_mhz_v2", t.cpu.dyn_mw_per_mhz_v2)?;
+        c.non_negative("twin.cpu.leak_mw_at_1v", t.cpu.leak_mw_at_1v)?;
+        c.curve("twin.cpu.voltage_mv_by_mhz", &t.cpu.voltage_mv_by_mhz)?;
+        c.positive("twin.cpu.v_min_mv", t.cpu.v_min_mv)?;
+        c.fraction(
+            "twin.dvfs.cpu_top_residency",
+            t.dvfs.cpu_top_residency,
+            false,
+        )?;
+        c.fraction(
+            "twin.dvfs.gpu_top_residency",
+            t.dvfs.gpu_top_residency,
+            false,
+        )?;
+        if t.dvfs.spread_steps == 0 {
+            return Err(c.fail("twin.dvfs.spread_steps", "must be at least 1"));
+        }
+        Ok(b)
+    }
+
+    /// Every name this board answers to.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.board.id.as_str()).chain(self.board.aliases.iter().map(|s| s.as_str()))
+    }
+}
+
+impl Model {
+    /// Parses and validates a model file.
+    pub fn parse(file: &str, src: &str) -> Result<Model, CatalogError> {
+        let mut m: Model = toml::from_str(src).map_err(|e| CatalogError::Parse {
+            file: file.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        m.file = file.to_string();
+        let c = Checks { file, src };
+        if m.model.id.trim().is_empty() {
+            return Err(c.fail("model.id", "must not be empty"));
+        }
+        c.ascending("paper.batch_sizes", &m.paper.batch_sizes)?;
+        if m.paper.batch_sizes[0] == 0 {
+            return Err(c.fail("paper.batch_sizes", "batch sizes must be at least 1"));
+        }
+        c.positive("paper.gflops", m.paper.gflops)?;
+        c.positive("paper.params_m", m.paper.params_m)?;
+        for (board, t) in &m.twin {
+            let f = |name: &str| format!("twin.{board}.{name}");
+            c.fraction(&f("gpu_efficiency"), t.gpu_efficiency, false)?;
+            c.non_negative(&f("batch_half"), t.batch_half)?;
+            c.non_negative(&f("weights_mb"), t.weights_mb)?;
+            c.non_negative(
+                &f("activations_mb_per_inference"),
+                t.activations_mb_per_inference,
+            )?;
+            c.non_negative(&f("cpu_mcycles_per_inference"), t.cpu_mcycles_per_inference)?;
+            c.non_negative(&f("cpu_mcycles_per_batch"), t.cpu_mcycles_per_batch)?;
+            c.fraction(&f("overlap"), t.overlap, true)?;
+            c.fraction(&f("spin"), t.spin, true)?;
+        }
+        Ok(m)
+    }
+
+    /// Every name this model answers to.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.model.id.as_str()).chain(self.model.aliases.iter().map(|s| s.as_str()))
+    }
+
+    /// Twin parameters for a board, or an error naming the missing section.
+    pub fn twin_for(&self, board: &str) -> Result<&ModelTwin, CatalogError> {
+        self.twin.get(board).ok_or_else(|| CatalogError::NoTwin {
+            model: self.model.id.clone(),
+            board: board.to_string(),
+            file: self.file.clone(),
+        })
+    }
+}
+
+/// Normalises a name for lookup: case-insensitive, `_` and `-` equivalent.
+fn norm(s: &str) -> String {
+    s.trim().to_ascii_lowercase().replace('_', "-")
+}
+
+/// The paper's model order, used to list models.
+const PAPER_ORDER: [&str; 6] = [
+    "alexnet",
+    "resnet18",
+    "mobilenet-v2",
+    "yolov4-tiny",
+    "bert-tiny",
+    "distilbert",
+];
+
+impl Catalog {
+    /// Loads the catalogue from `dir` (holding `search-spaces/` and `models/`), or the copy
+    /// embedded at build time when `dir` is `None`.
+    pub fn load(dir: Option<&Path>) -> Result<Catalog, CatalogError> {
+        let (boards, models) = match dir {
+            None => (
+                EMBEDDED_BOARDS
+                    .iter()
+                    .map(|(f, s)| (f.to_string(), s.to_string()))
+                    .collect(),
+                EMBEDDED_MODELS
+                    .iter()
+                    .map(|(f, s)| (f.to_string(), s.to_string()))
+                    .collect(),
+            ),
+            Some(d) => (
+                read_dir_tomls(&d.join("search-spaces"))?,
+                read_dir_tomls(&d.join("models"))?,
+            ),
+        };
+        Self::from_sources(&boards, &models)
+    }
+
+    /// Builds a catalogue from `(file name, TOML source)` pairs.
+    pub fn from_sources(
+        boards: &[(String, String)],
+        models: &[(String, String)],
+    ) -> Result<Catalog, CatalogError> {
+        let mut bs = Vec::new();
+        for (f, s) in boards {
+            bs.push(Board::parse(f, s)?);
+        }
+        let mut ms = Vec::new();
+        for (f, s) in models {
+            ms.push(Model::parse(f, s)?);
+        }
+        bs.sort_by(|a, b| a.board.id.cmp(&b.board.id));
+        ms.sort_by_key(|m| {
+            let i = PAPER_ORDER
+                .iter()
+                .position(|p| *p == m.model.id)
+                .unwrap_or(PAPER_ORDER.len());
+            (i, m.model.id.clone())
+        });
+        let cat = Catalog {
+            boards: bs,
+            models: ms,
+        };
+        cat.check_names()?;
+        for m in &cat.models {
+            let src = models
+                .iter()
+                .find(|(f, _)| *f == m.file)
+                .map(|(_, s)| s.as_str())
+                .unwrap_or("");
+            for board in m.twin.keys() {
+                if !cat.boards.iter().any(|b| &b.board.id == board) {
+                    return Err(CatalogError::Invalid {
+                        file: m.file.clone(),
+                        line: line_of(src, &format!("twin.{board}")),
+                        field: format!("twin.{board}"),
+                        message: format!(
+                            "no board `{board}` in the catalogue; boards: {}",
+                            cat.board_ids().join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(cat)
+    }
+
+    fn check_names(&self) -> Result<(), CatalogError> {
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for b in &self.boards {
+            for n in b.names() {
+                if let Some(other) = seen.insert(norm(n), b.file.clone()) {
+                    return Err(CatalogError::Duplicate {
+                        file: b.file.clone(),
+                        name: n.to_string(),
+                        other,
+                    });
+                }
+            }
+        }
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for m in &self.models {
+            for n in m.names() {
+                if let Some(other) = seen.insert(norm(n), m.file.clone()) {
+                    return Err(CatalogError::Duplicate {
+                        file: m.file.clone(),
+                        name: n.to_string(),
+                        other,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Board ids.
+    pub fn board_ids(&self) -> Vec<String> {
+        self.boards.iter().map(|b| b.board.id.clone()).collect()
+    }
+
+    /// Model ids.
+    pub fn model_ids(&self) -> Vec<String> {
+        self.models.iter().map(|m| m.model.id.clone()).collect()
+    }
+
+    /// Finds a board by id or alias.
+    pub fn board(&self, name: &str) -> Result<&Board, CatalogError> {
+        let n = norm(name);
+        self.boards
+            .iter()
+            .find(|b| b.names().any(|x| norm(x) == n))
+            .ok_or_else(|| CatalogError::UnknownDevice {
+                name: name.to_string(),
+                valid: self.board_ids().join(", "),
+            })
+    }
+
+    /// Finds a model by id or alias.
+    pub fn model(&self, name: &str) -> Result<&Model, CatalogError> {
+        let n = norm(name);
+        self.models
+            .iter()
+            .find(|m| m.names().any(|x| norm(x) == n))
+            .ok_or_else(|| CatalogError::UnknownModel {
+                name: name.to_string(),
+                valid: self.model_ids().join(", "),
+            })
+    }
+}
+
+fn read_dir_tomls(dir: &Path) -> Result<Vec<(String, String)>, CatalogError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let s = std::fs::read_to_string(&p).map_err(|source| CatalogError::Io {
+                path: p.clone(),
+                source,
+            })?;
+            out.push((p.display().to_string(), s));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn embedded() -> (Vec<(String, String)>, Vec<(String, String)>) {
+        let b = EMBEDDED_BOARDS
+            .iter()
+            .map(|(f, s)| (f.to_string(), s.to_string()))
+            .collect();
+        let m = EMBEDDED_MODELS
+            .iter()
+            .map(|(f, s)| (f.to_string(), s.to_string()))
+            .collect();
+        (b, m)
+    }
+
+    #[test]
+    fn embedded_catalogue_loads_with_the_paper_tables() {
+        let cat = Catalog::load(None).unwrap();
+        assert_eq!(cat.board_ids(), vec!["nano", "xavier-nx"]);
+        assert_eq!(
+            cat.model_ids(),
+            vec![
+                "alexnet",
+                "resnet18",
+                "mobilenet-v2",
+                "yolov4-tiny",
+                "bert-tiny",
+                "distilbert"
+            ]
+        );
+        let nano = cat.board("nano").unwrap();
+        assert_eq!(nano.cpu.frequencies_khz.len(), 15);
+        assert_eq!(nano.gpu.frequencies_hz.len(), 12);
+        assert_eq!(nano.cpu.frequencies_khz[14], 1_479_000);
+        assert_eq!(nano.gpu.frequencies_hz[11], 921_600_000);
+        let nx = cat.board("NX").unwrap();
+        assert_eq!(nx.cpu.frequencies_khz.len(), 25);
+        assert_eq!(nx.gpu.frequencies_hz.len(), 15);
+        assert_eq!(nx.cpu.clusters.len(), 3);
+        assert_eq!(nx.cpu.default_governor, "schedutil");
+        assert_eq!(nx.gpu.default_governor, "nvhost_podgov");
+        for m in &cat.models {
+            assert!(m.twin.contains_key("nano") && m.twin.contains_key("xavier-nx"));
+        }
+    }
+
+    #[test]
+    fn aliases_resolve_and_unknown_names_list_the_valid_ones() {
+        let cat = Catalog::load(None).unwrap();
+        assert_eq!(cat.model("ResNet-18").unwrap().model.id, "resnet18");
+        assert_eq!(cat.model("mobilenetv2").unwrap().model.id, "mobilenet-v2");
+        assert_eq!(cat.board("xavier_nx").unwrap().board.id, "xavier-nx");
+        let e = cat.model("vgg16").unwrap_err().to_string();
+        assert!(e.contains("vgg16") && e.contains("yolov4-tiny"), "{e}");
+        let e = cat.board("orin").unwrap_err().to_string();
+        assert!(e.contains("nano, xavier-nx"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_file_field_and_line() {
+        let (mut boards, models) = embedded();
+        boards[0].1 = boards[0]
+            .1
+            .replace("cpu_top_residency = 0.89", "cpu_top_residency = 1.7");
+        let e = Catalog::from_sources(&boards, &models).unwrap_err();
+        let CatalogError::Invalid {
+            file, line, field, ..
+        } = &e
+        else {
+            panic!("{e}")
+        };
+        assert_eq!(file, "search-spaces/nano.toml");
+        assert_eq!(field, "twin.dvfs.cpu_top_residency");
+        let expect = boards[0]
+            .1
+            .lines()
+            .position(|l| l.starts_with("cpu_top_residency"))
+            .unwrap()
+            + 1;
+        assert_eq!(*line, expect);
+    }
+
+    #[test]
+    fn descending_frequency_table_is_rejected_with_its_line() {
+        let (mut boards, models) = embedded();
+        boards[0].1 = boards[0].1.replace("[102000, 204000,", "[204000, 102000,");
+        let e = Catalog::from_sources(&boards, &models)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cpu.frequencies_khz") && e.contains("ascending"),
+            "{e}"
+        );
+        assert!(e.starts_with("search-spaces/nano.toml:"), "{e}");
+    }
+
+    #[test]
+    fn malformed_toml_reports_the_line() {
+        let (boards, mut models) = embedded();
+        models[0].1 = models[0].1.replace("layers = 8", "layers = = 8");
+        let e = Catalog::from_sources(&boards, &models)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("models/alexnet.toml") && e.contains("line"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn twin_section_for_unknown_board_is_rejected() {
+        let (boards, mut models) = embedded();
+        models[0].1 = models[0].1.replace("[twin.nano]", "[twin.orin]");
+        let e = Catalog::from_sources(&boards, &models)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("twin.orin") && e.contains("no board"), "{e}");
+    }
+
+    #[test]
+    fn cluster_fields_in_arrays_of_tables_get_lines() {
+        let (mut boards, models) = embedded();
+        let i = boards
+            .iter()
+            .position(|(f, _)| f.contains("xavier"))
+            .unwrap();
+        boards[i].1 = boards[i].1.replace("cpus = [2, 3]", "cpus = [1, 3]");
+        let e = Catalog::from_sources(&boards, &models).unwrap_err();
+        let CatalogError::Invalid { line, field, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(field, "cpu.clusters[1].cpus");
+        let expect = boards[i]
+            .1
+            .lines()
+            .position(|l| l.starts_with("cpus = [1, 3]"))
+            .unwrap()
+            + 1;
+        assert_eq!(*line, expect);
+    }
+}

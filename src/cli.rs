@@ -1,0 +1,325 @@
+//! Command-line definitions (clap) and their conversion into the library's option structs.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use edgetune::app::{Backend, Common, MeasureOptions, SweepOptions, TuneOptions};
+use edgetune::bench::BenchOptions;
+use edgetune::measure::ProtocolSettings;
+use edgetune::space::{self, Knob, SpaceError};
+use std::path::PathBuf;
+
+/// Find the CPU frequency, GPU frequency and batch size at which DNN inference uses the least
+/// energy on an NVIDIA Jetson. Without a board it runs on a digital twin calibrated to published
+/// Jetson Nano and Xavier NX measurements, and says so.
+#[derive(Debug, Parser)]
+#[command(name = "edgetune", version, propagate_version = true)]
+#[command(
+    after_help = "Example:\n  edgetune tune --model yolov4-tiny --device nano\n\nExit codes: 0 success, 1 failure at run time, 2 bad input, 130 interrupted (what was measured is kept)."
+)]
+pub struct Cli {
+    /// Read search-spaces/ and models/ from this folder instead of the built-in catalogue.
+    #[arg(long, global = true, env = "EDGETUNE_CATALOG", value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Search for the lowest-energy configuration and compare it with the DVFS governors.
+    Tune(TuneArgs),
+    /// Measure every configuration of the grid (on the twin, in parallel).
+    Sweep(SweepArgs),
+    /// Measure one pinned configuration through the protocol.
+    Measure(MeasureArgs),
+    /// Measure the default DVFS governors at one or more batch sizes.
+    Baseline(BaselineArgs),
+    /// Compare search strategies on the twin against the noiseless grid minimum.
+    Bench(BenchArgs),
+    /// List the models in the catalogue.
+    Models(ListArgs),
+    /// List the boards in the catalogue and whether this machine is one.
+    Devices(ListArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BackendArg {
+    /// The real board when running on it, else the digital twin.
+    Auto,
+    /// The digital twin.
+    Sim,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+/// Options of every command that measures.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Model to run (see `edgetune models`); aliases such as resnet-18 work.
+    #[arg(long, short = 'm')]
+    pub model: String,
+    /// Board (see `edgetune devices`); detected when running on a Jetson.
+    #[arg(long, short = 'd')]
+    pub device: Option<String>,
+    /// Where to measure.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    /// Inferences per measured run.
+    #[arg(long, default_value_t = 3200, value_name = "N")]
+    pub inferences: u32,
+    /// Inferences run before measuring each configuration (0 for none).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub warmup: u32,
+    /// Repeat runs until the coefficient of variation of energy is below this (0.05 = 5 %).
+    #[arg(long, default_value_t = 0.05, value_name = "FRACTION")]
+    pub cv_target: f64,
+    /// Runs per configuration, at least.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub min_runs: u32,
+    /// Runs per configuration, at most.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_runs: u32,
+    /// Seed for the strategy and the twin's measurement noise.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The twin's measurement noise (off gives the noiseless ground truth).
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    pub noise: OnOff,
+    /// Print no notes or progress on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Search strategy: coordinate (coordinate descent), random, grid.
+    #[arg(long, short = 's', default_value = "coordinate")]
+    pub strategy: String,
+    /// Most configurations to measure [default: 10 % of the grid].
+    #[arg(long, value_name = "N")]
+    pub budget: Option<usize>,
+    /// Only these batch sizes, comma-separated (a subset of the model's).
+    #[arg(long, value_name = "LIST")]
+    pub batch_sizes: Option<String>,
+    /// Fix a knob: cpu_freq_khz=1479000, gpu=614.4MHz, batch=8 (repeatable).
+    #[arg(long, value_name = "KNOB=VALUE")]
+    pub fix: Vec<String>,
+    /// Batch size of the DVFS baseline [default: the model's smallest].
+    #[arg(long, value_name = "B")]
+    pub baseline_batch: Option<u32>,
+    /// Output folder [default: reports/<model>-<device>-<timestamp>/].
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print report.json to stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Continue the study in this folder from its journal, without re-measuring.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Only this batch size.
+    #[arg(long, value_name = "B")]
+    pub batch: Option<u32>,
+    /// Output folder [default: reports/sweep-<model>-<device>-<timestamp>/].
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print sweep.json to stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// CPU frequency: kHz as in sysfs (1479000) or with a unit (1479MHz).
+    #[arg(long, value_name = "FREQ")]
+    pub cpu_freq: String,
+    /// GPU frequency: Hz as in sysfs (921600000) or with a unit (921.6MHz).
+    #[arg(long, value_name = "FREQ")]
+    pub gpu_freq: String,
+    /// Batch size.
+    #[arg(long, short = 'b', value_name = "B")]
+    pub batch: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Batch sizes, comma-separated [default: all of the model's].
+    #[arg(long, short = 'b', value_name = "LIST")]
+    pub batch: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Strategies to compare, comma-separated.
+    #[arg(long, default_value = "coordinate,random")]
+    pub strategies: String,
+    /// Models, comma-separated [default: all].
+    #[arg(long)]
+    pub models: Option<String>,
+    /// Boards, comma-separated [default: all].
+    #[arg(long)]
+    pub devices: Option<String>,
+    /// Seeds per model and board.
+    #[arg(long, default_value_t = 20)]
+    pub seeds: u64,
+    /// Measurements per study [default: --budget-fraction of each grid].
+    #[arg(long)]
+    pub budget: Option<usize>,
+    /// Budget as a fraction of each grid.
+    #[arg(long, default_value_t = 0.1)]
+    pub budget_fraction: f64,
+    /// Inferences per run.
+    #[arg(long, default_value_t = 3200)]
+    pub inferences: u32,
+    /// Output folder [default: reports/bench/<timestamp>/].
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print bench.json to stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn list(s: &Option<String>) -> Vec<String> {
+    s.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+impl CommonArgs {
+    pub fn to_common(&self, catalog: &Option<PathBuf>) -> Common {
+        Common {
+            catalog_dir: catalog.clone(),
+            model: self.model.clone(),
+            device: self.device.clone(),
+            backend: match self.backend {
+                BackendArg::Auto => Backend::Auto,
+                BackendArg::Sim => Backend::Sim,
+            },
+            protocol: ProtocolSettings {
+                inferences: self.inferences,
+                warmup_inferences: self.warmup,
+                cv_target: self.cv_target,
+                min_runs: self.min_runs,
+                max_runs: self.max_runs,
+            },
+            seed: self.seed,
+            noise: self.noise == OnOff::On,
+            quiet: self.quiet,
+        }
+    }
+}
+
+impl TuneArgs {
+    pub fn to_options(&self, catalog: &Option<PathBuf>) -> Result<TuneOptions, SpaceError> {
+        Ok(TuneOptions {
+            common: self.common.to_common(catalog),
+            strategy: self.strategy.clone(),
+            budget: self.budget,
+            batch_sizes: self
+                .batch_sizes
+                .as_deref()
+                .map(space::parse_batch_list)
+                .transpose()?,
+            fixes: self
+                .fix
+                .iter()
+                .map(|f| space::parse_fix(f))
+                .collect::<Result<_, _>>()?,
+            baseline_batch: self.baseline_batch,
+            out: self.out.clone(),
+            json: self.json,
+            resume: self.resume.clone(),
+        })
+    }
+}
+
+impl SweepArgs {
+    pub fn to_options(&self, catalog: &Option<PathBuf>) -> SweepOptions {
+        SweepOptions {
+            common: self.common.to_common(catalog),
+            batch: self.batch,
+            out: self.out.clone(),
+            json: self.json,
+        }
+    }
+}
+
+impl MeasureArgs {
+    pub fn to_options(&self, catalog: &Option<PathBuf>) -> Result<MeasureOptions, SpaceError> {
+        Ok(MeasureOptions {
+            common: self.common.to_common(catalog),
+            cpu_freq_khz: Some(Knob::CpuFreqKhz.parse_value(&self.cpu_freq)?),
+            gpu_freq_hz: Some(Knob::GpuFreqHz.parse_value(&self.gpu_freq)?),
+            batches: vec![self.batch],
+            json: self.json,
+        })
+    }
+}
+
+impl BaselineArgs {
+    pub fn to_options(&self, catalog: &Option<PathBuf>) -> Result<MeasureOptions, SpaceError> {
+        let batches = match &self.batch {
+            Some(b) => space::parse_batch_list(b)?
+                .into_iter()
+                .map(|b| b as u32)
+                .collect(),
+            None => vec![],
+        };
+        Ok(MeasureOptions {
+            common: self.common.to_common(catalog),
+            cpu_freq_khz: None,
+            gpu_freq_hz: None,
+            batches,
+            json: self.json,
+        })
+    }
+}
+
+impl BenchArgs {
+    pub fn to_options(&self) -> BenchOptions {
+        BenchOptions {
+            strategies: list(&Some(self.strategies.clone())),
+            models: list(&self.models),
+            devices: list(&self.devices),
+            seeds: self.seeds,
+            budget: self.budget,
+            budget_fraction: self.budget_fraction,
+            protocol: ProtocolSettings {
+                inferences: self.inferences,
+                ..ProtocolSettings::default()
+            },
+        }
+    }
+}

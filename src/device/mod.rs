@@ -1,0 +1,73 @@
+//! Devices (what the frequencies are set on and energy is read from) and workloads (what runs
+//! inferences). A device never decides what to measure; a workload knows nothing about
+//! frequencies. The protocol ([`crate::measure::protocol`]) drives both.
+
+pub mod sim;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Failures of a device or workload at run time.
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    /// A frequency the device does not offer.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Anything else that went wrong while measuring.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// How the device's clocks are set for a measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FreqSetting {
+    /// Both clocks pinned.
+    Pinned {
+        /// CPU frequency, kHz.
+        cpu_freq_khz: u64,
+        /// GPU frequency, Hz.
+        gpu_freq_hz: u64,
+    },
+    /// The board's default governors, as found at start.
+    Dvfs,
+}
+
+/// Energy and time of one measurement window, as the device saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnergyWindow {
+    /// Energy over the window.
+    pub energy_j: f64,
+    /// Length of the window.
+    pub time_s: f64,
+}
+
+/// A device with frequency knobs and an energy meter.
+pub trait Device: Send {
+    /// Backend name (`sim`, `jetson`, ...).
+    fn backend(&self) -> &'static str;
+    /// Sets the clocks.
+    fn apply(&mut self, setting: &FreqSetting) -> Result<(), DeviceError>;
+    /// Opens an energy window.
+    fn window_begin(&mut self) -> Result<(), DeviceError>;
+    /// Closes the window opened last and returns what it measured.
+    fn window_end(&mut self) -> Result<EnergyWindow, DeviceError>;
+    /// Puts every knob back as it was found.
+    fn restore(&mut self) -> Result<(), DeviceError>;
+}
+
+/// What one workload run reported about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct WorkloadRun {
+    /// Time of the inference part alone, when the workload can tell it (markers); otherwise the
+    /// device window's time is used.
+    pub time_s: Option<f64>,
+}
+
+/// Something that runs inferences.
+pub trait Workload: Send {
+    /// Model name it runs.
+    fn name(&self) -> String;
+    /// Runs `inferences` inferences in batches of `batch_size`.
+    fn run(&mut self, batch_size: u32, inferences: u32) -> Result<WorkloadRun, DeviceError>;
+}

@@ -1,0 +1,266 @@
+//! The `sim` backend: the digital twin as a device. A [`SimBoard`] holds the board's state (the
+//! clocks last applied, a virtual clock, a cumulative energy counter, the noise generator); the
+//! [`SimDevice`] sets the clocks and reads the counter; the [`SimWorkload`] runs a model on the
+//! board, which advances the clock and the counter by what the twin says, with seeded noise.
+
+use super::{Device, DeviceError, EnergyWindow, FreqSetting, Workload, WorkloadRun};
+use crate::catalog::{Board, Model};
+use crate::twin::{TwinModel, TwinPoint};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use std::sync::{Arc, Mutex};
+
+/// Measurement noise of the twin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Noise {
+    /// Noiseless: the ground truth.
+    Off,
+    /// Seeded noise with the board's per-run CV.
+    Seeded(u64),
+}
+
+struct State {
+    board: Board,
+    setting: FreqSetting,
+    clock_s: f64,
+    energy_j: f64,
+    window: Option<(f64, f64)>,
+    rng: Option<ChaCha8Rng>,
+}
+
+/// The simulated board shared by the device and the workload.
+#[derive(Clone)]
+pub struct SimBoard {
+    state: Arc<Mutex<State>>,
+}
+
+impl SimBoard {
+    /// A board at its default governors, clock and counter at zero.
+    pub fn new(board: &Board, noise: Noise) -> SimBoard {
+        SimBoard {
+            state: Arc::new(Mutex::new(State {
+                board: board.clone(),
+                setting: FreqSetting::Dvfs,
+                clock_s: 0.0,
+                energy_j: 0.0,
+                window: None,
+                rng: match noise {
+                    Noise::Off => None,
+                    Noise::Seeded(s) => Some(ChaCha8Rng::seed_from_u64(s)),
+                },
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked mid-update of plain numbers.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Virtual time elapsed on the board.
+    pub fn clock_s(&self) -> f64 {
+        self.lock().clock_s
+    }
+
+    /// The setting currently applied.
+    pub fn setting(&self) -> FreqSetting {
+        self.lock().setting
+    }
+
+    /// A device handle.
+    pub fn device(&self) -> SimDevice {
+        SimDevice {
+            board: self.clone(),
+        }
+    }
+
+    /// A workload handle running `model`.
+    pub fn workload(&self, model: &Model) -> Result<SimWorkload, crate::catalog::CatalogError> {
+        let id = self.lock().board.board.id.clone();
+        model.twin_for(&id)?;
+        Ok(SimWorkload {
+            board: self.clone(),
+            model: model.clone(),
+        })
+    }
+}
+
+/// Noiseless twin result for a setting (the ground truth the noisy runs scatter around).
+pub fn truth(
+    board: &Board,
+    model: &Model,
+    setting: &FreqSetting,
+    batch: u32,
+    inferences: u32,
+) -> TwinPoint {
+    let tm = TwinModel {
+        board: &board.twin,
+        model: model
+            .twin
+            .get(&board.board.id)
+            .expect("twin parameters checked when the workload was made"),
+        gflops: model.paper.gflops,
+    };
+    match setting {
+        FreqSetting::Pinned {
+            cpu_freq_khz,
+            gpu_freq_hz,
+        } => tm.pinned(*cpu_freq_khz, *gpu_freq_hz, batch, inferences),
+        FreqSetting::Dvfs => tm.dvfs(board, batch, inferences),
+    }
+}
+
+/// The twin as a device.
+pub struct SimDevice {
+    board: SimBoard,
+}
+
+impl Device for SimDevice {
+    fn backend(&self) -> &'static str {
+        "sim"
+    }
+
+    fn apply(&mut self, setting: &FreqSetting) -> Result<(), DeviceError> {
+        let mut s = self.board.lock();
+        if let FreqSetting::Pinned {
+            cpu_freq_khz,
+            gpu_freq_hz,
+        } = setting
+        {
+            if !s.board.cpu.frequencies_khz.contains(cpu_freq_khz) {
+                return Err(DeviceError::Unsupported(format!(
+                    "CPU frequency {cpu_freq_khz} kHz is not in the {} table",
+                    s.board.board.id
+                )));
+            }
+            if !s.board.gpu.frequencies_hz.contains(gpu_freq_hz) {
+                return Err(DeviceError::Unsupported(format!(
+                    "GPU frequency {gpu_freq_hz} Hz is not in the {} table",
+                    s.board.board.id
+                )));
+            }
+        }
+        s.setting = *setting;
+        Ok(())
+    }
+
+    fn window_begin(&mut self) -> Result<(), DeviceError> {
+        let mut s = self.board.lock();
+        s.window = Some((s.clock_s, s.energy_j));
+        Ok(())
+    }
+
+    fn window_end(&mut self) -> Result<EnergyWindow, DeviceError> {
+        let mut s = self.board.lock();
+        let (t0, e0) = s
+            .window
+            .take()
+            .ok_or_else(|| DeviceError::Failed("window_end without window_begin".into()))?;
+        Ok(EnergyWindow {
+            energy_j: s.energy_j - e0,
+            time_s: s.clock_s - t0,
+        })
+    }
+
+    fn restore(&mut self) -> Result<(), DeviceError> {
+        self.board.lock().setting = FreqSetting::Dvfs;
+        Ok(())
+    }
+}
+
+/// A model running on the simulated board.
+pub struct SimWorkload {
+    board: SimBoard,
+    model: Model,
+}
+
+impl Workload for SimWorkload {
+    fn name(&self) -> String {
+        self.model.model.id.clone()
+    }
+
+    fn run(&mut self, batch_size: u32, inferences: u32) -> Result<WorkloadRun, DeviceError> {
+        if batch_size == 0 || inferences == 0 {
+            return Err(DeviceError::Failed(
+                "batch size and inference count must be positive".into(),
+            ));
+        }
+        let mut s = self.board.lock();
+        let p = truth(&s.board, &self.model, &s.setting, batch_size, inferences);
+        // Split the energy CV evenly between time and power, which vary independently.
+        let sigma = s.board.twin.noise_cv / std::f64::consts::SQRT_2;
+        let (ft, fp) = match s.rng.as_mut() {
+            Some(rng) if sigma > 0.0 => {
+                let n = Normal::new(1.0, sigma).expect("sigma is finite and positive");
+                (n.sample(rng).clamp(0.5, 1.5), n.sample(rng).clamp(0.5, 1.5))
+            }
+            _ => (1.0, 1.0),
+        };
+        let time_s = p.time_s * ft;
+        s.clock_s += time_s;
+        s.energy_j += p.power_mw * fp * time_s / 1000.0;
+        Ok(WorkloadRun { time_s: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn workload_advances_clock_and_counter_by_the_twin() {
+        let cat = Catalog::load(None).unwrap();
+        let (b, m) = (cat.board("nano").unwrap(), cat.model("alexnet").unwrap());
+        let board = SimBoard::new(b, Noise::Off);
+        let mut dev = board.device();
+        let mut w = board.workload(m).unwrap();
+        let set = FreqSetting::Pinned {
+            cpu_freq_khz: 921_600,
+            gpu_freq_hz: 614_400_000,
+        };
+        dev.apply(&set).unwrap();
+        dev.window_begin().unwrap();
+        w.run(8, 3200).unwrap();
+        let win = dev.window_end().unwrap();
+        let t = truth(b, m, &set, 8, 3200);
+        assert!((win.energy_j - t.energy_j).abs() < 1e-9);
+        assert!((win.time_s - t.time_s).abs() < 1e-12);
+        dev.restore().unwrap();
+        assert_eq!(board.setting(), FreqSetting::Dvfs);
+    }
+
+    #[test]
+    fn noise_has_the_configured_spread_and_is_seeded() {
+        let cat = Catalog::load(None).unwrap();
+        let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
+        let sample = |seed| {
+            let board = SimBoard::new(b, Noise::Seeded(seed));
+            let (mut dev, mut w) = (board.device(), board.workload(m).unwrap());
+            (0..400)
+                .map(|_| {
+                    dev.window_begin().unwrap();
+                    w.run(8, 320).unwrap();
+                    dev.window_end().unwrap().energy_j
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = sample(7);
+        assert_eq!(a, sample(7));
+        assert_ne!(a, sample(8));
+        let cv = crate::measure::stats::cv(&a);
+        assert!((0.015..0.025).contains(&cv), "cv {cv}");
+    }
+
+    #[test]
+    fn frequencies_outside_the_table_are_refused() {
+        let cat = Catalog::load(None).unwrap();
+        let board = SimBoard::new(cat.board("nano").unwrap(), Noise::Off);
+        let e = board.device().apply(&FreqSetting::Pinned {
+            cpu_freq_khz: 1_000_000,
+            gpu_freq_hz: 921_600_000,
+        });
+        assert!(e.is_err());
+    }
+}

@@ -1,0 +1,40 @@
+//! Error classification shared by the binary: which failures are the user's to fix (exit 2),
+//! which happened at run time (exit 1), and interrupts (exit 130).
+
+use thiserror::Error;
+
+/// A mistake in what the user asked for that is not a catalogue or search-space error: a bad
+/// option combination, a missing file, an output folder that cannot be used.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The study was stopped by SIGINT/SIGTERM; what was measured has been kept.
+#[derive(Debug, Error)]
+#[error("interrupted: {0}")]
+pub struct Interrupted(pub String);
+
+/// Exit code for bad input.
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit code for a failure at run time.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code after an interrupt (128 + SIGINT).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Maps an error chain to the process exit code of DESIGN.md.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.is::<Interrupted>() {
+            return EXIT_INTERRUPTED;
+        }
+        if cause.is::<UsageError>()
+            || cause.is::<crate::catalog::CatalogError>()
+            || cause.is::<crate::space::SpaceError>()
+            || cause.is::<crate::strategy::StrategyError>()
+            || cause.is::<crate::study::JournalError>()
+        {
+            return EXIT_BAD_INPUT;
+        }
+    }
+    EXIT_FAILURE
+}

@@ -1,0 +1,20 @@
+//! edgetune: find the CPU frequency, GPU frequency and batch size at which a DNN inference
+//! workload uses the least energy on an NVIDIA Jetson, by measuring real runs (or runs on a
+//! calibrated digital twin of the board) and searching the space instead of sweeping it.
+//!
+//! The pieces follow the data flow of DESIGN.md: a [`strategy::Strategy`] proposes configurations
+//! (pure ask/tell), the [`study::Study`] owns the loop, the [`measure::protocol`] measures one
+//! configuration on a [`device::Device`] running a [`device::Workload`], and [`report`] writes
+//! the results.
+
+pub mod app;
+pub mod bench;
+pub mod catalog;
+pub mod device;
+pub mod error;
+pub mod measure;
+pub mod report;
+pub mod space;
+pub mod strategy;
+pub mod study;
+pub mod twin;

@@ -1,0 +1,39 @@
+//! The `edgetune` binary: parse, run, print the error chain, exit with the right code.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use edgetune::{app, error};
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let stdout = &mut std::io::stdout().lock();
+    let cat = &cli.catalog;
+    match &cli.command {
+        Command::Tune(a) => app::tune(&a.to_options(cat)?, stdout).map(|_| ()),
+        Command::Sweep(a) => app::sweep(&a.to_options(cat), stdout).map(|_| ()),
+        Command::Measure(a) => app::measure_cmd(&a.to_options(cat)?, stdout).map(|_| ()),
+        Command::Baseline(a) => app::measure_cmd(&a.to_options(cat)?, stdout).map(|_| ()),
+        Command::Bench(a) => app::bench_cmd(
+            cat.as_deref(),
+            &a.to_options(),
+            a.out.clone(),
+            a.json,
+            stdout,
+        )
+        .map(|_| ()),
+        Command::Models(a) => app::models_cmd(cat.as_deref(), a.json, stdout),
+        Command::Devices(a) => app::devices_cmd(cat.as_deref(), a.json, stdout),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e}");
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(error::exit_code(&e));
+    }
+}

@@ -1,0 +1,281 @@
+//! The measurement protocol, one function for every backend: apply the setting, warm up, then
+//! measure runs of `inferences` inferences until the coefficient of variation of their energy is
+//! under the target (at least `min_runs`, at most `max_runs`).
+
+use super::stats;
+use crate::device::{Device, DeviceError, FreqSetting, Workload};
+use serde::{Deserialize, Serialize};
+
+/// Protocol settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProtocolSettings {
+    /// Inferences per run (the paper: 3200).
+    pub inferences: u32,
+    /// Inferences run before measuring, not measured (0 for none).
+    pub warmup_inferences: u32,
+    /// Stop once the CV of the runs' energy is below this.
+    pub cv_target: f64,
+    /// Runs at least.
+    pub min_runs: u32,
+    /// Runs at most.
+    pub max_runs: u32,
+}
+
+impl Default for ProtocolSettings {
+    fn default() -> Self {
+        ProtocolSettings {
+            inferences: 3200,
+            warmup_inferences: 64,
+            cv_target: 0.05,
+            min_runs: 3,
+            max_runs: 10,
+        }
+    }
+}
+
+impl ProtocolSettings {
+    /// Checks the settings make sense, with a message saying which option to change.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.inferences == 0 {
+            return Err("--inferences must be at least 1".into());
+        }
+        if self.min_runs == 0 {
+            return Err("--min-runs must be at least 1".into());
+        }
+        if self.max_runs < self.min_runs {
+            return Err(format!(
+                "--max-runs ({}) must be at least --min-runs ({})",
+                self.max_runs, self.min_runs
+            ));
+        }
+        if !(self.cv_target > 0.0 && self.cv_target.is_finite()) {
+            return Err(format!(
+                "--cv-target must be a positive fraction (0.05 = 5 %), got {}",
+                self.cv_target
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One measured run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Energy of the run.
+    pub energy_j: f64,
+    /// Time of the run.
+    pub time_s: f64,
+}
+
+/// The protocol's result for one setting and batch size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// Clocks used.
+    pub setting: FreqSetting,
+    /// Batch size.
+    pub batch_size: u32,
+    /// Inferences per run.
+    pub inferences: u32,
+    /// Mean energy per run.
+    pub energy_j: f64,
+    /// Mean time per run.
+    pub time_s: f64,
+    /// Mean energy over mean time.
+    pub avg_power_w: f64,
+    /// Mean energy per inference, mJ.
+    pub energy_per_inference_mj: f64,
+    /// Coefficient of variation of the runs' energy.
+    pub cv: f64,
+    /// Whether the CV reached the target.
+    pub converged: bool,
+    /// Every run.
+    pub runs: Vec<Run>,
+    /// Time spent, warm-up included (what the measurement cost).
+    pub wall_s: f64,
+}
+
+/// Measures one setting at one batch size on `device` running `workload`.
+pub fn measure(
+    device: &mut dyn Device,
+    workload: &mut dyn Workload,
+    setting: &FreqSetting,
+    batch_size: u32,
+    settings: &ProtocolSettings,
+) -> Result<Measurement, DeviceError> {
+    device.apply(setting)?;
+    let mut wall_s = 0.0;
+    if settings.warmup_inferences > 0 {
+        device.window_begin()?;
+        workload.run(batch_size, settings.warmup_inferences.max(batch_size))?;
+        wall_s += device.window_end()?.time_s;
+    }
+    let mut runs = Vec::new();
+    loop {
+        device.window_begin()?;
+        let reported = workload.run(batch_size, settings.inferences)?;
+        let w = device.window_end()?;
+        wall_s += w.time_s;
+        if !(w.energy_j.is_finite() && w.energy_j > 0.0) {
+            return Err(DeviceError::Failed(format!(
+                "the device measured {} J for a run; the energy meter is not working",
+                w.energy_j
+            )));
+        }
+        runs.push(Run {
+            energy_j: w.energy_j,
+            time_s: reported.time_s.unwrap_or(w.time_s),
+        });
+        let n = runs.len() as u32;
+        let energies: Vec<f64> = runs.iter().map(|r| r.energy_j).collect();
+        let cv = stats::cv(&energies);
+        if n >= settings.max_runs || (n >= settings.min_runs && cv < settings.cv_target) {
+            let energy_j = stats::mean(&energies);
+            let time_s = stats::mean(&runs.iter().map(|r| r.time_s).collect::<Vec<_>>());
+            return Ok(Measurement {
+                setting: *setting,
+                batch_size,
+                inferences: settings.inferences,
+                energy_j,
+                time_s,
+                avg_power_w: energy_j / time_s,
+                energy_per_inference_mj: energy_j / settings.inferences as f64 * 1e3,
+                cv,
+                converged: cv < settings.cv_target,
+                runs,
+                wall_s,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{EnergyWindow, WorkloadRun};
+    use std::sync::{Arc, Mutex};
+
+    /// A scripted device: each run returns the next energy from a list.
+    struct Scripted {
+        energies: Arc<Mutex<Vec<f64>>>,
+        applied: Vec<FreqSetting>,
+        next: f64,
+    }
+    impl Device for Scripted {
+        fn backend(&self) -> &'static str {
+            "scripted"
+        }
+        fn apply(&mut self, s: &FreqSetting) -> Result<(), DeviceError> {
+            self.applied.push(*s);
+            Ok(())
+        }
+        fn window_begin(&mut self) -> Result<(), DeviceError> {
+            self.next = self.energies.lock().unwrap().remove(0);
+            Ok(())
+        }
+        fn window_end(&mut self) -> Result<EnergyWindow, DeviceError> {
+            Ok(EnergyWindow {
+                energy_j: self.next,
+                time_s: 2.0,
+            })
+        }
+        fn restore(&mut self) -> Result<(), DeviceError> {
+            Ok(())
+        }
+    }
+    struct Counting(u32);
+    impl Workload for Counting {
+        fn name(&self) -> String {
+            "counting".into()
+        }
+        fn run(&mut self, _: u32, _: u32) -> Result<WorkloadRun, DeviceError> {
+            self.0 += 1;
+            Ok(WorkloadRun::default())
+        }
+    }
+
+    fn run_with(energies: Vec<f64>, s: ProtocolSettings) -> (Measurement, u32) {
+        let mut d = Scripted {
+            energies: Arc::new(Mutex::new(energies)),
+            applied: vec![],
+            next: 0.0,
+        };
+        let mut w = Counting(0);
+        let m = measure(&mut d, &mut w, &FreqSetting::Dvfs, 8, &s).unwrap();
+        assert_eq!(d.applied, vec![FreqSetting::Dvfs]);
+        (m, w.0)
+    }
+
+    #[test]
+    fn stops_at_min_runs_when_steady() {
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            ..Default::default()
+        };
+        let (m, calls) = run_with(vec![100.0, 101.0, 99.0, 500.0], s);
+        assert_eq!(m.runs.len(), 3);
+        assert_eq!(calls, 3);
+        assert!((m.energy_j - 100.0).abs() < 1e-9);
+        assert!(m.converged);
+        assert!((m.avg_power_w - 50.0).abs() < 1e-9);
+        assert!((m.energy_per_inference_mj - 100.0 / 3200.0 * 1e3).abs() < 1e-9);
+    }
+
+    #[test]
+    fn repeats_until_the_cv_is_under_target_and_caps_at_max_runs() {
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            ..Default::default()
+        };
+        // Noisy start, then steady: stops once the CV over all runs drops under 5 %.
+        let (m, _) = run_with(
+            vec![
+                100.0, 112.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0,
+            ],
+            s,
+        );
+        assert_eq!(m.runs.len(), 6);
+        assert!(m.runs.len() > 3 && m.runs.len() <= 10, "{}", m.runs.len());
+        assert!(m.cv < 0.05);
+        let (m, _) = run_with(vec![100.0, 200.0].repeat(6), s);
+        assert_eq!(m.runs.len(), 10);
+        assert!(!m.converged);
+    }
+
+    #[test]
+    fn warm_up_runs_but_is_not_counted() {
+        let (m, calls) = run_with(
+            vec![999.0, 100.0, 100.0, 100.0],
+            ProtocolSettings::default(),
+        );
+        assert_eq!(calls, 4);
+        assert_eq!(m.runs.len(), 3);
+        assert!((m.energy_j - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn zero_energy_is_an_error_not_a_result() {
+        let mut d = Scripted {
+            energies: Arc::new(Mutex::new(vec![0.0])),
+            applied: vec![],
+            next: 0.0,
+        };
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            ..Default::default()
+        };
+        assert!(measure(&mut d, &mut Counting(0), &FreqSetting::Dvfs, 8, &s).is_err());
+    }
+
+    #[test]
+    fn settings_are_validated() {
+        let mut s = ProtocolSettings::default();
+        assert!(s.validate().is_ok());
+        s.max_runs = 2;
+        assert!(s.validate().unwrap_err().contains("--max-runs"));
+        s = ProtocolSettings {
+            cv_target: 0.0,
+            ..Default::default()
+        };
+        assert!(s.validate().is_err());
+    }
+}

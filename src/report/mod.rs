@@ -1,0 +1,240 @@
+//! Reports: `report.json` (the machine-readable result), `report.md`, `profile.toml` and the
+//! nvpmodel `POWER_MODEL` block.
+
+pub mod markdown;
+pub mod profile;
+
+use crate::measure::Measurement;
+use crate::space::Config;
+use crate::study::Outcome;
+use serde::{Deserialize, Serialize};
+
+/// The recommended configuration and its measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// CPU frequency, kHz.
+    pub cpu_freq_khz: u64,
+    /// GPU frequency, Hz.
+    pub gpu_freq_hz: u64,
+    /// Batch size.
+    pub batch_size: u32,
+    /// Energy for `inferences` inferences.
+    pub energy_j: f64,
+    /// Time for `inferences` inferences.
+    pub time_s: f64,
+    /// Average board power.
+    pub avg_power_w: f64,
+    /// Energy per inference, mJ.
+    pub energy_per_inference_mj: f64,
+}
+
+/// A DVFS baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Always "dvfs": the board's default governors.
+    pub kind: String,
+    /// Batch size.
+    pub batch_size: u32,
+    /// Energy for `inferences` inferences.
+    pub energy_j: f64,
+    /// Time for `inferences` inferences.
+    pub time_s: f64,
+    /// Average board power.
+    pub avg_power_w: f64,
+    /// Coefficient of variation of the runs.
+    pub cv: f64,
+    /// Runs.
+    pub runs: usize,
+}
+
+impl Baseline {
+    fn of(m: &Measurement) -> Baseline {
+        Baseline {
+            kind: "dvfs".into(),
+            batch_size: m.batch_size,
+            energy_j: m.energy_j,
+            time_s: m.time_s,
+            avg_power_w: m.avg_power_w,
+            cv: m.cv,
+            runs: m.runs.len(),
+        }
+    }
+}
+
+/// One measured configuration in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Order of measurement, from 1.
+    pub n: usize,
+    /// CPU frequency, kHz.
+    pub cpu_freq_khz: u64,
+    /// GPU frequency, Hz.
+    pub gpu_freq_hz: u64,
+    /// Batch size.
+    pub batch_size: u32,
+    /// Mean energy for `inferences` inferences.
+    pub energy_j: f64,
+    /// Mean time.
+    pub time_s: f64,
+    /// Average power.
+    pub avg_power_w: f64,
+    /// Energy per inference, mJ.
+    pub energy_per_inference_mj: f64,
+    /// Runs.
+    pub runs: usize,
+    /// Coefficient of variation of the runs' energy.
+    pub cv: f64,
+    /// Energy of every run.
+    pub run_energies_j: Vec<f64>,
+}
+
+/// Everything a tune found (report.json).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// edgetune version.
+    pub edgetune_version: String,
+    /// Model id.
+    pub model: String,
+    /// Board id.
+    pub device: String,
+    /// Backend that measured (`sim` is the digital twin).
+    pub backend: String,
+    /// Strategy.
+    pub strategy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Inferences per run.
+    pub inferences: u32,
+    /// Protocol: CV target, min and max runs, warm-up.
+    pub protocol: crate::measure::ProtocolSettings,
+    /// Configurations in the search space.
+    pub grid_size: usize,
+    /// Configurations measured.
+    pub measured_configs: usize,
+    /// Measurement budget.
+    pub budget: usize,
+    /// Why the search stopped.
+    pub stop_reason: String,
+    /// Measurements reused from the journal of an earlier run.
+    pub resumed_configs: usize,
+    /// Time spent measuring, baseline included (simulated time on the twin).
+    pub tuning_time_s: f64,
+    /// The recommendation (absent when nothing was measured).
+    pub best: Option<Best>,
+    /// DVFS at the baseline batch size.
+    pub baseline: Baseline,
+    /// DVFS at the recommended batch size.
+    pub baseline_same_batch: Option<Baseline>,
+    /// Saving of the recommendation against DVFS at the baseline batch (frequency + batch size).
+    pub saving_pct: Option<f64>,
+    /// Saving against DVFS at the recommended batch size (frequency only, as in the paper).
+    pub saving_same_batch_pct: Option<f64>,
+    /// Every measured configuration.
+    pub measurements: Vec<Row>,
+}
+
+/// Saving of `e` against `base`, percent.
+pub fn saving_pct(base: f64, e: f64) -> f64 {
+    (1.0 - e / base) * 100.0
+}
+
+/// Context a report needs besides the outcome.
+pub struct ReportContext<'a> {
+    /// Model id.
+    pub model: &'a str,
+    /// Board id.
+    pub device: &'a str,
+    /// Backend name.
+    pub backend: &'a str,
+    /// Strategy name.
+    pub strategy: &'a str,
+    /// Seed.
+    pub seed: u64,
+    /// Protocol.
+    pub protocol: crate::measure::ProtocolSettings,
+    /// Grid size.
+    pub grid_size: usize,
+    /// Budget.
+    pub budget: usize,
+}
+
+impl Report {
+    /// Builds the report of a study.
+    pub fn build(ctx: &ReportContext<'_>, o: &Outcome) -> Report {
+        let best = o.best().map(|b| best_of(&b.config, &b.measurement));
+        let same = o.baseline_same_batch.as_ref().map(Baseline::of);
+        Report {
+            edgetune_version: env!("CARGO_PKG_VERSION").into(),
+            model: ctx.model.into(),
+            device: ctx.device.into(),
+            backend: ctx.backend.into(),
+            strategy: ctx.strategy.into(),
+            seed: ctx.seed,
+            inferences: ctx.protocol.inferences,
+            protocol: ctx.protocol,
+            grid_size: ctx.grid_size,
+            measured_configs: o.measured.len(),
+            budget: ctx.budget,
+            stop_reason: o.stop_reason.clone(),
+            resumed_configs: o.resumed,
+            tuning_time_s: o.tuning_time_s(),
+            saving_pct: best
+                .as_ref()
+                .map(|b| saving_pct(o.baseline.energy_j, b.energy_j)),
+            saving_same_batch_pct: best
+                .as_ref()
+                .zip(same.as_ref())
+                .map(|(b, s)| saving_pct(s.energy_j, b.energy_j)),
+            best,
+            baseline: Baseline::of(&o.baseline),
+            baseline_same_batch: same,
+            measurements: o
+                .measured
+                .iter()
+                .enumerate()
+                .map(|(i, m)| row(i + 1, &m.config, &m.measurement))
+                .collect(),
+        }
+    }
+}
+
+/// The `best` block for a configuration.
+pub fn best_of(c: &Config, m: &Measurement) -> Best {
+    Best {
+        cpu_freq_khz: c.cpu_freq_khz,
+        gpu_freq_hz: c.gpu_freq_hz,
+        batch_size: c.batch_size,
+        energy_j: m.energy_j,
+        time_s: m.time_s,
+        avg_power_w: m.avg_power_w,
+        energy_per_inference_mj: m.energy_per_inference_mj,
+    }
+}
+
+/// A table row for a configuration.
+pub fn row(n: usize, c: &Config, m: &Measurement) -> Row {
+    Row {
+        n,
+        cpu_freq_khz: c.cpu_freq_khz,
+        gpu_freq_hz: c.gpu_freq_hz,
+        batch_size: c.batch_size,
+        energy_j: m.energy_j,
+        time_s: m.time_s,
+        avg_power_w: m.avg_power_w,
+        energy_per_inference_mj: m.energy_per_inference_mj,
+        runs: m.runs.len(),
+        cv: m.cv,
+        run_energies_j: m.runs.iter().map(|r| r.energy_j).collect(),
+    }
+}
+
+/// Human duration: `42 s`, `12.5 min`, `3.2 h`.
+pub fn human_duration(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}

@@ -1,0 +1,93 @@
+//! `profile.toml` (what `edgetune apply` will take) and the nvpmodel `POWER_MODEL` block for
+//! Jetson users who prefer nvpmodel.
+
+use super::Report;
+use crate::catalog::Board;
+use serde::{Deserialize, Serialize};
+
+/// A recommended profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Board id.
+    pub board: String,
+    /// Model id.
+    pub model: String,
+    /// Backend that measured it (`sim` is the digital twin).
+    pub backend: String,
+    /// CPU frequency, kHz (every cluster).
+    pub cpu_freq_khz: u64,
+    /// GPU frequency, Hz.
+    pub gpu_freq_hz: u64,
+    /// Batch size.
+    pub batch_size: u32,
+    /// Energy measured for `inferences` inferences.
+    pub energy_j: f64,
+    /// Inferences the energy is for.
+    pub inferences: u32,
+    /// Saving against DVFS at the baseline batch size, percent.
+    pub saving_pct: Option<f64>,
+}
+
+/// The profile file's text, or `None` when nothing was recommended.
+pub fn profile_toml(r: &Report) -> Option<String> {
+    let b = r.best.as_ref()?;
+    let p = Profile {
+        board: r.device.clone(),
+        model: r.model.clone(),
+        backend: r.backend.clone(),
+        cpu_freq_khz: b.cpu_freq_khz,
+        gpu_freq_hz: b.gpu_freq_hz,
+        batch_size: b.batch_size,
+        energy_j: round3(b.energy_j),
+        inferences: r.inferences,
+        saving_pct: r.saving_pct.map(round3),
+    };
+    let body = toml::to_string(&p).expect("profile serialises");
+    Some(format!(
+        "# edgetune profile: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# Apply with `edgetune apply profile.toml` on the board.\n[profile]\n{body}",
+        r.model,
+        r.device,
+        b.batch_size,
+        b.energy_j,
+        r.inferences,
+        backend_words(&r.backend),
+    ))
+}
+
+/// An nvpmodel `POWER_MODEL` block pinning the recommended clocks (MIN_FREQ = MAX_FREQ, in
+/// nvpmodel's units: kHz for the CPU, Hz for the GPU), with the board's own PARAM names.
+pub fn nvpmodel_block(r: &Report, board: &Board, id: u32) -> Option<String> {
+    let b = r.best.as_ref()?;
+    let name = format!(
+        "EDGETUNE_{}",
+        r.model.to_ascii_uppercase().replace('-', "_")
+    );
+    let mut s = format!(
+        "# edgetune: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# Paste into /etc/nvpmodel.conf (keep the PARAM sections) and select with `sudo nvpmodel -m {id}`.\n< POWER_MODEL ID={id} NAME={name} >\n",
+        r.model,
+        board.board.name,
+        b.batch_size,
+        b.energy_j,
+        r.inferences,
+        backend_words(&r.backend)
+    );
+    for c in &board.cpu.clusters {
+        s += &format!("{} MIN_FREQ {}\n", c.nvpmodel_param, b.cpu_freq_khz);
+        s += &format!("{} MAX_FREQ {}\n", c.nvpmodel_param, b.cpu_freq_khz);
+    }
+    s += &format!("{} MIN_FREQ {}\n", board.gpu.nvpmodel_param, b.gpu_freq_hz);
+    s += &format!("{} MAX_FREQ {}\n", board.gpu.nvpmodel_param, b.gpu_freq_hz);
+    Some(s)
+}
+
+fn backend_words(backend: &str) -> &'static str {
+    if backend == "sim" {
+        "measured on the digital twin, not on a board"
+    } else {
+        "measured on the board"
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

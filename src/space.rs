@@ -1,0 +1,428 @@
+//! The search space: knobs, configurations, grid enumeration, normalisation to [0, 1].
+//!
+//! Strategies see only axis sizes and index points ([`Point`]); the space maps points to
+//! [`Config`]s in sysfs units.
+
+use crate::catalog::{Board, Model};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use thiserror::Error;
+
+/// What can be wrong with a requested search space.
+#[derive(Debug, Error)]
+pub enum SpaceError {
+    /// `--fix` names a knob that does not exist.
+    #[error("unknown knob `{0}` in --fix; knobs: cpu_freq_khz (cpu), gpu_freq_hz (gpu), batch_size (batch)")]
+    UnknownKnob(String),
+    /// `--fix` is not `knob=value`.
+    #[error(
+        "--fix expects knob=value (for example gpu_freq_hz=614400000 or gpu=614.4MHz), got `{0}`"
+    )]
+    Malformed(String),
+    /// A value that is not a number (with an optional unit).
+    #[error("cannot read `{value}` as a {what}")]
+    BadNumber {
+        /// Text given.
+        value: String,
+        /// What was expected.
+        what: String,
+    },
+    /// A frequency not in the board's table.
+    #[error("{knob} {value} is not in the {board} table; valid values: {valid}")]
+    NotInTable {
+        /// Knob name.
+        knob: Knob,
+        /// Value asked for (sysfs units).
+        value: u64,
+        /// Board id.
+        board: String,
+        /// Valid values.
+        valid: String,
+    },
+    /// A batch size the model does not allow.
+    #[error("batch size {value} is not allowed for {model}; allowed: {valid}")]
+    BadBatch {
+        /// Batch size asked for.
+        value: u64,
+        /// Model id.
+        model: String,
+        /// Allowed batch sizes.
+        valid: String,
+    },
+    /// Nothing left to search.
+    #[error("the search space is empty after {0}")]
+    Empty(String),
+}
+
+/// A knob of the search space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Knob {
+    /// CPU frequency, kHz (cpufreq's unit).
+    CpuFreqKhz,
+    /// GPU frequency, Hz (devfreq's unit).
+    GpuFreqHz,
+    /// Inferences per batch.
+    BatchSize,
+}
+
+impl Knob {
+    /// All knobs in axis order.
+    pub const ALL: [Knob; 3] = [Knob::CpuFreqKhz, Knob::GpuFreqHz, Knob::BatchSize];
+
+    /// Field name used in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Knob::CpuFreqKhz => "cpu_freq_khz",
+            Knob::GpuFreqHz => "gpu_freq_hz",
+            Knob::BatchSize => "batch_size",
+        }
+    }
+
+    /// Parses a knob name or its short form.
+    pub fn parse(s: &str) -> Result<Knob, SpaceError> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "cpu_freq_khz" | "cpu" | "cpu_freq" => Ok(Knob::CpuFreqKhz),
+            "gpu_freq_hz" | "gpu" | "gpu_freq" => Ok(Knob::GpuFreqHz),
+            "batch_size" | "batch" | "bs" => Ok(Knob::BatchSize),
+            _ => Err(SpaceError::UnknownKnob(s.to_string())),
+        }
+    }
+
+    /// Parses a value for this knob, in its sysfs unit unless a unit is given
+    /// (`614.4MHz`, `1.479GHz`, `1479000` for kHz on the CPU).
+    pub fn parse_value(self, s: &str) -> Result<u64, SpaceError> {
+        let t = s.trim();
+        let lower = t.to_ascii_lowercase();
+        let bad = || SpaceError::BadNumber {
+            value: s.to_string(),
+            what: match self {
+                Knob::CpuFreqKhz => "CPU frequency (kHz, or with a unit: 1479MHz)".into(),
+                Knob::GpuFreqHz => "GPU frequency (Hz, or with a unit: 921.6MHz)".into(),
+                Knob::BatchSize => "batch size".into(),
+            },
+        };
+        if self == Knob::BatchSize {
+            return t.parse::<u64>().map_err(|_| bad());
+        }
+        let base_hz = match self {
+            Knob::CpuFreqKhz => 1e3,
+            _ => 1.0,
+        };
+        let (num, hz_per_unit) = [("ghz", 1e9), ("mhz", 1e6), ("khz", 1e3), ("hz", 1.0)]
+            .iter()
+            .find_map(|(u, f)| lower.strip_suffix(u).map(|n| (n.trim().to_string(), *f)))
+            .unwrap_or((lower.clone(), base_hz));
+        let v: f64 = num.parse().map_err(|_| bad())?;
+        if !(v.is_finite() && v > 0.0) {
+            return Err(bad());
+        }
+        Ok((v * hz_per_unit / base_hz).round() as u64)
+    }
+}
+
+impl fmt::Display for Knob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One configuration, in sysfs units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Config {
+    /// CPU frequency, kHz.
+    pub cpu_freq_khz: u64,
+    /// GPU frequency, Hz.
+    pub gpu_freq_hz: u64,
+    /// Batch size.
+    pub batch_size: u32,
+}
+
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CPU {:.1} MHz, GPU {:.1} MHz, batch {}",
+            self.cpu_freq_khz as f64 / 1e3,
+            self.gpu_freq_hz as f64 / 1e6,
+            self.batch_size
+        )
+    }
+}
+
+/// A point of the space: one index per axis, in [`Knob::ALL`] order.
+pub type Point = Vec<usize>;
+
+/// One axis: a knob and its allowed values in ascending order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Axis {
+    /// The knob.
+    pub knob: Knob,
+    /// Allowed values (sysfs units), ascending.
+    pub values: Vec<u64>,
+}
+
+/// The search space: CPU frequency x GPU frequency x batch size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Space {
+    /// Axes in [`Knob::ALL`] order; a fixed knob has one value.
+    pub axes: Vec<Axis>,
+}
+
+impl Space {
+    /// The board's full frequency tables times the model's batch sizes, narrowed by
+    /// `batch_sizes` (a subset of the model's) and `fixes`.
+    pub fn new(
+        board: &Board,
+        model: &Model,
+        batch_sizes: Option<&[u64]>,
+        fixes: &[(Knob, u64)],
+    ) -> Result<Space, SpaceError> {
+        let allowed: Vec<u64> = model.paper.batch_sizes.iter().map(|b| *b as u64).collect();
+        let batches = match batch_sizes {
+            Some(bs) => {
+                for b in bs {
+                    check_batch(*b, &allowed, &model.model.id)?;
+                }
+                let mut v = bs.to_vec();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            None => allowed.clone(),
+        };
+        let mut axes = vec![
+            Axis {
+                knob: Knob::CpuFreqKhz,
+                values: board.cpu.frequencies_khz.clone(),
+            },
+            Axis {
+                knob: Knob::GpuFreqHz,
+                values: board.gpu.frequencies_hz.clone(),
+            },
+            Axis {
+                knob: Knob::BatchSize,
+                values: batches,
+            },
+        ];
+        for (knob, value) in fixes {
+            let axis = &mut axes[Knob::ALL.iter().position(|k| k == knob).unwrap()];
+            if *knob == Knob::BatchSize {
+                check_batch(*value, &allowed, &model.model.id)?;
+            } else {
+                check_freq(*knob, *value, board)?;
+            }
+            if !axis.values.contains(value) {
+                return Err(SpaceError::Empty(format!(
+                    "--fix {knob}={value} (not among the values still allowed: {})",
+                    join(&axis.values)
+                )));
+            }
+            axis.values = vec![*value];
+        }
+        if axes.iter().any(|a| a.values.is_empty()) {
+            return Err(SpaceError::Empty("--batch-sizes".into()));
+        }
+        Ok(Space { axes })
+    }
+
+    /// Number of values on each axis.
+    pub fn dims(&self) -> Vec<usize> {
+        self.axes.iter().map(|a| a.values.len()).collect()
+    }
+
+    /// Number of configurations.
+    pub fn size(&self) -> usize {
+        self.dims().iter().product()
+    }
+
+    /// The configuration at a point.
+    pub fn config(&self, p: &[usize]) -> Config {
+        Config {
+            cpu_freq_khz: self.axes[0].values[p[0]],
+            gpu_freq_hz: self.axes[1].values[p[1]],
+            batch_size: self.axes[2].values[p[2]] as u32,
+        }
+    }
+
+    /// The point of a configuration, if it lies in the space.
+    pub fn point_of(&self, c: &Config) -> Option<Point> {
+        let vals = [c.cpu_freq_khz, c.gpu_freq_hz, c.batch_size as u64];
+        self.axes
+            .iter()
+            .zip(vals)
+            .map(|(a, v)| a.values.iter().position(|x| *x == v))
+            .collect()
+    }
+
+    /// Flat index of a point (row-major, last axis fastest).
+    pub fn index(&self, p: &[usize]) -> usize {
+        p.iter().zip(self.dims()).fold(0, |acc, (i, n)| acc * n + i)
+    }
+
+    /// Point of a flat index.
+    pub fn point(&self, mut index: usize) -> Point {
+        let dims = self.dims();
+        let mut p = vec![0; dims.len()];
+        for (k, n) in dims.iter().enumerate().rev() {
+            p[k] = index % n;
+            index /= n;
+        }
+        p
+    }
+
+    /// Every point, in flat-index order.
+    pub fn points(&self) -> impl Iterator<Item = Point> + '_ {
+        (0..self.size()).map(|i| self.point(i))
+    }
+
+    /// The point in [0, 1]^d (a fixed axis maps to 0.5).
+    pub fn normalised(&self, p: &[usize]) -> Vec<f64> {
+        p.iter()
+            .zip(self.dims())
+            .map(|(i, n)| {
+                if n <= 1 {
+                    0.5
+                } else {
+                    *i as f64 / (n - 1) as f64
+                }
+            })
+            .collect()
+    }
+
+    /// The all-max frequency corner at a given batch point index (the DVFS-like point).
+    pub fn max_corner(&self, batch_index: usize) -> Point {
+        let d = self.dims();
+        vec![d[0] - 1, d[1] - 1, batch_index.min(d[2] - 1)]
+    }
+}
+
+fn join(v: &[u64]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_batch(b: u64, allowed: &[u64], model: &str) -> Result<(), SpaceError> {
+    if allowed.contains(&b) {
+        Ok(())
+    } else {
+        Err(SpaceError::BadBatch {
+            value: b,
+            model: model.to_string(),
+            valid: join(allowed),
+        })
+    }
+}
+
+/// Checks that a frequency is in the board's table for that knob.
+pub fn check_freq(knob: Knob, value: u64, board: &Board) -> Result<(), SpaceError> {
+    let table = match knob {
+        Knob::CpuFreqKhz => &board.cpu.frequencies_khz,
+        Knob::GpuFreqHz => &board.gpu.frequencies_hz,
+        Knob::BatchSize => return Ok(()),
+    };
+    if table.contains(&value) {
+        Ok(())
+    } else {
+        Err(SpaceError::NotInTable {
+            knob,
+            value,
+            board: board.board.id.clone(),
+            valid: join(table),
+        })
+    }
+}
+
+/// Parses `knob=value`.
+pub fn parse_fix(s: &str) -> Result<(Knob, u64), SpaceError> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| SpaceError::Malformed(s.to_string()))?;
+    let knob = Knob::parse(k)?;
+    Ok((knob, knob.parse_value(v)?))
+}
+
+/// Parses a comma-separated batch-size list.
+pub fn parse_batch_list(s: &str) -> Result<Vec<u64>, SpaceError> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| Knob::BatchSize.parse_value(x))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn nano() -> (Board, Model) {
+        let c = Catalog::load(None).unwrap();
+        (
+            c.board("nano").unwrap().clone(),
+            c.model("yolov4-tiny").unwrap().clone(),
+        )
+    }
+
+    #[test]
+    fn full_space_has_the_papers_grid_size() {
+        let (b, m) = nano();
+        let s = Space::new(&b, &m, None, &[]).unwrap();
+        assert_eq!(s.dims(), vec![15, 12, 5]);
+        assert_eq!(s.size(), 900);
+    }
+
+    #[test]
+    fn index_and_point_round_trip() {
+        let (b, m) = nano();
+        let s = Space::new(&b, &m, None, &[]).unwrap();
+        for i in [0, 1, 59, 437, 899] {
+            assert_eq!(s.index(&s.point(i)), i);
+            let c = s.config(&s.point(i));
+            assert_eq!(s.point_of(&c).unwrap(), s.point(i));
+        }
+        assert_eq!(s.points().count(), 900);
+        assert_eq!(s.normalised(&[0, 11, 2]), vec![0.0, 1.0, 0.5]);
+    }
+
+    #[test]
+    fn fixes_and_batch_lists_narrow_the_space() {
+        let (b, m) = nano();
+        let fixes = [parse_fix("gpu=614.4MHz").unwrap()];
+        let bs = parse_batch_list("8,4").unwrap();
+        let s = Space::new(&b, &m, Some(&bs), &fixes).unwrap();
+        assert_eq!(s.dims(), vec![15, 1, 2]);
+        assert_eq!(s.axes[1].values, vec![614_400_000]);
+        assert_eq!(s.axes[2].values, vec![4, 8]);
+    }
+
+    #[test]
+    fn units_convert_to_sysfs_units() {
+        assert_eq!(Knob::CpuFreqKhz.parse_value("1479000").unwrap(), 1_479_000);
+        assert_eq!(Knob::CpuFreqKhz.parse_value("1.479GHz").unwrap(), 1_479_000);
+        assert_eq!(Knob::CpuFreqKhz.parse_value("1479 MHz").unwrap(), 1_479_000);
+        assert_eq!(
+            Knob::GpuFreqHz.parse_value("921.6MHz").unwrap(),
+            921_600_000
+        );
+        assert!(Knob::GpuFreqHz.parse_value("fast").is_err());
+        assert!(Knob::BatchSize.parse_value("-3").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_valid_ones() {
+        let (b, m) = nano();
+        let e = Space::new(&b, &m, None, &[parse_fix("gpu=600MHz").unwrap()]).unwrap_err();
+        assert!(e.to_string().contains("921600000"), "{e}");
+        let e = Space::new(&b, &m, Some(&[7]), &[]).unwrap_err();
+        assert!(e.to_string().contains("4, 8, 16, 32, 64"), "{e}");
+        let e = Space::new(&b, &m, Some(&[4]), &[(Knob::BatchSize, 8)]).unwrap_err();
+        assert!(matches!(e, SpaceError::Empty(_)), "{e}");
+        assert!(matches!(
+            parse_fix("memory=3"),
+            Err(SpaceError::UnknownKnob(_))
+        ));
+        assert!(matches!(parse_fix("gpu"), Err(SpaceError::Malformed(_))));
+    }
+}

@@ -1,0 +1,131 @@
+//! Search strategies. A strategy is pure ask/tell: it proposes points of the space from what
+//! has been measured and never touches hardware or files. The [`crate::study::Study`] measures
+//! what it asks for and enforces the budget.
+
+pub mod coordinate;
+pub mod grid;
+pub mod random;
+
+#[cfg(test)]
+mod conformance;
+
+use crate::space::Point;
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// A strategy name that does not exist.
+#[derive(Debug, Error)]
+#[error("unknown strategy `{0}`; strategies: {list}", list = NAMES.join(", "))]
+pub struct StrategyError(pub String);
+
+/// Strategy names.
+pub const NAMES: [&str; 3] = ["coordinate", "random", "grid"];
+
+/// What a strategy learns about one measured point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// The point.
+    pub point: Point,
+    /// Objective value (energy in joules for the workload; lower is better).
+    pub value: f64,
+    /// Coefficient of variation of the runs behind the value.
+    pub cv: f64,
+    /// Number of runs behind the value.
+    pub runs: u32,
+}
+
+impl Observation {
+    /// Relative standard error of the value.
+    pub fn rel_se(&self) -> f64 {
+        self.cv / (self.runs.max(1) as f64).sqrt()
+    }
+}
+
+/// Everything measured so far, in order.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    obs: Vec<Observation>,
+    index: HashMap<Point, usize>,
+}
+
+impl History {
+    /// Adds an observation (a repeated point replaces the earlier value).
+    pub fn push(&mut self, o: Observation) {
+        match self.index.get(&o.point) {
+            Some(i) => self.obs[*i] = o,
+            None => {
+                self.index.insert(o.point.clone(), self.obs.len());
+                self.obs.push(o);
+            }
+        }
+    }
+    /// The observation at a point.
+    pub fn get(&self, p: &[usize]) -> Option<&Observation> {
+        self.index.get(p).map(|i| &self.obs[*i])
+    }
+    /// Whether a point was measured.
+    pub fn contains(&self, p: &[usize]) -> bool {
+        self.index.contains_key(p)
+    }
+    /// Number of measured points.
+    pub fn len(&self) -> usize {
+        self.obs.len()
+    }
+    /// Whether nothing was measured.
+    pub fn is_empty(&self) -> bool {
+        self.obs.is_empty()
+    }
+    /// Observations in measurement order.
+    pub fn iter(&self) -> impl Iterator<Item = &Observation> {
+        self.obs.iter()
+    }
+    /// The lowest value measured.
+    pub fn best(&self) -> Option<&Observation> {
+        self.obs.iter().min_by(|a, b| a.value.total_cmp(&b.value))
+    }
+}
+
+/// A search strategy.
+pub trait Strategy: Send {
+    /// Name.
+    fn name(&self) -> &'static str;
+    /// The next point to measure, or `None` when the strategy has nothing more to try.
+    fn ask(&mut self, history: &History) -> Option<Point>;
+    /// Called after each measurement (the history passed to `ask` holds it too).
+    fn tell(&mut self, _obs: &Observation) {}
+    /// Why the strategy stopped, once `ask` returned `None`.
+    fn stop_reason(&self) -> String {
+        "the strategy had nothing more to try".into()
+    }
+}
+
+/// What a strategy is built from.
+#[derive(Debug, Clone)]
+pub struct StrategyInit {
+    /// Values per axis.
+    pub dims: Vec<usize>,
+    /// Seed for anything random.
+    pub seed: u64,
+    /// Measurements the study allows.
+    pub budget: usize,
+}
+
+/// Builds a strategy by name.
+pub fn make(name: &str, init: &StrategyInit) -> Result<Box<dyn Strategy>, StrategyError> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "grid" => Ok(Box::new(grid::Grid::new(init))),
+        "random" => Ok(Box::new(random::RandomSearch::new(init))),
+        "coordinate" | "cd" => Ok(Box::new(coordinate::Coordinate::new(init))),
+        _ => Err(StrategyError(name.to_string())),
+    }
+}
+
+/// Point of a flat index.
+pub(crate) fn unflat(dims: &[usize], mut i: usize) -> Point {
+    let mut p = vec![0; dims.len()];
+    for (k, n) in dims.iter().enumerate().rev() {
+        p[k] = i % n;
+        i /= n;
+    }
+    p
+}

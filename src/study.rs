@@ -1,0 +1,479 @@
+//! The study: the loop that asks a strategy for configurations, measures them through the
+//! protocol, journals every measurement before the next starts, stops on budget, convergence or
+//! interrupt, and always puts the device back as it found it. A study resumes from its journal
+//! without re-measuring.
+
+use crate::device::{Device, DeviceError, FreqSetting, Workload};
+use crate::measure::{measure, Measurement, ProtocolSettings};
+use crate::space::{Config, Space};
+use crate::strategy::{History, Observation, Strategy};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Problems with a journal given to `--resume`.
+#[derive(Debug, Error)]
+pub enum JournalError {
+    /// No journal where one was expected.
+    #[error("no journal at {0}; --resume takes the output folder of an earlier tune")]
+    Missing(PathBuf),
+    /// A line that is not a journal record.
+    #[error("{file}:{line}: not a journal record: {message}")]
+    Corrupt {
+        /// Journal path.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// Parser message.
+        message: String,
+    },
+    /// The journal belongs to a different study.
+    #[error("the journal in {file} is for a different study: {field} is {journal} there but {now} now; rerun without --resume or with the same options")]
+    Mismatch {
+        /// Journal path.
+        file: PathBuf,
+        /// Field that differs.
+        field: String,
+        /// Value in the journal.
+        journal: String,
+        /// Value asked for now.
+        now: String,
+    },
+    /// Reading or writing failed.
+    #[error("journal {file}: {source}")]
+    Io {
+        /// Journal path.
+        file: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// What identifies a study: a resume must match it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyHeader {
+    /// Model id.
+    pub model: String,
+    /// Board id.
+    pub device: String,
+    /// Backend name.
+    pub backend: String,
+    /// Strategy name.
+    pub strategy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Measurement budget.
+    pub budget: usize,
+    /// Batch size of the DVFS baseline.
+    pub baseline_batch: u32,
+    /// Protocol settings.
+    pub protocol: ProtocolSettings,
+    /// The search space.
+    pub space: Space,
+}
+
+/// One journal line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JournalRecord {
+    /// First line: what the study is.
+    Study(StudyHeader),
+    /// A DVFS baseline measurement.
+    Baseline {
+        /// The measurement.
+        measurement: Measurement,
+    },
+    /// A measured configuration.
+    Measurement {
+        /// The configuration.
+        config: Config,
+        /// The measurement.
+        measurement: Measurement,
+    },
+}
+
+/// An append-only journal, flushed and synced after each line.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    /// Creates (or truncates) a journal and writes its header.
+    pub fn create(path: &Path, header: &StudyHeader) -> Result<Journal, JournalError> {
+        let file = File::create(path).map_err(|source| JournalError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let mut j = Journal {
+            path: path.to_path_buf(),
+            file,
+        };
+        j.append(&JournalRecord::Study(header.clone()))?;
+        Ok(j)
+    }
+
+    /// Opens a journal for appending after checking that it belongs to `header`'s study.
+    pub fn resume(path: &Path, header: &StudyHeader) -> Result<(Journal, Prior), JournalError> {
+        let prior = Prior::read(path, header)?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|source| JournalError::Io {
+                file: path.to_path_buf(),
+                source,
+            })?;
+        Ok((
+            Journal {
+                path: path.to_path_buf(),
+                file,
+            },
+            prior,
+        ))
+    }
+
+    /// Appends one record and makes it durable before returning.
+    pub fn append(&mut self, r: &JournalRecord) -> Result<(), JournalError> {
+        let io = |source| JournalError::Io {
+            file: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_string(r).expect("journal records serialise");
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).map_err(io)?;
+        self.file.flush().map_err(io)?;
+        self.file.sync_data().map_err(io)
+    }
+
+    /// Path of the journal.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Measurements recovered from a journal.
+#[derive(Debug, Clone, Default)]
+pub struct Prior {
+    /// DVFS baselines by batch size.
+    pub baselines: HashMap<u32, Measurement>,
+    /// Configurations measured.
+    pub measurements: HashMap<Config, Measurement>,
+}
+
+impl Prior {
+    /// Reads a journal and checks its header against `header`.
+    pub fn read(path: &Path, header: &StudyHeader) -> Result<Prior, JournalError> {
+        let f = File::open(path).map_err(|_| JournalError::Missing(path.to_path_buf()))?;
+        let mut prior = Prior::default();
+        for (i, line) in BufReader::new(f).lines().enumerate() {
+            let line = line.map_err(|source| JournalError::Io {
+                file: path.to_path_buf(),
+                source,
+            })?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let rec: JournalRecord =
+                serde_json::from_str(&line).map_err(|e| JournalError::Corrupt {
+                    file: path.to_path_buf(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })?;
+            match rec {
+                JournalRecord::Study(h) => check_header(path, &h, header)?,
+                JournalRecord::Baseline { measurement } => {
+                    prior.baselines.insert(measurement.batch_size, measurement);
+                }
+                JournalRecord::Measurement {
+                    config,
+                    measurement,
+                } => {
+                    prior.measurements.insert(config, measurement);
+                }
+            }
+        }
+        Ok(prior)
+    }
+}
+
+fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(), JournalError> {
+    let fields: [(&str, String, String); 8] = [
+        ("model", old.model.clone(), new.model.clone()),
+        ("device", old.device.clone(), new.device.clone()),
+        ("backend", old.backend.clone(), new.backend.clone()),
+        ("strategy", old.strategy.clone(), new.strategy.clone()),
+        ("seed", old.seed.to_string(), new.seed.to_string()),
+        (
+            "baseline batch",
+            old.baseline_batch.to_string(),
+            new.baseline_batch.to_string(),
+        ),
+        (
+            "protocol",
+            format!("{:?}", old.protocol),
+            format!("{:?}", new.protocol),
+        ),
+        (
+            "search space",
+            serde_json::to_string(&old.space).unwrap_or_default(),
+            serde_json::to_string(&new.space).unwrap_or_default(),
+        ),
+    ];
+    for (field, journal, now) in fields {
+        if journal != now {
+            return Err(JournalError::Mismatch {
+                file: path.to_path_buf(),
+                field: field.to_string(),
+                journal,
+                now,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A measured configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// The configuration.
+    pub config: Config,
+    /// Its measurement.
+    pub measurement: Measurement,
+    /// Whether it came from the journal rather than the device.
+    #[serde(skip)]
+    pub from_journal: bool,
+}
+
+/// Events a study reports while it runs (for progress displays).
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The DVFS baseline was measured.
+    Baseline(&'a Measurement),
+    /// A configuration was measured; `n` of `budget`.
+    Measured {
+        /// Measurements so far.
+        n: usize,
+        /// Budget.
+        budget: usize,
+        /// What was measured.
+        measured: &'a Measured,
+        /// Best so far.
+        best: &'a Measured,
+    },
+}
+
+/// What a study found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// DVFS at the baseline batch size.
+    pub baseline: Measurement,
+    /// DVFS at the recommended batch size (equal to `baseline` when the batch sizes agree).
+    pub baseline_same_batch: Option<Measurement>,
+    /// Every configuration measured, in order.
+    pub measured: Vec<Measured>,
+    /// Index into `measured` of the recommendation.
+    pub best: Option<usize>,
+    /// Why the study stopped.
+    pub stop_reason: String,
+    /// Whether an interrupt stopped it.
+    pub interrupted: bool,
+    /// Measurements taken from the journal of an earlier run.
+    pub resumed: usize,
+}
+
+impl Outcome {
+    /// The recommended configuration.
+    pub fn best(&self) -> Option<&Measured> {
+        self.best.map(|i| &self.measured[i])
+    }
+    /// Total time spent measuring (what the study cost on the device), seconds.
+    pub fn tuning_time_s(&self) -> f64 {
+        self.baseline.wall_s
+            + self.baseline_same_batch.as_ref().map_or(0.0, |m| m.wall_s)
+            + self
+                .measured
+                .iter()
+                .map(|m| m.measurement.wall_s)
+                .sum::<f64>()
+    }
+}
+
+/// The study loop.
+pub struct Study<'a> {
+    /// Search space.
+    pub space: &'a Space,
+    /// Device to measure on.
+    pub device: &'a mut dyn Device,
+    /// Workload to run.
+    pub workload: &'a mut dyn Workload,
+    /// Strategy.
+    pub strategy: Box<dyn Strategy>,
+    /// Measurement budget.
+    pub budget: usize,
+    /// Protocol settings.
+    pub protocol: ProtocolSettings,
+    /// Batch size of the DVFS baseline.
+    pub baseline_batch: u32,
+    /// Journal to append to, if any.
+    pub journal: Option<Journal>,
+    /// Measurements from an earlier run of the same study.
+    pub prior: Prior,
+    /// Set by a signal handler to stop between measurements.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// Failures of a study: the device failed, or the journal could not be written. What was
+/// measured before is in the journal.
+#[derive(Debug, Error)]
+pub enum StudyError {
+    /// The device or workload failed.
+    #[error("measuring {what} failed: {source}")]
+    Device {
+        /// What was being measured.
+        what: String,
+        /// Underlying error.
+        source: DeviceError,
+    },
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+impl Study<'_> {
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    fn baseline_at(&mut self, batch: u32) -> Result<(Measurement, bool), StudyError> {
+        if let Some(m) = self.prior.baselines.get(&batch) {
+            return Ok((m.clone(), true));
+        }
+        let m = measure(
+            self.device,
+            self.workload,
+            &FreqSetting::Dvfs,
+            batch,
+            &self.protocol,
+        )
+        .map_err(|source| StudyError::Device {
+            what: format!("the DVFS baseline at batch {batch}"),
+            source,
+        })?;
+        if let Some(j) = self.journal.as_mut() {
+            j.append(&JournalRecord::Baseline {
+                measurement: m.clone(),
+            })?;
+        }
+        Ok((m, false))
+    }
+
+    /// Runs the study. The device is restored on every path out of this function.
+    pub fn run(&mut self, mut on_event: impl FnMut(Event<'_>)) -> Result<Outcome, StudyError> {
+        let result = self.run_inner(&mut on_event);
+        let restored = self.device.restore();
+        let outcome = result?;
+        restored.map_err(|source| StudyError::Device {
+            what: "restoring the device".into(),
+            source,
+        })?;
+        Ok(outcome)
+    }
+
+    fn run_inner(&mut self, on_event: &mut impl FnMut(Event<'_>)) -> Result<Outcome, StudyError> {
+        let (baseline, _) = self.baseline_at(self.baseline_batch)?;
+        on_event(Event::Baseline(&baseline));
+        let mut history = History::default();
+        let mut measured: Vec<Measured> = Vec::new();
+        let mut best: Option<usize> = None;
+        let mut resumed = 0;
+        let mut interrupted = false;
+        let stop_reason = loop {
+            if self.interrupted() {
+                interrupted = true;
+                break "interrupted".to_string();
+            }
+            if measured.len() >= self.budget {
+                break format!("the budget of {} measurements was used", self.budget);
+            }
+            let Some(point) = self.strategy.ask(&history) else {
+                break self.strategy.stop_reason();
+            };
+            let config = self.space.config(&point);
+            let (measurement, from_journal) = match self.prior.measurements.get(&config) {
+                Some(m) => (m.clone(), true),
+                None => {
+                    let setting = FreqSetting::Pinned {
+                        cpu_freq_khz: config.cpu_freq_khz,
+                        gpu_freq_hz: config.gpu_freq_hz,
+                    };
+                    let m = measure(
+                        self.device,
+                        self.workload,
+                        &setting,
+                        config.batch_size,
+                        &self.protocol,
+                    )
+                    .map_err(|source| StudyError::Device {
+                        what: config.to_string(),
+                        source,
+                    })?;
+                    if let Some(j) = self.journal.as_mut() {
+                        j.append(&JournalRecord::Measurement {
+                            config,
+                            measurement: m.clone(),
+                        })?;
+                    }
+                    (m, false)
+                }
+            };
+            resumed += from_journal as usize;
+            let obs = Observation {
+                point,
+                value: measurement.energy_j,
+                cv: measurement.cv,
+                runs: measurement.runs.len() as u32,
+            };
+            self.strategy.tell(&obs);
+            history.push(obs);
+            measured.push(Measured {
+                config,
+                measurement,
+                from_journal,
+            });
+            let i = measured.len() - 1;
+            if best
+                .is_none_or(|b| measured[i].measurement.energy_j < measured[b].measurement.energy_j)
+            {
+                best = Some(i);
+            }
+            on_event(Event::Measured {
+                n: measured.len(),
+                budget: self.budget,
+                measured: &measured[i],
+                best: &measured[best.expect("set above")],
+            });
+        };
+        // The frequency-only saving compares with DVFS at the recommended batch size.
+        let baseline_same_batch = match best.map(|b| measured[b].config.batch_size) {
+            Some(b) if b == self.baseline_batch => Some(baseline.clone()),
+            Some(b) if !interrupted => Some(self.baseline_at(b)?.0),
+            _ => None,
+        };
+        Ok(Outcome {
+            baseline,
+            baseline_same_batch,
+            measured,
+            best,
+            stop_reason,
+            interrupted,
+            resumed,
+        })
+    }
+}

@@ -1,0 +1,216 @@
+//! The digital twin's physics: time and power of a board running a model at one operating point,
+//! and under its default DVFS governors. Pure functions of the catalogue's parameters; the
+//! `sim` device ([`crate::device::sim`]) adds a virtual clock and measurement noise on top.
+//!
+//! Per batch of `B` inferences:
+//! - GPU compute time `gflops * B / (cores * flops_per_cycle * f_gpu * eff(B))`, with the batch
+//!   efficiency `eff(B) = gpu_efficiency * B / (B + batch_half)`;
+//! - DRAM time `(weights + activations * B) / bandwidth` (independent of the GPU clock);
+//! - CPU time `(mcycles_per_batch + mcycles_per_inference * B) / f_cpu`;
+//! - batch time `max(gpu, cpu) + (1 - overlap) * min(gpu, cpu)`.
+//!
+//! Power is board base + CPU and GPU dynamic power `C * f * V(f)^2 * activity` + leakage
+//! `L * V^3` + DRAM power per GB/s; energy is power x time. `V(f)` comes from the voltage table
+//! of each board (the T210 CVB tables for the Nano, an empirical fit for the Xavier NX). Under
+//! DVFS the governors' residencies mix operating points in time.
+
+use crate::catalog::{Board, BoardTwin, ModelTwin};
+
+/// Result of running `inferences` inferences at one operating point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TwinPoint {
+    /// Time of one batch.
+    pub batch_time_s: f64,
+    /// Time for all inferences.
+    pub time_s: f64,
+    /// Average board power.
+    pub power_mw: f64,
+    /// Energy for all inferences.
+    pub energy_j: f64,
+    /// Share of the time the GPU computes.
+    pub gpu_util: f64,
+    /// Share of the time the CPU does useful work.
+    pub cpu_util: f64,
+}
+
+/// A model on a board: everything the physics needs.
+#[derive(Debug, Clone, Copy)]
+pub struct TwinModel<'a> {
+    /// Board parameters.
+    pub board: &'a BoardTwin,
+    /// Model parameters for that board.
+    pub model: &'a ModelTwin,
+    /// GFLOPs per inference (the paper's row).
+    pub gflops: f64,
+}
+
+/// Linear interpolation in a `[MHz, mV]` table, clamped at both ends and to the floor; volts.
+pub fn voltage_v(curve: &[[f64; 2]], v_min_mv: f64, mhz: f64) -> f64 {
+    let mv = match curve.iter().position(|p| p[0] >= mhz) {
+        None => curve[curve.len() - 1][1],
+        Some(0) => curve[0][1],
+        Some(i) => {
+            let (a, b) = (curve[i - 1], curve[i]);
+            a[1] + (b[1] - a[1]) * (mhz - a[0]) / (b[0] - a[0])
+        }
+    };
+    mv.max(v_min_mv) / 1000.0
+}
+
+impl TwinModel<'_> {
+    /// Time and power of one batch of `batch` inferences at pinned frequencies.
+    pub fn batch(&self, cpu_freq_khz: u64, gpu_freq_hz: u64, batch: u32) -> (f64, f64, f64, f64) {
+        let (b, m) = (self.board, self.model);
+        let bs = batch as f64;
+        let f_gpu_mhz = gpu_freq_hz as f64 / 1e6;
+        let f_cpu_mhz = cpu_freq_khz as f64 / 1e3;
+        let eff = m.gpu_efficiency * bs / (bs + m.batch_half);
+        let peak_flops = b.gpu.cores as f64 * b.gpu.flops_per_core_cycle * f_gpu_mhz * 1e6;
+        let t_compute = self.gflops * 1e9 * bs / (peak_flops * eff);
+        let bytes = (m.weights_mb + m.activations_mb_per_inference * bs) * 1e6;
+        let t_mem = bytes / (b.dram_bandwidth_gbps * 1e9);
+        let t_gpu = t_compute + t_mem;
+        let t_cpu =
+            (m.cpu_mcycles_per_batch + m.cpu_mcycles_per_inference * bs) * 1e6 / (f_cpu_mhz * 1e6);
+        let t_batch = t_gpu.max(t_cpu) + (1.0 - m.overlap) * t_gpu.min(t_cpu);
+
+        let v_gpu = voltage_v(&b.gpu.voltage_mv_by_mhz, b.gpu.v_min_mv, f_gpu_mhz);
+        let v_cpu = voltage_v(&b.cpu.voltage_mv_by_mhz, b.cpu.v_min_mv, f_cpu_mhz);
+        let gpu_activity = (t_compute + b.gpu.mem_stall_activity * t_mem) / t_batch;
+        let gpu_mw = b.gpu.dyn_mw_per_mhz_v2 * f_gpu_mhz * v_gpu * v_gpu * gpu_activity
+            + b.gpu.leak_mw_at_1v * v_gpu.powi(3);
+        let cpu_util = (t_cpu / t_batch).min(1.0);
+        // The inference thread works for cpu_util of the time and busy-waits on the GPU for part
+        // of the rest; the OS keeps a little of every other core busy.
+        let busy_cores = cpu_util
+            + m.spin * (1.0 - cpu_util)
+            + b.background_core_util * (b.cpu.cores as f64 - 1.0);
+        let cpu_mw = b.cpu.dyn_mw_per_mhz_v2 * f_cpu_mhz * v_cpu * v_cpu * busy_cores
+            + b.cpu.leak_mw_at_1v * v_cpu.powi(3);
+        let dram_mw = b.dram_mw_per_gbps * bytes / t_batch / 1e9;
+        let power_mw = b.base_power_mw + gpu_mw + cpu_mw + dram_mw;
+        (t_batch, power_mw, (t_compute / t_batch).min(1.0), cpu_util)
+    }
+
+    /// `inferences` inferences at pinned frequencies (the last batch may be partial but costs a
+    /// whole batch, as a padded batch would).
+    pub fn pinned(
+        &self,
+        cpu_freq_khz: u64,
+        gpu_freq_hz: u64,
+        batch: u32,
+        inferences: u32,
+    ) -> TwinPoint {
+        let (t_batch, power_mw, gpu_util, cpu_util) = self.batch(cpu_freq_khz, gpu_freq_hz, batch);
+        let batches = inferences.div_ceil(batch) as f64;
+        let time_s = t_batch * batches;
+        TwinPoint {
+            batch_time_s: t_batch,
+            time_s,
+            power_mw,
+            energy_j: power_mw * time_s / 1000.0,
+            gpu_util,
+            cpu_util,
+        }
+    }
+
+    /// `inferences` inferences under the default governors: the board spends the residency share
+    /// of its time at each (CPU, GPU) frequency pair; energy is average power times the time the
+    /// mixed throughput needs.
+    pub fn dvfs(&self, board: &Board, batch: u32, inferences: u32) -> TwinPoint {
+        let cpu = residency(
+            &board.cpu.frequencies_khz,
+            self.board.dvfs.cpu_top_residency,
+            self.board.dvfs.spread_steps,
+        );
+        let gpu = residency(
+            &board.gpu.frequencies_hz,
+            self.board.dvfs.gpu_top_residency,
+            self.board.dvfs.spread_steps,
+        );
+        let (mut rate, mut power, mut gpu_util, mut cpu_util) = (0.0, 0.0, 0.0, 0.0);
+        for (fc, wc) in &cpu {
+            for (fg, wg) in &gpu {
+                let w = wc * wg;
+                let (t, p, gu, cu) = self.batch(*fc, *fg, batch);
+                rate += w / t;
+                power += w * p;
+                gpu_util += w * gu;
+                cpu_util += w * cu;
+            }
+        }
+        let batches = inferences.div_ceil(batch) as f64;
+        let time_s = batches / rate;
+        TwinPoint {
+            batch_time_s: 1.0 / rate,
+            time_s,
+            power_mw: power,
+            energy_j: power * time_s / 1000.0,
+            gpu_util,
+            cpu_util,
+        }
+    }
+}
+
+/// Time shares per frequency under a default governor: `top` at the highest step, the rest
+/// spread evenly over the `spread` steps below it.
+pub fn residency(table: &[u64], top: f64, spread: usize) -> Vec<(u64, f64)> {
+    let n = table.len();
+    let below = spread.min(n - 1);
+    let mut out = vec![(table[n - 1], if below == 0 { 1.0 } else { top })];
+    for i in 1..=below {
+        out.push((table[n - 1 - i], (1.0 - top) / below as f64));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn voltage_interpolates_and_clamps() {
+        let c = [[100.0, 800.0], [200.0, 1000.0]];
+        assert!((voltage_v(&c, 0.0, 150.0) - 0.9).abs() < 1e-12);
+        assert!((voltage_v(&c, 0.0, 50.0) - 0.8).abs() < 1e-12);
+        assert!((voltage_v(&c, 0.0, 500.0) - 1.0).abs() < 1e-12);
+        assert!((voltage_v(&c, 850.0, 100.0) - 0.85).abs() < 1e-12);
+    }
+
+    #[test]
+    fn residency_sums_to_one_with_the_top_share() {
+        let r = residency(&[1, 2, 3, 4, 5], 0.89, 3);
+        assert_eq!(r[0], (5, 0.89));
+        assert_eq!(r.len(), 4);
+        assert!((r.iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(residency(&[7], 0.5, 3), vec![(7, 1.0)]);
+    }
+
+    #[test]
+    fn faster_clocks_shorten_time_and_raise_power() {
+        let cat = Catalog::load(None).unwrap();
+        let b = cat.board("nano").unwrap();
+        let m = cat.model("resnet18").unwrap();
+        let t = TwinModel {
+            board: &b.twin,
+            model: m.twin_for("nano").unwrap(),
+            gflops: m.paper.gflops,
+        };
+        let slow = t.pinned(1_479_000, 307_200_000, 8, 3200);
+        let fast = t.pinned(1_479_000, 921_600_000, 8, 3200);
+        assert!(fast.time_s < slow.time_s);
+        assert!(fast.power_mw > slow.power_mw);
+        let e = fast.power_mw * fast.time_s / 1000.0;
+        assert!((e - fast.energy_j).abs() < 1e-9);
+        // 3200 / 12 is not whole: the partial batch costs a whole one.
+        let mb = cat.model("mobilenet-v2").unwrap();
+        let t = TwinModel {
+            board: &b.twin,
+            model: mb.twin_for("nano").unwrap(),
+            gflops: mb.paper.gflops,
+        };
+        let p = t.pinned(1_479_000, 921_600_000, 12, 3200);
+        assert!((p.time_s / p.batch_time_s - 267.0).abs() < 1e-9);
+    }
+}
