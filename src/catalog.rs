@@ -282,7 +282,8 @@ pub struct PaperRow {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelTwin {
-    /// Fraction of peak FLOP/s reached at large batch.
+    /// Achieved FLOP/s at large batch over the FP32 peak (above 1 with half precision or
+    /// tensor cores).
     pub gpu_efficiency: f64,
     /// Batch size at which half of `gpu_efficiency` is reached.
     pub batch_half: f64,
@@ -526,7 +527,15 @@ impl Model {
         c.positive("paper.params_m", m.paper.params_m)?;
         for (board, t) in &m.twin {
             let f = |name: &str| format!("twin.{board}.{name}");
-            c.fraction(&f("gpu_efficiency"), t.gpu_efficiency, false)?;
+            if !(t.gpu_efficiency > 0.0 && t.gpu_efficiency <= 8.0) {
+                return Err(c.fail(
+                    &f("gpu_efficiency"),
+                    format!(
+                        "must lie in (0, 8] (achieved FLOP/s over the FP32 peak), got {}",
+                        t.gpu_efficiency
+                    ),
+                ));
+            }
             c.non_negative(&f("batch_half"), t.batch_half)?;
             c.non_negative(&f("weights_mb"), t.weights_mb)?;
             c.non_negative(

@@ -152,6 +152,17 @@ impl TwinModel<'_> {
     }
 }
 
+/// Power of the idle board: base, the OS's background load on CPU cores at their lowest clock,
+/// CPU leakage at the floor voltage; the idle GPU is rail-gated.
+pub fn idle_power_mw(board: &Board) -> f64 {
+    let t = &board.twin;
+    let f_mhz = board.cpu.frequencies_khz[0] as f64 / 1e3;
+    let v = voltage_v(&t.cpu.voltage_mv_by_mhz, t.cpu.v_min_mv, f_mhz);
+    t.base_power_mw
+        + t.cpu.dyn_mw_per_mhz_v2 * f_mhz * v * v * t.background_core_util * t.cpu.cores as f64
+        + t.cpu.leak_mw_at_1v * v.powi(3)
+}
+
 /// Time shares per frequency under a default governor: `top` at the highest step, the rest
 /// spread evenly over the `spread` steps below it.
 pub fn residency(table: &[u64], top: f64, spread: usize) -> Vec<(u64, f64)> {
