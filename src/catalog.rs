@@ -739,7 +739,9 @@ fn read_dir_tomls(dir: &Path) -> Result<Vec<(String, String)>, CatalogError> {
 mod tests {
     use super::*;
 
-    fn embedded() -> (Vec<(String, String)>, Vec<(String, String)>) {
+    type Sources = Vec<(String, String)>;
+
+    fn embedded() -> (Sources, Sources) {
         let b = EMBEDDED_BOARDS
             .iter()
             .map(|(f, s)| (f.to_string(), s.to_string()))

@@ -38,3 +38,22 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     }
     EXIT_FAILURE
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn exit_codes_follow_the_cause_through_context() {
+        let e = anyhow::Error::new(Interrupted("stopped".into())).context("tuning");
+        assert_eq!(exit_code(&e), EXIT_INTERRUPTED);
+        let e: anyhow::Result<()> = Err(crate::space::SpaceError::Malformed("x".into()).into());
+        assert_eq!(
+            exit_code(&e.context("building the space").unwrap_err()),
+            EXIT_BAD_INPUT
+        );
+        assert_eq!(exit_code(&UsageError("bad".into()).into()), EXIT_BAD_INPUT);
+        assert_eq!(exit_code(&anyhow::anyhow!("disk full")), EXIT_FAILURE);
+    }
+}

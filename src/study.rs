@@ -54,7 +54,8 @@ pub enum JournalError {
     },
 }
 
-/// What identifies a study: a resume must match it.
+/// What identifies a study: a resume must match it in everything but the budget (a larger budget
+/// continues the same study).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StudyHeader {
     /// Model id.
@@ -475,5 +476,155 @@ impl Study<'_> {
             interrupted,
             resumed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::device::sim::{Noise, SimBoard};
+    use crate::device::EnergyWindow;
+    use crate::strategy::{make, StrategyInit};
+
+    /// Wraps the sim device to record restores and fail on demand.
+    struct Watched {
+        inner: crate::device::sim::SimDevice,
+        restores: Arc<std::sync::atomic::AtomicUsize>,
+        fail_after: Option<usize>,
+        windows: usize,
+    }
+    impl Device for Watched {
+        fn backend(&self) -> &'static str {
+            "watched"
+        }
+        fn apply(&mut self, s: &FreqSetting) -> Result<(), DeviceError> {
+            self.inner.apply(s)
+        }
+        fn window_begin(&mut self) -> Result<(), DeviceError> {
+            self.windows += 1;
+            if self.fail_after.is_some_and(|n| self.windows > n) {
+                return Err(DeviceError::Failed("sensor vanished".into()));
+            }
+            self.inner.window_begin()
+        }
+        fn window_end(&mut self) -> Result<EnergyWindow, DeviceError> {
+            self.inner.window_end()
+        }
+        fn restore(&mut self) -> Result<(), DeviceError> {
+            self.restores.fetch_add(1, Ordering::SeqCst);
+            self.inner.restore()
+        }
+    }
+
+    fn setup(
+        fail_after: Option<usize>,
+        interrupt: bool,
+        journal: &Path,
+    ) -> (Result<Outcome, StudyError>, usize, SimBoard) {
+        let cat = Catalog::load(None).unwrap();
+        let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
+        let space = Space::new(b, m, None, &[]).unwrap();
+        let sim = SimBoard::new(b, Noise::Seeded(1));
+        let restores = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut dev = Watched {
+            inner: sim.device(),
+            restores: restores.clone(),
+            fail_after,
+            windows: 0,
+        };
+        let mut wl = sim.workload(m).unwrap();
+        let init = StrategyInit {
+            dims: space.dims(),
+            seed: 1,
+            budget: 20,
+        };
+        let header = StudyHeader {
+            model: "resnet18".into(),
+            device: "nano".into(),
+            backend: "sim".into(),
+            strategy: "coordinate".into(),
+            seed: 1,
+            budget: 20,
+            baseline_batch: 4,
+            protocol: ProtocolSettings::default(),
+            space: space.clone(),
+        };
+        let flag = Arc::new(AtomicBool::new(interrupt));
+        let mut study = Study {
+            space: &space,
+            device: &mut dev,
+            workload: &mut wl,
+            strategy: make("coordinate", &init).unwrap(),
+            budget: 20,
+            protocol: ProtocolSettings::default(),
+            baseline_batch: 4,
+            journal: Some(Journal::create(journal, &header).unwrap()),
+            prior: Prior::default(),
+            interrupt: Some(flag),
+        };
+        let r = study.run(|_| {});
+        (r, restores.load(Ordering::SeqCst), sim)
+    }
+
+    #[test]
+    fn an_interrupt_stops_between_measurements_and_restores() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, restores, sim) = setup(None, true, &dir.path().join("j.jsonl"));
+        let o = r.unwrap();
+        assert!(o.interrupted);
+        assert_eq!(o.stop_reason, "interrupted");
+        assert!(o.measured.is_empty());
+        assert_eq!(restores, 1);
+        assert_eq!(sim.setting(), FreqSetting::Dvfs);
+    }
+
+    #[test]
+    fn a_device_failure_restores_and_keeps_what_was_journaled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        // Baseline (warm-up + 3 runs) and two configurations succeed, then the sensor fails.
+        let (r, restores, _) = setup(Some(12), false, &path);
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("sensor vanished"), "{e}");
+        assert_eq!(restores, 1);
+        let lines = std::fs::read_to_string(&path).unwrap();
+        let kinds: Vec<&str> = lines
+            .lines()
+            .map(|l| {
+                if l.contains("\"type\":\"measurement\"") {
+                    "m"
+                } else {
+                    "o"
+                }
+            })
+            .collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "m").count(), 2, "{lines}");
+    }
+
+    #[test]
+    fn a_corrupt_journal_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        setup(None, false, &path).0.unwrap();
+        let mut s = std::fs::read_to_string(&path).unwrap();
+        s.push_str("{not json\n");
+        std::fs::write(&path, &s).unwrap();
+        let cat = Catalog::load(None).unwrap();
+        let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
+        let header = StudyHeader {
+            model: "resnet18".into(),
+            device: "nano".into(),
+            backend: "sim".into(),
+            strategy: "coordinate".into(),
+            seed: 1,
+            budget: 20,
+            baseline_batch: 4,
+            protocol: ProtocolSettings::default(),
+            space: Space::new(b, m, None, &[]).unwrap(),
+        };
+        let e = Prior::read(&path, &header).unwrap_err();
+        let n = s.lines().count();
+        assert!(e.to_string().contains(&format!(":{n}:")), "{e}");
     }
 }

@@ -236,7 +236,7 @@ mod tests {
         assert_eq!(m.runs.len(), 6);
         assert!(m.runs.len() > 3 && m.runs.len() <= 10, "{}", m.runs.len());
         assert!(m.cv < 0.05);
-        let (m, _) = run_with(vec![100.0, 200.0].repeat(6), s);
+        let (m, _) = run_with([100.0, 200.0].repeat(6), s);
         assert_eq!(m.runs.len(), 10);
         assert!(!m.converged);
     }

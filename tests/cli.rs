@@ -1,0 +1,587 @@
+//! End-to-end tests of the `edgetune` binary on the digital twin.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn edgetune() -> Command {
+    let mut c = Command::cargo_bin("edgetune").unwrap();
+    c.env_remove("EDGETUNE_CATALOG");
+    c
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn tune_on_the_twin_says_so_and_writes_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    edgetune()
+        .args([
+            "tune",
+            "--model",
+            "yolov4-tiny",
+            "--device",
+            "nano",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("digital twin"))
+        .stdout(predicate::str::contains("recommended: CPU"))
+        .stdout(predicate::str::contains("saving vs DVFS"));
+    for f in [
+        "report.json",
+        "report.md",
+        "profile.toml",
+        "nvpmodel.conf",
+        "journal.jsonl",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let r = read_json(&out.join("report.json"));
+    for key in [
+        "model",
+        "device",
+        "backend",
+        "strategy",
+        "seed",
+        "inferences",
+        "grid_size",
+        "measured_configs",
+        "best",
+        "baseline",
+        "saving_pct",
+        "measurements",
+    ] {
+        assert!(r.get(key).is_some(), "report.json lacks {key}");
+    }
+    assert_eq!(r["backend"], "sim");
+    assert_eq!(r["grid_size"], 900);
+    assert_eq!(r["baseline"]["kind"], "dvfs");
+    for key in [
+        "cpu_freq_khz",
+        "gpu_freq_hz",
+        "batch_size",
+        "energy_j",
+        "time_s",
+        "avg_power_w",
+    ] {
+        assert!(r["best"].get(key).is_some(), "best lacks {key}");
+    }
+    // It saves energy against the governors, and measured a small part of the grid.
+    assert!(r["saving_pct"].as_f64().unwrap() > 0.0);
+    assert!(r["saving_same_batch_pct"].as_f64().unwrap() > 0.0);
+    let n = r["measured_configs"].as_u64().unwrap();
+    assert!(n > 5 && n <= 90, "{n}");
+    let m = &r["measurements"][0];
+    for key in ["energy_j", "time_s", "avg_power_w", "runs", "cv"] {
+        assert!(m.get(key).is_some(), "measurement lacks {key}");
+    }
+    // One journal line per measurement (plus header and baselines), each valid JSON.
+    let journal = std::fs::read_to_string(out.join("journal.jsonl")).unwrap();
+    let kinds: Vec<String> = journal
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds[0], "study");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "measurement").count() as u64,
+        n
+    );
+    // The profile and the nvpmodel block carry the recommended clocks.
+    let best = &r["best"];
+    let profile = std::fs::read_to_string(out.join("profile.toml")).unwrap();
+    let p: toml::Value = toml::from_str(&profile).unwrap();
+    assert_eq!(
+        p["profile"]["cpu_freq_khz"].as_integer().unwrap() as u64,
+        best["cpu_freq_khz"].as_u64().unwrap()
+    );
+    let nvp = std::fs::read_to_string(out.join("nvpmodel.conf")).unwrap();
+    assert!(nvp.contains(&format!("CPU_A57 MIN_FREQ {}", best["cpu_freq_khz"])));
+    assert!(nvp.contains(&format!("GPU MAX_FREQ {}", best["gpu_freq_hz"])));
+    assert!(nvp.contains("< POWER_MODEL ID="));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Recommendation") && md.contains("digital twin"));
+}
+
+#[test]
+fn json_output_is_the_report_and_same_seed_gives_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let out = edgetune()
+            .args([
+                "tune",
+                "-m",
+                "resnet-18",
+                "-d",
+                "nx",
+                "--json",
+                "-q",
+                "--seed",
+                "7",
+                "--out",
+            ])
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let (a, b) = (run("a"), run("b"));
+    assert_eq!(a["model"], "resnet18");
+    assert_eq!(a["device"], "xavier-nx");
+    assert_eq!(a["best"], b["best"]);
+    assert_eq!(a["measurements"], b["measurements"]);
+}
+
+#[test]
+fn resume_continues_from_the_journal_without_remeasuring() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let args = [
+        "tune", "-m", "alexnet", "-d", "nano", "-q", "--json", "--seed", "3",
+    ];
+    // A first run stopped by its budget...
+    edgetune()
+        .args(args)
+        .args(["--budget", "8", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let first = std::fs::read_to_string(out.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    // ...resumed with the same options measures nothing new. A different seed is a different
+    // study, so it is refused.
+    edgetune()
+        .args([
+            "tune", "-m", "alexnet", "-d", "nano", "-q", "--seed", "4", "--budget", "8", "--resume",
+        ])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("different study").and(predicate::str::contains("seed")));
+    let o = edgetune()
+        .args(args)
+        .args(["--budget", "8", "--resume"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["resumed_configs"], 8);
+    let second = std::fs::read_to_string(out.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(first, second, "resuming a finished study measured again");
+    // A larger budget continues the same study: the first 8 come from the journal.
+    let o = edgetune()
+        .args(args)
+        .args(["--budget", "20", "--resume"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["resumed_configs"], 8);
+    assert!(r["measured_configs"].as_u64().unwrap() > 8);
+}
+
+#[test]
+fn resume_after_a_partial_journal_measures_only_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let args = [
+        "tune",
+        "-m",
+        "mobilenet-v2",
+        "-d",
+        "nano",
+        "-q",
+        "--json",
+        "--budget",
+        "12",
+    ];
+    edgetune()
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let journal = out.join("journal.jsonl");
+    let full: Vec<String> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    // Keep the header, the baseline and the first 5 measurements, as if the run had been killed.
+    let kept: Vec<String> = full.iter().take(2 + 5).cloned().collect();
+    std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+    let o = edgetune()
+        .args(args)
+        .arg("--resume")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["resumed_configs"], 5);
+    assert_eq!(r["measured_configs"], 12);
+}
+
+#[test]
+fn sweep_writes_the_whole_grid_and_its_minimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    edgetune()
+        .args([
+            "sweep",
+            "-m",
+            "yolov4-tiny",
+            "-d",
+            "nano",
+            "--batch",
+            "8",
+            "--noise",
+            "off",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("minimum:"));
+    let s = read_json(&out.join("sweep.json"));
+    assert_eq!(s["grid"].as_array().unwrap().len(), 15 * 12);
+    let min = s["min"]["energy_j"].as_f64().unwrap();
+    assert!((min / 916.7 - 1.0).abs() < 0.05, "{min}");
+    assert!(s["grid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["energy_j"].as_f64().unwrap() >= min));
+    assert_eq!(s["baseline"][0]["batch_size"], 8);
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    assert!(csv.starts_with("cpu_freq_khz,gpu_freq_hz,batch_size,energy_j,time_s,avg_power_w"));
+    assert_eq!(csv.lines().count(), 1 + 180);
+}
+
+#[test]
+fn measure_and_baseline_run_the_protocol() {
+    let o = edgetune()
+        .args([
+            "measure",
+            "-m",
+            "bert-tiny",
+            "-d",
+            "nano",
+            "--cpu-freq",
+            "1479MHz",
+            "--gpu-freq",
+            "921600000",
+            "-b",
+            "8",
+            "--json",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = &r["measurements"][0];
+    assert!(m["runs"].as_array().unwrap().len() >= 3);
+    assert!(m["cv"].as_f64().unwrap() < 0.05);
+    assert_eq!(m["setting"]["kind"], "pinned");
+    edgetune()
+        .args([
+            "baseline",
+            "-m",
+            "bert-tiny",
+            "-d",
+            "nano",
+            "-b",
+            "4,8",
+            "-q",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("DVFS governors"))
+        .stdout(predicate::str::is_match(r"(?m)^\s+8 \|").unwrap());
+}
+
+#[test]
+fn models_and_devices_list_the_catalogue() {
+    edgetune().arg("models").assert().success().stdout(
+        predicate::str::contains("yolov4-tiny").and(predicate::str::contains("distilbert")),
+    );
+    let o = edgetune().args(["devices", "--json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["id"], "nano");
+    assert_eq!(v[1]["cpu_freq_khz"].as_array().unwrap().len(), 25);
+}
+
+#[test]
+fn bench_writes_its_table_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    edgetune()
+        .args([
+            "bench",
+            "--seeds",
+            "2",
+            "--models",
+            "alexnet",
+            "--devices",
+            "nano",
+            "--strategies",
+            "coordinate,random",
+            "--out",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("| coordinate | all |"));
+    let b = read_json(&dir.path().join("bench.json"));
+    let c = &b["strategies"]["coordinate"];
+    for k in ["to_1pct", "to_2pct", "to_5pct", "final_regret_pct"] {
+        assert!(c[k]["median"].is_number() && c[k]["p90"].is_number(), "{k}");
+    }
+    assert!(c["tuning_time_fraction"]["median"].as_f64().unwrap() < 1.0);
+    assert!(dir.path().join("bench.md").is_file());
+}
+
+#[test]
+fn an_edited_catalogue_is_read_from_disk_and_its_errors_name_file_field_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["search-spaces", "models"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(root.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    edgetune()
+        .arg("--catalog")
+        .arg(dir.path())
+        .arg("models")
+        .assert()
+        .success();
+    let f = dir.path().join("models/resnet18.toml");
+    let src = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("gflops = 2.0", "gflops = -2.0");
+    std::fs::write(&f, &src).unwrap();
+    let line = src.lines().position(|l| l.starts_with("gflops")).unwrap() + 1;
+    edgetune()
+        .arg("--catalog")
+        .arg(dir.path())
+        .args(["tune", "-m", "resnet18", "-d", "nano"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "resnet18.toml:{line}: field `paper.gflops`"
+        )));
+    std::fs::write(&f, "[model\nid = 1").unwrap();
+    edgetune()
+        .env("EDGETUNE_CATALOG", dir.path())
+        .arg("models")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("resnet18.toml").and(predicate::str::contains("line 1")));
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message_and_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let missing = missing.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["tune", "-m", "vgg16", "-d", "nano"],
+            "valid models: alexnet",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "orin"],
+            "valid devices: nano, xavier-nx",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--fix", "gpu=600MHz"],
+            "not in the nano table",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--fix", "cpu=fast"],
+            "cannot read `fast`",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--fix", "memory=1"],
+            "unknown knob `memory`",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--fix", "gpu"],
+            "knob=value",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--batch-sizes", "7"],
+            "batch size 7 is not allowed",
+        ),
+        (
+            vec![
+                "tune",
+                "-m",
+                "alexnet",
+                "-d",
+                "nano",
+                "--batch-sizes",
+                "4",
+                "--fix",
+                "batch=8",
+            ],
+            "search space is empty",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--strategy", "magic"],
+            "unknown strategy `magic`",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--budget", "0"],
+            "--budget",
+        ),
+        (
+            vec![
+                "tune",
+                "-m",
+                "alexnet",
+                "-d",
+                "nano",
+                "--baseline-batch",
+                "5",
+            ],
+            "--baseline-batch",
+        ),
+        (
+            vec![
+                "tune",
+                "-m",
+                "alexnet",
+                "-d",
+                "nano",
+                "--min-runs",
+                "5",
+                "--max-runs",
+                "2",
+            ],
+            "--max-runs",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--cv-target=-1"],
+            "--cv-target",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--inferences", "0"],
+            "--inferences",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--resume", missing],
+            "no journal",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--budget", "many"],
+            "invalid value",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--backend", "cloud"],
+            "invalid value",
+        ),
+        (vec!["tune", "-d", "nano"], "--model"),
+        (
+            vec![
+                "measure",
+                "-m",
+                "alexnet",
+                "-d",
+                "nano",
+                "--cpu-freq",
+                "1GHz",
+                "--gpu-freq",
+                "921.6MHz",
+                "-b",
+                "8",
+            ],
+            "not in the nano table",
+        ),
+        (
+            vec![
+                "measure",
+                "-m",
+                "alexnet",
+                "-d",
+                "nano",
+                "--cpu-freq",
+                "1479MHz",
+                "--gpu-freq",
+                "921.6MHz",
+                "-b",
+                "3",
+            ],
+            "batch size 3",
+        ),
+        (
+            vec!["baseline", "-m", "alexnet", "-d", "nano", "-b", "4,x"],
+            "cannot read `x`",
+        ),
+        (vec!["bench", "--strategies", "magic"], "unknown strategy"),
+        (vec!["bench", "--models", "vgg16"], "unknown model"),
+        (vec!["bench", "--budget-fraction", "3"], "--budget-fraction"),
+        (vec!["frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, msg) in cases {
+        let o = edgetune().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{args:?} exited {:?}: {err}",
+            o.status.code()
+        );
+        assert!(err.contains(msg), "{args:?}: expected `{msg}` in: {err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+}
+
+#[test]
+fn an_unwritable_output_folder_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    edgetune()
+        .args(["tune", "-m", "alexnet", "-d", "nano", "-q", "--out"])
+        .arg(file.join("sub"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--out"));
+}
+
+#[test]
+fn help_explains_the_commands() {
+    edgetune()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tune").and(predicate::str::contains("Exit codes")));
+    edgetune()
+        .args(["tune", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--strategy").and(predicate::str::contains("--resume")));
+}
