@@ -11,6 +11,7 @@
 //! the Nano, YOLOv4-tiny's `gpu_efficiency` sets its absolute energy (T2); on the Xavier NX a
 //! speed factor (GPU efficiency up, CPU cycles down) sets the Nano/NX energy ratio (T4).
 use edgetune::catalog::{Board, Catalog, Model, ModelTwin};
+use edgetune::measure::stats;
 use edgetune::twin::TwinModel;
 use std::collections::BTreeMap;
 
@@ -108,19 +109,7 @@ fn report(cat: &Catalog, batch: u32) {
                 .iter()
                 .map(|c| t.pinned(*c, e.gpu, batch, 3200).energy_j)
                 .collect();
-            let spr = |v: &[f64]| {
-                v.iter().cloned().fold(0.0, f64::max)
-                    / v.iter().cloned().fold(f64::INFINITY, f64::min)
-            };
-            let interior = |v: &[f64]| {
-                let i = v
-                    .iter()
-                    .enumerate()
-                    .min_by(|a, b| a.1.total_cmp(b.1))
-                    .unwrap()
-                    .0;
-                i > 0 && i < v.len() - 1
-            };
+            let (spr, interior) = (stats::spread, stats::has_interior_min);
             let pmin = t.pinned(
                 cmax,
                 b.gpu.frequencies_hz[if b.board.id == "nano" { 1 } else { 0 }],

@@ -30,6 +30,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
+        // A closed pipe (`edgetune models | head -1`) is the reader's choice, not a failure.
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            return;
+        }
         eprintln!("error: {e}");
         for cause in e.chain().skip(1) {
             eprintln!("  caused by: {cause}");

@@ -517,6 +517,21 @@ mod tests {
         }
     }
 
+    /// The header of the test study (ResNet-18 on the Nano, coordinate descent, seed 1).
+    fn header(space: Space) -> StudyHeader {
+        StudyHeader {
+            model: "resnet18".into(),
+            device: "nano".into(),
+            backend: "sim".into(),
+            strategy: "coordinate".into(),
+            seed: 1,
+            budget: 20,
+            baseline_batch: 4,
+            protocol: ProtocolSettings::default(),
+            space,
+        }
+    }
+
     fn setup(
         fail_after: Option<usize>,
         interrupt: bool,
@@ -539,17 +554,7 @@ mod tests {
             seed: 1,
             budget: 20,
         };
-        let header = StudyHeader {
-            model: "resnet18".into(),
-            device: "nano".into(),
-            backend: "sim".into(),
-            strategy: "coordinate".into(),
-            seed: 1,
-            budget: 20,
-            baseline_batch: 4,
-            protocol: ProtocolSettings::default(),
-            space: space.clone(),
-        };
+        let header = header(space.clone());
         let flag = Arc::new(AtomicBool::new(interrupt));
         let mut study = Study {
             space: &space,
@@ -612,18 +617,7 @@ mod tests {
         std::fs::write(&path, &s).unwrap();
         let cat = Catalog::load(None).unwrap();
         let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
-        let header = StudyHeader {
-            model: "resnet18".into(),
-            device: "nano".into(),
-            backend: "sim".into(),
-            strategy: "coordinate".into(),
-            seed: 1,
-            budget: 20,
-            baseline_batch: 4,
-            protocol: ProtocolSettings::default(),
-            space: Space::new(b, m, None, &[]).unwrap(),
-        };
-        let e = Prior::read(&path, &header).unwrap_err();
+        let e = Prior::read(&path, &header(Space::new(b, m, None, &[]).unwrap())).unwrap_err();
         let n = s.lines().count();
         assert!(e.to_string().contains(&format!(":{n}:")), "{e}");
     }

@@ -114,6 +114,21 @@ impl TwinModel<'_> {
         }
     }
 
+    /// The lowest-energy (CPU, GPU) pair at one batch size over the board's whole frequency grid:
+    /// `(energy_j, cpu_freq_khz, gpu_freq_hz)`.
+    pub fn pinned_min(&self, board: &Board, batch: u32, inferences: u32) -> (f64, u64, u64) {
+        let mut best = (f64::INFINITY, 0, 0);
+        for c in &board.cpu.frequencies_khz {
+            for g in &board.gpu.frequencies_hz {
+                let e = self.pinned(*c, *g, batch, inferences).energy_j;
+                if e < best.0 {
+                    best = (e, *c, *g);
+                }
+            }
+        }
+        best
+    }
+
     /// `inferences` inferences under the default governors: the board spends the residency share
     /// of its time at each (CPU, GPU) frequency pair; energy is average power times the time the
     /// mixed throughput needs.

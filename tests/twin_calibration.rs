@@ -3,6 +3,7 @@
 //! noiseless twin at batch size 8, 3200 inferences, over the boards' full frequency tables.
 
 use edgetune::catalog::{Board, Catalog, Model};
+use edgetune::measure::stats::{has_interior_min as interior_min, spread};
 use edgetune::twin::{idle_power_mw, residency, TwinModel};
 
 const BATCH: u32 = 8;
@@ -22,36 +23,22 @@ fn twin<'a>(b: &'a Board, m: &'a Model) -> TwinModel<'a> {
 
 /// (minimum energy, its CPU kHz, its GPU Hz) over the (CPU, GPU) grid.
 fn grid_min(b: &Board, m: &Model) -> (f64, u64, u64) {
+    twin(b, m).pinned_min(b, BATCH, N)
+}
+
+/// Energy over the CPU sweep at a fixed GPU frequency.
+fn cpu_curve(b: &Board, m: &Model, gpu_freq_hz: u64) -> Vec<f64> {
     let t = twin(b, m);
-    let mut best = (f64::INFINITY, 0, 0);
-    for c in &b.cpu.frequencies_khz {
-        for g in &b.gpu.frequencies_hz {
-            let e = t.pinned(*c, *g, BATCH, N).energy_j;
-            if e < best.0 {
-                best = (e, *c, *g);
-            }
-        }
-    }
-    best
+    b.cpu
+        .frequencies_khz
+        .iter()
+        .map(|c| t.pinned(*c, gpu_freq_hz, BATCH, N).energy_j)
+        .collect()
 }
 
 fn saving_pct(b: &Board, m: &Model) -> f64 {
     let dvfs = twin(b, m).dvfs(b, BATCH, N).energy_j;
     (1.0 - grid_min(b, m).0 / dvfs) * 100.0
-}
-
-fn interior_min(v: &[f64]) -> bool {
-    let i = v
-        .iter()
-        .enumerate()
-        .min_by(|a, b| a.1.total_cmp(b.1))
-        .unwrap()
-        .0;
-    i > 0 && i < v.len() - 1
-}
-
-fn spread(v: &[f64]) -> f64 {
-    v.iter().cloned().fold(0.0, f64::max) / v.iter().cloned().fold(f64::INFINITY, f64::min)
 }
 
 #[test]
@@ -124,13 +111,7 @@ fn t5_nano_gpu_curve_is_non_monotonic_and_matters_more_than_cpu() {
             "{}: GPU sweep has no interior minimum",
             m.model.id
         );
-        let (_, _, gpu_best) = grid_min(nano, m);
-        let cpu: Vec<f64> = nano
-            .cpu
-            .frequencies_khz
-            .iter()
-            .map(|c| t.pinned(*c, gpu_best, BATCH, N).energy_j)
-            .collect();
+        let cpu = cpu_curve(nano, m, grid_min(nano, m).2);
         assert!(
             spread(&gpu) > spread(&cpu),
             "{}: GPU spread {:.2} is not above CPU spread {:.2}",
@@ -148,17 +129,7 @@ fn t6_xavier_nx_cpu_curve_is_non_monotonic_for_at_least_half_the_models() {
     let n = c
         .models
         .iter()
-        .filter(|m| {
-            let t = twin(nx, m);
-            let (_, _, gpu_best) = grid_min(nx, m);
-            let cpu: Vec<f64> = nx
-                .cpu
-                .frequencies_khz
-                .iter()
-                .map(|c| t.pinned(*c, gpu_best, BATCH, N).energy_j)
-                .collect();
-            interior_min(&cpu)
-        })
+        .filter(|m| interior_min(&cpu_curve(nx, m, grid_min(nx, m).2)))
         .count();
     assert!(2 * n >= c.models.len(), "{n} of {} models", c.models.len());
 }

@@ -45,6 +45,25 @@ pub fn median(x: &[f64]) -> f64 {
     percentile(x, 0.5)
 }
 
+/// Index of the smallest value (the first of equals); `None` when empty.
+pub fn argmin(x: &[f64]) -> Option<usize> {
+    x.iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+}
+
+/// Whether a curve's minimum lies strictly inside it (a non-monotonic, U-shaped curve).
+pub fn has_interior_min(x: &[f64]) -> bool {
+    argmin(x).is_some_and(|i| i > 0 && i + 1 < x.len())
+}
+
+/// Largest over smallest value.
+pub fn spread(x: &[f64]) -> f64 {
+    x.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+        / x.iter().cloned().fold(f64::INFINITY, f64::min)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +79,9 @@ mod tests {
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.9), 4.6);
         assert_eq!(cv(&[3.0]), 0.0);
         assert!(percentile(&[], 0.5).is_nan());
+        assert_eq!(argmin(&[3.0, 1.0, 1.0, 2.0]), Some(1));
+        assert!(has_interior_min(&[3.0, 1.0, 2.0]));
+        assert!(!has_interior_min(&[1.0, 2.0, 3.0]) && !has_interior_min(&[3.0, 2.0, 1.0]));
+        assert_eq!(spread(&[2.0, 4.0, 3.0]), 2.0);
     }
 }
