@@ -152,6 +152,8 @@ pub struct TuneOptions {
     pub common: Common,
     /// Strategy name.
     pub strategy: String,
+    /// Options of the model-based strategies.
+    pub strategy_options: crate::strategy::StrategyOptions,
     /// Measurement budget; `None` for 10 % of the grid.
     pub budget: Option<usize>,
     /// Batch sizes to search (subset of the model's).
@@ -226,6 +228,8 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
             dims: space.dims(),
             seed: o.common.seed,
             budget,
+            options: o.strategy_options,
+            coords: space.log_coords(),
         },
     )?;
     let header = StudyHeader {

@@ -144,14 +144,7 @@ fn summarise(runs: &[&BenchRun]) -> StrategySummary {
 /// Runs the benchmark.
 pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
     for s in &o.strategies {
-        strategy::make(
-            s,
-            &StrategyInit {
-                dims: vec![1, 1, 1],
-                seed: 0,
-                budget: 1,
-            },
-        )?;
+        strategy::make(s, &StrategyInit::new(vec![1, 1, 1], 0, 1))?;
     }
     let models: Vec<_> = if o.models.is_empty() {
         cat.models.iter().collect()
@@ -216,11 +209,7 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
                 .max(1);
             let strat = strategy::make(
                 sname,
-                &StrategyInit {
-                    dims: space.dims(),
-                    seed: *seed,
-                    budget,
-                },
+                &StrategyInit::new(space.dims(), *seed, budget).with_coords(space.log_coords()),
             )?;
             let sim = SimBoard::new(b, Noise::Seeded(seed.wrapping_mul(7919) + *c as u64));
             let (mut dev, mut wl) = (sim.device(), sim.workload(m)?);
@@ -276,16 +265,9 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
     let mut by_device = BTreeMap::new();
     let mut by_model = BTreeMap::new();
     for s in &o.strategies {
-        let name = strategy::make(
-            s,
-            &StrategyInit {
-                dims: vec![1, 1, 1],
-                seed: 0,
-                budget: 1,
-            },
-        )?
-        .name()
-        .to_string();
+        let name = strategy::make(s, &StrategyInit::new(vec![1, 1, 1], 0, 1))?
+            .name()
+            .to_string();
         let mine: Vec<&BenchRun> = runs.iter().filter(|r| r.strategy == name).collect();
         strategies.insert(name.clone(), summarise(&mine));
         for b in &boards {

@@ -5,6 +5,8 @@ use edgetune::app::{Backend, Common, MeasureOptions, SweepOptions, TuneOptions};
 use edgetune::bench::BenchOptions;
 use edgetune::measure::ProtocolSettings;
 use edgetune::space::{self, Knob, SpaceError};
+use edgetune::strategy::bayes::Acquisition;
+use edgetune::strategy::StrategyOptions;
 use std::path::PathBuf;
 
 /// Find the CPU frequency, GPU frequency and batch size at which DNN inference uses the least
@@ -49,6 +51,14 @@ pub enum BackendArg {
     Auto,
     /// The digital twin.
     Sim,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum AcquisitionArg {
+    /// Expected improvement.
+    Ei,
+    /// Lower confidence bound.
+    Lcb,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
@@ -99,9 +109,20 @@ pub struct CommonArgs {
 pub struct TuneArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Search strategy: coordinate (coordinate descent), random, grid.
-    #[arg(long, short = 's', default_value = "coordinate")]
+    /// Search strategy: bayes (Gaussian-process Bayesian optimization), coordinate (coordinate
+    /// descent), anneal (simulated annealing), random, grid.
+    #[arg(long, short = 's', default_value = "bayes")]
     pub strategy: String,
+    /// Acquisition function of bayes: ei (expected improvement) or lcb (lower confidence bound).
+    #[arg(long, value_enum, default_value_t = AcquisitionArg::Ei)]
+    pub acquisition: AcquisitionArg,
+    /// Exploration weight of --acquisition lcb (mean minus kappa standard deviations).
+    #[arg(long, default_value_t = 2.0, value_name = "K")]
+    pub kappa: f64,
+    /// bayes stops when the best expected improvement is below this fraction of the best energy
+    /// three times in a row (0.005 = 0.5 %).
+    #[arg(long, default_value_t = 0.005, value_name = "FRACTION")]
+    pub ei_stop: f64,
     /// Most configurations to measure [default: 10 % of the grid].
     #[arg(long, value_name = "N")]
     pub budget: Option<usize>,
@@ -173,7 +194,7 @@ pub struct BaselineArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Strategies to compare, comma-separated.
-    #[arg(long, default_value = "coordinate,random")]
+    #[arg(long, default_value = "bayes,coordinate,anneal,random")]
     pub strategies: String,
     /// Models, comma-separated [default: all].
     #[arg(long)]
@@ -246,6 +267,13 @@ impl TuneArgs {
         Ok(TuneOptions {
             common: self.common.to_common(catalog),
             strategy: self.strategy.clone(),
+            strategy_options: StrategyOptions {
+                acquisition: match self.acquisition {
+                    AcquisitionArg::Ei => Acquisition::Ei,
+                    AcquisitionArg::Lcb => Acquisition::Lcb { kappa: self.kappa },
+                },
+                ei_stop: self.ei_stop,
+            },
             budget: self.budget,
             batch_sizes: self
                 .batch_sizes

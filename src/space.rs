@@ -290,6 +290,31 @@ impl Space {
             .collect()
     }
 
+    /// Each axis's values mapped to [0, 1] on a log scale (a fixed axis maps to 0.5). Energy
+    /// goes roughly as 1/f where static power dominates, so it is smoother in log frequency;
+    /// batch sizes are powers of two.
+    pub fn log_coords(&self) -> Vec<Vec<f64>> {
+        self.axes
+            .iter()
+            .map(|a| {
+                let (lo, hi) = (
+                    (a.values[0] as f64).ln(),
+                    (a.values[a.values.len() - 1] as f64).ln(),
+                );
+                a.values
+                    .iter()
+                    .map(|v| {
+                        if hi > lo {
+                            ((*v as f64).ln() - lo) / (hi - lo)
+                        } else {
+                            0.5
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The all-max frequency corner at a given batch point index (the DVFS-like point).
     pub fn max_corner(&self, batch_index: usize) -> Point {
         let d = self.dims();

@@ -393,6 +393,7 @@ impl Study<'_> {
         let mut history = History::default();
         let mut measured: Vec<Measured> = Vec::new();
         let mut best: Option<usize> = None;
+        let mut index: HashMap<crate::space::Point, usize> = HashMap::new();
         let mut resumed = 0;
         let mut interrupted = false;
         let stop_reason = loop {
@@ -442,18 +443,22 @@ impl Study<'_> {
                 runs: measurement.runs.len() as u32,
             };
             self.strategy.tell(&obs);
+            index.insert(obs.point.clone(), measured.len());
             history.push(obs);
             measured.push(Measured {
                 config,
                 measurement,
                 from_journal,
             });
+            // The strategy says what it would recommend now (a surrogate's best mean, or the
+            // lowest measurement).
+            best = self
+                .strategy
+                .recommend(&history)
+                .and_then(|p| index.get(&p).copied())
+                .or(best)
+                .or(Some(measured.len() - 1));
             let i = measured.len() - 1;
-            if best
-                .is_none_or(|b| measured[i].measurement.energy_j < measured[b].measurement.energy_j)
-            {
-                best = Some(i);
-            }
             on_event(Event::Measured {
                 n: measured.len(),
                 budget: self.budget,
@@ -549,11 +554,7 @@ mod tests {
             windows: 0,
         };
         let mut wl = sim.workload(m).unwrap();
-        let init = StrategyInit {
-            dims: space.dims(),
-            seed: 1,
-            budget: 20,
-        };
+        let init = StrategyInit::new(space.dims(), 1, 20);
         let header = header(space.clone());
         let flag = Arc::new(AtomicBool::new(interrupt));
         let mut study = Study {

@@ -23,11 +23,7 @@ fn drive(name: &str, board: &str, model: &str, seed: u64, budget: usize) -> Driv
     let dims = space.dims();
     let mut s = make(
         name,
-        &StrategyInit {
-            dims: dims.clone(),
-            seed,
-            budget,
-        },
+        &StrategyInit::new(dims.clone(), seed, budget).with_coords(space.log_coords()),
     )
     .unwrap();
     let sim = SimBoard::new(b, Noise::Seeded(seed + 1000));
@@ -101,15 +97,7 @@ fn a_strategy_stops_when_the_space_is_exhausted() {
     let fixes = [(crate::space::Knob::CpuFreqKhz, 1_479_000)];
     let space = Space::new(b, m, Some(&[4, 8]), &fixes).unwrap();
     for name in NAMES {
-        let mut s = make(
-            name,
-            &StrategyInit {
-                dims: space.dims(),
-                seed: 1,
-                budget: 100,
-            },
-        )
-        .unwrap();
+        let mut s = make(name, &StrategyInit::new(space.dims(), 1, 100)).unwrap();
         let mut h = History::default();
         while let Some(p) = s.ask(&h) {
             assert!(!h.contains(&p));

@@ -252,11 +252,7 @@ mod tests {
 
     #[test]
     fn finds_the_minimum_of_a_separable_bowl_in_few_steps() {
-        let init = StrategyInit {
-            dims: vec![15, 12, 5],
-            seed: 1,
-            budget: 90,
-        };
+        let init = StrategyInit::new(vec![15, 12, 5], 1, 90);
         let mut s = Coordinate::new(&init);
         let f = |p: &[usize]| {
             1.0 + (p[0] as f64 - 6.0).powi(2)
@@ -271,11 +267,7 @@ mod tests {
 
     #[test]
     fn line_search_handles_short_axes() {
-        let init = StrategyInit {
-            dims: vec![2, 1, 1],
-            seed: 3,
-            budget: 10,
-        };
+        let init = StrategyInit::new(vec![2, 1, 1], 3, 10);
         let mut s = Coordinate::new(&init);
         let h = drive(&mut s, |p| 5.0 - p[0] as f64, 10);
         assert_eq!(h.len(), 2);

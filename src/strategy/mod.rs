@@ -2,6 +2,8 @@
 //! has been measured and never touches hardware or files. The [`crate::study::Study`] measures
 //! what it asks for and enforces the budget.
 
+pub mod anneal;
+pub mod bayes;
 pub mod coordinate;
 pub mod grid;
 pub mod random;
@@ -19,7 +21,7 @@ use thiserror::Error;
 pub struct StrategyError(pub String);
 
 /// Strategy names.
-pub const NAMES: [&str; 3] = ["coordinate", "random", "grid"];
+pub const NAMES: [&str; 5] = ["bayes", "coordinate", "anneal", "random", "grid"];
 
 /// What a strategy learns about one measured point.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +95,11 @@ pub trait Strategy: Send {
     fn ask(&mut self, history: &History) -> Option<Point>;
     /// Called after each measurement (the history passed to `ask` holds it too).
     fn tell(&mut self, _obs: &Observation) {}
+    /// The configuration to recommend from what was measured: by default the lowest mean
+    /// measured; a model-based strategy may prefer its surrogate's view.
+    fn recommend(&mut self, history: &History) -> Option<Point> {
+        history.best().map(|o| o.point.clone())
+    }
     /// Why the strategy stopped, once `ask` returned `None`.
     fn stop_reason(&self) -> String {
         "the strategy had nothing more to try".into()
@@ -108,6 +115,57 @@ pub struct StrategyInit {
     pub seed: u64,
     /// Measurements the study allows.
     pub budget: usize,
+    /// Options of the model-based strategies.
+    pub options: StrategyOptions,
+    /// Where each axis's values lie in [0, 1] (the space's geometry, for surrogates); empty for
+    /// evenly spaced.
+    pub coords: Vec<Vec<f64>>,
+}
+
+/// Options of the model-based strategies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StrategyOptions {
+    /// Acquisition function of `bayes`.
+    pub acquisition: bayes::Acquisition,
+    /// `bayes` stops when the best expected improvement is below this fraction of the incumbent
+    /// three times in a row.
+    pub ei_stop: f64,
+}
+
+impl Default for StrategyOptions {
+    fn default() -> Self {
+        StrategyOptions {
+            acquisition: bayes::Acquisition::Ei,
+            ei_stop: 0.005,
+        }
+    }
+}
+
+impl StrategyInit {
+    /// The same init with the space's geometry.
+    pub fn with_coords(mut self, coords: Vec<Vec<f64>>) -> StrategyInit {
+        self.coords = coords;
+        self
+    }
+
+    /// Coordinate in [0, 1] of index `i` on axis `a`.
+    pub fn coord(&self, a: usize, i: usize) -> f64 {
+        match self.coords.get(a) {
+            Some(c) if c.len() == self.dims[a] => c[i],
+            _ if self.dims[a] > 1 => i as f64 / (self.dims[a] - 1) as f64,
+            _ => 0.5,
+        }
+    }
+    /// An init with default options.
+    pub fn new(dims: Vec<usize>, seed: u64, budget: usize) -> StrategyInit {
+        StrategyInit {
+            dims,
+            seed,
+            budget,
+            options: StrategyOptions::default(),
+            coords: Vec::new(),
+        }
+    }
 }
 
 /// Builds a strategy by name.
@@ -116,6 +174,8 @@ pub fn make(name: &str, init: &StrategyInit) -> Result<Box<dyn Strategy>, Strate
         "grid" => Ok(Box::new(grid::Grid::new(init))),
         "random" => Ok(Box::new(random::RandomSearch::new(init))),
         "coordinate" | "cd" => Ok(Box::new(coordinate::Coordinate::new(init))),
+        "bayes" | "bo" => Ok(Box::new(bayes::Bayes::new(init))),
+        "anneal" | "sa" => Ok(Box::new(anneal::Anneal::new(init))),
         _ => Err(StrategyError(name.to_string())),
     }
 }

