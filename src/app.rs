@@ -224,13 +224,7 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     let strategy_name = o.strategy.trim().to_ascii_lowercase();
     let strat = strategy::make(
         &strategy_name,
-        &StrategyInit {
-            dims: space.dims(),
-            seed: o.common.seed,
-            budget,
-            options: o.strategy_options,
-            coords: space.log_coords(),
-        },
+        &StrategyInit::for_space(&space, o.common.seed, budget).with_options(o.strategy_options),
     )?;
     let header = StudyHeader {
         model: t.model.model.id.clone(),
@@ -499,10 +493,7 @@ pub fn sweep(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, Path
         .par_iter()
         .map(|p| {
             let c = space.config(p);
-            let setting = FreqSetting::Pinned {
-                cpu_freq_khz: c.cpu_freq_khz,
-                gpu_freq_hz: c.gpu_freq_hz,
-            };
+            let setting = c.setting();
             // Each configuration gets its own noise stream, so results do not depend on
             // the order threads take them in.
             let m = measure_on_twin(
@@ -601,11 +592,11 @@ pub fn sweep(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, Path
             out,
             "minimum: {:.1} J at {}",
             rep.min.energy_j,
-            Config {
-                cpu_freq_khz: rep.min.cpu_freq_khz,
-                gpu_freq_hz: rep.min.gpu_freq_hz,
-                batch_size: rep.min.batch_size
-            }
+            Config::new(
+                rep.min.cpu_freq_khz,
+                rep.min.gpu_freq_hz,
+                rep.min.batch_size
+            )
         )?;
         writeln!(out, "batch | DVFS (J) | best pinned (J) | saving (%)")?;
         for b in &rep.baseline {
@@ -668,10 +659,7 @@ pub fn measure_cmd(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureRep
         (Some(c), Some(g)) => {
             check_freq(Knob::CpuFreqKhz, c, &t.board)?;
             check_freq(Knob::GpuFreqHz, g, &t.board)?;
-            FreqSetting::Pinned {
-                cpu_freq_khz: c,
-                gpu_freq_hz: g,
-            }
+            Config::new(c, g, 0).setting()
         }
         _ => {
             return Err(UsageError(
@@ -720,6 +708,7 @@ pub fn measure_cmd(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureRep
             FreqSetting::Pinned {
                 cpu_freq_khz,
                 gpu_freq_hz,
+                ..
             } => format!(
                 "CPU {:.1} MHz, GPU {:.1} MHz",
                 cpu_freq_khz as f64 / 1e3,
@@ -864,10 +853,7 @@ pub fn true_grid(board: &Board, model: &Model, space: &Space, inferences: u32) -
         .points()
         .map(|p| {
             let c = space.config(&p);
-            let s = FreqSetting::Pinned {
-                cpu_freq_khz: c.cpu_freq_khz,
-                gpu_freq_hz: c.gpu_freq_hz,
-            };
+            let s = c.setting();
             truth(board, model, &s, c.batch_size, inferences).energy_j
         })
         .collect()

@@ -177,10 +177,7 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
                     let t = crate::device::sim::truth(
                         b,
                         m,
-                        &crate::device::FreqSetting::Pinned {
-                            cpu_freq_khz: c.cpu_freq_khz,
-                            gpu_freq_hz: c.gpu_freq_hz,
-                        },
+                        &c.setting(),
                         c.batch_size,
                         o.protocol.inferences,
                     );
@@ -207,10 +204,7 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
                 .budget
                 .unwrap_or(((space.size() as f64) * o.budget_fraction).floor() as usize)
                 .max(1);
-            let strat = strategy::make(
-                sname,
-                &StrategyInit::new(space.dims(), *seed, budget).with_coords(space.log_coords()),
-            )?;
+            let strat = strategy::make(sname, &StrategyInit::for_space(space, *seed, budget))?;
             let sim = SimBoard::new(b, Noise::Seeded(seed.wrapping_mul(7919) + *c as u64));
             let (mut dev, mut wl) = (sim.device(), sim.workload(m)?);
             let mut study = Study {

@@ -62,20 +62,50 @@ pub enum Knob {
     CpuFreqKhz,
     /// GPU frequency, Hz (devfreq's unit).
     GpuFreqHz,
+    /// Memory (EMC) frequency, Hz (replay tables only).
+    EmcFreqHz,
+    /// Online CPU cores (replay tables only).
+    CpuCores,
     /// Inferences per batch.
     BatchSize,
 }
 
 impl Knob {
-    /// All knobs in axis order.
+    /// The knobs of a board's space, in axis order.
     pub const ALL: [Knob; 3] = [Knob::CpuFreqKhz, Knob::GpuFreqHz, Knob::BatchSize];
+    /// Every knob, in the order axes are kept.
+    pub const EVERY: [Knob; 5] = [
+        Knob::CpuFreqKhz,
+        Knob::GpuFreqHz,
+        Knob::EmcFreqHz,
+        Knob::CpuCores,
+        Knob::BatchSize,
+    ];
 
     /// Field name used in files and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Knob::CpuFreqKhz => "cpu_freq_khz",
             Knob::GpuFreqHz => "gpu_freq_hz",
+            Knob::EmcFreqHz => "emc_freq_hz",
+            Knob::CpuCores => "cpu_cores",
             Knob::BatchSize => "batch_size",
+        }
+    }
+
+    /// The knob a file column names, if any.
+    pub fn from_column(s: &str) -> Option<Knob> {
+        Knob::EVERY.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Search priority for coordinate-wise strategies: clocks with the most effect first.
+    pub fn priority(self) -> usize {
+        match self {
+            Knob::GpuFreqHz => 0,
+            Knob::CpuFreqKhz => 1,
+            Knob::EmcFreqHz => 2,
+            Knob::CpuCores => 3,
+            Knob::BatchSize => 4,
         }
     }
 
@@ -99,10 +129,12 @@ impl Knob {
             what: match self {
                 Knob::CpuFreqKhz => "CPU frequency (kHz, or with a unit: 1479MHz)".into(),
                 Knob::GpuFreqHz => "GPU frequency (Hz, or with a unit: 921.6MHz)".into(),
+                Knob::EmcFreqHz => "memory frequency (Hz, or with a unit: 1600MHz)".into(),
+                Knob::CpuCores => "number of CPU cores".into(),
                 Knob::BatchSize => "batch size".into(),
             },
         };
-        if self == Knob::BatchSize {
+        if matches!(self, Knob::BatchSize | Knob::CpuCores) {
             return t.parse::<u64>().map_err(|_| bad());
         }
         let base_hz = match self {
@@ -136,21 +168,77 @@ pub struct Config {
     pub gpu_freq_hz: u64,
     /// Batch size.
     pub batch_size: u32,
+    /// Memory frequency, Hz, when it is a knob (replay tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emc_freq_hz: Option<u64>,
+    /// Online CPU cores, when it is a knob (replay tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_cores: Option<u32>,
+}
+
+impl Config {
+    /// A configuration of the three board knobs.
+    pub fn new(cpu_freq_khz: u64, gpu_freq_hz: u64, batch_size: u32) -> Config {
+        Config {
+            cpu_freq_khz,
+            gpu_freq_hz,
+            batch_size,
+            emc_freq_hz: None,
+            cpu_cores: None,
+        }
+    }
+
+    /// The clock setting of this configuration (everything but the batch size).
+    pub fn setting(&self) -> crate::device::FreqSetting {
+        crate::device::FreqSetting::Pinned {
+            cpu_freq_khz: self.cpu_freq_khz,
+            gpu_freq_hz: self.gpu_freq_hz,
+            emc_freq_hz: self.emc_freq_hz,
+            cpu_cores: self.cpu_cores,
+        }
+    }
+
+    /// Value of a knob.
+    pub fn get(&self, k: Knob) -> Option<u64> {
+        match k {
+            Knob::CpuFreqKhz => Some(self.cpu_freq_khz),
+            Knob::GpuFreqHz => Some(self.gpu_freq_hz),
+            Knob::EmcFreqHz => self.emc_freq_hz,
+            Knob::CpuCores => self.cpu_cores.map(u64::from),
+            Knob::BatchSize => Some(self.batch_size as u64),
+        }
+    }
+
+    fn set(&mut self, k: Knob, v: u64) {
+        match k {
+            Knob::CpuFreqKhz => self.cpu_freq_khz = v,
+            Knob::GpuFreqHz => self.gpu_freq_hz = v,
+            Knob::EmcFreqHz => self.emc_freq_hz = Some(v),
+            Knob::CpuCores => self.cpu_cores = Some(v as u32),
+            Knob::BatchSize => self.batch_size = v as u32,
+        }
+    }
 }
 
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "CPU {:.1} MHz, GPU {:.1} MHz, batch {}",
+            "CPU {:.1} MHz, GPU {:.1} MHz",
             self.cpu_freq_khz as f64 / 1e3,
             self.gpu_freq_hz as f64 / 1e6,
-            self.batch_size
-        )
+        )?;
+        if let Some(e) = self.emc_freq_hz {
+            write!(f, ", EMC {:.1} MHz", e as f64 / 1e6)?;
+        }
+        if let Some(c) = self.cpu_cores {
+            write!(f, ", {c} cores")?;
+        }
+        write!(f, ", batch {}", self.batch_size)
     }
 }
 
-/// A point of the space: one index per axis, in [`Knob::ALL`] order.
+/// A point of the space: one index per axis, in the space's axis order.
 pub type Point = Vec<usize>;
 
 /// One axis: a knob and its allowed values in ascending order.
@@ -162,11 +250,15 @@ pub struct Axis {
     pub values: Vec<u64>,
 }
 
-/// The search space: CPU frequency x GPU frequency x batch size.
+/// The search space: CPU frequency x GPU frequency x batch size for a board; for a replay
+/// table, the knobs its columns name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Space {
-    /// Axes in [`Knob::ALL`] order; a fixed knob has one value.
+    /// Axes in [`Knob::EVERY`] order; a fixed knob has one value.
     pub axes: Vec<Axis>,
+    /// Values of the knobs that have no axis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Config>,
 }
 
 impl Space {
@@ -223,7 +315,24 @@ impl Space {
         if axes.iter().any(|a| a.values.is_empty()) {
             return Err(SpaceError::Empty("--batch-sizes".into()));
         }
-        Ok(Space { axes })
+        Ok(Space { axes, base: None })
+    }
+
+    /// A space of the given axes (sorted into [`Knob::EVERY`] order); knobs without an axis take
+    /// their value from `base`.
+    pub fn from_axes(mut axes: Vec<Axis>, base: Config) -> Space {
+        axes.sort_by_key(|a| Knob::EVERY.iter().position(|k| *k == a.knob));
+        Space {
+            axes,
+            base: Some(base),
+        }
+    }
+
+    /// Axis indices in the order coordinate-wise strategies should search them.
+    pub fn axis_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.axes.len()).collect();
+        order.sort_by_key(|i| self.axes[*i].knob.priority());
+        order
     }
 
     /// Number of values on each axis.
@@ -238,21 +347,27 @@ impl Space {
 
     /// The configuration at a point.
     pub fn config(&self, p: &[usize]) -> Config {
-        Config {
-            cpu_freq_khz: self.axes[0].values[p[0]],
-            gpu_freq_hz: self.axes[1].values[p[1]],
-            batch_size: self.axes[2].values[p[2]] as u32,
+        let mut c = self.base.clone().unwrap_or(Config::new(0, 0, 0));
+        for (a, i) in self.axes.iter().zip(p) {
+            c.set(a.knob, a.values[*i]);
         }
+        c
     }
 
     /// The point of a configuration, if it lies in the space.
     pub fn point_of(&self, c: &Config) -> Option<Point> {
-        let vals = [c.cpu_freq_khz, c.gpu_freq_hz, c.batch_size as u64];
         self.axes
             .iter()
-            .zip(vals)
-            .map(|(a, v)| a.values.iter().position(|x| *x == v))
+            .map(|a| {
+                let v = c.get(a.knob)?;
+                a.values.iter().position(|x| *x == v)
+            })
             .collect()
+    }
+
+    /// The axis of a knob, if it has one.
+    pub fn axis(&self, k: Knob) -> Option<&Axis> {
+        self.axes.iter().find(|a| a.knob == k)
     }
 
     /// Flat index of a point (row-major, last axis fastest).
@@ -314,12 +429,6 @@ impl Space {
             })
             .collect()
     }
-
-    /// The all-max frequency corner at a given batch point index (the DVFS-like point).
-    pub fn max_corner(&self, batch_index: usize) -> Point {
-        let d = self.dims();
-        vec![d[0] - 1, d[1] - 1, batch_index.min(d[2] - 1)]
-    }
 }
 
 fn join(v: &[u64]) -> String {
@@ -346,7 +455,7 @@ pub fn check_freq(knob: Knob, value: u64, board: &Board) -> Result<(), SpaceErro
     let table = match knob {
         Knob::CpuFreqKhz => &board.cpu.frequencies_khz,
         Knob::GpuFreqHz => &board.gpu.frequencies_hz,
-        Knob::BatchSize => return Ok(()),
+        _ => return Ok(()),
     };
     if table.contains(&value) {
         Ok(())

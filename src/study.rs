@@ -411,10 +411,7 @@ impl Study<'_> {
             let (measurement, from_journal) = match self.prior.measurements.get(&config) {
                 Some(m) => (m.clone(), true),
                 None => {
-                    let setting = FreqSetting::Pinned {
-                        cpu_freq_khz: config.cpu_freq_khz,
-                        gpu_freq_hz: config.gpu_freq_hz,
-                    };
+                    let setting = config.setting();
                     let m = measure(
                         self.device,
                         self.workload,

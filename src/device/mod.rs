@@ -28,6 +28,12 @@ pub enum FreqSetting {
         cpu_freq_khz: u64,
         /// GPU frequency, Hz.
         gpu_freq_hz: u64,
+        /// Memory frequency, Hz, where it is a knob.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        emc_freq_hz: Option<u64>,
+        /// Online CPU cores, where it is a knob.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cpu_cores: Option<u32>,
     },
     /// The board's default governors, as found at start.
     Dvfs,
@@ -54,6 +60,11 @@ pub trait Device: Send {
     fn window_end(&mut self) -> Result<EnergyWindow, DeviceError>;
     /// Puts every knob back as it was found.
     fn restore(&mut self) -> Result<(), DeviceError>;
+    /// What the baseline setting ([`FreqSetting::Dvfs`]) really is on this device: "dvfs" for
+    /// the default governors, or what stands in for them.
+    fn baseline_kind(&self) -> &'static str {
+        "dvfs"
+    }
 }
 
 /// What one workload run reported about itself.

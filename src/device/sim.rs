@@ -106,6 +106,7 @@ pub fn truth(
         FreqSetting::Pinned {
             cpu_freq_khz,
             gpu_freq_hz,
+            ..
         } => tm.pinned(*cpu_freq_khz, *gpu_freq_hz, batch, inferences),
         FreqSetting::Dvfs => tm.dvfs(board, batch, inferences),
     }
@@ -126,6 +127,7 @@ impl Device for SimDevice {
         if let FreqSetting::Pinned {
             cpu_freq_khz,
             gpu_freq_hz,
+            ..
         } = setting
         {
             if !s.board.cpu.frequencies_khz.contains(cpu_freq_khz) {
@@ -216,10 +218,7 @@ mod tests {
         let board = SimBoard::new(b, Noise::Off);
         let mut dev = board.device();
         let mut w = board.workload(m).unwrap();
-        let set = FreqSetting::Pinned {
-            cpu_freq_khz: 921_600,
-            gpu_freq_hz: 614_400_000,
-        };
+        let set = crate::space::Config::new(921_600, 614_400_000, 0).setting();
         dev.apply(&set).unwrap();
         dev.window_begin().unwrap();
         w.run(8, 3200).unwrap();
@@ -257,10 +256,9 @@ mod tests {
     fn frequencies_outside_the_table_are_refused() {
         let cat = Catalog::load(None).unwrap();
         let board = SimBoard::new(cat.board("nano").unwrap(), Noise::Off);
-        let e = board.device().apply(&FreqSetting::Pinned {
-            cpu_freq_khz: 1_000_000,
-            gpu_freq_hz: 921_600_000,
-        });
+        let e = board
+            .device()
+            .apply(&crate::space::Config::new(1_000_000, 921_600_000, 0).setting());
         assert!(e.is_err());
     }
 }

@@ -6,7 +6,6 @@ use super::{make, History, Observation, StrategyInit, NAMES};
 use crate::app::true_grid;
 use crate::catalog::Catalog;
 use crate::device::sim::{Noise, SimBoard};
-use crate::device::FreqSetting;
 use crate::measure::{measure, stats, ProtocolSettings};
 use crate::space::{Point, Space};
 
@@ -21,11 +20,7 @@ fn drive(name: &str, board: &str, model: &str, seed: u64, budget: usize) -> Driv
     let (b, m) = (cat.board(board).unwrap(), cat.model(model).unwrap());
     let space = Space::new(b, m, None, &[]).unwrap();
     let dims = space.dims();
-    let mut s = make(
-        name,
-        &StrategyInit::new(dims.clone(), seed, budget).with_coords(space.log_coords()),
-    )
-    .unwrap();
+    let mut s = make(name, &StrategyInit::for_space(&space, seed, budget)).unwrap();
     let sim = SimBoard::new(b, Noise::Seeded(seed + 1000));
     let (mut dev, mut wl) = (sim.device(), sim.workload(m).unwrap());
     let settings = ProtocolSettings {
@@ -43,17 +38,7 @@ fn drive(name: &str, board: &str, model: &str, seed: u64, budget: usize) -> Driv
         );
         assert!(!h.contains(&p), "{name}: asked again for measured {p:?}");
         let c = space.config(&p);
-        let meas = measure(
-            &mut dev,
-            &mut wl,
-            &FreqSetting::Pinned {
-                cpu_freq_khz: c.cpu_freq_khz,
-                gpu_freq_hz: c.gpu_freq_hz,
-            },
-            c.batch_size,
-            &settings,
-        )
-        .unwrap();
+        let meas = measure(&mut dev, &mut wl, &c.setting(), c.batch_size, &settings).unwrap();
         let o = Observation {
             point: p.clone(),
             value: meas.energy_j,

@@ -9,9 +9,6 @@ use crate::space::Point;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Axis order: GPU frequency matters most on these boards, batch size is cheapest to settle last.
-const AXIS_ORDER: [usize; 3] = [1, 0, 2];
-
 /// Golden-section search along one axis, with measured points reused from the history.
 #[derive(Debug, Clone)]
 struct Line {
@@ -77,6 +74,8 @@ impl Line {
 /// Coordinate descent with one restart.
 pub struct Coordinate {
     dims: Vec<usize>,
+    /// Axes in search order (the space's priority: GPU frequency first, batch size last).
+    order: Vec<usize>,
     budget: usize,
     rng: ChaCha8Rng,
     starts: Vec<Point>,
@@ -90,12 +89,20 @@ pub struct Coordinate {
 }
 
 impl Coordinate {
-    /// Starts at the all-max frequency corner with the middle batch size.
+    /// Starts at the all-max clock corner with the middle value of the last axis in search order
+    /// (the batch size).
     pub fn new(init: &StrategyInit) -> Coordinate {
-        let d = &init.dims;
-        let first = vec![d[0] - 1, d[1] - 1, d[2] / 2];
+        // The all-max clock corner at the middle batch size: the DVFS-like point.
+        let last = init.order().last().copied();
+        let first = init
+            .dims
+            .iter()
+            .enumerate()
+            .map(|(a, d)| if Some(a) == last { d / 2 } else { d - 1 })
+            .collect();
         Coordinate {
-            dims: d.clone(),
+            dims: init.dims.clone(),
+            order: init.order(),
             budget: init.budget,
             rng: ChaCha8Rng::seed_from_u64(init.seed),
             starts: vec![first],
@@ -110,7 +117,7 @@ impl Coordinate {
     }
 
     fn axes(&self) -> Vec<usize> {
-        AXIS_ORDER
+        self.order
             .iter()
             .copied()
             .filter(|a| self.dims[*a] > 1)
@@ -252,7 +259,10 @@ mod tests {
 
     #[test]
     fn finds_the_minimum_of_a_separable_bowl_in_few_steps() {
-        let init = StrategyInit::new(vec![15, 12, 5], 1, 90);
+        let init = StrategyInit {
+            axis_order: vec![1, 0, 2],
+            ..StrategyInit::new(vec![15, 12, 5], 1, 90)
+        };
         let mut s = Coordinate::new(&init);
         let f = |p: &[usize]| {
             1.0 + (p[0] as f64 - 6.0).powi(2)

@@ -120,6 +120,8 @@ pub struct StrategyInit {
     /// Where each axis's values lie in [0, 1] (the space's geometry, for surrogates); empty for
     /// evenly spaced.
     pub coords: Vec<Vec<f64>>,
+    /// Axis indices in the order coordinate-wise strategies search them; empty for 0, 1, 2...
+    pub axis_order: Vec<usize>,
 }
 
 /// Options of the model-based strategies.
@@ -142,10 +144,28 @@ impl Default for StrategyOptions {
 }
 
 impl StrategyInit {
-    /// The same init with the space's geometry.
-    pub fn with_coords(mut self, coords: Vec<Vec<f64>>) -> StrategyInit {
-        self.coords = coords;
+    /// An init for a space: its axis sizes, log-scaled coordinates and search order.
+    pub fn for_space(space: &crate::space::Space, seed: u64, budget: usize) -> StrategyInit {
+        StrategyInit {
+            coords: space.log_coords(),
+            axis_order: space.axis_order(),
+            ..StrategyInit::new(space.dims(), seed, budget)
+        }
+    }
+
+    /// The same init with other options.
+    pub fn with_options(mut self, options: StrategyOptions) -> StrategyInit {
+        self.options = options;
         self
+    }
+
+    /// Axis indices in search order.
+    pub fn order(&self) -> Vec<usize> {
+        if self.axis_order.len() == self.dims.len() {
+            self.axis_order.clone()
+        } else {
+            (0..self.dims.len()).collect()
+        }
     }
 
     /// Coordinate in [0, 1] of index `i` on axis `a`.
@@ -164,6 +184,7 @@ impl StrategyInit {
             budget,
             options: StrategyOptions::default(),
             coords: Vec::new(),
+            axis_order: Vec::new(),
         }
     }
 }
