@@ -347,7 +347,7 @@ impl Space {
 
     /// The configuration at a point.
     pub fn config(&self, p: &[usize]) -> Config {
-        let mut c = self.base.clone().unwrap_or(Config::new(0, 0, 0));
+        let mut c = self.base.unwrap_or(Config::new(0, 0, 0));
         for (a, i) in self.axes.iter().zip(p) {
             c.set(a.knob, a.values[*i]);
         }
