@@ -3,8 +3,9 @@
 //! (which backend, where files went) to stderr.
 
 use crate::catalog::{Board, Catalog, Model};
+use crate::device::replay::{ReplayBoard, ReplayTable};
 use crate::device::sim::{truth, Noise, SimBoard};
-use crate::device::{Device, FreqSetting};
+use crate::device::{Device, FreqSetting, Workload};
 use crate::error::{Interrupted, UsageError};
 use crate::measure::{measure, Measurement, ProtocolSettings};
 use crate::report::{self, profile, Report, ReportContext};
@@ -26,6 +27,8 @@ pub enum Backend {
     Auto,
     /// The digital twin.
     Sim,
+    /// A recorded table (`table`).
+    Replay,
 }
 
 /// Options shared by every command that measures.
@@ -47,6 +50,8 @@ pub struct Common {
     pub noise: bool,
     /// No notes on stderr.
     pub quiet: bool,
+    /// Replay table (implies the replay backend).
+    pub table: Option<PathBuf>,
 }
 
 /// The board, model and backend a command runs on.
@@ -59,6 +64,27 @@ pub struct Target {
     pub model: Model,
     /// Backend name for reports.
     pub backend: &'static str,
+    /// The replay table, with the replay backend.
+    pub table: Option<ReplayTable>,
+}
+
+impl Target {
+    /// The device and workload to measure with.
+    pub fn rig(&self, c: &Common) -> Result<(Box<dyn Device>, Box<dyn Workload>)> {
+        Ok(match &self.table {
+            Some(t) => {
+                let b = ReplayBoard::new(t.clone());
+                (
+                    Box::new(b.device()),
+                    Box::new(b.workload(&self.model.model.id)),
+                )
+            }
+            None => {
+                let b = SimBoard::new(&self.board, noise_for(c, 0));
+                (Box::new(b.device()), Box::new(b.workload(&self.model)?))
+            }
+        })
+    }
 }
 
 /// Reads `/proc/device-tree/model` under `root` (NULs trimmed), if there is one.
@@ -101,6 +127,51 @@ pub fn target(c: &Common) -> Result<Target> {
             .into())
         }
     };
+    let backend = match (c.backend, &c.table) {
+        (Backend::Replay, None) => {
+            return Err(UsageError("--backend replay needs --table FILE.csv".into()).into())
+        }
+        (Backend::Sim, Some(_)) => {
+            return Err(UsageError(
+                "--table is for --backend replay; leave --backend out or set it to replay".into(),
+            )
+            .into())
+        }
+        (_, Some(_)) => Backend::Replay,
+        (b, None) => b,
+    };
+    if let Some(path) = c.table.as_ref().filter(|_| backend == Backend::Replay) {
+        // Knobs the table does not vary stay where the governors spend most of their time.
+        let base = Config::new(
+            *board
+                .cpu
+                .frequencies_khz
+                .last()
+                .expect("validated non-empty"),
+            *board
+                .gpu
+                .frequencies_hz
+                .last()
+                .expect("validated non-empty"),
+            model.paper.batch_sizes[0],
+        );
+        let table = ReplayTable::load(path, base)?;
+        if !c.quiet {
+            eprintln!(
+                "note: replaying the measurements in {} (backend replay) for {} on {}",
+                path.display(),
+                model.model.id,
+                board.board.id
+            );
+        }
+        return Ok(Target {
+            catalog,
+            board,
+            model,
+            backend: "replay",
+            table: Some(table),
+        });
+    }
     model.twin_for(&board.board.id)?;
     if !c.quiet {
         let on_board = detected.as_ref().map(|b| b.board.id.as_str()) == Some(&board.board.id);
@@ -113,7 +184,7 @@ pub fn target(c: &Common) -> Result<Target> {
                 "note: no {} detected here; using its digital twin (backend sim), calibrated to the paper's measurements",
                 board.board.name
             ),
-            (Backend::Sim, _) => {}
+            (Backend::Sim, _) | (Backend::Replay, _) => {}
         }
     }
     Ok(Target {
@@ -121,7 +192,28 @@ pub fn target(c: &Common) -> Result<Target> {
         board,
         model,
         backend: "sim",
+        table: None,
     })
+}
+
+/// The target of a command that runs on the twin only (sweep, measure, baseline).
+fn twin_target(c: &Common) -> Result<Target> {
+    if c.table.is_some() || c.backend == Backend::Replay {
+        return Err(UsageError(
+            "a replay table is used by `tune` and `bench`; `sweep`, `measure` and `baseline` run on the twin".into(),
+        )
+        .into());
+    }
+    target(c)
+}
+
+/// Words for a backend in human output.
+pub fn backend_words(backend: &str) -> &'static str {
+    match backend {
+        "sim" => "digital twin",
+        "replay" => "replay table",
+        _ => "board",
+    }
 }
 
 /// The process-wide interrupt flag, set by SIGINT/SIGTERM once the handler is installed.
@@ -207,17 +299,39 @@ fn write_file(dir: &Path, name: &str, body: &str) -> Result<PathBuf> {
 pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     o.common.protocol.validate().map_err(UsageError)?;
     let t = target(&o.common)?;
-    let space = Space::new(&t.board, &t.model, o.batch_sizes.as_deref(), &o.fixes)?;
+    let mut protocol = o.common.protocol;
+    let space = match &t.table {
+        Some(table) => {
+            if o.batch_sizes.is_some() || !o.fixes.is_empty() {
+                return Err(UsageError(
+                    "--batch-sizes and --fix do not apply to a replay table: its columns define the space; narrow the table instead".into(),
+                )
+                .into());
+            }
+            // A recorded row is a measured run; there is nothing to warm up.
+            protocol.warmup_inferences = 0;
+            table.space.clone()
+        }
+        None => Space::new(&t.board, &t.model, o.batch_sizes.as_deref(), &o.fixes)?,
+    };
     let grid = space.size();
     let budget = o.budget.unwrap_or_else(|| default_budget(grid));
     if budget == 0 {
         return Err(UsageError("--budget must be at least 1".into()).into());
     }
     let baseline_batch = o.baseline_batch.unwrap_or(t.model.paper.batch_sizes[0]);
-    if !t.model.paper.batch_sizes.contains(&baseline_batch) {
+    let batches: Vec<u32> = match space.axis(Knob::BatchSize) {
+        Some(a) => a.values.iter().map(|b| *b as u32).collect(),
+        None => vec![space.config(&vec![0; space.dims().len()]).batch_size],
+    };
+    let baseline_batch = match o.baseline_batch {
+        None if !batches.contains(&baseline_batch) => batches[0],
+        _ => baseline_batch,
+    };
+    if !batches.contains(&baseline_batch) {
         return Err(UsageError(format!(
-            "--baseline-batch {baseline_batch} is not a batch size of {} ({:?})",
-            t.model.model.id, t.model.paper.batch_sizes
+            "--baseline-batch {baseline_batch} is not a batch size of {} here ({batches:?})",
+            t.model.model.id
         ))
         .into());
     }
@@ -234,7 +348,7 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         seed: o.common.seed,
         budget,
         baseline_batch,
-        protocol: o.common.protocol,
+        protocol,
         space: space.clone(),
     };
     let (dir, journal, prior) = match &o.resume {
@@ -254,17 +368,16 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
             (dir, j, Prior::default())
         }
     };
-    let sim = SimBoard::new(&t.board, noise_for(&o.common, 0));
-    let mut device = sim.device();
-    let mut workload = sim.workload(&t.model)?;
+    let (mut device, mut workload) = t.rig(&o.common)?;
+    let baseline_kind = device.baseline_kind();
     let quiet = o.common.quiet;
     let mut study = Study {
         space: &space,
-        device: &mut device,
-        workload: &mut workload,
+        device: &mut *device,
+        workload: &mut *workload,
         strategy: strat,
         budget,
-        protocol: o.common.protocol,
+        protocol,
         baseline_batch,
         journal: Some(journal),
         prior,
@@ -303,9 +416,10 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         backend: t.backend,
         strategy: study.strategy.name(),
         seed: o.common.seed,
-        protocol: o.common.protocol,
+        protocol,
         grid_size: grid,
         budget,
+        baseline_kind,
     };
     let rep = Report::build(&ctx, &outcome);
     write_reports(&rep, &t.board, &dir)?;
@@ -345,11 +459,7 @@ pub fn write_reports(rep: &Report, board: &Board, dir: &Path) -> Result<()> {
 /// The human summary `tune` prints.
 pub fn summary(r: &Report) -> String {
     let mut s = String::new();
-    let source = if r.backend == "sim" {
-        "digital twin"
-    } else {
-        "board"
-    };
+    let source = backend_words(&r.backend);
     s += &format!(
         "edgetune tune: {} on {} ({}), strategy {}\n",
         r.model, r.device, source, r.strategy
@@ -485,7 +595,7 @@ fn measure_on_twin(
 /// Runs `sweep`: every configuration (or one batch size), in parallel on the twin.
 pub fn sweep(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBuf)> {
     o.common.protocol.validate().map_err(UsageError)?;
-    let t = target(&o.common)?;
+    let t = twin_target(&o.common)?;
     let batches = o.batch.map(|b| vec![b as u64]);
     let space = Space::new(&t.board, &t.model, batches.as_deref(), &[])?;
     let points: Vec<_> = space.points().collect();
@@ -653,7 +763,7 @@ pub struct MeasureReport {
 /// Runs `measure` (pinned clocks) or `baseline` (DVFS) through the protocol.
 pub fn measure_cmd(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureReport> {
     o.common.protocol.validate().map_err(UsageError)?;
-    let t = target(&o.common)?;
+    let t = twin_target(&o.common)?;
     let setting = match (o.cpu_freq_khz, o.gpu_freq_hz) {
         (None, None) => FreqSetting::Dvfs,
         (Some(c), Some(g)) => {

@@ -2,10 +2,13 @@
 //! the noiseless grid. The quality figures live here, not in timed tests.
 
 use crate::app::true_grid;
-use crate::catalog::Catalog;
-use crate::device::sim::{Noise, SimBoard};
+use crate::catalog::{Board, Catalog, Model};
+use crate::device::replay::{ReplayBoard, ReplayTable};
+use crate::device::sim::{self, Noise, SimBoard};
+use crate::device::{Device, Workload};
 use crate::measure::{stats, ProtocolSettings};
 use crate::space::Space;
+use crate::space::{Config, Knob};
 use crate::strategy::{self, StrategyInit};
 use crate::study::{Prior, Study};
 use anyhow::Result;
@@ -30,6 +33,8 @@ pub struct BenchOptions {
     pub budget_fraction: f64,
     /// Protocol.
     pub protocol: ProtocolSettings,
+    /// A replay table to bench on instead of the twin.
+    pub table: Option<std::path::PathBuf>,
 }
 
 /// Result of one study in the bench.
@@ -105,6 +110,8 @@ pub struct StrategySummary {
 /// bench.json.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
+    /// What was measured: "twin" (noise on) or the replay table's path.
+    pub source: String,
     /// Seeds per cell.
     pub seeds: u64,
     /// Budget rule.
@@ -141,157 +148,241 @@ fn summarise(runs: &[&BenchRun]) -> StrategySummary {
     }
 }
 
+/// Where a bench cell's measurements come from.
+enum Source<'a> {
+    /// The twin of a board running a model.
+    Twin(&'a Board, &'a Model),
+    /// A recorded table.
+    Table(ReplayTable),
+}
+
+/// One (board, model) or table: its space, ground truth and what a full sweep would cost.
+struct Cell<'a> {
+    device: String,
+    model: String,
+    source: Source<'a>,
+    space: Space,
+    baseline_batch: u32,
+    truth: Vec<f64>,
+    min: f64,
+    sweep_s: f64,
+}
+
+fn twin_cell<'a>(b: &'a Board, m: &'a Model, p: &ProtocolSettings) -> Result<Cell<'a>> {
+    m.twin_for(&b.board.id)?;
+    let space = Space::new(b, m, None, &[])?;
+    let truth = true_grid(b, m, &space, p.inferences);
+    let sweep_s = space
+        .points()
+        .map(|pt| {
+            let c = space.config(&pt);
+            let t = sim::truth(b, m, &c.setting(), c.batch_size, p.inferences).time_s;
+            t * p.min_runs as f64 + t * p.warmup_inferences as f64 / p.inferences as f64
+        })
+        .sum();
+    Ok(Cell {
+        device: b.board.id.clone(),
+        model: m.model.id.clone(),
+        source: Source::Twin(b, m),
+        baseline_batch: m.paper.batch_sizes[0],
+        min: truth.iter().copied().fold(f64::INFINITY, f64::min),
+        truth,
+        space,
+        sweep_s,
+    })
+}
+
+fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, path: &std::path::Path) -> Result<Cell<'a>> {
+    let board = o.devices.first().map(|d| cat.board(d)).transpose()?;
+    let model = o.models.first().map(|m| cat.model(m)).transpose()?;
+    let base = Config::new(
+        board.map_or(0, |b| *b.cpu.frequencies_khz.last().expect("validated")),
+        board.map_or(0, |b| *b.gpu.frequencies_hz.last().expect("validated")),
+        model.map_or(0, |m| m.paper.batch_sizes[0]),
+    );
+    let table = ReplayTable::load(path, base)?;
+    let space = table.space.clone();
+    let truth = table.mean_energies(o.protocol.inferences);
+    // A sweep of the table measures every row it holds once per run.
+    let sweep_s = table
+        .rows
+        .values()
+        .map(|rows| rows.iter().filter_map(|r| r.time_s).sum::<f64>() / rows.len() as f64)
+        .sum::<f64>()
+        * o.protocol.min_runs as f64;
+    let baseline_batch = match space.axis(Knob::BatchSize) {
+        Some(a) => a.values[0] as u32,
+        None => base.batch_size,
+    };
+    Ok(Cell {
+        device: board.map_or("table".into(), |b| b.board.id.clone()),
+        model: model.map_or_else(
+            || {
+                path.file_stem()
+                    .map_or("table".into(), |s| s.to_string_lossy().into())
+            },
+            |m| m.model.id.clone(),
+        ),
+        source: Source::Table(table),
+        baseline_batch,
+        min: truth.iter().copied().fold(f64::INFINITY, f64::min),
+        truth,
+        space,
+        sweep_s,
+    })
+}
+
+/// Runs one study of a bench cell and judges it against the cell's ground truth.
+fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -> Result<BenchRun> {
+    let space = &cell.space;
+    let budget = o
+        .budget
+        .unwrap_or(((space.size() as f64) * o.budget_fraction).floor() as usize)
+        .max(1);
+    let strategy = strategy::make(name, &StrategyInit::for_space(space, seed, budget))?;
+    let mut protocol = o.protocol;
+    let (mut dev, mut wl): (Box<dyn Device>, Box<dyn Workload>) = match &cell.source {
+        Source::Twin(b, m) => {
+            let sim = SimBoard::new(b, Noise::Seeded(seed.wrapping_mul(7919) + c as u64));
+            (Box::new(sim.device()), Box::new(sim.workload(m)?))
+        }
+        Source::Table(t) => {
+            protocol.warmup_inferences = 0;
+            let rb = ReplayBoard::new(t.clone());
+            (Box::new(rb.device()), Box::new(rb.workload(&cell.model)))
+        }
+    };
+    let mut study = Study {
+        space,
+        device: &mut *dev,
+        workload: &mut *wl,
+        strategy,
+        budget,
+        protocol,
+        baseline_batch: cell.baseline_batch,
+        journal: None,
+        prior: Prior::default(),
+        interrupt: None,
+    };
+    let outcome = study.run(|_| {})?;
+    // True regret of what the strategy recommended after each measurement.
+    let regrets: Vec<f64> = outcome
+        .recommended
+        .iter()
+        .map(|i| {
+            let p = space
+                .point_of(&outcome.measured[*i].config)
+                .expect("measured in the space");
+            (cell.truth[space.index(&p)] / cell.min - 1.0) * 100.0
+        })
+        .collect();
+    let to = |pct: f64| {
+        regrets
+            .iter()
+            .position(|r| *r <= pct)
+            .map(|i| i + 1)
+            .unwrap_or(budget)
+    };
+    Ok(BenchRun {
+        strategy: study.strategy.name().to_string(),
+        model: cell.model.clone(),
+        device: cell.device.clone(),
+        seed,
+        budget,
+        grid_size: space.size(),
+        measurements: outcome.measured.len(),
+        final_regret_pct: regrets.last().copied().unwrap_or(f64::INFINITY),
+        to_1pct: to(1.0),
+        to_2pct: to(2.0),
+        to_5pct: to(5.0),
+        tuning_time_fraction: if cell.sweep_s > 0.0 {
+            outcome.tuning_time_s() / cell.sweep_s
+        } else {
+            f64::NAN
+        },
+    })
+}
+
 /// Runs the benchmark.
 pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
-    for s in &o.strategies {
-        strategy::make(s, &StrategyInit::new(vec![1, 1, 1], 0, 1))?;
-    }
-    let models: Vec<_> = if o.models.is_empty() {
-        cat.models.iter().collect()
-    } else {
-        o.models
-            .iter()
-            .map(|m| cat.model(m))
-            .collect::<Result<_, _>>()?
-    };
-    let boards: Vec<_> = if o.devices.is_empty() {
-        cat.boards.iter().collect()
-    } else {
-        o.devices
-            .iter()
-            .map(|d| cat.board(d))
-            .collect::<Result<_, _>>()?
-    };
-    // Ground truth per (board, model): the noiseless grid and a full sweep's cost.
-    let mut cells = Vec::new();
-    for b in &boards {
-        for m in &models {
-            m.twin_for(&b.board.id)?;
-            let space = Space::new(b, m, None, &[])?;
-            let truth = true_grid(b, m, &space, o.protocol.inferences);
-            let min = truth.iter().copied().fold(f64::INFINITY, f64::min);
-            let sweep_s: f64 = space
-                .points()
-                .map(|p| {
-                    let c = space.config(&p);
-                    let t = crate::device::sim::truth(
-                        b,
-                        m,
-                        &c.setting(),
-                        c.batch_size,
-                        o.protocol.inferences,
-                    );
-                    let warm = t.time_s * o.protocol.warmup_inferences as f64
-                        / o.protocol.inferences as f64;
-                    t.time_s * o.protocol.min_runs as f64 + warm
-                })
-                .sum();
-            cells.push((*b, *m, space, truth, min, sweep_s));
+    let names = o
+        .strategies
+        .iter()
+        .map(|s| Ok(strategy::make(s, &StrategyInit::new(vec![1, 1, 1], 0, 1))?.name()))
+        .collect::<Result<Vec<_>>>()?;
+    let cells: Vec<Cell<'_>> = match &o.table {
+        Some(path) => vec![table_cell(cat, o, path)?],
+        None => {
+            let models: Vec<_> = if o.models.is_empty() {
+                cat.models.iter().collect()
+            } else {
+                o.models
+                    .iter()
+                    .map(|m| cat.model(m))
+                    .collect::<Result<_, _>>()?
+            };
+            let boards: Vec<_> = if o.devices.is_empty() {
+                cat.boards.iter().collect()
+            } else {
+                o.devices
+                    .iter()
+                    .map(|d| cat.board(d))
+                    .collect::<Result<_, _>>()?
+            };
+            let mut cells = Vec::new();
+            for b in &boards {
+                for m in &models {
+                    cells.push(twin_cell(b, m, &o.protocol)?);
+                }
+            }
+            cells
         }
-    }
-    let jobs: Vec<(usize, String, u64)> = (0..cells.len())
+    };
+    let jobs: Vec<(usize, &str, u64)> = (0..cells.len())
         .flat_map(|c| {
-            o.strategies
+            names
                 .iter()
-                .flat_map(move |s| (0..o.seeds).map(move |seed| (c, s.clone(), seed)))
+                .flat_map(move |s| (0..o.seeds).map(move |seed| (c, *s, seed)))
         })
         .collect();
     let runs: Vec<BenchRun> = jobs
         .par_iter()
-        .map(|(c, sname, seed)| {
-            let (b, m, space, truth, min, sweep_s) = &cells[*c];
-            let budget = o
-                .budget
-                .unwrap_or(((space.size() as f64) * o.budget_fraction).floor() as usize)
-                .max(1);
-            let strat = strategy::make(sname, &StrategyInit::for_space(space, *seed, budget))?;
-            let sim = SimBoard::new(b, Noise::Seeded(seed.wrapping_mul(7919) + *c as u64));
-            let (mut dev, mut wl) = (sim.device(), sim.workload(m)?);
-            let mut study = Study {
-                space,
-                device: &mut dev,
-                workload: &mut wl,
-                strategy: strat,
-                budget,
-                protocol: o.protocol,
-                baseline_batch: m.paper.batch_sizes[0],
-                journal: None,
-                prior: Prior::default(),
-                interrupt: None,
-            };
-            let outcome = study.run(|_| {})?;
-            // Regret of the best-so-far recommendation after each measurement.
-            let mut best_val = f64::INFINITY;
-            let mut regrets = Vec::new();
-            let mut best_true = f64::INFINITY;
-            for x in &outcome.measured {
-                if x.measurement.energy_j < best_val {
-                    best_val = x.measurement.energy_j;
-                    let p = space.point_of(&x.config).expect("measured in the space");
-                    best_true = truth[space.index(&p)];
-                }
-                regrets.push((best_true / min - 1.0) * 100.0);
-            }
-            let to = |pct: f64| {
-                regrets
-                    .iter()
-                    .position(|r| *r <= pct)
-                    .map(|i| i + 1)
-                    .unwrap_or(budget)
-            };
-            Ok(BenchRun {
-                strategy: study.strategy.name().to_string(),
-                model: m.model.id.clone(),
-                device: b.board.id.clone(),
-                seed: *seed,
-                budget,
-                grid_size: space.size(),
-                measurements: outcome.measured.len(),
-                final_regret_pct: regrets.last().copied().unwrap_or(f64::INFINITY),
-                to_1pct: to(1.0),
-                to_2pct: to(2.0),
-                to_5pct: to(5.0),
-                tuning_time_fraction: outcome.tuning_time_s() / sweep_s,
-            })
-        })
+        .map(|(c, name, seed)| run_one(&cells[*c], *c, name, *seed, o))
         .collect::<Result<_>>()?;
+    let mut devices: Vec<String> = cells.iter().map(|c| c.device.clone()).collect();
+    devices.dedup();
+    let mut models: Vec<String> = cells.iter().map(|c| c.model.clone()).collect();
+    models.sort();
+    models.dedup();
     let mut strategies = BTreeMap::new();
     let mut by_device = BTreeMap::new();
     let mut by_model = BTreeMap::new();
-    for s in &o.strategies {
-        let name = strategy::make(s, &StrategyInit::new(vec![1, 1, 1], 0, 1))?
-            .name()
-            .to_string();
-        let mine: Vec<&BenchRun> = runs.iter().filter(|r| r.strategy == name).collect();
-        strategies.insert(name.clone(), summarise(&mine));
-        for b in &boards {
-            let d: Vec<&BenchRun> = mine
-                .iter()
-                .copied()
-                .filter(|r| r.device == b.board.id)
-                .collect();
-            by_device.insert(format!("{name}/{}", b.board.id), summarise(&d));
+    for name in &names {
+        let mine: Vec<&BenchRun> = runs.iter().filter(|r| r.strategy == *name).collect();
+        strategies.insert(name.to_string(), summarise(&mine));
+        for d in &devices {
+            let dr: Vec<&BenchRun> = mine.iter().copied().filter(|r| r.device == *d).collect();
+            by_device.insert(format!("{name}/{d}"), summarise(&dr));
             for m in &models {
-                let x: Vec<&BenchRun> = d
-                    .iter()
-                    .copied()
-                    .filter(|r| r.model == m.model.id)
-                    .collect();
-                by_model.insert(
-                    format!("{name}/{}/{}", b.board.id, m.model.id),
-                    summarise(&x),
-                );
+                let x: Vec<&BenchRun> = dr.iter().copied().filter(|r| r.model == *m).collect();
+                if !x.is_empty() {
+                    by_model.insert(format!("{name}/{d}/{m}"), summarise(&x));
+                }
             }
         }
     }
     Ok(BenchReport {
+        source: o
+            .table
+            .as_ref()
+            .map_or("twin".into(), |p| p.display().to_string()),
         seeds: o.seeds,
         budget: match o.budget {
             Some(b) => format!("{b} measurements"),
             None => format!("{:.0} % of each grid", o.budget_fraction * 100.0),
         },
-        models: models.iter().map(|m| m.model.id.clone()).collect(),
-        devices: boards.iter().map(|b| b.board.id.clone()).collect(),
+        models,
+        devices,
         strategies,
         by_device,
         by_model,
@@ -302,7 +393,8 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
 /// The bench table in Markdown.
 pub fn markdown(r: &BenchReport) -> String {
     let mut s = format!(
-        "# edgetune bench (digital twin, noise on)\n\n{} seeds x {} models x {} boards, budget {}. Regret is the true (noiseless) energy of the recommendation above the grid minimum.\n\n",
+        "# edgetune bench ({})\n\n{} seeds x {} models x {} boards, budget {}. Regret is the true energy (noiseless twin, or the table's mean per configuration) of each strategy's recommendation above the grid minimum.\n\n",
+        if r.source == "twin" { "digital twin, noise on".to_string() } else { format!("replay table {}", r.source) },
         r.seeds,
         r.models.len(),
         r.devices.len(),

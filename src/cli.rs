@@ -51,6 +51,8 @@ pub enum BackendArg {
     Auto,
     /// The digital twin.
     Sim,
+    /// A recorded table given with --table.
+    Replay,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
@@ -79,6 +81,10 @@ pub struct CommonArgs {
     /// Where to measure.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
+    /// Replay a recorded table (CSV: knob columns, then energy_j or power_w and time_s) instead
+    /// of measuring; implies --backend replay.
+    #[arg(long, value_name = "FILE.csv")]
+    pub table: Option<PathBuf>,
     /// Inferences per measured run.
     #[arg(long, default_value_t = 3200, value_name = "N")]
     pub inferences: u32,
@@ -214,6 +220,10 @@ pub struct BenchArgs {
     /// Inferences per run.
     #[arg(long, default_value_t = 3200)]
     pub inferences: u32,
+    /// Compare the strategies on a recorded table instead of the twin (its mean energy per
+    /// configuration is the ground truth); --models and --devices then only name it.
+    #[arg(long, value_name = "FILE.csv")]
+    pub table: Option<PathBuf>,
     /// Output folder [default: reports/bench/<timestamp>/].
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -247,6 +257,7 @@ impl CommonArgs {
             backend: match self.backend {
                 BackendArg::Auto => Backend::Auto,
                 BackendArg::Sim => Backend::Sim,
+                BackendArg::Replay => Backend::Replay,
             },
             protocol: ProtocolSettings {
                 inferences: self.inferences,
@@ -258,6 +269,7 @@ impl CommonArgs {
             seed: self.seed,
             noise: self.noise == OnOff::On,
             quiet: self.quiet,
+            table: self.table.clone(),
         }
     }
 }
@@ -348,6 +360,7 @@ impl BenchArgs {
                 inferences: self.inferences,
                 ..ProtocolSettings::default()
             },
+            table: self.table.clone(),
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause.is::<crate::space::SpaceError>()
             || cause.is::<crate::strategy::StrategyError>()
             || cause.is::<crate::study::JournalError>()
+            || cause.is::<crate::device::replay::ReplayError>()
         {
             return EXIT_BAD_INPUT;
         }

@@ -279,6 +279,8 @@ pub struct Outcome {
     pub measured: Vec<Measured>,
     /// Index into `measured` of the recommendation.
     pub best: Option<usize>,
+    /// Index into `measured` of the recommendation after each measurement.
+    pub recommended: Vec<usize>,
     /// Why the study stopped.
     pub stop_reason: String,
     /// Whether an interrupt stopped it.
@@ -394,6 +396,7 @@ impl Study<'_> {
         let mut measured: Vec<Measured> = Vec::new();
         let mut best: Option<usize> = None;
         let mut index: HashMap<crate::space::Point, usize> = HashMap::new();
+        let mut recommended = Vec::new();
         let mut resumed = 0;
         let mut interrupted = false;
         let stop_reason = loop {
@@ -455,6 +458,7 @@ impl Study<'_> {
                 .and_then(|p| index.get(&p).copied())
                 .or(best)
                 .or(Some(measured.len() - 1));
+            recommended.push(best.expect("set above"));
             let i = measured.len() - 1;
             on_event(Event::Measured {
                 n: measured.len(),
@@ -474,6 +478,7 @@ impl Study<'_> {
             baseline_same_batch,
             measured,
             best,
+            recommended,
             stop_reason,
             interrupted,
             resumed,

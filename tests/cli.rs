@@ -585,3 +585,148 @@ fn help_explains_the_commands() {
         .success()
         .stdout(predicate::str::contains("--strategy").and(predicate::str::contains("--resume")));
 }
+
+/// A replay table from two noisy sweeps of the twin: every configuration recorded twice.
+fn recorded_table(dir: &Path) -> std::path::PathBuf {
+    let mut body = String::new();
+    for seed in ["1", "2"] {
+        let out = dir.join(format!("sweep{seed}"));
+        edgetune()
+            .args([
+                "sweep",
+                "-m",
+                "mobilenet-v2",
+                "-d",
+                "nano",
+                "-q",
+                "--seed",
+                seed,
+                "--out",
+            ])
+            .arg(&out)
+            .assert()
+            .success();
+        let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+        let mut lines = csv.lines();
+        let header = lines.next().unwrap();
+        if body.is_empty() {
+            body = format!("{header}\n");
+        }
+        for l in lines {
+            body += l;
+            body += "\n";
+        }
+    }
+    let p = dir.join("table.csv");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn tune_and_bench_replay_a_recorded_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = recorded_table(dir.path());
+    let o = edgetune()
+        .args([
+            "tune",
+            "-m",
+            "mobilenet-v2",
+            "-d",
+            "nano",
+            "--json",
+            "--budget",
+            "30",
+            "--table",
+        ])
+        .arg(&table)
+        .arg("--out")
+        .arg(dir.path().join("tune"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("backend replay"));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["backend"], "replay");
+    assert_eq!(r["grid_size"], 15 * 12 * 3);
+    // The table has no DVFS rows: the all-max corner stands in, and the report says so.
+    assert_eq!(r["baseline"]["kind"], "max-clocks");
+    // Each configuration has two rows, replayed in turn: the protocol sees their spread.
+    let m = &r["measurements"][0];
+    let runs: Vec<f64> = m["run_energies_j"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let same = |a: f64, b: f64| (a - b).abs() < 1e-6 * a;
+    assert!(
+        runs.len() >= 3 && !same(runs[0], runs[1]) && same(runs[0], runs[2]),
+        "{runs:?}"
+    );
+    // The recommendation is close to the table's best mean.
+    let csv = std::fs::read_to_string(&table).unwrap();
+    let mut means: std::collections::HashMap<String, (f64, u32)> = Default::default();
+    for l in csv.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let e = means.entry(f[..3].join(",")).or_default();
+        e.0 += f[3].parse::<f64>().unwrap();
+        e.1 += 1;
+    }
+    let min = means
+        .values()
+        .map(|(s, n)| s / *n as f64)
+        .fold(f64::INFINITY, f64::min);
+    let best = r["best"]["energy_j"].as_f64().unwrap();
+    assert!(best <= min * 1.05, "best {best} vs table minimum {min}");
+    // A bench on the same table runs and writes its report.
+    let b = dir.path().join("bench");
+    edgetune()
+        .args([
+            "bench",
+            "--seeds",
+            "2",
+            "--budget",
+            "20",
+            "--strategies",
+            "bayes,random",
+            "--models",
+            "mobilenet-v2",
+            "--devices",
+            "nano",
+            "--table",
+        ])
+        .arg(&table)
+        .arg("--out")
+        .arg(&b)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("replay table"));
+    let j = read_json(&b.join("bench.json"));
+    assert_eq!(j["strategies"]["bayes"]["runs"], 2);
+}
+
+#[test]
+fn a_bad_replay_table_is_bad_input_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.csv");
+    std::fs::write(&p, "gpu_freq_hz,energy_j\n76800000,10\n153600000,-1\n").unwrap();
+    edgetune()
+        .args(["tune", "-m", "alexnet", "-d", "nano", "--table"])
+        .arg(&p)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "bad.csv:3: energy must be positive",
+        ));
+    edgetune()
+        .args(["tune", "-m", "alexnet", "-d", "nano", "--backend", "replay"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--table"));
+    edgetune()
+        .args(["sweep", "-m", "alexnet", "-d", "nano", "--table"])
+        .arg(&p)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("tune"));
+}

@@ -2,6 +2,7 @@
 //! inferences). A device never decides what to measure; a workload knows nothing about
 //! frequencies. The protocol ([`crate::measure::protocol`]) drives both.
 
+pub mod replay;
 pub mod sim;
 
 use serde::{Deserialize, Serialize};

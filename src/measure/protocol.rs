@@ -137,7 +137,8 @@ pub fn measure(
                 inferences: settings.inferences,
                 energy_j,
                 time_s,
-                avg_power_w: energy_j / time_s,
+                // A replay table may record energy without time.
+                avg_power_w: if time_s > 0.0 { energy_j / time_s } else { 0.0 },
                 energy_per_inference_mj: energy_j / settings.inferences as f64 * 1e3,
                 cv,
                 converged: cv < settings.cv_target,

@@ -12,8 +12,13 @@ fn mhz_hz(hz: u64) -> String {
 /// Renders the Markdown report.
 pub fn render(r: &Report) -> String {
     let mut s = format!("# edgetune: {} on {}\n\n", r.model, r.device);
-    if r.backend == "sim" {
-        s += "Measured on the **digital twin** of the board (no board was attached), not on hardware.\n\n";
+    match r.backend.as_str() {
+        "sim" => s += "Measured on the **digital twin** of the board (no board was attached), not on hardware.\n\n",
+        "replay" => s += "Replayed from a **recorded table**, not measured now.\n\n",
+        _ => {}
+    }
+    if r.baseline.kind != "dvfs" {
+        s += &format!("The baseline is `{}`: the table has no rows for the default governors, so the all-max clock corner stands in for them.\n\n", r.baseline.kind);
     }
     match &r.best {
         Some(b) => {

@@ -31,7 +31,8 @@ pub struct Best {
 /// A DVFS baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
-    /// Always "dvfs": the board's default governors.
+    /// "dvfs" (the board's default governors), or "max-clocks" for a replay table without DVFS
+    /// rows, where the all-max corner stands in for them.
     pub kind: String,
     /// Batch size.
     pub batch_size: u32,
@@ -48,9 +49,9 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    fn of(m: &Measurement) -> Baseline {
+    fn of(m: &Measurement, kind: &str) -> Baseline {
         Baseline {
-            kind: "dvfs".into(),
+            kind: kind.into(),
             batch_size: m.batch_size,
             energy_j: m.energy_j,
             time_s: m.time_s,
@@ -156,13 +157,18 @@ pub struct ReportContext<'a> {
     pub grid_size: usize,
     /// Budget.
     pub budget: usize,
+    /// What the baseline is ("dvfs", or what stands in for it on the device).
+    pub baseline_kind: &'static str,
 }
 
 impl Report {
     /// Builds the report of a study.
     pub fn build(ctx: &ReportContext<'_>, o: &Outcome) -> Report {
         let best = o.best().map(|b| best_of(&b.config, &b.measurement));
-        let same = o.baseline_same_batch.as_ref().map(Baseline::of);
+        let same = o
+            .baseline_same_batch
+            .as_ref()
+            .map(|m| Baseline::of(m, ctx.baseline_kind));
         Report {
             edgetune_version: env!("CARGO_PKG_VERSION").into(),
             model: ctx.model.into(),
@@ -186,7 +192,7 @@ impl Report {
                 .zip(same.as_ref())
                 .map(|(b, s)| saving_pct(s.energy_j, b.energy_j)),
             best,
-            baseline: Baseline::of(&o.baseline),
+            baseline: Baseline::of(&o.baseline, ctx.baseline_kind),
             baseline_same_batch: same,
             measurements: o
                 .measured

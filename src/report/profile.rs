@@ -81,10 +81,10 @@ pub fn nvpmodel_block(r: &Report, board: &Board, id: u32) -> Option<String> {
 }
 
 fn backend_words(backend: &str) -> &'static str {
-    if backend == "sim" {
-        "measured on the digital twin, not on a board"
-    } else {
-        "measured on the board"
+    match backend {
+        "sim" => "measured on the digital twin, not on a board",
+        "replay" => "replayed from a recorded table",
+        _ => "measured on the board",
     }
 }
 

@@ -1,0 +1,633 @@
+//! The `replay` backend: a device that answers from a recorded table, so anyone with a recorded
+//! sweep can tune on it or compare strategies on it.
+//!
+//! Format (CSV with a header): one column per knob that varies (`cpu_freq_khz`, `gpu_freq_hz`,
+//! `emc_freq_hz`, `cpu_cores`, `batch_size`), then `energy_j`, or `power_w` and `time_s`
+//! (`time_s` is optional beside `energy_j`). Optional: `inferences` (what the row's energy is
+//! for; it is scaled to the protocol's count), and `setting` = `dvfs` for rows measured under the
+//! default governors (their clock cells empty). `avg_power_w`, `cv` and `runs` (as `edgetune
+//! sweep` writes them) are accepted and ignored. Repeated rows of one configuration are repeated
+//! measurements, drawn from in turn, so the protocol sees the real spread. Every combination of
+//! the knobs' values must be present.
+
+use super::{Device, DeviceError, EnergyWindow, FreqSetting, Workload, WorkloadRun};
+use crate::space::{Axis, Config, Knob, Space};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+
+/// What can be wrong with a replay table.
+#[derive(Debug, Error)]
+pub enum ReplayError {
+    /// The file could not be read.
+    #[error("cannot read the replay table {path}: {message}")]
+    Io {
+        /// Table path.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// A bad cell or row.
+    #[error("{path}:{line}: {message}")]
+    Row {
+        /// Table path.
+        path: PathBuf,
+        /// 1-based line in the file.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A problem with the table as a whole.
+    #[error("{path}: {message}")]
+    Table {
+        /// Table path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Columns accepted besides the knobs.
+const VALUE_COLUMNS: [&str; 8] = [
+    "energy_j",
+    "power_w",
+    "time_s",
+    "inferences",
+    "setting",
+    "avg_power_w",
+    "cv",
+    "runs",
+];
+
+/// One recorded run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row {
+    /// Energy of the run.
+    pub energy_j: f64,
+    /// Time of the run, if recorded.
+    pub time_s: Option<f64>,
+    /// Inferences the run was for, if recorded.
+    pub inferences: Option<u32>,
+}
+
+/// A loaded and checked replay table.
+#[derive(Debug, Clone)]
+pub struct ReplayTable {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// The knobs its columns vary, in [`Knob::EVERY`] order.
+    pub knobs: Vec<Knob>,
+    /// Runs per configuration (key: the knob values in `knobs` order).
+    pub rows: HashMap<Vec<u64>, Vec<Row>>,
+    /// Runs under the default governors, by batch size (0 when the table has no batch column).
+    pub dvfs: HashMap<u64, Vec<Row>>,
+    /// The search space the table defines.
+    pub space: Space,
+}
+
+impl ReplayTable {
+    /// Loads a table; knobs it does not vary take their values from `base`.
+    pub fn load(path: &Path, base: Config) -> Result<ReplayTable, ReplayError> {
+        let io = |message: String| ReplayError::Io {
+            path: path.to_path_buf(),
+            message,
+        };
+        let row_err = |line: u64, message: String| ReplayError::Row {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let table_err = |message: String| ReplayError::Table {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            // Rows may leave trailing optional cells (such as `setting`) out.
+            .flexible(true)
+            .from_path(path)
+            .map_err(|e| io(e.to_string()))?;
+        let headers: Vec<String> = rdr
+            .headers()
+            .map_err(|e| io(e.to_string()))?
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        for h in &headers {
+            if Knob::from_column(h).is_none() && !VALUE_COLUMNS.contains(&h.as_str()) {
+                return Err(row_err(
+                    1,
+                    format!(
+                        "unknown column `{h}`; knob columns: {}; value columns: {}",
+                        Knob::EVERY.map(|k| k.name()).join(", "),
+                        VALUE_COLUMNS.join(", ")
+                    ),
+                ));
+            }
+        }
+        let col = |name: &str| headers.iter().position(|h| h == name);
+        let knob_cols: Vec<(Knob, usize)> = Knob::EVERY
+            .into_iter()
+            .filter_map(|k| col(k.name()).map(|i| (k, i)))
+            .collect();
+        if knob_cols.is_empty() {
+            return Err(row_err(
+                1,
+                format!(
+                    "no knob column; name at least one of {}",
+                    Knob::EVERY.map(|k| k.name()).join(", ")
+                ),
+            ));
+        }
+        let (energy, power, time) = (col("energy_j"), col("power_w"), col("time_s"));
+        if energy.is_none() && (power.is_none() || time.is_none()) {
+            return Err(row_err(
+                1,
+                "missing columns: give `energy_j`, or `power_w` and `time_s`".into(),
+            ));
+        }
+        let (inf_col, setting_col) = (col("inferences"), col("setting"));
+
+        let mut rows: HashMap<Vec<u64>, Vec<Row>> = HashMap::new();
+        let mut dvfs: HashMap<u64, Vec<Row>> = HashMap::new();
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                row_err(line, e.to_string())
+            })?;
+            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            let cell = |i: usize| rec.get(i).unwrap_or("");
+            let number = |i: usize| -> Result<f64, ReplayError> {
+                cell(i)
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        row_err(
+                            line,
+                            format!("column `{}`: `{}` is not a number", headers[i], cell(i)),
+                        )
+                    })
+            };
+            let is_dvfs = match setting_col.map(cell).unwrap_or("") {
+                "" | "pinned" => false,
+                "dvfs" => true,
+                other => {
+                    return Err(row_err(
+                        line,
+                        format!("column `setting`: `{other}` is neither `pinned` nor `dvfs`"),
+                    ))
+                }
+            };
+            let energy_j = match energy {
+                Some(i) => number(i)?,
+                None => number(power.expect("checked"))? * number(time.expect("checked"))?,
+            };
+            if energy_j <= 0.0 {
+                return Err(row_err(
+                    line,
+                    format!("energy must be positive, got {energy_j} J"),
+                ));
+            }
+            let time_s = match time {
+                Some(i) if !cell(i).is_empty() => Some(number(i)?).filter(|t| *t > 0.0),
+                _ => None,
+            };
+            let inferences = match inf_col {
+                Some(i) if !cell(i).is_empty() => {
+                    let n = number(i)?;
+                    if n < 1.0 || n.fract() != 0.0 {
+                        return Err(row_err(
+                            line,
+                            format!(
+                                "column `inferences`: `{}` is not a positive whole number",
+                                cell(i)
+                            ),
+                        ));
+                    }
+                    Some(n as u32)
+                }
+                _ => None,
+            };
+            let row = Row {
+                energy_j,
+                time_s,
+                inferences,
+            };
+            if is_dvfs {
+                let batch = match knob_cols.iter().find(|(k, _)| *k == Knob::BatchSize) {
+                    Some((_, i)) => knob_value(number(*i)?, line, &headers[*i], &row_err)?,
+                    None => 0,
+                };
+                dvfs.entry(batch).or_default().push(row);
+                continue;
+            }
+            let key = knob_cols
+                .iter()
+                .map(|(_, i)| knob_value(number(*i)?, line, &headers[*i], &row_err))
+                .collect::<Result<Vec<u64>, _>>()?;
+            rows.entry(key).or_default().push(row);
+        }
+        if rows.is_empty() {
+            return Err(table_err("no measured rows".into()));
+        }
+        let knobs: Vec<Knob> = knob_cols.iter().map(|(k, _)| *k).collect();
+        let axes: Vec<Axis> = knobs
+            .iter()
+            .enumerate()
+            .map(|(j, k)| Axis {
+                knob: *k,
+                values: rows
+                    .keys()
+                    .map(|key| key[j])
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+            })
+            .collect();
+        for a in &axes {
+            if a.values.len() < 2 {
+                return Err(table_err(format!(
+                    "column `{}` has one value only ({}); leave out the columns of knobs the table does not vary",
+                    a.knob, a.values[0]
+                )));
+            }
+        }
+        let space = Space::from_axes(axes, base);
+        // Strategies may ask for any combination, so the table must hold them all.
+        let total = space.size();
+        if rows.len() < total {
+            let missing = space
+                .points()
+                .map(|p| space.config(&p))
+                .find(|c| !rows.contains_key(&key_of(&knobs, c)))
+                .expect("fewer rows than combinations");
+            return Err(table_err(format!(
+                "the table is not a full grid: {} of {total} combinations of its knob values have no row, for example {}; add rows for them or narrow the table",
+                total - rows.len(),
+                knobs
+                    .iter()
+                    .map(|k| format!("{k}={}", missing.get(*k).unwrap_or(0)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(ReplayTable {
+            path: path.to_path_buf(),
+            knobs,
+            rows,
+            dvfs,
+            space,
+        })
+    }
+
+    /// Mean energy of each configuration's rows, for `inferences` inferences, in the space's
+    /// flat-index order (the table's ground truth).
+    pub fn mean_energies(&self, inferences: u32) -> Vec<f64> {
+        self.space
+            .points()
+            .map(|p| {
+                let c = self.space.config(&p);
+                let rows = &self.rows[&key_of(&self.knobs, &c)];
+                rows.iter().map(|r| scaled(r, inferences).0).sum::<f64>() / rows.len() as f64
+            })
+            .collect()
+    }
+}
+
+fn knob_value(
+    v: f64,
+    line: u64,
+    column: &str,
+    row_err: &impl Fn(u64, String) -> ReplayError,
+) -> Result<u64, ReplayError> {
+    if v > 0.0 && v.fract() == 0.0 {
+        Ok(v as u64)
+    } else {
+        Err(row_err(
+            line,
+            format!("column `{column}`: {v} is not a positive whole number"),
+        ))
+    }
+}
+
+fn key_of(knobs: &[Knob], c: &Config) -> Vec<u64> {
+    knobs.iter().map(|k| c.get(*k).unwrap_or(0)).collect()
+}
+
+/// A row's energy and time for `inferences` inferences.
+fn scaled(r: &Row, inferences: u32) -> (f64, f64) {
+    let f = r.inferences.map_or(1.0, |n| inferences as f64 / n as f64);
+    (r.energy_j * f, r.time_s.unwrap_or(0.0) * f)
+}
+
+struct State {
+    setting: FreqSetting,
+    clock_s: f64,
+    energy_j: f64,
+    window: Option<(f64, f64)>,
+    next_row: HashMap<(Vec<u64>, bool), usize>,
+}
+
+/// The table as a board shared by the replay device and workload.
+#[derive(Clone)]
+pub struct ReplayBoard {
+    table: Arc<ReplayTable>,
+    state: Arc<Mutex<State>>,
+}
+
+impl ReplayBoard {
+    /// A board answering from `table`.
+    pub fn new(table: ReplayTable) -> ReplayBoard {
+        ReplayBoard {
+            table: Arc::new(table),
+            state: Arc::new(Mutex::new(State {
+                setting: FreqSetting::Dvfs,
+                clock_s: 0.0,
+                energy_j: 0.0,
+                window: None,
+                next_row: HashMap::new(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The device handle.
+    pub fn device(&self) -> ReplayDevice {
+        ReplayDevice {
+            board: self.clone(),
+        }
+    }
+
+    /// The workload handle.
+    pub fn workload(&self, model: &str) -> ReplayWorkload {
+        ReplayWorkload {
+            board: self.clone(),
+            model: model.to_string(),
+        }
+    }
+
+    /// The config the table's max-clock corner stands for at a batch size.
+    fn max_corner(&self, batch: u32) -> Config {
+        let s = &self.table.space;
+        let mut p: Vec<usize> = s.dims().iter().map(|d| d - 1).collect();
+        if let Some(i) = s.axes.iter().position(|a| a.knob == Knob::BatchSize) {
+            p[i] = s.axes[i]
+                .values
+                .iter()
+                .position(|v| *v == batch as u64)
+                .unwrap_or(0);
+        }
+        s.config(&p)
+    }
+
+    /// Rows for a setting at a batch size, and whether they are DVFS rows.
+    fn rows_for(
+        &self,
+        setting: &FreqSetting,
+        batch: u32,
+    ) -> Result<(Vec<u64>, bool, &[Row]), DeviceError> {
+        let t = &self.table;
+        if *setting == FreqSetting::Dvfs {
+            let b = if t.knobs.contains(&Knob::BatchSize) {
+                batch as u64
+            } else {
+                0
+            };
+            if let Some(r) = t.dvfs.get(&b) {
+                return Ok((vec![b], true, r));
+            }
+            let c = self.max_corner(batch);
+            let key = key_of(&t.knobs, &c);
+            return t
+                .rows
+                .get(&key)
+                .map(|r| (key, false, r.as_slice()))
+                .ok_or_else(|| {
+                    DeviceError::Unsupported(format!(
+                        "{}: no rows at batch {batch}",
+                        t.path.display()
+                    ))
+                });
+        }
+        let FreqSetting::Pinned {
+            cpu_freq_khz,
+            gpu_freq_hz,
+            emc_freq_hz,
+            cpu_cores,
+        } = *setting
+        else {
+            unreachable!("Dvfs handled above")
+        };
+        let c = Config {
+            cpu_freq_khz,
+            gpu_freq_hz,
+            batch_size: batch,
+            emc_freq_hz,
+            cpu_cores,
+        };
+        let key = key_of(&t.knobs, &c);
+        t.rows
+            .get(&key)
+            .map(|r| (key, false, r.as_slice()))
+            .ok_or_else(|| {
+                DeviceError::Unsupported(format!("{}: no row for {c}", t.path.display()))
+            })
+    }
+}
+
+/// The table as a device.
+pub struct ReplayDevice {
+    board: ReplayBoard,
+}
+
+impl Device for ReplayDevice {
+    fn backend(&self) -> &'static str {
+        "replay"
+    }
+    fn apply(&mut self, setting: &FreqSetting) -> Result<(), DeviceError> {
+        self.board.lock().setting = *setting;
+        Ok(())
+    }
+    fn window_begin(&mut self) -> Result<(), DeviceError> {
+        let mut s = self.board.lock();
+        s.window = Some((s.clock_s, s.energy_j));
+        Ok(())
+    }
+    fn window_end(&mut self) -> Result<EnergyWindow, DeviceError> {
+        let mut s = self.board.lock();
+        let (t0, e0) = s
+            .window
+            .take()
+            .ok_or_else(|| DeviceError::Failed("window_end without window_begin".into()))?;
+        Ok(EnergyWindow {
+            energy_j: s.energy_j - e0,
+            time_s: s.clock_s - t0,
+        })
+    }
+    fn restore(&mut self) -> Result<(), DeviceError> {
+        self.board.lock().setting = FreqSetting::Dvfs;
+        Ok(())
+    }
+    fn baseline_kind(&self) -> &'static str {
+        if self.board.table.dvfs.is_empty() {
+            "max-clocks"
+        } else {
+            "dvfs"
+        }
+    }
+}
+
+/// Runs "inferences" by replaying the table's rows in turn.
+pub struct ReplayWorkload {
+    board: ReplayBoard,
+    model: String,
+}
+
+impl Workload for ReplayWorkload {
+    fn name(&self) -> String {
+        self.model.clone()
+    }
+    fn run(&mut self, batch_size: u32, inferences: u32) -> Result<WorkloadRun, DeviceError> {
+        let setting = self.board.lock().setting;
+        let (key, is_dvfs, rows) = self.board.rows_for(&setting, batch_size)?;
+        let mut s = self.board.lock();
+        let k = s.next_row.entry((key, is_dvfs)).or_insert(0);
+        let row = rows[*k % rows.len()];
+        *k += 1;
+        let (e, t) = scaled(&row, inferences);
+        s.clock_s += t;
+        s.energy_j += e;
+        Ok(WorkloadRun { time_s: Some(t) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{measure, ProtocolSettings};
+
+    fn write(dir: &Path, body: &str) -> PathBuf {
+        let p = dir.join("t.csv");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    fn base() -> Config {
+        Config::new(1_479_000, 921_600_000, 8)
+    }
+
+    fn grid_csv() -> String {
+        let mut s = String::from("gpu_freq_hz,batch_size,energy_j,time_s\n");
+        for (g, b, e) in [(1, 4, 10.0), (1, 8, 8.0), (2, 4, 12.0), (2, 8, 7.0)] {
+            s += &format!("{g}00000000,{b},{e},2.0\n");
+        }
+        // A repeated row: a second measurement of one configuration.
+        s += "200000000,8,7.4,2.0\n";
+        s
+    }
+
+    #[test]
+    fn a_full_grid_defines_the_space_and_replays_rows_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = ReplayTable::load(&write(dir.path(), &grid_csv()), base()).unwrap();
+        assert_eq!(t.knobs, vec![Knob::GpuFreqHz, Knob::BatchSize]);
+        assert_eq!(t.space.dims(), vec![2, 2]);
+        // The CPU is not a knob of the table: it keeps the base value.
+        assert_eq!(t.space.config(&[1, 1]).cpu_freq_khz, 1_479_000);
+        let m = t.mean_energies(3200);
+        assert!((m[3] - 7.2).abs() < 1e-9, "{m:?}");
+        let board = ReplayBoard::new(t);
+        let (mut d, mut w) = (board.device(), board.workload("m"));
+        let c = Config::new(1_479_000, 200_000_000, 8);
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            min_runs: 4,
+            ..Default::default()
+        };
+        let r = measure(&mut d, &mut w, &c.setting(), 8, &s).unwrap();
+        let e: Vec<f64> = r.runs.iter().map(|x| x.energy_j).collect();
+        for (got, want) in e.iter().zip([7.0, 7.4, 7.0, 7.4]) {
+            assert!((got - want).abs() < 1e-9, "{e:?}");
+        }
+        assert!(r.cv > 0.0);
+        assert_eq!(d.baseline_kind(), "max-clocks");
+    }
+
+    #[test]
+    fn power_and_time_give_energy_and_inferences_scale_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "cpu_freq_khz,power_w,time_s,inferences\n102000,2.0,10.0,320\n204000,3.0,5.0,320\n",
+        );
+        let t = ReplayTable::load(&p, base()).unwrap();
+        let m = t.mean_energies(3200);
+        assert_eq!(m, vec![200.0, 150.0]);
+    }
+
+    #[test]
+    fn dvfs_rows_are_the_baseline() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = grid_csv().replace("energy_j,time_s\n", "energy_j,time_s,setting\n")
+            + ",4,11.0,2.0,dvfs\n,8,9.0,2.0,dvfs\n";
+        let t = ReplayTable::load(&write(dir.path(), &body), base()).unwrap();
+        let board = ReplayBoard::new(t);
+        let (mut d, mut w) = (board.device(), board.workload("m"));
+        assert_eq!(d.baseline_kind(), "dvfs");
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            ..Default::default()
+        };
+        let r = measure(&mut d, &mut w, &FreqSetting::Dvfs, 8, &s).unwrap();
+        assert!((r.energy_j - 9.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_tables_are_refused_with_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&str, &str); 8] = [
+            ("gpu_freq_hz,batch_size\n1,4\n", "missing columns"),
+            (
+                "gpu_freq_hz,batch_size,energy\n1,4,2\n",
+                "unknown column `energy`",
+            ),
+            (
+                "gpu_freq_hz,energy_j\n100,1.0\n200,fast\n",
+                ":3: column `energy_j`: `fast` is not a number",
+            ),
+            (
+                "gpu_freq_hz,energy_j\n100,1.0\n200,-3\n",
+                ":3: energy must be positive",
+            ),
+            (
+                "gpu_freq_hz,energy_j\n100,1.0\n200,0\n",
+                ":3: energy must be positive",
+            ),
+            (
+                "gpu_freq_hz,batch_size,energy_j\n100,4,1.0\n200,4,2.0\n",
+                "`batch_size` has one value only",
+            ),
+            (
+                "gpu_freq_hz,batch_size,energy_j\n100,4,1.0\n200,8,2.0\n",
+                "not a full grid",
+            ),
+            (
+                "gpu_freq_hz,energy_j\n100.5,1.0\n200,2\n",
+                ":2: column `gpu_freq_hz`",
+            ),
+        ];
+        for (body, want) in cases {
+            let e = ReplayTable::load(&write(dir.path(), body), base())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{body:?}: {e}");
+        }
+        let e = ReplayTable::load(&dir.path().join("none.csv"), base()).unwrap_err();
+        assert!(matches!(e, ReplayError::Io { .. }));
+    }
+}
