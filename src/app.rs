@@ -298,6 +298,19 @@ fn write_file(dir: &Path, name: &str, body: &str) -> Result<PathBuf> {
 /// Runs `tune`: baseline, search, reports. Returns the report and the output folder.
 pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     o.common.protocol.validate().map_err(UsageError)?;
+    let so = &o.strategy_options;
+    if !(so.ei_stop.is_finite() && so.ei_stop >= 0.0) {
+        return Err(UsageError(format!(
+            "--ei-stop must be a fraction of zero or more (0.005 = 0.5 %), got {}",
+            so.ei_stop
+        ))
+        .into());
+    }
+    if let crate::strategy::bayes::Acquisition::Lcb { kappa } = so.acquisition {
+        if !(kappa.is_finite() && kappa > 0.0) {
+            return Err(UsageError(format!("--kappa must be positive, got {kappa}")).into());
+        }
+    }
     let t = target(&o.common)?;
     let mut protocol = o.common.protocol;
     let space = match &t.table {
@@ -397,7 +410,7 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
             {
                 if n % 10 == 0 || n == budget {
                     eprintln!(
-                        "  measured {n}/{budget}: best so far {:.1} J at {}",
+                        "  measured {n}/{budget}: recommended so far {:.1} J at {}",
                         best.measurement.energy_j, best.config
                     );
                 }

@@ -544,6 +544,27 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
         (vec!["bench", "--models", "vgg16"], "unknown model"),
         (vec!["bench", "--budget-fraction", "3"], "--budget-fraction"),
         (vec!["frobnicate"], "unrecognized subcommand"),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--ei-stop=-0.1"],
+            "--ei-stop",
+        ),
+        (
+            vec![
+                "tune",
+                "-m",
+                "alexnet",
+                "-d",
+                "nano",
+                "--acquisition",
+                "lcb",
+                "--kappa=0",
+            ],
+            "--kappa",
+        ),
+        (
+            vec!["tune", "-m", "alexnet", "-d", "nano", "--acquisition", "pi"],
+            "invalid value",
+        ),
     ];
     for (args, msg) in cases {
         let o = edgetune().args(&args).output().unwrap();
