@@ -269,7 +269,10 @@ pub fn default_budget(grid: usize) -> usize {
 
 fn fresh_out_dir(base: &Path, stem: &str) -> PathBuf {
     let ts = chrono::Local::now().format("%Y%m%d-%H%M%S");
-    let first = base.join(format!("{stem}-{ts}"));
+    let first = match stem {
+        "" => base.join(ts.to_string()),
+        _ => base.join(format!("{stem}-{ts}")),
+    };
     let mut p = first.clone();
     let mut k = 2;
     while p.exists() {
@@ -1000,7 +1003,7 @@ pub fn bench_cmd(
     }
     let cat = load_catalog(catalog_dir)?;
     let rep = crate::bench::run(&cat, o)?;
-    let dir = out_dir.unwrap_or_else(|| fresh_out_dir(Path::new("reports/bench"), "bench"));
+    let dir = out_dir.unwrap_or_else(|| fresh_out_dir(Path::new("reports/bench"), ""));
     create_out_dir(&dir)?;
     write_file(&dir, "bench.json", &serde_json::to_string_pretty(&rep)?)?;
     let md = crate::bench::markdown(&rep);
