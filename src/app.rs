@@ -8,6 +8,7 @@ use crate::device::sim::{truth, Noise, SimBoard};
 use crate::device::{Device, FreqSetting, Workload};
 use crate::error::{Interrupted, UsageError};
 use crate::measure::{measure, Measurement, ProtocolSettings};
+use crate::report::plot::{self, PlotInput, Sample};
 use crate::report::{self, profile, Report, ReportContext};
 use crate::space::{check_freq, Config, Knob, Space};
 use crate::strategy::{self, StrategyInit};
@@ -399,33 +400,13 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         prior,
         interrupt: Some(interrupt_flag()),
     };
-    let outcome = study
-        .run(|e| {
-            if quiet {
-                return;
-            }
-            if let Event::Measured {
-                n,
-                budget,
-                measured,
-                best,
-            } = e
-            {
-                if n % 10 == 0 || n == budget {
-                    eprintln!(
-                        "  measured {n}/{budget}: recommended so far {:.1} J at {}",
-                        best.measurement.energy_j, best.config
-                    );
-                }
-                let _ = measured;
-            }
-        })
-        .with_context(|| {
-            format!(
-                "tuning stopped; what was measured is in {}",
-                dir.join("journal.jsonl").display()
-            )
-        })?;
+    let progress = Progress::new(quiet, budget);
+    let outcome = study.run(|e| progress.event(&e)).with_context(|| {
+        format!(
+            "tuning stopped; what was measured is in {}",
+            dir.join("journal.jsonl").display()
+        )
+    })?;
     let ctx = ReportContext {
         model: &t.model.model.id,
         device: &t.board.board.id,
@@ -437,7 +418,86 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         budget,
         baseline_kind,
     };
-    let rep = Report::build(&ctx, &outcome);
+    progress.finish();
+    let mut rep = Report::build(&ctx, &outcome);
+    // Plots: the grid's ground truth when it is known (the twin's noiseless energies, a table's
+    // means), the surrogate's prediction when the strategy has one.
+    let points: Vec<_> = space.points().collect();
+    let grid: Vec<Sample> = match &t.table {
+        Some(table) => table
+            .mean_energy_time(protocol.inferences)
+            .into_iter()
+            .zip(&points)
+            .map(|((energy_j, time_s), p)| Sample {
+                config: space.config(p),
+                energy_j,
+                time_s,
+            })
+            .collect(),
+        None => points
+            .iter()
+            .map(|p| {
+                let c = space.config(p);
+                let tp = truth(
+                    &t.board,
+                    &t.model,
+                    &c.setting(),
+                    c.batch_size,
+                    protocol.inferences,
+                );
+                Sample {
+                    config: c,
+                    energy_j: tp.energy_j,
+                    time_s: tp.time_s,
+                }
+            })
+            .collect(),
+    };
+    let surrogate: Option<Vec<Sample>> = study
+        .strategy
+        .predict(&outcome.history(&space), &points)
+        .map(|v| {
+            v.into_iter()
+                .zip(&points)
+                .map(|(energy_j, p)| Sample {
+                    config: space.config(p),
+                    energy_j,
+                    time_s: 0.0,
+                })
+                .collect()
+        });
+    let measured: Vec<Sample> = outcome
+        .measured
+        .iter()
+        .map(|m| Sample {
+            config: m.config,
+            energy_j: m.measurement.energy_j,
+            time_s: m.measurement.time_s,
+        })
+        .collect();
+    let trace = outcome.trace_j();
+    let input = PlotInput {
+        title: format!("{} on {}", rep.model, rep.device),
+        inferences: protocol.inferences,
+        measured: &measured,
+        best: outcome.best().map(|b| b.config),
+        trace_j: &trace,
+        baseline: Some((
+            outcome.baseline.energy_j,
+            format!("{} at batch {}", rep.baseline.kind, rep.baseline.batch_size),
+        )),
+        grid: Some((
+            &grid,
+            if t.table.is_some() {
+                "table means"
+            } else {
+                "twin, noiseless"
+            },
+        )),
+        surrogate: surrogate.as_deref(),
+    };
+    rep.plots = plot::draw_all(&input, &dir, &[0, 1, 2, 3])
+        .map_err(|e| anyhow::anyhow!("drawing the plots in {}: {e}", dir.display()))?;
     write_reports(&rep, &t.board, &dir)?;
     if o.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
@@ -459,7 +519,86 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     Ok((rep, dir))
 }
 
-/// Writes report.json, report.md, profile.toml and nvpmodel.conf into `dir`.
+/// Progress while a study measures: an indicatif bar on a terminal, a line every ten
+/// measurements in a log, nothing with `--quiet`.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+    wall_s: std::cell::Cell<f64>,
+}
+
+impl Progress {
+    fn new(quiet: bool, budget: usize) -> Progress {
+        use std::io::IsTerminal;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = indicatif::ProgressBar::new(budget as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{bar:30}] {pos}/{len} configurations  {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b
+        });
+        Progress {
+            bar,
+            quiet,
+            wall_s: std::cell::Cell::new(0.0),
+        }
+    }
+
+    fn event(&self, e: &Event<'_>) {
+        match e {
+            Event::Baseline(m) => {
+                self.wall_s.set(self.wall_s.get() + m.wall_s);
+                if let Some(b) = &self.bar {
+                    b.set_message(format!("DVFS baseline {:.1} J", m.energy_j));
+                }
+            }
+            Event::Measured {
+                n,
+                budget,
+                measured,
+                best,
+            } => {
+                let m = &measured.measurement;
+                self.wall_s.set(self.wall_s.get() + m.wall_s);
+                // Device time left if every remaining configuration costs what they did so far.
+                let left_s = self.wall_s.get() / (*n as f64 + 1.0) * (budget - n) as f64;
+                let msg = format!(
+                    "last {} ({} runs, CV {:.1} %); recommended {:.1} J; at most {} of device time left",
+                    measured.config,
+                    m.runs.len(),
+                    m.cv * 100.0,
+                    best.measurement.energy_j,
+                    report::human_duration(left_s)
+                );
+                match &self.bar {
+                    Some(b) => {
+                        b.set_position(*n as u64);
+                        b.set_message(msg);
+                    }
+                    None if !self.quiet && (n % 10 == 0 || n == budget) => {
+                        eprintln!(
+                            "  measured {n}/{budget}: recommended so far {:.1} J at {}",
+                            best.measurement.energy_j, best.config
+                        )
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Writes report.json, report.md, profile.toml, nvpmodel.conf and apply-profile.sh into `dir`.
 pub fn write_reports(rep: &Report, board: &Board, dir: &Path) -> Result<()> {
     write_file(dir, "report.json", &serde_json::to_string_pretty(rep)?)?;
     write_file(dir, "report.md", &report::markdown::render(rep))?;
@@ -468,6 +607,9 @@ pub fn write_reports(rep: &Report, board: &Board, dir: &Path) -> Result<()> {
     }
     if let Some(b) = profile::nvpmodel_block(rep, board, 10) {
         write_file(dir, "nvpmodel.conf", &b)?;
+    }
+    if let Some(b) = profile::shell_snippet(rep, board) {
+        write_file(dir, "apply-profile.sh", &b)?;
     }
     Ok(())
 }
@@ -698,6 +840,31 @@ pub fn sweep(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, Path
         );
     }
     write_file(&dir, "sweep.csv", &csv)?;
+    let grid: Vec<Sample> = rep
+        .grid
+        .iter()
+        .map(|r| Sample {
+            config: Config::new(r.cpu_freq_khz, r.gpu_freq_hz, r.batch_size),
+            energy_j: r.energy_j,
+            time_s: r.time_s,
+        })
+        .collect();
+    let input = PlotInput {
+        title: format!("{} on {}", rep.model, rep.device),
+        inferences: rep.inferences,
+        measured: &[],
+        best: Some(Config::new(
+            rep.min.cpu_freq_khz,
+            rep.min.gpu_freq_hz,
+            rep.min.batch_size,
+        )),
+        trace_j: &[],
+        baseline: None,
+        grid: Some((&grid, "sweep")),
+        surrogate: None,
+    };
+    plot::draw_all(&input, &dir, &[0, 1, 3])
+        .map_err(|e| anyhow::anyhow!("drawing the plots in {}: {e}", dir.display()))?;
     if o.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
     } else {

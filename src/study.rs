@@ -294,6 +294,30 @@ impl Outcome {
     pub fn best(&self) -> Option<&Measured> {
         self.best.map(|i| &self.measured[i])
     }
+    /// The history a strategy saw, rebuilt from the measurements.
+    pub fn history(&self, space: &Space) -> History {
+        let mut h = History::default();
+        for m in &self.measured {
+            if let Some(point) = space.point_of(&m.config) {
+                h.push(Observation {
+                    point,
+                    value: m.measurement.energy_j,
+                    cv: m.measurement.cv,
+                    runs: m.measurement.runs.len() as u32,
+                });
+            }
+        }
+        h
+    }
+
+    /// Energy of the recommendation after each measurement.
+    pub fn trace_j(&self) -> Vec<f64> {
+        self.recommended
+            .iter()
+            .map(|i| self.measured[*i].measurement.energy_j)
+            .collect()
+    }
+
     /// Total time spent measuring (what the study cost on the device), seconds.
     pub fn tuning_time_s(&self) -> f64 {
         self.baseline.wall_s

@@ -751,3 +751,129 @@ fn a_bad_replay_table_is_bad_input_with_its_line() {
         .code(2)
         .stderr(predicate::str::contains("tune"));
 }
+
+/// Texts and element counts of an SVG, parsed as XML.
+fn svg_summary(path: &Path) -> (Vec<String>, usize, usize) {
+    let src = std::fs::read_to_string(path).unwrap();
+    let doc =
+        roxmltree::Document::parse(&src).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let texts = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect();
+    let lines = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .count();
+    let marks = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle") || n.has_tag_name("rect"))
+        .count();
+    (texts, lines, marks)
+}
+
+#[test]
+fn tune_draws_four_plots_with_axes_labels_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    edgetune()
+        .args(["tune", "-m", "resnet18", "-d", "nano", "-q", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let expect = [
+        (
+            "energy-vs-gpu.svg",
+            vec![
+                "GPU frequency (MHz)",
+                "Energy per 3200 inferences (J)",
+                "batch 8 (surrogate)",
+            ],
+        ),
+        (
+            "heatmap.svg",
+            vec!["GPU frequency (MHz)", "CPU frequency (MHz)", "1479"],
+        ),
+        (
+            "convergence.svg",
+            vec![
+                "Measurements made",
+                "recommendation",
+                "grid minimum",
+                "dvfs at batch 4",
+            ],
+        ),
+        (
+            "batch.svg",
+            vec![
+                "Batch size",
+                "Energy per inference (mJ)",
+                "Time per inference (ms)",
+                "64",
+            ],
+        ),
+    ];
+    for (file, labels) in expect {
+        let (texts, lines, marks) = svg_summary(&out.join(file));
+        for l in labels {
+            assert!(
+                texts.iter().any(|t| t == l),
+                "{file}: no text `{l}` in {texts:?}"
+            );
+        }
+        // Tick labels on both axes, and data drawn.
+        assert!(
+            texts.iter().filter(|t| t.parse::<f64>().is_ok()).count() >= 6,
+            "{file}: {texts:?}"
+        );
+        assert!(lines + marks >= 5, "{file}: {lines} lines, {marks} marks");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for f in [
+        "energy-vs-gpu.svg",
+        "heatmap.svg",
+        "convergence.svg",
+        "batch.svg",
+    ] {
+        assert!(
+            md.contains(&format!("]({f})")),
+            "report.md does not embed {f}"
+        );
+    }
+    let r = read_json(&out.join("report.json"));
+    assert_eq!(r["plots"].as_array().unwrap().len(), 4);
+    let sh = std::fs::read_to_string(out.join("apply-profile.sh")).unwrap();
+    let best = &r["best"];
+    assert!(sh.contains(&format!(
+        "pin /sys/devices/system/cpu/cpu0/cpufreq scaling_min_freq scaling_max_freq {}",
+        best["cpu_freq_khz"]
+    )));
+    assert!(sh.contains(&format!(
+        "pin /sys/class/devfreq/57000000.gpu min_freq max_freq {}",
+        best["gpu_freq_hz"]
+    )));
+}
+
+#[test]
+fn sweep_draws_its_grid_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    edgetune()
+        .args(["sweep", "-m", "bert-tiny", "-d", "nx", "-q", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    for (f, title) in [
+        ("energy-vs-gpu.svg", "bert-tiny on xavier-nx"),
+        ("heatmap.svg", "bert-tiny on xavier-nx"),
+        ("batch.svg", "Batch size"),
+    ] {
+        let (texts, lines, marks) = svg_summary(&dir.path().join(f));
+        assert!(texts.iter().any(|t| t.contains(title)), "{f}: {texts:?}");
+        assert!(lines + marks > 0, "{f}");
+    }
+    // The heat map has one cell per (CPU, GPU) pair of the NX.
+    let (_, _, marks) = svg_summary(&dir.path().join("heatmap.svg"));
+    assert!(marks >= 25 * 15, "{marks}");
+}

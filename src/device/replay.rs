@@ -285,12 +285,25 @@ impl ReplayTable {
     /// Mean energy of each configuration's rows, for `inferences` inferences, in the space's
     /// flat-index order (the table's ground truth).
     pub fn mean_energies(&self, inferences: u32) -> Vec<f64> {
+        self.mean_energy_time(inferences)
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect()
+    }
+
+    /// Mean energy and time (0 where the table has none) of each configuration's rows.
+    pub fn mean_energy_time(&self, inferences: u32) -> Vec<(f64, f64)> {
         self.space
             .points()
             .map(|p| {
                 let c = self.space.config(&p);
                 let rows = &self.rows[&key_of(&self.knobs, &c)];
-                rows.iter().map(|r| scaled(r, inferences).0).sum::<f64>() / rows.len() as f64
+                let n = rows.len() as f64;
+                let (e, t) = rows.iter().fold((0.0, 0.0), |(e, t), r| {
+                    let (re, rt) = scaled(r, inferences);
+                    (e + re, t + rt)
+                });
+                (e / n, t / n)
             })
             .collect()
     }

@@ -74,6 +74,13 @@ pub fn render(r: &Report) -> String {
         r.protocol.min_runs,
         r.protocol.max_runs
     );
+    if !r.plots.is_empty() {
+        s += "## Plots\n\n";
+        for p in &r.plots {
+            let title = p.trim_end_matches(".svg").replace('-', " ");
+            s += &format!("![{title}]({p})\n\n");
+        }
+    }
     s += "## Measurements\n\n| # | CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | power (W) | runs | CV (%) |\n|---|---|---|---|---|---|---|---|---|\n";
     s += &format!(
         "| DVFS | governor | governor | {} | {:.1} | {:.1} | {:.2} | {} | {:.1} |\n",
@@ -99,4 +106,76 @@ pub fn render(r: &Report) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::ProtocolSettings;
+    use crate::report::{Baseline, Best, Row};
+
+    /// A fixed report, so the snapshot pins the layout and nothing else.
+    fn sample() -> Report {
+        let row = |n, cpu, gpu, b, e| Row {
+            n,
+            cpu_freq_khz: cpu,
+            gpu_freq_hz: gpu,
+            batch_size: b,
+            energy_j: e,
+            time_s: e / 3.0,
+            avg_power_w: 3.0,
+            energy_per_inference_mj: e / 3.2,
+            runs: 3,
+            cv: 0.012,
+            run_energies_j: vec![e, e, e],
+        };
+        let base = |b, e| Baseline {
+            kind: "dvfs".into(),
+            batch_size: b,
+            energy_j: e,
+            time_s: e / 4.0,
+            avg_power_w: 4.0,
+            cv: 0.02,
+            runs: 3,
+        };
+        Report {
+            edgetune_version: "0.1.0".into(),
+            model: "yolov4-tiny".into(),
+            device: "nano".into(),
+            backend: "sim".into(),
+            strategy: "bayes".into(),
+            seed: 42,
+            inferences: 3200,
+            protocol: ProtocolSettings::default(),
+            grid_size: 900,
+            measured_configs: 2,
+            budget: 90,
+            stop_reason: "the budget of 2 measurements was used".into(),
+            resumed_configs: 0,
+            tuning_time_s: 7200.0,
+            best: Some(Best {
+                cpu_freq_khz: 825_600,
+                gpu_freq_hz: 537_600_000,
+                batch_size: 64,
+                energy_j: 800.0,
+                time_s: 300.0,
+                avg_power_w: 2.667,
+                energy_per_inference_mj: 250.0,
+            }),
+            baseline: base(4, 1150.0),
+            baseline_same_batch: Some(base(64, 890.0)),
+            saving_pct: Some(30.4),
+            saving_same_batch_pct: Some(10.1),
+            measurements: vec![
+                row(1, 1_479_000, 921_600_000, 64, 890.0),
+                row(2, 825_600, 537_600_000, 64, 800.0),
+            ],
+            plots: vec!["energy-vs-gpu.svg".into(), "convergence.svg".into()],
+        }
+    }
+
+    #[test]
+    fn report_md_layout() {
+        insta::assert_snapshot!(render(&sample()));
+    }
 }

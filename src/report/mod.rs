@@ -2,6 +2,7 @@
 //! nvpmodel `POWER_MODEL` block.
 
 pub mod markdown;
+pub mod plot;
 pub mod profile;
 
 use crate::measure::Measurement;
@@ -132,6 +133,9 @@ pub struct Report {
     pub saving_same_batch_pct: Option<f64>,
     /// Every measured configuration.
     pub measurements: Vec<Row>,
+    /// Plot files written beside the report.
+    #[serde(default)]
+    pub plots: Vec<String>,
 }
 
 /// Saving of `e` against `base`, percent.
@@ -200,6 +204,7 @@ impl Report {
                 .enumerate()
                 .map(|(i, m)| row(i + 1, &m.config, &m.measurement))
                 .collect(),
+            plots: Vec::new(),
         }
     }
 }

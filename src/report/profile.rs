@@ -91,3 +91,31 @@ fn backend_words(backend: &str) -> &'static str {
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
+
+/// A shell script that writes the recommended clocks to sysfs, pinning min = max in an order that
+/// never makes min > max (the board's own cpufreq policies and devfreq device).
+pub fn shell_snippet(r: &Report, board: &Board) -> Option<String> {
+    let b = r.best.as_ref()?;
+    let mut s = format!(
+        "#!/bin/sh\n# edgetune: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# Run as root on the board; `edgetune restore` (or a reboot) undoes it.\nset -e\n",
+        r.model,
+        board.board.name,
+        b.batch_size,
+        b.energy_j,
+        r.inferences,
+        backend_words(&r.backend)
+    );
+    s += "# pin DIR MIN_FILE MAX_FILE VALUE: raise max first when going up, lower min first when going down.\n";
+    s += "pin() {\n  if [ \"$4\" -ge \"$(cat \"$1/$2\")\" ]; then\n    echo \"$4\" > \"$1/$3\"; echo \"$4\" > \"$1/$2\"\n  else\n    echo \"$4\" > \"$1/$2\"; echo \"$4\" > \"$1/$3\"\n  fi\n}\n";
+    for c in &board.cpu.clusters {
+        s += &format!(
+            "pin /sys/devices/system/cpu/cpu{}/cpufreq scaling_min_freq scaling_max_freq {}\n",
+            c.cpus[0], b.cpu_freq_khz
+        );
+    }
+    s += &format!(
+        "pin /sys/class/devfreq/{} min_freq max_freq {}\n",
+        board.gpu.devfreq, b.gpu_freq_hz
+    );
+    Some(s)
+}

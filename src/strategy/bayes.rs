@@ -297,6 +297,13 @@ impl Strategy for Bayes {
         }
     }
 
+    fn predict(&mut self, h: &History, points: &[Point]) -> Option<Vec<f64>> {
+        let (gp, _, _) = self.fit_on(h, self.theta.is_none())?;
+        let refs: Vec<&Point> = points.iter().collect();
+        let mu = gp.predict(&self.inputs(&refs)).ok()?;
+        Some(mu.iter().map(|v| v.exp()).collect())
+    }
+
     fn stop_reason(&self) -> String {
         self.stopped
             .clone()

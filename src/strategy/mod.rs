@@ -100,6 +100,10 @@ pub trait Strategy: Send {
     fn recommend(&mut self, history: &History) -> Option<Point> {
         history.best().map(|o| o.point.clone())
     }
+    /// The strategy's model of the objective at `points`, if it has one (for plots).
+    fn predict(&mut self, _history: &History, _points: &[Point]) -> Option<Vec<f64>> {
+        None
+    }
     /// Why the strategy stopped, once `ask` returned `None`.
     fn stop_reason(&self) -> String {
         "the strategy had nothing more to try".into()

@@ -1,0 +1,472 @@
+//! SVG plots (plotters, SVG backend only: no system fonts are needed, text is laid out with
+//! built-in metrics and rendered by the viewer):
+//!
+//! 1. `energy-vs-gpu.svg`: energy against GPU frequency, one line per batch size at the
+//!    recommended CPU frequency (the surrogate's prediction, else the full grid), measured points
+//!    marked;
+//! 2. `heatmap.svg`: CPU x GPU energy at the recommended batch size (the full grid when known,
+//!    else the measured cells only);
+//! 3. `convergence.svg`: energy of the recommendation after each measurement, with the DVFS
+//!    baseline and, when known, the grid minimum;
+//! 4. `batch.svg`: energy and time per inference against batch size at the recommended clocks.
+
+use crate::space::Config;
+use plotters::prelude::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// One configuration with its energy and time for the run's inferences.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// The configuration.
+    pub config: Config,
+    /// Energy for `inferences` inferences.
+    pub energy_j: f64,
+    /// Time for `inferences` inferences.
+    pub time_s: f64,
+}
+
+/// What the plots are drawn from.
+pub struct PlotInput<'a> {
+    /// "model on board (source)".
+    pub title: String,
+    /// Inferences the energies are for.
+    pub inferences: u32,
+    /// Measured configurations, in order.
+    pub measured: &'a [Sample],
+    /// The recommendation.
+    pub best: Option<Config>,
+    /// Energy of the recommendation after each measurement (convergence).
+    pub trace_j: &'a [f64],
+    /// DVFS baseline energy and its label.
+    pub baseline: Option<(f64, String)>,
+    /// The whole grid, when known, and where it comes from ("twin, noiseless", "sweep").
+    pub grid: Option<(&'a [Sample], &'a str)>,
+    /// The surrogate's predicted energy over the grid, when the strategy has one.
+    pub surrogate: Option<&'a [Sample]>,
+}
+
+/// Reads one quantity of a sample.
+type Metric = fn(&Sample) -> f64;
+
+/// File names of the plots, in the order above.
+pub const FILES: [&str; 4] = [
+    "energy-vs-gpu.svg",
+    "heatmap.svg",
+    "convergence.svg",
+    "batch.svg",
+];
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn mhz(hz: u64) -> f64 {
+    hz as f64 / 1e6
+}
+
+fn bounds(v: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = v.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.02).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
+/// Draws every plot that has data into `dir`; returns the files written.
+pub fn draw_all(p: &PlotInput<'_>, dir: &Path, which: &[usize]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for i in which {
+        let path = dir.join(FILES[*i]);
+        let drawn = match i {
+            0 => energy_vs_gpu(p, &path)?,
+            1 => heatmap(p, &path)?,
+            2 => convergence(p, &path)?,
+            _ => batch(p, &path)?,
+        };
+        if drawn {
+            out.push(FILES[*i].to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn at_cpu(v: &[Sample], cpu: u64, batch: u32) -> Vec<&Sample> {
+    let mut s: Vec<&Sample> = v
+        .iter()
+        .filter(|x| x.config.cpu_freq_khz == cpu && x.config.batch_size == batch)
+        .collect();
+    s.sort_by_key(|x| x.config.gpu_freq_hz);
+    s
+}
+
+fn energy_vs_gpu(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
+    let Some(best) = p.best else { return Ok(false) };
+    let lines: Option<(&[Sample], &str)> = p.surrogate.map(|s| (s, "surrogate")).or(p.grid);
+    let all: Vec<&Sample> = lines
+        .map(|(l, _)| l.iter().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(p.measured.iter())
+        .filter(|x| x.config.cpu_freq_khz == best.cpu_freq_khz)
+        .collect();
+    if all.is_empty() {
+        return Ok(false);
+    }
+    let batches: BTreeSet<u32> = all.iter().map(|x| x.config.batch_size).collect();
+    let (x0, x1) = bounds(all.iter().map(|x| mhz(x.config.gpu_freq_hz)));
+    let (y0, y1) = bounds(all.iter().map(|x| x.energy_j));
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut c = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "{}: energy vs GPU frequency at CPU {:.1} MHz",
+                p.title,
+                best.cpu_freq_khz as f64 / 1e3
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    c.configure_mesh()
+        .x_desc("GPU frequency (MHz)")
+        .y_desc(format!("Energy per {} inferences (J)", p.inferences))
+        .draw()
+        .map_err(err)?;
+    for (k, b) in batches.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        if let Some((l, label)) = lines {
+            let pts: Vec<(f64, f64)> = at_cpu(l, best.cpu_freq_khz, *b)
+                .iter()
+                .map(|x| (mhz(x.config.gpu_freq_hz), x.energy_j))
+                .collect();
+            c.draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(err)?
+                .label(format!("batch {b} ({label})"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+        }
+        let measured = at_cpu(p.measured, best.cpu_freq_khz, *b);
+        c.draw_series(
+            measured
+                .iter()
+                .map(|x| Circle::new((mhz(x.config.gpu_freq_hz), x.energy_j), 5, color.filled())),
+        )
+        .map_err(err)?;
+    }
+    c.draw_series(std::iter::once(Cross::new(
+        (
+            mhz(best.gpu_freq_hz),
+            all.iter()
+                .find(|x| x.config == best)
+                .map_or(y0, |x| x.energy_j),
+        ),
+        9,
+        BLACK.stroke_width(2),
+    )))
+    .map_err(err)?
+    .label("recommended (x); measured (dots)")
+    .legend(|(x, y)| Cross::new((x + 9, y), 5, BLACK.stroke_width(2)));
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(true)
+}
+
+/// Blue (low energy) to yellow (high) through green.
+fn ramp(t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0);
+    let stops = [
+        (68.0, 1.0, 84.0),
+        (33.0, 145.0, 140.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let (a, b, u) = if t < 0.5 {
+        (stops[0], stops[1], t * 2.0)
+    } else {
+        (stops[1], stops[2], t * 2.0 - 1.0)
+    };
+    let mix = |x: f64, y: f64| (x + (y - x) * u).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+fn heatmap(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
+    let Some(best) = p.best else { return Ok(false) };
+    let (cells, source): (Vec<&Sample>, &str) = match p.grid {
+        Some((g, l)) => (g.iter().collect(), l),
+        None => (p.measured.iter().collect(), "measured cells only"),
+    };
+    let cells: Vec<&Sample> = cells
+        .into_iter()
+        .filter(|x| x.config.batch_size == best.batch_size)
+        .collect();
+    if cells.is_empty() {
+        return Ok(false);
+    }
+    let cpus: Vec<u64> = cells
+        .iter()
+        .map(|x| x.config.cpu_freq_khz)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let gpus: Vec<u64> = cells
+        .iter()
+        .map(|x| x.config.gpu_freq_hz)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (e0, e1) = cells
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(x.energy_j), b.max(x.energy_j))
+        });
+    // Colour on a log scale: the basin around the minimum is where the differences matter.
+    let shade = |e: f64| {
+        if e1 > e0 {
+            (e.ln() - e0.ln()) / (e1.ln() - e0.ln())
+        } else {
+            0.0
+        }
+    };
+    let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let (main, bar) = root.split_horizontally(690);
+    let mut c = ChartBuilder::on(&main)
+        .caption(
+            format!(
+                "{}: energy at batch {} ({source})",
+                p.title, best.batch_size
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..gpus.len() as f64, 0f64..cpus.len() as f64)
+        .map_err(err)?;
+    let gl = gpus.clone();
+    let cl = cpus.clone();
+    c.configure_mesh()
+        .disable_mesh()
+        .x_desc("GPU frequency (MHz)")
+        .y_desc("CPU frequency (MHz)")
+        .x_labels(gpus.len().min(12))
+        .y_labels(cpus.len().min(15))
+        .x_label_formatter(&move |v| {
+            gl.get(v.floor() as usize)
+                .map_or(String::new(), |h| format!("{:.0}", mhz(*h)))
+        })
+        .y_label_formatter(&move |v| {
+            cl.get(v.floor() as usize)
+                .map_or(String::new(), |k| format!("{:.0}", *k as f64 / 1e3))
+        })
+        .draw()
+        .map_err(err)?;
+    let idx = |v: &[u64], x: u64| v.iter().position(|y| *y == x).unwrap_or(0) as f64;
+    c.draw_series(cells.iter().map(|x| {
+        let (gx, cy) = (
+            idx(&gpus, x.config.gpu_freq_hz),
+            idx(&cpus, x.config.cpu_freq_khz),
+        );
+        Rectangle::new(
+            [(gx, cy), (gx + 1.0, cy + 1.0)],
+            ramp(shade(x.energy_j)).filled(),
+        )
+    }))
+    .map_err(err)?;
+    c.draw_series(std::iter::once(Cross::new(
+        (
+            idx(&gpus, best.gpu_freq_hz) + 0.5,
+            idx(&cpus, best.cpu_freq_khz) + 0.5,
+        ),
+        8,
+        RED.stroke_width(3),
+    )))
+    .map_err(err)?;
+    // Colour scale.
+    let mut s = ChartBuilder::on(&bar)
+        .margin_top(50)
+        .margin_bottom(57)
+        .margin_right(8)
+        .y_label_area_size(62)
+        .build_cartesian_2d(0f64..1f64, e0..e1.max(e0 + 1e-9))
+        .map_err(err)?;
+    s.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        .y_label_style(("sans-serif", 12))
+        .y_label_formatter(&|v| format!("{v:.0} J"))
+        .draw()
+        .map_err(err)?;
+    let steps = 50;
+    s.draw_series((0..steps).map(|i| {
+        let a = e0 + (e1 - e0) * i as f64 / steps as f64;
+        let b = e0 + (e1 - e0) * (i + 1) as f64 / steps as f64;
+        Rectangle::new([(0.0, a), (1.0, b)], ramp(shade(a)).filled())
+    }))
+    .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(true)
+}
+
+fn convergence(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
+    if p.trace_j.is_empty() {
+        return Ok(false);
+    }
+    let n = p.trace_j.len();
+    let grid_min = p
+        .grid
+        .map(|(g, _)| g.iter().map(|x| x.energy_j).fold(f64::INFINITY, f64::min));
+    let (y0, y1) = bounds(
+        p.trace_j
+            .iter()
+            .copied()
+            .chain(p.baseline.as_ref().map(|b| b.0))
+            .chain(grid_min),
+    );
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut c = ChartBuilder::on(&root)
+        .caption(format!("{}: convergence", p.title), ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.5f64..n as f64 + 0.5, y0..y1)
+        .map_err(err)?;
+    c.configure_mesh()
+        .x_desc("Measurements made")
+        .y_desc(format!(
+            "Recommended energy per {} inferences (J)",
+            p.inferences
+        ))
+        .draw()
+        .map_err(err)?;
+    let pts: Vec<(f64, f64)> = p
+        .trace_j
+        .iter()
+        .enumerate()
+        .map(|(i, e)| ((i + 1) as f64, *e))
+        .collect();
+    c.draw_series(LineSeries::new(pts.clone(), BLUE.stroke_width(2)))
+        .map_err(err)?
+        .label("recommendation")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE));
+    c.draw_series(pts.iter().map(|q| Circle::new(*q, 3, BLUE.filled())))
+        .map_err(err)?;
+    let hline = |y: f64| vec![(0.5, y), (n as f64 + 0.5, y)];
+    if let Some((b, label)) = &p.baseline {
+        c.draw_series(LineSeries::new(hline(*b), RED.stroke_width(2)))
+            .map_err(err)?
+            .label(label.clone())
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED));
+    }
+    if let Some(m) = grid_min {
+        let g = GREEN.mix(0.9);
+        c.draw_series(LineSeries::new(hline(m), g.stroke_width(2)))
+            .map_err(err)?
+            .label("grid minimum")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], g));
+    }
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(true)
+}
+
+fn batch(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
+    let Some(best) = p.best else { return Ok(false) };
+    let same_clocks = |x: &&Sample| {
+        x.config.cpu_freq_khz == best.cpu_freq_khz && x.config.gpu_freq_hz == best.gpu_freq_hz
+    };
+    let line: Vec<&Sample> = p
+        .grid
+        .map(|(g, _)| g.iter().filter(same_clocks).collect())
+        .unwrap_or_default();
+    let measured: Vec<&Sample> = p.measured.iter().filter(same_clocks).collect();
+    if line.is_empty() && measured.is_empty() {
+        return Ok(false);
+    }
+    let n = p.inferences as f64;
+    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let halves = root.split_evenly((1, 2));
+    let metrics: [(&str, Metric); 2] = [
+        ("Energy per inference (mJ)", |x| x.energy_j),
+        ("Time per inference (ms)", |x| x.time_s),
+    ];
+    for (area, (label, get)) in halves.iter().zip(metrics) {
+        let val = |x: &Sample| get(x) / n * 1e3;
+        let batches: Vec<f64> = line
+            .iter()
+            .chain(&measured)
+            .map(|x| x.config.batch_size as f64)
+            .collect();
+        let lo = batches.iter().cloned().fold(f64::INFINITY, f64::min).log2();
+        let hi = batches
+            .iter()
+            .cloned()
+            .fold(f64::NEG_INFINITY, f64::max)
+            .log2();
+        let (x0, x1) = (lo - 0.3, hi.max(lo + 1.0) + 0.3);
+        let (y0, y1) = bounds(line.iter().chain(&measured).map(|x| val(x)));
+        let mut c = ChartBuilder::on(area)
+            .caption(
+                format!(
+                    "{} at CPU {:.0} / GPU {:.0} MHz",
+                    label.split(" (").next().unwrap_or(label),
+                    best.cpu_freq_khz as f64 / 1e3,
+                    mhz(best.gpu_freq_hz)
+                ),
+                ("sans-serif", 15),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        c.configure_mesh()
+            .x_desc("Batch size")
+            .y_desc(label)
+            .x_labels(((x1 - x0).ceil() as usize + 1).max(2))
+            // Ticks only at powers of two (the batch sizes the models use, 12 aside).
+            .x_label_formatter(&|v| {
+                if (v - v.round()).abs() < 1e-6 {
+                    format!("{:.0}", 2f64.powf(v.round()))
+                } else {
+                    String::new()
+                }
+            })
+            .draw()
+            .map_err(err)?;
+        let mut pts: Vec<(f64, f64)> = line
+            .iter()
+            .map(|x| ((x.config.batch_size as f64).log2(), val(x)))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        c.draw_series(LineSeries::new(pts, BLUE.stroke_width(2)))
+            .map_err(err)?;
+        c.draw_series(measured.iter().map(|x| {
+            Circle::new(
+                ((x.config.batch_size as f64).log2(), val(x)),
+                5,
+                RED.filled(),
+            )
+        }))
+        .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(true)
+}
