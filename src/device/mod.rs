@@ -83,3 +83,38 @@ pub trait Workload: Send {
     /// Runs `inferences` inferences in batches of `batch_size`.
     fn run(&mut self, batch_size: u32, inferences: u32) -> Result<WorkloadRun, DeviceError>;
 }
+
+/// A virtual energy meter for backends that do not measure (the twin, a replay table): a clock
+/// and a cumulative energy counter that the workload advances, read through windows as a real
+/// counter would be.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VirtualMeter {
+    /// Virtual time elapsed.
+    pub clock_s: f64,
+    /// Energy used so far.
+    pub energy_j: f64,
+    window: Option<(f64, f64)>,
+}
+
+impl VirtualMeter {
+    /// Adds a stretch of `time_s` seconds that used `energy_j` joules.
+    pub fn advance(&mut self, time_s: f64, energy_j: f64) {
+        self.clock_s += time_s;
+        self.energy_j += energy_j;
+    }
+    /// Opens a window.
+    pub fn begin(&mut self) {
+        self.window = Some((self.clock_s, self.energy_j));
+    }
+    /// Closes the window opened last.
+    pub fn end(&mut self) -> Result<EnergyWindow, DeviceError> {
+        let (t0, e0) = self
+            .window
+            .take()
+            .ok_or_else(|| DeviceError::Failed("window_end without window_begin".into()))?;
+        Ok(EnergyWindow {
+            energy_j: self.energy_j - e0,
+            time_s: self.clock_s - t0,
+        })
+    }
+}

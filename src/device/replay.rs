@@ -10,7 +10,7 @@
 //! measurements, drawn from in turn, so the protocol sees the real spread. Every combination of
 //! the knobs' values must be present.
 
-use super::{Device, DeviceError, EnergyWindow, FreqSetting, Workload, WorkloadRun};
+use super::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter, Workload, WorkloadRun};
 use crate::space::{Axis, Config, Knob, Space};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -337,9 +337,7 @@ fn scaled(r: &Row, inferences: u32) -> (f64, f64) {
 
 struct State {
     setting: FreqSetting,
-    clock_s: f64,
-    energy_j: f64,
-    window: Option<(f64, f64)>,
+    meter: VirtualMeter,
     next_row: HashMap<(Vec<u64>, bool), usize>,
 }
 
@@ -357,9 +355,7 @@ impl ReplayBoard {
             table: Arc::new(table),
             state: Arc::new(Mutex::new(State {
                 setting: FreqSetting::Dvfs,
-                clock_s: 0.0,
-                energy_j: 0.0,
-                window: None,
+                meter: VirtualMeter::default(),
                 next_row: HashMap::new(),
             })),
         }
@@ -467,20 +463,11 @@ impl Device for ReplayDevice {
         Ok(())
     }
     fn window_begin(&mut self) -> Result<(), DeviceError> {
-        let mut s = self.board.lock();
-        s.window = Some((s.clock_s, s.energy_j));
+        self.board.lock().meter.begin();
         Ok(())
     }
     fn window_end(&mut self) -> Result<EnergyWindow, DeviceError> {
-        let mut s = self.board.lock();
-        let (t0, e0) = s
-            .window
-            .take()
-            .ok_or_else(|| DeviceError::Failed("window_end without window_begin".into()))?;
-        Ok(EnergyWindow {
-            energy_j: s.energy_j - e0,
-            time_s: s.clock_s - t0,
-        })
+        self.board.lock().meter.end()
     }
     fn restore(&mut self) -> Result<(), DeviceError> {
         self.board.lock().setting = FreqSetting::Dvfs;
@@ -513,8 +500,7 @@ impl Workload for ReplayWorkload {
         let row = rows[*k % rows.len()];
         *k += 1;
         let (e, t) = scaled(&row, inferences);
-        s.clock_s += t;
-        s.energy_j += e;
+        s.meter.advance(t, e);
         Ok(WorkloadRun { time_s: Some(t) })
     }
 }

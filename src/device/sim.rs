@@ -3,7 +3,7 @@
 //! [`SimDevice`] sets the clocks and reads the counter; the [`SimWorkload`] runs a model on the
 //! board, which advances the clock and the counter by what the twin says, with seeded noise.
 
-use super::{Device, DeviceError, EnergyWindow, FreqSetting, Workload, WorkloadRun};
+use super::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter, Workload, WorkloadRun};
 use crate::catalog::{Board, Model};
 use crate::twin::{TwinModel, TwinPoint};
 use rand::SeedableRng;
@@ -23,9 +23,7 @@ pub enum Noise {
 struct State {
     board: Board,
     setting: FreqSetting,
-    clock_s: f64,
-    energy_j: f64,
-    window: Option<(f64, f64)>,
+    meter: VirtualMeter,
     rng: Option<ChaCha8Rng>,
 }
 
@@ -42,9 +40,7 @@ impl SimBoard {
             state: Arc::new(Mutex::new(State {
                 board: board.clone(),
                 setting: FreqSetting::Dvfs,
-                clock_s: 0.0,
-                energy_j: 0.0,
-                window: None,
+                meter: VirtualMeter::default(),
                 rng: match noise {
                     Noise::Off => None,
                     Noise::Seeded(s) => Some(ChaCha8Rng::seed_from_u64(s)),
@@ -60,7 +56,7 @@ impl SimBoard {
 
     /// Virtual time elapsed on the board.
     pub fn clock_s(&self) -> f64 {
-        self.lock().clock_s
+        self.lock().meter.clock_s
     }
 
     /// The setting currently applied.
@@ -148,21 +144,12 @@ impl Device for SimDevice {
     }
 
     fn window_begin(&mut self) -> Result<(), DeviceError> {
-        let mut s = self.board.lock();
-        s.window = Some((s.clock_s, s.energy_j));
+        self.board.lock().meter.begin();
         Ok(())
     }
 
     fn window_end(&mut self) -> Result<EnergyWindow, DeviceError> {
-        let mut s = self.board.lock();
-        let (t0, e0) = s
-            .window
-            .take()
-            .ok_or_else(|| DeviceError::Failed("window_end without window_begin".into()))?;
-        Ok(EnergyWindow {
-            energy_j: s.energy_j - e0,
-            time_s: s.clock_s - t0,
-        })
+        self.board.lock().meter.end()
     }
 
     fn restore(&mut self) -> Result<(), DeviceError> {
@@ -200,8 +187,7 @@ impl Workload for SimWorkload {
             _ => (1.0, 1.0),
         };
         let time_s = p.time_s * ft;
-        s.clock_s += time_s;
-        s.energy_j += p.power_mw * fp * time_s / 1000.0;
+        s.meter.advance(time_s, p.power_mw * fp * time_s / 1000.0);
         Ok(WorkloadRun { time_s: None })
     }
 }

@@ -63,13 +63,8 @@ pub fn nvpmodel_block(r: &Report, board: &Board, id: u32) -> Option<String> {
         r.model.to_ascii_uppercase().replace('-', "_")
     );
     let mut s = format!(
-        "# edgetune: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# Paste into /etc/nvpmodel.conf (keep the PARAM sections) and select with `sudo nvpmodel -m {id}`.\n< POWER_MODEL ID={id} NAME={name} >\n",
-        r.model,
-        board.board.name,
-        b.batch_size,
-        b.energy_j,
-        r.inferences,
-        backend_words(&r.backend)
+        "{}# Paste into /etc/nvpmodel.conf (keep the PARAM sections) and select with `sudo nvpmodel -m {id}`.\n< POWER_MODEL ID={id} NAME={name} >\n",
+        provenance(r, b, &board.board.name)
     );
     for c in &board.cpu.clusters {
         s += &format!("{} MIN_FREQ {}\n", c.nvpmodel_param, b.cpu_freq_khz);
@@ -78,6 +73,18 @@ pub fn nvpmodel_block(r: &Report, board: &Board, id: u32) -> Option<String> {
     s += &format!("{} MIN_FREQ {}\n", board.gpu.nvpmodel_param, b.gpu_freq_hz);
     s += &format!("{} MAX_FREQ {}\n", board.gpu.nvpmodel_param, b.gpu_freq_hz);
     Some(s)
+}
+
+/// The comment line saying what a profile is for and where its energy came from.
+fn provenance(r: &Report, b: &super::Best, board_name: &str) -> String {
+    format!(
+        "# edgetune: {} on {board_name}, batch {}, {:.1} J per {} inferences ({}).\n",
+        r.model,
+        b.batch_size,
+        b.energy_j,
+        r.inferences,
+        backend_words(&r.backend)
+    )
 }
 
 fn backend_words(backend: &str) -> &'static str {
@@ -97,13 +104,8 @@ fn round3(x: f64) -> f64 {
 pub fn shell_snippet(r: &Report, board: &Board) -> Option<String> {
     let b = r.best.as_ref()?;
     let mut s = format!(
-        "#!/bin/sh\n# edgetune: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# Run as root on the board; `edgetune restore` (or a reboot) undoes it.\nset -e\n",
-        r.model,
-        board.board.name,
-        b.batch_size,
-        b.energy_j,
-        r.inferences,
-        backend_words(&r.backend)
+        "#!/bin/sh\n{}# Run as root on the board; `edgetune restore` (or a reboot) undoes it.\nset -e\n",
+        provenance(r, b, &board.board.name)
     );
     s += "# pin DIR MIN_FILE MAX_FILE VALUE: raise max first when going up, lower min first when going down.\n";
     s += "pin() {\n  if [ \"$4\" -ge \"$(cat \"$1/$2\")\" ]; then\n    echo \"$4\" > \"$1/$3\"; echo \"$4\" > \"$1/$2\"\n  else\n    echo \"$4\" > \"$1/$2\"; echo \"$4\" > \"$1/$3\"\n  fi\n}\n";
