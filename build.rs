@@ -16,7 +16,7 @@ fn main() {
         files.sort();
         let name = if dir == "models" { "MODELS" } else { "BOARDS" };
         out.push_str(&format!(
-            "pub static EMBEDDED_{name}: &[(&str, &str)] = &[\n"
+            "/// Path and contents of every file in {dir}/ when edgetune was built.\npub static EMBEDDED_{name}: &[(&str, &str)] = &[\n"
         ));
         for f in files {
             println!("cargo:rerun-if-changed={}", f.display());

@@ -7,6 +7,8 @@
 //! configuration on a [`device::Device`] running a [`device::Workload`], and [`report`] writes
 //! the results.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod bench;
 pub mod catalog;
