@@ -332,7 +332,14 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         None => Space::new(&t.board, &t.model, o.batch_sizes.as_deref(), &o.fixes)?,
     };
     let grid = space.size();
-    let budget = o.budget.unwrap_or_else(|| default_budget(grid));
+    let exhaustive = o.strategy.trim().eq_ignore_ascii_case("grid");
+    let budget = o.budget.unwrap_or_else(|| {
+        if exhaustive {
+            grid
+        } else {
+            default_budget(grid)
+        }
+    });
     if budget == 0 {
         return Err(UsageError("--budget must be at least 1".into()).into());
     }

@@ -129,7 +129,7 @@ pub struct TuneArgs {
     /// three times in a row (0.005 = 0.5 %).
     #[arg(long, default_value_t = 0.005, value_name = "FRACTION")]
     pub ei_stop: f64,
-    /// Most configurations to measure [default: 10 % of the grid].
+    /// Most configurations to measure [default: 10 % of the grid; all of it with --strategy grid].
     #[arg(long, value_name = "N")]
     pub budget: Option<usize>,
     /// Only these batch sizes, comma-separated (a subset of the model's).

@@ -594,6 +594,30 @@ fn an_unwritable_output_folder_is_bad_input() {
 }
 
 #[test]
+fn grid_strategy_measures_the_whole_grid_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = edgetune()
+        .args([
+            "tune",
+            "-m",
+            "alexnet",
+            "-d",
+            "nano",
+            "-q",
+            "--json",
+            "--strategy",
+            "grid",
+        ])
+        .args(["--batch-sizes", "4", "--fix", "cpu=1479MHz", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["grid_size"], 12);
+    assert_eq!(r["measured_configs"], 12);
+}
+
+#[test]
 fn help_explains_the_commands() {
     edgetune()
         .arg("--help")
