@@ -391,20 +391,6 @@ impl Space {
         (0..self.size()).map(|i| self.point(i))
     }
 
-    /// The point in [0, 1]^d (a fixed axis maps to 0.5).
-    pub fn normalised(&self, p: &[usize]) -> Vec<f64> {
-        p.iter()
-            .zip(self.dims())
-            .map(|(i, n)| {
-                if n <= 1 {
-                    0.5
-                } else {
-                    *i as f64 / (n - 1) as f64
-                }
-            })
-            .collect()
-    }
-
     /// Each axis's values mapped to [0, 1] on a log scale (a fixed axis maps to 0.5). Energy
     /// goes roughly as 1/f where static power dominates, so it is smoother in log frequency;
     /// batch sizes are powers of two.
@@ -517,7 +503,12 @@ mod tests {
             assert_eq!(s.point_of(&c).unwrap(), s.point(i));
         }
         assert_eq!(s.points().count(), 900);
-        assert_eq!(s.normalised(&[0, 11, 2]), vec![0.0, 1.0, 0.5]);
+        let c = s.log_coords();
+        assert_eq!((c[1][0], c[1][11]), (0.0, 1.0));
+        assert!(
+            (c[2][2] - 0.5).abs() < 1e-12,
+            "batch 16 sits halfway between 4 and 64 in log"
+        );
     }
 
     #[test]

@@ -150,11 +150,6 @@ impl Journal {
         self.file.flush().map_err(io)?;
         self.file.sync_data().map_err(io)
     }
-
-    /// Path of the journal.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// Measurements recovered from a journal.

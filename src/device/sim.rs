@@ -54,11 +54,6 @@ impl SimBoard {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Virtual time elapsed on the board.
-    pub fn clock_s(&self) -> f64 {
-        self.lock().meter.clock_s
-    }
-
     /// The setting currently applied.
     pub fn setting(&self) -> FreqSetting {
         self.lock().setting

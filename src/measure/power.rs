@@ -72,7 +72,6 @@ pub struct Poller {
     samples: Arc<Mutex<Vec<Sample>>>,
     error: Arc<Mutex<Option<String>>>,
     handle: Option<JoinHandle<()>>,
-    start: Instant,
 }
 
 impl Poller {
@@ -125,13 +124,7 @@ impl Poller {
             samples,
             error,
             handle: Some(handle),
-            start,
         }
-    }
-
-    /// Seconds since start.
-    pub fn elapsed_s(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
     }
 
     /// Stops the thread and returns the trace.
