@@ -44,7 +44,7 @@ pub fn profile_toml(r: &Report) -> Option<String> {
     };
     let body = toml::to_string(&p).expect("profile serialises");
     Some(format!(
-        "# edgetune profile: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# Apply with `edgetune apply profile.toml` on the board.\n[profile]\n{body}",
+        "# edgetune profile: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# On the board, apply it with apply-profile.sh or the nvpmodel.conf block beside this file.\n[profile]\n{body}",
         r.model,
         r.device,
         b.batch_size,
@@ -104,7 +104,7 @@ fn round3(x: f64) -> f64 {
 pub fn shell_snippet(r: &Report, board: &Board) -> Option<String> {
     let b = r.best.as_ref()?;
     let mut s = format!(
-        "#!/bin/sh\n{}# Run as root on the board; `edgetune restore` (or a reboot) undoes it.\nset -e\n",
+        "#!/bin/sh\n{}# Run as root on the board; a reboot (or nvpmodel -m with your usual mode) undoes it.\nset -e\n",
         provenance(r, b, &board.board.name)
     );
     s += "# pin DIR MIN_FILE MAX_FILE VALUE: raise max first when going up, lower min first when going down.\n";
