@@ -33,8 +33,8 @@ pub struct BenchOptions {
     pub budget_fraction: f64,
     /// Protocol.
     pub protocol: ProtocolSettings,
-    /// A replay table to bench on instead of the twin.
-    pub table: Option<std::path::PathBuf>,
+    /// Replay tables to bench on instead of the twin (one cell each).
+    pub tables: Vec<std::path::PathBuf>,
 }
 
 /// Result of one study in the bench.
@@ -192,9 +192,13 @@ fn twin_cell<'a>(b: &'a Board, m: &'a Model, p: &ProtocolSettings) -> Result<Cel
     })
 }
 
-fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, path: &std::path::Path) -> Result<Cell<'a>> {
-    let board = o.devices.first().map(|d| cat.board(d)).transpose()?;
-    let model = o.models.first().map(|m| cat.model(m)).transpose()?;
+/// The cell of the `i`-th table: `--devices`/`--models` name its board and model (the i-th name,
+/// else the first), which set the values of knobs the table does not vary and label the results.
+fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>> {
+    let path = &o.tables[i];
+    let pick = |v: &[String]| v.get(i).or(v.first()).cloned();
+    let board = pick(&o.devices).map(|d| cat.board(&d)).transpose()?;
+    let model = pick(&o.models).map(|m| cat.model(&m)).transpose()?;
     let base = Config::new(
         board.map_or(0, |b| *b.cpu.frequencies_khz.last().expect("validated")),
         board.map_or(0, |b| *b.gpu.frequencies_hz.last().expect("validated")),
@@ -310,9 +314,8 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
         .iter()
         .map(|s| Ok(strategy::make(s, &StrategyInit::new(vec![1, 1, 1], 0, 1))?.name()))
         .collect::<Result<Vec<_>>>()?;
-    let cells: Vec<Cell<'_>> = match &o.table {
-        Some(path) => vec![table_cell(cat, o, path)?],
-        None => {
+    let cells: Vec<Cell<'_>> = match o.tables.len() {
+        0 => {
             let models: Vec<_> = if o.models.is_empty() {
                 cat.models.iter().collect()
             } else {
@@ -337,6 +340,9 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
             }
             cells
         }
+        n => (0..n)
+            .map(|i| table_cell(cat, o, i))
+            .collect::<Result<_>>()?,
     };
     let jobs: Vec<(usize, &str, u64)> = (0..cells.len())
         .flat_map(|c| {
@@ -372,10 +378,15 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
         }
     }
     Ok(BenchReport {
-        source: o
-            .table
-            .as_ref()
-            .map_or("twin".into(), |p| p.display().to_string()),
+        source: if o.tables.is_empty() {
+            "twin".into()
+        } else {
+            o.tables
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
         seeds: o.seeds,
         budget: match o.budget {
             Some(b) => format!("{b} measurements"),

@@ -220,10 +220,11 @@ pub struct BenchArgs {
     /// Inferences per run.
     #[arg(long, default_value_t = 3200)]
     pub inferences: u32,
-    /// Compare the strategies on a recorded table instead of the twin (its mean energy per
-    /// configuration is the ground truth); --models and --devices then only name it.
+    /// Compare the strategies on recorded tables instead of the twin (repeatable; each table's
+    /// mean energy per configuration is its ground truth); --models and --devices then name the
+    /// tables in order.
     #[arg(long, value_name = "FILE.csv")]
-    pub table: Option<PathBuf>,
+    pub table: Vec<PathBuf>,
     /// Output folder [default: reports/bench/<timestamp>/].
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -360,7 +361,7 @@ impl BenchArgs {
                 inferences: self.inferences,
                 ..ProtocolSettings::default()
             },
-            table: self.table.clone(),
+            tables: self.table.clone(),
         }
     }
 }

@@ -723,7 +723,7 @@ fn tune_and_bench_replay_a_recorded_table() {
         .fold(f64::INFINITY, f64::min);
     let best = r["best"]["energy_j"].as_f64().unwrap();
     assert!(best <= min * 1.05, "best {best} vs table minimum {min}");
-    // A bench on the same table runs and writes its report.
+    // A bench on tables (here the same one twice: one cell each) runs and writes its report.
     let b = dir.path().join("bench");
     edgetune()
         .args([
@@ -741,13 +741,15 @@ fn tune_and_bench_replay_a_recorded_table() {
             "--table",
         ])
         .arg(&table)
+        .arg("--table")
+        .arg(&table)
         .arg("--out")
         .arg(&b)
         .assert()
         .success()
         .stdout(predicate::str::contains("replay table"));
     let j = read_json(&b.join("bench.json"));
-    assert_eq!(j["strategies"]["bayes"]["runs"], 2);
+    assert_eq!(j["strategies"]["bayes"]["runs"], 4);
 }
 
 #[test]
