@@ -343,15 +343,17 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     if budget == 0 {
         return Err(UsageError("--budget must be at least 1".into()).into());
     }
-    let baseline_batch = o.baseline_batch.unwrap_or(t.model.paper.batch_sizes[0]);
     let batches: Vec<u32> = match space.axis(Knob::BatchSize) {
         Some(a) => a.values.iter().map(|b| *b as u32).collect(),
         None => vec![space.config(&vec![0; space.dims().len()]).batch_size],
     };
-    let baseline_batch = match o.baseline_batch {
-        None if !batches.contains(&baseline_batch) => batches[0],
-        _ => baseline_batch,
-    };
+    // Default: the model's smallest batch size, or the space's smallest when it lacks that one.
+    let smallest = t.model.paper.batch_sizes[0];
+    let baseline_batch = o.baseline_batch.unwrap_or(if batches.contains(&smallest) {
+        smallest
+    } else {
+        batches[0]
+    });
     if !batches.contains(&baseline_batch) {
         return Err(UsageError(format!(
             "--baseline-batch {baseline_batch} is not a batch size of {} here ({batches:?})",
@@ -974,14 +976,7 @@ pub fn measure_cmd(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureRep
         o.batches.clone()
     };
     for b in &batches {
-        if !t.model.paper.batch_sizes.contains(b) {
-            return Err(crate::space::SpaceError::BadBatch {
-                value: *b as u64,
-                model: t.model.model.id.clone(),
-                valid: format!("{:?}", t.model.paper.batch_sizes),
-            }
-            .into());
-        }
+        crate::space::check_model_batch(&t.model, *b as u64)?;
     }
     let sim = SimBoard::new(&t.board, noise_for(&o.common, 0));
     let (mut d, mut w) = (sim.device(), sim.workload(&t.model)?);

@@ -376,14 +376,8 @@ impl Space {
     }
 
     /// Point of a flat index.
-    pub fn point(&self, mut index: usize) -> Point {
-        let dims = self.dims();
-        let mut p = vec![0; dims.len()];
-        for (k, n) in dims.iter().enumerate().rev() {
-            p[k] = index % n;
-            index /= n;
-        }
-        p
+    pub fn point(&self, index: usize) -> Point {
+        point_at(&self.dims(), index)
     }
 
     /// Every point, in flat-index order.
@@ -422,6 +416,22 @@ fn join(v: &[u64]) -> String {
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Point of flat index `i` in a grid of `dims` (row-major, last axis fastest).
+pub fn point_at(dims: &[usize], mut i: usize) -> Point {
+    let mut p = vec![0; dims.len()];
+    for (k, n) in dims.iter().enumerate().rev() {
+        p[k] = i % n;
+        i /= n;
+    }
+    p
+}
+
+/// Checks that a batch size is one the model allows.
+pub fn check_model_batch(model: &Model, b: u64) -> Result<(), SpaceError> {
+    let allowed: Vec<u64> = model.paper.batch_sizes.iter().map(|b| *b as u64).collect();
+    check_batch(b, &allowed, &model.model.id)
 }
 
 fn check_batch(b: u64, allowed: &[u64], model: &str) -> Result<(), SpaceError> {

@@ -184,7 +184,7 @@ impl Bayes {
 
 fn all_points(dims: &[usize]) -> impl Iterator<Item = Point> + '_ {
     let size: usize = dims.iter().product();
-    (0..size).map(move |i| super::unflat(dims, i))
+    (0..size).map(move |i| crate::space::point_at(dims, i))
 }
 
 impl Strategy for Bayes {

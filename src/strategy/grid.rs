@@ -1,6 +1,7 @@
 //! Exhaustive search in grid order (what the paper did), skipping what was measured.
 
-use super::{unflat, History, Strategy, StrategyInit};
+use super::{History, Strategy, StrategyInit};
+use crate::space::point_at;
 use crate::space::Point;
 
 /// Every configuration in flat-index order.
@@ -26,7 +27,7 @@ impl Strategy for Grid {
     fn ask(&mut self, history: &History) -> Option<Point> {
         let size: usize = self.dims.iter().product();
         while self.next < size {
-            let p = unflat(&self.dims, self.next);
+            let p = point_at(&self.dims, self.next);
             self.next += 1;
             if !history.contains(&p) {
                 return Some(p);

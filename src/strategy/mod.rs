@@ -204,13 +204,3 @@ pub fn make(name: &str, init: &StrategyInit) -> Result<Box<dyn Strategy>, Strate
         _ => Err(StrategyError(name.to_string())),
     }
 }
-
-/// Point of a flat index.
-pub(crate) fn unflat(dims: &[usize], mut i: usize) -> Point {
-    let mut p = vec![0; dims.len()];
-    for (k, n) in dims.iter().enumerate().rev() {
-        p[k] = i % n;
-        i /= n;
-    }
-    p
-}

@@ -1,6 +1,7 @@
 //! Uniform random search without repeats, seeded.
 
-use super::{unflat, History, Strategy, StrategyInit};
+use super::{History, Strategy, StrategyInit};
+use crate::space::point_at;
 use crate::space::Point;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,14 +33,14 @@ impl Strategy for RandomSearch {
         }
         // Rejection sampling is fast while the space is mostly unmeasured; fall back to a scan.
         for _ in 0..64 {
-            let p = unflat(&self.dims, self.rng.random_range(0..size));
+            let p = point_at(&self.dims, self.rng.random_range(0..size));
             if !history.contains(&p) {
                 return Some(p);
             }
         }
         let start = self.rng.random_range(0..size);
         (0..size)
-            .map(|k| unflat(&self.dims, (start + k) % size))
+            .map(|k| point_at(&self.dims, (start + k) % size))
             .find(|p| !history.contains(p))
     }
     fn stop_reason(&self) -> String {
