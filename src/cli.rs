@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and their conversion into the library's option structs.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use edgetune::app::board::BoardOptions;
 use edgetune::app::{Backend, Common, MeasureOptions, SweepOptions, TuneOptions};
 use edgetune::bench::BenchOptions;
 use edgetune::measure::ProtocolSettings;
@@ -41,8 +42,80 @@ pub enum Command {
     Bench(BenchArgs),
     /// List the models in the catalogue.
     Models(ListArgs),
-    /// List the boards in the catalogue and whether this machine is one.
-    Devices(ListArgs),
+    /// Show this board's knobs, governors and power rails (on a Jetson), and the catalogue's boards.
+    Devices(DevicesArgs),
+    /// Put the board's clocks back from the snapshot an interrupted or killed run left behind.
+    Restore(RestoreArgs),
+    /// Pin a recommended profile.toml on the board and leave it pinned (undo with `restore`).
+    Apply(ApplyArgs),
+}
+
+/// Where the board's files are.
+#[derive(Debug, Args)]
+pub struct BoardArgs {
+    /// Root under which /sys and /proc are read and written [default: /]; point it at a copy
+    /// of a board's tree to test without one.
+    #[arg(long, env = "EDGETUNE_SYSFS_ROOT", value_name = "DIR")]
+    pub sysfs_root: Option<PathBuf>,
+    /// Restore snapshot written before the first change to the board [default:
+    /// <sysfs-root>/var/lib/edgetune/restore.json].
+    #[arg(long, env = "EDGETUNE_STATE_FILE", value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+}
+
+impl BoardArgs {
+    fn to_options(&self, poll_ms: u64) -> BoardOptions {
+        BoardOptions {
+            sysfs_root: self.sysfs_root.clone().unwrap_or_else(|| PathBuf::from("/")),
+            state_file: self.state_file.clone(),
+            poll_ms,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    #[command(flatten)]
+    pub board: BoardArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl DevicesArgs {
+    pub fn options(&self) -> (BoardOptions, bool) {
+        (self.board.to_options(0), self.board.sysfs_root.is_some())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub board: BoardArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RestoreArgs {
+    pub fn options(&self) -> BoardOptions {
+        self.board.to_options(0)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A profile.toml written by `edgetune tune`.
+    #[arg(value_name = "PROFILE")]
+    pub profile: PathBuf,
+    #[command(flatten)]
+    pub board: BoardArgs,
+}
+
+impl ApplyArgs {
+    pub fn options(&self) -> BoardOptions {
+        self.board.to_options(0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -53,6 +126,8 @@ pub enum BackendArg {
     Sim,
     /// A recorded table given with --table.
     Replay,
+    /// A real Jetson through sysfs (needs --workload-cmd).
+    Jetson,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
@@ -109,6 +184,19 @@ pub struct CommonArgs {
     /// Print no notes or progress on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Your inference program, run once per measured run: split like a shell would (no shell
+    /// runs), with {model}, {batch} and {inferences} replaced. If it prints EDGETUNE_BEGIN and
+    /// EDGETUNE_END lines, only the part between them is measured.
+    #[arg(long, value_name = "COMMAND")]
+    pub workload_cmd: Option<String>,
+    /// Stop a run of --workload-cmd that takes longer than this many seconds.
+    #[arg(long, default_value_t = 600.0, value_name = "S")]
+    pub workload_timeout: f64,
+    /// Power polling interval of the board's sensors, ms.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    pub poll_ms: u64,
+    #[command(flatten)]
+    pub board: BoardArgs,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +347,7 @@ impl CommonArgs {
                 BackendArg::Auto => Backend::Auto,
                 BackendArg::Sim => Backend::Sim,
                 BackendArg::Replay => Backend::Replay,
+                BackendArg::Jetson => Backend::Jetson,
             },
             protocol: ProtocolSettings {
                 inferences: self.inferences,
@@ -271,6 +360,9 @@ impl CommonArgs {
             noise: self.noise == OnOff::On,
             quiet: self.quiet,
             table: self.table.clone(),
+            board: self.board.to_options(self.poll_ms),
+            workload_cmd: self.workload_cmd.clone(),
+            workload_timeout_s: self.workload_timeout,
         }
     }
 }

@@ -24,7 +24,12 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 /// Maps an error chain to the process exit code of DESIGN.md.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
-        if cause.is::<Interrupted>() {
+        if cause.is::<Interrupted>()
+            || matches!(
+                cause.downcast_ref::<crate::device::DeviceError>(),
+                Some(crate::device::DeviceError::Interrupted)
+            )
+        {
             return EXIT_INTERRUPTED;
         }
         if cause.is::<UsageError>()
@@ -33,6 +38,10 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause.is::<crate::strategy::StrategyError>()
             || cause.is::<crate::study::JournalError>()
             || cause.is::<crate::device::replay::ReplayError>()
+            || cause.is::<crate::workload::command::CommandError>()
+            || cause
+                .downcast_ref::<crate::device::jetson::JetsonError>()
+                .is_some_and(|e| e.is_usage())
         {
             return EXIT_BAD_INPUT;
         }

@@ -20,3 +20,4 @@ pub mod space;
 pub mod strategy;
 pub mod study;
 pub mod twin;
+pub mod workload;

@@ -23,7 +23,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         )
         .map(|_| ()),
         Command::Models(a) => app::models_cmd(cat.as_deref(), a.json, stdout),
-        Command::Devices(a) => app::devices_cmd(cat.as_deref(), a.json, stdout),
+        Command::Devices(a) => {
+            let (board, explicit) = a.options();
+            app::devices_cmd(cat.as_deref(), &board, explicit, a.json, stdout)
+        }
+        Command::Restore(a) => app::board::restore_cmd(&a.options(), a.json, stdout),
+        Command::Apply(a) => app::board::apply_cmd(cat.as_deref(), &a.options(), &a.profile, stdout),
     }
 }
 

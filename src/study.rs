@@ -434,17 +434,26 @@ impl Study<'_> {
                 Some(m) => (m.clone(), true),
                 None => {
                     let setting = config.setting();
-                    let m = measure(
+                    let m = match measure(
                         self.device,
                         self.workload,
                         &setting,
                         config.batch_size,
                         &self.protocol,
-                    )
-                    .map_err(|source| StudyError::Device {
-                        what: config.to_string(),
-                        source,
-                    })?;
+                    ) {
+                        Ok(m) => m,
+                        // A signal cut the measurement short: keep what was measured before it.
+                        Err(DeviceError::Interrupted) => {
+                            interrupted = true;
+                            break "interrupted".to_string();
+                        }
+                        Err(source) => {
+                            return Err(StudyError::Device {
+                                what: config.to_string(),
+                                source,
+                            })
+                        }
+                    };
                     if let Some(j) = self.journal.as_mut() {
                         j.append(&JournalRecord::Measurement {
                             config,

@@ -2,6 +2,7 @@
 //! inferences). A device never decides what to measure; a workload knows nothing about
 //! frequencies. The protocol ([`crate::measure::protocol`]) drives both.
 
+pub mod jetson;
 pub mod replay;
 pub mod sim;
 
@@ -17,6 +18,9 @@ pub enum DeviceError {
     /// Anything else that went wrong while measuring.
     #[error("{0}")]
     Failed(String),
+    /// An interrupt (SIGINT/SIGTERM/SIGHUP) stopped the measurement part-way.
+    #[error("interrupted while measuring")]
+    Interrupted,
 }
 
 /// How the device's clocks are set for a measurement.
@@ -41,12 +45,14 @@ pub enum FreqSetting {
 }
 
 /// Energy and time of one measurement window, as the device saw it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct EnergyWindow {
     /// Energy over the window.
     pub energy_j: f64,
     /// Length of the window.
     pub time_s: f64,
+    /// Energy of each sensor rail over the window, where the device has rails.
+    pub rail_energy_j: Vec<(String, f64)>,
 }
 
 /// A device with frequency knobs and an energy meter.
@@ -66,6 +72,27 @@ pub trait Device: Send {
     fn baseline_kind(&self) -> &'static str {
         "dvfs"
     }
+    /// Things the user should know about the measurements (clocks that did not read back as
+    /// set, a sensor that stopped refreshing), each once.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The restore snapshot as JSON, for devices that change hardware state (a copy is kept
+    /// with the reports).
+    fn restore_record(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The energy window a workload opens around the part of its work that counts (the inferences,
+/// not the model loading); the protocol hands it the device's meter. A workload calls
+/// [`Meter::begin`] and then [`Meter::end`] once per run.
+pub trait Meter {
+    /// Opens the window; called again before `end`, it restarts it (what came before is
+    /// discarded).
+    fn begin(&mut self) -> Result<(), DeviceError>;
+    /// Closes it.
+    fn end(&mut self) -> Result<(), DeviceError>;
 }
 
 /// What one workload run reported about itself.
@@ -80,8 +107,14 @@ pub struct WorkloadRun {
 pub trait Workload: Send {
     /// Model name it runs.
     fn name(&self) -> String;
-    /// Runs `inferences` inferences in batches of `batch_size`.
-    fn run(&mut self, batch_size: u32, inferences: u32) -> Result<WorkloadRun, DeviceError>;
+    /// Runs `inferences` inferences in batches of `batch_size`, with `meter`'s window open
+    /// around them.
+    fn run(
+        &mut self,
+        batch_size: u32,
+        inferences: u32,
+        meter: &mut dyn Meter,
+    ) -> Result<WorkloadRun, DeviceError>;
 }
 
 /// A virtual energy meter for backends that do not measure (the twin, a replay table): a clock
@@ -115,6 +148,21 @@ impl VirtualMeter {
         Ok(EnergyWindow {
             energy_j: self.energy_j - e0,
             time_s: self.clock_s - t0,
+            rail_energy_j: Vec::new(),
         })
+    }
+}
+
+/// A meter that does nothing, for tests that open the device's window themselves.
+#[cfg(test)]
+pub(crate) struct NoMeter;
+
+#[cfg(test)]
+impl Meter for NoMeter {
+    fn begin(&mut self) -> Result<(), DeviceError> {
+        Ok(())
+    }
+    fn end(&mut self) -> Result<(), DeviceError> {
+        Ok(())
     }
 }

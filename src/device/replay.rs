@@ -10,7 +10,9 @@
 //! measurements, drawn from in turn, so the protocol sees the real spread. Every combination of
 //! the knobs' values must be present.
 
-use super::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter, Workload, WorkloadRun};
+use super::{
+    Device, DeviceError, EnergyWindow, FreqSetting, Meter, VirtualMeter, Workload, WorkloadRun,
+};
 use crate::space::{Axis, Config, Knob, Space};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -492,7 +494,12 @@ impl Workload for ReplayWorkload {
     fn name(&self) -> String {
         self.model.clone()
     }
-    fn run(&mut self, batch_size: u32, inferences: u32) -> Result<WorkloadRun, DeviceError> {
+    fn run(
+        &mut self,
+        batch_size: u32,
+        inferences: u32,
+        meter: &mut dyn Meter,
+    ) -> Result<WorkloadRun, DeviceError> {
         let setting = self.board.lock().setting;
         let (key, is_dvfs, rows) = self.board.rows_for(&setting, batch_size)?;
         let mut s = self.board.lock();
@@ -500,7 +507,10 @@ impl Workload for ReplayWorkload {
         let row = rows[*k % rows.len()];
         *k += 1;
         let (e, t) = scaled(&row, inferences);
-        s.meter.advance(t, e);
+        drop(s);
+        meter.begin()?;
+        self.board.lock().meter.advance(t, e);
+        meter.end()?;
         Ok(WorkloadRun { time_s: Some(t) })
     }
 }

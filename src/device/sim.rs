@@ -3,7 +3,9 @@
 //! [`SimDevice`] sets the clocks and reads the counter; the [`SimWorkload`] runs a model on the
 //! board, which advances the clock and the counter by what the twin says, with seeded noise.
 
-use super::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter, Workload, WorkloadRun};
+use super::{
+    Device, DeviceError, EnergyWindow, FreqSetting, Meter, VirtualMeter, Workload, WorkloadRun,
+};
 use crate::catalog::{Board, Model};
 use crate::twin::{TwinModel, TwinPoint};
 use rand::SeedableRng;
@@ -164,12 +166,18 @@ impl Workload for SimWorkload {
         self.model.model.id.clone()
     }
 
-    fn run(&mut self, batch_size: u32, inferences: u32) -> Result<WorkloadRun, DeviceError> {
+    fn run(
+        &mut self,
+        batch_size: u32,
+        inferences: u32,
+        meter: &mut dyn Meter,
+    ) -> Result<WorkloadRun, DeviceError> {
         if batch_size == 0 || inferences == 0 {
             return Err(DeviceError::Failed(
                 "batch size and inference count must be positive".into(),
             ));
         }
+        meter.begin()?;
         let mut s = self.board.lock();
         let p = truth(&s.board, &self.model, &s.setting, batch_size, inferences);
         // Split the energy CV evenly between time and power, which vary independently.
@@ -183,6 +191,8 @@ impl Workload for SimWorkload {
         };
         let time_s = p.time_s * ft;
         s.meter.advance(time_s, p.power_mw * fp * time_s / 1000.0);
+        drop(s);
+        meter.end()?;
         Ok(WorkloadRun { time_s: None })
     }
 }
@@ -202,7 +212,7 @@ mod tests {
         let set = crate::space::Config::new(921_600, 614_400_000, 0).setting();
         dev.apply(&set).unwrap();
         dev.window_begin().unwrap();
-        w.run(8, 3200).unwrap();
+        w.run(8, 3200, &mut crate::device::NoMeter).unwrap();
         let win = dev.window_end().unwrap();
         let t = truth(b, m, &set, 8, 3200);
         assert!((win.energy_j - t.energy_j).abs() < 1e-9);
@@ -221,7 +231,7 @@ mod tests {
             (0..400)
                 .map(|_| {
                     dev.window_begin().unwrap();
-                    w.run(8, 320).unwrap();
+                    w.run(8, 320, &mut crate::device::NoMeter).unwrap();
                     dev.window_end().unwrap().energy_j
                 })
                 .collect::<Vec<_>>()

@@ -14,6 +14,11 @@ pub const DEFAULT_POLL_MS: u64 = 100;
 pub trait PowerSource: Send + 'static {
     /// Current power, mW.
     fn read_power_mw(&mut self) -> Result<f64, String>;
+    /// Current power, mW, and the power of each rail behind it (empty when the source has no
+    /// rails); the poller integrates each rail as it does the total.
+    fn read_rails_mw(&mut self) -> Result<(f64, Vec<f64>), String> {
+        Ok((self.read_power_mw()?, Vec::new()))
+    }
 }
 
 impl<F: FnMut() -> Result<f64, String> + Send + 'static> PowerSource for F {
@@ -44,6 +49,8 @@ pub struct PowerTrace {
     pub error: Option<String>,
     /// Longest stretch, in seconds, over which consecutive samples repeated the same value.
     pub longest_repeat_s: f64,
+    /// Trapezoid-rule energy of each rail the source reports, in the source's order.
+    pub rail_energy_j: Vec<f64>,
 }
 
 /// Energy in joules of a trace of mW samples by the trapezoid rule.
@@ -69,7 +76,7 @@ fn longest_repeat_s(samples: &[Sample]) -> f64 {
 /// A running poller thread.
 pub struct Poller {
     stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<Sample>>>,
+    samples: Arc<Mutex<Vec<(Sample, Vec<f64>)>>>,
     error: Arc<Mutex<Option<String>>>,
     handle: Option<JoinHandle<()>>,
 }
@@ -85,11 +92,14 @@ impl Poller {
         let handle = std::thread::spawn(move || {
             let mut next = start;
             loop {
-                let read = source.read_power_mw();
+                let read = source.read_rails_mw();
                 let t_s = start.elapsed().as_secs_f64();
                 match read {
-                    Ok(p) if p.is_finite() => v2.lock().unwrap().push(Sample { t_s, power_mw: p }),
-                    Ok(p) => {
+                    Ok((p, rails)) if p.is_finite() => v2
+                        .lock()
+                        .unwrap()
+                        .push((Sample { t_s, power_mw: p }, rails)),
+                    Ok((p, _)) => {
                         *e2.lock().unwrap() = Some(format!("sensor returned {p}"));
                         return;
                     }
@@ -111,9 +121,11 @@ impl Poller {
                 }
                 if s2.load(Ordering::Acquire) {
                     // One last sample at the stop time closes the window.
-                    if let Ok(p) = source.read_power_mw() {
+                    if let Ok((p, rails)) = source.read_rails_mw() {
                         let t_s = start.elapsed().as_secs_f64();
-                        v2.lock().unwrap().push(Sample { t_s, power_mw: p });
+                        v2.lock()
+                            .unwrap()
+                            .push((Sample { t_s, power_mw: p }, rails));
                     }
                     return;
                 }
@@ -138,7 +150,21 @@ impl Poller {
             h.thread().unpark();
             let _ = h.join();
         }
-        let samples = std::mem::take(&mut *self.samples.lock().unwrap());
+        let both = std::mem::take(&mut *self.samples.lock().unwrap());
+        let n_rails = both.iter().map(|(_, r)| r.len()).min().unwrap_or(0);
+        let rail_energy_j = (0..n_rails)
+            .map(|k| {
+                let s: Vec<Sample> = both
+                    .iter()
+                    .map(|(s, r)| Sample {
+                        t_s: s.t_s,
+                        power_mw: r[k],
+                    })
+                    .collect();
+                trapezoid_energy_j(&s)
+            })
+            .collect();
+        let samples: Vec<Sample> = both.into_iter().map(|(s, _)| s).collect();
         let time_s = match (samples.first(), samples.last()) {
             (Some(a), Some(b)) => b.t_s - a.t_s,
             _ => 0.0,
@@ -146,6 +172,7 @@ impl Poller {
         PowerTrace {
             energy_j: trapezoid_energy_j(&samples),
             longest_repeat_s: longest_repeat_s(&samples),
+            rail_energy_j,
             time_s,
             samples,
             error: self.error.lock().unwrap().take(),

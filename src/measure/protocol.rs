@@ -3,8 +3,9 @@
 //! under the target (at least `min_runs`, at most `max_runs`).
 
 use super::stats;
-use crate::device::{Device, DeviceError, FreqSetting, Workload};
+use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting, Meter, Workload};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Protocol settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -92,6 +93,63 @@ pub struct Measurement {
     pub runs: Vec<Run>,
     /// Time spent, warm-up included (what the measurement cost).
     pub wall_s: f64,
+    /// Mean energy per run of each sensor rail, where the device has rails (a Jetson's INA3221).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rail_energy_j: BTreeMap<String, f64>,
+}
+
+/// The device's energy window as the workload opens and closes it.
+struct DeviceMeter<'a> {
+    device: &'a mut dyn Device,
+    open: bool,
+    window: Option<EnergyWindow>,
+}
+
+impl Meter for DeviceMeter<'_> {
+    fn begin(&mut self) -> Result<(), DeviceError> {
+        // A second begin restarts the window: the latest begin..end pair counts.
+        if self.open {
+            self.device.window_end()?;
+        }
+        self.window = None;
+        self.device.window_begin()?;
+        self.open = true;
+        Ok(())
+    }
+    fn end(&mut self) -> Result<(), DeviceError> {
+        if !self.open {
+            return Err(DeviceError::Failed(
+                "the workload closed an energy window it had not opened".into(),
+            ));
+        }
+        self.open = false;
+        self.window = Some(self.device.window_end()?);
+        Ok(())
+    }
+}
+
+/// One workload run inside the device's energy window.
+fn one_run(
+    device: &mut dyn Device,
+    workload: &mut dyn Workload,
+    batch_size: u32,
+    inferences: u32,
+) -> Result<(EnergyWindow, Option<f64>), DeviceError> {
+    let mut meter = DeviceMeter {
+        device,
+        open: false,
+        window: None,
+    };
+    let ran = workload.run(batch_size, inferences, &mut meter);
+    if meter.open {
+        // The run failed with the window open: close it so a poller thread stops.
+        let _ = meter.device.window_end();
+    }
+    let reported = ran?;
+    let w = meter.window.take().ok_or_else(|| {
+        DeviceError::Failed("the workload finished without opening an energy window".into())
+    })?;
+    Ok((w, reported.time_s))
 }
 
 /// Measures one setting at one batch size on `device` running `workload`.
@@ -105,15 +163,13 @@ pub fn measure(
     device.apply(setting)?;
     let mut wall_s = 0.0;
     if settings.warmup_inferences > 0 {
-        device.window_begin()?;
-        workload.run(batch_size, settings.warmup_inferences.max(batch_size))?;
-        wall_s += device.window_end()?.time_s;
+        let warm = settings.warmup_inferences.max(batch_size);
+        wall_s += one_run(device, workload, batch_size, warm)?.0.time_s;
     }
     let mut runs = Vec::new();
+    let mut rails: BTreeMap<String, f64> = BTreeMap::new();
     loop {
-        device.window_begin()?;
-        let reported = workload.run(batch_size, settings.inferences)?;
-        let w = device.window_end()?;
+        let (w, reported_time_s) = one_run(device, workload, batch_size, settings.inferences)?;
         wall_s += w.time_s;
         if !(w.energy_j.is_finite() && w.energy_j > 0.0) {
             return Err(DeviceError::Failed(format!(
@@ -121,9 +177,12 @@ pub fn measure(
                 w.energy_j
             )));
         }
+        for (name, e) in &w.rail_energy_j {
+            *rails.entry(name.clone()).or_default() += e;
+        }
         runs.push(Run {
             energy_j: w.energy_j,
-            time_s: reported.time_s.unwrap_or(w.time_s),
+            time_s: reported_time_s.unwrap_or(w.time_s),
         });
         let n = runs.len() as u32;
         let energies: Vec<f64> = runs.iter().map(|r| r.energy_j).collect();
@@ -142,6 +201,7 @@ pub fn measure(
                 energy_per_inference_mj: energy_j / settings.inferences as f64 * 1e3,
                 cv,
                 converged: cv < settings.cv_target,
+                rail_energy_j: rails.into_iter().map(|(k, e)| (k, e / n as f64)).collect(),
                 runs,
                 wall_s,
             });
@@ -152,7 +212,7 @@ pub fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::{EnergyWindow, WorkloadRun};
+    use crate::device::WorkloadRun;
     use std::sync::{Arc, Mutex};
 
     /// A scripted device: each run returns the next energy from a list.
@@ -177,6 +237,7 @@ mod tests {
             Ok(EnergyWindow {
                 energy_j: self.next,
                 time_s: 2.0,
+                ..Default::default()
             })
         }
         fn restore(&mut self) -> Result<(), DeviceError> {
@@ -188,8 +249,10 @@ mod tests {
         fn name(&self) -> String {
             "counting".into()
         }
-        fn run(&mut self, _: u32, _: u32) -> Result<WorkloadRun, DeviceError> {
+        fn run(&mut self, _: u32, _: u32, m: &mut dyn Meter) -> Result<WorkloadRun, DeviceError> {
             self.0 += 1;
+            m.begin()?;
+            m.end()?;
             Ok(WorkloadRun::default())
         }
     }

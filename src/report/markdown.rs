@@ -171,6 +171,7 @@ mod tests {
                 row(2, 825_600, 537_600_000, 64, 800.0),
             ],
             plots: vec!["energy-vs-gpu.svg".into(), "convergence.svg".into()],
+            notes: Vec::new(),
         }
     }
 

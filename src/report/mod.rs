@@ -136,6 +136,10 @@ pub struct Report {
     /// Plot files written beside the report.
     #[serde(default)]
     pub plots: Vec<String>,
+    /// What the device noted while measuring (clocks that did not read back as set, stale
+    /// sensors).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Saving of `e` against `base`, percent.
@@ -205,6 +209,7 @@ impl Report {
                 .map(|(i, m)| row(i + 1, &m.config, &m.measurement))
                 .collect(),
             plots: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }

@@ -5,7 +5,10 @@
 use crate::catalog::{Board, Catalog, Model};
 use crate::device::replay::{ReplayBoard, ReplayTable};
 use crate::device::sim::{truth, Noise, SimBoard};
+use crate::device::jetson::{device_tree_model, snapshot, Discovery, JetsonDevice};
 use crate::device::{Device, FreqSetting, Workload};
+use crate::workload::command::CommandWorkload;
+use std::time::Duration;
 use crate::error::{Interrupted, UsageError};
 use crate::measure::{measure, Measurement, ProtocolSettings};
 use crate::report::plot::{self, PlotInput, Sample};
@@ -21,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
+pub mod board;
+
 /// Which backend measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -30,6 +35,8 @@ pub enum Backend {
     Sim,
     /// A recorded table (`table`).
     Replay,
+    /// A real Jetson through sysfs.
+    Jetson,
 }
 
 /// Options shared by every command that measures.
@@ -53,6 +60,12 @@ pub struct Common {
     pub quiet: bool,
     /// Replay table (implies the replay backend).
     pub table: Option<PathBuf>,
+    /// Where the board's `/sys` and `/proc` are (`/` on a board, a fixture tree in tests).
+    pub board: board::BoardOptions,
+    /// The external inference program (`--workload-cmd`), with its per-run time limit.
+    pub workload_cmd: Option<String>,
+    /// Longest a run of `workload_cmd` may take.
+    pub workload_timeout_s: f64,
 }
 
 /// The board, model and backend a command runs on.
@@ -67,11 +80,24 @@ pub struct Target {
     pub backend: &'static str,
     /// The replay table, with the replay backend.
     pub table: Option<ReplayTable>,
+    /// What discovery found, with the jetson backend.
+    pub jetson: Option<Discovery>,
 }
 
 impl Target {
     /// The device and workload to measure with.
     pub fn rig(&self, c: &Common) -> Result<(Box<dyn Device>, Box<dyn Workload>)> {
+        if let Some(disc) = &self.jetson {
+            let cmd = c.workload_cmd.as_deref().expect("checked by target()");
+            let w = CommandWorkload::new(
+                cmd,
+                &self.model.model.id,
+                Duration::from_secs_f64(c.workload_timeout_s),
+                Some(interrupt_flag()),
+            )?;
+            let d = JetsonDevice::open(disc.clone(), &c.board.state_path(), Some(c.board.poll_ms))?;
+            return Ok((Box::new(d), Box::new(w)));
+        }
         Ok(match &self.table {
             Some(t) => {
                 let b = ReplayBoard::new(t.clone());
@@ -86,16 +112,6 @@ impl Target {
             }
         })
     }
-}
-
-/// Reads `/proc/device-tree/model` under `root` (NULs trimmed), if there is one.
-pub fn device_tree_model(root: &Path) -> Option<String> {
-    let raw = std::fs::read(root.join("proc/device-tree/model")).ok()?;
-    let s = String::from_utf8_lossy(&raw)
-        .trim_matches(char::from(0))
-        .trim()
-        .to_string();
-    (!s.is_empty()).then_some(s)
 }
 
 /// The catalogue board whose detection string matches the device-tree model, if any.
@@ -116,10 +132,14 @@ pub fn load_catalog(dir: Option<&Path>) -> Result<Catalog> {
 pub fn target(c: &Common) -> Result<Target> {
     let catalog = load_catalog(c.catalog_dir.as_deref())?;
     let model = catalog.model(&c.model)?.clone();
-    let detected = detect_board(&catalog, device_tree_model(Path::new("/")).as_deref()).cloned();
+    let dt = device_tree_model(&c.board.sysfs_root);
+    let detected = detect_board(&catalog, dt.as_deref()).cloned();
     let board = match (&c.device, &detected) {
         (Some(d), _) => catalog.board(d)?.clone(),
         (None, Some(b)) => b.clone(),
+        (None, None) if c.backend == Backend::Jetson => {
+            return Err(board::not_a_known_board(&c.board.sysfs_root, dt.as_deref(), &catalog).into())
+        }
         (None, None) => {
             return Err(UsageError(format!(
                 "no Jetson detected here, so name the board to simulate with --device ({})",
@@ -128,19 +148,38 @@ pub fn target(c: &Common) -> Result<Target> {
             .into())
         }
     };
+    let on_board = detected.as_ref().map(|b| b.board.id.as_str()) == Some(&board.board.id);
     let backend = match (c.backend, &c.table) {
         (Backend::Replay, None) => {
             return Err(UsageError("--backend replay needs --table FILE.csv".into()).into())
         }
-        (Backend::Sim, Some(_)) => {
+        (Backend::Sim | Backend::Jetson, Some(_)) => {
             return Err(UsageError(
                 "--table is for --backend replay; leave --backend out or set it to replay".into(),
             )
             .into())
         }
         (_, Some(_)) => Backend::Replay,
+        (Backend::Auto, None) if on_board => Backend::Jetson,
         (b, None) => b,
     };
+    if backend != Backend::Jetson && c.workload_cmd.is_some() {
+        return Err(UsageError(
+            "--workload-cmd runs on a real board (--backend jetson); the twin and replay tables bring their own workload".into(),
+        )
+        .into());
+    }
+    if backend == Backend::Jetson {
+        let (board, disc) = board::jetson_target(c, &catalog, board, detected.as_ref(), dt)?;
+        return Ok(Target {
+            catalog,
+            board,
+            model,
+            backend: "jetson",
+            table: None,
+            jetson: Some(disc),
+        });
+    }
     if let Some(path) = c.table.as_ref().filter(|_| backend == Backend::Replay) {
         // Knobs the table does not vary stay where the governors spend most of their time.
         let base = Config::new(
@@ -171,22 +210,15 @@ pub fn target(c: &Common) -> Result<Target> {
             model,
             backend: "replay",
             table: Some(table),
+            jetson: None,
         });
     }
     model.twin_for(&board.board.id)?;
-    if !c.quiet {
-        let on_board = detected.as_ref().map(|b| b.board.id.as_str()) == Some(&board.board.id);
-        match (c.backend, on_board) {
-            (Backend::Auto, true) => eprintln!(
-                "note: this is a {}, but this build has no jetson backend yet; using the digital twin",
-                board.board.name
-            ),
-            (Backend::Auto, false) => eprintln!(
-                "note: no {} detected here; using its digital twin (backend sim), calibrated to the paper's measurements",
-                board.board.name
-            ),
-            (Backend::Sim, _) | (Backend::Replay, _) => {}
-        }
+    if !c.quiet && c.backend == Backend::Auto {
+        eprintln!(
+            "note: no {} detected here; using its digital twin (backend sim), calibrated to the paper's measurements",
+            board.board.name
+        );
     }
     Ok(Target {
         catalog,
@@ -194,6 +226,7 @@ pub fn target(c: &Common) -> Result<Target> {
         model,
         backend: "sim",
         table: None,
+        jetson: None,
     })
 }
 
@@ -205,7 +238,14 @@ fn twin_target(c: &Common) -> Result<Target> {
         )
         .into());
     }
-    target(c)
+    let t = target(c)?;
+    if t.jetson.is_some() {
+        return Err(UsageError(
+            "`sweep`, `measure` and `baseline` run on the twin (--backend sim); on the board, `tune --strategy grid` measures a grid and `--fix` pins knobs".into(),
+        )
+        .into());
+    }
+    Ok(t)
 }
 
 /// Words for a backend in human output.
@@ -213,6 +253,7 @@ pub fn backend_words(backend: &str) -> &'static str {
     match backend {
         "sim" => "digital twin",
         "replay" => "replay table",
+        "jetson" => "measured on the board",
         _ => "board",
     }
 }
@@ -223,8 +264,19 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
     FLAG.get_or_init(|| {
         let f = Arc::new(AtomicBool::new(false));
         let f2 = f.clone();
-        // Failing to install a handler only loses graceful interrupts; the study still runs.
-        let _ = ctrlc::set_handler(move || f2.store(true, std::sync::atomic::Ordering::SeqCst));
+        // SIGINT, SIGTERM and SIGHUP ("termination" feature). The first stops the study at the
+        // next safe point (the running workload is stopped too); a second puts the board back
+        // from the snapshot at once and quits. Failing to install a handler only loses graceful
+        // interrupts; the study still runs.
+        let _ = ctrlc::set_handler(move || {
+            if f2.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                if let Some(said) = snapshot::emergency_restore() {
+                    eprintln!("interrupted again: {said}");
+                }
+                std::process::exit(crate::error::EXIT_INTERRUPTED);
+            }
+            eprintln!("interrupt: stopping after the current run and restoring the board (again to quit now)");
+        });
         f
     })
     .clone()
@@ -395,6 +447,10 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         }
     };
     let (mut device, mut workload) = t.rig(&o.common)?;
+    if let Some(json) = device.restore_record() {
+        // A record of what the board was before; the live snapshot is the state file.
+        write_file(&dir, "restore.json", &json)?;
+    }
     let baseline_kind = device.baseline_kind();
     let quiet = o.common.quiet;
     let mut study = Study {
@@ -429,10 +485,18 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     };
     progress.finish();
     let mut rep = Report::build(&ctx, &outcome);
+    rep.notes = study.device.notes();
+    if !quiet {
+        for n in &rep.notes {
+            eprintln!("note: {n}");
+        }
+    }
     // Plots: the grid's ground truth when it is known (the twin's noiseless energies, a table's
     // means), the surrogate's prediction when the strategy has one.
     let points: Vec<_> = space.points().collect();
     let grid: Vec<Sample> = match &t.table {
+        // On a real board the grid's truth is what is being searched for.
+        None if t.jetson.is_some() => Vec::new(),
         Some(table) => table
             .mean_energy_time(protocol.inferences)
             .into_iter()
@@ -495,8 +559,8 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
             outcome.baseline.energy_j,
             format!("{} at batch {}", rep.baseline.kind, rep.baseline.batch_size),
         )),
-        grid: Some((
-            &grid,
+        grid: (!grid.is_empty()).then_some((
+            grid.as_slice(),
             if t.table.is_some() {
                 "table means"
             } else {
@@ -1085,10 +1149,21 @@ pub fn models_cmd(catalog_dir: Option<&Path>, json: bool, out: &mut dyn Write) -
 }
 
 /// Runs `devices`: the catalogue's boards, and which one (if any) this machine is.
-pub fn devices_cmd(catalog_dir: Option<&Path>, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn devices_cmd(
+    catalog_dir: Option<&Path>,
+    bo: &board::BoardOptions,
+    explicit_root: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let cat = load_catalog(catalog_dir)?;
-    let dt = device_tree_model(Path::new("/"));
+    let dt = device_tree_model(&bo.sysfs_root);
     let detected = detect_board(&cat, dt.as_deref()).map(|b| b.board.id.clone());
+    let live = board::live_board(bo, &cat, explicit_root)?;
+    let backends = |id: &str| match detected.as_deref() == Some(id) && live.is_some() {
+        true => vec!["jetson", "sim"],
+        false => vec!["sim"],
+    };
     if json {
         let v: Vec<_> = cat
             .boards
@@ -1101,18 +1176,23 @@ pub fn devices_cmd(catalog_dir: Option<&Path>, json: bool, out: &mut dyn Write) 
                     "cpu_clusters": b.cpu.clusters.iter().map(|c| &c.cpus).collect::<Vec<_>>(),
                     "rails": b.sensors.rails, "total_rail": b.sensors.total_rail,
                     "detected": detected.as_deref() == Some(b.board.id.as_str()),
-                    "backends": ["sim"],
+                    "backends": backends(&b.board.id),
                 })
             })
             .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        let doc = serde_json::json!({ "this_machine": live, "catalog": v });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
+    if let Some(l) = &live {
+        writeln!(out, "{}", board::live_text(l))?;
+    }
+    writeln!(out, "catalogue:")?;
     for b in &cat.boards {
         let (c, g) = (&b.cpu.frequencies_khz, &b.gpu.frequencies_hz);
         writeln!(
             out,
-            "{} ({}){}\n  aliases: {}\n  CPU: {} steps, {:.1}-{:.1} MHz, {} cluster(s), governor {}\n  GPU: {} steps, {:.1}-{:.1} MHz, devfreq {}, governor {}\n  rails: {} (total {})\n  backends: sim (digital twin)",
+            "{} ({}){}\n  aliases: {}\n  CPU: {} steps, {:.1}-{:.1} MHz, {} cluster(s), governor {}\n  GPU: {} steps, {:.1}-{:.1} MHz, devfreq {}, governor {}\n  rails: {} (total {})\n  backends: {}",
             b.board.id,
             b.board.name,
             if detected.as_deref() == Some(b.board.id.as_str()) { " [this machine]" } else { "" },
@@ -1128,15 +1208,19 @@ pub fn devices_cmd(catalog_dir: Option<&Path>, json: bool, out: &mut dyn Write) 
             b.gpu.devfreq,
             b.gpu.default_governor,
             b.sensors.rails.join(", "),
-            b.sensors.total_rail
+            b.sensors.total_rail,
+            backends(&b.board.id).join(", ")
         )?;
     }
-    if detected.is_none() {
+    if live.is_none() {
         writeln!(
             out,
             "this machine: {}",
             dt.map(|m| format!("`{m}`, not a board in the catalogue"))
-                .unwrap_or_else(|| "not a Jetson (no /proc/device-tree/model)".into())
+                .unwrap_or_else(|| format!(
+                    "not a Jetson (no {})",
+                    bo.sysfs_root.join("proc/device-tree/model").display()
+                ))
         )?;
     }
     Ok(())

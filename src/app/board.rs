@@ -1,0 +1,468 @@
+//! The commands and checks that touch a real board: choosing the jetson backend, `devices` on a
+//! board, `restore` and `apply`.
+
+use super::{load_catalog, Common};
+use crate::catalog::{Board, Catalog};
+use crate::device::jetson::snapshot::restore_from_state;
+use crate::device::jetson::{
+    apply_and_keep, default_state_path, device_tree_model, discover, Discovery, JetsonDevice,
+    JetsonError,
+};
+use crate::error::UsageError;
+use crate::measure::power::DEFAULT_POLL_MS;
+use crate::report::profile::Profile;
+use anyhow::Result;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where a board's files are and how to watch it.
+#[derive(Debug, Clone)]
+pub struct BoardOptions {
+    /// Root of `/sys` and `/proc` (`/` on a board).
+    pub sysfs_root: PathBuf,
+    /// Restore snapshot; `None` for `<root>/var/lib/edgetune/restore.json`.
+    pub state_file: Option<PathBuf>,
+    /// Power polling interval.
+    pub poll_ms: u64,
+}
+
+impl Default for BoardOptions {
+    fn default() -> Self {
+        BoardOptions {
+            sysfs_root: PathBuf::from("/"),
+            state_file: None,
+            poll_ms: DEFAULT_POLL_MS,
+        }
+    }
+}
+
+impl BoardOptions {
+    /// The restore snapshot's path.
+    pub fn state_path(&self) -> PathBuf {
+        self.state_file
+            .clone()
+            .unwrap_or_else(|| default_state_path(&self.sysfs_root))
+    }
+}
+
+/// The error for `--backend jetson` where no catalogue board is found.
+pub fn not_a_known_board(root: &Path, dt: Option<&str>, catalog: &Catalog) -> UsageError {
+    UsageError(match dt {
+        None => format!(
+            "--backend jetson: not a Jetson ({} is missing); use --backend sim for the digital twin, or --sysfs-root for a board's files mounted elsewhere",
+            root.join("proc/device-tree/model").display()
+        ),
+        Some(m) => format!(
+            "--backend jetson: this board (`{m}`) matches no search-spaces file ({}); add one for it (copy search-spaces/xavier-nx.toml, set detect_model and the frequency lists from `edgetune devices`) and pass --catalog, or name the closest board with --device",
+            catalog.board_ids().join(", ")
+        ),
+    })
+}
+
+fn discover_or_explain(root: &Path) -> Result<Discovery> {
+    discover(root).map_err(|e| match e {
+        JetsonError::NotFound(m) => UsageError(format!("--backend jetson: {m}")).into(),
+        e => anyhow::Error::new(e),
+    })
+}
+
+/// The board for the jetson backend, with the frequency lists the board itself lists (they win
+/// over the catalogue's), and what discovery found. Says on stderr what it is about to drive.
+pub fn jetson_target(
+    c: &Common,
+    catalog: &Catalog,
+    mut board: Board,
+    detected: Option<&Board>,
+    dt: Option<String>,
+) -> Result<(Board, Discovery)> {
+    let root = &c.board.sysfs_root;
+    if !(c.workload_timeout_s.is_finite() && c.workload_timeout_s > 0.0) {
+        return Err(UsageError(format!(
+            "--workload-timeout must be a positive number of seconds, got {}",
+            c.workload_timeout_s
+        ))
+        .into());
+    }
+    if c.board.poll_ms == 0 {
+        return Err(UsageError("--poll-ms must be at least 1".into()).into());
+    }
+    let disc = discover_or_explain(root)?;
+    match detected {
+        Some(d) if d.board.id != board.board.id => {
+            return Err(UsageError(format!(
+                "--device {} was given, but this board is a {} (`{}`); leave --device out on the board",
+                board.board.id,
+                d.board.name,
+                dt.unwrap_or_default()
+            ))
+            .into())
+        }
+        None => return Err(not_a_known_board(root, dt.as_deref(), catalog).into()),
+        Some(_) => {}
+    }
+    if c.workload_cmd.is_none() {
+        return Err(UsageError(format!(
+            "on the {} edgetune measures a real workload: give --workload-cmd 'your-program --model {{model}} --batch {{batch}} --count {{inferences}}' (see examples/infer-with-markers.py), or --backend sim for the digital twin",
+            board.board.name
+        ))
+        .into());
+    }
+    // The board's own lists: the CPU steps every policy offers, the GPU's steps.
+    let mut cpu: Vec<u64> = disc.cpu[0].available_khz.clone();
+    cpu.retain(|f| disc.cpu.iter().all(|p| p.available_khz.contains(f)));
+    if cpu.is_empty() {
+        return Err(anyhow::anyhow!(
+            "the cpufreq policies share no frequency, so one CPU frequency cannot be set on all of them"
+        ));
+    }
+    let notes = [
+        (cpu != board.cpu.frequencies_khz).then(|| {
+            format!(
+                "the board lists {} CPU steps ({}-{} kHz), the catalogue {}; using the board's",
+                cpu.len(),
+                cpu[0],
+                cpu[cpu.len() - 1],
+                board.cpu.frequencies_khz.len()
+            )
+        }),
+        (disc.gpu.available_hz != board.gpu.frequencies_hz).then(|| {
+            format!(
+                "the board lists {} GPU steps, the catalogue {}; using the board's",
+                disc.gpu.available_hz.len(),
+                board.gpu.frequencies_hz.len()
+            )
+        }),
+        (disc.rails.total_name() != board.sensors.total_rail).then(|| {
+            format!(
+                "board power is {} here, the catalogue expects {}",
+                disc.rails.total_name(),
+                board.sensors.total_rail
+            )
+        }),
+    ];
+    board.cpu.frequencies_khz = cpu;
+    board.gpu.frequencies_hz = disc.gpu.available_hz.clone();
+    if !c.quiet {
+        eprintln!(
+            "note: measuring on this {} (`{}`, {}) through {}: {} cpufreq policies, GPU devfreq {}, power {}",
+            board.board.name,
+            disc.dt_model,
+            disc.rails.driver.jetpack(),
+            root.display(),
+            disc.cpu.len(),
+            disc.gpu.name,
+            disc.rails.total_name()
+        );
+        for n in notes.into_iter().flatten() {
+            eprintln!("note: {n}");
+        }
+    }
+    Ok((board, disc))
+}
+
+/// A board's state now, for `devices`.
+#[derive(Debug, Serialize)]
+pub struct Live {
+    /// `/proc/device-tree/model`.
+    pub dt_model: String,
+    /// Catalogue board it matches.
+    pub board: Option<String>,
+    /// JetPack generation, from the sensor driver.
+    pub jetpack: &'static str,
+    /// cpufreq policies.
+    pub cpu: Vec<LivePolicy>,
+    /// GPU.
+    pub gpu: LiveGpu,
+    /// Rails with their power now.
+    pub rails: Vec<LiveRail>,
+    /// The rail (or sum) that is board power.
+    pub total: String,
+    /// Board power now, mW.
+    pub total_power_mw: Option<f64>,
+    /// A restore snapshot waiting, if any.
+    pub pending_restore: Option<PathBuf>,
+}
+
+/// One cpufreq policy now.
+#[derive(Debug, Serialize)]
+pub struct LivePolicy {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// CPUs it clocks.
+    pub cpus: Vec<u32>,
+    /// Governor.
+    pub governor: String,
+    /// `scaling_cur_freq`.
+    pub cur_freq_khz: Option<u64>,
+    /// `scaling_min_freq`.
+    pub min_freq_khz: Option<u64>,
+    /// `scaling_max_freq`.
+    pub max_freq_khz: Option<u64>,
+    /// Steps.
+    pub available_khz: Vec<u64>,
+    /// How edgetune pins it.
+    pub pin_method: &'static str,
+}
+
+/// The GPU now.
+#[derive(Debug, Serialize)]
+pub struct LiveGpu {
+    /// devfreq directory.
+    pub dir: PathBuf,
+    /// devfreq name.
+    pub name: String,
+    /// `of_node/name`.
+    pub node: String,
+    /// Governor.
+    pub governor: String,
+    /// `cur_freq`.
+    pub cur_freq_hz: Option<u64>,
+    /// `min_freq`.
+    pub min_freq_hz: Option<u64>,
+    /// `max_freq`.
+    pub max_freq_hz: Option<u64>,
+    /// Steps.
+    pub available_hz: Vec<u64>,
+}
+
+/// One rail now.
+#[derive(Debug, Serialize)]
+pub struct LiveRail {
+    /// Label.
+    pub name: String,
+    /// Power now, mW (`None` when the read failed).
+    pub power_mw: Option<f64>,
+}
+
+/// Reads a discovered board's state.
+pub fn live(disc: &Discovery, catalog: &Catalog, state_path: &Path) -> Live {
+    let fs = disc.sysfs();
+    let num = |p: PathBuf| fs.read_u64(&p).ok();
+    let text = |p: PathBuf| fs.read(&p).unwrap_or_else(|_| "?".into());
+    let powers = disc.rails.read(&fs).ok();
+    Live {
+        dt_model: disc.dt_model.clone(),
+        board: super::detect_board(catalog, Some(&disc.dt_model)).map(|b| b.board.id.clone()),
+        jetpack: disc.rails.driver.jetpack(),
+        cpu: disc
+            .cpu
+            .iter()
+            .map(|p| LivePolicy {
+                dir: p.dir.clone(),
+                cpus: p.cpus.clone(),
+                governor: text(p.dir.join("scaling_governor")),
+                cur_freq_khz: num(p.dir.join("scaling_cur_freq")),
+                min_freq_khz: num(p.dir.join("scaling_min_freq")),
+                max_freq_khz: num(p.dir.join("scaling_max_freq")),
+                available_khz: p.available_khz.clone(),
+                pin_method: if p.has_userspace() {
+                    "userspace governor + scaling_setspeed"
+                } else {
+                    "scaling_min_freq = scaling_max_freq"
+                },
+            })
+            .collect(),
+        gpu: LiveGpu {
+            dir: disc.gpu.dir.clone(),
+            name: disc.gpu.name.clone(),
+            node: disc.gpu.node.clone(),
+            governor: text(disc.gpu.dir.join("governor")),
+            cur_freq_hz: num(disc.gpu.dir.join("cur_freq")),
+            min_freq_hz: num(disc.gpu.dir.join("min_freq")),
+            max_freq_hz: num(disc.gpu.dir.join("max_freq")),
+            available_hz: disc.gpu.available_hz.clone(),
+        },
+        rails: disc
+            .rails
+            .rails
+            .iter()
+            .enumerate()
+            .map(|(i, r)| LiveRail {
+                name: r.name.clone(),
+                power_mw: powers.as_ref().map(|p| p.1[i]),
+            })
+            .collect(),
+        total: disc.rails.total_name(),
+        total_power_mw: powers.map(|p| p.0),
+        pending_restore: state_path.exists().then(|| state_path.to_path_buf()),
+    }
+}
+
+fn opt(v: Option<u64>, scale: f64) -> String {
+    v.map_or("?".into(), |x| format!("{:.1}", x as f64 / scale))
+}
+
+fn cpus(v: &[u32]) -> String {
+    v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// Human text for a live board.
+pub fn live_text(l: &Live) -> String {
+    let mut s = format!(
+        "this machine: `{}` ({}), {}\n",
+        l.dt_model,
+        l.board
+            .as_deref()
+            .map_or("no search-spaces file matches it".to_string(), |b| format!("board {b}")),
+        l.jetpack
+    );
+    for p in &l.cpu {
+        s += &format!(
+            "  CPU {} (cpus {}): governor {}, now {} MHz, limits {}-{} MHz, {} steps {:.1}-{:.1} MHz; pinned with {}\n",
+            p.dir.file_name().unwrap_or_default().to_string_lossy(),
+            cpus(&p.cpus),
+            p.governor,
+            opt(p.cur_freq_khz, 1e3),
+            opt(p.min_freq_khz, 1e3),
+            opt(p.max_freq_khz, 1e3),
+            p.available_khz.len(),
+            p.available_khz[0] as f64 / 1e3,
+            p.available_khz[p.available_khz.len() - 1] as f64 / 1e3,
+            p.pin_method
+        );
+    }
+    let g = &l.gpu;
+    s += &format!(
+        "  GPU {} ({}): governor {}, now {} MHz, limits {}-{} MHz, {} steps {:.1}-{:.1} MHz\n",
+        g.name,
+        g.node,
+        g.governor,
+        opt(g.cur_freq_hz, 1e6),
+        opt(g.min_freq_hz, 1e6),
+        opt(g.max_freq_hz, 1e6),
+        g.available_hz.len(),
+        g.available_hz[0] as f64 / 1e6,
+        g.available_hz[g.available_hz.len() - 1] as f64 / 1e6,
+    );
+    let rails: Vec<String> = l
+        .rails
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} mW",
+                r.name,
+                r.power_mw.map_or("?".into(), |p| format!("{p:.0}"))
+            )
+        })
+        .collect();
+    s += &format!(
+        "  rails: {}; board power = {} ({} mW)\n",
+        rails.join(", "),
+        l.total,
+        l.total_power_mw.map_or("?".into(), |p| format!("{p:.0}"))
+    );
+    if let Some(p) = &l.pending_restore {
+        s += &format!(
+            "  a restore snapshot is waiting at {}: run `sudo edgetune restore`\n",
+            p.display()
+        );
+    }
+    s
+}
+
+/// The board under `o.sysfs_root`, if it is one. A root given explicitly must hold a board.
+pub fn live_board(o: &BoardOptions, catalog: &Catalog, explicit: bool) -> Result<Option<Live>> {
+    match discover(&o.sysfs_root) {
+        Ok(d) => Ok(Some(live(&d, catalog, &o.state_path()))),
+        Err(e) if explicit => Err(UsageError(format!(
+            "--sysfs-root {}: {e}",
+            o.sysfs_root.display()
+        ))
+        .into()),
+        Err(_) => Ok(None),
+    }
+}
+
+/// `edgetune restore`: puts the board back from the snapshot and deletes it.
+pub fn restore_cmd(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> {
+    let state = o.state_path();
+    let r = restore_from_state(&o.sysfs_root, &state).map_err(|e| -> anyhow::Error {
+        if e.is_usage() {
+            UsageError(e.to_string()).into()
+        } else {
+            anyhow::Error::new(e).context(format!("restoring from {}", state.display()))
+        }
+    })?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+    } else if r.found {
+        writeln!(
+            out,
+            "restored {} files from {} ({}); the snapshot is deleted",
+            r.files.len(),
+            state.display(),
+            r.written_by.as_deref().unwrap_or("")
+        )?;
+    } else {
+        writeln!(
+            out,
+            "nothing to restore: no snapshot at {}",
+            state.display()
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    profile: Profile,
+}
+
+/// `edgetune apply PROFILE`: pins the profile's clocks and leaves them pinned; the snapshot of
+/// what the board was before stays for `edgetune restore`.
+pub fn apply_cmd(
+    catalog_dir: Option<&Path>,
+    o: &BoardOptions,
+    profile: &Path,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let text = std::fs::read_to_string(profile).map_err(|e| {
+        UsageError(format!("cannot read the profile {}: {e}", profile.display()))
+    })?;
+    let p = toml::from_str::<ProfileFile>(&text)
+        .map_err(|e| UsageError(format!("{} is not an edgetune profile: {e}", profile.display())))?
+        .profile;
+    let catalog = load_catalog(catalog_dir)?;
+    let dt = device_tree_model(&o.sysfs_root);
+    let here = super::detect_board(&catalog, dt.as_deref());
+    match here {
+        None => return Err(not_a_known_board(&o.sysfs_root, dt.as_deref(), &catalog).into()),
+        Some(b) if catalog.board(&p.board).map(|x| x.board.id.clone()).ok() != Some(b.board.id.clone()) => {
+            return Err(UsageError(format!(
+                "{} is a profile for board `{}`, but this board is a {}",
+                profile.display(),
+                p.board,
+                b.board.name
+            ))
+            .into())
+        }
+        Some(_) => {}
+    }
+    let disc = discover_or_explain(&o.sysfs_root)?;
+    let state = o.state_path();
+    let dev = JetsonDevice::open_keeping(disc, &state).map_err(jetson_err)?;
+    let notes = apply_and_keep(dev, p.cpu_freq_khz, p.gpu_freq_hz).map_err(jetson_err)?;
+    writeln!(
+        out,
+        "applied {}: CPU {} kHz, GPU {} Hz (batch size {} is for your program to use). The clocks stay pinned; `sudo edgetune restore` puts back what was there before (snapshot at {})",
+        profile.display(),
+        p.cpu_freq_khz,
+        p.gpu_freq_hz,
+        p.batch_size,
+        state.display()
+    )?;
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    Ok(())
+}
+
+fn jetson_err(e: JetsonError) -> anyhow::Error {
+    if e.is_usage() {
+        UsageError(e.to_string()).into()
+    } else {
+        anyhow::Error::new(e)
+    }
+}

@@ -1,0 +1,690 @@
+//! The real Jetson backend: CPU clocks through cpufreq, GPU clocks through devfreq, board power
+//! from the INA3221 rails, all under a sysfs root (`/` on a board, a fixture tree in tests).
+//!
+//! Every file this backend may write is snapshotted to a state file before the first write
+//! ([`snapshot`]); the snapshot is written back on success, on error, on panic (the device's
+//! `Drop`), on SIGINT/SIGTERM/SIGHUP, and by `edgetune restore` after a SIGKILL or power loss.
+
+pub mod rails;
+pub mod snapshot;
+pub mod sysfs;
+
+use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
+use crate::measure::power::{Poller, DEFAULT_POLL_MS};
+use rails::Rails;
+use serde::Serialize;
+use snapshot::{Entry, Snapshot};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use sysfs::{subdirs, Sysfs};
+use thiserror::Error;
+
+/// What can go wrong with a board's files.
+#[derive(Debug, Error)]
+pub enum JetsonError {
+    /// Reading or writing a file failed.
+    #[error("{}", io_message(path, source))]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A file held something that is not what its interface defines.
+    #[error("{path} holds `{value}`, which is not a number; the sensor or driver is misbehaving")]
+    Garbage {
+        /// The file.
+        path: PathBuf,
+        /// What it held.
+        value: String,
+    },
+    /// A write outside the cpufreq, devfreq and sensor directories discovery found.
+    #[error("refusing to write {0}: edgetune writes only under the board's cpufreq, devfreq and sensor directories")]
+    Forbidden(PathBuf),
+    /// Something discovery needs is not there (not a Jetson, or an unknown layout).
+    #[error("{0}")]
+    NotFound(String),
+    /// A frequency the board does not list.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A snapshot from an earlier run is still there.
+    #[error("a snapshot of the board's clocks from an earlier edgetune run is still at {path} ({what}); the board may still be pinned. Run `sudo edgetune restore` first (add --sysfs-root/--state-file as you used them)")]
+    StaleSnapshot {
+        /// The state file.
+        path: PathBuf,
+        /// Who wrote it, and when.
+        what: String,
+    },
+    /// A snapshot file that cannot be used.
+    #[error("{0}")]
+    Snapshot(String),
+}
+
+fn io_message(path: &Path, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => format!(
+            "permission denied on {}: changing clocks needs root; run edgetune with sudo",
+            path.display()
+        ),
+        std::io::ErrorKind::NotFound => format!("{} does not exist", path.display()),
+        _ => format!("{}: {e}", path.display()),
+    }
+}
+
+impl JetsonError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> JetsonError {
+        JetsonError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Whether the user can fix this by changing what they asked for (exit code 2), as opposed
+    /// to a failure of the board or of permissions at run time (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            JetsonError::Forbidden(_)
+                | JetsonError::NotFound(_)
+                | JetsonError::Unsupported(_)
+                | JetsonError::StaleSnapshot { .. }
+                | JetsonError::Snapshot(_)
+        )
+    }
+}
+
+impl From<JetsonError> for DeviceError {
+    fn from(e: JetsonError) -> DeviceError {
+        match e {
+            JetsonError::Unsupported(m) => DeviceError::Unsupported(m),
+            e => DeviceError::Failed(e.to_string()),
+        }
+    }
+}
+
+/// GPU devfreq device names (`device/of_node/name`) of Jetson GPUs (jetson_clocks, jtop).
+pub const GPU_NODE_NAMES: [&str; 5] = ["gp10b", "gv11b", "ga10b", "gb10b", "gpu"];
+
+/// One cpufreq policy (clock domain).
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuPolicy {
+    /// The policy's cpufreq directory (symbolic links resolved).
+    pub dir: PathBuf,
+    /// CPUs it clocks.
+    pub cpus: Vec<u32>,
+    /// `scaling_available_frequencies`, kHz, ascending.
+    pub available_khz: Vec<u64>,
+    /// `scaling_available_governors`.
+    pub governors: Vec<String>,
+}
+
+impl CpuPolicy {
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+    /// Whether it can be pinned with the userspace governor and `scaling_setspeed`.
+    pub fn has_userspace(&self) -> bool {
+        self.governors.iter().any(|g| g == "userspace") && self.file("scaling_setspeed").exists()
+    }
+}
+
+/// The GPU's devfreq device.
+#[derive(Debug, Clone, Serialize)]
+pub struct GpuDevfreq {
+    /// The devfreq directory (symbolic links resolved).
+    pub dir: PathBuf,
+    /// Its name under `/sys/class/devfreq`.
+    pub name: String,
+    /// `device/of_node/name` (gp10b, gv11b, ga10b, gpu).
+    pub node: String,
+    /// `available_frequencies`, Hz, ascending.
+    pub available_hz: Vec<u64>,
+    /// `available_governors`.
+    pub governors: Vec<String>,
+}
+
+/// What discovery found on a board.
+#[derive(Debug, Clone, Serialize)]
+pub struct Discovery {
+    /// Sysfs root.
+    pub root: PathBuf,
+    /// `/proc/device-tree/model`.
+    pub dt_model: String,
+    /// cpufreq policies.
+    pub cpu: Vec<CpuPolicy>,
+    /// GPU devfreq.
+    pub gpu: GpuDevfreq,
+    /// Power sensors.
+    pub rails: Rails,
+}
+
+/// `/proc/device-tree/model` under `root` (NULs trimmed), if there is one.
+pub fn device_tree_model(root: &Path) -> Option<String> {
+    let raw = std::fs::read(root.join("proc/device-tree/model")).ok()?;
+    let s = String::from_utf8_lossy(&raw)
+        .trim_matches(char::from(0))
+        .trim()
+        .to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+fn words(fs: &Sysfs, p: &Path) -> Vec<String> {
+    fs.read(p)
+        .map(|s| s.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// Finds the board's cpufreq policies, GPU devfreq device and power rails under `root`.
+pub fn discover(root: &Path) -> Result<Discovery, JetsonError> {
+    let fs = Sysfs::new(root);
+    let dt_model = device_tree_model(root).ok_or_else(|| {
+        JetsonError::NotFound(format!(
+            "not a Jetson: {} is missing or empty",
+            fs.path("/proc/device-tree/model").display()
+        ))
+    })?;
+    let cpu = discover_cpu(&fs)?;
+    let gpu = discover_gpu(&fs)?;
+    let rails = rails::discover(&fs)?;
+    Ok(Discovery {
+        root: root.to_path_buf(),
+        dt_model,
+        cpu,
+        gpu,
+        rails,
+    })
+}
+
+fn discover_cpu(fs: &Sysfs) -> Result<Vec<CpuPolicy>, JetsonError> {
+    let base = fs.path("/sys/devices/system/cpu");
+    let mut policies: Vec<CpuPolicy> = Vec::new();
+    let cpus = subdirs(&base, |n| {
+        n.strip_prefix("cpu")
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    });
+    for cpu_dir in cpus {
+        let n: u32 = cpu_dir.file_name().unwrap().to_string_lossy()[3..]
+            .parse()
+            .expect("digits");
+        // cpuN/cpufreq links to the policy shared by the cluster (absent while offline).
+        let Ok(dir) = std::fs::canonicalize(cpu_dir.join("cpufreq")) else {
+            continue;
+        };
+        if let Some(p) = policies.iter_mut().find(|p| p.dir == dir) {
+            if !p.cpus.contains(&n) {
+                p.cpus.push(n);
+            }
+            continue;
+        }
+        let avail = dir.join("scaling_available_frequencies");
+        let available_khz = fs.read_list(&avail)?;
+        if available_khz.is_empty() {
+            return Err(JetsonError::NotFound(format!(
+                "{} lists no frequencies",
+                avail.display()
+            )));
+        }
+        let mut cpus: Vec<u32> = fs
+            .read(&dir.join("related_cpus"))
+            .map(|s| s.split_whitespace().filter_map(|w| w.parse().ok()).collect())
+            .unwrap_or_default();
+        if !cpus.contains(&n) {
+            cpus.push(n);
+        }
+        policies.push(CpuPolicy {
+            governors: words(fs, &dir.join("scaling_available_governors")),
+            dir,
+            cpus,
+            available_khz,
+        });
+    }
+    if policies.is_empty() {
+        return Err(JetsonError::NotFound(format!(
+            "no cpufreq policy: looked for {}",
+            fs.path("/sys/devices/system/cpu/cpu*/cpufreq/scaling_available_frequencies")
+                .display()
+        )));
+    }
+    for p in &mut policies {
+        p.cpus.sort_unstable();
+    }
+    Ok(policies)
+}
+
+fn discover_gpu(fs: &Sysfs) -> Result<GpuDevfreq, JetsonError> {
+    let class = fs.path("/sys/class/devfreq");
+    let mut seen = Vec::new();
+    for d in subdirs(&class, |_| true) {
+        let node = fs
+            .read(&d.join("device/of_node/name"))
+            .unwrap_or_default()
+            .trim_matches(char::from(0))
+            .to_string();
+        let name = d.file_name().unwrap().to_string_lossy().to_string();
+        if !GPU_NODE_NAMES.contains(&node.as_str()) {
+            seen.push(format!("{name} ({node})"));
+            continue;
+        }
+        let dir = std::fs::canonicalize(&d).map_err(|e| JetsonError::io(&d, e))?;
+        let avail = dir.join("available_frequencies");
+        let available_hz = fs.read_list(&avail)?;
+        if available_hz.is_empty() {
+            return Err(JetsonError::NotFound(format!(
+                "{} lists no frequencies",
+                avail.display()
+            )));
+        }
+        return Ok(GpuDevfreq {
+            governors: words(fs, &dir.join("available_governors")),
+            dir,
+            name,
+            node,
+            available_hz,
+        });
+    }
+    Err(JetsonError::NotFound(format!(
+        "no GPU devfreq device: none of {}/*/device/of_node/name is one of {} (found: {}). A rail-gated GPU may be missing until it powers up: run a CUDA program once and retry",
+        class.display(),
+        GPU_NODE_NAMES.join(", "),
+        if seen.is_empty() { "nothing".to_string() } else { seen.join(", ") }
+    )))
+}
+
+impl Discovery {
+    /// A sysfs handle allowed to write exactly where this backend writes: the cpufreq policies
+    /// and the GPU devfreq directory.
+    pub fn sysfs(&self) -> Sysfs {
+        let mut fs = Sysfs::new(&self.root);
+        for p in &self.cpu {
+            fs.allow(&p.dir);
+        }
+        fs.allow(&self.gpu.dir);
+        fs
+    }
+
+    /// The files this backend may write, with their current values, in restore order:
+    /// per policy its governor, `scaling_setspeed` (best effort: the kernel accepts it only
+    /// under the userspace governor) and min/max; then the GPU's min/max.
+    pub fn snapshot_entries(&self, fs: &Sysfs) -> Result<Vec<Entry>, JetsonError> {
+        let mut v = Vec::new();
+        for p in &self.cpu {
+            let gov = p.file("scaling_governor");
+            v.push(Entry::File {
+                value: fs.read(&gov)?,
+                path: gov,
+                best_effort: false,
+            });
+            if p.has_userspace() {
+                let s = p.file("scaling_setspeed");
+                v.push(Entry::File {
+                    value: fs.read(&s)?,
+                    path: s,
+                    best_effort: true,
+                });
+            }
+            v.push(range_entry(
+                fs,
+                p.file("scaling_min_freq"),
+                p.file("scaling_max_freq"),
+            )?);
+        }
+        v.push(range_entry(
+            fs,
+            self.gpu.dir.join("min_freq"),
+            self.gpu.dir.join("max_freq"),
+        )?);
+        Ok(v)
+    }
+}
+
+fn range_entry(fs: &Sysfs, min_path: PathBuf, max_path: PathBuf) -> Result<Entry, JetsonError> {
+    Ok(Entry::Range {
+        min: fs.read_u64(&min_path)?,
+        max: fs.read_u64(&max_path)?,
+        min_path,
+        max_path,
+    })
+}
+
+/// Where the restore snapshot is kept: `<root>/var/lib/edgetune/restore.json` (so
+/// `/var/lib/edgetune/restore.json` on a board) unless overridden.
+pub fn default_state_path(root: &Path) -> PathBuf {
+    root.join("var/lib/edgetune/restore.json")
+}
+
+/// The Jetson device: pins clocks through sysfs and integrates the rails' power.
+pub struct JetsonDevice {
+    disc: Discovery,
+    fs: Sysfs,
+    snapshot: Snapshot,
+    state_path: PathBuf,
+    /// Whether the board may differ from the snapshot (the state file exists).
+    dirty: bool,
+    poll: Duration,
+    poller: Option<Poller>,
+    notes: Vec<String>,
+    pinned_at_start: bool,
+}
+
+impl JetsonDevice {
+    /// Takes the board over: refuses when a stale snapshot exists, reads every file it may
+    /// write into a snapshot and checks each can be opened for writing (so a user who is not
+    /// root is told before anything changes). Nothing is written until the first `apply`.
+    pub fn open(
+        disc: Discovery,
+        state_path: &Path,
+        poll_ms: Option<u64>,
+    ) -> Result<JetsonDevice, JetsonError> {
+        if state_path.exists() {
+            return Err(JetsonError::StaleSnapshot {
+                path: state_path.to_path_buf(),
+                what: Snapshot::load(state_path)
+                    .map(|s| s.describe())
+                    .unwrap_or_else(|e| e.to_string()),
+            });
+        }
+        Self::take_over(disc, state_path, poll_ms, None)
+    }
+
+    /// Like [`JetsonDevice::open`], but an existing snapshot is kept as the state to return to
+    /// (for `edgetune apply` run twice: the first snapshot holds what the board was before).
+    pub fn open_keeping(disc: Discovery, state_path: &Path) -> Result<JetsonDevice, JetsonError> {
+        let old = match state_path.exists() {
+            true => Some(Snapshot::load(state_path)?),
+            false => None,
+        };
+        Self::take_over(disc, state_path, None, old)
+    }
+
+    fn take_over(
+        disc: Discovery,
+        state_path: &Path,
+        poll_ms: Option<u64>,
+        old: Option<Snapshot>,
+    ) -> Result<JetsonDevice, JetsonError> {
+        let fs = disc.sysfs();
+        let entries = disc.snapshot_entries(&fs)?;
+        for e in &entries {
+            for p in e.paths() {
+                fs.check_writable(p)?;
+            }
+        }
+        let pinned_at_start = entries
+            .iter()
+            .any(|e| matches!(e, Entry::Range { min, max, .. } if min == max));
+        let dirty = old.is_some();
+        let snapshot = match old {
+            Some(s) => {
+                s.check(&fs)?;
+                s
+            }
+            None => Snapshot::new(&disc, entries),
+        };
+        Ok(JetsonDevice {
+            fs,
+            snapshot,
+            state_path: state_path.to_path_buf(),
+            dirty,
+            poll: Duration::from_millis(poll_ms.unwrap_or(DEFAULT_POLL_MS)),
+            poller: None,
+            notes: Vec::new(),
+            pinned_at_start,
+            disc,
+        })
+    }
+
+    /// What discovery found.
+    pub fn discovery(&self) -> &Discovery {
+        &self.disc
+    }
+
+    /// The snapshot taken at open.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The state file.
+    pub fn state_path(&self) -> &Path {
+        &self.state_path
+    }
+
+    /// Every write made so far (path, value), in order.
+    pub fn write_log(&self) -> &[(PathBuf, String)] {
+        &self.fs.log
+    }
+
+    /// Things the user should know (read-back mismatches, stale sensors), each once.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    fn note(&mut self, s: String) {
+        if !self.notes.contains(&s) {
+            self.notes.push(s);
+        }
+    }
+
+    /// Writes the snapshot to the state file before the first write to the board.
+    fn arm(&mut self) -> Result<(), JetsonError> {
+        if !self.dirty {
+            self.snapshot.save(&self.state_path)?;
+            snapshot::register_emergency(&self.disc.root, &self.state_path);
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Checks a pinned setting against the board's own lists, before any write.
+    fn check(&self, cpu_freq_khz: u64, gpu_freq_hz: u64) -> Result<(), JetsonError> {
+        for p in &self.disc.cpu {
+            if !p.available_khz.contains(&cpu_freq_khz) {
+                return Err(JetsonError::Unsupported(format!(
+                    "CPU frequency {cpu_freq_khz} kHz is not in {} ({})",
+                    p.file("scaling_available_frequencies").display(),
+                    join(&p.available_khz)
+                )));
+            }
+        }
+        if !self.disc.gpu.available_hz.contains(&gpu_freq_hz) {
+            return Err(JetsonError::Unsupported(format!(
+                "GPU frequency {gpu_freq_hz} Hz is not in {} ({})",
+                self.disc.gpu.dir.join("available_frequencies").display(),
+                join(&self.disc.gpu.available_hz)
+            )));
+        }
+        Ok(())
+    }
+
+    fn pin(&mut self, cpu_freq_khz: u64, gpu_freq_hz: u64) -> Result<(), JetsonError> {
+        self.check(cpu_freq_khz, gpu_freq_hz)?;
+        self.arm()?;
+        for p in self.disc.cpu.clone() {
+            let (lo, hi) = (p.file("scaling_min_freq"), p.file("scaling_max_freq"));
+            if p.has_userspace() {
+                if self.fs.read(&p.file("scaling_governor"))? != "userspace" {
+                    self.fs.write(&p.file("scaling_governor"), "userspace")?;
+                }
+                let (cur_lo, cur_hi) = (self.fs.read_u64(&lo)?, self.fs.read_u64(&hi)?);
+                if cpu_freq_khz < cur_lo || cpu_freq_khz > cur_hi {
+                    let (a, b) = (cur_lo.min(cpu_freq_khz), cur_hi.max(cpu_freq_khz));
+                    self.fs.write_range(&lo, &hi, a, b)?;
+                }
+                self.fs
+                    .write(&p.file("scaling_setspeed"), &cpu_freq_khz.to_string())?;
+            } else {
+                self.fs.write_range(&lo, &hi, cpu_freq_khz, cpu_freq_khz)?;
+            }
+            self.read_back(&p.file("scaling_cur_freq"), cpu_freq_khz, "kHz");
+        }
+        let g = self.disc.gpu.dir.clone();
+        self.fs.write_range(
+            &g.join("min_freq"),
+            &g.join("max_freq"),
+            gpu_freq_hz,
+            gpu_freq_hz,
+        )?;
+        self.read_back(&g.join("cur_freq"), gpu_freq_hz, "Hz");
+        Ok(())
+    }
+
+    /// Reads the current frequency back and notes a mismatch (thermal capping, a governor or
+    /// nvpmodel fighting the pin).
+    fn read_back(&mut self, path: &Path, want: u64, unit: &str) {
+        let got = self.fs.read_u64(path);
+        match got {
+            Ok(v) if v == want => {}
+            Ok(v) => self.note(format!(
+                "{} reads {v} {unit} after pinning {want} {unit}; the clock may be capped (thermal, nvpmodel) or the pin did not take",
+                path.display()
+            )),
+            Err(e) => self.note(format!("could not read the clock back: {e}")),
+        }
+    }
+
+    /// Writes the snapshot back, whatever state the board is in.
+    fn put_back(&mut self) -> Result<(), JetsonError> {
+        snapshot::restore_entries(&mut self.fs, &self.snapshot.entries)
+    }
+}
+
+fn join(v: &[u64]) -> String {
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")
+}
+
+impl Device for JetsonDevice {
+    fn backend(&self) -> &'static str {
+        "jetson"
+    }
+
+    fn apply(&mut self, setting: &FreqSetting) -> Result<(), DeviceError> {
+        match *setting {
+            FreqSetting::Pinned {
+                cpu_freq_khz,
+                gpu_freq_hz,
+                emc_freq_hz,
+                cpu_cores,
+            } => {
+                if emc_freq_hz.is_some() || cpu_cores.is_some() {
+                    return Err(DeviceError::Unsupported(
+                        "the jetson backend sets CPU and GPU clocks; memory clock and core count are not knobs here".into(),
+                    ));
+                }
+                Ok(self.pin(cpu_freq_khz, gpu_freq_hz)?)
+            }
+            // The governors and limits found at start are the DVFS baseline.
+            FreqSetting::Dvfs => {
+                if self.dirty {
+                    self.put_back()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn window_begin(&mut self) -> Result<(), DeviceError> {
+        if let Some(p) = self.poller.take() {
+            p.stop();
+        }
+        let src = self.disc.rails.source(&self.disc.root);
+        self.poller = Some(Poller::start(src, self.poll));
+        Ok(())
+    }
+
+    fn window_end(&mut self) -> Result<EnergyWindow, DeviceError> {
+        let trace = self
+            .poller
+            .take()
+            .ok_or_else(|| DeviceError::Failed("window_end without window_begin".into()))?
+            .stop();
+        if let Some(e) = trace.error {
+            return Err(DeviceError::Failed(format!(
+                "the power sensor failed during the run ({e}); the run is discarded"
+            )));
+        }
+        if trace.samples.len() < 2 {
+            return Err(DeviceError::Failed(
+                "the power sensor gave fewer than two readings in the run".into(),
+            ));
+        }
+        if trace.longest_repeat_s > 1.0 {
+            self.note(format!(
+                "the power sensor ({}) repeated one value for {:.1} s, longer than its averaging window; readings may be stale",
+                self.disc.rails.total_name(),
+                trace.longest_repeat_s
+            ));
+        }
+        Ok(EnergyWindow {
+            energy_j: trace.energy_j,
+            time_s: trace.time_s,
+            rail_energy_j: self
+                .disc
+                .rails
+                .rails
+                .iter()
+                .map(|r| r.name.clone())
+                .zip(trace.rail_energy_j)
+                .collect(),
+        })
+    }
+
+    fn restore(&mut self) -> Result<(), DeviceError> {
+        if let Some(p) = self.poller.take() {
+            p.stop();
+        }
+        if !self.dirty {
+            return Ok(());
+        }
+        self.put_back()?;
+        self.dirty = false;
+        snapshot::remove_state(&self.state_path).map_err(DeviceError::from)?;
+        Ok(())
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+
+    fn restore_record(&self) -> Option<String> {
+        serde_json::to_string_pretty(&self.snapshot).ok()
+    }
+
+    fn baseline_kind(&self) -> &'static str {
+        if self.pinned_at_start {
+            "as found (clocks were pinned at start)"
+        } else {
+            "dvfs"
+        }
+    }
+}
+
+impl Drop for JetsonDevice {
+    /// The last line of defence (an early return or a panic): put the board back.
+    fn drop(&mut self) {
+        if self.dirty {
+            if let Err(e) = Device::restore(self) {
+                eprintln!(
+                    "error: restoring the board failed: {e}; run `sudo edgetune restore` (snapshot at {})",
+                    self.state_path.display()
+                );
+            }
+        }
+    }
+}
+
+/// Leaves a pinned setting in place (for `edgetune apply`): the state file stays, so
+/// `edgetune restore` undoes it later.
+pub fn apply_and_keep(
+    mut dev: JetsonDevice,
+    cpu_freq_khz: u64,
+    gpu_freq_hz: u64,
+) -> Result<Vec<String>, JetsonError> {
+    let r = dev.pin(cpu_freq_khz, gpu_freq_hz);
+    if r.is_err() {
+        return r.map(|_| Vec::new());
+    }
+    dev.dirty = false;
+    Ok(std::mem::take(&mut dev.notes))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+//! The restore snapshot: every file the Jetson backend may write, with the value it had before
+//! the first write, saved to a state file that outlives the process (SIGKILL, power loss) so
+//! `edgetune restore` can put the board back.
+
+use super::sysfs::Sysfs;
+use super::{discover, Discovery, JetsonError};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One thing to put back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// A file and its text.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its text before edgetune wrote it.
+        value: String,
+        /// A failure to write it back is not an error (`scaling_setspeed`, which the kernel
+        /// accepts only under the userspace governor, and which restoring the governor resets).
+        #[serde(default)]
+        best_effort: bool,
+    },
+    /// A min/max pair, written back in the order that keeps min at most max.
+    Range {
+        /// Lower-limit file.
+        min_path: PathBuf,
+        /// Upper-limit file.
+        max_path: PathBuf,
+        /// Lower limit before.
+        min: u64,
+        /// Upper limit before.
+        max: u64,
+    },
+}
+
+impl Entry {
+    /// The files this entry writes.
+    pub fn paths(&self) -> Vec<&Path> {
+        match self {
+            Entry::File { path, .. } => vec![path],
+            Entry::Range {
+                min_path, max_path, ..
+            } => vec![min_path, max_path],
+        }
+    }
+}
+
+/// The state file's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// edgetune version that wrote it.
+    pub edgetune_version: String,
+    /// When (RFC 3339).
+    pub created: String,
+    /// Process that wrote it.
+    pub pid: u32,
+    /// Sysfs root it is for.
+    pub sysfs_root: PathBuf,
+    /// `/proc/device-tree/model` of the board.
+    pub dt_model: String,
+    /// What to put back, in order.
+    pub entries: Vec<Entry>,
+}
+
+impl Snapshot {
+    /// A snapshot of `entries` on the discovered board.
+    pub fn new(disc: &Discovery, entries: Vec<Entry>) -> Snapshot {
+        Snapshot {
+            edgetune_version: env!("CARGO_PKG_VERSION").into(),
+            created: chrono::Local::now().to_rfc3339(),
+            pid: std::process::id(),
+            sysfs_root: disc.root.clone(),
+            dt_model: disc.dt_model.clone(),
+            entries,
+        }
+    }
+
+    /// Who wrote it and when, for messages.
+    pub fn describe(&self) -> String {
+        let alive = Path::new(&format!("/proc/{}", self.pid)).exists();
+        format!(
+            "written by edgetune {} pid {}{} at {}",
+            self.edgetune_version,
+            self.pid,
+            if alive && self.pid != std::process::id() {
+                ", still running"
+            } else {
+                ""
+            },
+            self.created
+        )
+    }
+
+    /// Reads a state file.
+    pub fn load(path: &Path) -> Result<Snapshot, JetsonError> {
+        let text = std::fs::read_to_string(path).map_err(|e| JetsonError::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            JetsonError::Snapshot(format!(
+                "{} is not an edgetune snapshot ({e}); restore the clocks by hand or reboot, then delete it",
+                path.display()
+            ))
+        })
+    }
+
+    /// Writes the state file (parent folders created) and flushes it to disk before returning,
+    /// so it survives a power loss that follows the first write to the board.
+    pub fn save(&self, path: &Path) -> Result<(), JetsonError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| JetsonError::io(dir, e))?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let body = serde_json::to_string_pretty(self).expect("snapshot serialises");
+        let mut f = std::fs::File::create(&tmp).map_err(|e| JetsonError::io(&tmp, e))?;
+        f.write_all(body.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(|e| JetsonError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| JetsonError::io(path, e))
+    }
+
+    /// Checks every entry names a file this backend may write (a snapshot edited to name any
+    /// other file is refused before anything is written).
+    pub fn check(&self, fs: &Sysfs) -> Result<(), JetsonError> {
+        for e in &self.entries {
+            for p in e.paths() {
+                fs.check_writable(p)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `entries` back in order. Every entry is tried even when one fails; the first failure
+/// is returned.
+pub fn restore_entries(fs: &mut Sysfs, entries: &[Entry]) -> Result<(), JetsonError> {
+    let mut first_err = None;
+    for e in entries {
+        let r = match e {
+            Entry::File {
+                path,
+                value,
+                best_effort,
+            } => match fs.write(path, value) {
+                Err(_) if *best_effort => Ok(()),
+                r => r,
+            },
+            Entry::Range {
+                min_path,
+                max_path,
+                min,
+                max,
+            } => fs.write_range(min_path, max_path, *min, *max),
+        };
+        if let Err(err) = r {
+            first_err.get_or_insert(err);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Deletes the state file (it is absent once the board is back as found).
+pub fn remove_state(path: &Path) -> Result<(), JetsonError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(JetsonError::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// What `edgetune restore` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Restored {
+    /// The state file.
+    pub state_path: PathBuf,
+    /// Whether there was anything to restore.
+    pub found: bool,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Who wrote the snapshot.
+    pub written_by: Option<String>,
+}
+
+/// Puts the board under `root` back from the state file and deletes it (`edgetune restore`).
+/// Refuses a snapshot naming any file outside the discovered cpufreq and devfreq directories.
+pub fn restore_from_state(root: &Path, state_path: &Path) -> Result<Restored, JetsonError> {
+    if !state_path.exists() {
+        return Ok(Restored {
+            state_path: state_path.to_path_buf(),
+            found: false,
+            files: Vec::new(),
+            written_by: None,
+        });
+    }
+    let snap = Snapshot::load(state_path)?;
+    let disc = discover(root)?;
+    let mut fs = disc.sysfs();
+    snap.check(&fs)?;
+    restore_entries(&mut fs, &snap.entries)?;
+    remove_state(state_path)?;
+    let mut files: Vec<PathBuf> = fs.log.iter().map(|(p, _)| p.clone()).collect();
+    files.dedup();
+    Ok(Restored {
+        state_path: state_path.to_path_buf(),
+        found: true,
+        files,
+        written_by: Some(snap.describe()),
+    })
+}
+
+static EMERGENCY: Mutex<Option<(PathBuf, PathBuf)>> = Mutex::new(None);
+
+/// Records which board and state file a second interrupt should restore at once.
+pub fn register_emergency(root: &Path, state_path: &Path) {
+    if let Ok(mut g) = EMERGENCY.lock() {
+        *g = Some((root.to_path_buf(), state_path.to_path_buf()));
+    }
+}
+
+/// Restores from the registered state file, if any (a second Ctrl-C while a run is still going;
+/// the process exits right after). Returns what it said.
+pub fn emergency_restore() -> Option<String> {
+    let (root, state) = EMERGENCY.lock().ok()?.clone()?;
+    Some(match restore_from_state(&root, &state) {
+        Ok(r) if r.found => format!("restored {} files from {}", r.files.len(), state.display()),
+        Ok(_) => "nothing to restore".into(),
+        Err(e) => format!("restoring failed: {e}; run `sudo edgetune restore`"),
+    })
+}

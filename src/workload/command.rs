@@ -1,0 +1,365 @@
+//! An external inference program as the workload: `--workload-cmd 'python3 infer.py --model
+//! {model} --batch {batch} --count {inferences}'`.
+//!
+//! The command is split into words as a shell would split it, but no shell runs, so nothing in a
+//! model name or path can inject commands. The energy window is the process's lifetime, unless
+//! the program prints `EDGETUNE_BEGIN` and later `EDGETUNE_END` on stdout: then only the part
+//! between the markers counts (model loading is left out) and its time is the run time.
+
+use crate::device::{DeviceError, Meter, Workload, WorkloadRun};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Marker a program prints when the measured part starts.
+pub const BEGIN_MARKER: &str = "EDGETUNE_BEGIN";
+/// Marker a program prints when the measured part ends.
+pub const END_MARKER: &str = "EDGETUNE_END";
+/// Placeholders substituted in each word of the command.
+pub const PLACEHOLDERS: [&str; 3] = ["{model}", "{batch}", "{inferences}"];
+/// Lines of stderr kept for an error message.
+const STDERR_TAIL: usize = 12;
+
+/// A command line that cannot be used.
+#[derive(Debug, Error)]
+#[error("--workload-cmd: {0}")]
+pub struct CommandError(pub String);
+
+/// An external program that runs inferences.
+pub struct CommandWorkload {
+    template: Vec<String>,
+    model: String,
+    timeout: Duration,
+    interrupt: Option<Arc<AtomicBool>>,
+}
+
+impl CommandWorkload {
+    /// Parses `cmd` for `model`; each run may take at most `timeout`; `interrupt` (a signal
+    /// flag) stops a run part-way.
+    pub fn new(
+        cmd: &str,
+        model: &str,
+        timeout: Duration,
+        interrupt: Option<Arc<AtomicBool>>,
+    ) -> Result<CommandWorkload, CommandError> {
+        let template = shlex::split(cmd)
+            .ok_or_else(|| CommandError(format!("unbalanced quotes in `{cmd}`")))?;
+        if template.is_empty() {
+            return Err(CommandError("the command is empty".into()));
+        }
+        for w in &template {
+            let mut rest = w.as_str();
+            while let Some(i) = rest.find('{') {
+                let tail = &rest[i..];
+                match PLACEHOLDERS.iter().find(|p| tail.starts_with(**p)) {
+                    Some(p) => rest = &tail[p.len()..],
+                    None => {
+                        let end = tail.find('}').map_or(tail.len(), |j| j + 1);
+                        return Err(CommandError(format!(
+                            "unknown placeholder `{}` in `{w}`; the placeholders are {}",
+                            &tail[..end],
+                            PLACEHOLDERS.join(", ")
+                        )));
+                    }
+                }
+            }
+        }
+        if timeout.is_zero() {
+            return Err(CommandError(
+                "--workload-timeout must be positive".to_string(),
+            ));
+        }
+        Ok(CommandWorkload {
+            template,
+            model: model.to_string(),
+            timeout,
+            interrupt,
+        })
+    }
+
+    /// The argument vector for one run.
+    pub fn argv(&self, batch_size: u32, inferences: u32) -> Vec<String> {
+        self.template
+            .iter()
+            .map(|w| {
+                w.replace("{model}", &self.model)
+                    .replace("{batch}", &batch_size.to_string())
+                    .replace("{inferences}", &inferences.to_string())
+            })
+            .collect()
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+}
+
+enum Line {
+    Begin(Instant),
+    End(Instant),
+    Eof,
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn tail(lines: &Mutex<VecDeque<String>>) -> String {
+    let l = lines.lock().unwrap();
+    if l.is_empty() {
+        "(no stderr output)".into()
+    } else {
+        l.iter()
+            .map(|s| format!("  | {s}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Workload for CommandWorkload {
+    fn name(&self) -> String {
+        self.model.clone()
+    }
+
+    fn run(
+        &mut self,
+        batch_size: u32,
+        inferences: u32,
+        meter: &mut dyn Meter,
+    ) -> Result<WorkloadRun, DeviceError> {
+        let argv = self.argv(batch_size, inferences);
+        let shown = shlex::try_join(argv.iter().map(String::as_str))
+            .unwrap_or_else(|_| argv.join(" "));
+        meter.begin()?;
+        let started = Instant::now();
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| DeviceError::Failed(format!("cannot start `{shown}`: {e}")))?;
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let now = Instant::now();
+                let msg = match line.trim() {
+                    BEGIN_MARKER => Line::Begin(now),
+                    END_MARKER => Line::End(now),
+                    _ => continue,
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Line::Eof);
+        });
+        let stderr_lines = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr = child.stderr.take().expect("piped");
+        let sl = stderr_lines.clone();
+        let stderr_thread = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut l = sl.lock().unwrap();
+                if l.len() == STDERR_TAIL {
+                    l.pop_front();
+                }
+                l.push_back(line);
+            }
+        });
+        let (mut begin, mut end, mut eof) = (None, None, false);
+        let status = loop {
+            if self.interrupted() {
+                kill(&mut child);
+                return Err(DeviceError::Interrupted);
+            }
+            if started.elapsed() > self.timeout {
+                kill(&mut child);
+                let _ = stderr_thread.join();
+                return Err(DeviceError::Failed(format!(
+                    "`{shown}` ran longer than --workload-timeout ({} s) and was stopped; last stderr lines:\n{}",
+                    self.timeout.as_secs_f64(),
+                    tail(&stderr_lines)
+                )));
+            }
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(Line::Begin(t)) if begin.is_none() => {
+                    meter.begin()?;
+                    begin = Some(t);
+                }
+                Ok(Line::End(t)) if begin.is_some() && end.is_none() => {
+                    meter.end()?;
+                    end = Some(t);
+                }
+                Ok(Line::Eof) => eof = true,
+                Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => eof = true,
+            }
+            if eof {
+                if let Some(s) = child
+                    .try_wait()
+                    .map_err(|e| DeviceError::Failed(format!("waiting for `{shown}`: {e}")))?
+                {
+                    break s;
+                }
+            }
+        };
+        let _ = stderr_thread.join();
+        if !status.success() {
+            return Err(DeviceError::Failed(format!(
+                "`{shown}` failed ({status}); last stderr lines:\n{}",
+                tail(&stderr_lines)
+            )));
+        }
+        match (begin, end) {
+            (None, _) => {
+                meter.end()?;
+                Ok(WorkloadRun { time_s: None })
+            }
+            (Some(b), Some(e)) => Ok(WorkloadRun {
+                time_s: Some((e - b).as_secs_f64()),
+            }),
+            (Some(_), None) => Err(DeviceError::Failed(format!(
+                "`{shown}` printed {BEGIN_MARKER} but exited without {END_MARKER}; last stderr lines:\n{}",
+                tail(&stderr_lines)
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records the meter calls with their times.
+    #[derive(Default)]
+    struct Calls(Vec<(&'static str, Instant)>);
+    impl Meter for Calls {
+        fn begin(&mut self) -> Result<(), DeviceError> {
+            self.0.push(("begin", Instant::now()));
+            Ok(())
+        }
+        fn end(&mut self) -> Result<(), DeviceError> {
+            self.0.push(("end", Instant::now()));
+            Ok(())
+        }
+    }
+
+    fn wl(cmd: &str) -> CommandWorkload {
+        CommandWorkload::new(cmd, "resnet18", Duration::from_secs(5), None).unwrap()
+    }
+
+    #[test]
+    fn placeholders_are_substituted_per_word_and_nothing_is_injected() {
+        let w = CommandWorkload::new(
+            "infer --model {model} --batch={batch} -n {inferences} 'a b; rm -rf x'",
+            "my model; echo hi",
+            Duration::from_secs(1),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            w.argv(8, 3200),
+            vec![
+                "infer",
+                "--model",
+                "my model; echo hi",
+                "--batch=8",
+                "-n",
+                "3200",
+                "a b; rm -rf x"
+            ]
+        );
+        for bad in ["infer {modle}", "", "infer 'open", "x {"] {
+            let e = CommandWorkload::new(bad, "m", Duration::from_secs(1), None);
+            assert!(e.is_err(), "{bad}");
+        }
+        let e = CommandWorkload::new("x {gpu}", "m", Duration::from_secs(1), None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("{gpu}") && e.contains("{model}"), "{e}");
+    }
+
+    #[test]
+    fn without_markers_the_window_is_the_process_lifetime() {
+        let mut calls = Calls::default();
+        let r = wl("sh -c 'sleep 0.2'").run(8, 10, &mut calls).unwrap();
+        assert_eq!(r.time_s, None);
+        let names: Vec<_> = calls.0.iter().map(|c| c.0).collect();
+        assert_eq!(names, ["begin", "end"]);
+        assert!(calls.0[1].1 - calls.0[0].1 >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn markers_narrow_the_window_and_give_the_run_time() {
+        let mut calls = Calls::default();
+        let cmd = "sh -c 'sleep 0.3; echo EDGETUNE_BEGIN; sleep 0.2; echo EDGETUNE_END; sleep 0.3'";
+        let t0 = Instant::now();
+        let r = wl(cmd).run(8, 10, &mut calls).unwrap();
+        let names: Vec<_> = calls.0.iter().map(|c| c.0).collect();
+        // Opened at start, restarted at the begin marker, closed at the end marker.
+        assert_eq!(names, ["begin", "begin", "end"]);
+        let t = r.time_s.unwrap();
+        assert!((0.18..0.29).contains(&t), "{t}");
+        assert!(calls.0[1].1 - t0 >= Duration::from_millis(280));
+        // The window closed at the marker, not at exit.
+        assert!(t0.elapsed() - (calls.0[2].1 - t0) >= Duration::from_millis(250));
+    }
+
+    #[test]
+    fn failures_carry_the_last_stderr_lines() {
+        let mut calls = Calls::default();
+        let e = wl("sh -c 'echo loading >&2; echo CUDA out of memory >&2; exit 3'")
+            .run(8, 10, &mut calls)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CUDA out of memory") && e.contains("3"), "{e}");
+        let e = wl("sh -c 'echo EDGETUNE_BEGIN; echo oops >&2'")
+            .run(8, 10, &mut Calls::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("without EDGETUNE_END") && e.contains("oops"), "{e}");
+        let e = wl("no-such-program-edgetune")
+            .run(8, 10, &mut Calls::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot start"), "{e}");
+    }
+
+    #[test]
+    fn a_run_past_the_timeout_is_killed() {
+        let mut w = CommandWorkload::new("sleep 5", "m", Duration::from_millis(300), None).unwrap();
+        let t0 = Instant::now();
+        let e = w.run(1, 1, &mut Calls::default()).unwrap_err().to_string();
+        assert!(e.contains("--workload-timeout"), "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn an_interrupt_stops_the_run() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut w =
+            CommandWorkload::new("sleep 5", "m", Duration::from_secs(30), Some(flag.clone()))
+                .unwrap();
+        let f2 = flag.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            f2.store(true, Ordering::SeqCst);
+        });
+        let t0 = Instant::now();
+        let e = w.run(1, 1, &mut Calls::default()).unwrap_err();
+        assert!(matches!(e, DeviceError::Interrupted));
+        assert!(t0.elapsed() < Duration::from_secs(3));
+    }
+}
