@@ -66,7 +66,10 @@ pub struct BoardArgs {
 impl BoardArgs {
     fn to_options(&self, poll_ms: u64) -> BoardOptions {
         BoardOptions {
-            sysfs_root: self.sysfs_root.clone().unwrap_or_else(|| PathBuf::from("/")),
+            sysfs_root: self
+                .sysfs_root
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/")),
             state_file: self.state_file.clone(),
             poll_ms,
         }

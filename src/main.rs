@@ -28,7 +28,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             app::devices_cmd(cat.as_deref(), &board, explicit, a.json, stdout)
         }
         Command::Restore(a) => app::board::restore_cmd(&a.options(), a.json, stdout),
-        Command::Apply(a) => app::board::apply_cmd(cat.as_deref(), &a.options(), &a.profile, stdout),
+        Command::Apply(a) => {
+            app::board::apply_cmd(cat.as_deref(), &a.options(), &a.profile, stdout)
+        }
     }
 }
 

@@ -89,15 +89,13 @@ pub fn jetson_target(
     }
     let disc = discover_or_explain(root)?;
     match detected {
-        Some(d) if d.board.id != board.board.id => {
-            return Err(UsageError(format!(
-                "--device {} was given, but this board is a {} (`{}`); leave --device out on the board",
-                board.board.id,
-                d.board.name,
-                dt.unwrap_or_default()
-            ))
-            .into())
-        }
+        Some(d) if d.board.id != board.board.id => return Err(UsageError(format!(
+            "--device {} was given, but this board is a {} (`{}`); leave --device out on the board",
+            board.board.id,
+            d.board.name,
+            dt.unwrap_or_default()
+        ))
+        .into()),
         None => return Err(not_a_known_board(root, dt.as_deref(), catalog).into()),
         Some(_) => {}
     }
@@ -294,7 +292,10 @@ fn opt(v: Option<u64>, scale: f64) -> String {
 }
 
 fn cpus(v: &[u32]) -> String {
-    v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+    v.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Human text for a live board.
@@ -304,7 +305,9 @@ pub fn live_text(l: &Live) -> String {
         l.dt_model,
         l.board
             .as_deref()
-            .map_or("no search-spaces file matches it".to_string(), |b| format!("board {b}")),
+            .map_or("no search-spaces file matches it".to_string(), |b| format!(
+                "board {b}"
+            )),
         l.jetpack
     );
     for p in &l.cpu {
@@ -365,11 +368,9 @@ pub fn live_text(l: &Live) -> String {
 pub fn live_board(o: &BoardOptions, catalog: &Catalog, explicit: bool) -> Result<Option<Live>> {
     match discover(&o.sysfs_root) {
         Ok(d) => Ok(Some(live(&d, catalog, &o.state_path()))),
-        Err(e) if explicit => Err(UsageError(format!(
-            "--sysfs-root {}: {e}",
-            o.sysfs_root.display()
-        ))
-        .into()),
+        Err(e) if explicit => {
+            Err(UsageError(format!("--sysfs-root {}: {e}", o.sysfs_root.display())).into())
+        }
         Err(_) => Ok(None),
     }
 }
@@ -419,17 +420,28 @@ pub fn apply_cmd(
     out: &mut dyn Write,
 ) -> Result<()> {
     let text = std::fs::read_to_string(profile).map_err(|e| {
-        UsageError(format!("cannot read the profile {}: {e}", profile.display()))
+        UsageError(format!(
+            "cannot read the profile {}: {e}",
+            profile.display()
+        ))
     })?;
     let p = toml::from_str::<ProfileFile>(&text)
-        .map_err(|e| UsageError(format!("{} is not an edgetune profile: {e}", profile.display())))?
+        .map_err(|e| {
+            UsageError(format!(
+                "{} is not an edgetune profile: {e}",
+                profile.display()
+            ))
+        })?
         .profile;
     let catalog = load_catalog(catalog_dir)?;
     let dt = device_tree_model(&o.sysfs_root);
     let here = super::detect_board(&catalog, dt.as_deref());
     match here {
         None => return Err(not_a_known_board(&o.sysfs_root, dt.as_deref(), &catalog).into()),
-        Some(b) if catalog.board(&p.board).map(|x| x.board.id.clone()).ok() != Some(b.board.id.clone()) => {
+        Some(b)
+            if catalog.board(&p.board).map(|x| x.board.id.clone()).ok()
+                != Some(b.board.id.clone()) =>
+        {
             return Err(UsageError(format!(
                 "{} is a profile for board `{}`, but this board is a {}",
                 profile.display(),

@@ -3,12 +3,10 @@
 //! (which backend, where files went) to stderr.
 
 use crate::catalog::{Board, Catalog, Model};
+use crate::device::jetson::{device_tree_model, snapshot, Discovery, JetsonDevice};
 use crate::device::replay::{ReplayBoard, ReplayTable};
 use crate::device::sim::{truth, Noise, SimBoard};
-use crate::device::jetson::{device_tree_model, snapshot, Discovery, JetsonDevice};
 use crate::device::{Device, FreqSetting, Workload};
-use crate::workload::command::CommandWorkload;
-use std::time::Duration;
 use crate::error::{Interrupted, UsageError};
 use crate::measure::{measure, Measurement, ProtocolSettings};
 use crate::report::plot::{self, PlotInput, Sample};
@@ -16,6 +14,7 @@ use crate::report::{self, profile, Report, ReportContext};
 use crate::space::{check_freq, Config, Knob, Space};
 use crate::strategy::{self, StrategyInit};
 use crate::study::{Event, Journal, Prior, Study, StudyHeader};
+use crate::workload::command::CommandWorkload;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -23,6 +22,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 pub mod board;
 
@@ -138,7 +138,9 @@ pub fn target(c: &Common) -> Result<Target> {
         (Some(d), _) => catalog.board(d)?.clone(),
         (None, Some(b)) => b.clone(),
         (None, None) if c.backend == Backend::Jetson => {
-            return Err(board::not_a_known_board(&c.board.sysfs_root, dt.as_deref(), &catalog).into())
+            return Err(
+                board::not_a_known_board(&c.board.sysfs_root, dt.as_deref(), &catalog).into(),
+            )
         }
         (None, None) => {
             return Err(UsageError(format!(

@@ -128,6 +128,7 @@ mod tests {
             runs: 3,
             cv: 0.012,
             run_energies_j: vec![e, e, e],
+            rail_energy_j: Default::default(),
         };
         let base = |b, e| Baseline {
             kind: "dvfs".into(),

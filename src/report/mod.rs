@@ -88,6 +88,9 @@ pub struct Row {
     pub cv: f64,
     /// Energy of every run.
     pub run_energies_j: Vec<f64>,
+    /// Mean energy per run of each sensor rail, on a board with rails.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rail_energy_j: std::collections::BTreeMap<String, f64>,
 }
 
 /// Everything a tune found (report.json).
@@ -241,6 +244,7 @@ pub fn row(n: usize, c: &Config, m: &Measurement) -> Row {
         runs: m.runs.len(),
         cv: m.cv,
         run_energies_j: m.runs.iter().map(|r| r.energy_j).collect(),
+        rail_energy_j: m.rail_energy_j.clone(),
     }
 }
 

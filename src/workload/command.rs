@@ -136,8 +136,8 @@ impl Workload for CommandWorkload {
         meter: &mut dyn Meter,
     ) -> Result<WorkloadRun, DeviceError> {
         let argv = self.argv(batch_size, inferences);
-        let shown = shlex::try_join(argv.iter().map(String::as_str))
-            .unwrap_or_else(|_| argv.join(" "));
+        let shown =
+            shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "));
         meter.begin()?;
         let started = Instant::now();
         let mut child = Command::new(&argv[0])
@@ -329,7 +329,10 @@ mod tests {
             .run(8, 10, &mut Calls::default())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("without EDGETUNE_END") && e.contains("oops"), "{e}");
+        assert!(
+            e.contains("without EDGETUNE_END") && e.contains("oops"),
+            "{e}"
+        );
         let e = wl("no-such-program-edgetune")
             .run(8, 10, &mut Calls::default())
             .unwrap_err()

@@ -226,7 +226,11 @@ fn discover_cpu(fs: &Sysfs) -> Result<Vec<CpuPolicy>, JetsonError> {
         }
         let mut cpus: Vec<u32> = fs
             .read(&dir.join("related_cpus"))
-            .map(|s| s.split_whitespace().filter_map(|w| w.parse().ok()).collect())
+            .map(|s| {
+                s.split_whitespace()
+                    .filter_map(|w| w.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         if !cpus.contains(&n) {
             cpus.push(n);
@@ -530,14 +534,17 @@ impl JetsonDevice {
     /// Reads the current frequency back and notes a mismatch (thermal capping, a governor or
     /// nvpmodel fighting the pin).
     fn read_back(&mut self, path: &Path, want: u64, unit: &str) {
-        let got = self.fs.read_u64(path);
-        match got {
+        // One note per file: the first mismatch says what to look at.
+        let shown = path.display().to_string();
+        if self.notes.iter().any(|n| n.starts_with(&shown)) {
+            return;
+        }
+        match self.fs.read_u64(path) {
             Ok(v) if v == want => {}
             Ok(v) => self.note(format!(
-                "{} reads {v} {unit} after pinning {want} {unit}; the clock may be capped (thermal, nvpmodel) or the pin did not take",
-                path.display()
+                "{shown} read {v} {unit} after pinning {want} {unit}; the clock may be capped (thermal, nvpmodel) or the pin did not take (later mismatches on this file are not repeated)"
             )),
-            Err(e) => self.note(format!("could not read the clock back: {e}")),
+            Err(e) => self.note(format!("{shown}: could not read the clock back: {e}")),
         }
     }
 
@@ -548,7 +555,10 @@ impl JetsonDevice {
 }
 
 fn join(v: &[u64]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Device for JetsonDevice {

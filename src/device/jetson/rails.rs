@@ -110,7 +110,9 @@ pub fn discover(fs: &Sysfs) -> Result<Rails, JetsonError> {
 fn discover_hwmon(fs: &Sysfs) -> Result<Rails, JetsonError> {
     let mut rails = Vec::new();
     let mut dirs = Vec::new();
-    for dev in subdirs(&fs.path("/sys/bus/i2c/drivers/ina3221"), |n| n.contains('-')) {
+    for dev in subdirs(&fs.path("/sys/bus/i2c/drivers/ina3221"), |n| {
+        n.contains('-')
+    }) {
         for hw in subdirs(&dev.join("hwmon"), |n| n.starts_with("hwmon")) {
             let mut any = false;
             // Channels 1-3 are the rails; 4-6 are shunt voltages and 7 their sum.
@@ -148,7 +150,9 @@ fn discover_hwmon(fs: &Sysfs) -> Result<Rails, JetsonError> {
 fn discover_iio(fs: &Sysfs) -> Result<Rails, JetsonError> {
     let mut rails = Vec::new();
     let mut dirs = Vec::new();
-    for dev in subdirs(&fs.path("/sys/bus/i2c/drivers/ina3221x"), |n| n.contains('-')) {
+    for dev in subdirs(&fs.path("/sys/bus/i2c/drivers/ina3221x"), |n| {
+        n.contains('-')
+    }) {
         for iio in subdirs(&dev, |n| n.starts_with("iio:device")) {
             let mut any = false;
             for n in 0..=2 {

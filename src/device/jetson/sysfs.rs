@@ -12,10 +12,14 @@ pub struct Sysfs {
     allowed: Vec<PathBuf>,
     /// Every write made, in order: (path, value).
     pub log: Vec<(PathBuf, String)>,
-    /// Test seam: a write to this file fails with "permission denied", as it does for a user
-    /// who is not root (tests here run as root, where a read-only mode bit does not stop a write).
-    #[cfg(test)]
-    pub deny: Option<PathBuf>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test seam: opening this file for writing fails with "permission denied", as it does for
+    /// a user who is not root (tests run as root here, where a read-only mode does not stop a
+    /// write).
+    pub static DENY: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
 }
 
 impl Sysfs {
@@ -25,8 +29,6 @@ impl Sysfs {
             root: root.to_path_buf(),
             allowed: Vec::new(),
             log: Vec::new(),
-            #[cfg(test)]
-            deny: None,
         }
     }
 
@@ -100,7 +102,7 @@ impl Sysfs {
     pub fn check_writable(&self, path: &Path) -> Result<(), JetsonError> {
         self.check_allowed(path)?;
         #[cfg(test)]
-        if self.deny.as_deref() == Some(path) {
+        if DENY.with(|d| d.borrow().as_deref() == Some(path)) {
             return Err(JetsonError::io(
                 path,
                 std::io::Error::from(std::io::ErrorKind::PermissionDenied),
@@ -121,7 +123,8 @@ impl Sysfs {
             .truncate(true)
             .open(path)
             .map_err(|e| JetsonError::io(path, e))?;
-        f.write_all(value.as_bytes())
+        // One write with a newline, as `echo value > file` does.
+        f.write_all(format!("{value}\n").as_bytes())
             .map_err(|e| JetsonError::io(path, e))?;
         self.log.push((path.to_path_buf(), value.to_string()));
         Ok(())
