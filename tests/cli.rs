@@ -7,7 +7,9 @@ use std::path::Path;
 
 fn edgetune() -> Command {
     let mut c = Command::cargo_bin("edgetune").unwrap();
-    c.env_remove("EDGETUNE_CATALOG");
+    c.env_remove("EDGETUNE_CATALOG")
+        .env_remove("EDGETUNE_SYSFS_ROOT")
+        .env_remove("EDGETUNE_STATE_FILE");
     c
 }
 
@@ -327,8 +329,12 @@ fn models_and_devices_list_the_catalogue() {
     );
     let o = edgetune().args(["devices", "--json"]).output().unwrap();
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v[0]["id"], "nano");
-    assert_eq!(v[1]["cpu_freq_khz"].as_array().unwrap().len(), 25);
+    assert_eq!(v["catalog"][0]["id"], "nano");
+    assert_eq!(
+        v["catalog"][1]["cpu_freq_khz"].as_array().unwrap().len(),
+        25
+    );
+    assert!(v["this_machine"].is_null());
 }
 
 #[test]

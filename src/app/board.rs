@@ -89,13 +89,15 @@ pub fn jetson_target(
     }
     let disc = discover_or_explain(root)?;
     match detected {
-        Some(d) if d.board.id != board.board.id => return Err(UsageError(format!(
+        Some(d) if d.board.id != board.board.id => {
+            return Err(UsageError(format!(
             "--device {} was given, but this board is a {} (`{}`); leave --device out on the board",
             board.board.id,
             d.board.name,
             dt.unwrap_or_default()
         ))
-        .into()),
+            .into())
+        }
         None => return Err(not_a_known_board(root, dt.as_deref(), catalog).into()),
         Some(_) => {}
     }

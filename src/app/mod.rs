@@ -162,7 +162,10 @@ pub fn target(c: &Common) -> Result<Target> {
             .into())
         }
         (_, Some(_)) => Backend::Replay,
-        (Backend::Auto, None) if on_board => Backend::Jetson,
+        // On a board, or asked to run a real workload on a detected one.
+        (Backend::Auto, None) if on_board || (c.workload_cmd.is_some() && detected.is_some()) => {
+            Backend::Jetson
+        }
         (b, None) => b,
     };
     if backend != Backend::Jetson && c.workload_cmd.is_some() {

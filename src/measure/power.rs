@@ -73,10 +73,13 @@ fn longest_repeat_s(samples: &[Sample]) -> f64 {
     best
 }
 
+/// A sample of the total with the rails behind it.
+type RailSample = (Sample, Vec<f64>);
+
 /// A running poller thread.
 pub struct Poller {
     stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<(Sample, Vec<f64>)>>>,
+    samples: Arc<Mutex<Vec<RailSample>>>,
     error: Arc<Mutex<Option<String>>>,
     handle: Option<JoinHandle<()>>,
 }

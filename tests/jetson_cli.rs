@@ -1,0 +1,477 @@
+//! End-to-end tests of the jetson backend on copies of the sysfs fixture trees: a real
+//! `edgetune` process drives the files, runs a workload command, is interrupted or killed, and
+//! the board must end as it was found.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn edgetune() -> Command {
+    let mut c = Command::cargo_bin("edgetune").unwrap();
+    c.env_remove("EDGETUNE_CATALOG")
+        .env_remove("EDGETUNE_SYSFS_ROOT")
+        .env_remove("EDGETUNE_STATE_FILE");
+    c
+}
+
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A writable copy of a fixture tree.
+fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(fixture_dir(name))
+        .arg(&root)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    (t, root)
+}
+
+/// Every regular file under `root` with its content (links not followed).
+fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                m.insert(e.path(), std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    m
+}
+
+#[track_caller]
+fn same(a: &BTreeMap<PathBuf, Vec<u8>>, b: &BTreeMap<PathBuf, Vec<u8>>) {
+    let differ: Vec<_> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| k.display().to_string())
+        .collect();
+    assert!(differ.is_empty(), "files differ: {differ:?}");
+}
+
+fn state(root: &Path) -> PathBuf {
+    root.join("var/lib/edgetune/restore.json")
+}
+
+fn tune_args(root: &Path, out: &Path, workload: &str, budget: &str) -> Vec<String> {
+    [
+        "tune",
+        "-m",
+        "resnet18",
+        "--workload-cmd",
+        workload,
+        "--inferences",
+        "10",
+        "--warmup",
+        "0",
+        "--min-runs",
+        "1",
+        "--max-runs",
+        "1",
+        "--poll-ms",
+        "20",
+        "--budget",
+        budget,
+        "--strategy",
+        "random",
+        "--sysfs-root",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        root.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ])
+    .collect()
+}
+
+#[test]
+fn devices_prints_the_nanos_knobs_and_rails() {
+    edgetune()
+        .args(["devices", "--sysfs-root"])
+        .arg(fixture_dir("nano-jp4"))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("NVIDIA Jetson Nano Developer Kit")
+                .and(predicate::str::contains("JetPack 4"))
+                .and(predicate::str::contains(
+                    "policy0 (cpus 0,1,2,3): governor schedutil",
+                ))
+                .and(predicate::str::contains(
+                    "GPU 57000000.gpu (gpu): governor nvhost_podgov",
+                ))
+                .and(predicate::str::contains("POM_5V_IN 4798 mW"))
+                .and(predicate::str::contains("board power = POM_5V_IN")),
+        );
+    let o = edgetune()
+        .args(["devices", "--json", "--sysfs-root"])
+        .arg(fixture_dir("xavier-nx-jp5"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = &v["this_machine"];
+    assert_eq!(m["board"], "xavier-nx");
+    assert_eq!(m["cpu"].as_array().unwrap().len(), 3);
+    assert_eq!(m["rails"][0]["name"], "VDD_IN");
+    assert!((m["total_power_mw"].as_f64().unwrap() - 4361.472).abs() < 1e-6);
+    let nx = v["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == "xavier-nx")
+        .unwrap();
+    assert_eq!(nx["backends"], serde_json::json!(["jetson", "sim"]));
+    // An explicit root that is not a board is an error, not a silent catalogue listing.
+    let empty = tempfile::tempdir().unwrap();
+    edgetune()
+        .args(["devices", "--sysfs-root"])
+        .arg(empty.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("device-tree/model"));
+}
+
+#[test]
+fn tune_on_a_fixture_board_measures_the_rails_and_leaves_it_as_found() {
+    let (t, root) = fixture("nano-jp4");
+    let before = tree(&root);
+    let out = t.path().join("out");
+    edgetune()
+        .args(tune_args(&root, &out, "sleep 0.15", "3"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "measuring on this NVIDIA Jetson Nano",
+        ))
+        .stdout(predicate::str::contains("measured on the board"));
+    same(&tree(&root), &before);
+    assert!(!state(&root).exists());
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["backend"], "jetson");
+    let m = &r["measurements"][0];
+    // The fixture's POM_5V_IN reads 4798 mW throughout: energy = 4.798 W x window.
+    let rails = &m["rail_energy_j"];
+    let e_in = rails["POM_5V_IN"].as_f64().unwrap();
+    assert!((e_in - m["energy_j"].as_f64().unwrap()).abs() < 1e-9);
+    assert!((rails["POM_5V_GPU"].as_f64().unwrap() / e_in - 1851.0 / 4798.0).abs() < 1e-9);
+    assert!(m["time_s"].as_f64().unwrap() >= 0.15);
+    assert!(r["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("cur_freq")));
+    // The snapshot taken before the first write is kept with the reports.
+    let snap: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("restore.json")).unwrap()).unwrap();
+    assert!(!snap["entries"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_failing_workload_stops_the_study_keeps_the_journal_and_restores() {
+    let (t, root) = fixture("xavier-nx-jp5");
+    let before = tree(&root);
+    let out = t.path().join("out");
+    edgetune()
+        .args(tune_args(
+            &root,
+            &out,
+            "sh -c 'echo model file missing >&2; exit 4'",
+            "3",
+        ))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("model file missing"));
+    same(&tree(&root), &before);
+    assert!(out.join("journal.jsonl").exists());
+}
+
+fn wait_for(p: &Path, what: &str) {
+    let t0 = Instant::now();
+    while !p.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{what} never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn spawn_tune(root: &Path, out: &Path) -> std::process::Child {
+    let bin = assert_cmd::cargo::cargo_bin("edgetune");
+    std::process::Command::new(bin)
+        .args(tune_args(root, out, "sleep 0.3", "50"))
+        .env_remove("EDGETUNE_SYSFS_ROOT")
+        .env_remove("EDGETUNE_STATE_FILE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn sigint_sigterm_and_sighup_restore_the_board_and_exit_130() {
+    for sig in ["-INT", "-TERM", "-HUP"] {
+        let (t, root) = fixture("nano-jp4");
+        let before = tree(&root);
+        let out = t.path().join("out");
+        let child = spawn_tune(&root, &out);
+        // The state file appears just before the first write; let a few runs go by.
+        wait_for(&state(&root), "the state file");
+        std::thread::sleep(Duration::from_millis(700));
+        signal(&child, sig);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "{sig}: {err}");
+        assert!(err.contains("--resume"), "{sig}: {err}");
+        same(&tree(&root), &before);
+        assert!(!state(&root).exists(), "{sig}");
+        // What was measured is kept.
+        let journal = std::fs::read_to_string(out.join("journal.jsonl")).unwrap();
+        assert!(journal.lines().count() >= 2, "{sig}: {journal}");
+    }
+}
+
+#[test]
+fn after_sigkill_tune_refuses_until_restore_puts_the_board_back() {
+    let (t, root) = fixture("xavier-nx-jp5");
+    let before = tree(&root);
+    let mut child = spawn_tune(&root, &t.path().join("out"));
+    wait_for(&state(&root), "the state file");
+    std::thread::sleep(Duration::from_millis(400));
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    assert!(state(&root).exists());
+    let pinned = tree(&root);
+    assert_ne!(pinned.len(), 0);
+    edgetune()
+        .args(tune_args(&root, &t.path().join("out2"), "true", "2"))
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("edgetune restore")
+                .and(predicate::str::contains("restore.json")),
+        );
+    assert_eq!(tree(&root), pinned, "a refused run writes nothing");
+    edgetune()
+        .args(["restore", "--sysfs-root"])
+        .arg(&root)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("restored"));
+    same(&tree(&root), &before);
+    edgetune()
+        .args(["restore", "--sysfs-root"])
+        .arg(&root)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("nothing to restore"));
+}
+
+#[test]
+fn apply_pins_a_profile_and_restore_undoes_it() {
+    let (t, root) = fixture("nano-jp4");
+    let before = tree(&root);
+    let profile = t.path().join("profile.toml");
+    let write = |board: &str, cpu: u64, gpu: u64| {
+        std::fs::write(
+            &profile,
+            format!(
+                "[profile]\nboard = \"{board}\"\nmodel = \"resnet18\"\nbackend = \"sim\"\ncpu_freq_khz = {cpu}\ngpu_freq_hz = {gpu}\nbatch_size = 8\nenergy_j = 100.0\ninferences = 3200\nsaving_pct = 10.0\n"
+            ),
+        )
+        .unwrap();
+    };
+    // A frequency the board does not list: refused before anything is written.
+    write("nano", 1_500_000, 614_400_000);
+    edgetune()
+        .args(["apply", "--sysfs-root"])
+        .arg(&root)
+        .arg(&profile)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("1500000"));
+    same(&tree(&root), &before);
+    write("xavier-nx", 1_190_400, 510_000_000);
+    edgetune()
+        .args(["apply", "--sysfs-root"])
+        .arg(&root)
+        .arg(&profile)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("for board `xavier-nx`"));
+    write("nano", 921_600, 614_400_000);
+    for _ in 0..2 {
+        edgetune()
+            .args(["apply", "--sysfs-root"])
+            .arg(&root)
+            .arg(&profile)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("edgetune restore"));
+    }
+    let g = root.join("sys/devices/57000000.gpu/devfreq/57000000.gpu");
+    assert_eq!(
+        std::fs::read_to_string(g.join("min_freq")).unwrap(),
+        "614400000\n"
+    );
+    assert!(state(&root).exists());
+    // Applied twice, the snapshot still holds the state from before the first apply.
+    edgetune()
+        .args(["restore", "--sysfs-root"])
+        .arg(&root)
+        .assert()
+        .success();
+    same(&tree(&root), &before);
+}
+
+#[test]
+fn jetson_input_errors_exit_2_with_what_to_do() {
+    let empty = tempfile::tempdir().unwrap();
+    let (t, root) = fixture("orin-nano-jp6");
+    let (_t2, nano) = fixture("nano-jp4");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "tune".into(),
+                "-m".into(),
+                "resnet18".into(),
+                "--backend".into(),
+                "jetson".into(),
+                "--workload-cmd".into(),
+                "true".into(),
+                "--sysfs-root".into(),
+                empty.path().display().to_string(),
+            ],
+            "not a Jetson",
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-m".into(),
+                "resnet18".into(),
+                "--backend".into(),
+                "jetson".into(),
+                "--workload-cmd".into(),
+                "true".into(),
+                "--sysfs-root".into(),
+                root.display().to_string(),
+            ],
+            "matches no search-spaces file",
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-m".into(),
+                "resnet18".into(),
+                "--sysfs-root".into(),
+                nano.display().to_string(),
+            ],
+            "--workload-cmd",
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-m".into(),
+                "resnet18".into(),
+                "-d".into(),
+                "xavier-nx".into(),
+                "--workload-cmd".into(),
+                "true".into(),
+                "--sysfs-root".into(),
+                nano.display().to_string(),
+            ],
+            "this board is a NVIDIA Jetson Nano",
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-m".into(),
+                "resnet18".into(),
+                "--workload-cmd".into(),
+                "run {gpu}".into(),
+                "--sysfs-root".into(),
+                nano.display().to_string(),
+                "-o".into(),
+                t.path().join("o1").display().to_string(),
+            ],
+            "unknown placeholder",
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-m".into(),
+                "resnet18".into(),
+                "--workload-cmd".into(),
+                "true".into(),
+                "--workload-timeout=-1".into(),
+                "--sysfs-root".into(),
+                nano.display().to_string(),
+            ],
+            "--workload-timeout",
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-m".into(),
+                "resnet18".into(),
+                "-d".into(),
+                "nano".into(),
+                "--backend".into(),
+                "sim".into(),
+                "--workload-cmd".into(),
+                "true".into(),
+            ],
+            "--backend jetson",
+        ),
+        (
+            vec![
+                "apply".into(),
+                t.path().join("nope.toml").display().to_string(),
+                "--sysfs-root".into(),
+                nano.display().to_string(),
+            ],
+            "cannot read the profile",
+        ),
+    ];
+    let before = tree(&nano);
+    for (args, msg) in cases {
+        edgetune()
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(msg).and(predicate::str::contains("panicked").not()));
+    }
+    same(&tree(&nano), &before);
+}
