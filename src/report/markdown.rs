@@ -74,6 +74,13 @@ pub fn render(r: &Report) -> String {
         r.protocol.min_runs,
         r.protocol.max_runs
     );
+    if !r.notes.is_empty() {
+        s += "## Notes from the device\n\n";
+        for n in &r.notes {
+            s += &format!("- {n}\n");
+        }
+        s += "\n";
+    }
     if !r.plots.is_empty() {
         s += "## Plots\n\n";
         for p in &r.plots {
@@ -104,6 +111,34 @@ pub fn render(r: &Report) -> String {
             m.runs,
             m.cv * 100.0
         );
+    }
+    // Per-rail energies, where the board has rails (one column per rail, in name order).
+    let rails: Vec<&String> = r
+        .measurements
+        .first()
+        .map(|m| m.rail_energy_j.keys().collect())
+        .unwrap_or_default();
+    if !rails.is_empty() {
+        s += &format!(
+            "\n## Energy per rail (J)\n\n| # | {} |\n|---|{}\n",
+            rails
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---|".repeat(rails.len())
+        );
+        for m in &r.measurements {
+            let cells: Vec<String> = rails
+                .iter()
+                .map(|k| {
+                    m.rail_energy_j
+                        .get(*k)
+                        .map_or("".into(), |e| format!("{e:.2}"))
+                })
+                .collect();
+            s += &format!("| {} | {} |\n", m.n, cells.join(" | "));
+        }
     }
     s
 }

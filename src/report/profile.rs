@@ -44,7 +44,7 @@ pub fn profile_toml(r: &Report) -> Option<String> {
     };
     let body = toml::to_string(&p).expect("profile serialises");
     Some(format!(
-        "# edgetune profile: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# On the board, apply it with apply-profile.sh or the nvpmodel.conf block beside this file.\n[profile]\n{body}",
+        "# edgetune profile: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# On the board: `sudo edgetune apply profile.toml` (undo: `sudo edgetune restore`), apply-profile.sh, or the nvpmodel.conf block beside this file.\n[profile]\n{body}",
         r.model,
         r.device,
         b.batch_size,
