@@ -91,9 +91,28 @@ pub struct Board {
     pub sensors: Sensors,
     /// Digital-twin parameters.
     pub twin: BoardTwin,
+    /// The sysfs layout `edgetune emulate` builds for this board (a virtual board).
+    #[serde(default)]
+    pub emulator: Option<EmulatorLayout>,
     /// File it came from (not in the TOML).
     #[serde(skip)]
     pub file: String,
+}
+
+/// Where a virtual board's files go: the paths of one real JetPack release.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmulatorLayout {
+    /// `/proc/device-tree/model` text.
+    pub dt_model: String,
+    /// The GPU's device directory (its devfreq directory is `devfreq/<gpu.devfreq>` inside).
+    pub gpu_device: String,
+    /// The GPU's `of_node/name`.
+    pub gpu_node: String,
+    /// `iio` (JetPack 4, `ina3221x`) or `hwmon` (JetPack 5+, `ina3221`).
+    pub sensor_driver: String,
+    /// The INA3221's I2C device directory.
+    pub sensor_device: String,
 }
 
 /// Identity and detection of a board.

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use edgetune::app::board::BoardOptions;
+use edgetune::app::emulate::EmulateOptions;
 use edgetune::app::{Backend, Common, MeasureOptions, SweepOptions, TuneOptions};
 use edgetune::bench::BenchOptions;
 use edgetune::measure::ProtocolSettings;
@@ -48,6 +49,59 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Pin a recommended profile.toml on the board and leave it pinned (undo with `restore`).
     Apply(ApplyArgs),
+    /// Run a virtual Jetson: its sysfs tree under --root, clocks and power sensors kept live by
+    /// the digital twin, until Ctrl-C or SIGTERM.
+    Emulate(EmulateArgs),
+    /// The virtual Jetson's workload: sleep for the twin's time of N inferences at the clocks
+    /// set under --root, between EDGETUNE_BEGIN and EDGETUNE_END.
+    EmulateInfer(EmulateInferArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// Board to emulate (see `edgetune devices`).
+    #[arg(long, short = 'd')]
+    pub board: String,
+    /// Folder to build the board's tree in (new or empty).
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// How often the power sensors refresh, ms (JetPack 5's INA3221 averages over 430 ms).
+    #[arg(long, default_value_t = 430, value_name = "MS")]
+    pub sensor_refresh_ms: u64,
+    /// Real seconds per twin second (0.01 runs a 100 s workload in 1 s).
+    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    pub time_scale: f64,
+    /// Print no notes on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl EmulateArgs {
+    pub fn to_options(&self) -> EmulateOptions {
+        EmulateOptions {
+            board: self.board.clone(),
+            root: self.root.clone(),
+            sensor_refresh_ms: self.sensor_refresh_ms,
+            time_scale: self.time_scale,
+            quiet: self.quiet,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EmulateInferArgs {
+    /// Root of a running `edgetune emulate`.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// Model (see `edgetune models`).
+    #[arg(long, short = 'm')]
+    pub model: String,
+    /// Batch size.
+    #[arg(long, short = 'b', value_name = "B")]
+    pub batch: u32,
+    /// Inferences.
+    #[arg(long, value_name = "N")]
+    pub inferences: u32,
 }
 
 /// Where the board's files are.

@@ -13,6 +13,7 @@ pub mod app;
 pub mod bench;
 pub mod catalog;
 pub mod device;
+pub mod emulator;
 pub mod error;
 pub mod measure;
 pub mod report;

@@ -31,6 +31,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Apply(a) => {
             app::board::apply_cmd(cat.as_deref(), &a.options(), &a.profile, stdout)
         }
+        Command::Emulate(a) => app::emulate::emulate_cmd(cat.as_deref(), &a.to_options()),
+        Command::EmulateInfer(a) => app::emulate::emulate_infer_cmd(
+            cat.as_deref(),
+            &a.root,
+            &a.model,
+            a.batch,
+            a.inferences,
+            stdout,
+        ),
     }
 }
 

@@ -33,6 +33,32 @@ pub struct TwinPoint {
     pub cpu_util: f64,
 }
 
+/// One batch at one operating point, with board power split into the parts the rails see.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchParts {
+    /// Time of the batch.
+    pub batch_time_s: f64,
+    /// Workload-independent board power.
+    pub base_mw: f64,
+    /// GPU dynamic power and leakage.
+    pub gpu_mw: f64,
+    /// CPU dynamic power and leakage.
+    pub cpu_mw: f64,
+    /// DRAM and memory-controller power.
+    pub dram_mw: f64,
+    /// Share of the time the GPU computes.
+    pub gpu_util: f64,
+    /// Share of the time the CPU does useful work.
+    pub cpu_util: f64,
+}
+
+impl BatchParts {
+    /// Board power.
+    pub fn power_mw(&self) -> f64 {
+        self.base_mw + self.gpu_mw + self.cpu_mw + self.dram_mw
+    }
+}
+
 /// A model on a board: everything the physics needs.
 #[derive(Debug, Clone, Copy)]
 pub struct TwinModel<'a> {
@@ -58,8 +84,15 @@ pub fn voltage_v(curve: &[[f64; 2]], v_min_mv: f64, mhz: f64) -> f64 {
 }
 
 impl TwinModel<'_> {
-    /// Time and power of one batch of `batch` inferences at pinned frequencies.
+    /// Time and power of one batch of `batch` inferences at pinned frequencies:
+    /// `(batch_time_s, power_mw, gpu_util, cpu_util)`.
     pub fn batch(&self, cpu_freq_khz: u64, gpu_freq_hz: u64, batch: u32) -> (f64, f64, f64, f64) {
+        let p = self.batch_parts(cpu_freq_khz, gpu_freq_hz, batch);
+        (p.batch_time_s, p.power_mw(), p.gpu_util, p.cpu_util)
+    }
+
+    /// One batch at pinned frequencies, with board power split into its parts.
+    pub fn batch_parts(&self, cpu_freq_khz: u64, gpu_freq_hz: u64, batch: u32) -> BatchParts {
         let (b, m) = (self.board, self.model);
         let bs = batch as f64;
         let f_gpu_mhz = gpu_freq_hz as f64 / 1e6;
@@ -88,8 +121,15 @@ impl TwinModel<'_> {
         let cpu_mw = b.cpu.dyn_mw_per_mhz_v2 * f_cpu_mhz * v_cpu * v_cpu * busy_cores
             + b.cpu.leak_mw_at_1v * v_cpu.powi(3);
         let dram_mw = b.dram_mw_per_gbps * bytes / t_batch / 1e9;
-        let power_mw = b.base_power_mw + gpu_mw + cpu_mw + dram_mw;
-        (t_batch, power_mw, (t_compute / t_batch).min(1.0), cpu_util)
+        BatchParts {
+            batch_time_s: t_batch,
+            base_mw: b.base_power_mw,
+            gpu_mw,
+            cpu_mw,
+            dram_mw,
+            gpu_util: (t_compute / t_batch).min(1.0),
+            cpu_util,
+        }
     }
 
     /// `inferences` inferences at pinned frequencies (the last batch may be partial but costs a
@@ -143,9 +183,22 @@ impl TwinModel<'_> {
             self.board.dvfs.gpu_top_residency,
             self.board.dvfs.spread_steps,
         );
+        self.mixture(&cpu, &gpu, batch, inferences)
+    }
+
+    /// `inferences` inferences while the clocks spend the given time shares at each CPU and GPU
+    /// frequency (independently): the default governors' model, or one clock pinned (a single
+    /// share of 1) while the other's governor runs.
+    pub fn mixture(
+        &self,
+        cpu: &[(u64, f64)],
+        gpu: &[(u64, f64)],
+        batch: u32,
+        inferences: u32,
+    ) -> TwinPoint {
         let (mut rate, mut power, mut gpu_util, mut cpu_util) = (0.0, 0.0, 0.0, 0.0);
-        for (fc, wc) in &cpu {
-            for (fg, wg) in &gpu {
+        for (fc, wc) in cpu {
+            for (fg, wg) in gpu {
                 let w = wc * wg;
                 let (t, p, gu, cu) = self.batch(*fc, *fg, batch);
                 rate += w / t;

@@ -25,6 +25,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub mod board;
+pub mod emulate;
 
 /// Which backend measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,7 +281,7 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
                 }
                 std::process::exit(crate::error::EXIT_INTERRUPTED);
             }
-            eprintln!("interrupt: stopping after the current run and restoring the board (again to quit now)");
+            eprintln!("interrupt: stopping at the next safe point and putting back what was changed (again to quit at once)");
         });
         f
     })

@@ -539,7 +539,16 @@ impl JetsonDevice {
         if self.notes.iter().any(|n| n.starts_with(&shown)) {
             return;
         }
-        match self.fs.read_u64(path) {
+        // A clock can take a moment to follow the write: look again for up to 100 ms.
+        let mut got = self.fs.read_u64(path);
+        for _ in 0..5 {
+            if !matches!(got, Ok(v) if v != want) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            got = self.fs.read_u64(path);
+        }
+        match got {
             Ok(v) if v == want => {}
             Ok(v) => self.note(format!(
                 "{shown} read {v} {unit} after pinning {want} {unit}; the clock may be capped (thermal, nvpmodel) or the pin did not take (later mismatches on this file are not repeated)"

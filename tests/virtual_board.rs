@@ -1,0 +1,285 @@
+//! The whole loop on a virtual Jetson: `edgetune emulate` keeps a sysfs tree alive (clocks follow
+//! writes, INA3221 rails refresh on their own clock from the twin's power), and `edgetune tune
+//! --backend jetson` drives it through the real backend with `emulate-infer` as its workload
+//! command, poller thread and all.
+
+use edgetune::catalog::Catalog;
+use edgetune::device::sim::truth;
+use edgetune::device::FreqSetting;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TIME_SCALE: f64 = 0.05;
+const INFERENCES: u32 = 320;
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("edgetune")
+}
+
+fn cmd() -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove("EDGETUNE_CATALOG")
+        .env_remove("EDGETUNE_SYSFS_ROOT")
+        .env_remove("EDGETUNE_STATE_FILE");
+    c
+}
+
+/// A running `edgetune emulate`, stopped with SIGTERM when dropped.
+struct Emulator(Child);
+
+impl Emulator {
+    fn start(board: &str, root: &Path) -> Emulator {
+        let child = cmd()
+            .args([
+                "emulate",
+                "-q",
+                "--board",
+                board,
+                "--sensor-refresh-ms",
+                "20",
+            ])
+            .arg(format!("--time-scale={TIME_SCALE}"))
+            .arg("--root")
+            .arg(root)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while !root.join("run/edgetune-emulator/config.json").exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "emulator did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        Emulator(child)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// The files edgetune may write (everything but what the emulator itself keeps changing: the
+/// current clocks, the sensor readings, the GPU load and its own state).
+fn knobs(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            let name = e.file_name().to_string_lossy().to_string();
+            let p = e.path();
+            if ft.is_dir() {
+                if !p.ends_with("run/edgetune-emulator") {
+                    stack.push(p);
+                }
+            } else if ft.is_file()
+                && !name.starts_with('.')
+                && !name.ends_with("_input")
+                && !["scaling_cur_freq", "cur_freq", "load"].contains(&name.as_str())
+            {
+                m.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    m
+}
+
+fn tune_args(root: &Path, fix: &str, seed: &str, budget: &str) -> Vec<String> {
+    let workload = format!(
+        "{} emulate-infer --root {} --model {{model}} --batch {{batch}} --inferences {{inferences}}",
+        bin().display(),
+        root.display()
+    );
+    [
+        "tune",
+        "-m",
+        "resnet18",
+        "--inferences",
+        &INFERENCES.to_string(),
+        "--warmup",
+        "0",
+        "--min-runs",
+        "2",
+        "--max-runs",
+        "3",
+        "--batch-sizes",
+        "8",
+        "--fix",
+        fix,
+        "--seed",
+        seed,
+        "--budget",
+        budget,
+        "--json",
+        "-q",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "--backend".into(),
+        "jetson".into(),
+        "--poll-ms".into(),
+        "10".into(),
+        "--sysfs-root".into(),
+        root.display().to_string(),
+        "--workload-cmd".into(),
+        workload,
+    ])
+    .collect()
+}
+
+fn setting(m: &Value) -> FreqSetting {
+    FreqSetting::Pinned {
+        cpu_freq_khz: m["cpu_freq_khz"].as_u64().unwrap(),
+        gpu_freq_hz: m["gpu_freq_hz"].as_u64().unwrap(),
+        emc_freq_hz: None,
+        cpu_cores: None,
+    }
+}
+
+#[test]
+fn tune_through_the_virtual_boards_files_agrees_with_the_twin_and_leaves_it_as_found() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("nano");
+    let emu = Emulator::start("nano", &root);
+    let before = knobs(&root);
+    let cat = Catalog::load(None).unwrap();
+    let (board, model) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
+
+    let started = Instant::now();
+    let o = cmd()
+        .args(tune_args(&root, "cpu=1479MHz", "7", "8"))
+        .arg("--out")
+        .arg(t.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["backend"], "jetson");
+    // Energy measured through the rail files against the twin's, configuration by configuration.
+    let mut worst: f64 = 0.0;
+    for m in r["measurements"].as_array().unwrap() {
+        let want = truth(board, model, &setting(m), 8, INFERENCES).energy_j * TIME_SCALE;
+        let got = m["energy_j"].as_f64().unwrap();
+        worst = worst.max((got / want - 1.0).abs());
+    }
+    let b = &r["baseline"];
+    let want = truth(board, model, &FreqSetting::Dvfs, 8, INFERENCES).energy_j * TIME_SCALE;
+    let dvfs_dev = (b["energy_j"].as_f64().unwrap() / want - 1.0).abs();
+    eprintln!(
+        "virtual board: worst pinned deviation {:.2} %, DVFS baseline {:.2} %, {:.1} s",
+        worst * 100.0,
+        dvfs_dev * 100.0,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        worst < 0.05,
+        "pinned energies off the twin by up to {:.1} %",
+        worst * 100.0
+    );
+    assert!(
+        dvfs_dev < 0.05,
+        "DVFS baseline off the twin by {:.1} %",
+        dvfs_dev * 100.0
+    );
+
+    // The same study on the twin itself, noiseless: same recommendation, or as good within 3 %.
+    let o = cmd()
+        .args([
+            "tune",
+            "-m",
+            "resnet18",
+            "-d",
+            "nano",
+            "--backend",
+            "sim",
+            "--noise",
+            "off",
+            "--inferences",
+            "320",
+            "--warmup",
+            "0",
+            "--min-runs",
+            "2",
+            "--max-runs",
+            "3",
+            "--batch-sizes",
+            "8",
+            "--fix",
+            "cpu=1479MHz",
+            "--seed",
+            "7",
+            "--budget",
+            "8",
+            "--json",
+            "-q",
+            "--out",
+        ])
+        .arg(t.path().join("sim"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let e = |v: &Value| truth(board, model, &setting(&v["best"]), 8, INFERENCES).energy_j;
+    let gap = e(&r) / e(&s) - 1.0;
+    eprintln!(
+        "virtual board recommends GPU {} Hz, the noiseless twin {} Hz: {:+.2} % in true energy",
+        r["best"]["gpu_freq_hz"],
+        s["best"]["gpu_freq_hz"],
+        gap * 100.0
+    );
+    assert!(
+        r["best"]["gpu_freq_hz"] == s["best"]["gpu_freq_hz"] || gap.abs() <= 0.03,
+        "virtual board recommends {} Hz, the twin {} Hz ({:.1} % apart)",
+        r["best"]["gpu_freq_hz"],
+        s["best"]["gpu_freq_hz"],
+        gap * 100.0
+    );
+    assert_eq!(knobs(&root), before);
+    assert!(!root.join("var/lib/edgetune/restore.json").exists());
+    drop(emu);
+}
+
+#[test]
+fn sigint_halfway_through_a_study_on_the_virtual_board_restores_every_file() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("nx");
+    let emu = Emulator::start("xavier-nx", &root);
+    let before = knobs(&root);
+    let out = t.path().join("out");
+    let mut child = cmd()
+        .args(tune_args(&root, "cpu=1907.2MHz", "3", "20"))
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = out.join("journal.jsonl");
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&journal).map_or(0, |j| j.lines().count()) < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(40), "no progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(knobs(&root), before, "the board is pinned mid-study");
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(knobs(&root), before);
+    assert!(!root.join("var/lib/edgetune/restore.json").exists());
+    drop(emu);
+}
