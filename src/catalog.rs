@@ -91,12 +91,23 @@ pub struct Board {
     pub sensors: Sensors,
     /// Digital-twin parameters.
     pub twin: BoardTwin,
+    /// Memory (EMC) clock rates, for `--emc` on a real board.
+    #[serde(default)]
+    pub emc: Option<EmcSpec>,
     /// The sysfs layout `edgetune emulate` builds for this board (a virtual board).
     #[serde(default)]
     pub emulator: Option<EmulatorLayout>,
     /// File it came from (not in the TOML).
     #[serde(skip)]
     pub file: String,
+}
+
+/// Memory-clock rates a board runs at (debugfs offers no list of them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmcSpec {
+    /// Rates, Hz, ascending.
+    pub frequencies_hz: Vec<u64>,
 }
 
 /// Where a virtual board's files go: the paths of one real JetPack release.

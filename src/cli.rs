@@ -126,6 +126,7 @@ impl BoardArgs {
                 .unwrap_or_else(|| PathBuf::from("/")),
             state_file: self.state_file.clone(),
             poll_ms,
+            emc: false,
         }
     }
 }
@@ -252,6 +253,10 @@ pub struct CommonArgs {
     /// Power polling interval of the board's sensors, ms.
     #[arg(long, default_value_t = 100, value_name = "MS")]
     pub poll_ms: u64,
+    /// On a board, also tune the memory (EMC) clock through debugfs: rates from the board's
+    /// search-spaces file within the limits debugfs reports.
+    #[arg(long)]
+    pub emc: bool,
     #[command(flatten)]
     pub board: BoardArgs,
 }
@@ -417,7 +422,10 @@ impl CommonArgs {
             noise: self.noise == OnOff::On,
             quiet: self.quiet,
             table: self.table.clone(),
-            board: self.board.to_options(self.poll_ms),
+            board: BoardOptions {
+                emc: self.emc,
+                ..self.board.to_options(self.poll_ms)
+            },
             workload_cmd: self.workload_cmd.clone(),
             workload_timeout_s: self.workload_timeout,
         }

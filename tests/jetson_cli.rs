@@ -190,6 +190,46 @@ fn tune_on_a_fixture_board_measures_the_rails_and_leaves_it_as_found() {
 }
 
 #[test]
+fn emc_adds_the_memory_clock_as_a_knob_and_restores_it() {
+    let (t, root) = fixture("nano-jp4");
+    let before = tree(&root);
+    let out = t.path().join("out");
+    let mut args = tune_args(&root, &out, "true", "4");
+    args.push("--emc".into());
+    edgetune()
+        .args(&args)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("memory"));
+    same(&tree(&root), &before);
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    // 15 CPU x 12 GPU x 5 batch sizes x 7 memory rates.
+    assert_eq!(r["grid_size"], 15 * 12 * 5 * 7);
+    assert!(r["best"]["emc_freq_hz"].as_u64().is_some());
+    let profile = std::fs::read_to_string(out.join("profile.toml")).unwrap();
+    assert!(profile.contains("emc_freq_hz"));
+    let sh = std::fs::read_to_string(out.join("apply-profile.sh")).unwrap();
+    assert!(sh.contains("override.emc"));
+    // apply takes the memory clock from the profile; restore releases it.
+    edgetune()
+        .args(["apply", "--sysfs-root"])
+        .arg(&root)
+        .arg(out.join("profile.toml"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("memory"));
+    let flag = root.join("sys/kernel/debug/clk/override.emc/clk_state");
+    assert_eq!(std::fs::read_to_string(&flag).unwrap(), "1\n");
+    edgetune()
+        .args(["restore", "--sysfs-root"])
+        .arg(&root)
+        .assert()
+        .success();
+    same(&tree(&root), &before);
+}
+
+#[test]
 fn a_failing_workload_stops_the_study_keeps_the_journal_and_restores() {
     let (t, root) = fixture("xavier-nx-jp5");
     let before = tree(&root);
@@ -361,6 +401,8 @@ fn jetson_input_errors_exit_2_with_what_to_do() {
     let empty = tempfile::tempdir().unwrap();
     let (t, root) = fixture("orin-nano-jp6");
     let (_t2, nano) = fixture("nano-jp4");
+    let (_t3, nodebug) = fixture("nano-jp4");
+    std::fs::remove_dir_all(nodebug.join("sys/kernel")).unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec![
@@ -463,6 +505,30 @@ fn jetson_input_errors_exit_2_with_what_to_do() {
                 nano.display().to_string(),
             ],
             "cannot read the profile",
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-m".into(),
+                "resnet18".into(),
+                "-d".into(),
+                "nano".into(),
+                "--emc".into(),
+            ],
+            "memory-clock model",
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-m".into(),
+                "resnet18".into(),
+                "--emc".into(),
+                "--workload-cmd".into(),
+                "true".into(),
+                "--sysfs-root".into(),
+                nodebug.display().to_string(),
+            ],
+            "debugfs",
         ),
     ];
     let before = tree(&nano);

@@ -25,6 +25,8 @@ pub struct BoardOptions {
     pub state_file: Option<PathBuf>,
     /// Power polling interval.
     pub poll_ms: u64,
+    /// Also control the memory clock (debugfs).
+    pub emc: bool,
 }
 
 impl Default for BoardOptions {
@@ -33,6 +35,7 @@ impl Default for BoardOptions {
             sysfs_root: PathBuf::from("/"),
             state_file: None,
             poll_ms: DEFAULT_POLL_MS,
+            emc: false,
         }
     }
 }
@@ -87,7 +90,10 @@ pub fn jetson_target(
     if c.board.poll_ms == 0 {
         return Err(UsageError("--poll-ms must be at least 1".into()).into());
     }
-    let disc = discover_or_explain(root)?;
+    let mut disc = discover_or_explain(root)?;
+    if c.board.emc {
+        disc = disc.with_emc().map_err(|e| UsageError(e.to_string()))?;
+    }
     match detected {
         Some(d) if d.board.id != board.board.id => {
             return Err(UsageError(format!(
@@ -143,6 +149,27 @@ pub fn jetson_target(
     ];
     board.cpu.frequencies_khz = cpu;
     board.gpu.frequencies_hz = disc.gpu.available_hz.clone();
+    if let Some(e) = &disc.emc {
+        // debugfs lists no rates: the catalogue's, within the board's limits.
+        let rates: Vec<u64> = board
+            .emc
+            .as_ref()
+            .map(|s| s.frequencies_hz.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| (e.min_hz..=e.max_hz).contains(f))
+            .collect();
+        if rates.is_empty() {
+            return Err(UsageError(format!(
+                "--emc: {} lists no memory-clock rates within the board's limits {}-{} Hz; add them under [emc] frequencies_hz",
+                board.file, e.min_hz, e.max_hz
+            ))
+            .into());
+        }
+        board.emc = Some(crate::catalog::EmcSpec {
+            frequencies_hz: rates,
+        });
+    }
     if !c.quiet {
         eprintln!(
             "note: measuring on this {} (`{}`, {}) through {}: {} cpufreq policies, GPU devfreq {}, power {}",
@@ -454,16 +481,21 @@ pub fn apply_cmd(
         }
         Some(_) => {}
     }
-    let disc = discover_or_explain(&o.sysfs_root)?;
+    let mut disc = discover_or_explain(&o.sysfs_root)?;
+    if p.emc_freq_hz.is_some() {
+        disc = disc.with_emc().map_err(|e| UsageError(e.to_string()))?;
+    }
     let state = o.state_path();
     let dev = JetsonDevice::open_keeping(disc, &state).map_err(jetson_err)?;
-    let notes = apply_and_keep(dev, p.cpu_freq_khz, p.gpu_freq_hz).map_err(jetson_err)?;
+    let notes =
+        apply_and_keep(dev, p.cpu_freq_khz, p.gpu_freq_hz, p.emc_freq_hz).map_err(jetson_err)?;
     writeln!(
         out,
-        "applied {}: CPU {} kHz, GPU {} Hz (batch size {} is for your program to use). The clocks stay pinned; `sudo edgetune restore` puts back what was there before (snapshot at {})",
+        "applied {}: CPU {} kHz, GPU {} Hz{} (batch size {} is for your program to use). The clocks stay pinned; `sudo edgetune restore` puts back what was there before (snapshot at {})",
         profile.display(),
         p.cpu_freq_khz,
         p.gpu_freq_hz,
+        p.emc_freq_hz.map_or(String::new(), |f| format!(", memory {f} Hz")),
         p.batch_size,
         state.display()
     )?;

@@ -164,7 +164,7 @@ pub fn target(c: &Common) -> Result<Target> {
         }
         (_, Some(_)) => Backend::Replay,
         // On a board, or asked to run a real workload on a detected one.
-        (Backend::Auto, None) if on_board || (c.workload_cmd.is_some() && detected.is_some()) => {
+        (Backend::Auto, None) if on_board || (c.workload_cmd.is_some() && dt.is_some()) => {
             Backend::Jetson
         }
         (b, None) => b,
@@ -186,22 +186,14 @@ pub fn target(c: &Common) -> Result<Target> {
             jetson: Some(disc),
         });
     }
+    if c.board.emc {
+        return Err(UsageError(
+            "--emc sets a real board's memory clock (--backend jetson); the twin has no memory-clock model".into(),
+        )
+        .into());
+    }
     if let Some(path) = c.table.as_ref().filter(|_| backend == Backend::Replay) {
-        // Knobs the table does not vary stay where the governors spend most of their time.
-        let base = Config::new(
-            *board
-                .cpu
-                .frequencies_khz
-                .last()
-                .expect("validated non-empty"),
-            *board
-                .gpu
-                .frequencies_hz
-                .last()
-                .expect("validated non-empty"),
-            model.paper.batch_sizes[0],
-        );
-        let table = ReplayTable::load(path, base)?;
+        let table = ReplayTable::load(path, space_base(&board, &model))?;
         if !c.quiet {
             eprintln!(
                 "note: replaying the measurements in {} (backend replay) for {} on {}",
@@ -234,6 +226,24 @@ pub fn target(c: &Common) -> Result<Target> {
         table: None,
         jetson: None,
     })
+}
+
+/// Values of knobs a space does not vary: where the governors spend most of their time (the top
+/// clocks), and the model's smallest batch size.
+fn space_base(board: &Board, model: &Model) -> Config {
+    Config::new(
+        *board
+            .cpu
+            .frequencies_khz
+            .last()
+            .expect("validated non-empty"),
+        *board
+            .gpu
+            .frequencies_hz
+            .last()
+            .expect("validated non-empty"),
+        model.paper.batch_sizes[0],
+    )
 }
 
 /// The target of a command that runs on the twin only (sweep, measure, baseline).
@@ -387,7 +397,22 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
             protocol.warmup_inferences = 0;
             table.space.clone()
         }
-        None => Space::new(&t.board, &t.model, o.batch_sizes.as_deref(), &o.fixes)?,
+        None => {
+            let s = Space::new(&t.board, &t.model, o.batch_sizes.as_deref(), &o.fixes)?;
+            match (&t.jetson, &t.board.emc) {
+                // --emc on a board: the memory clock is a fourth axis.
+                (Some(d), Some(emc)) if d.emc.is_some() => {
+                    let mut axes = s.axes;
+                    axes.push(crate::space::Axis {
+                        knob: Knob::EmcFreqHz,
+                        values: emc.frequencies_hz.clone(),
+                    });
+                    let base = space_base(&t.board, &t.model);
+                    Space::from_axes(axes, base)
+                }
+                _ => s,
+            }
+        }
     };
     let grid = space.size();
     let exhaustive = o.strategy.trim().eq_ignore_ascii_case("grid");
@@ -704,11 +729,15 @@ pub fn summary(r: &Report) -> String {
     match &r.best {
         Some(b) => {
             s += &format!(
-                "recommended: CPU {:.1} MHz ({} kHz), GPU {:.1} MHz ({} Hz), batch {}\n",
+                "recommended: CPU {:.1} MHz ({} kHz), GPU {:.1} MHz ({} Hz),{} batch {}\n",
                 b.cpu_freq_khz as f64 / 1e3,
                 b.cpu_freq_khz,
                 b.gpu_freq_hz as f64 / 1e6,
                 b.gpu_freq_hz,
+                b.emc_freq_hz.map_or(String::new(), |f| format!(
+                    " memory {:.1} MHz ({f} Hz),",
+                    f as f64 / 1e6
+                )),
                 b.batch_size
             );
             s += &format!(

@@ -155,6 +155,7 @@ mod tests {
             n,
             cpu_freq_khz: cpu,
             gpu_freq_hz: gpu,
+            emc_freq_hz: None,
             batch_size: b,
             energy_j: e,
             time_s: e / 3.0,
@@ -192,6 +193,7 @@ mod tests {
             best: Some(Best {
                 cpu_freq_khz: 825_600,
                 gpu_freq_hz: 537_600_000,
+                emc_freq_hz: None,
                 batch_size: 64,
                 energy_j: 800.0,
                 time_s: 300.0,

@@ -17,6 +17,9 @@ pub struct Best {
     pub cpu_freq_khz: u64,
     /// GPU frequency, Hz.
     pub gpu_freq_hz: u64,
+    /// Memory clock, Hz, where it is a knob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emc_freq_hz: Option<u64>,
     /// Batch size.
     pub batch_size: u32,
     /// Energy for `inferences` inferences.
@@ -72,6 +75,9 @@ pub struct Row {
     pub cpu_freq_khz: u64,
     /// GPU frequency, Hz.
     pub gpu_freq_hz: u64,
+    /// Memory clock, Hz, where it is a knob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emc_freq_hz: Option<u64>,
     /// Batch size.
     pub batch_size: u32,
     /// Mean energy for `inferences` inferences.
@@ -222,6 +228,7 @@ pub fn best_of(c: &Config, m: &Measurement) -> Best {
     Best {
         cpu_freq_khz: c.cpu_freq_khz,
         gpu_freq_hz: c.gpu_freq_hz,
+        emc_freq_hz: c.emc_freq_hz,
         batch_size: c.batch_size,
         energy_j: m.energy_j,
         time_s: m.time_s,
@@ -236,6 +243,7 @@ pub fn row(n: usize, c: &Config, m: &Measurement) -> Row {
         n,
         cpu_freq_khz: c.cpu_freq_khz,
         gpu_freq_hz: c.gpu_freq_hz,
+        emc_freq_hz: c.emc_freq_hz,
         batch_size: c.batch_size,
         energy_j: m.energy_j,
         time_s: m.time_s,

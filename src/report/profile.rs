@@ -18,6 +18,9 @@ pub struct Profile {
     pub cpu_freq_khz: u64,
     /// GPU frequency, Hz.
     pub gpu_freq_hz: u64,
+    /// Memory clock, Hz, when it was tuned (`--emc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emc_freq_hz: Option<u64>,
     /// Batch size.
     pub batch_size: u32,
     /// Energy measured for `inferences` inferences.
@@ -37,6 +40,7 @@ pub fn profile_toml(r: &Report) -> Option<String> {
         backend: r.backend.clone(),
         cpu_freq_khz: b.cpu_freq_khz,
         gpu_freq_hz: b.gpu_freq_hz,
+        emc_freq_hz: b.emc_freq_hz,
         batch_size: b.batch_size,
         energy_j: round3(b.energy_j),
         inferences: r.inferences,
@@ -119,5 +123,21 @@ pub fn shell_snippet(r: &Report, board: &Board) -> Option<String> {
         "pin /sys/class/devfreq/{} min_freq max_freq {}\n",
         board.gpu.devfreq, b.gpu_freq_hz
     );
+    if let Some(f) = b.emc_freq_hz {
+        // jetson_clocks' do_emc, with debugfs mounted.
+        s += &if board.board.soc == "t210" {
+            format!(
+                "d=/sys/kernel/debug/clk/override.emc
+echo {f} > $d/clk_update_rate; echo 1 > $d/clk_state
+"
+            )
+        } else {
+            format!(
+                "d=/sys/kernel/debug/bpmp/debug/clk/emc
+echo 1 > $d/mrq_rate_locked; echo {f} > $d/rate
+"
+            )
+        };
+    }
     Some(s)
 }

@@ -38,8 +38,8 @@ pub enum JetsonError {
         /// What it held.
         value: String,
     },
-    /// A write outside the cpufreq, devfreq and sensor directories discovery found.
-    #[error("refusing to write {0}: edgetune writes only under the board's cpufreq, devfreq and sensor directories")]
+    /// A write outside the cpufreq, devfreq and memory-clock directories discovery found.
+    #[error("refusing to write {0}: edgetune writes only under the board's cpufreq, devfreq and memory-clock directories")]
     Forbidden(PathBuf),
     /// Something discovery needs is not there (not a Jetson, or an unknown layout).
     #[error("{0}")]
@@ -143,6 +143,82 @@ pub struct GpuDevfreq {
     pub governors: Vec<String>,
 }
 
+/// Which debugfs interface sets the memory clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmcKind {
+    /// T210 (Nano): `clk/override.emc` (`clk_update_rate`, `clk_state`, `clk_rate`).
+    Tegra210,
+    /// T186/T194/T234: BPMP `clk/emc` (`rate`, `mrq_rate_locked`).
+    Bpmp,
+}
+
+/// The memory clock's debugfs control (only with `--emc`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EmcControl {
+    /// Interface.
+    pub kind: EmcKind,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Lowest rate the board allows, Hz.
+    pub min_hz: u64,
+    /// Highest rate the board allows, Hz.
+    pub max_hz: u64,
+}
+
+impl EmcControl {
+    /// (rate file to write, override flag file, file to read the rate back).
+    fn files(&self) -> (PathBuf, PathBuf, PathBuf) {
+        match self.kind {
+            EmcKind::Tegra210 => (
+                self.dir.join("clk_update_rate"),
+                self.dir.join("clk_state"),
+                self.dir.join("clk_rate"),
+            ),
+            EmcKind::Bpmp => (
+                self.dir.join("rate"),
+                self.dir.join("mrq_rate_locked"),
+                self.dir.join("rate"),
+            ),
+        }
+    }
+}
+
+/// Finds the memory-clock control in debugfs (jetson_clocks' `do_emc`).
+pub fn discover_emc(fs: &Sysfs) -> Result<EmcControl, JetsonError> {
+    let t210 = fs.path("/sys/kernel/debug/clk/override.emc");
+    let bwmgr = fs.path("/sys/kernel/debug/tegra_bwmgr");
+    let bpmp = fs.path("/sys/kernel/debug/bpmp/debug/clk/emc");
+    let (kind, dir, min_hz, max_hz) = if t210.join("clk_update_rate").exists() {
+        (
+            EmcKind::Tegra210,
+            t210,
+            fs.read_u64(&bwmgr.join("emc_min_rate"))?,
+            fs.read_u64(&bwmgr.join("emc_max_rate"))?,
+        )
+    } else if bpmp.join("mrq_rate_locked").exists() {
+        (
+            EmcKind::Bpmp,
+            bpmp.clone(),
+            fs.read_u64(&bpmp.join("min_rate"))?,
+            fs.read_u64(&bpmp.join("max_rate"))?,
+        )
+    } else {
+        return Err(JetsonError::NotFound(format!(
+            "--emc: no memory-clock control in debugfs (looked for {} and {}); debugfs must be mounted (`mount -t debugfs none /sys/kernel/debug`) and readable by root",
+            t210.join("clk_update_rate").display(),
+            bpmp.join("mrq_rate_locked").display()
+        )));
+    };
+    let dir = std::fs::canonicalize(&dir).map_err(|e| JetsonError::io(&dir, e))?;
+    Ok(EmcControl {
+        kind,
+        dir,
+        min_hz,
+        max_hz,
+    })
+}
+
 /// What discovery found on a board.
 #[derive(Debug, Clone, Serialize)]
 pub struct Discovery {
@@ -156,6 +232,8 @@ pub struct Discovery {
     pub gpu: GpuDevfreq,
     /// Power sensors.
     pub rails: Rails,
+    /// Memory-clock control, when asked for (`--emc`).
+    pub emc: Option<EmcControl>,
 }
 
 /// `/proc/device-tree/model` under `root` (NULs trimmed), if there is one.
@@ -192,6 +270,7 @@ pub fn discover(root: &Path) -> Result<Discovery, JetsonError> {
         cpu,
         gpu,
         rails,
+        emc: None,
     })
 }
 
@@ -295,14 +374,23 @@ fn discover_gpu(fs: &Sysfs) -> Result<GpuDevfreq, JetsonError> {
 }
 
 impl Discovery {
-    /// A sysfs handle allowed to write exactly where this backend writes: the cpufreq policies
-    /// and the GPU devfreq directory.
+    /// Adds the memory-clock control (`--emc`).
+    pub fn with_emc(mut self) -> Result<Discovery, JetsonError> {
+        self.emc = Some(discover_emc(&Sysfs::new(&self.root))?);
+        Ok(self)
+    }
+
+    /// A sysfs handle allowed to write exactly where this backend writes: the cpufreq policies,
+    /// the GPU devfreq directory and, with `--emc`, the memory clock's debugfs directory.
     pub fn sysfs(&self) -> Sysfs {
         let mut fs = Sysfs::new(&self.root);
         for p in &self.cpu {
             fs.allow(&p.dir);
         }
         fs.allow(&self.gpu.dir);
+        if let Some(e) = &self.emc {
+            fs.allow(&e.dir);
+        }
         fs
     }
 
@@ -337,6 +425,17 @@ impl Discovery {
             self.gpu.dir.join("min_freq"),
             self.gpu.dir.join("max_freq"),
         )?);
+        // The rate goes back first, then the override flag is released.
+        if let Some(e) = &self.emc {
+            let (rate, flag, _) = e.files();
+            for path in [rate, flag] {
+                v.push(Entry::File {
+                    value: fs.read(&path)?,
+                    path,
+                    best_effort: false,
+                });
+            }
+        }
         Ok(v)
     }
 }
@@ -479,7 +578,28 @@ impl JetsonDevice {
     }
 
     /// Checks a pinned setting against the board's own lists, before any write.
-    fn check(&self, cpu_freq_khz: u64, gpu_freq_hz: u64) -> Result<(), JetsonError> {
+    fn check(
+        &self,
+        cpu_freq_khz: u64,
+        gpu_freq_hz: u64,
+        emc_freq_hz: Option<u64>,
+    ) -> Result<(), JetsonError> {
+        if let Some(f) = emc_freq_hz {
+            match &self.disc.emc {
+                None => {
+                    return Err(JetsonError::Unsupported(format!(
+                        "a memory clock ({f} Hz) was asked for, but memory-clock control is off; pass --emc"
+                    )))
+                }
+                Some(e) if !(e.min_hz..=e.max_hz).contains(&f) => {
+                    return Err(JetsonError::Unsupported(format!(
+                        "memory clock {f} Hz is outside the board's limits {}-{} Hz",
+                        e.min_hz, e.max_hz
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
         for p in &self.disc.cpu {
             if !p.available_khz.contains(&cpu_freq_khz) {
                 return Err(JetsonError::Unsupported(format!(
@@ -499,8 +619,13 @@ impl JetsonDevice {
         Ok(())
     }
 
-    fn pin(&mut self, cpu_freq_khz: u64, gpu_freq_hz: u64) -> Result<(), JetsonError> {
-        self.check(cpu_freq_khz, gpu_freq_hz)?;
+    fn pin(
+        &mut self,
+        cpu_freq_khz: u64,
+        gpu_freq_hz: u64,
+        emc_freq_hz: Option<u64>,
+    ) -> Result<(), JetsonError> {
+        self.check(cpu_freq_khz, gpu_freq_hz, emc_freq_hz)?;
         self.arm()?;
         for p in self.disc.cpu.clone() {
             let (lo, hi) = (p.file("scaling_min_freq"), p.file("scaling_max_freq"));
@@ -528,6 +653,22 @@ impl JetsonDevice {
             gpu_freq_hz,
         )?;
         self.read_back(&g.join("cur_freq"), gpu_freq_hz, "Hz");
+        if let (Some(f), Some(e)) = (emc_freq_hz, self.disc.emc.clone()) {
+            let (rate, flag, now) = e.files();
+            // jetson_clocks' order: T210 sets the rate, then turns the override on; BPMP
+            // locks first, then sets the rate.
+            match e.kind {
+                EmcKind::Tegra210 => {
+                    self.fs.write(&rate, &f.to_string())?;
+                    self.fs.write(&flag, "1")?;
+                }
+                EmcKind::Bpmp => {
+                    self.fs.write(&flag, "1")?;
+                    self.fs.write(&rate, &f.to_string())?;
+                }
+            }
+            self.read_back(&now, f, "Hz");
+        }
         Ok(())
     }
 
@@ -583,12 +724,12 @@ impl Device for JetsonDevice {
                 emc_freq_hz,
                 cpu_cores,
             } => {
-                if emc_freq_hz.is_some() || cpu_cores.is_some() {
+                if cpu_cores.is_some() {
                     return Err(DeviceError::Unsupported(
-                        "the jetson backend sets CPU and GPU clocks; memory clock and core count are not knobs here".into(),
+                        "the jetson backend does not switch CPU cores on and off".into(),
                     ));
                 }
-                Ok(self.pin(cpu_freq_khz, gpu_freq_hz)?)
+                Ok(self.pin(cpu_freq_khz, gpu_freq_hz, emc_freq_hz)?)
             }
             // The governors and limits found at start are the DVFS baseline.
             FreqSetting::Dvfs => {
@@ -696,8 +837,9 @@ pub fn apply_and_keep(
     mut dev: JetsonDevice,
     cpu_freq_khz: u64,
     gpu_freq_hz: u64,
+    emc_freq_hz: Option<u64>,
 ) -> Result<Vec<String>, JetsonError> {
-    let r = dev.pin(cpu_freq_khz, gpu_freq_hz);
+    let r = dev.pin(cpu_freq_khz, gpu_freq_hz, emc_freq_hz);
     if r.is_err() {
         return r.map(|_| Vec::new());
     }

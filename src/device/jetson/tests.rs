@@ -475,3 +475,77 @@ fn a_sensor_stuck_for_over_a_second_is_noted() {
         dev.notes()
     );
 }
+
+fn pinned_emc(cpu_freq_khz: u64, gpu_freq_hz: u64, emc_freq_hz: u64) -> FreqSetting {
+    FreqSetting::Pinned {
+        cpu_freq_khz,
+        gpu_freq_hz,
+        emc_freq_hz: Some(emc_freq_hz),
+        cpu_cores: None,
+    }
+}
+
+#[test]
+fn the_memory_clock_is_pinned_through_debugfs_and_restored() {
+    for (fx, kind, rate, flag, emc) in [
+        (
+            "nano-jp4",
+            EmcKind::Tegra210,
+            "clk_update_rate",
+            "clk_state",
+            800_000_000,
+        ),
+        (
+            "xavier-nx-jp5",
+            EmcKind::Bpmp,
+            "rate",
+            "mrq_rate_locked",
+            1_331_200_000,
+        ),
+    ] {
+        let (_t, root) = fixture(fx);
+        let before = tree(&root);
+        let disc = discover(&root).unwrap();
+        let (cpu, gpu) = (disc.cpu[0].available_khz[3], disc.gpu.available_hz[2]);
+        let disc = disc.with_emc().unwrap();
+        let e = disc.emc.clone().unwrap();
+        assert_eq!(
+            (e.kind, e.min_hz, e.max_hz),
+            (kind, 204_000_000, 1_600_000_000)
+        );
+        let mut dev = JetsonDevice::open(disc, &state(&root), None).unwrap();
+        // Outside the board's limits: refused before any write.
+        let err = dev
+            .apply(&pinned_emc(cpu, gpu, 1_866_000_000))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1866000000") && err.contains("limits"),
+            "{err}"
+        );
+        assert!(dev.write_log().is_empty());
+        dev.apply(&pinned_emc(cpu, gpu, emc)).unwrap();
+        assert_eq!(read(&e.dir.join(rate)), emc.to_string(), "{fx}");
+        assert_eq!(read(&e.dir.join(flag)), "1", "{fx}");
+        dev.restore().unwrap();
+        same(&tree(&root), &before);
+    }
+    // Without --emc a memory clock is refused, and nothing under debugfs may be written.
+    let (_t, root) = fixture("nano-jp4");
+    let mut dev = open(&root);
+    let err = dev
+        .apply(&pinned_emc(921_600, 614_400_000, 800_000_000))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--emc"), "{err}");
+    let mut fs = discover(&root).unwrap().sysfs();
+    let flag = root.join("sys/kernel/debug/clk/override.emc/clk_state");
+    assert!(matches!(
+        fs.write(&flag, "1"),
+        Err(JetsonError::Forbidden(_))
+    ));
+    // A board without debugfs says what to mount.
+    let (_t, orin) = fixture("orin-nano-jp6");
+    let err = discover(&orin).unwrap().with_emc().unwrap_err().to_string();
+    assert!(err.contains("debugfs"), "{err}");
+}
