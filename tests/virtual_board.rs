@@ -60,12 +60,21 @@ impl Emulator {
     }
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
+impl Emulator {
+    /// Sends SIGTERM and waits: the emulator stops cleanly (exit 0).
+    fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status();
-        let _ = self.0.wait();
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
     }
 }
 
@@ -153,7 +162,7 @@ fn setting(m: &Value) -> FreqSetting {
 fn tune_through_the_virtual_boards_files_agrees_with_the_twin_and_leaves_it_as_found() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("nano");
-    let emu = Emulator::start("nano", &root);
+    let mut emu = Emulator::start("nano", &root);
     let before = knobs(&root);
     let cat = Catalog::load(None).unwrap();
     let (board, model) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
@@ -249,14 +258,17 @@ fn tune_through_the_virtual_boards_files_agrees_with_the_twin_and_leaves_it_as_f
     );
     assert_eq!(knobs(&root), before);
     assert!(!root.join("var/lib/edgetune/restore.json").exists());
-    drop(emu);
+    assert!(
+        emu.stop().success(),
+        "the emulator stops cleanly on SIGTERM"
+    );
 }
 
 #[test]
 fn sigint_halfway_through_a_study_on_the_virtual_board_restores_every_file() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("nx");
-    let emu = Emulator::start("xavier-nx", &root);
+    let mut emu = Emulator::start("xavier-nx", &root);
     let before = knobs(&root);
     let out = t.path().join("out");
     let mut child = cmd()
@@ -281,5 +293,8 @@ fn sigint_halfway_through_a_study_on_the_virtual_board_restores_every_file() {
     assert_eq!(child.wait().unwrap().code(), Some(130));
     assert_eq!(knobs(&root), before);
     assert!(!root.join("var/lib/edgetune/restore.json").exists());
-    drop(emu);
+    assert!(
+        emu.stop().success(),
+        "the emulator stops cleanly on SIGTERM"
+    );
 }

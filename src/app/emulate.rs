@@ -49,6 +49,7 @@ pub fn emulate_cmd(catalog_dir: Option<&Path>, o: &EmulateOptions) -> Result<()>
         sensor_refresh_ms: o.sensor_refresh_ms,
     };
     let layout = emulator::create_tree(&o.root, &board, &config).map_err(usage)?;
+    super::quiet_interrupts(o.quiet);
     let stop = interrupt_flag();
     if !o.quiet {
         eprintln!(

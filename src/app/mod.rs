@@ -274,6 +274,13 @@ pub fn backend_words(backend: &str) -> &'static str {
     }
 }
 
+static QUIET_INTERRUPTS: AtomicBool = AtomicBool::new(false);
+
+/// Silences the note the signal handler prints on the first interrupt (`--quiet`).
+pub fn quiet_interrupts(quiet: bool) {
+    QUIET_INTERRUPTS.store(quiet, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// The process-wide interrupt flag, set by SIGINT/SIGTERM once the handler is installed.
 pub fn interrupt_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
@@ -291,7 +298,9 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
                 }
                 std::process::exit(crate::error::EXIT_INTERRUPTED);
             }
-            eprintln!("interrupt: stopping at the next safe point and putting back what was changed (again to quit at once)");
+            if !QUIET_INTERRUPTS.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("interrupt: stopping at the next safe point and putting back what was changed (again to quit at once)");
+            }
         });
         f
     })
@@ -383,6 +392,7 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
             return Err(UsageError(format!("--kappa must be positive, got {kappa}")).into());
         }
     }
+    quiet_interrupts(o.common.quiet);
     let t = target(&o.common)?;
     let mut protocol = o.common.protocol;
     let space = match &t.table {
