@@ -5,8 +5,10 @@
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+mod common;
+use common::sysfs_tree::{fixture, fixture_dir, same, tree};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -18,54 +20,16 @@ fn edgetune() -> Command {
     c
 }
 
-fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-/// A writable copy of a fixture tree.
-fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    let ok = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(fixture_dir(name))
-        .arg(&root)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    (t, root)
-}
-
-/// Every regular file under `root` with its content (links not followed).
-fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut m = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let ft = e.file_type().unwrap();
-            if ft.is_dir() {
-                stack.push(e.path());
-            } else if ft.is_file() {
-                m.insert(e.path(), std::fs::read(e.path()).unwrap());
-            }
-        }
-    }
-    m
-}
-
+/// `edgetune restore` on `root`, then the tree must be as it was.
 #[track_caller]
-fn same(a: &BTreeMap<PathBuf, Vec<u8>>, b: &BTreeMap<PathBuf, Vec<u8>>) {
-    let differ: Vec<_> = a
-        .keys()
-        .chain(b.keys())
-        .filter(|k| a.get(*k) != b.get(*k))
-        .map(|k| k.display().to_string())
-        .collect();
-    assert!(differ.is_empty(), "files differ: {differ:?}");
+fn restore_and_check(root: &Path, before: &std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+    edgetune()
+        .args(["restore", "--sysfs-root"])
+        .arg(root)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("restored"));
+    same(&tree(root), before);
 }
 
 fn state(root: &Path) -> PathBuf {
@@ -221,12 +185,7 @@ fn emc_adds_the_memory_clock_as_a_knob_and_restores_it() {
         .stdout(predicate::str::contains("memory"));
     let flag = root.join("sys/kernel/debug/clk/override.emc/clk_state");
     assert_eq!(std::fs::read_to_string(&flag).unwrap(), "1\n");
-    edgetune()
-        .args(["restore", "--sysfs-root"])
-        .arg(&root)
-        .assert()
-        .success();
-    same(&tree(&root), &before);
+    restore_and_check(&root, &before);
 }
 
 #[test]
@@ -324,13 +283,7 @@ fn after_sigkill_tune_refuses_until_restore_puts_the_board_back() {
                 .and(predicate::str::contains("restore.json")),
         );
     assert_eq!(tree(&root), pinned, "a refused run writes nothing");
-    edgetune()
-        .args(["restore", "--sysfs-root"])
-        .arg(&root)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("restored"));
-    same(&tree(&root), &before);
+    restore_and_check(&root, &before);
     edgetune()
         .args(["restore", "--sysfs-root"])
         .arg(&root)
@@ -388,156 +341,105 @@ fn apply_pins_a_profile_and_restore_undoes_it() {
     );
     assert!(state(&root).exists());
     // Applied twice, the snapshot still holds the state from before the first apply.
-    edgetune()
-        .args(["restore", "--sysfs-root"])
-        .arg(&root)
-        .assert()
-        .success();
-    same(&tree(&root), &before);
+    restore_and_check(&root, &before);
 }
 
 #[test]
 fn jetson_input_errors_exit_2_with_what_to_do() {
     let empty = tempfile::tempdir().unwrap();
-    let (t, root) = fixture("orin-nano-jp6");
+    let (t, orin) = fixture("orin-nano-jp6");
     let (_t2, nano) = fixture("nano-jp4");
     let (_t3, nodebug) = fixture("nano-jp4");
     std::fs::remove_dir_all(nodebug.join("sys/kernel")).unwrap();
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let [empty, orin, nano_s, nodebug, o1, nope] = [
+        empty.path().to_path_buf(),
+        orin,
+        nano.clone(),
+        nodebug,
+        t.path().join("o1"),
+        t.path().join("nope.toml"),
+    ]
+    .map(|p| p.display().to_string());
+    // `tune -m resnet18` followed by each case's words.
+    let cases: &[(&[&str], &str)] = &[
         (
-            vec![
-                "tune".into(),
-                "-m".into(),
-                "resnet18".into(),
-                "--backend".into(),
-                "jetson".into(),
-                "--workload-cmd".into(),
-                "true".into(),
-                "--sysfs-root".into(),
-                empty.path().display().to_string(),
+            &[
+                "--backend",
+                "jetson",
+                "--workload-cmd",
+                "true",
+                "--sysfs-root",
+                &empty,
             ],
             "not a Jetson",
         ),
         (
-            vec![
-                "tune".into(),
-                "-m".into(),
-                "resnet18".into(),
-                "--backend".into(),
-                "jetson".into(),
-                "--workload-cmd".into(),
-                "true".into(),
-                "--sysfs-root".into(),
-                root.display().to_string(),
+            &[
+                "--backend",
+                "jetson",
+                "--workload-cmd",
+                "true",
+                "--sysfs-root",
+                &orin,
             ],
             "matches no search-spaces file",
         ),
+        (&["--sysfs-root", &nano_s], "--workload-cmd"),
         (
-            vec![
-                "tune".into(),
-                "-m".into(),
-                "resnet18".into(),
-                "--sysfs-root".into(),
-                nano.display().to_string(),
-            ],
-            "--workload-cmd",
-        ),
-        (
-            vec![
-                "tune".into(),
-                "-m".into(),
-                "resnet18".into(),
-                "-d".into(),
-                "xavier-nx".into(),
-                "--workload-cmd".into(),
-                "true".into(),
-                "--sysfs-root".into(),
-                nano.display().to_string(),
+            &[
+                "-d",
+                "xavier-nx",
+                "--workload-cmd",
+                "true",
+                "--sysfs-root",
+                &nano_s,
             ],
             "this board is a NVIDIA Jetson Nano",
         ),
         (
-            vec![
-                "tune".into(),
-                "-m".into(),
-                "resnet18".into(),
-                "--workload-cmd".into(),
-                "run {gpu}".into(),
-                "--sysfs-root".into(),
-                nano.display().to_string(),
-                "-o".into(),
-                t.path().join("o1").display().to_string(),
+            &[
+                "--workload-cmd",
+                "run {gpu}",
+                "--sysfs-root",
+                &nano_s,
+                "-o",
+                &o1,
             ],
             "unknown placeholder",
         ),
         (
-            vec![
-                "tune".into(),
-                "-m".into(),
-                "resnet18".into(),
-                "--workload-cmd".into(),
-                "true".into(),
-                "--workload-timeout=-1".into(),
-                "--sysfs-root".into(),
-                nano.display().to_string(),
+            &[
+                "--workload-cmd",
+                "true",
+                "--workload-timeout=-1",
+                "--sysfs-root",
+                &nano_s,
             ],
             "--workload-timeout",
         ),
         (
-            vec![
-                "tune".into(),
-                "-m".into(),
-                "resnet18".into(),
-                "-d".into(),
-                "nano".into(),
-                "--backend".into(),
-                "sim".into(),
-                "--workload-cmd".into(),
-                "true".into(),
-            ],
+            &["-d", "nano", "--backend", "sim", "--workload-cmd", "true"],
             "--backend jetson",
         ),
+        (&["-d", "nano", "--emc"], "memory-clock model"),
         (
-            vec![
-                "apply".into(),
-                t.path().join("nope.toml").display().to_string(),
-                "--sysfs-root".into(),
-                nano.display().to_string(),
-            ],
-            "cannot read the profile",
-        ),
-        (
-            vec![
-                "tune".into(),
-                "-m".into(),
-                "resnet18".into(),
-                "-d".into(),
-                "nano".into(),
-                "--emc".into(),
-            ],
-            "memory-clock model",
-        ),
-        (
-            vec![
-                "tune".into(),
-                "-m".into(),
-                "resnet18".into(),
-                "--emc".into(),
-                "--workload-cmd".into(),
-                "true".into(),
-                "--sysfs-root".into(),
-                nodebug.display().to_string(),
-            ],
+            &["--emc", "--workload-cmd", "true", "--sysfs-root", &nodebug],
             "debugfs",
         ),
     ];
     let before = tree(&nano);
-    for (args, msg) in cases {
+    for (words, msg) in cases {
         edgetune()
-            .args(&args)
+            .args(["tune", "-m", "resnet18"])
+            .args(*words)
             .assert()
             .code(2)
-            .stderr(predicate::str::contains(msg).and(predicate::str::contains("panicked").not()));
+            .stderr(predicate::str::contains(*msg).and(predicate::str::contains("panicked").not()));
     }
+    edgetune()
+        .args(["apply", &nope, "--sysfs-root", &nano_s])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read the profile"));
     same(&tree(&nano), &before);
 }

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::sysfs_tree::tree;
+
 const TIME_SCALE: f64 = 0.05;
 const INFERENCES: u32 = 320;
 
@@ -81,42 +84,26 @@ impl Drop for Emulator {
 /// The files edgetune may write (everything but what the emulator itself keeps changing: the
 /// current clocks, the sensor readings, the GPU load and its own state).
 fn knobs(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut m = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let ft = e.file_type().unwrap();
-            let name = e.file_name().to_string_lossy().to_string();
-            let p = e.path();
-            if ft.is_dir() {
-                if !p.ends_with("run/edgetune-emulator") {
-                    stack.push(p);
-                }
-            } else if ft.is_file()
-                && !name.starts_with('.')
-                && !name.ends_with("_input")
-                && !["scaling_cur_freq", "cur_freq", "load"].contains(&name.as_str())
-            {
-                m.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
+    let mut m = tree(root);
+    m.retain(|p, _| {
+        let name = p.file_name().unwrap().to_string_lossy();
+        !p.starts_with(root.join("run/edgetune-emulator"))
+            && !name.starts_with('.')
+            && !name.ends_with("_input")
+            && !["scaling_cur_freq", "cur_freq", "load"].contains(&name.as_ref())
+    });
     m
 }
 
-fn tune_args(root: &Path, fix: &str, seed: &str, budget: &str) -> Vec<String> {
-    let workload = format!(
-        "{} emulate-infer --root {} --model {{model}} --batch {{batch}} --inferences {{inferences}}",
-        bin().display(),
-        root.display()
-    );
+/// One small study: resnet18 at batch 8 with one knob fixed, few inferences and runs.
+fn study_args(fix: &str, seed: &str, budget: &str) -> Vec<String> {
+    let n = INFERENCES.to_string();
     [
         "tune",
         "-m",
         "resnet18",
         "--inferences",
-        &INFERENCES.to_string(),
+        &n,
         "--warmup",
         "0",
         "--min-runs",
@@ -136,7 +123,18 @@ fn tune_args(root: &Path, fix: &str, seed: &str, budget: &str) -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain([
+    .collect()
+}
+
+/// The study on the virtual board under `root`, through the jetson backend.
+fn tune_args(root: &Path, fix: &str, seed: &str, budget: &str) -> Vec<String> {
+    let workload = format!(
+        "{} emulate-infer --root {} --model {{model}} --batch {{batch}} --inferences {{inferences}}",
+        bin().display(),
+        root.display()
+    );
+    let mut v = study_args(fix, seed, budget);
+    v.extend([
         "--backend".into(),
         "jetson".into(),
         "--poll-ms".into(),
@@ -145,8 +143,8 @@ fn tune_args(root: &Path, fix: &str, seed: &str, budget: &str) -> Vec<String> {
         root.display().to_string(),
         "--workload-cmd".into(),
         workload,
-    ])
-    .collect()
+    ]);
+    v
 }
 
 fn setting(m: &Value) -> FreqSetting {
@@ -206,36 +204,8 @@ fn tune_through_the_virtual_boards_files_agrees_with_the_twin_and_leaves_it_as_f
 
     // The same study on the twin itself, noiseless: same recommendation, or as good within 3 %.
     let o = cmd()
-        .args([
-            "tune",
-            "-m",
-            "resnet18",
-            "-d",
-            "nano",
-            "--backend",
-            "sim",
-            "--noise",
-            "off",
-            "--inferences",
-            "320",
-            "--warmup",
-            "0",
-            "--min-runs",
-            "2",
-            "--max-runs",
-            "3",
-            "--batch-sizes",
-            "8",
-            "--fix",
-            "cpu=1479MHz",
-            "--seed",
-            "7",
-            "--budget",
-            "8",
-            "--json",
-            "-q",
-            "--out",
-        ])
+        .args(study_args("cpu=1479MHz", "7", "8"))
+        .args(["-d", "nano", "--backend", "sim", "--noise", "off", "--out"])
         .arg(t.path().join("sim"))
         .output()
         .unwrap();

@@ -8,57 +8,9 @@ use super::*;
 use crate::device::{Device, FreqSetting};
 use std::collections::BTreeMap;
 
-fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let ok = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(&src)
-        .arg(t.path().join("root"))
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "copying {}", src.display());
-    let root = t.path().join("root");
-    (t, root)
-}
-
-/// Every regular file under `root` (links not followed) with its content.
-fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut m = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let ft = e.file_type().unwrap();
-            if ft.is_dir() {
-                stack.push(e.path());
-            } else if ft.is_file() {
-                m.insert(e.path(), std::fs::read(e.path()).unwrap());
-            }
-        }
-    }
-    m
-}
-
-/// Asserts two trees are equal, naming the files that differ.
-#[track_caller]
-fn same(a: &BTreeMap<PathBuf, Vec<u8>>, b: &BTreeMap<PathBuf, Vec<u8>>) {
-    let differ: Vec<_> = a
-        .keys()
-        .chain(b.keys())
-        .filter(|k| a.get(*k) != b.get(*k))
-        .map(|k| {
-            let show = |m: &BTreeMap<PathBuf, Vec<u8>>| {
-                m.get(k).map(|v| String::from_utf8_lossy(v).to_string())
-            };
-            format!("{}: {:?} vs {:?}", k.display(), show(a), show(b))
-        })
-        .collect();
-    assert!(differ.is_empty(), "trees differ:\n{}", differ.join("\n"));
-}
+#[path = "../../../tests/common/sysfs_tree.rs"]
+mod sysfs_tree;
+use sysfs_tree::{fixture, same, tree};
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap().trim().to_string()
