@@ -1,15 +1,15 @@
 //! `edgetune bench`: strategies x models x boards x seeds on the twin (noise on), judged against
 //! the noiseless grid. The quality figures live here, not in timed tests.
 
-use crate::app::true_grid;
 use crate::catalog::{Board, Catalog, Model};
 use crate::device::replay::{ReplayBoard, ReplayTable};
 use crate::device::sim::{self, Noise, SimBoard};
 use crate::device::{Device, Workload};
 use crate::measure::{stats, ProtocolSettings};
+use crate::objective::{hypervolume, pareto_front, violation, Goal, Quantities};
 use crate::space::Space;
 use crate::space::{Config, Knob};
-use crate::strategy::{self, StrategyInit};
+use crate::strategy::{self, StrategyInit, StrategyOptions};
 use crate::study::{Prior, Study};
 use anyhow::Result;
 use rayon::prelude::*;
@@ -35,6 +35,8 @@ pub struct BenchOptions {
     pub protocol: ProtocolSettings,
     /// Replay tables to bench on instead of the twin (one cell each).
     pub tables: Vec<std::path::PathBuf>,
+    /// Objective, constraints, Pareto mode (the twin only).
+    pub goal: Goal,
 }
 
 /// Result of one study in the bench.
@@ -64,6 +66,14 @@ pub struct BenchRun {
     pub to_5pct: usize,
     /// Time spent measuring over the time of a full-grid sweep with the same protocol.
     pub tuning_time_fraction: f64,
+    /// Whether the final recommendation truly meets the constraints (true without any).
+    pub final_feasible: bool,
+    /// The final recommendation.
+    pub recommended: Option<Config>,
+    /// With `--pareto`: measurements until the true hypervolume of the measured configurations
+    /// reached 95 % of the true front's (the budget if never).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_95pct_hypervolume: Option<usize>,
 }
 
 /// Median and 90th percentile.
@@ -105,6 +115,11 @@ pub struct StrategySummary {
     pub tuning_time_fraction: Summary,
     /// Share of studies whose recommendation was within 3 % of the grid minimum.
     pub within_3pct_share: f64,
+    /// Share of studies whose recommendation truly met the constraints.
+    pub feasible_share: f64,
+    /// With `--pareto`: measurements to 95 % of the true front's hypervolume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_95pct_hypervolume: Option<Summary>,
 }
 
 /// bench.json.
@@ -127,6 +142,8 @@ pub struct BenchReport {
     /// Per strategy, board and model: `strategy/board/model`, final regret median and
     /// measurements median.
     pub by_model: BTreeMap<String, StrategySummary>,
+    /// Objective and constraints judged.
+    pub goal: Goal,
     /// Every study.
     pub runs: Vec<BenchRun>,
 }
@@ -145,6 +162,14 @@ fn summarise(runs: &[&BenchRun]) -> StrategySummary {
         tuning_time_fraction: f(&|r| r.tuning_time_fraction),
         within_3pct_share: runs.iter().filter(|r| r.final_regret_pct <= 3.0).count() as f64
             / runs.len().max(1) as f64,
+        feasible_share: runs.iter().filter(|r| r.final_feasible).count() as f64
+            / runs.len().max(1) as f64,
+        to_95pct_hypervolume: runs
+            .iter()
+            .map(|r| r.to_95pct_hypervolume.map(|x| x as f64))
+            .collect::<Option<Vec<f64>>>()
+            .filter(|v| !v.is_empty())
+            .map(|v| Summary::of(&v)),
     }
 }
 
@@ -163,15 +188,93 @@ struct Cell<'a> {
     source: Source<'a>,
     space: Space,
     baseline_batch: u32,
+    /// True objective of every configuration.
     truth: Vec<f64>,
+    /// Whether each configuration truly meets the constraints.
+    feasible: Vec<bool>,
+    /// The true constrained minimum.
     min: f64,
     sweep_s: f64,
+    /// True (latency ms, energy per inference mJ) of every configuration, scaled so the true
+    /// Pareto front spans [0, 1] on each axis, and the front's hypervolume against (1.1, 1.1).
+    front: Option<(Vec<(f64, f64)>, f64)>,
 }
 
-fn twin_cell<'a>(b: &'a Board, m: &'a Model, p: &ProtocolSettings) -> Result<Cell<'a>> {
+/// Objective and feasibility of every configuration from its true quantities.
+fn judge(goal: &Goal, q: &[Quantities], baseline_time_s: f64) -> (Vec<f64>, Vec<bool>, f64) {
+    let truth: Vec<f64> = q.iter().map(|x| goal.value(x)).collect();
+    let feasible: Vec<bool> = q
+        .iter()
+        .map(|x| violation(&goal.constraints(x, baseline_time_s)) <= 0.0)
+        .collect();
+    let min = truth
+        .iter()
+        .zip(&feasible)
+        .filter(|(_, f)| **f)
+        .map(|(v, _)| *v)
+        .fold(f64::INFINITY, f64::min);
+    (truth, feasible, min)
+}
+
+/// The true front's frame: each configuration's (latency, energy per inference) scaled by the
+/// true front's ideal and nadir points, and the front's hypervolume.
+fn front_frame(q: &[Quantities]) -> (Vec<(f64, f64)>, f64) {
+    let pts: Vec<(f64, f64)> = q
+        .iter()
+        .map(|x| (x.latency_ms(), x.energy_per_inference_mj()))
+        .collect();
+    let front = pareto_front(&pts);
+    let (mut lo, mut hi) = (
+        (f64::INFINITY, f64::INFINITY),
+        (f64::NEG_INFINITY, f64::NEG_INFINITY),
+    );
+    for i in &front {
+        lo = (lo.0.min(pts[*i].0), lo.1.min(pts[*i].1));
+        hi = (hi.0.max(pts[*i].0), hi.1.max(pts[*i].1));
+    }
+    let span = ((hi.0 - lo.0).max(1e-12), (hi.1 - lo.1).max(1e-12));
+    let scaled: Vec<(f64, f64)> = pts
+        .iter()
+        .map(|p| ((p.0 - lo.0) / span.0, (p.1 - lo.1) / span.1))
+        .collect();
+    let hv = hypervolume(&scaled, HV_REFERENCE);
+    (scaled, hv)
+}
+
+/// Reference point of the scaled hypervolume.
+const HV_REFERENCE: (f64, f64) = (1.1, 1.1);
+
+fn twin_cell<'a>(
+    b: &'a Board,
+    m: &'a Model,
+    p: &ProtocolSettings,
+    goal: &Goal,
+) -> Result<Cell<'a>> {
     m.twin_for(&b.board.id)?;
     let space = Space::new(b, m, None, &[])?;
-    let truth = true_grid(b, m, &space, p.inferences);
+    let q: Vec<Quantities> = space
+        .points()
+        .map(|pt| {
+            let c = space.config(&pt);
+            let t = sim::truth(b, m, &c.setting(), c.batch_size, p.inferences);
+            Quantities {
+                energy_j: t.energy_j,
+                time_s: t.time_s,
+                inferences: p.inferences,
+                batch_size: c.batch_size,
+            }
+        })
+        .collect();
+    let baseline_batch = m.paper.batch_sizes[0];
+    let baseline_time_s = sim::truth(
+        b,
+        m,
+        &crate::device::FreqSetting::Dvfs,
+        baseline_batch,
+        p.inferences,
+    )
+    .time_s;
+    let (truth, feasible, min) = judge(goal, &q, baseline_time_s);
     let sweep_s = space
         .points()
         .map(|pt| {
@@ -184,11 +287,13 @@ fn twin_cell<'a>(b: &'a Board, m: &'a Model, p: &ProtocolSettings) -> Result<Cel
         device: b.board.id.clone(),
         model: m.model.id.clone(),
         source: Source::Twin(b, m),
-        baseline_batch: m.paper.batch_sizes[0],
-        min: truth.iter().copied().fold(f64::INFINITY, f64::min),
+        baseline_batch,
+        min,
         truth,
+        feasible,
         space,
         sweep_s,
+        front: goal.pareto.then(|| front_frame(&q)),
     })
 }
 
@@ -230,9 +335,11 @@ fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>>
         source: Source::Table(table),
         baseline_batch,
         min: truth.iter().copied().fold(f64::INFINITY, f64::min),
+        feasible: vec![true; truth.len()],
         truth,
         space,
         sweep_s,
+        front: None,
     })
 }
 
@@ -243,7 +350,14 @@ fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -
         .budget
         .unwrap_or(((space.size() as f64) * o.budget_fraction).floor() as usize)
         .max(1);
-    let strategy = strategy::make(name, &StrategyInit::for_space(space, seed, budget))?;
+    let options = StrategyOptions {
+        pareto: o.goal.pareto,
+        ..StrategyOptions::default()
+    };
+    let strategy = strategy::make(
+        name,
+        &StrategyInit::for_space(space, seed, budget).with_options(options),
+    )?;
     let mut protocol = o.protocol;
     let (mut dev, mut wl): (Box<dyn Device>, Box<dyn Workload>) = match &cell.source {
         Source::Twin(b, m) => {
@@ -267,19 +381,40 @@ fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -
         journal: None,
         prior: Prior::default(),
         interrupt: None,
+        goal: o.goal,
     };
     let outcome = study.run(|_| {})?;
     // True regret of what the strategy recommended after each measurement.
+    let index_of = |c: &Config| space.index(&space.point_of(c).expect("measured in the space"));
+    // An infeasible recommendation has no regret to speak of: infinite.
     let regrets: Vec<f64> = outcome
         .recommended
         .iter()
         .map(|i| {
-            let p = space
-                .point_of(&outcome.measured[*i].config)
-                .expect("measured in the space");
-            (cell.truth[space.index(&p)] / cell.min - 1.0) * 100.0
+            let k = index_of(&outcome.measured[*i].config);
+            if cell.feasible[k] {
+                (cell.truth[k] / cell.min - 1.0) * 100.0
+            } else {
+                f64::INFINITY
+            }
         })
         .collect();
+    let final_feasible = outcome
+        .recommended
+        .last()
+        .is_some_and(|i| cell.feasible[index_of(&outcome.measured[*i].config)]);
+    let to_95pct_hypervolume = cell.front.as_ref().map(|(scaled, hv)| {
+        let mut seen = Vec::new();
+        outcome
+            .measured
+            .iter()
+            .position(|m| {
+                seen.push(scaled[index_of(&m.config)]);
+                hypervolume(&seen, HV_REFERENCE) >= 0.95 * hv
+            })
+            .map(|i| i + 1)
+            .unwrap_or(budget)
+    });
     let to = |pct: f64| {
         regrets
             .iter()
@@ -304,6 +439,12 @@ fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -
         } else {
             f64::NAN
         },
+        final_feasible,
+        recommended: outcome
+            .recommended
+            .last()
+            .map(|i| outcome.measured[*i].config),
+        to_95pct_hypervolume,
     })
 }
 
@@ -335,10 +476,16 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
             let mut cells = Vec::new();
             for b in &boards {
                 for m in &models {
-                    cells.push(twin_cell(b, m, &o.protocol)?);
+                    cells.push(twin_cell(b, m, &o.protocol, &o.goal)?);
                 }
             }
             cells
+        }
+        _ if !o.goal.is_plain() => {
+            return Err(crate::error::UsageError(
+                "bench judges objectives, constraints and --pareto on the twin only (a table has no DVFS baseline time to judge a slowdown against); leave --table out".into(),
+            )
+            .into())
         }
         n => (0..n)
             .map(|i| table_cell(cat, o, i))
@@ -397,6 +544,7 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
         strategies,
         by_device,
         by_model,
+        goal: o.goal,
         runs,
     })
 }
@@ -411,10 +559,22 @@ pub fn markdown(r: &BenchReport) -> String {
         r.devices.len(),
         r.budget
     );
-    s += "| strategy | scope | studies | measurements (median) | % of grid (median) | to 1 % (med/p90) | to 2 % (med/p90) | to 5 % (med/p90) | final regret % (med/p90) | within 3 % | tuning time / sweep (median) |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+    if !r.goal.is_plain() {
+        s += &format!(
+            "Objective: {}; constraints: {}; regret is against the true constrained minimum, and an infeasible recommendation counts as never within reach.{}\n\n",
+            r.goal.objective.name(),
+            serde_json::to_string(&r.goal.limits).unwrap_or_default(),
+            if r.goal.pareto {
+                " With --pareto: measurements until the true hypervolume of the measured configurations (latency, energy per inference, scaled by the true front's ideal and nadir, reference 1.1, 1.1) reached 95 % of the true front's."
+            } else {
+                ""
+            }
+        );
+    }
+    s += "| strategy | scope | studies | measurements (median) | % of grid (median) | to 1 % (med/p90) | to 2 % (med/p90) | to 5 % (med/p90) | final regret % (med/p90) | within 3 % | feasible | to 95 % hypervolume (med/p90) | tuning time / sweep (median) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     let line = |name: &str, scope: &str, x: &StrategySummary| {
         format!(
-            "| {name} | {scope} | {} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.0} % | {:.3} |\n",
+            "| {name} | {scope} | {} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.0} % | {:.0} % | {} | {:.3} |\n",
             x.runs,
             x.measurements.median,
             x.grid_share_pct.median,
@@ -427,6 +587,9 @@ pub fn markdown(r: &BenchReport) -> String {
             x.final_regret_pct.median,
             x.final_regret_pct.p90,
             x.within_3pct_share * 100.0,
+            x.feasible_share * 100.0,
+            x.to_95pct_hypervolume
+                .map_or("-".into(), |h| format!("{:.0} / {:.0}", h.median, h.p90)),
             x.tuning_time_fraction.median
         )
     };

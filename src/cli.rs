@@ -6,6 +6,7 @@ use edgetune::app::emulate::EmulateOptions;
 use edgetune::app::{Backend, Common, MeasureOptions, SweepOptions, TuneOptions};
 use edgetune::bench::BenchOptions;
 use edgetune::measure::ProtocolSettings;
+use edgetune::objective::{Goal, Limits, Objective};
 use edgetune::space::{self, Knob, SpaceError};
 use edgetune::strategy::bayes::Acquisition;
 use edgetune::strategy::StrategyOptions;
@@ -300,6 +301,62 @@ pub struct TuneArgs {
     /// Continue the study in this folder from its journal, without re-measuring.
     #[arg(long, value_name = "DIR", conflicts_with = "out")]
     pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub goal: GoalArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+pub enum ObjectiveArg {
+    /// Energy for the workload.
+    Energy,
+    /// Energy-delay product: energy per inference x time per inference.
+    Edp,
+    /// Time for the workload.
+    Time,
+}
+
+/// What to minimise and under which limits.
+#[derive(Debug, Args)]
+pub struct GoalArgs {
+    /// What to minimise.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Energy)]
+    pub objective: ObjectiveArg,
+    /// Time of one batch must be at most this, ms.
+    #[arg(long, value_name = "MS")]
+    pub max_latency_ms: Option<f64>,
+    /// Inferences per second must be at least this.
+    #[arg(long, value_name = "PER_S")]
+    pub min_throughput: Option<f64>,
+    /// Time for the workload must be at most F times that of the DVFS baseline (at the baseline
+    /// batch size): 1.2 allows 20 % slower.
+    #[arg(long, value_name = "F")]
+    pub max_slowdown: Option<f64>,
+    /// Average board power must be at most this, W.
+    #[arg(long, value_name = "W")]
+    pub max_power_w: Option<f64>,
+    /// Map the energy-latency Pareto front: report it, plot it, write pareto.csv (bayes spends
+    /// its budget on the front, not one minimum).
+    #[arg(long)]
+    pub pareto: bool,
+}
+
+impl GoalArgs {
+    pub fn to_goal(&self) -> Goal {
+        Goal {
+            objective: match self.objective {
+                ObjectiveArg::Energy => Objective::Energy,
+                ObjectiveArg::Edp => Objective::Edp,
+                ObjectiveArg::Time => Objective::Time,
+            },
+            limits: Limits {
+                max_latency_ms: self.max_latency_ms,
+                min_throughput: self.min_throughput,
+                max_slowdown: self.max_slowdown,
+                max_power_w: self.max_power_w,
+            },
+            pareto: self.pareto,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -381,6 +438,8 @@ pub struct BenchArgs {
     /// Print bench.json to stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub goal: GoalArgs,
 }
 
 #[derive(Debug, Args)]
@@ -443,6 +502,7 @@ impl TuneArgs {
                     AcquisitionArg::Lcb => Acquisition::Lcb { kappa: self.kappa },
                 },
                 ei_stop: self.ei_stop,
+                pareto: self.goal.pareto,
             },
             budget: self.budget,
             batch_sizes: self
@@ -459,6 +519,7 @@ impl TuneArgs {
             out: self.out.clone(),
             json: self.json,
             resume: self.resume.clone(),
+            goal: self.goal.to_goal(),
         })
     }
 }
@@ -519,6 +580,7 @@ impl BenchArgs {
                 ..ProtocolSettings::default()
             },
             tables: self.table.clone(),
+            goal: self.goal.to_goal(),
         }
     }
 }

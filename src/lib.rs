@@ -16,6 +16,7 @@ pub mod device;
 pub mod emulator;
 pub mod error;
 pub mod measure;
+pub mod objective;
 pub mod report;
 pub mod space;
 pub mod strategy;

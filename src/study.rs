@@ -5,8 +5,10 @@
 
 use crate::device::{Device, DeviceError, FreqSetting, Workload};
 use crate::measure::{measure, Measurement, ProtocolSettings};
+use crate::objective::{violation, Goal, Quantities};
+use crate::space::Point;
 use crate::space::{Config, Space};
-use crate::strategy::{History, Observation, Strategy};
+use crate::strategy::{penalised, History, Observation, Strategy};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -76,6 +78,9 @@ pub struct StudyHeader {
     pub protocol: ProtocolSettings,
     /// The search space.
     pub space: Space,
+    /// Objective and constraints (absent in journals of plain energy studies).
+    #[serde(default, skip_serializing_if = "Goal::is_plain")]
+    pub goal: Goal,
 }
 
 /// One journal line.
@@ -198,7 +203,7 @@ impl Prior {
 }
 
 fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(), JournalError> {
-    let fields: [(&str, String, String); 8] = [
+    let fields: [(&str, String, String); 9] = [
         ("model", old.model.clone(), new.model.clone()),
         ("device", old.device.clone(), new.device.clone()),
         ("backend", old.backend.clone(), new.backend.clone()),
@@ -213,6 +218,11 @@ fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(),
             "protocol",
             format!("{:?}", old.protocol),
             format!("{:?}", new.protocol),
+        ),
+        (
+            "objective and constraints",
+            format!("{:?}", old.goal),
+            format!("{:?}", new.goal),
         ),
         (
             "search space",
@@ -299,6 +309,7 @@ impl Outcome {
                     value: m.measurement.energy_j,
                     cv: m.measurement.cv,
                     runs: m.measurement.runs.len() as u32,
+                    ..Default::default()
                 });
             }
         }
@@ -347,6 +358,8 @@ pub struct Study<'a> {
     pub prior: Prior,
     /// Set by a signal handler to stop between measurements.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Objective and constraints.
+    pub goal: Goal,
 }
 
 /// Failures of a study: the device failed, or the journal could not be written. What was
@@ -394,6 +407,28 @@ impl Study<'_> {
             })?;
         }
         Ok((m, false))
+    }
+
+    /// What the strategy is told of a measurement: the objective's value, the constraints
+    /// (conservative), the batch latency. A strategy that does not model constraints sees an
+    /// infeasible point as worse than any feasible one.
+    fn observe(&self, point: Point, m: &Measurement, baseline: &Measurement) -> Observation {
+        let q = Quantities::of(m);
+        let constraints = self.goal.measured_constraints(m, baseline);
+        let v = violation(&constraints);
+        let value = if v > 0.0 && !self.strategy.handles_constraints() {
+            penalised(v)
+        } else {
+            self.goal.value(&q)
+        };
+        Observation {
+            point,
+            value,
+            cv: m.cv,
+            runs: m.runs.len() as u32,
+            constraints,
+            latency_ms: q.latency_ms(),
+        }
     }
 
     /// Runs the study. The device is restored on every path out of this function.
@@ -464,12 +499,7 @@ impl Study<'_> {
                 }
             };
             resumed += from_journal as usize;
-            let obs = Observation {
-                point,
-                value: measurement.energy_j,
-                cv: measurement.cv,
-                runs: measurement.runs.len() as u32,
-            };
+            let obs = self.observe(point, &measurement, &baseline);
             self.strategy.tell(&obs);
             index.insert(obs.point.clone(), measured.len());
             history.push(obs);
@@ -564,6 +594,7 @@ mod tests {
             baseline_batch: 4,
             protocol: ProtocolSettings::default(),
             space,
+            goal: Goal::default(),
         }
     }
 
@@ -598,6 +629,7 @@ mod tests {
             journal: Some(Journal::create(journal, &header).unwrap()),
             prior: Prior::default(),
             interrupt: Some(flag),
+            goal: Default::default(),
         };
         let r = study.run(|_| {});
         (r, restores.load(Ordering::SeqCst), sim)

@@ -909,3 +909,117 @@ fn sweep_draws_its_grid_plots() {
     let (_, _, marks) = svg_summary(&dir.path().join("heatmap.svg"));
     assert!(marks >= 25 * 15, "{marks}");
 }
+
+#[test]
+fn a_slowdown_limit_is_met_by_every_strategy_and_reported() {
+    for strategy in ["bayes", "coordinate"] {
+        let dir = tempfile::tempdir().unwrap();
+        edgetune()
+            .args(["tune", "-m", "distilbert", "-d", "nano", "-q", "--budget", "40"])
+            .args(["--max-slowdown", "1.2", "--strategy", strategy, "--out"])
+            .arg(dir.path())
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(
+                "constraints: max_slowdown 1.2 x the DVFS baseline's time; the recommendation meets them",
+            ));
+        let r = read_json(&dir.path().join("report.json"));
+        assert_eq!(r["constraints"][0]["name"], "max_slowdown");
+        assert_eq!(r["best_feasible"], true);
+        let limit = 1.2 * r["baseline"]["time_s"].as_f64().unwrap();
+        assert!(r["best"]["time_s"].as_f64().unwrap() <= limit, "{strategy}");
+        let rows = r["measurements"].as_array().unwrap();
+        assert!(rows.iter().all(|m| m["feasible"].is_boolean()));
+        // The limit binds here: some measured configurations broke it.
+        assert!(rows.iter().any(|m| m["feasible"] == false), "{strategy}");
+    }
+}
+
+#[test]
+fn limits_no_configuration_can_meet_are_said_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    edgetune()
+        .args([
+            "tune", "-m", "resnet18", "-d", "nano", "-q", "--budget", "12",
+        ])
+        .args(["--max-power-w", "0.5", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "NO measured configuration met them",
+        ));
+    let r = read_json(&dir.path().join("report.json"));
+    assert_eq!(r["best_feasible"], false);
+    for bad in [
+        "--max-slowdown=0",
+        "--min-throughput=-3",
+        "--max-latency-ms=nan",
+    ] {
+        edgetune()
+            .args(["tune", "-m", "resnet18", "-d", "nano", "-q", bad])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(bad.split('=').next().unwrap()));
+    }
+    edgetune()
+        .args([
+            "bench",
+            "--seeds",
+            "1",
+            "--max-slowdown",
+            "1.2",
+            "--table",
+            "x.csv",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("twin only"));
+}
+
+#[test]
+fn pareto_writes_the_front_its_plot_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    edgetune()
+        .args([
+            "tune",
+            "-m",
+            "mobilenet-v2",
+            "-d",
+            "xavier-nx",
+            "-q",
+            "--pareto",
+        ])
+        .args(["--budget", "25", "--objective", "edp", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Pareto front"));
+    let r = read_json(&dir.path().join("report.json"));
+    assert_eq!(r["objective"], "edp");
+    let front = r["pareto"].as_array().unwrap();
+    assert!(front.len() >= 3, "{}", front.len());
+    // Sorted by latency, energy strictly falling: nothing on it is dominated.
+    for w in front.windows(2) {
+        assert!(w[0]["latency_ms"].as_f64() < w[1]["latency_ms"].as_f64());
+        assert!(
+            w[0]["energy_per_inference_mj"].as_f64() > w[1]["energy_per_inference_mj"].as_f64()
+        );
+    }
+    let csv = std::fs::read_to_string(dir.path().join("pareto.csv")).unwrap();
+    assert!(csv.starts_with(
+        "n,cpu_freq_khz,gpu_freq_hz,batch_size,energy_j,time_s,energy_per_inference_mj,latency_ms"
+    ));
+    assert_eq!(csv.lines().count(), front.len() + 1);
+    assert!(r["plots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "pareto.svg"));
+    let (texts, _, marks) = svg_summary(&dir.path().join("pareto.svg"));
+    assert!(
+        texts.iter().any(|t| t.contains("DVFS at batch")),
+        "{texts:?}"
+    );
+    assert!(marks >= front.len());
+}

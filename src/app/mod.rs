@@ -338,6 +338,8 @@ pub struct TuneOptions {
     pub json: bool,
     /// Folder of an earlier tune to continue.
     pub resume: Option<PathBuf>,
+    /// Objective, constraints, Pareto mode.
+    pub goal: crate::objective::Goal,
 }
 
 /// Default budget: 10 % of the grid, at least 10 (or the whole grid when smaller).
@@ -393,6 +395,7 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         }
     }
     quiet_interrupts(o.common.quiet);
+    o.goal.validate().map_err(UsageError)?;
     let t = target(&o.common)?;
     let mut protocol = o.common.protocol;
     let space = match &t.table {
@@ -457,7 +460,12 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     let strategy_name = o.strategy.trim().to_ascii_lowercase();
     let strat = strategy::make(
         &strategy_name,
-        &StrategyInit::for_space(&space, o.common.seed, budget).with_options(o.strategy_options),
+        &StrategyInit::for_space(&space, o.common.seed, budget).with_options(
+            crate::strategy::StrategyOptions {
+                pareto: o.goal.pareto,
+                ..o.strategy_options
+            },
+        ),
     )?;
     let header = StudyHeader {
         model: t.model.model.id.clone(),
@@ -469,6 +477,7 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         baseline_batch,
         protocol,
         space: space.clone(),
+        goal: o.goal,
     };
     let (dir, journal, prior) = match &o.resume {
         Some(d) => {
@@ -505,6 +514,7 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         journal: Some(journal),
         prior,
         interrupt: Some(interrupt_flag()),
+        goal: o.goal,
     };
     let progress = Progress::new(quiet, budget);
     let outcome = study.run(|e| progress.event(&e)).with_context(|| {
@@ -523,6 +533,7 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         grid_size: grid,
         budget,
         baseline_kind,
+        goal: o.goal,
     };
     progress.finish();
     let mut rep = Report::build(&ctx, &outcome);
@@ -612,6 +623,11 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     };
     rep.plots = plot::draw_all(&input, &dir, &[0, 1, 2, 3])
         .map_err(|e| anyhow::anyhow!("drawing the plots in {}: {e}", dir.display()))?;
+    if plot::pareto(&rep, &dir.join("pareto.svg"))
+        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", dir.join("pareto.svg").display()))?
+    {
+        rep.plots.push("pareto.svg".into());
+    }
     write_reports(&rep, &t.board, &dir)?;
     if o.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
@@ -725,6 +741,14 @@ pub fn write_reports(rep: &Report, board: &Board, dir: &Path) -> Result<()> {
     if let Some(b) = profile::shell_snippet(rep, board) {
         write_file(dir, "apply-profile.sh", &b)?;
     }
+    if !rep.pareto.is_empty() {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for p in &rep.pareto {
+            w.serialize(p)?;
+        }
+        let body = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+        write_file(dir, "pareto.csv", &body)?;
+    }
     Ok(())
 }
 
@@ -768,6 +792,31 @@ pub fn summary(r: &Report) -> String {
             }
         }
         None => s += "no configuration was measured, so there is no recommendation\n",
+    }
+    if r.objective != "energy" {
+        s += &format!("objective: {} (lower is better)\n", r.objective);
+    }
+    if !r.constraints.is_empty() {
+        let list: Vec<String> = r
+            .constraints
+            .iter()
+            .map(|c| format!("{} {} {}", c.name, c.limit, c.unit))
+            .collect();
+        s += &format!(
+            "constraints: {}; {}\n",
+            list.join(", "),
+            match r.best_feasible {
+                Some(true) => "the recommendation meets them (with a 99 % one-sided margin for run-to-run noise)",
+                Some(false) => "NO measured configuration met them; the recommendation is the least infeasible one",
+                None => "nothing was measured",
+            }
+        );
+    }
+    if !r.pareto.is_empty() {
+        s += &format!(
+            "energy-latency Pareto front: {} of the measured configurations (pareto.csv, pareto.svg)\n",
+            r.pareto.len()
+        );
     }
     s += &format!(
         "measured {} of {} configurations ({:.1} % of the grid); {}\n",

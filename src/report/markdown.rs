@@ -60,6 +60,22 @@ pub fn render(r: &Report) -> String {
         r.stop_reason,
         human_duration(r.tuning_time_s)
     );
+    if r.objective != "energy" || !r.constraints.is_empty() {
+        let limits: Vec<String> = r
+            .constraints
+            .iter()
+            .map(|c| format!("{} {} {}", c.name, c.limit, c.unit))
+            .collect();
+        s += &format!(
+            "- Objective: {}{}.\n",
+            r.objective,
+            match r.best_feasible {
+                Some(true) => format!("; constraints {} met by the recommendation (with a noise margin)", limits.join(", ")),
+                Some(false) => format!("; constraints {}: **no measured configuration met them**, the least infeasible is recommended", limits.join(", ")),
+                None => String::new(),
+            }
+        );
+    }
     if r.resumed_configs > 0 {
         s += &format!(
             "- {} measurements were taken from the journal of an earlier run.\n",
@@ -111,6 +127,20 @@ pub fn render(r: &Report) -> String {
             m.runs,
             m.cv * 100.0
         );
+    }
+    if !r.pareto.is_empty() {
+        s += "\n## Energy-latency Pareto front\n\n| # | CPU (MHz) | GPU (MHz) | batch | latency (ms per batch) | mJ / inference |\n|---|---|---|---|---|---|\n";
+        for p in &r.pareto {
+            s += &format!(
+                "| {} | {} | {} | {} | {:.1} | {:.1} |\n",
+                p.n,
+                mhz_khz(p.cpu_freq_khz),
+                mhz_hz(p.gpu_freq_hz),
+                p.batch_size,
+                p.latency_ms,
+                p.energy_per_inference_mj
+            );
+        }
     }
     // Per-rail energies, where the board has rails (one column per rail, in name order).
     let rails: Vec<&String> = r
@@ -165,6 +195,8 @@ mod tests {
             cv: 0.012,
             run_energies_j: vec![e, e, e],
             rail_energy_j: Default::default(),
+            latency_ms: 10.0,
+            feasible: None,
         };
         let base = |b, e| Baseline {
             kind: "dvfs".into(),
@@ -210,6 +242,10 @@ mod tests {
             ],
             plots: vec!["energy-vs-gpu.svg".into(), "convergence.svg".into()],
             notes: Vec::new(),
+            objective: "energy".into(),
+            constraints: Vec::new(),
+            best_feasible: None,
+            pareto: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@ pub mod plot;
 pub mod profile;
 
 use crate::measure::Measurement;
+use crate::objective::Quantities;
 use crate::space::Config;
 use crate::study::Outcome;
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,36 @@ pub struct Row {
     /// Mean energy per run of each sensor rail, on a board with rails.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub rail_energy_j: std::collections::BTreeMap<String, f64>,
+    /// Time of one batch, ms.
+    #[serde(default)]
+    pub latency_ms: f64,
+    /// Whether it met the constraints (measured, with the noise margin); absent without any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feasible: Option<bool>,
+}
+
+/// A point of the measured energy-latency Pareto front.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParetoPoint {
+    /// Its row in `measurements`.
+    pub n: usize,
+    /// CPU frequency, kHz.
+    pub cpu_freq_khz: u64,
+    /// GPU frequency, Hz.
+    pub gpu_freq_hz: u64,
+    /// Memory clock, Hz, where it is a knob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emc_freq_hz: Option<u64>,
+    /// Batch size.
+    pub batch_size: u32,
+    /// Energy for the workload.
+    pub energy_j: f64,
+    /// Time for the workload.
+    pub time_s: f64,
+    /// Energy per inference, mJ.
+    pub energy_per_inference_mj: f64,
+    /// Time of one batch, ms.
+    pub latency_ms: f64,
 }
 
 /// Everything a tune found (report.json).
@@ -149,6 +180,23 @@ pub struct Report {
     /// sensors).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What was minimised: energy, edp or time.
+    #[serde(default = "energy_name")]
+    pub objective: String,
+    /// The constraints, when there were any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<crate::objective::LimitInfo>,
+    /// Whether the recommendation meets the constraints; absent without constraints. When no
+    /// measured configuration met them, the least infeasible one is recommended and this is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_feasible: Option<bool>,
+    /// The measured energy-latency Pareto front (with `--pareto`), by latency.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pareto: Vec<ParetoPoint>,
+}
+
+fn energy_name() -> String {
+    "energy".into()
 }
 
 /// Saving of `e` against `base`, percent.
@@ -176,12 +224,48 @@ pub struct ReportContext<'a> {
     pub budget: usize,
     /// What the baseline is ("dvfs", or what stands in for it on the device).
     pub baseline_kind: &'static str,
+    /// Objective and constraints.
+    pub goal: crate::objective::Goal,
 }
 
 impl Report {
     /// Builds the report of a study.
     pub fn build(ctx: &ReportContext<'_>, o: &Outcome) -> Report {
         let best = o.best().map(|b| best_of(&b.config, &b.measurement));
+        let limits = ctx.goal.limits_info();
+        let best_feasible = o.best().filter(|_| !limits.is_empty()).map(|b| {
+            crate::objective::violation(&ctx.goal.measured_constraints(&b.measurement, &o.baseline))
+                <= 0.0
+        });
+        let pareto = if ctx.goal.pareto {
+            let q: Vec<(f64, f64)> = o
+                .measured
+                .iter()
+                .map(|m| {
+                    let q = Quantities::of(&m.measurement);
+                    (q.latency_ms(), q.energy_per_inference_mj())
+                })
+                .collect();
+            crate::objective::pareto_front(&q)
+                .into_iter()
+                .map(|i| {
+                    let (m, c) = (&o.measured[i].measurement, &o.measured[i].config);
+                    ParetoPoint {
+                        n: i + 1,
+                        cpu_freq_khz: c.cpu_freq_khz,
+                        gpu_freq_hz: c.gpu_freq_hz,
+                        emc_freq_hz: c.emc_freq_hz,
+                        batch_size: c.batch_size,
+                        energy_j: m.energy_j,
+                        time_s: m.time_s,
+                        energy_per_inference_mj: q[i].1,
+                        latency_ms: q[i].0,
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let same = o
             .baseline_same_batch
             .as_ref()
@@ -215,10 +299,21 @@ impl Report {
                 .measured
                 .iter()
                 .enumerate()
-                .map(|(i, m)| row(i + 1, &m.config, &m.measurement))
+                .map(|(i, m)| {
+                    let mut r = row(i + 1, &m.config, &m.measurement);
+                    if !limits.is_empty() {
+                        let g = ctx.goal.measured_constraints(&m.measurement, &o.baseline);
+                        r.feasible = Some(crate::objective::violation(&g) <= 0.0);
+                    }
+                    r
+                })
                 .collect(),
             plots: Vec::new(),
             notes: Vec::new(),
+            objective: ctx.goal.objective.name().into(),
+            constraints: limits,
+            best_feasible,
+            pareto,
         }
     }
 }
@@ -253,6 +348,8 @@ pub fn row(n: usize, c: &Config, m: &Measurement) -> Row {
         cv: m.cv,
         run_energies_j: m.runs.iter().map(|r| r.energy_j).collect(),
         rail_energy_j: m.rail_energy_j.clone(),
+        latency_ms: Quantities::of(m).latency_ms(),
+        feasible: None,
     }
 }
 

@@ -470,3 +470,75 @@ fn batch(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
     root.present().map_err(err)?;
     Ok(true)
 }
+
+/// `pareto.svg`: energy per inference against batch latency for every measured configuration,
+/// the Pareto front drawn through its points, the DVFS baseline marked (log-log axes).
+pub fn pareto(rep: &super::Report, path: &Path) -> Result<bool, String> {
+    if rep.pareto.is_empty() {
+        return Ok(false);
+    }
+    let b = &rep.baseline;
+    let base = (
+        b.time_s / rep.inferences.div_ceil(b.batch_size.max(1)) as f64 * 1e3,
+        b.energy_j / rep.inferences as f64 * 1e3,
+    );
+    let all: Vec<(f64, f64)> = rep
+        .measurements
+        .iter()
+        .map(|m| (m.latency_ms, m.energy_per_inference_mj))
+        .collect();
+    let front: Vec<(f64, f64)> = rep
+        .pareto
+        .iter()
+        .map(|p| (p.latency_ms, p.energy_per_inference_mj))
+        .collect();
+    let log = |v: (f64, f64)| (v.0.max(1e-9).log10(), v.1.max(1e-9).log10());
+    let (x0, x1) = bounds(all.iter().chain([&base]).map(|p| log(*p).0));
+    let (y0, y1) = bounds(all.iter().chain([&base]).map(|p| log(*p).1));
+    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut c = ChartBuilder::on(&root)
+        .caption(
+            format!("{} on {}: energy-latency front", rep.model, rep.device),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    c.configure_mesh()
+        .x_desc("Latency of one batch (ms, log scale)")
+        .y_desc("Energy per inference (mJ, log scale)")
+        .x_label_formatter(&|v| format!("{:.3}", 10f64.powf(*v)))
+        .y_label_formatter(&|v| format!("{:.3}", 10f64.powf(*v)))
+        .draw()
+        .map_err(err)?;
+    c.draw_series(
+        all.iter()
+            .map(|p| Circle::new(log(*p), 3, RGBColor(160, 160, 160).filled())),
+    )
+    .map_err(err)?
+    .label("measured")
+    .legend(|(x, y)| Circle::new((x + 8, y), 3, RGBColor(160, 160, 160).filled()));
+    c.draw_series(LineSeries::new(
+        front.iter().map(|p| log(*p)),
+        BLUE.stroke_width(2),
+    ))
+    .map_err(err)?
+    .label("Pareto front")
+    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE.stroke_width(2)));
+    c.draw_series(front.iter().map(|p| Circle::new(log(*p), 5, BLUE.filled())))
+        .map_err(err)?;
+    c.draw_series([TriangleMarker::new(log(base), 8, RED.filled())])
+        .map_err(err)?
+        .label(format!("DVFS at batch {}", b.batch_size))
+        .legend(|(x, y)| TriangleMarker::new((x + 8, y), 6, RED.filled()));
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(true)
+}

@@ -66,6 +66,7 @@ pub struct Bayes {
     theta: Option<Array1<f64>>,
     low_ei: u32,
     stopped: Option<String>,
+    pareto: bool,
 }
 
 /// Points of a Latin hypercube on the grid: each axis's range split into `n` strata, one point
@@ -120,6 +121,7 @@ impl Bayes {
             theta: None,
             low_ei: 0,
             stopped: None,
+            pareto: init.options.pareto,
         }
     }
 
@@ -144,6 +146,24 @@ impl Bayes {
             .iter()
             .map(|o| o.value.max(f64::MIN_POSITIVE).ln())
             .collect();
+        let theta = self.theta.clone();
+        let (gp, sd) = self.fit_y(h, &points, y, theta.as_ref(), refit)?;
+        if refit {
+            self.theta = Some(gp.theta().clone());
+        }
+        Some((gp, points, sd))
+    }
+
+    /// A GP of `y` at `points`, with the runs' relative variance as noise; `theta` fixes (or,
+    /// with `refit`, starts) the length-scales. Returns the GP and the targets' spread.
+    fn fit_y(
+        &self,
+        h: &History,
+        points: &[&Point],
+        y: Array1<f64>,
+        theta: Option<&Array1<f64>>,
+        refit: bool,
+    ) -> Option<(Gp, f64)> {
         let mean = y.mean().unwrap_or(0.0);
         let var_y = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64;
         let noise = h.iter().map(|o| o.rel_se().powi(2)).sum::<f64>() / h.len() as f64;
@@ -152,11 +172,11 @@ impl Bayes {
         } else {
             1e-6
         };
-        let x = self.inputs(&points);
+        let x = self.inputs(points);
         let mut params = Gp::params(ConstantMean::default(), Matern52Corr::default())
             .nugget(nugget)
             .n_start(4);
-        match (&self.theta, refit) {
+        match (theta, refit) {
             (Some(t), false) if t.len() == self.active.len() => {
                 params = params.theta_tuning(ThetaTuning::Fixed(t.clone()));
             }
@@ -166,10 +186,87 @@ impl Bayes {
             _ => {}
         }
         let gp = params.fit(&Dataset::new(x, y)).ok()?;
-        if refit {
-            self.theta = Some(gp.theta().clone());
+        Some((gp, var_y.sqrt()))
+    }
+
+    /// Probability that each of `points` meets every constraint, from one GP per constraint
+    /// (all ones without constraints, or when a fit fails).
+    fn feasibility(&self, h: &History, points: &[&Point]) -> Vec<f64> {
+        let n_con = h.iter().map(|o| o.constraints.len()).min().unwrap_or(0);
+        let mut pof = vec![1.0; points.len()];
+        if n_con == 0 || h.len() < 3 {
+            return pof;
         }
-        Some((gp, points, var_y.sqrt()))
+        let measured: Vec<&Point> = h.iter().map(|o| &o.point).collect();
+        let normal = Normal::standard();
+        for k in 0..n_con {
+            let y: Array1<f64> = h.iter().map(|o| o.constraints[k]).collect();
+            let Some((gp, _)) = self.fit_y(h, &measured, y, None, true) else {
+                continue;
+            };
+            let x = self.inputs(points);
+            let (Ok(mu), Ok(var)) = (gp.predict(&x), gp.predict_var(&x)) else {
+                continue;
+            };
+            for i in 0..points.len() {
+                let sd = var[i].max(0.0).sqrt();
+                pof[i] *= if sd < 1e-12 {
+                    f64::from(u8::from(mu[i] <= 0.0))
+                } else {
+                    normal.cdf(-mu[i] / sd)
+                };
+            }
+        }
+        pof
+    }
+
+    /// A Pareto study's next point: expected improvement of an augmented Chebyshev
+    /// scalarisation of (log energy, log latency), both scaled to [0, 1] over what was measured,
+    /// with a weight that rotates from one measurement to the next (ParEGO).
+    fn ask_pareto(&mut self, h: &History, free: &[Point]) -> Option<Point> {
+        const WEIGHTS: [f64; 11] = [0.5, 0.0, 1.0, 0.2, 0.8, 0.4, 0.6, 0.1, 0.9, 0.3, 0.7];
+        let w = WEIGHTS[h.len() % WEIGHTS.len()];
+        let scale = |v: Vec<f64>| {
+            let (lo, hi) = v
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                    (a.min(*x), b.max(*x))
+                });
+            v.into_iter()
+                .map(|x| if hi > lo { (x - lo) / (hi - lo) } else { 0.0 })
+                .collect::<Vec<_>>()
+        };
+        let e = scale(
+            h.iter()
+                .map(|o| o.value.max(f64::MIN_POSITIVE).ln())
+                .collect(),
+        );
+        let l = scale(
+            h.iter()
+                .map(|o| o.latency_ms.max(f64::MIN_POSITIVE).ln())
+                .collect(),
+        );
+        let y: Array1<f64> = e
+            .iter()
+            .zip(&l)
+            .map(|(e, l)| (w * e).max((1.0 - w) * l) + 0.05 * (w * e + (1.0 - w) * l))
+            .collect();
+        let points: Vec<&Point> = h.iter().map(|o| &o.point).collect();
+        let Some((gp, _)) = self.fit_y(h, &points, y.clone(), None, true) else {
+            return self.random_unmeasured(h);
+        };
+        let refs: Vec<&Point> = free.iter().collect();
+        let x = self.inputs(&refs);
+        let (Ok(mu), Ok(var)) = (gp.predict(&x), gp.predict_var(&x)) else {
+            return self.random_unmeasured(h);
+        };
+        let incumbent = y.iter().copied().fold(f64::INFINITY, f64::min);
+        let normal = Normal::standard();
+        let best = (0..free.len())
+            .map(|i| (i, expected_improvement(incumbent - mu[i], var[i], &normal)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))?
+            .0;
+        Some(free[best].clone())
     }
 
     fn random_unmeasured(&mut self, h: &History) -> Option<Point> {
@@ -179,6 +276,17 @@ impl Bayes {
         } else {
             Some(free[self.rng.random_range(0..free.len())].clone())
         }
+    }
+}
+
+/// Expected improvement of a Gaussian with mean improvement `imp` and variance `var`.
+fn expected_improvement(imp: f64, var: f64, normal: &Normal) -> f64 {
+    let s = var.max(0.0).sqrt();
+    if s < 1e-12 {
+        imp.max(0.0)
+    } else {
+        let z = imp / s;
+        imp * normal.cdf(z) + s * normal.pdf(z)
     }
 }
 
@@ -204,6 +312,9 @@ impl Strategy for Bayes {
             self.stopped = Some("every configuration was measured".into());
             return None;
         }
+        if self.pareto && h.len() >= 3 {
+            return self.ask_pareto(h, &free);
+        }
         let Some((gp, points, _)) = self.fit_on(h, true) else {
             // Too few points or a degenerate fit: keep exploring.
             return self.random_unmeasured(h);
@@ -215,30 +326,32 @@ impl Strategy for Bayes {
         ) else {
             return self.random_unmeasured(h);
         };
-        let incumbent = gp
-            .predict(&self.inputs(&points))
-            .ok()?
-            .iter()
-            .cloned()
+        // With constraints: EI times the probability of meeting them, against the best
+        // feasible point; before any point is feasible, the most probably feasible one.
+        let pof = self.feasibility(h, &free_refs);
+        let mu_measured = gp.predict(&self.inputs(&points)).ok()?;
+        let feasible: Vec<bool> = h.iter().map(|o| o.feasible()).collect();
+        let incumbent = (0..points.len())
+            .filter(|i| feasible[*i])
+            .map(|i| mu_measured[i])
             .fold(f64::INFINITY, f64::min);
+        if !incumbent.is_finite() {
+            let i = crate::measure::stats::argmin(&pof.iter().map(|p| -p).collect::<Vec<_>>())?;
+            return Some(free[i].clone());
+        }
         let normal = Normal::standard();
         let (best, score) = match self.acquisition {
             Acquisition::Ei => (0..free.len())
                 .map(|i| {
-                    let s = var[i].max(0.0).sqrt();
-                    let imp = incumbent - mu[i];
-                    let ei = if s < 1e-12 {
-                        imp.max(0.0)
-                    } else {
-                        let z = imp / s;
-                        imp * normal.cdf(z) + s * normal.pdf(z)
-                    };
-                    (i, ei)
+                    (
+                        i,
+                        expected_improvement(incumbent - mu[i], var[i], &normal) * pof[i],
+                    )
                 })
                 .max_by(|a, b| a.1.total_cmp(&b.1))?,
             Acquisition::Lcb { kappa } => {
                 let (i, _) = (0..free.len())
-                    .map(|i| (i, mu[i] - kappa * var[i].max(0.0).sqrt()))
+                    .map(|i| (i, mu[i] - kappa * var[i].max(0.0).sqrt() - pof[i].ln()))
                     .min_by(|a, b| a.1.total_cmp(&b.1))?;
                 (i, f64::INFINITY)
             }
@@ -250,9 +363,17 @@ impl Strategy for Bayes {
         }
         self.low_ei += 1;
         // The surrogate is smooth and the grid coarse: before believing it, measure the
-        // incumbent's unmeasured axis neighbours, most promising first.
-        let mu_measured = gp.predict(&self.inputs(&points)).ok()?;
-        let inc = points[crate::measure::stats::argmin(mu_measured.as_slice()?)?];
+        // incumbent's unmeasured axis neighbours (those likely feasible), most promising first.
+        let masked: Vec<f64> = (0..points.len())
+            .map(|i| {
+                if feasible[i] {
+                    mu_measured[i]
+                } else {
+                    f64::INFINITY
+                }
+            })
+            .collect();
+        let inc = points[crate::measure::stats::argmin(&masked)?];
         let dims = &self.dims;
         let neighbour = self
             .active
@@ -271,6 +392,7 @@ impl Strategy for Bayes {
             })
             .filter(|q| !h.contains(q))
             .filter_map(|q| free.iter().position(|f| *f == q))
+            .filter(|i| pof[*i] >= 0.5)
             .min_by(|a, b| mu[*a].total_cmp(&mu[*b]));
         if let Some(i) = neighbour {
             return Some(free[i].clone());
@@ -286,15 +408,29 @@ impl Strategy for Bayes {
     }
 
     fn recommend(&mut self, h: &History) -> Option<Point> {
+        // The feasible measured point with the lowest posterior mean; with none feasible, the
+        // least infeasible.
+        if !h.iter().any(|o| o.feasible()) {
+            return h.best().map(|o| o.point.clone());
+        }
         let fitted = self.fit_on(h, self.theta.is_none());
         match fitted {
             Some((gp, points, _)) => {
                 let mu = gp.predict(&self.inputs(&points)).ok()?;
-                let i = crate::measure::stats::argmin(mu.as_slice()?)?;
+                let masked: Vec<f64> = h
+                    .iter()
+                    .zip(mu.iter())
+                    .map(|(o, m)| if o.feasible() { *m } else { f64::INFINITY })
+                    .collect();
+                let i = crate::measure::stats::argmin(&masked)?;
                 Some(points[i].clone())
             }
             None => h.best().map(|o| o.point.clone()),
         }
+    }
+
+    fn handles_constraints(&self) -> bool {
+        true
     }
 
     fn predict(&mut self, h: &History, points: &[Point]) -> Option<Vec<f64>> {
@@ -351,6 +487,7 @@ mod tests {
                 point: p,
                 cv: 0.0,
                 runs: 3,
+                ..Default::default()
             });
         }
         let rec = s.recommend(&h).unwrap();
@@ -358,6 +495,82 @@ mod tests {
             f(&rec) <= 101.0,
             "recommended {rec:?} after {} points",
             h.len()
+        );
+    }
+
+    #[test]
+    fn with_a_constraint_it_recommends_the_best_feasible_point() {
+        // The bowl's minimum (axis 0 at 9) is outside the limit axis 0 <= 5; the constrained
+        // minimum is on the boundary, at 5.
+        let init = StrategyInit::new(vec![15, 12, 5], 4, 40);
+        let mut s = Bayes::new(&init);
+        let f = |p: &[usize]| {
+            100.0
+                * (1.0
+                    + 0.01 * (p[0] as f64 - 9.0).powi(2)
+                    + 0.02 * (p[1] as f64 - 5.0).powi(2)
+                    + 0.03 * (p[2] as f64 - 3.0).powi(2))
+        };
+        let g = |p: &[usize]| ((p[0] as f64 + 1.0) / 6.0).ln();
+        let mut h = History::default();
+        while h.len() < 40 {
+            let Some(p) = s.ask(&h) else { break };
+            h.push(Observation {
+                value: f(&p),
+                constraints: vec![g(&p)],
+                point: p,
+                cv: 0.0,
+                runs: 3,
+                ..Default::default()
+            });
+        }
+        let rec = s.recommend(&h).unwrap();
+        assert!(g(&rec) <= 0.0, "recommended an infeasible {rec:?}");
+        let best_feasible = f(&[5, 5, 3]);
+        assert!(
+            f(&rec) <= best_feasible * 1.01,
+            "recommended {rec:?} ({}) after {} points, feasible minimum {best_feasible}",
+            f(&rec),
+            h.len()
+        );
+        // It did not waste the budget deep in the infeasible region.
+        let infeasible = h.iter().filter(|o| !o.feasible()).count();
+        assert!(
+            infeasible < h.len() / 2,
+            "{infeasible} of {} infeasible",
+            h.len()
+        );
+    }
+
+    #[test]
+    fn a_pareto_study_spreads_over_both_objectives() {
+        // Energy falls and latency rises along axis 0: every point is on the front.
+        let init = StrategyInit::new(vec![15, 12, 5], 2, 30).with_options(
+            crate::strategy::StrategyOptions {
+                pareto: true,
+                ..Default::default()
+            },
+        );
+        let mut s = Bayes::new(&init);
+        let mut h = History::default();
+        while h.len() < 30 {
+            let Some(p) = s.ask(&h) else { break };
+            let x = p[0] as f64 + 1.0;
+            h.push(Observation {
+                value: 100.0 / x + 0.5 * p[1] as f64 + p[2] as f64,
+                latency_ms: 10.0 * x + 0.3 * p[1] as f64 + p[2] as f64,
+                point: p,
+                cv: 0.0,
+                runs: 3,
+                ..Default::default()
+            });
+        }
+        assert_eq!(h.len(), 30, "a Pareto study spends its budget");
+        let lo = h.iter().filter(|o| o.point[0] <= 4).count();
+        let hi = h.iter().filter(|o| o.point[0] >= 10).count();
+        assert!(
+            lo >= 3 && hi >= 3,
+            "both ends of the front: {lo} low, {hi} high"
         );
     }
 }

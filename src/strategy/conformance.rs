@@ -44,6 +44,7 @@ fn drive(name: &str, board: &str, model: &str, seed: u64, budget: usize) -> Driv
             value: meas.energy_j,
             cv: meas.cv,
             runs: meas.runs.len() as u32,
+            ..Default::default()
         };
         s.tell(&o);
         h.push(o);
@@ -92,6 +93,7 @@ fn a_strategy_stops_when_the_space_is_exhausted() {
                 value,
                 cv: 0.01,
                 runs: 3,
+                ..Default::default()
             });
             assert!(h.len() <= space.size(), "{name} asked past the space");
         }

@@ -250,6 +250,7 @@ mod tests {
                 point: p,
                 cv: 0.0,
                 runs: 3,
+                ..Default::default()
             };
             s.tell(&o);
             h.push(o);

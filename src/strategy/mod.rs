@@ -24,19 +24,40 @@ pub struct StrategyError(pub String);
 pub const NAMES: [&str; 5] = ["bayes", "coordinate", "anneal", "random", "grid"];
 
 /// What a strategy learns about one measured point.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Observation {
     /// The point.
     pub point: Point,
-    /// Objective value (energy in joules for the workload; lower is better).
+    /// Objective value (energy in joules for the workload by default; lower is better). For a
+    /// strategy that does not model constraints, an infeasible point's value is replaced by
+    /// one worse than any feasible value (see [`penalised`]).
     pub value: f64,
     /// Coefficient of variation of the runs behind the value.
     pub cv: f64,
     /// Number of runs behind the value.
     pub runs: u32,
+    /// Constraints as `ln(quantity / limit)`, measured conservatively (`<= 0` is met); empty
+    /// without constraints.
+    pub constraints: Vec<f64>,
+    /// Time of one batch, ms (the second objective of a Pareto study).
+    pub latency_ms: f64,
+}
+
+/// Value given to an infeasible point for a strategy that does not model constraints: above any
+/// feasible value, and lower the less the constraints are violated.
+pub fn penalised(violation: f64) -> f64 {
+    1e12 * (1.0 + violation)
 }
 
 impl Observation {
+    /// Whether every constraint is met.
+    pub fn feasible(&self) -> bool {
+        self.constraints.iter().all(|g| *g <= 0.0)
+    }
+    /// How far outside its limits the point is (0 when feasible).
+    pub fn violation(&self) -> f64 {
+        crate::objective::violation(&self.constraints)
+    }
     /// Relative standard error of the value.
     pub fn rel_se(&self) -> f64 {
         self.cv / (self.runs.max(1) as f64).sqrt()
@@ -83,7 +104,12 @@ impl History {
     }
     /// The lowest value measured.
     pub fn best(&self) -> Option<&Observation> {
-        self.obs.iter().min_by(|a, b| a.value.total_cmp(&b.value))
+        // Feasible points first by value; without any, the least infeasible.
+        self.obs.iter().min_by(|a, b| {
+            (!a.feasible(), a.violation(), a.value)
+                .partial_cmp(&(!b.feasible(), b.violation(), b.value))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
     }
 }
 
@@ -103,6 +129,11 @@ pub trait Strategy: Send {
     /// The strategy's model of the objective at `points`, if it has one (for plots).
     fn predict(&mut self, _history: &History, _points: &[Point]) -> Option<Vec<f64>> {
         None
+    }
+    /// Whether the strategy models constraints itself (from [`Observation::constraints`]);
+    /// otherwise the study hands it penalised values for infeasible points.
+    fn handles_constraints(&self) -> bool {
+        false
     }
     /// Why the strategy stopped, once `ask` returned `None`.
     fn stop_reason(&self) -> String {
@@ -136,6 +167,9 @@ pub struct StrategyOptions {
     /// `bayes` stops when the best expected improvement is below this fraction of the incumbent
     /// three times in a row.
     pub ei_stop: f64,
+    /// Map the energy-latency Pareto front (`bayes` rotates a scalarisation's weight and spends
+    /// its whole budget) instead of one minimum.
+    pub pareto: bool,
 }
 
 impl Default for StrategyOptions {
@@ -143,6 +177,7 @@ impl Default for StrategyOptions {
         StrategyOptions {
             acquisition: bayes::Acquisition::Ei,
             ei_stop: 0.005,
+            pareto: false,
         }
     }
 }

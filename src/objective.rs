@@ -1,0 +1,352 @@
+//! What a study minimises and under which limits: the objective (energy, energy-delay product or
+//! time) and constraints on latency, throughput, slowdown against the DVFS baseline and power.
+//!
+//! Constraints are known only after measuring, so each is expressed as `g = ln(quantity / limit)`
+//! (`g <= 0` is feasible; for a lower limit the ratio is inverted), which is what the Bayesian
+//! strategy models with one Gaussian process per constraint. A measured `g` is made conservative
+//! by [`MARGIN_SE`] standard errors of the mean, so that a recommendation judged feasible on noisy
+//! runs is feasible in truth.
+
+use crate::measure::{stats, Measurement};
+use serde::{Deserialize, Serialize};
+
+/// Two-sided confidence of the margin added to a measured constraint before it counts as met:
+/// the upper end of a 95 % Student-t interval of the mean over the runs.
+pub const MARGIN_CONFIDENCE: f64 = 0.98;
+
+/// The Student-t quantile for a 95 % two-sided interval of a mean of `runs` runs (a normal 1.96
+/// for many runs; 4.3 for three, whose sample spread is itself uncertain).
+pub fn margin_quantile(runs: usize) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    if runs < 2 {
+        return 0.0;
+    }
+    StudentsT::new(0.0, 1.0, (runs - 1) as f64)
+        .map(|t| t.inverse_cdf(0.5 + MARGIN_CONFIDENCE / 2.0))
+        .unwrap_or(1.96)
+}
+
+/// The quantity minimised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Energy for the workload.
+    #[default]
+    Energy,
+    /// Energy per inference x time per inference.
+    Edp,
+    /// Time for the workload.
+    Time,
+}
+
+impl Objective {
+    /// Name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Energy => "energy",
+            Objective::Edp => "edp",
+            Objective::Time => "time",
+        }
+    }
+}
+
+/// Limits a recommendation must meet; `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Limits {
+    /// Time of one batch, ms, at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency_ms: Option<f64>,
+    /// Inferences per second, at least.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_throughput: Option<f64>,
+    /// Time for the workload over that of the DVFS baseline (at the baseline batch size), at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_slowdown: Option<f64>,
+    /// Average board power, W, at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_power_w: Option<f64>,
+}
+
+/// What a measurement's objective and constraints are computed from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quantities {
+    /// Energy for `inferences`.
+    pub energy_j: f64,
+    /// Time for `inferences`.
+    pub time_s: f64,
+    /// Inferences.
+    pub inferences: u32,
+    /// Batch size.
+    pub batch_size: u32,
+}
+
+impl Quantities {
+    /// Of a measurement.
+    pub fn of(m: &Measurement) -> Quantities {
+        Quantities {
+            energy_j: m.energy_j,
+            time_s: m.time_s,
+            inferences: m.inferences,
+            batch_size: m.batch_size,
+        }
+    }
+    /// Time of one batch, ms.
+    pub fn latency_ms(&self) -> f64 {
+        self.time_s / self.inferences.div_ceil(self.batch_size.max(1)) as f64 * 1e3
+    }
+    /// Energy per inference, mJ.
+    pub fn energy_per_inference_mj(&self) -> f64 {
+        self.energy_j / self.inferences as f64 * 1e3
+    }
+    /// Inferences per second.
+    pub fn throughput(&self) -> f64 {
+        self.inferences as f64 / self.time_s
+    }
+    /// Average power, W.
+    pub fn power_w(&self) -> f64 {
+        self.energy_j / self.time_s
+    }
+}
+
+/// The objective and the limits of a study.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Goal {
+    /// Minimised quantity.
+    #[serde(default)]
+    pub objective: Objective,
+    /// Constraints.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Map the energy-time Pareto front instead of one minimum.
+    #[serde(default)]
+    pub pareto: bool,
+}
+
+/// One active constraint: name, limit and unit, for reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimitInfo {
+    /// Option name without dashes (`max_slowdown`).
+    pub name: String,
+    /// The limit.
+    pub limit: f64,
+    /// Unit.
+    pub unit: String,
+}
+
+impl Goal {
+    /// Whether the study is the plain energy minimisation.
+    pub fn is_plain(&self) -> bool {
+        *self == Goal::default()
+    }
+
+    /// Checks the limits make sense, with a message naming the option.
+    pub fn validate(&self) -> Result<(), String> {
+        let l = &self.limits;
+        for (name, v) in [
+            ("--max-latency-ms", l.max_latency_ms),
+            ("--min-throughput", l.min_throughput),
+            ("--max-slowdown", l.max_slowdown),
+            ("--max-power-w", l.max_power_w),
+        ] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(format!("{name} must be a positive number, got {v}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The active constraints, in a fixed order.
+    pub fn limits_info(&self) -> Vec<LimitInfo> {
+        let l = &self.limits;
+        [
+            ("max_latency_ms", l.max_latency_ms, "ms per batch"),
+            ("min_throughput", l.min_throughput, "inferences/s"),
+            ("max_slowdown", l.max_slowdown, "x the DVFS baseline's time"),
+            ("max_power_w", l.max_power_w, "W"),
+        ]
+        .into_iter()
+        .filter_map(|(n, v, u)| {
+            v.map(|limit| LimitInfo {
+                name: n.into(),
+                limit,
+                unit: u.into(),
+            })
+        })
+        .collect()
+    }
+
+    /// The objective's value (lower is better).
+    pub fn value(&self, q: &Quantities) -> f64 {
+        match self.objective {
+            Objective::Energy => q.energy_j,
+            Objective::Time => q.time_s,
+            Objective::Edp => {
+                let n = q.inferences as f64;
+                (q.energy_j / n) * (q.time_s / n)
+            }
+        }
+    }
+
+    /// `ln(quantity / limit)` of each active constraint (`<= 0` is met), given the DVFS
+    /// baseline's time for the same workload.
+    pub fn constraints(&self, q: &Quantities, baseline_time_s: f64) -> Vec<f64> {
+        let l = &self.limits;
+        let mut g = Vec::new();
+        if let Some(x) = l.max_latency_ms {
+            g.push((q.latency_ms() / x).ln());
+        }
+        if let Some(x) = l.min_throughput {
+            g.push((x / q.throughput()).ln());
+        }
+        if let Some(x) = l.max_slowdown {
+            g.push((q.time_s / baseline_time_s / x).ln());
+        }
+        if let Some(x) = l.max_power_w {
+            g.push((q.power_w() / x).ln());
+        }
+        g
+    }
+
+    /// The measured constraints made conservative by a 95 % Student-t margin on the mean of the
+    /// runs (relative errors, which is what a log ratio's error is).
+    pub fn measured_constraints(&self, m: &Measurement, baseline: &Measurement) -> Vec<f64> {
+        let g = self.constraints(&Quantities::of(m), baseline.time_s);
+        // Standard error of the mean times the t quantile for that many runs.
+        let se =
+            |v: &[f64]| stats::cv(v) / (v.len().max(1) as f64).sqrt() * margin_quantile(v.len());
+        let times = |m: &Measurement| m.runs.iter().map(|r| r.time_s).collect::<Vec<_>>();
+        let powers: Vec<f64> = m
+            .runs
+            .iter()
+            .map(|r| r.energy_j / r.time_s.max(f64::MIN_POSITIVE))
+            .collect();
+        let se_t = se(&times(m));
+        let l = &self.limits;
+        let mut ses = Vec::new();
+        if l.max_latency_ms.is_some() {
+            ses.push(se_t);
+        }
+        if l.min_throughput.is_some() {
+            ses.push(se_t);
+        }
+        if l.max_slowdown.is_some() {
+            ses.push(se_t.hypot(se(&times(baseline))));
+        }
+        if l.max_power_w.is_some() {
+            ses.push(se(&powers));
+        }
+        g.iter()
+            .zip(ses)
+            .map(|(g, s)| g + if s.is_finite() { s } else { 0.0 })
+            .collect()
+    }
+}
+
+/// How far outside its limits a point is: the largest `g`, or 0 when every constraint is met.
+pub fn violation(g: &[f64]) -> f64 {
+    g.iter().copied().fold(0.0, f64::max)
+}
+
+/// Indices of the non-dominated points of `(x, y)` pairs, both minimised, sorted by `x`.
+pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..points.len()).collect();
+    idx.sort_by(|a, b| {
+        points[*a]
+            .0
+            .total_cmp(&points[*b].0)
+            .then(points[*a].1.total_cmp(&points[*b].1))
+    });
+    let mut front = Vec::new();
+    let mut best_y = f64::INFINITY;
+    for i in idx {
+        if points[i].1 < best_y {
+            best_y = points[i].1;
+            front.push(i);
+        }
+    }
+    front
+}
+
+/// Area dominated by `points` (both minimised) and bounded by `reference`.
+pub fn hypervolume(points: &[(f64, f64)], reference: (f64, f64)) -> f64 {
+    let inside: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|p| p.0 < reference.0 && p.1 < reference.1)
+        .collect();
+    let front = pareto_front(&inside);
+    let mut area = 0.0;
+    let mut prev_y = reference.1;
+    for i in front {
+        let (x, y) = inside[i];
+        area += (reference.0 - x) * (prev_y - y);
+        prev_y = y;
+    }
+    area
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(energy_j: f64, time_s: f64) -> Quantities {
+        Quantities {
+            energy_j,
+            time_s,
+            inferences: 3200,
+            batch_size: 8,
+        }
+    }
+
+    #[test]
+    fn objectives_and_constraints_are_what_their_names_say() {
+        let g = Goal {
+            objective: Objective::Edp,
+            limits: Limits {
+                max_latency_ms: Some(20.0),
+                min_throughput: Some(100.0),
+                max_slowdown: Some(1.2),
+                max_power_w: Some(5.0),
+            },
+            pareto: false,
+        };
+        let x = q(320.0, 64.0);
+        assert!((g.value(&x) - 0.1 * 0.02).abs() < 1e-12);
+        // 400 batches in 64 s: 160 ms a batch; 50 inferences/s; 5 W.
+        let c = g.constraints(&x, 64.0);
+        assert!((c[0] - (160.0f64 / 20.0).ln()).abs() < 1e-12);
+        assert!((c[1] - 2f64.ln()).abs() < 1e-12);
+        assert!((c[2] - (1.0f64 / 1.2).ln()).abs() < 1e-12 && c[2] < 0.0);
+        assert!(c[3].abs() < 1e-12);
+        assert_eq!(violation(&c), c[0]);
+        assert_eq!(violation(&[-1.0, -0.5]), 0.0);
+        assert!(Goal::default().is_plain() && !g.is_plain());
+        assert_eq!(g.limits_info().len(), 4);
+        let bad = Goal {
+            limits: Limits {
+                max_slowdown: Some(-1.0),
+                ..Limits::default()
+            },
+            ..Goal::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("--max-slowdown"));
+    }
+
+    #[test]
+    fn the_margin_widens_for_few_runs() {
+        assert!((margin_quantile(3) - 4.303).abs() < 1e-3);
+        assert!((margin_quantile(1000) - 1.962).abs() < 1e-2);
+        assert_eq!(margin_quantile(1), 0.0);
+    }
+
+    #[test]
+    fn the_front_and_its_hypervolume() {
+        let p = [(1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (4.0, 1.0), (2.0, 6.0)];
+        assert_eq!(pareto_front(&p), vec![0, 1, 3]);
+        // Reference (5, 7): 4x2 + 3x2 + 1x2.
+        assert!((hypervolume(&p, (5.0, 7.0)) - 16.0).abs() < 1e-12);
+        assert_eq!(hypervolume(&[(6.0, 1.0)], (5.0, 7.0)), 0.0);
+    }
+}
