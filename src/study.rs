@@ -101,6 +101,13 @@ pub enum JournalRecord {
         /// The measurement.
         measurement: Measurement,
     },
+    /// A configuration at which the workload failed (tried again when the study resumes).
+    Failed {
+        /// The configuration.
+        config: Config,
+        /// What went wrong, with the workload's last stderr lines.
+        error: String,
+    },
 }
 
 /// An append-only journal, flushed and synced after each line.
@@ -196,6 +203,7 @@ impl Prior {
                 } => {
                     prior.measurements.insert(config, measurement);
                 }
+                JournalRecord::Failed { .. } => {}
             }
         }
         Ok(prior)
@@ -271,7 +279,18 @@ pub enum Event<'a> {
         /// Best so far.
         best: &'a Measured,
     },
+    /// The workload failed at a configuration; the study goes on.
+    Failed {
+        /// The configuration.
+        config: &'a Config,
+        /// What went wrong.
+        error: &'a str,
+    },
 }
+
+/// Failures in a row after which a study stops: the workload is probably broken, not the
+/// configurations.
+pub const MAX_FAILURES_IN_A_ROW: usize = 3;
 
 /// What a study found.
 #[derive(Debug, Clone)]
@@ -292,6 +311,8 @@ pub struct Outcome {
     pub interrupted: bool,
     /// Measurements taken from the journal of an earlier run.
     pub resumed: usize,
+    /// Configurations at which the workload failed, with the error.
+    pub failed: Vec<(Config, String)>,
 }
 
 impl Outcome {
@@ -428,6 +449,7 @@ impl Study<'_> {
             runs: m.runs.len() as u32,
             constraints,
             latency_ms: q.latency_ms(),
+            failed: false,
         }
     }
 
@@ -453,13 +475,21 @@ impl Study<'_> {
         let mut recommended = Vec::new();
         let mut resumed = 0;
         let mut interrupted = false;
+        let mut failed: Vec<(Config, String)> = Vec::new();
+        let mut in_a_row = 0;
         let stop_reason = loop {
             if self.interrupted() {
                 interrupted = true;
                 break "interrupted".to_string();
             }
-            if measured.len() >= self.budget {
+            if measured.len() + failed.len() >= self.budget {
                 break format!("the budget of {} measurements was used", self.budget);
+            }
+            if in_a_row >= MAX_FAILURES_IN_A_ROW {
+                break format!(
+                    "the workload failed at {MAX_FAILURES_IN_A_ROW} configurations in a row; fix it and continue with --resume (last error: {})",
+                    failed.last().map_or("", |(_, e): &(Config, String)| e.as_str())
+                );
             }
             let Some(point) = self.strategy.ask(&history) else {
                 break self.strategy.stop_reason();
@@ -482,6 +512,30 @@ impl Study<'_> {
                             interrupted = true;
                             break "interrupted".to_string();
                         }
+                        // The workload failed here: record it, never ask again, go on.
+                        Err(DeviceError::Workload(error)) => {
+                            if let Some(j) = self.journal.as_mut() {
+                                j.append(&JournalRecord::Failed {
+                                    config,
+                                    error: error.clone(),
+                                })?;
+                            }
+                            let obs = Observation {
+                                point,
+                                value: penalised(1e6),
+                                failed: true,
+                                ..Default::default()
+                            };
+                            self.strategy.tell(&obs);
+                            history.push(obs);
+                            on_event(Event::Failed {
+                                config: &config,
+                                error: &error,
+                            });
+                            failed.push((config, error));
+                            in_a_row += 1;
+                            continue;
+                        }
                         Err(source) => {
                             return Err(StudyError::Device {
                                 what: config.to_string(),
@@ -499,6 +553,7 @@ impl Study<'_> {
                 }
             };
             resumed += from_journal as usize;
+            in_a_row = 0;
             let obs = self.observe(point, &measurement, &baseline);
             self.strategy.tell(&obs);
             index.insert(obs.point.clone(), measured.len());
@@ -540,6 +595,7 @@ impl Study<'_> {
             stop_reason,
             interrupted,
             resumed,
+            failed,
         })
     }
 }

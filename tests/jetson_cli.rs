@@ -189,6 +189,62 @@ fn emc_adds_the_memory_clock_as_a_knob_and_restores_it() {
 }
 
 #[test]
+fn a_workload_that_fails_at_one_configuration_does_not_stop_the_study() {
+    let (t, root) = fixture("nano-jp4");
+    let before = tree(&root);
+    let out = t.path().join("out");
+    // Every batch size at one clock pair; batch 16 "runs out of memory".
+    let mut args = tune_args(
+        &root,
+        &out,
+        "sh -c 'test {batch} -ne 16 || { echo CUDA out of memory at batch {batch} >&2; exit 3; }'",
+        "5",
+    );
+    args.extend(["--fix", "cpu=921.6MHz", "--fix", "gpu=614.4MHz"].map(String::from));
+    edgetune()
+        .args(&args)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("failed at 1 configuration"));
+    same(&tree(&root), &before);
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["measurements"].as_array().unwrap().len(), 4);
+    assert_eq!(r["failed"][0]["batch_size"], 16);
+    assert!(r["failed"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("CUDA out of memory at batch 16"));
+    let journal = std::fs::read_to_string(out.join("journal.jsonl")).unwrap();
+    assert!(journal.contains("\"type\":\"failed\""));
+    // A workload that works once (the baseline) and then breaks: three failures in a row stop
+    // the study, and with nothing measured it exits 1.
+    let out2 = t.path().join("out2");
+    let counter = t.path().join("calls");
+    std::fs::write(&counter, "0").unwrap();
+    let once = format!(
+        "sh -c 'n=$(cat {c}); echo $((n+1)) > {c}; test $n -lt 1'",
+        c = counter.display()
+    );
+    let args = tune_args(&root, &out2, &once, "20");
+    edgetune()
+        .args(&args)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "failed at every configuration tried",
+        ));
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out2.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["failed"].as_array().unwrap().len(), 3);
+    assert!(r["stop_reason"]
+        .as_str()
+        .unwrap()
+        .contains("3 configurations in a row"));
+    same(&tree(&root), &before);
+}
+
+#[test]
 fn a_failing_workload_stops_the_study_keeps_the_journal_and_restores() {
     let (t, root) = fixture("xavier-nx-jp5");
     let before = tree(&root);

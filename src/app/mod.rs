@@ -637,6 +637,13 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     if !quiet {
         eprintln!("reports written to {}", dir.display());
     }
+    if outcome.measured.is_empty() && !outcome.failed.is_empty() {
+        return Err(anyhow::anyhow!(
+            "the workload failed at every configuration tried ({}); the errors are in {}",
+            outcome.failed.len(),
+            dir.join("report.md").display()
+        ));
+    }
     if outcome.interrupted {
         return Err(Interrupted(format!(
             "stopped after {} measurements; partial reports are in {}; continue with --resume {}",
@@ -715,6 +722,14 @@ impl Progress {
                             best.measurement.energy_j, best.config
                         )
                     }
+                    None => {}
+                }
+            }
+            Event::Failed { config, error } => {
+                let first = error.lines().next().unwrap_or("");
+                match &self.bar {
+                    Some(b) => b.println(format!("  failed at {config}: {first}")),
+                    None if !self.quiet => eprintln!("  failed at {config}: {first}"),
                     None => {}
                 }
             }
@@ -810,6 +825,12 @@ pub fn summary(r: &Report) -> String {
                 Some(false) => "NO measured configuration met them; the recommendation is the least infeasible one",
                 None => "nothing was measured",
             }
+        );
+    }
+    if !r.failed.is_empty() {
+        s += &format!(
+            "the workload failed at {} configuration(s); their errors are in report.json and report.md\n",
+            r.failed.len()
         );
     }
     if !r.pareto.is_empty() {

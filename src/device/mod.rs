@@ -18,6 +18,10 @@ pub enum DeviceError {
     /// Anything else that went wrong while measuring.
     #[error("{0}")]
     Failed(String),
+    /// The workload failed at this configuration (a non-zero exit, a timeout, a missing end
+    /// marker): the study records it and goes on with the next configuration.
+    #[error("{0}")]
+    Workload(String),
     /// An interrupt (SIGINT/SIGTERM/SIGHUP) stopped the measurement part-way.
     #[error("interrupted while measuring")]
     Interrupted,

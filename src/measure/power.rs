@@ -111,16 +111,18 @@ impl Poller {
                         return;
                     }
                 }
-                if s2.load(Ordering::Acquire) {
-                    return;
-                }
+                // Stopped already (a window shorter than one tick): go straight to the last
+                // sample, so every trace has at least two.
+                let stopped_early = s2.load(Ordering::Acquire);
                 // Sleep to the next tick on the schedule, so polling does not drift.
                 next += interval;
                 let now = Instant::now();
-                if next > now {
-                    std::thread::park_timeout(next - now);
-                } else {
-                    next = now;
+                if !stopped_early {
+                    if next > now {
+                        std::thread::park_timeout(next - now);
+                    } else {
+                        next = now;
+                    }
                 }
                 if s2.load(Ordering::Acquire) {
                     // One last sample at the stop time closes the window.
@@ -247,5 +249,15 @@ mod tests {
         assert_eq!(trace.samples.len(), 3);
         assert!(trace.error.unwrap().contains("No such device"));
         assert!(trace.longest_repeat_s == 0.0);
+    }
+
+    #[test]
+    fn a_window_shorter_than_a_tick_still_has_two_samples() {
+        for _ in 0..50 {
+            let p = Poller::start(|| Ok(3000.0), Duration::from_secs(10));
+            let trace = p.stop();
+            assert!(trace.samples.len() >= 2, "{}", trace.samples.len());
+            assert!(trace.error.is_none());
+        }
     }
 }

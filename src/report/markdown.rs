@@ -128,6 +128,12 @@ pub fn render(r: &Report) -> String {
             m.cv * 100.0
         );
     }
+    if !r.failed.is_empty() {
+        s += "\n## Configurations where the workload failed\n\n";
+        for f in &r.failed {
+            s += &format!("- {}:\n\n```\n{}\n```\n\n", f.config, f.error);
+        }
+    }
     if !r.pareto.is_empty() {
         s += "\n## Energy-latency Pareto front\n\n| # | CPU (MHz) | GPU (MHz) | batch | latency (ms per batch) | mJ / inference |\n|---|---|---|---|---|---|\n";
         for p in &r.pareto {
@@ -246,6 +252,7 @@ mod tests {
             constraints: Vec::new(),
             best_feasible: None,
             pareto: Vec::new(),
+            failed: Vec::new(),
         }
     }
 

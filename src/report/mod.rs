@@ -193,6 +193,19 @@ pub struct Report {
     /// The measured energy-latency Pareto front (with `--pareto`), by latency.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pareto: Vec<ParetoPoint>,
+    /// Configurations at which the workload failed, with its error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<Failed>,
+}
+
+/// A configuration at which the workload failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failed {
+    /// The configuration.
+    #[serde(flatten)]
+    pub config: Config,
+    /// What went wrong, with the workload's last stderr lines.
+    pub error: String,
 }
 
 fn energy_name() -> String {
@@ -314,6 +327,14 @@ impl Report {
             constraints: limits,
             best_feasible,
             pareto,
+            failed: o
+                .failed
+                .iter()
+                .map(|(config, error)| Failed {
+                    config: *config,
+                    error: error.clone(),
+                })
+                .collect(),
         }
     }
 }

@@ -252,13 +252,14 @@ impl Bayes {
             .map(|(e, l)| (w * e).max((1.0 - w) * l) + 0.05 * (w * e + (1.0 - w) * l))
             .collect();
         let points: Vec<&Point> = h.iter().map(|o| &o.point).collect();
+        let any_free = |rng: &mut ChaCha8Rng| Some(free[rng.random_range(0..free.len())].clone());
         let Some((gp, _)) = self.fit_y(h, &points, y.clone(), None, true) else {
-            return self.random_unmeasured(h);
+            return any_free(&mut self.rng);
         };
         let refs: Vec<&Point> = free.iter().collect();
         let x = self.inputs(&refs);
         let (Ok(mu), Ok(var)) = (gp.predict(&x), gp.predict_var(&x)) else {
-            return self.random_unmeasured(h);
+            return any_free(&mut self.rng);
         };
         let incumbent = y.iter().copied().fold(f64::INFINITY, f64::min);
         let normal = Normal::standard();
@@ -300,14 +301,19 @@ impl Strategy for Bayes {
         "bayes"
     }
 
-    fn ask(&mut self, h: &History) -> Option<Point> {
+    fn ask(&mut self, all: &History) -> Option<Point> {
+        // Failed configurations are never asked again, but they are not data for the surrogate.
+        let usable = all.usable();
+        let h = &usable;
         if self.stopped.is_some() {
             return None;
         }
-        if let Some(p) = self.init.iter().find(|p| !h.contains(p)) {
+        if let Some(p) = self.init.iter().find(|p| !all.contains(p)) {
             return Some(p.clone());
         }
-        let free: Vec<Point> = all_points(&self.dims).filter(|p| !h.contains(p)).collect();
+        let free: Vec<Point> = all_points(&self.dims)
+            .filter(|p| !all.contains(p))
+            .collect();
         if free.is_empty() {
             self.stopped = Some("every configuration was measured".into());
             return None;
@@ -317,14 +323,14 @@ impl Strategy for Bayes {
         }
         let Some((gp, points, _)) = self.fit_on(h, true) else {
             // Too few points or a degenerate fit: keep exploring.
-            return self.random_unmeasured(h);
+            return self.random_unmeasured(all);
         };
         let free_refs: Vec<&Point> = free.iter().collect();
         let (Ok(mu), Ok(var)) = (
             gp.predict(&self.inputs(&free_refs)),
             gp.predict_var(&self.inputs(&free_refs)),
         ) else {
-            return self.random_unmeasured(h);
+            return self.random_unmeasured(all);
         };
         // With constraints: EI times the probability of meeting them, against the best
         // feasible point; before any point is feasible, the most probably feasible one.
@@ -390,7 +396,7 @@ impl Strategy for Bayes {
                         })
                     })
             })
-            .filter(|q| !h.contains(q))
+            .filter(|q| !all.contains(q))
             .filter_map(|q| free.iter().position(|f| *f == q))
             .filter(|i| pof[*i] >= 0.5)
             .min_by(|a, b| mu[*a].total_cmp(&mu[*b]));
@@ -407,7 +413,9 @@ impl Strategy for Bayes {
         Some(free[best].clone())
     }
 
-    fn recommend(&mut self, h: &History) -> Option<Point> {
+    fn recommend(&mut self, all: &History) -> Option<Point> {
+        let usable = all.usable();
+        let h = &usable;
         // The feasible measured point with the lowest posterior mean; with none feasible, the
         // least infeasible.
         if !h.iter().any(|o| o.feasible()) {
@@ -433,7 +441,9 @@ impl Strategy for Bayes {
         true
     }
 
-    fn predict(&mut self, h: &History, points: &[Point]) -> Option<Vec<f64>> {
+    fn predict(&mut self, all: &History, points: &[Point]) -> Option<Vec<f64>> {
+        let usable = all.usable();
+        let h = &usable;
         let (gp, _, _) = self.fit_on(h, self.theta.is_none())?;
         let refs: Vec<&Point> = points.iter().collect();
         let mu = gp.predict(&self.inputs(&refs)).ok()?;

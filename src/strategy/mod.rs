@@ -41,6 +41,9 @@ pub struct Observation {
     pub constraints: Vec<f64>,
     /// Time of one batch, ms (the second objective of a Pareto study).
     pub latency_ms: f64,
+    /// The workload failed at this configuration: it is not asked again, and its value (a
+    /// penalty) is no measurement.
+    pub failed: bool,
 }
 
 /// Value given to an infeasible point for a strategy that does not model constraints: above any
@@ -102,10 +105,19 @@ impl History {
     pub fn iter(&self) -> impl Iterator<Item = &Observation> {
         self.obs.iter()
     }
-    /// The lowest value measured.
+    /// The observations that are measurements (failed configurations left out).
+    pub fn usable(&self) -> History {
+        let mut h = History::default();
+        for o in self.obs.iter().filter(|o| !o.failed) {
+            h.push(o.clone());
+        }
+        h
+    }
+    /// The best measurement: the lowest value among feasible points, else the least
+    /// infeasible point.
     pub fn best(&self) -> Option<&Observation> {
-        // Feasible points first by value; without any, the least infeasible.
-        self.obs.iter().min_by(|a, b| {
+        // Feasible points first by value; without any, the least infeasible; never a failure.
+        self.obs.iter().filter(|o| !o.failed).min_by(|a, b| {
             (!a.feasible(), a.violation(), a.value)
                 .partial_cmp(&(!b.feasible(), b.violation(), b.value))
                 .unwrap_or(std::cmp::Ordering::Equal)
