@@ -477,17 +477,20 @@ mod tests {
         }
     }
 
+    /// A smooth bowl over a 15 x 12 x 5 grid, minimum 100 at (9, 5, 3).
+    fn bowl(p: &[usize]) -> f64 {
+        100.0
+            * (1.0
+                + 0.01 * (p[0] as f64 - 9.0).powi(2)
+                + 0.02 * (p[1] as f64 - 5.0).powi(2)
+                + 0.03 * (p[2] as f64 - 3.0).powi(2))
+    }
+
     #[test]
     fn finds_the_minimum_of_a_smooth_bowl_quickly() {
         let init = StrategyInit::new(vec![15, 12, 5], 4, 40);
         let mut s = Bayes::new(&init);
-        let f = |p: &[usize]| {
-            100.0
-                * (1.0
-                    + 0.01 * (p[0] as f64 - 9.0).powi(2)
-                    + 0.02 * (p[1] as f64 - 5.0).powi(2)
-                    + 0.03 * (p[2] as f64 - 3.0).powi(2))
-        };
+        let f = bowl;
         let mut h = History::default();
         while h.len() < 40 {
             let Some(p) = s.ask(&h) else { break };
@@ -514,13 +517,7 @@ mod tests {
         // minimum is on the boundary, at 5.
         let init = StrategyInit::new(vec![15, 12, 5], 4, 40);
         let mut s = Bayes::new(&init);
-        let f = |p: &[usize]| {
-            100.0
-                * (1.0
-                    + 0.01 * (p[0] as f64 - 9.0).powi(2)
-                    + 0.02 * (p[1] as f64 - 5.0).powi(2)
-                    + 0.03 * (p[2] as f64 - 3.0).powi(2))
-        };
+        let f = bowl;
         let g = |p: &[usize]| ((p[0] as f64 + 1.0) / 6.0).ln();
         let mut h = History::default();
         while h.len() < 40 {
