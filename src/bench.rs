@@ -275,12 +275,12 @@ fn twin_cell<'a>(
     )
     .time_s;
     let (truth, feasible, min) = judge(goal, &q, baseline_time_s);
-    let sweep_s = space
-        .points()
-        .map(|pt| {
-            let c = space.config(&pt);
-            let t = sim::truth(b, m, &c.setting(), c.batch_size, p.inferences).time_s;
-            t * p.min_runs as f64 + t * p.warmup_inferences as f64 / p.inferences as f64
+    // What a full sweep would cost: every configuration's runs and warm-up.
+    let sweep_s = q
+        .iter()
+        .map(|x| {
+            x.time_s * p.min_runs as f64
+                + x.time_s * p.warmup_inferences as f64 / p.inferences as f64
         })
         .sum();
     Ok(Cell {

@@ -246,33 +246,41 @@ impl Report {
     pub fn build(ctx: &ReportContext<'_>, o: &Outcome) -> Report {
         let best = o.best().map(|b| best_of(&b.config, &b.measurement));
         let limits = ctx.goal.limits_info();
-        let best_feasible = o.best().filter(|_| !limits.is_empty()).map(|b| {
-            crate::objective::violation(&ctx.goal.measured_constraints(&b.measurement, &o.baseline))
-                <= 0.0
-        });
+        // Every row once, with its feasibility; the recommendation's and the front are read
+        // off the rows.
+        let rows: Vec<Row> = o
+            .measured
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let mut r = row(i + 1, &m.config, &m.measurement);
+                if !limits.is_empty() {
+                    let g = ctx.goal.measured_constraints(&m.measurement, &o.baseline);
+                    r.feasible = Some(crate::objective::violation(&g) <= 0.0);
+                }
+                r
+            })
+            .collect();
+        let best_feasible = o.best.and_then(|i| rows[i].feasible);
         let pareto = if ctx.goal.pareto {
-            let q: Vec<(f64, f64)> = o
-                .measured
+            let q: Vec<(f64, f64)> = rows
                 .iter()
-                .map(|m| {
-                    let q = Quantities::of(&m.measurement);
-                    (q.latency_ms(), q.energy_per_inference_mj())
-                })
+                .map(|r| (r.latency_ms, r.energy_per_inference_mj))
                 .collect();
             crate::objective::pareto_front(&q)
                 .into_iter()
                 .map(|i| {
-                    let (m, c) = (&o.measured[i].measurement, &o.measured[i].config);
+                    let r = &rows[i];
                     ParetoPoint {
-                        n: i + 1,
-                        cpu_freq_khz: c.cpu_freq_khz,
-                        gpu_freq_hz: c.gpu_freq_hz,
-                        emc_freq_hz: c.emc_freq_hz,
-                        batch_size: c.batch_size,
-                        energy_j: m.energy_j,
-                        time_s: m.time_s,
-                        energy_per_inference_mj: q[i].1,
-                        latency_ms: q[i].0,
+                        n: r.n,
+                        cpu_freq_khz: r.cpu_freq_khz,
+                        gpu_freq_hz: r.gpu_freq_hz,
+                        emc_freq_hz: r.emc_freq_hz,
+                        batch_size: r.batch_size,
+                        energy_j: r.energy_j,
+                        time_s: r.time_s,
+                        energy_per_inference_mj: r.energy_per_inference_mj,
+                        latency_ms: r.latency_ms,
                     }
                 })
                 .collect()
@@ -308,19 +316,7 @@ impl Report {
             best,
             baseline: Baseline::of(&o.baseline, ctx.baseline_kind),
             baseline_same_batch: same,
-            measurements: o
-                .measured
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    let mut r = row(i + 1, &m.config, &m.measurement);
-                    if !limits.is_empty() {
-                        let g = ctx.goal.measured_constraints(&m.measurement, &o.baseline);
-                        r.feasible = Some(crate::objective::violation(&g) <= 0.0);
-                    }
-                    r
-                })
-                .collect(),
+            measurements: rows,
             plots: Vec::new(),
             notes: Vec::new(),
             objective: ctx.goal.objective.name().into(),

@@ -478,10 +478,13 @@ pub fn pareto(rep: &super::Report, path: &Path) -> Result<bool, String> {
         return Ok(false);
     }
     let b = &rep.baseline;
-    let base = (
-        b.time_s / rep.inferences.div_ceil(b.batch_size.max(1)) as f64 * 1e3,
-        b.energy_j / rep.inferences as f64 * 1e3,
-    );
+    let q = crate::objective::Quantities {
+        energy_j: b.energy_j,
+        time_s: b.time_s,
+        inferences: rep.inferences,
+        batch_size: b.batch_size,
+    };
+    let base = (q.latency_ms(), q.energy_per_inference_mj());
     let all: Vec<(f64, f64)> = rep
         .measurements
         .iter()

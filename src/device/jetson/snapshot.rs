@@ -3,7 +3,7 @@
 //! `edgetune restore` can put the board back.
 
 use super::sysfs::Sysfs;
-use super::{discover, Discovery, JetsonError};
+use super::{discover, discover_emc, Discovery, JetsonError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -194,12 +194,9 @@ pub fn restore_from_state(root: &Path, state_path: &Path) -> Result<Restored, Je
         });
     }
     let snap = Snapshot::load(state_path)?;
-    let disc = discover(root)?;
+    let mut disc = discover(root)?;
     // The memory clock's directory is allowed where the board has one (a run with --emc).
-    let disc = match disc.clone().with_emc() {
-        Ok(d) => d,
-        Err(_) => disc,
-    };
+    disc.emc = discover_emc(&Sysfs::new(root)).ok();
     let mut fs = disc.sysfs();
     snap.check(&fs)?;
     restore_entries(&mut fs, &snap.entries)?;
