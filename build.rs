@@ -1,6 +1,11 @@
 //! Embeds the catalogue (search-spaces/*.toml, models/*.toml) into the binary, so that an installed
 //! `edgetune` works from any directory. The files stay the single source of the data; `--catalog DIR`
 //! or `EDGETUNE_CATALOG` reads them from disk instead.
+//!
+//! With the `torch` feature it also fixes how libtorch is linked: tch's plain link lets the
+//! linker drop `libtorch_cuda.so` (nothing references it by name), so CUDA is silently
+//! unavailable (tch-rs issue 980). Here it is linked with `--no-as-needed`, and an rpath to
+//! libtorch's folder lets the binary start without `LD_LIBRARY_PATH` on the machine that built it.
 use std::{env, fs, path::Path};
 
 fn main() {
@@ -33,4 +38,23 @@ fn main() {
         out,
     )
     .unwrap();
+    if env::var_os("CARGO_FEATURE_TORCH").is_some() {
+        link_libtorch();
+    }
+}
+
+fn link_libtorch() {
+    // torch-sys (`links = "tch"`) passes the folder it linked against.
+    let Ok(lib) = env::var("DEP_TCH_LIBTORCH_LIB") else {
+        println!("cargo:warning=torch-sys did not report libtorch's folder; CUDA may be unavailable (see scripts/setup-torch.sh)");
+        return;
+    };
+    println!("cargo:rustc-env=EDGETUNE_LIBTORCH_LIB={lib}");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    if cfg!(target_os = "linux") && Path::new(&lib).join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-L{lib}");
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-ltorch_cuda");
+        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
 }

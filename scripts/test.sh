@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Every check the project has: formatting, lints with warnings denied, and all tests.
+# Every check the project has: formatting, lints with warnings denied (default features, which
+# build on a Jetson, and the `torch` feature), and all tests including the built-in models on the
+# CPU. The torch tests need libtorch: scripts/setup-torch.sh installs the PyPI wheel once into a
+# cache folder outside the repository (about 4 GB; $EDGETUNE_TORCH_VENV to move it).
 # Usage: ./scripts/test.sh   (from anywhere; runs in the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +16,11 @@ done
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
-echo "== cargo clippy (warnings denied)" >&2
+echo "== cargo clippy, default features (warnings denied)" >&2
 cargo clippy --all-targets --locked -- -D warnings
-echo "== cargo test" >&2
-cargo test --all-targets --locked
+echo "== libtorch for the torch feature (scripts/setup-torch.sh)" >&2
+eval "$(./scripts/setup-torch.sh)"
+echo "== cargo clippy --features torch (warnings denied)" >&2
+cargo clippy --all-targets --locked --features torch -- -D warnings
+echo "== cargo test --features torch" >&2
+cargo test --all-targets --locked --features torch

@@ -272,6 +272,8 @@ pub struct Model {
     /// Twin parameters per board id.
     #[serde(default)]
     pub twin: BTreeMap<String, ModelTwin>,
+    /// How edgetune builds the model itself (feature `torch`) and what the built model counts.
+    pub built: Option<BuiltSpec>,
     /// File it came from.
     #[serde(skip)]
     pub file: String,
@@ -306,6 +308,51 @@ pub struct PaperRow {
     pub input: String,
     /// Framework the paper used.
     pub framework: String,
+}
+
+/// The architecture edgetune builds (random weights) and what the built model was counted to
+/// hold. The counts are checked against the built model by the `torch` tests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuiltSpec {
+    /// Builder: `alexnet`, `resnet18`, `mobilenet-v2` (tch::vision), `yolov4-tiny`, `encoder`.
+    pub arch: String,
+    /// One inference's input: `[channels, height, width]` of an image; absent for token models.
+    #[serde(default)]
+    pub input_shape: Vec<i64>,
+    /// Output classes of an image model.
+    #[serde(default)]
+    pub classes: Option<i64>,
+    /// Token models: the encoder's shape.
+    pub encoder: Option<EncoderSpec>,
+    /// Parameters of the built model.
+    pub params: u64,
+    /// Parameters left out when comparing with the paper's row (the row's convention).
+    #[serde(default)]
+    pub params_not_in_paper: u64,
+    /// Multiply-accumulates of one inference (conv, linear and attention matrix products), as
+    /// counted by `scripts/count-macs.py` on the traced built model.
+    pub macs: u64,
+}
+
+/// A BERT-style encoder stack (post-layer-norm, GELU feed-forward).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderSpec {
+    /// Tokens per inference (also the position table's size).
+    pub sequence_length: i64,
+    /// Word-piece vocabulary.
+    pub vocab: i64,
+    /// Token-type table rows (BERT: 2; DistilBERT has none).
+    pub token_types: i64,
+    /// Transformer layers.
+    pub layers: i64,
+    /// Hidden width.
+    pub hidden: i64,
+    /// Attention heads.
+    pub heads: i64,
+    /// Feed-forward width.
+    pub intermediate: i64,
 }
 
 /// Model half of the twin's parameters for one board.

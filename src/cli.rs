@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use edgetune::app::board::BoardOptions;
 use edgetune::app::emulate::EmulateOptions;
+use edgetune::app::torch::{InferOptions, TorchBenchOptions, TorchOptions};
 use edgetune::app::{Backend, Common, MeasureOptions, SweepOptions, TuneOptions};
 use edgetune::bench::BenchOptions;
 use edgetune::measure::ProtocolSettings;
@@ -56,6 +57,115 @@ pub enum Command {
     /// The virtual Jetson's workload: sleep for the twin's time of N inferences at the clocks
     /// set under --root, between EDGETUNE_BEGIN and EDGETUNE_END.
     EmulateInfer(EmulateInferArgs),
+    /// Run a built-in model (or --torchscript FILE) through libtorch: N inferences between
+    /// EDGETUNE_BEGIN and EDGETUNE_END, then the throughput (needs the `torch` feature).
+    Infer(InferArgs),
+    /// Throughput of the built-in models against the same architectures in Python PyTorch eager
+    /// mode, interleaved on this machine (needs the `torch` feature, and torchvision in Python).
+    BenchTorch(BenchTorchArgs),
+}
+
+/// Which model libtorch runs, and where.
+#[derive(Debug, Args)]
+pub struct TorchArgs {
+    /// libtorch device of the built-in workload: cpu, cuda, cuda:N, or auto (CUDA when libtorch
+    /// sees a GPU).
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub torch_device: String,
+    /// Run this TorchScript model (torch.jit.trace or script, then save) instead of the built-in
+    /// one; --model still picks the batch sizes and the search space.
+    #[arg(long, value_name = "FILE.pt")]
+    pub torchscript: Option<PathBuf>,
+    /// Input of one inference of the --torchscript model, without the batch dimension:
+    /// 3,224,224 (random floats) or tokens:512[:VOCAB] (random ids) [default: --model's input].
+    #[arg(long, value_name = "SHAPE")]
+    pub input_shape: Option<String>,
+}
+
+impl TorchArgs {
+    fn to_options(&self) -> TorchOptions {
+        TorchOptions {
+            device: self.torch_device.clone(),
+            torchscript: self.torchscript.clone(),
+            input_shape: self.input_shape.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    /// Model (see `edgetune models`).
+    #[arg(long, short = 'm')]
+    pub model: String,
+    /// Batch size.
+    #[arg(long, short = 'b', default_value_t = 8, value_name = "B")]
+    pub batch: u32,
+    /// Inferences (the last batch is smaller when B does not divide N).
+    #[arg(long, short = 'n', default_value_t = 3200, value_name = "N")]
+    pub inferences: u32,
+    #[command(flatten)]
+    pub torch: TorchArgs,
+    /// Print the result as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+    /// Save the network as TorchScript (traced at --batch) to this file instead of running it:
+    /// the same network for torch.jit.load, another tool, or --torchscript (any batch size).
+    #[arg(long, value_name = "FILE.pt")]
+    pub save_torchscript: Option<PathBuf>,
+}
+
+impl InferArgs {
+    pub fn to_options(&self) -> InferOptions {
+        InferOptions {
+            model: self.model.clone(),
+            batch: self.batch,
+            inferences: self.inferences,
+            torch: self.torch.to_options(),
+            json: self.json,
+            save_torchscript: self.save_torchscript.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTorchArgs {
+    /// Models, comma-separated (alexnet, resnet18, mobilenet-v2).
+    #[arg(long, default_value = "resnet18,mobilenet-v2")]
+    pub models: String,
+    /// Batch sizes, comma-separated.
+    #[arg(long, default_value = "8,32")]
+    pub batch_sizes: String,
+    /// Inferences per timed run.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub inferences: u32,
+    /// Timed runs per side and configuration, interleaved; the median is reported.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub repeats: u32,
+    /// libtorch device: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub torch_device: String,
+    /// Python with torch 2.11.0 and torchvision [default: $EDGETUNE_TORCH_PYTHON, else python3].
+    #[arg(long, value_name = "PYTHON")]
+    pub python: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl BenchTorchArgs {
+    pub fn to_options(&self) -> Result<TorchBenchOptions, SpaceError> {
+        Ok(TorchBenchOptions {
+            models: list(&Some(self.models.clone())),
+            batch_sizes: space::parse_batch_list(&self.batch_sizes)?
+                .into_iter()
+                .map(|b| b as u32)
+                .collect(),
+            inferences: self.inferences,
+            repeats: self.repeats,
+            device: self.torch_device.clone(),
+            python: self.python.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -185,7 +295,8 @@ pub enum BackendArg {
     Sim,
     /// A recorded table given with --table.
     Replay,
-    /// A real Jetson through sysfs (needs --workload-cmd).
+    /// A real Jetson through sysfs (runs --workload-cmd, or the built-in model with the `torch`
+    /// feature).
     Jetson,
 }
 
@@ -260,6 +371,8 @@ pub struct CommonArgs {
     pub emc: bool,
     #[command(flatten)]
     pub board: BoardArgs,
+    #[command(flatten)]
+    pub torch: TorchArgs,
 }
 
 #[derive(Debug, Args)]
@@ -487,6 +600,7 @@ impl CommonArgs {
             },
             workload_cmd: self.workload_cmd.clone(),
             workload_timeout_s: self.workload_timeout,
+            torch: self.torch.to_options(),
         }
     }
 }

@@ -40,6 +40,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             a.inferences,
             stdout,
         ),
+        Command::Infer(a) => app::torch::infer_cmd(cat.as_deref(), &a.to_options(), stdout),
+        Command::BenchTorch(a) => {
+            app::torch::bench_torch_cmd(cat.as_deref(), &a.to_options()?, a.json, stdout)
+                .map(|_| ())
+        }
     }
 }
 

@@ -9,10 +9,11 @@ use edgetune::device::FreqSetting;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
+use common::emulator::Emulator;
 use common::sysfs_tree::tree;
 
 const TIME_SCALE: f64 = 0.05;
@@ -28,57 +29,6 @@ fn cmd() -> Command {
         .env_remove("EDGETUNE_SYSFS_ROOT")
         .env_remove("EDGETUNE_STATE_FILE");
     c
-}
-
-/// A running `edgetune emulate`, stopped with SIGTERM when dropped.
-struct Emulator(Child);
-
-impl Emulator {
-    fn start(board: &str, root: &Path) -> Emulator {
-        let child = cmd()
-            .args([
-                "emulate",
-                "-q",
-                "--board",
-                board,
-                "--sensor-refresh-ms",
-                "20",
-            ])
-            .arg(format!("--time-scale={TIME_SCALE}"))
-            .arg("--root")
-            .arg(root)
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        while !root.join("run/edgetune-emulator/config.json").exists() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "emulator did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        Emulator(child)
-    }
-}
-
-impl Emulator {
-    /// Sends SIGTERM and waits: the emulator stops cleanly (exit 0).
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        self.0.wait().unwrap()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            self.stop();
-        }
-    }
 }
 
 /// The files edgetune may write (everything but what the emulator itself keeps changing: the
@@ -160,7 +110,7 @@ fn setting(m: &Value) -> FreqSetting {
 fn tune_through_the_virtual_boards_files_agrees_with_the_twin_and_leaves_it_as_found() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("nano");
-    let mut emu = Emulator::start("nano", &root);
+    let mut emu = Emulator::start("nano", &root, TIME_SCALE);
     let before = knobs(&root);
     let cat = Catalog::load(None).unwrap();
     let (board, model) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
@@ -238,7 +188,7 @@ fn tune_through_the_virtual_boards_files_agrees_with_the_twin_and_leaves_it_as_f
 fn sigint_halfway_through_a_study_on_the_virtual_board_restores_every_file() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("nx");
-    let mut emu = Emulator::start("xavier-nx", &root);
+    let mut emu = Emulator::start("xavier-nx", &root, TIME_SCALE);
     let before = knobs(&root);
     let out = t.path().join("out");
     let mut child = cmd()

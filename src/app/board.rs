@@ -107,9 +107,15 @@ pub fn jetson_target(
         None => return Err(not_a_known_board(root, dt.as_deref(), catalog).into()),
         Some(_) => {}
     }
-    if c.workload_cmd.is_none() {
+    if c.workload_cmd.is_some() && c.torch.torchscript.is_some() {
+        return Err(UsageError(
+            "give --workload-cmd or --torchscript, not both: each is the workload".into(),
+        )
+        .into());
+    }
+    if c.workload_cmd.is_none() && !super::torch::ENABLED {
         return Err(UsageError(format!(
-            "on the {} edgetune measures a real workload: give --workload-cmd 'your-program --model {{model}} --batch {{batch}} --count {{inferences}}' (see examples/infer-with-markers.py), or --backend sim for the digital twin",
+            "on the {} edgetune measures a real workload: give --workload-cmd 'your-program --model {{model}} --batch {{batch}} --count {{inferences}}' (see examples/infer-with-markers.py), build edgetune with `--features torch` to run the built-in model, or use --backend sim for the digital twin",
             board.board.name
         ))
         .into());

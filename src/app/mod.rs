@@ -26,6 +26,7 @@ use std::time::Duration;
 
 pub mod board;
 pub mod emulate;
+pub mod torch;
 
 /// Which backend measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,8 @@ pub struct Common {
     pub workload_cmd: Option<String>,
     /// Longest a run of `workload_cmd` may take.
     pub workload_timeout_s: f64,
+    /// The built-in (or TorchScript) workload, used on a board when `workload_cmd` is absent.
+    pub torch: torch::TorchOptions,
 }
 
 /// The board, model and backend a command runs on.
@@ -89,15 +92,18 @@ impl Target {
     /// The device and workload to measure with.
     pub fn rig(&self, c: &Common) -> Result<(Box<dyn Device>, Box<dyn Workload>)> {
         if let Some(disc) = &self.jetson {
-            let cmd = c.workload_cmd.as_deref().expect("checked by target()");
-            let w = CommandWorkload::new(
-                cmd,
-                &self.model.model.id,
-                Duration::from_secs_f64(c.workload_timeout_s),
-                Some(interrupt_flag()),
-            )?;
+            let w: Box<dyn Workload> = match c.workload_cmd.as_deref() {
+                Some(cmd) => Box::new(CommandWorkload::new(
+                    cmd,
+                    &self.model.model.id,
+                    Duration::from_secs_f64(c.workload_timeout_s),
+                    Some(interrupt_flag()),
+                )?),
+                // Built before the board is touched, so a model that cannot load changes nothing.
+                None => torch::workload(&self.model, &c.torch, Some(interrupt_flag()), c.quiet)?,
+            };
             let d = JetsonDevice::open(disc.clone(), &c.board.state_path(), Some(c.board.poll_ms))?;
-            return Ok((Box::new(d), Box::new(w)));
+            return Ok((Box::new(d), w));
         }
         Ok(match &self.table {
             Some(t) => {
@@ -169,6 +175,14 @@ pub fn target(c: &Common) -> Result<Target> {
         }
         (b, None) => b,
     };
+    if backend != Backend::Jetson
+        && (c.torch.torchscript.is_some() || c.torch.input_shape.is_some())
+    {
+        return Err(UsageError(
+            "--torchscript and --input-shape choose a real board's workload (--backend jetson); the twin and replay tables bring their own".into(),
+        )
+        .into());
+    }
     if backend != Backend::Jetson && c.workload_cmd.is_some() {
         return Err(UsageError(
             "--workload-cmd runs on a real board (--backend jetson); the twin and replay tables bring their own workload".into(),
@@ -1235,6 +1249,9 @@ pub fn models_cmd(catalog_dir: Option<&Path>, json: bool, out: &mut dyn Write) -
                     "layers": m.paper.layers, "params_m": m.paper.params_m, "gflops": m.paper.gflops,
                     "batch_sizes": m.paper.batch_sizes, "input": m.paper.input,
                     "framework": m.paper.framework, "twin_boards": m.twin.keys().collect::<Vec<_>>(),
+                    "built": m.built.as_ref().map(|b| serde_json::json!({
+                        "arch": b.arch, "params": b.params, "macs": b.macs,
+                    })),
                 })
             })
             .collect();

@@ -157,11 +157,11 @@ impl VirtualMeter {
     }
 }
 
-/// A meter that does nothing, for tests that open the device's window themselves.
-#[cfg(test)]
-pub(crate) struct NoMeter;
+/// A meter that does nothing: for tests that open the device's window themselves, and for
+/// throughput runs that only time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoMeter;
 
-#[cfg(test)]
 impl Meter for NoMeter {
     fn begin(&mut self) -> Result<(), DeviceError> {
         Ok(())

@@ -2,3 +2,5 @@
 //! replay table's workloads live beside their devices.
 
 pub mod command;
+#[cfg(feature = "torch")]
+pub mod torch;

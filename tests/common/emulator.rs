@@ -1,0 +1,58 @@
+//! A running `edgetune emulate` (a virtual Jetson) for the integration tests.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `edgetune emulate`, stopped with SIGTERM when dropped.
+pub struct Emulator(pub Child);
+
+impl Emulator {
+    /// Starts one for `board` under `root` (sensor refresh 20 ms) and waits until it is up.
+    pub fn start(board: &str, root: &Path, time_scale: f64) -> Emulator {
+        let child = Command::new(assert_cmd::cargo::cargo_bin("edgetune"))
+            .env_remove("EDGETUNE_CATALOG")
+            .args([
+                "emulate",
+                "-q",
+                "--board",
+                board,
+                "--sensor-refresh-ms",
+                "20",
+            ])
+            .arg(format!("--time-scale={time_scale}"))
+            .arg("--root")
+            .arg(root)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while !root.join("run/edgetune-emulator/config.json").exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "emulator did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        Emulator(child)
+    }
+}
+
+impl Emulator {
+    /// Sends SIGTERM and waits: the emulator stops cleanly (exit 0).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
+    }
+}
