@@ -298,6 +298,9 @@ pub enum BackendArg {
     /// A real Jetson through sysfs (runs --workload-cmd, or the built-in model with the `torch`
     /// feature).
     Jetson,
+    /// An NVIDIA GPU through NVML (--device gpu, gpu:N or its name): energy counter, batch size,
+    /// GPU clocks with --allow-clock-control.
+    Nvml,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
@@ -320,7 +323,8 @@ pub struct CommonArgs {
     /// Model to run (see `edgetune models`); aliases such as resnet-18 work.
     #[arg(long, short = 'm')]
     pub model: String,
-    /// Board (see `edgetune devices`); detected when running on a Jetson.
+    /// Board (see `edgetune devices`), detected when running on a Jetson; or an NVIDIA GPU:
+    /// gpu, gpu:N or its name (backend nvml).
     #[arg(long, short = 'd')]
     pub device: Option<String>,
     /// Where to measure.
@@ -345,6 +349,14 @@ pub struct CommonArgs {
     /// Runs per configuration, at most.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_runs: u32,
+    /// Shortest energy window: a run of --inferences that is shorter repeats inside one window
+    /// until it is this long, and is reported per --inferences [default: 2 on NVML, else 0].
+    #[arg(long, value_name = "S")]
+    pub min_window_s: Option<f64>,
+    /// On an NVIDIA GPU (root only), lock the GPU clock per configuration so it becomes a
+    /// knob; the clocks are reset on every exit path and by `edgetune restore`.
+    #[arg(long)]
+    pub allow_clock_control: bool,
     /// Seed for the strategy and the twin's measurement noise.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -396,7 +408,7 @@ pub struct TuneArgs {
     /// Most configurations to measure [default: 10 % of the grid; all of it with --strategy grid].
     #[arg(long, value_name = "N")]
     pub budget: Option<usize>,
-    /// Only these batch sizes, comma-separated (a subset of the model's).
+    /// Only these batch sizes, comma-separated (a subset of the model's; any sizes on a GPU).
     #[arg(long, value_name = "LIST")]
     pub batch_sizes: Option<String>,
     /// Fix a knob: cpu_freq_khz=1479000, gpu=614.4MHz, batch=8 (repeatable).
@@ -479,6 +491,9 @@ pub struct SweepArgs {
     /// Only this batch size.
     #[arg(long, value_name = "B")]
     pub batch: Option<u32>,
+    /// Only these batch sizes, comma-separated (on a GPU any sizes; elsewhere the model's).
+    #[arg(long, value_name = "LIST", conflicts_with = "batch")]
+    pub batch_sizes: Option<String>,
     /// Output folder [default: reports/sweep-<model>-<device>-<timestamp>/].
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -582,6 +597,7 @@ impl CommonArgs {
                 BackendArg::Sim => Backend::Sim,
                 BackendArg::Replay => Backend::Replay,
                 BackendArg::Jetson => Backend::Jetson,
+                BackendArg::Nvml => Backend::Nvml,
             },
             protocol: ProtocolSettings {
                 inferences: self.inferences,
@@ -589,6 +605,7 @@ impl CommonArgs {
                 cv_target: self.cv_target,
                 min_runs: self.min_runs,
                 max_runs: self.max_runs,
+                min_window_s: self.min_window_s.unwrap_or(0.0),
             },
             seed: self.seed,
             noise: self.noise == OnOff::On,
@@ -601,6 +618,8 @@ impl CommonArgs {
             workload_cmd: self.workload_cmd.clone(),
             workload_timeout_s: self.workload_timeout,
             torch: self.torch.to_options(),
+            allow_clock_control: self.allow_clock_control,
+            min_window_s: self.min_window_s,
         }
     }
 }
@@ -639,13 +658,18 @@ impl TuneArgs {
 }
 
 impl SweepArgs {
-    pub fn to_options(&self, catalog: &Option<PathBuf>) -> SweepOptions {
-        SweepOptions {
+    pub fn to_options(&self, catalog: &Option<PathBuf>) -> Result<SweepOptions, SpaceError> {
+        Ok(SweepOptions {
             common: self.common.to_common(catalog),
             batch: self.batch,
+            batch_sizes: self
+                .batch_sizes
+                .as_deref()
+                .map(space::parse_batch_list)
+                .transpose()?,
             out: self.out.clone(),
             json: self.json,
-        }
+        })
     }
 }
 

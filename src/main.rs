@@ -11,7 +11,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let cat = &cli.catalog;
     match &cli.command {
         Command::Tune(a) => app::tune(&a.to_options(cat)?, stdout).map(|_| ()),
-        Command::Sweep(a) => app::sweep(&a.to_options(cat), stdout).map(|_| ()),
+        Command::Sweep(a) => app::sweep(&a.to_options(cat)?, stdout).map(|_| ()),
         Command::Measure(a) => app::measure_cmd(&a.to_options(cat)?, stdout).map(|_| ()),
         Command::Baseline(a) => app::measure_cmd(&a.to_options(cat)?, stdout).map(|_| ()),
         Command::Bench(a) => app::bench_cmd(

@@ -222,12 +222,15 @@ impl Config {
 
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "CPU {:.1} MHz, GPU {:.1} MHz",
-            self.cpu_freq_khz as f64 / 1e3,
-            self.gpu_freq_hz as f64 / 1e6,
-        )?;
+        // 0 is a knob an NVML GPU does not control (the CPU) or leaves at its defaults (the GPU).
+        if self.cpu_freq_khz != 0 {
+            write!(f, "CPU {:.1} MHz, ", self.cpu_freq_khz as f64 / 1e3)?;
+        }
+        if self.gpu_freq_hz == 0 {
+            write!(f, "GPU default clocks")?;
+        } else {
+            write!(f, "GPU {:.1} MHz", self.gpu_freq_hz as f64 / 1e6)?;
+        }
         if let Some(e) = self.emc_freq_hz {
             write!(f, ", EMC {:.1} MHz", e as f64 / 1e6)?;
         }

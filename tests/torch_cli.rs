@@ -361,3 +361,57 @@ fn tune_measures_real_inference_on_a_virtual_board_in_process_and_as_a_command()
     }
     assert!(emu.stop().success());
 }
+
+#[test]
+fn tune_on_a_simulated_nvml_gpu_runs_the_built_in_model_in_process() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = t.path().join("fake-nvml.json");
+    std::fs::write(
+        &spec,
+        r#"{"gpus":[{"name":"NVIDIA H100 80GB HBM3","power_w":250.0,"step_ms":10}]}"#,
+    )
+    .unwrap();
+    let o = edgetune()
+        .env("EDGETUNE_FAKE_NVML", &spec)
+        .env("EDGETUNE_STATE_FILE", t.path().join("restore.json"))
+        .args([
+            "tune",
+            "-m",
+            "bert-tiny",
+            "-d",
+            "gpu",
+            "--batch-sizes",
+            "1,4",
+        ])
+        .args([
+            "--torch-device",
+            "cpu",
+            "--inferences",
+            "8",
+            "--warmup",
+            "0",
+        ])
+        .args([
+            "--min-runs",
+            "2",
+            "--max-runs",
+            "2",
+            "--min-window-s",
+            "0.2",
+            "--json",
+            "-q",
+        ])
+        .arg("--out")
+        .arg(t.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["backend"], "nvml");
+    for m in r["measurements"].as_array().unwrap() {
+        // Real inference time on this CPU, at the simulated GPU's 250 W.
+        let p = m["avg_power_w"].as_f64().unwrap();
+        assert!((p - 250.0).abs() < 25.0, "{m}");
+        assert!(m["window_repeats"].as_u64().unwrap_or(1) >= 1);
+    }
+}

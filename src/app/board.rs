@@ -413,6 +413,27 @@ pub fn live_board(o: &BoardOptions, catalog: &Catalog, explicit: bool) -> Result
 /// `edgetune restore`: puts the board back from the snapshot and deletes it.
 pub fn restore_cmd(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> {
     let state = o.state_path();
+    // GPU clocks an NVML run left locked come first: that needs no board.
+    let record = crate::device::nvml::record_path(&state);
+    if record.exists() {
+        let mut api = super::nvml::load().map_err(|e| UsageError(e.to_string()))?;
+        let rec = crate::device::nvml::restore_from_record(api.as_mut(), &record)?
+            .expect("the record exists");
+        if json {
+            writeln!(out, "{}", serde_json::json!({"found": true, "nvml": rec}))?;
+        } else {
+            writeln!(
+                out,
+                "reset the locked clocks of GPU {} ({}) from {}; the record is deleted",
+                rec.gpu,
+                rec.name,
+                record.display()
+            )?;
+        }
+        if !state.exists() {
+            return Ok(());
+        }
+    }
     let r = restore_from_state(&o.sysfs_root, &state).map_err(|e| -> anyhow::Error {
         if e.is_usage() {
             UsageError(e.to_string()).into()

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 pub mod board;
 pub mod emulate;
+pub mod nvml;
 pub mod torch;
 
 /// Which backend measures.
@@ -39,6 +40,8 @@ pub enum Backend {
     Replay,
     /// A real Jetson through sysfs.
     Jetson,
+    /// An NVIDIA GPU through NVML.
+    Nvml,
 }
 
 /// Options shared by every command that measures.
@@ -70,6 +73,10 @@ pub struct Common {
     pub workload_timeout_s: f64,
     /// The built-in (or TorchScript) workload, used on a board when `workload_cmd` is absent.
     pub torch: torch::TorchOptions,
+    /// `--allow-clock-control`: lock GPU clocks through NVML (root).
+    pub allow_clock_control: bool,
+    /// `--min-window-s`; `None` for the backend's default (2 s on NVML, else none).
+    pub min_window_s: Option<f64>,
 }
 
 /// The board, model and backend a command runs on.
@@ -86,12 +93,20 @@ pub struct Target {
     pub table: Option<ReplayTable>,
     /// What discovery found, with the jetson backend.
     pub jetson: Option<Discovery>,
+    /// The GPU, with the nvml backend.
+    pub nvml: Option<nvml::NvmlTarget>,
 }
 
 impl Target {
     /// The device and workload to measure with.
     pub fn rig(&self, c: &Common) -> Result<(Box<dyn Device>, Box<dyn Workload>)> {
-        if let Some(disc) = &self.jetson {
+        if self.jetson.is_some() || self.nvml.is_some() {
+            let mut torch_o = c.torch.clone();
+            if let (Some(n), "auto") = (&self.nvml, torch_o.device.as_str()) {
+                // The GPU being measured (NVML and CUDA number GPUs alike unless
+                // CUDA_DEVICE_ORDER or CUDA_VISIBLE_DEVICES say otherwise).
+                torch_o.device = format!("cuda:{}", n.gpu.index);
+            }
             let w: Box<dyn Workload> = match c.workload_cmd.as_deref() {
                 Some(cmd) => Box::new(CommandWorkload::new(
                     cmd,
@@ -99,11 +114,28 @@ impl Target {
                     Duration::from_secs_f64(c.workload_timeout_s),
                     Some(interrupt_flag()),
                 )?),
-                // Built before the board is touched, so a model that cannot load changes nothing.
-                None => torch::workload(&self.model, &c.torch, Some(interrupt_flag()), c.quiet)?,
+                // Built before the device is touched, so a model that cannot load changes nothing.
+                None => torch::workload(&self.model, &torch_o, Some(interrupt_flag()), c.quiet)?,
             };
-            let d = JetsonDevice::open(disc.clone(), &c.board.state_path(), Some(c.board.poll_ms))?;
-            return Ok((Box::new(d), w));
+            let d: Box<dyn Device> = match (&self.jetson, &self.nvml) {
+                (Some(disc), _) => Box::new(JetsonDevice::open(
+                    disc.clone(),
+                    &c.board.state_path(),
+                    Some(c.board.poll_ms),
+                )?),
+                (None, Some(n)) => Box::new(
+                    crate::device::nvml::NvmlDevice::open(
+                        n.api.clone(),
+                        n.gpu.clone(),
+                        c.allow_clock_control,
+                        &c.board.state_path(),
+                        Duration::from_millis(c.board.poll_ms.max(1)),
+                    )
+                    .map_err(|e| UsageError(e.to_string()))?,
+                ),
+                (None, None) => unreachable!("checked above"),
+            };
+            return Ok((d, w));
         }
         Ok(match &self.table {
             Some(t) => {
@@ -139,6 +171,15 @@ pub fn load_catalog(dir: Option<&Path>) -> Result<Catalog> {
 pub fn target(c: &Common) -> Result<Target> {
     let catalog = load_catalog(c.catalog_dir.as_deref())?;
     let model = catalog.model(&c.model)?.clone();
+    if let Some(n) = nvml::choose(c, &catalog)? {
+        return nvml_target(c, catalog, model, n);
+    }
+    if c.allow_clock_control {
+        return Err(UsageError(
+            "--allow-clock-control locks an NVIDIA GPU's clocks (--backend nvml); on a Jetson edgetune always sets the clocks".into(),
+        )
+        .into());
+    }
     let dt = device_tree_model(&c.board.sysfs_root);
     let detected = detect_board(&catalog, dt.as_deref()).cloned();
     let board = match (&c.device, &detected) {
@@ -198,6 +239,7 @@ pub fn target(c: &Common) -> Result<Target> {
             backend: "jetson",
             table: None,
             jetson: Some(disc),
+            nvml: None,
         });
     }
     if c.board.emc {
@@ -223,6 +265,7 @@ pub fn target(c: &Common) -> Result<Target> {
             backend: "replay",
             table: Some(table),
             jetson: None,
+            nvml: None,
         });
     }
     model.twin_for(&board.board.id)?;
@@ -239,6 +282,67 @@ pub fn target(c: &Common) -> Result<Target> {
         backend: "sim",
         table: None,
         jetson: None,
+        nvml: None,
+    })
+}
+
+/// The target on an NVML GPU; says on stderr what it is about to measure.
+fn nvml_target(c: &Common, catalog: Catalog, model: Model, n: nvml::NvmlTarget) -> Result<Target> {
+    if c.table.is_some() {
+        return Err(UsageError("--table is for --backend replay".into()).into());
+    }
+    if c.board.emc {
+        return Err(UsageError(
+            "--emc sets a Jetson's memory clock; the nvml backend does not".into(),
+        )
+        .into());
+    }
+    if c.workload_cmd.is_some() && c.torch.torchscript.is_some() {
+        return Err(UsageError(
+            "give --workload-cmd or --torchscript, not both: each is the workload".into(),
+        )
+        .into());
+    }
+    if c.workload_cmd.is_none() && !torch::ENABLED {
+        return Err(UsageError(format!(
+            "on {} edgetune measures a real workload: give --workload-cmd 'your-program --model {{model}} --batch {{batch}} --count {{inferences}}', or build edgetune with `--features torch` to run the built-in model",
+            n.gpu.name
+        ))
+        .into());
+    }
+    if c.allow_clock_control && !nvml::is_root() && std::env::var_os("EDGETUNE_FAKE_NVML").is_none()
+    {
+        return Err(UsageError(
+            "--allow-clock-control locks GPU clocks, which NVML allows root only: run with sudo, or leave the flag out to tune the batch size at the default clocks".into(),
+        )
+        .into());
+    }
+    let board = nvml::board(&catalog.boards[0], &n, c.allow_clock_control);
+    if !c.quiet {
+        eprintln!(
+            "note: measuring {} (gpu:{}) through NVML ({}); {}",
+            n.gpu.name,
+            n.gpu.index,
+            if n.gpu.energy_counter {
+                "its energy counter"
+            } else {
+                "polling its power"
+            },
+            if c.allow_clock_control {
+                "GPU clocks are locked per configuration and reset at the end"
+            } else {
+                "GPU clocks stay at their defaults (--allow-clock-control to tune them)"
+            }
+        );
+    }
+    Ok(Target {
+        catalog,
+        board,
+        model,
+        backend: "nvml",
+        table: None,
+        jetson: None,
+        nvml: Some(n),
     })
 }
 
@@ -260,8 +364,20 @@ fn space_base(board: &Board, model: &Model) -> Config {
     )
 }
 
-/// The target of a command that runs on the twin only (sweep, measure, baseline).
+/// The target of a command that runs on the twin only (measure, baseline).
 fn twin_target(c: &Common) -> Result<Target> {
+    let t = twin_or_gpu_target(c)?;
+    if t.nvml.is_some() {
+        return Err(UsageError(
+            "`measure` and `baseline` run on the twin (--backend sim); on a GPU, `sweep --batch-sizes` measures each batch size and `tune` searches".into(),
+        )
+        .into());
+    }
+    Ok(t)
+}
+
+/// The target of `sweep`: the twin, or an NVML GPU (measured one configuration at a time).
+fn twin_or_gpu_target(c: &Common) -> Result<Target> {
     if c.table.is_some() || c.backend == Backend::Replay {
         return Err(UsageError(
             "a replay table is used by `tune` and `bench`; `sweep`, `measure` and `baseline` run on the twin".into(),
@@ -278,12 +394,22 @@ fn twin_target(c: &Common) -> Result<Target> {
     Ok(t)
 }
 
+/// A GPU clock for tables: MHz, or "default" for the NVML backend's unlocked clocks.
+pub fn gpu_clock_words(gpu_freq_hz: u64) -> String {
+    if gpu_freq_hz == crate::device::nvml::DEFAULT_CLOCKS {
+        "default".into()
+    } else {
+        format!("{:.0} MHz", gpu_freq_hz as f64 / 1e6)
+    }
+}
+
 /// Words for a backend in human output.
 pub fn backend_words(backend: &str) -> &'static str {
     match backend {
         "sim" => "digital twin",
         "replay" => "replay table",
         "jetson" => "measured on the board",
+        "nvml" => "measured through NVML",
         _ => "board",
     }
 }
@@ -412,6 +538,8 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     o.goal.validate().map_err(UsageError)?;
     let t = target(&o.common)?;
     let mut protocol = o.common.protocol;
+    protocol.min_window_s = nvml::min_window_s(&o.common, t.nvml.is_some());
+    protocol.validate().map_err(UsageError)?;
     let space = match &t.table {
         Some(table) => {
             if o.batch_sizes.is_some() || !o.fixes.is_empty() {
@@ -423,6 +551,9 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
             // A recorded row is a measured run; there is nothing to warm up.
             protocol.warmup_inferences = 0;
             table.space.clone()
+        }
+        None if t.nvml.is_some() => {
+            nvml::space(&t.board, &t.model, o.batch_sizes.as_deref(), &o.fixes)?
         }
         None => {
             let s = Space::new(&t.board, &t.model, o.batch_sizes.as_deref(), &o.fixes)?;
@@ -552,6 +683,11 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     progress.finish();
     let mut rep = Report::build(&ctx, &outcome);
     rep.notes = study.device.notes();
+    if t.nvml.is_some() && !o.common.allow_clock_control {
+        // Same clocks as the baseline: a "frequency saving" would only be run-to-run noise.
+        rep.saving_same_batch_pct = None;
+        rep.baseline_same_batch = None;
+    }
     if !quiet {
         for n in &rep.notes {
             eprintln!("note: {n}");
@@ -562,7 +698,7 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     let points: Vec<_> = space.points().collect();
     let grid: Vec<Sample> = match &t.table {
         // On a real board the grid's truth is what is being searched for.
-        None if t.jetson.is_some() => Vec::new(),
+        None if t.jetson.is_some() || t.nvml.is_some() => Vec::new(),
         Some(table) => table
             .mean_energy_time(protocol.inferences)
             .into_iter()
@@ -757,18 +893,26 @@ impl Progress {
     }
 }
 
-/// Writes report.json, report.md, profile.toml, nvpmodel.conf and apply-profile.sh into `dir`.
+/// Writes report.json, report.md, profile.toml, nvpmodel.conf and apply-profile.sh into `dir`
+/// (on an NVML GPU, an apply-profile.sh for nvidia-smi and no nvpmodel.conf).
 pub fn write_reports(rep: &Report, board: &Board, dir: &Path) -> Result<()> {
     write_file(dir, "report.json", &serde_json::to_string_pretty(rep)?)?;
     write_file(dir, "report.md", &report::markdown::render(rep))?;
     if let Some(p) = profile::profile_toml(rep) {
         write_file(dir, "profile.toml", &p)?;
     }
-    if let Some(b) = profile::nvpmodel_block(rep, board, 10) {
-        write_file(dir, "nvpmodel.conf", &b)?;
-    }
-    if let Some(b) = profile::shell_snippet(rep, board) {
-        write_file(dir, "apply-profile.sh", &b)?;
+    if board.board.soc == "nvml" {
+        // A GPU, not a Jetson: no nvpmodel, and nvidia-smi instead of sysfs.
+        if let Some(b) = profile::nvml_snippet(rep, board) {
+            write_file(dir, "apply-profile.sh", &b)?;
+        }
+    } else {
+        if let Some(b) = profile::nvpmodel_block(rep, board, 10) {
+            write_file(dir, "nvpmodel.conf", &b)?;
+        }
+        if let Some(b) = profile::shell_snippet(rep, board) {
+            write_file(dir, "apply-profile.sh", &b)?;
+        }
     }
     if !rep.pareto.is_empty() {
         let mut w = csv::Writer::from_writer(Vec::new());
@@ -791,12 +935,16 @@ pub fn summary(r: &Report) -> String {
     );
     match &r.best {
         Some(b) => {
+            let cpu = match b.cpu_freq_khz {
+                0 => String::new(),
+                khz => format!("CPU {:.1} MHz ({khz} kHz), ", khz as f64 / 1e3),
+            };
+            let gpu = match b.gpu_freq_hz {
+                0 => "GPU default clocks".to_string(),
+                hz => format!("GPU {:.1} MHz ({hz} Hz)", hz as f64 / 1e6),
+            };
             s += &format!(
-                "recommended: CPU {:.1} MHz ({} kHz), GPU {:.1} MHz ({} Hz),{} batch {}\n",
-                b.cpu_freq_khz as f64 / 1e3,
-                b.cpu_freq_khz,
-                b.gpu_freq_hz as f64 / 1e6,
-                b.gpu_freq_hz,
+                "recommended: {cpu}{gpu},{} batch {}\n",
                 b.emc_freq_hz.map_or(String::new(), |f| format!(
                     " memory {:.1} MHz ({f} Hz),",
                     f as f64 / 1e6
@@ -807,15 +955,26 @@ pub fn summary(r: &Report) -> String {
                 "energy: {:.1} J per {} inferences ({:.1} mJ each), time {:.1} s, average power {:.2} W\n",
                 b.energy_j, r.inferences, b.energy_per_inference_mj, b.time_s, b.avg_power_w
             );
+            // On a GPU the baseline is its default clocks, not a governor.
+            let base_name = if r.baseline.kind == "dvfs" {
+                "DVFS"
+            } else {
+                "default clocks"
+            };
             if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
                 s += &format!(
-                    "saving vs DVFS at batch {} (frequencies only): {p:.1} % (DVFS {:.1} J)\n",
+                    "saving vs {base_name} at batch {} (frequencies only): {p:.1} % ({base_name} {:.1} J)\n",
                     base.batch_size, base.energy_j
                 );
             }
             if let Some(p) = r.saving_pct {
+                let what = if r.baseline_same_batch.is_some() {
+                    "frequencies and batch size"
+                } else {
+                    "batch size"
+                };
                 s += &format!(
-                    "saving vs DVFS at batch {} (frequencies and batch size): {p:.1} % (DVFS {:.1} J)\n",
+                    "saving vs {base_name} at batch {} ({what}): {p:.1} % ({base_name} {:.1} J)\n",
                     r.baseline.batch_size, r.baseline.energy_j
                 );
             }
@@ -872,6 +1031,168 @@ pub fn summary(r: &Report) -> String {
     s
 }
 
+/// Every configuration of `space` on the twin, in parallel, and the DVFS baseline per batch.
+fn sweep_on_twin(
+    t: &Target,
+    c: &Common,
+    space: &Space,
+) -> Result<(Vec<SweepRow>, Vec<SweepBaseline>)> {
+    let points: Vec<_> = space.points().collect();
+    let grid: Vec<SweepRow> = points
+        .par_iter()
+        .map(|p| {
+            let cfg = space.config(p);
+            // Each configuration gets its own noise stream, so results do not depend on
+            // the order threads take them in.
+            let m = measure_on_twin(
+                t,
+                noise_for(c, space.index(p) as u64 + 1),
+                &cfg.setting(),
+                cfg.batch_size,
+                &c.protocol,
+            )?;
+            Ok(SweepRow::of(&cfg, &m))
+        })
+        .collect::<Result<_>>()?;
+    let baseline = batch_values(space)
+        .iter()
+        .map(|b| {
+            let m = measure_on_twin(
+                t,
+                noise_for(c, u64::MAX - *b as u64),
+                &FreqSetting::Dvfs,
+                *b,
+                &c.protocol,
+            )?;
+            Ok(SweepBaseline::of(&m))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((grid, baseline))
+}
+
+fn batch_values(space: &Space) -> Vec<u32> {
+    space
+        .axis(Knob::BatchSize)
+        .map(|a| a.values.iter().map(|b| *b as u32).collect())
+        .unwrap_or_default()
+}
+
+/// Every configuration of `space` measured one after another on a real device (an NVML GPU),
+/// with progress on stderr. A configuration whose workload fails (out of memory at a large
+/// batch) is reported and skipped. The baseline is the default clocks: re-measured per batch
+/// only when clocks are locked in the grid.
+fn sweep_on_device(
+    t: &Target,
+    c: &Common,
+    space: &Space,
+) -> Result<(Vec<SweepRow>, Vec<SweepBaseline>)> {
+    quiet_interrupts(c.quiet);
+    let stop = interrupt_flag();
+    let mut protocol = c.protocol;
+    protocol.min_window_s = nvml::min_window_s(c, true);
+    protocol.validate().map_err(UsageError)?;
+    let (mut device, mut workload) = t.rig(c)?;
+    let points: Vec<_> = space.points().collect();
+    let mut grid = Vec::new();
+    let started = std::time::Instant::now();
+    for (i, p) in points.iter().enumerate() {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            device.restore()?;
+            return Err(Interrupted(format!(
+                "the sweep stopped after {i} of {} configurations",
+                points.len()
+            ))
+            .into());
+        }
+        let cfg = space.config(p);
+        match measure(
+            &mut *device,
+            &mut *workload,
+            &cfg.setting(),
+            cfg.batch_size,
+            &protocol,
+        ) {
+            Ok(m) => {
+                if !c.quiet {
+                    eprintln!(
+                        "  {}/{}: {cfg}: {:.2} J, {:.3} s per {} inferences (CV {:.1} %, {} runs{}) [{:.0} s]",
+                        i + 1,
+                        points.len(),
+                        m.energy_j,
+                        m.time_s,
+                        m.inferences,
+                        100.0 * m.cv,
+                        m.runs.len(),
+                        if m.window_repeats > 1 {
+                            format!(", {}x per window", m.window_repeats)
+                        } else {
+                            String::new()
+                        },
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                grid.push(SweepRow::of(&cfg, &m));
+            }
+            Err(crate::device::DeviceError::Workload(e)) => {
+                eprintln!(
+                    "  {}/{}: {cfg}, batch {}: failed, skipped: {e}",
+                    i + 1,
+                    points.len(),
+                    cfg.batch_size
+                );
+            }
+            Err(crate::device::DeviceError::Interrupted) => {
+                device.restore()?;
+                return Err(Interrupted("the sweep stopped part-way".into()).into());
+            }
+            Err(e) => {
+                let _ = device.restore();
+                return Err(e.into());
+            }
+        }
+    }
+    let locked = space.axis(Knob::GpuFreqHz).is_some_and(|a| {
+        a.values
+            .iter()
+            .any(|v| *v != crate::device::nvml::DEFAULT_CLOCKS)
+    });
+    let mut baseline = Vec::new();
+    for b in batch_values(space) {
+        if !locked {
+            // The grid ran at the default clocks already: that row is the baseline.
+            if let Some(r) = grid.iter().find(|r| r.batch_size == b) {
+                baseline.push(SweepBaseline {
+                    batch_size: b,
+                    energy_j: r.energy_j,
+                    time_s: r.time_s,
+                });
+            }
+            continue;
+        }
+        match measure(
+            &mut *device,
+            &mut *workload,
+            &FreqSetting::Dvfs,
+            b,
+            &protocol,
+        ) {
+            Ok(m) => baseline.push(SweepBaseline::of(&m)),
+            Err(crate::device::DeviceError::Workload(_)) => {}
+            Err(e) => {
+                let _ = device.restore();
+                return Err(e.into());
+            }
+        }
+    }
+    device.restore()?;
+    for n in device.notes() {
+        if !c.quiet {
+            eprintln!("note: {n}");
+        }
+    }
+    Ok((grid, baseline))
+}
+
 /// Options of `sweep`.
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
@@ -879,6 +1200,8 @@ pub struct SweepOptions {
     pub common: Common,
     /// Only this batch size.
     pub batch: Option<u32>,
+    /// Only these batch sizes (any positive sizes on an NVML GPU; the model's elsewhere).
+    pub batch_sizes: Option<Vec<u64>>,
     /// Output folder; `None` for `reports/sweep-<model>-<device>-<timestamp>/`.
     pub out: Option<PathBuf>,
     /// Print sweep.json to stdout.
@@ -915,6 +1238,31 @@ pub struct SweepBaseline {
     pub energy_j: f64,
     /// Time.
     pub time_s: f64,
+}
+
+impl SweepRow {
+    fn of(c: &Config, m: &Measurement) -> SweepRow {
+        SweepRow {
+            cpu_freq_khz: c.cpu_freq_khz,
+            gpu_freq_hz: c.gpu_freq_hz,
+            batch_size: c.batch_size,
+            energy_j: m.energy_j,
+            time_s: m.time_s,
+            avg_power_w: m.avg_power_w,
+            cv: m.cv,
+            runs: m.runs.len(),
+        }
+    }
+}
+
+impl SweepBaseline {
+    fn of(m: &Measurement) -> SweepBaseline {
+        SweepBaseline {
+            batch_size: m.batch_size,
+            energy_j: m.energy_j,
+            time_s: m.time_s,
+        }
+    }
 }
 
 /// sweep.json.
@@ -955,54 +1303,25 @@ fn measure_on_twin(
 /// Runs `sweep`: every configuration (or one batch size), in parallel on the twin.
 pub fn sweep(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBuf)> {
     o.common.protocol.validate().map_err(UsageError)?;
-    let t = twin_target(&o.common)?;
-    let batches = o.batch.map(|b| vec![b as u64]);
-    let space = Space::new(&t.board, &t.model, batches.as_deref(), &[])?;
-    let points: Vec<_> = space.points().collect();
-    let grid: Vec<SweepRow> = points
-        .par_iter()
-        .map(|p| {
-            let c = space.config(p);
-            let setting = c.setting();
-            // Each configuration gets its own noise stream, so results do not depend on
-            // the order threads take them in.
-            let m = measure_on_twin(
-                &t,
-                noise_for(&o.common, space.index(p) as u64 + 1),
-                &setting,
-                c.batch_size,
-                &o.common.protocol,
-            )?;
-            Ok(SweepRow {
-                cpu_freq_khz: c.cpu_freq_khz,
-                gpu_freq_hz: c.gpu_freq_hz,
-                batch_size: c.batch_size,
-                energy_j: m.energy_j,
-                time_s: m.time_s,
-                avg_power_w: m.avg_power_w,
-                cv: m.cv,
-                runs: m.runs.len(),
-            })
-        })
-        .collect::<Result<_>>()?;
-    let baseline = space.axes[2]
-        .values
-        .iter()
-        .map(|b| {
-            let m = measure_on_twin(
-                &t,
-                noise_for(&o.common, u64::MAX - b),
-                &FreqSetting::Dvfs,
-                *b as u32,
-                &o.common.protocol,
-            )?;
-            Ok(SweepBaseline {
-                batch_size: *b as u32,
-                energy_j: m.energy_j,
-                time_s: m.time_s,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let t = twin_or_gpu_target(&o.common)?;
+    let batches: Option<Vec<u64>> = match (&o.batch_sizes, o.batch) {
+        (Some(_), Some(_)) => {
+            return Err(UsageError("give --batch or --batch-sizes, not both".into()).into())
+        }
+        (Some(v), None) => Some(v.clone()),
+        (None, Some(b)) => Some(vec![b as u64]),
+        (None, None) => None,
+    };
+    let (grid, baseline) = if t.nvml.is_some() {
+        let space = nvml::space(&t.board, &t.model, batches.as_deref(), &[])?;
+        sweep_on_device(&t, &o.common, &space)?
+    } else {
+        let space = Space::new(&t.board, &t.model, batches.as_deref(), &[])?;
+        sweep_on_twin(&t, &o.common, &space)?
+    };
+    if grid.is_empty() {
+        anyhow::bail!("no configuration could be measured (the errors are above)");
+    }
     let min = grid
         .iter()
         .min_by(|a, b| a.energy_j.total_cmp(&b.energy_j))
@@ -1072,16 +1391,16 @@ pub fn sweep(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, Path
     } else {
         writeln!(
             out,
-            "edgetune sweep: {} on {} ({}), {} configurations, noise {}",
+            "edgetune sweep: {} on {} ({}), {} configurations{}",
             rep.model,
             rep.device,
-            if rep.backend == "sim" {
-                "digital twin"
-            } else {
-                "board"
-            },
+            backend_words(&rep.backend),
             rep.grid.len(),
-            if rep.noise { "on" } else { "off" }
+            if rep.backend == "sim" {
+                format!(", noise {}", if rep.noise { "on" } else { "off" })
+            } else {
+                String::new()
+            }
         )?;
         writeln!(
             out,
@@ -1093,6 +1412,37 @@ pub fn sweep(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, Path
                 rep.min.batch_size
             )
         )?;
+        if rep.backend != "sim" {
+            // Measured on hardware: every row, as measured.
+            writeln!(
+                out,
+                "batch | GPU clock | energy (J) | time (s) | power (W) | CV (%) | runs"
+            )?;
+            for r in &rep.grid {
+                writeln!(
+                    out,
+                    "{:>5} | {:>9} | {:>10.2} | {:>8.3} | {:>9.1} | {:>6.1} | {:>4}",
+                    r.batch_size,
+                    gpu_clock_words(r.gpu_freq_hz),
+                    r.energy_j,
+                    r.time_s,
+                    r.avg_power_w,
+                    100.0 * r.cv,
+                    r.runs
+                )?;
+            }
+        }
+        let unlocked = rep
+            .grid
+            .iter()
+            .all(|r| r.gpu_freq_hz == crate::device::nvml::DEFAULT_CLOCKS);
+        if unlocked {
+            // The grid ran at the baseline's clocks: the table above is all there is.
+            if !o.common.quiet {
+                eprintln!("sweep written to {}", dir.display());
+            }
+            return Ok((rep, dir));
+        }
         writeln!(out, "batch | DVFS (J) | best pinned (J) | saving (%)")?;
         for b in &rep.baseline {
             let best = rep
@@ -1312,12 +1662,20 @@ pub fn devices_cmd(
                 })
             })
             .collect();
-        let doc = serde_json::json!({ "this_machine": live, "catalog": v });
+        let doc = serde_json::json!({
+            "this_machine": live,
+            "gpus": nvml::gpus().unwrap_or_default(),
+            "catalog": v,
+        });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
     if let Some(l) = &live {
         writeln!(out, "{}", board::live_text(l))?;
+    }
+    let root = nvml::is_root();
+    for g in nvml::gpus().unwrap_or_default() {
+        writeln!(out, "{}", nvml::gpu_text(&g, root))?;
     }
     writeln!(out, "catalogue:")?;
     for b in &cat.boards {

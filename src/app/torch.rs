@@ -119,7 +119,7 @@ pub struct TorchBenchReport {
     pub rust_threads: i32,
     /// What the Python side reported (`torch VERSION threads N`).
     pub python: String,
-    /// Runs per side, interleaved.
+    /// Runs per side, interleaved (the first side alternates).
     pub repeats: u32,
     /// Rows.
     pub rows: Vec<TorchBenchRow>,
@@ -421,15 +421,21 @@ mod imp {
             let net = net(m, &torch, false)?;
             for &b in &o.batch_sizes {
                 let (mut rust, mut python_s) = (Vec::new(), Vec::new());
-                for _ in 0..o.repeats {
-                    // A pause lets the other side's idle OpenMP threads stop spinning.
-                    std::thread::sleep(Duration::from_millis(300));
-                    rust.push(
-                        net.run(b, o.inferences, &mut NoMeter, None)
-                            .map_err(|e| anyhow::anyhow!("{e}"))?,
-                    );
-                    std::thread::sleep(Duration::from_millis(300));
-                    python_s.push(py.run(&m.model.id, b, o.inferences)?);
+                for rep in 0..o.repeats {
+                    // Alternate who goes first (ABBA), so drift in the machine's speed falls on
+                    // both sides alike.
+                    for side in [rep % 2, 1 - rep % 2] {
+                        // A pause lets the other side's idle OpenMP threads stop spinning.
+                        std::thread::sleep(Duration::from_millis(300));
+                        if side == 0 {
+                            rust.push(
+                                net.run(b, o.inferences, &mut NoMeter, None)
+                                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                            );
+                        } else {
+                            python_s.push(py.run(&m.model.id, b, o.inferences)?);
+                        }
+                    }
                 }
                 let per_s = |v: &[f64]| o.inferences as f64 / median(v);
                 let (r, p) = (per_s(&rust), per_s(&python_s));

@@ -3,6 +3,7 @@
 //! frequencies. The protocol ([`crate::measure::protocol`]) drives both.
 
 pub mod jetson;
+pub mod nvml;
 pub mod replay;
 pub mod sim;
 

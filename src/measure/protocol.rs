@@ -1,6 +1,11 @@
 //! The measurement protocol, one function for every backend: apply the setting, warm up, then
 //! measure runs of `inferences` inferences until the coefficient of variation of their energy is
 //! under the target (at least `min_runs`, at most `max_runs`).
+//!
+//! A run shorter than `min_window_s` is too short for a meter that moves in steps (a data-centre
+//! GPU's energy counter; 3200 inferences of a small model take 0.2 s there): the protocol then
+//! repeats the workload inside one window until the window is long enough, and reports energy and
+//! time per `inferences`.
 
 use super::stats;
 use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting, Meter, Workload};
@@ -20,6 +25,9 @@ pub struct ProtocolSettings {
     pub min_runs: u32,
     /// Runs at most.
     pub max_runs: u32,
+    /// Shortest energy window, seconds (0: any); shorter runs repeat the workload in one window.
+    #[serde(default)]
+    pub min_window_s: f64,
 }
 
 impl Default for ProtocolSettings {
@@ -30,9 +38,13 @@ impl Default for ProtocolSettings {
             cv_target: 0.05,
             min_runs: 3,
             max_runs: 10,
+            min_window_s: 0.0,
         }
     }
 }
+
+/// Most inferences one window may hold (a run of `inferences` repeated).
+const MAX_WINDOW_INFERENCES: u64 = 100_000_000;
 
 impl ProtocolSettings {
     /// Checks the settings make sense, with a message saying which option to change.
@@ -47,6 +59,12 @@ impl ProtocolSettings {
             return Err(format!(
                 "--max-runs ({}) must be at least --min-runs ({})",
                 self.max_runs, self.min_runs
+            ));
+        }
+        if !(self.min_window_s >= 0.0 && self.min_window_s.is_finite()) {
+            return Err(format!(
+                "--min-window-s must be zero or more seconds, got {}",
+                self.min_window_s
             ));
         }
         if !(self.cv_target > 0.0 && self.cv_target.is_finite()) {
@@ -96,6 +114,18 @@ pub struct Measurement {
     /// Mean energy per run of each sensor rail, where the device has rails (a Jetson's INA3221).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rail_energy_j: BTreeMap<String, f64>,
+    /// Times the workload ran inside each window to make it at least `min_window_s` long (1: a
+    /// run was long enough); energy and time are per `inferences` all the same.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub window_repeats: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// The device's energy window as the workload opens and closes it.
@@ -164,25 +194,56 @@ pub fn measure(
     let mut wall_s = 0.0;
     if settings.warmup_inferences > 0 {
         let warm = settings.warmup_inferences.max(batch_size);
-        wall_s += one_run(device, workload, batch_size, warm)?.0.time_s;
+        let t = one_run(device, workload, batch_size, warm)?.0.time_s;
+        wall_s += t;
+        if t < settings.min_window_s {
+            // Hardware that needs long windows also needs time for its clocks to ramp up from
+            // idle: warm up for one window's length too.
+            let k = (settings.min_window_s / t.max(1e-4)).ceil() as u64;
+            let n = (warm as u64 * k).min(MAX_WINDOW_INFERENCES) as u32;
+            wall_s += one_run(device, workload, batch_size, n)?.0.time_s;
+        }
     }
     let mut runs = Vec::new();
     let mut rails: BTreeMap<String, f64> = BTreeMap::new();
+    let mut repeats: u32 = 1;
     loop {
-        let (w, reported_time_s) = one_run(device, workload, batch_size, settings.inferences)?;
+        let inferences = settings.inferences * repeats;
+        let (w, reported_time_s) = one_run(device, workload, batch_size, inferences)?;
         wall_s += w.time_s;
+        if w.time_s < settings.min_window_s {
+            // Too short for the meter: lengthen every run and start counting again. Aim a
+            // quarter above the minimum so run-to-run jitter does not fall under it.
+            let per_run_s = w.time_s.max(1e-4) / repeats as f64;
+            let wanted = (1.25 * settings.min_window_s / per_run_s).ceil() as u64;
+            let cap = (MAX_WINDOW_INFERENCES / settings.inferences as u64).max(1);
+            let next = wanted.clamp(repeats as u64 + 1, cap) as u32;
+            if next > repeats {
+                repeats = next;
+                runs.clear();
+                rails.clear();
+                continue;
+            }
+        }
         if !(w.energy_j.is_finite() && w.energy_j > 0.0) {
             return Err(DeviceError::Failed(format!(
-                "the device measured {} J for a run; the energy meter is not working",
-                w.energy_j
+                "the device measured {} J for a run of {:.3} s; the energy meter is not working{}",
+                w.energy_j,
+                w.time_s,
+                if settings.min_window_s == 0.0 {
+                    " (or moves in steps longer than the run: set --min-window-s)"
+                } else {
+                    ""
+                }
             )));
         }
+        let per = repeats as f64;
         for (name, e) in &w.rail_energy_j {
-            *rails.entry(name.clone()).or_default() += e;
+            *rails.entry(name.clone()).or_default() += e / per;
         }
         runs.push(Run {
-            energy_j: w.energy_j,
-            time_s: reported_time_s.unwrap_or(w.time_s),
+            energy_j: w.energy_j / per,
+            time_s: reported_time_s.unwrap_or(w.time_s) / per,
         });
         let n = runs.len() as u32;
         let energies: Vec<f64> = runs.iter().map(|r| r.energy_j).collect();
@@ -204,6 +265,7 @@ pub fn measure(
                 rail_energy_j: rails.into_iter().map(|(k, e)| (k, e / n as f64)).collect(),
                 runs,
                 wall_s,
+                window_repeats: repeats,
             });
         }
     }
@@ -213,6 +275,7 @@ pub fn measure(
 mod tests {
     use super::*;
     use crate::device::WorkloadRun;
+    use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::{Arc, Mutex};
 
     /// A scripted device: each run returns the next energy from a list.
@@ -330,6 +393,119 @@ mod tests {
         assert!(measure(&mut d, &mut Counting(0), &FreqSetting::Dvfs, 8, &s).is_err());
     }
 
+    /// A GPU-like meter that moves in steps: a window lasts 0.2 s per 3200 inferences (the
+    /// count comes from the workload through `n`) and the counter counts whole 50 ms steps at
+    /// 300 W.
+    struct Stepped {
+        n: Arc<AtomicU32>,
+        windows: Vec<u32>,
+    }
+    impl Device for Stepped {
+        fn backend(&self) -> &'static str {
+            "stepped"
+        }
+        fn apply(&mut self, _: &FreqSetting) -> Result<(), DeviceError> {
+            Ok(())
+        }
+        fn window_begin(&mut self) -> Result<(), DeviceError> {
+            Ok(())
+        }
+        fn window_end(&mut self) -> Result<EnergyWindow, DeviceError> {
+            let n = self.n.load(Ordering::SeqCst);
+            self.windows.push(n);
+            let t = n as f64 * 0.2 / 3200.0;
+            Ok(EnergyWindow {
+                energy_j: (t / 0.05).floor() * 0.05 * 300.0,
+                time_s: t,
+                ..Default::default()
+            })
+        }
+        fn restore(&mut self) -> Result<(), DeviceError> {
+            Ok(())
+        }
+    }
+    /// Tells the device how many inferences the window holds.
+    struct Announces(Arc<AtomicU32>);
+    impl Workload for Announces {
+        fn name(&self) -> String {
+            "announces".into()
+        }
+        fn run(&mut self, _: u32, n: u32, m: &mut dyn Meter) -> Result<WorkloadRun, DeviceError> {
+            self.0.store(n, Ordering::SeqCst);
+            m.begin()?;
+            m.end()?;
+            Ok(WorkloadRun::default())
+        }
+    }
+
+    fn stepped(min_window_s: f64) -> (Measurement, Vec<u32>) {
+        let n = Arc::new(AtomicU32::new(0));
+        let mut d = Stepped {
+            n: n.clone(),
+            windows: vec![],
+        };
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            min_window_s,
+            ..Default::default()
+        };
+        let m = measure(&mut d, &mut Announces(n), &FreqSetting::Dvfs, 8, &s).unwrap();
+        (m, d.windows)
+    }
+
+    #[test]
+    fn short_runs_are_repeated_inside_one_window_and_reported_per_run() {
+        let (m, windows) = stepped(2.0);
+        // The first 0.2 s run is discarded; then each window holds 13 runs (2.6 s >= 2 s).
+        assert_eq!(windows[0], 3200);
+        assert_eq!(m.window_repeats, 13);
+        assert!(windows[1..].iter().all(|n| *n == 13 * 3200), "{windows:?}");
+        assert_eq!(m.inferences, 3200);
+        // Per 3200 inferences: 0.2 s at 300 W = 60 J, within the counter's step.
+        assert!((m.time_s - 0.2).abs() < 1e-9, "{}", m.time_s);
+        assert!(
+            (m.energy_j - 60.0).abs() < 300.0 * 0.05 / 13.0 + 1e-9,
+            "{}",
+            m.energy_j
+        );
+        assert!(m.runs.iter().all(|r| (r.time_s - 0.2).abs() < 1e-9));
+    }
+
+    #[test]
+    fn with_a_minimum_window_the_warm_up_lasts_one_window_too() {
+        let n = Arc::new(AtomicU32::new(0));
+        let mut d = Stepped {
+            n: n.clone(),
+            windows: vec![],
+        };
+        let s = ProtocolSettings {
+            min_window_s: 2.0,
+            ..Default::default()
+        };
+        measure(&mut d, &mut Announces(n), &FreqSetting::Dvfs, 8, &s).unwrap();
+        // 64 inferences take 4 ms: then 500 x 64 (2 s) before the first measured run.
+        assert_eq!(d.windows[..2], [64, 500 * 64]);
+    }
+
+    #[test]
+    fn without_a_minimum_window_a_stepped_meter_is_not_trusted_blindly() {
+        // 0.2 s runs on a 50 ms counter: 0.2 s -> 4 steps -> 60 J, fine; the CV decides.
+        let (m, _) = stepped(0.0);
+        assert_eq!(m.window_repeats, 1);
+        // A counter that did not move at all is an error that names --min-window-s.
+        let mut d = Scripted {
+            energies: Arc::new(Mutex::new(vec![0.0])),
+            applied: vec![],
+            next: 0.0,
+        };
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            ..Default::default()
+        };
+        let e = measure(&mut d, &mut Counting(0), &FreqSetting::Dvfs, 8, &s).unwrap_err();
+        assert!(e.to_string().contains("--min-window-s"), "{e}");
+    }
+
     #[test]
     fn settings_are_validated() {
         let mut s = ProtocolSettings::default();
@@ -341,5 +517,10 @@ mod tests {
             ..Default::default()
         };
         assert!(s.validate().is_err());
+        s = ProtocolSettings {
+            min_window_s: -1.0,
+            ..Default::default()
+        };
+        assert!(s.validate().unwrap_err().contains("--min-window-s"));
     }
 }

@@ -2,11 +2,18 @@
 
 use super::{human_duration, Report};
 
+// 0 is a clock the backend does not set (an NVML GPU's CPU) or leaves at its default (its GPU).
 fn mhz_khz(khz: u64) -> String {
-    format!("{:.1}", khz as f64 / 1e3)
+    match khz {
+        0 => "not set".into(),
+        _ => format!("{:.1}", khz as f64 / 1e3),
+    }
 }
 fn mhz_hz(hz: u64) -> String {
-    format!("{:.1}", hz as f64 / 1e6)
+    match hz {
+        0 => "default".into(),
+        _ => format!("{:.1}", hz as f64 / 1e6),
+    }
 }
 
 /// Renders the Markdown report.
@@ -15,10 +22,13 @@ pub fn render(r: &Report) -> String {
     match r.backend.as_str() {
         "sim" => s += "Measured on the **digital twin** of the board (no board was attached), not on hardware.\n\n",
         "replay" => s += "Replayed from a **recorded table**, not measured now.\n\n",
+        "nvml" => s += "Measured on the GPU through **NVML** (its energy counter, or its power polled where it has none).\n\n",
         _ => {}
     }
-    if r.baseline.kind != "dvfs" {
-        s += &format!("The baseline is `{}`: the table has no rows for the default governors, so the all-max clock corner stands in for them.\n\n", r.baseline.kind);
+    match r.baseline.kind.as_str() {
+        "dvfs" => {}
+        "max-clocks" => s += "The baseline is `max-clocks`: the table has no rows for the default governors, so the all-max clock corner stands in for them.\n\n",
+        kind => s += &format!("The baseline is: {kind}.\n\n"),
     }
     match &r.best {
         Some(b) => {
@@ -201,6 +211,7 @@ mod tests {
             cv: 0.012,
             run_energies_j: vec![e, e, e],
             rail_energy_j: Default::default(),
+            window_repeats: 1,
             latency_ms: 10.0,
             feasible: None,
         };

@@ -98,6 +98,9 @@ pub struct Row {
     /// Mean energy per run of each sensor rail, on a board with rails.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub rail_energy_j: std::collections::BTreeMap<String, f64>,
+    /// Runs of `inferences` per energy window (over 1 where `--min-window-s` lengthened them).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub window_repeats: u32,
     /// Time of one batch, ms.
     #[serde(default)]
     pub latency_ms: f64,
@@ -365,6 +368,7 @@ pub fn row(n: usize, c: &Config, m: &Measurement) -> Row {
         cv: m.cv,
         run_energies_j: m.runs.iter().map(|r| r.energy_j).collect(),
         rail_energy_j: m.rail_energy_j.clone(),
+        window_repeats: m.window_repeats,
         latency_ms: Quantities::of(m).latency_ms(),
         feasible: None,
     }
@@ -379,4 +383,12 @@ pub fn human_duration(s: f64) -> String {
     } else {
         format!("{:.1} h", s / 3600.0)
     }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }

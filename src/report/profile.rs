@@ -103,6 +103,27 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// For an NVML GPU: `nvidia-smi` locks the recommended GPU clock (when the study locked clocks);
+/// the batch size is for the user's program either way.
+pub fn nvml_snippet(r: &Report, board: &Board) -> Option<String> {
+    let b = r.best.as_ref()?;
+    let gpu = board.board.id.trim_start_matches("gpu:");
+    let mut s = format!("#!/bin/sh\n{}", provenance(r, b, &board.board.name));
+    if b.gpu_freq_hz == 0 {
+        s += &format!(
+            "# The GPU ran at its default clocks: there is nothing to set. Run inference at batch {}.\n",
+            b.batch_size
+        );
+    } else {
+        let mhz = b.gpu_freq_hz / 1_000_000;
+        s += &format!(
+            "# Run as root; `nvidia-smi -i {gpu} --reset-gpu-clocks` undoes it. Run inference at batch {}.\nset -e\nnvidia-smi -i {gpu} --lock-gpu-clocks={mhz},{mhz}\n",
+            b.batch_size
+        );
+    }
+    Some(s)
+}
+
 /// A shell script that writes the recommended clocks to sysfs, pinning min = max in an order that
 /// never makes min > max (the board's own cpufreq policies and devfreq device).
 pub fn shell_snippet(r: &Report, board: &Board) -> Option<String> {

@@ -193,3 +193,30 @@ fn bad_files_devices_and_shapes_are_explained() {
         Err(TorchError::NotBuilt(_))
     ));
 }
+
+#[test]
+fn on_cuda_every_model_runs_where_a_gpu_is_seen() {
+    // Runs on the GPU test machine; on a machine without CUDA there is nothing to check beyond
+    // the refusal tested above.
+    if !tch::Cuda::is_available() {
+        return;
+    }
+    let d = parse_device("cuda:0").unwrap();
+    for id in [
+        "alexnet",
+        "resnet18",
+        "mobilenet-v2",
+        "yolov4-tiny",
+        "bert-tiny",
+        "distilbert",
+    ] {
+        let net = Net::build(&model(id), d).unwrap();
+        let x = net.make_input(2);
+        assert_eq!(x.device(), d);
+        let out = net.forward(&x).unwrap();
+        assert_eq!(out[0].device(), d, "{id}");
+        let mut calls = Calls::default();
+        let t = net.run(4, 10, &mut calls, None).unwrap();
+        assert!(t > 0.0 && calls.0 == ["begin", "end"], "{id}");
+    }
+}

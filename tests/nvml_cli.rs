@@ -1,0 +1,297 @@
+//! The nvml backend end to end on a simulated GPU (`EDGETUNE_FAKE_NVML`, the NVML seam): backend
+//! choice, `sweep` and `tune` over batch sizes with real timing, clock locking and its reset,
+//! `devices`, `restore`, and the errors. The real GPU is exercised on the GPU test machine.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A simulated H100 drawing 300 W, clocks 345/1410/1980 MHz, logging locks to `dir/nvml.log`.
+fn fake(dir: &Path, root: bool) -> PathBuf {
+    let spec = serde_json::json!({
+        "gpus": [{
+            "name": "NVIDIA H100 80GB HBM3",
+            "power_w": 300.0,
+            "step_ms": 20,
+            "counter_start_mj": u64::MAX - 1000,
+            "clocks_mhz": [345, 1410, 1980],
+        }],
+        "root": root,
+        "log": dir.join("nvml.log"),
+    });
+    let p = dir.join("fake-nvml.json");
+    std::fs::write(&p, spec.to_string()).unwrap();
+    p
+}
+
+fn edgetune(fake: &Path, dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("edgetune").unwrap();
+    c.env_remove("EDGETUNE_CATALOG")
+        .env_remove("EDGETUNE_SYSFS_ROOT")
+        .env("EDGETUNE_STATE_FILE", dir.join("state/restore.json"))
+        .env("EDGETUNE_FAKE_NVML", fake);
+    c
+}
+
+/// A workload whose time per inference falls with the batch size: 20 us + 200 us / batch.
+const WORKLOAD: &str = "python3 -c 'import sys, time; b, n = int(sys.argv[1]), int(sys.argv[2]); print(\"EDGETUNE_BEGIN\", flush=True); time.sleep(n * (2e-5 + 2e-4 / b)); print(\"EDGETUNE_END\", flush=True)' {batch} {inferences}";
+
+fn study<'a>(cmd: &'a mut Command, out: &Path) -> &'a mut Command {
+    cmd.args([
+        "-m",
+        "resnet18",
+        "--device",
+        "gpu",
+        "--batch-sizes",
+        "1,4,16",
+    ])
+    .args([
+        "--inferences",
+        "320",
+        "--warmup",
+        "0",
+        "--min-runs",
+        "2",
+        "--max-runs",
+        "3",
+    ])
+    .args([
+        "--min-window-s",
+        "0.3",
+        "--workload-cmd",
+        WORKLOAD,
+        "--json",
+        "-q",
+        "--out",
+    ])
+    .arg(out)
+}
+
+#[test]
+fn sweep_and_tune_over_batch_sizes_agree_on_a_gpu() {
+    let t = tempfile::tempdir().unwrap();
+    let f = fake(t.path(), true);
+    let o = study(edgetune(&f, t.path()).arg("sweep"), &t.path().join("sweep"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["backend"], "nvml");
+    assert_eq!(s["device"], "gpu:0");
+    let rows = s["grid"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        let (e, time) = (
+            r["energy_j"].as_f64().unwrap(),
+            r["time_s"].as_f64().unwrap(),
+        );
+        // 300 W over the window (a 20 ms counter step, spread over the repeats).
+        assert!((e / time - 300.0).abs() < 30.0, "{r}");
+        assert_eq!(
+            r["gpu_freq_hz"], 0,
+            "clocks are not locked without the flag"
+        );
+    }
+    // Smaller batches cost more time per inference, so more energy.
+    let e: Vec<f64> = rows
+        .iter()
+        .map(|r| r["energy_j"].as_f64().unwrap())
+        .collect();
+    assert!(e[0] > e[1] && e[1] > e[2], "{e:?}");
+    assert_eq!(s["min"]["batch_size"], 16);
+
+    let o = study(edgetune(&f, t.path()).arg("tune"), &t.path().join("tune"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["backend"], "nvml");
+    assert_eq!(r["best"]["batch_size"], 16);
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("not locked"), "{notes}");
+    // No lock was ever taken, and the profile says there is nothing to set.
+    assert!(!t.path().join("nvml.log").exists());
+    let script = std::fs::read_to_string(t.path().join("tune/apply-profile.sh")).unwrap();
+    assert!(
+        script.contains("nothing to set. Run inference at batch 16"),
+        "{script}"
+    );
+    assert!(!t.path().join("tune/nvpmodel.conf").exists());
+}
+
+#[test]
+fn locked_clocks_are_tuned_and_reset_and_restore_undoes_a_killed_run() {
+    let t = tempfile::tempdir().unwrap();
+    let f = fake(t.path(), true);
+    let o = study(edgetune(&f, t.path()).arg("tune"), &t.path().join("tune"))
+        .args([
+            "--allow-clock-control",
+            "--strategy",
+            "grid",
+            "--fix",
+            "batch=16",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["measurements"].as_array().unwrap().len(), 3);
+    let log = std::fs::read_to_string(t.path().join("nvml.log")).unwrap();
+    let calls: Vec<&str> = log.lines().collect();
+    for mhz in [345, 1410, 1980] {
+        assert!(
+            calls.contains(&format!("lock 0 {mhz} {mhz}").as_str()),
+            "{log}"
+        );
+    }
+    assert_eq!(*calls.last().unwrap(), "reset 0", "{log}");
+    let script = std::fs::read_to_string(t.path().join("tune/apply-profile.sh")).unwrap();
+    assert!(
+        script.contains("nvidia-smi -i 0 --lock-gpu-clocks="),
+        "{script}"
+    );
+    let record = t.path().join("state/nvml-restore.json");
+    assert!(!record.exists());
+
+    // A run killed with the clocks locked leaves its record: tune refuses, restore resets.
+    std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+    std::fs::write(
+        &record,
+        r#"{"gpu":0,"name":"NVIDIA H100 80GB HBM3","graphics_clock_mhz_at_start":1980}"#,
+    )
+    .unwrap();
+    study(edgetune(&f, t.path()).arg("tune"), &t.path().join("again"))
+        .arg("--allow-clock-control")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("edgetune restore"));
+    edgetune(&f, t.path())
+        .arg("restore")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("reset the locked clocks of GPU 0"));
+    assert!(!record.exists());
+    let log = std::fs::read_to_string(t.path().join("nvml.log")).unwrap();
+    assert_eq!(log.lines().last().unwrap(), "reset 0");
+}
+
+#[test]
+fn devices_lists_the_gpus() {
+    let t = tempfile::tempdir().unwrap();
+    let f = fake(t.path(), true);
+    edgetune(&f, t.path())
+        .arg("devices")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "GPU gpu:0 NVIDIA H100 80GB HBM3 (backend nvml): 3 graphics clocks 345-1980 MHz",
+        ))
+        .stdout(predicate::str::contains("energy counter yes"));
+    let o = edgetune(&f, t.path())
+        .args(["devices", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["gpus"][0]["name"], "NVIDIA H100 80GB HBM3");
+    assert_eq!(v["gpus"][0]["power_w"], 300.0);
+}
+
+#[test]
+fn gpu_mistakes_exit_2_with_a_reason() {
+    let t = tempfile::tempdir().unwrap();
+    let f = fake(t.path(), true);
+    let missing = t.path().join("no-such-spec.json");
+    let cases: Vec<(PathBuf, Vec<&str>, &str)> = vec![
+        (
+            missing.clone(),
+            vec!["tune", "-m", "resnet18", "--backend", "nvml"],
+            "NVML could not be loaded",
+        ),
+        (
+            missing,
+            vec!["tune", "-m", "resnet18", "--device", "gpu"],
+            "NVML could not be loaded",
+        ),
+        (
+            f.clone(),
+            vec![
+                "tune",
+                "-m",
+                "resnet18",
+                "--device",
+                "gpu:3",
+                "--workload-cmd",
+                "true",
+            ],
+            "no NVIDIA GPU `gpu:3` here; NVML lists gpu:0 NVIDIA H100",
+        ),
+        (
+            f.clone(),
+            vec![
+                "tune",
+                "-m",
+                "resnet18",
+                "-d",
+                "nano",
+                "--allow-clock-control",
+            ],
+            "--backend nvml",
+        ),
+        (
+            f.clone(),
+            vec![
+                "measure",
+                "-m",
+                "resnet18",
+                "-d",
+                "gpu",
+                "--cpu-freq",
+                "1",
+                "--gpu-freq",
+                "1",
+                "-b",
+                "8",
+                "--workload-cmd",
+                "true",
+            ],
+            "`sweep --batch-sizes`",
+        ),
+        (
+            f.clone(),
+            vec![
+                "tune",
+                "-m",
+                "resnet18",
+                "-d",
+                "gpu",
+                "--workload-cmd",
+                "true",
+                "--min-window-s=-1",
+            ],
+            "--min-window-s",
+        ),
+        (
+            f.clone(),
+            vec![
+                "tune",
+                "-m",
+                "resnet18",
+                "-d",
+                "gpu",
+                "--workload-cmd",
+                "true",
+                "--fix",
+                "gpu=1410MHz",
+            ],
+            "--allow-clock-control",
+        ),
+    ];
+    for (spec, args, msg) in cases {
+        edgetune(&spec, t.path())
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(msg));
+    }
+}
