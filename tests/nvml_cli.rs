@@ -295,3 +295,110 @@ fn gpu_mistakes_exit_2_with_a_reason() {
             .stderr(predicate::str::contains(msg));
     }
 }
+
+#[test]
+fn sigint_with_locked_clocks_resets_them() {
+    let t = tempfile::tempdir().unwrap();
+    let f = fake(t.path(), true);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("edgetune"))
+        .env_remove("EDGETUNE_CATALOG")
+        .env("EDGETUNE_STATE_FILE", t.path().join("state/restore.json"))
+        .env("EDGETUNE_FAKE_NVML", &f)
+        .args([
+            "tune",
+            "-m",
+            "resnet18",
+            "-d",
+            "gpu",
+            "--allow-clock-control",
+            "-q",
+        ])
+        .args(["--batch-sizes", "4", "--inferences", "320", "--warmup", "0"])
+        .args([
+            "--min-window-s",
+            "0",
+            "--workload-cmd",
+            "sleep 0.2",
+            "--out",
+        ])
+        .arg(t.path().join("out"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = t.path().join("nvml.log");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("lock")) {
+        assert!(started.elapsed().as_secs() < 30, "no lock was taken");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(log.lines().last().unwrap(), "reset 0", "{log}");
+    assert!(!t.path().join("state/nvml-restore.json").exists());
+}
+
+#[test]
+fn an_interrupted_sweep_keeps_what_it_measured() {
+    let t = tempfile::tempdir().unwrap();
+    let f = fake(t.path(), true);
+    let out = t.path().join("sweep");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("edgetune"))
+        .env_remove("EDGETUNE_CATALOG")
+        .env("EDGETUNE_STATE_FILE", t.path().join("state/restore.json"))
+        .env("EDGETUNE_FAKE_NVML", &f)
+        .args([
+            "sweep",
+            "-m",
+            "resnet18",
+            "-d",
+            "gpu",
+            "--batch-sizes",
+            "1,2,4,8",
+        ])
+        .args([
+            "--inferences",
+            "320",
+            "--warmup",
+            "0",
+            "--min-runs",
+            "2",
+            "--max-runs",
+            "2",
+        ])
+        .args([
+            "--min-window-s",
+            "0",
+            "--workload-cmd",
+            "sleep 0.15",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Each configuration takes two 0.15 s runs: interrupt during the second or third.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let n = s["grid"].as_array().unwrap().len();
+    assert!((1..4).contains(&n), "{n} rows");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("they are in sweep.json"));
+}

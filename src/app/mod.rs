@@ -436,6 +436,9 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
                 if let Some(said) = snapshot::emergency_restore() {
                     eprintln!("interrupted again: {said}");
                 }
+                if let Some(said) = crate::device::nvml::emergency_restore(nvml::load) {
+                    eprintln!("interrupted again: {said}");
+                }
                 std::process::exit(crate::error::EXIT_INTERRUPTED);
             }
             if !QUIET_INTERRUPTS.load(std::sync::atomic::Ordering::SeqCst) {
@@ -1085,7 +1088,7 @@ fn sweep_on_device(
     t: &Target,
     c: &Common,
     space: &Space,
-) -> Result<(Vec<SweepRow>, Vec<SweepBaseline>)> {
+) -> Result<(Vec<SweepRow>, Vec<SweepBaseline>, Option<String>)> {
     quiet_interrupts(c.quiet);
     let stop = interrupt_flag();
     let mut protocol = c.protocol;
@@ -1098,11 +1101,11 @@ fn sweep_on_device(
     for (i, p) in points.iter().enumerate() {
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
             device.restore()?;
-            return Err(Interrupted(format!(
-                "the sweep stopped after {i} of {} configurations",
+            let why = format!(
+                "the sweep stopped after {i} of {} configurations; they are in sweep.json",
                 points.len()
-            ))
-            .into());
+            );
+            return Ok((grid, Vec::new(), Some(why)));
         }
         let cfg = space.config(p);
         match measure(
@@ -1143,7 +1146,12 @@ fn sweep_on_device(
             }
             Err(crate::device::DeviceError::Interrupted) => {
                 device.restore()?;
-                return Err(Interrupted("the sweep stopped part-way".into()).into());
+                let why = format!(
+                    "the sweep stopped after {} of {} configurations; they are in sweep.json",
+                    grid.len(),
+                    points.len()
+                );
+                return Ok((grid, Vec::new(), Some(why)));
             }
             Err(e) => {
                 let _ = device.restore();
@@ -1190,7 +1198,7 @@ fn sweep_on_device(
             eprintln!("note: {n}");
         }
     }
-    Ok((grid, baseline))
+    Ok((grid, baseline, None))
 }
 
 /// Options of `sweep`.
@@ -1312,15 +1320,19 @@ pub fn sweep(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, Path
         (None, Some(b)) => Some(vec![b as u64]),
         (None, None) => None,
     };
-    let (grid, baseline) = if t.nvml.is_some() {
+    let (grid, baseline, interrupted) = if t.nvml.is_some() {
         let space = nvml::space(&t.board, &t.model, batches.as_deref(), &[])?;
         sweep_on_device(&t, &o.common, &space)?
     } else {
         let space = Space::new(&t.board, &t.model, batches.as_deref(), &[])?;
-        sweep_on_twin(&t, &o.common, &space)?
+        let (g, b) = sweep_on_twin(&t, &o.common, &space)?;
+        (g, b, None)
     };
     if grid.is_empty() {
-        anyhow::bail!("no configuration could be measured (the errors are above)");
+        match interrupted {
+            Some(why) => return Err(Interrupted(why).into()),
+            None => anyhow::bail!("no configuration could be measured (the errors are above)"),
+        }
     }
     let min = grid
         .iter()
@@ -1361,6 +1373,10 @@ pub fn sweep(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, Path
         );
     }
     write_file(&dir, "sweep.csv", &csv)?;
+    if let Some(why) = interrupted {
+        // What was measured is written; the exit code says it is not the whole grid.
+        return Err(Interrupted(why).into());
+    }
     let grid: Vec<Sample> = rep
         .grid
         .iter()

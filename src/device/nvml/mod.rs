@@ -259,6 +259,24 @@ pub fn record_path(state_path: &Path) -> PathBuf {
     state_path.with_file_name("nvml-restore.json")
 }
 
+/// The record of the clocks locked now, for a second Ctrl-C (see [`emergency_restore`]).
+static EMERGENCY: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Resets the clocks locked now from their record, with a freshly loaded NVML (a second Ctrl-C
+/// while a run is going; the process exits right after). Returns what it did, if anything.
+pub fn emergency_restore(
+    load: impl FnOnce() -> Result<Box<dyn NvmlApi>, NvmlError>,
+) -> Option<String> {
+    let path = EMERGENCY.lock().ok()?.clone()?;
+    Some(
+        match load().and_then(|mut api| restore_from_record(api.as_mut(), &path)) {
+            Ok(Some(r)) => format!("reset the locked clocks of GPU {}", r.gpu),
+            Ok(None) => "no GPU clocks to reset".into(),
+            Err(e) => format!("resetting the GPU clocks failed: {e}; run `sudo edgetune restore`"),
+        },
+    )
+}
+
 /// Resets the clocks a record names and deletes it; `Ok(None)` when there is no record.
 pub fn restore_from_record(
     api: &mut dyn NvmlApi,
@@ -364,6 +382,9 @@ impl NvmlDevice {
                 graphics_clock_mhz_at_start: self.gpu.graphics_clock_mhz,
             };
             write_record(&self.record, &rec).map_err(DeviceError::Failed)?;
+            if let Ok(mut e) = EMERGENCY.lock() {
+                *e = Some(self.record.clone());
+            }
         }
         let gpu = self.gpu.index;
         match self.nvml(|n| n.lock_graphics_clocks(gpu, mhz, mhz)) {
@@ -389,6 +410,9 @@ impl NvmlDevice {
             .map_err(|e| DeviceError::Failed(format!("resetting the GPU clocks: {e}")))?;
         self.locked_mhz = None;
         let _ = std::fs::remove_file(&self.record);
+        if let Ok(mut e) = EMERGENCY.lock() {
+            *e = None;
+        }
         Ok(())
     }
 }
