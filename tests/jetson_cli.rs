@@ -440,7 +440,16 @@ fn jetson_input_errors_exit_2_with_what_to_do() {
             ],
             "matches no search-spaces file",
         ),
-        (&["--sysfs-root", &nano_s], "--workload-cmd"),
+        // Without a workload: the built-in model with the torch feature (a file that does not
+        // load stops it before the board is touched), else a pointer to --workload-cmd.
+        if cfg!(feature = "torch") {
+            (
+                &["--sysfs-root", &nano_s, "--torchscript", "/nonexistent.pt"],
+                "no such file",
+            )
+        } else {
+            (&["--sysfs-root", &nano_s], "--workload-cmd")
+        },
         (
             &[
                 "-d",
