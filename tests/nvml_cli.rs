@@ -257,36 +257,24 @@ fn gpu_mistakes_exit_2_with_a_reason() {
             ],
             "`sweep --batch-sizes`",
         ),
-        (
-            f.clone(),
-            vec![
-                "tune",
-                "-m",
-                "resnet18",
-                "-d",
-                "gpu",
-                "--workload-cmd",
-                "true",
-                "--min-window-s=-1",
-            ],
-            "--min-window-s",
-        ),
-        (
-            f.clone(),
-            vec![
-                "tune",
-                "-m",
-                "resnet18",
-                "-d",
-                "gpu",
-                "--workload-cmd",
-                "true",
-                "--fix",
-                "gpu=1410MHz",
-            ],
-            "--allow-clock-control",
-        ),
     ];
+    // tune on the fake GPU with a workload, and one mistake.
+    let tune = [
+        "tune",
+        "-m",
+        "resnet18",
+        "-d",
+        "gpu",
+        "--workload-cmd",
+        "true",
+    ];
+    let cases = cases.into_iter().chain(
+        [
+            (&["--min-window-s=-1"][..], "--min-window-s"),
+            (&["--fix", "gpu=1410MHz"][..], "--allow-clock-control"),
+        ]
+        .map(|(extra, msg)| (f.clone(), [&tune[..], extra].concat(), msg)),
+    );
     for (spec, args, msg) in cases {
         edgetune(&spec, t.path())
             .args(&args)
@@ -296,40 +284,44 @@ fn gpu_mistakes_exit_2_with_a_reason() {
     }
 }
 
-#[test]
-fn sigint_with_locked_clocks_resets_them() {
-    let t = tempfile::tempdir().unwrap();
-    let f = fake(t.path(), true);
+/// Runs edgetune on the fake with `args`, sends SIGINT once `ready(stderr so far)` holds, and
+/// returns the exit status and the whole stderr.
+fn interrupted(
+    f: &Path,
+    dir: &Path,
+    args: &[&str],
+    ready: impl Fn(&str) -> bool,
+) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("edgetune"))
         .env_remove("EDGETUNE_CATALOG")
-        .env("EDGETUNE_STATE_FILE", t.path().join("state/restore.json"))
-        .env("EDGETUNE_FAKE_NVML", &f)
-        .args([
-            "tune",
-            "-m",
-            "resnet18",
-            "-d",
-            "gpu",
-            "--allow-clock-control",
-            "-q",
-        ])
-        .args(["--batch-sizes", "4", "--inferences", "320", "--warmup", "0"])
-        .args([
-            "--min-window-s",
-            "0",
-            "--workload-cmd",
-            "sleep 0.2",
-            "--out",
-        ])
-        .arg(t.path().join("out"))
+        .env("EDGETUNE_STATE_FILE", dir.join("state/restore.json"))
+        .env("EDGETUNE_FAKE_NVML", f)
+        .args(args)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let log = t.path().join("nvml.log");
+    let err = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (e2, mut pipe) = (err.clone(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            e2.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
     let started = std::time::Instant::now();
-    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("lock")) {
-        assert!(started.elapsed().as_secs() < 30, "no lock was taken");
+    while !ready(&err.lock().unwrap()) {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "never ready: {}",
+            err.lock().unwrap()
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     std::process::Command::new("kill")
@@ -337,7 +329,43 @@ fn sigint_with_locked_clocks_resets_them() {
         .status()
         .unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    reader.join().unwrap();
+    let stderr = err.lock().unwrap().clone();
+    (status, stderr)
+}
+
+#[test]
+fn sigint_with_locked_clocks_resets_them() {
+    let t = tempfile::tempdir().unwrap();
+    let f = fake(t.path(), true);
+    let out = t.path().join("out");
+    let log = t.path().join("nvml.log");
+    let (status, stderr) = interrupted(
+        &f,
+        t.path(),
+        &[
+            "tune",
+            "-m",
+            "resnet18",
+            "-d",
+            "gpu",
+            "--allow-clock-control",
+            "--batch-sizes",
+            "4",
+            "--inferences",
+            "320",
+            "--warmup",
+            "0",
+            "--min-window-s",
+            "0",
+            "--workload-cmd",
+            "sleep 0.2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        |_| std::fs::read_to_string(&log).is_ok_and(|l| l.contains("lock")),
+    );
+    assert_eq!(status.code(), Some(130), "{stderr}");
     let log = std::fs::read_to_string(&log).unwrap();
     assert_eq!(log.lines().last().unwrap(), "reset 0", "{log}");
     assert!(!t.path().join("state/nvml-restore.json").exists());
@@ -348,11 +376,10 @@ fn an_interrupted_sweep_keeps_what_it_measured() {
     let t = tempfile::tempdir().unwrap();
     let f = fake(t.path(), true);
     let out = t.path().join("sweep");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("edgetune"))
-        .env_remove("EDGETUNE_CATALOG")
-        .env("EDGETUNE_STATE_FILE", t.path().join("state/restore.json"))
-        .env("EDGETUNE_FAKE_NVML", &f)
-        .args([
+    let (status, stderr) = interrupted(
+        &f,
+        t.path(),
+        &[
             "sweep",
             "-m",
             "resnet18",
@@ -360,8 +387,6 @@ fn an_interrupted_sweep_keeps_what_it_measured() {
             "gpu",
             "--batch-sizes",
             "1,2,4,8",
-        ])
-        .args([
             "--inferences",
             "320",
             "--warmup",
@@ -370,35 +395,20 @@ fn an_interrupted_sweep_keeps_what_it_measured() {
             "2",
             "--max-runs",
             "2",
-        ])
-        .args([
             "--min-window-s",
             "0",
             "--workload-cmd",
             "sleep 0.15",
             "--out",
-        ])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Each configuration takes two 0.15 s runs: interrupt during the second or third.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+            out.to_str().unwrap(),
+        ],
+        // Once the first configuration is in, during the second.
+        |err| err.contains("1/4:"),
     );
+    assert_eq!(status.code(), Some(130), "{stderr}");
     let s: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
     let n = s["grid"].as_array().unwrap().len();
     assert!((1..4).contains(&n), "{n} rows");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("they are in sweep.json"));
+    assert!(stderr.contains("they are in sweep.json"), "{stderr}");
 }

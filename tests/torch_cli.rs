@@ -9,8 +9,7 @@ use serde_json::Value;
 use std::path::Path;
 
 mod common;
-use common::emulator::Emulator;
-use common::sysfs_tree::tree;
+use common::emulator::{knobs, Emulator};
 
 fn edgetune() -> Command {
     let mut c = Command::cargo_bin("edgetune").unwrap();
@@ -108,18 +107,19 @@ fn a_saved_network_runs_as_torchscript() {
         .assert()
         .success()
         .stdout(predicate::str::contains("\"inferences\":3"));
+    let one_resnet18 = [
+        "infer",
+        "-m",
+        "resnet18",
+        "-b",
+        "1",
+        "-n",
+        "1",
+        "--torch-device",
+        "cpu",
+    ];
     edgetune()
-        .args([
-            "infer",
-            "-m",
-            "resnet18",
-            "-b",
-            "1",
-            "-n",
-            "1",
-            "--torch-device",
-            "cpu",
-        ])
+        .args(one_resnet18)
         .args(["--input-shape", "tokens:64"])
         .arg("--torchscript")
         .arg(&pt)
@@ -127,17 +127,7 @@ fn a_saved_network_runs_as_torchscript() {
         .success();
     // A shape the file's model cannot take fails at run time with libtorch's reason.
     edgetune()
-        .args([
-            "infer",
-            "-m",
-            "resnet18",
-            "-b",
-            "1",
-            "-n",
-            "1",
-            "--torch-device",
-            "cpu",
-        ])
+        .args(one_resnet18)
         .arg("--torchscript")
         .arg(&pt)
         .assert()
@@ -270,19 +260,6 @@ fn bench_torch_compares_with_python_on_the_same_machine() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("/nonexistent/python"));
-}
-
-/// The knobs edgetune writes on the virtual board (not what the emulator keeps changing).
-fn knobs(root: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut m = tree(root);
-    m.retain(|p, _| {
-        let name = p.file_name().unwrap().to_string_lossy();
-        !p.starts_with(root.join("run/edgetune-emulator"))
-            && !name.starts_with('.')
-            && !name.ends_with("_input")
-            && !["scaling_cur_freq", "cur_freq", "load"].contains(&name.as_ref())
-    });
-    m
 }
 
 /// A small study on a virtual Nano whose workload is real libtorch inference on this CPU.

@@ -7,14 +7,12 @@ use edgetune::catalog::Catalog;
 use edgetune::device::sim::truth;
 use edgetune::device::FreqSetting;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::emulator::Emulator;
-use common::sysfs_tree::tree;
+use common::emulator::{knobs, Emulator};
 
 const TIME_SCALE: f64 = 0.05;
 const INFERENCES: u32 = 320;
@@ -29,20 +27,6 @@ fn cmd() -> Command {
         .env_remove("EDGETUNE_SYSFS_ROOT")
         .env_remove("EDGETUNE_STATE_FILE");
     c
-}
-
-/// The files edgetune may write (everything but what the emulator itself keeps changing: the
-/// current clocks, the sensor readings, the GPU load and its own state).
-fn knobs(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut m = tree(root);
-    m.retain(|p, _| {
-        let name = p.file_name().unwrap().to_string_lossy();
-        !p.starts_with(root.join("run/edgetune-emulator"))
-            && !name.starts_with('.')
-            && !name.ends_with("_input")
-            && !["scaling_cur_freq", "cur_freq", "load"].contains(&name.as_ref())
-    });
-    m
 }
 
 /// One small study: resnet18 at batch 8 with one knob fixed, few inferences and runs.

@@ -1,6 +1,7 @@
 //! A running `edgetune emulate` (a virtual Jetson) for the integration tests.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,4 +56,18 @@ impl Drop for Emulator {
             self.stop();
         }
     }
+}
+
+/// The files edgetune may write (everything but what the emulator itself keeps changing: the
+/// current clocks, the sensor readings, the GPU load and its own state).
+pub fn knobs(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut m = super::sysfs_tree::tree(root);
+    m.retain(|p, _| {
+        let name = p.file_name().unwrap().to_string_lossy();
+        !p.starts_with(root.join("run/edgetune-emulator"))
+            && !name.starts_with('.')
+            && !name.ends_with("_input")
+            && !["scaling_cur_freq", "cur_freq", "load"].contains(&name.as_ref())
+    });
+    m
 }
