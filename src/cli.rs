@@ -289,7 +289,7 @@ impl ApplyArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum BackendArg {
-    /// The real board when running on it, else the digital twin.
+    /// The real board when running on it, an NVIDIA GPU when --device names one, else the twin.
     Auto,
     /// The digital twin.
     Sim,
