@@ -32,7 +32,7 @@ pub mod torch;
 /// Which backend measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// The real board when running on it, else the twin.
+    /// The real board when running on it, an NVIDIA GPU when the device names one, else the twin.
     Auto,
     /// The digital twin.
     Sim,
