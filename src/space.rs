@@ -274,17 +274,29 @@ impl Space {
         fixes: &[(Knob, u64)],
     ) -> Result<Space, SpaceError> {
         let allowed: Vec<u64> = model.paper.batch_sizes.iter().map(|b| *b as u64).collect();
+        Space::with_batches(board, &model.model.id, &allowed, batch_sizes, fixes)
+    }
+
+    /// As [`Space::new`], with the batch sizes `allowed` given instead of taken from the model
+    /// (`model` names it in errors): a GPU is not limited to the paper's batch sizes.
+    pub fn with_batches(
+        board: &Board,
+        model: &str,
+        allowed: &[u64],
+        batch_sizes: Option<&[u64]>,
+        fixes: &[(Knob, u64)],
+    ) -> Result<Space, SpaceError> {
         let batches = match batch_sizes {
             Some(bs) => {
                 for b in bs {
-                    check_batch(*b, &allowed, &model.model.id)?;
+                    check_batch(*b, allowed, model)?;
                 }
                 let mut v = bs.to_vec();
                 v.sort_unstable();
                 v.dedup();
                 v
             }
-            None => allowed.clone(),
+            None => allowed.to_vec(),
         };
         let mut axes = vec![
             Axis {
@@ -303,7 +315,7 @@ impl Space {
         for (knob, value) in fixes {
             let axis = &mut axes[Knob::ALL.iter().position(|k| k == knob).unwrap()];
             if *knob == Knob::BatchSize {
-                check_batch(*value, &allowed, &model.model.id)?;
+                check_batch(*value, allowed, model)?;
             } else {
                 check_freq(*knob, *value, board)?;
             }

@@ -5,7 +5,7 @@ use super::{Backend, Common};
 use crate::catalog::{Board, Catalog, Model};
 use crate::device::nvml::{self, GpuInfo, NvmlApi, NvmlError, SharedNvml, SystemNvml};
 use crate::error::UsageError;
-use crate::space::{Axis, Config, Knob, Space, SpaceError};
+use crate::space::{Knob, Space, SpaceError};
 use anyhow::Result;
 use std::sync::{Arc, Mutex};
 
@@ -109,53 +109,27 @@ pub fn space(
     batch_sizes: Option<&[u64]>,
     fixes: &[(Knob, u64)],
 ) -> Result<Space, SpaceError> {
-    let mut batches: Vec<u64> = match batch_sizes {
+    let allowed: Vec<u64> = match batch_sizes {
         Some(b) => b.to_vec(),
         None => model.paper.batch_sizes.iter().map(|b| *b as u64).collect(),
     };
-    batches.sort_unstable();
-    batches.dedup();
-    let mut axes = vec![
-        Axis {
-            knob: Knob::CpuFreqKhz,
-            values: vec![0],
+    Space::with_batches(board, &model.model.id, &allowed, Some(&allowed), fixes).map_err(
+        |e| match e {
+            // Only the default clocks: say how to get the others.
+            SpaceError::NotInTable {
+                knob: Knob::GpuFreqHz,
+                value,
+                board: id,
+                valid,
+            } if board.gpu.frequencies_hz == [nvml::DEFAULT_CLOCKS] => SpaceError::NotInTable {
+                knob: Knob::GpuFreqHz,
+                value,
+                board: id,
+                valid: format!("{valid} (0: default clocks; locking needs --allow-clock-control)"),
+            },
+            e => e,
         },
-        Axis {
-            knob: Knob::GpuFreqHz,
-            values: board.gpu.frequencies_hz.clone(),
-        },
-        Axis {
-            knob: Knob::BatchSize,
-            values: batches,
-        },
-    ];
-    for (k, v) in fixes {
-        let Some(axis) = axes.iter_mut().find(|a| a.knob == *k) else {
-            return Err(SpaceError::Empty(format!(
-                "--fix {}: not a knob on a GPU",
-                k.name()
-            )));
-        };
-        if !axis.values.contains(v) {
-            return Err(SpaceError::NotInTable {
-                knob: *k,
-                value: *v,
-                board: board.board.id.clone(),
-                valid: format!(
-                    "{:?}{}",
-                    axis.values,
-                    if *k == Knob::GpuFreqHz && axis.values == [0] {
-                        " (0: default clocks; locking needs --allow-clock-control)"
-                    } else {
-                        ""
-                    }
-                ),
-            });
-        }
-        axis.values = vec![*v];
-    }
-    let base = Config::new(0, board.gpu.frequencies_hz[0], axes[2].values[0] as u32);
-    Ok(Space::from_axes(axes, base))
+    )
 }
 
 /// The `--min-window-s` to use: the one given, else 2 s on NVML and none elsewhere.
