@@ -107,19 +107,11 @@ pub fn jetson_target(
         None => return Err(not_a_known_board(root, dt.as_deref(), catalog).into()),
         Some(_) => {}
     }
-    if c.workload_cmd.is_some() && c.torch.torchscript.is_some() {
-        return Err(UsageError(
-            "give --workload-cmd or --torchscript, not both: each is the workload".into(),
-        )
-        .into());
-    }
-    if c.workload_cmd.is_none() && !super::torch::ENABLED {
-        return Err(UsageError(format!(
-            "on the {} edgetune measures a real workload: give --workload-cmd 'your-program --model {{model}} --batch {{batch}} --count {{inferences}}' (see examples/infer-with-markers.py), build edgetune with `--features torch` to run the built-in model, or use --backend sim for the digital twin",
-            board.board.name
-        ))
-        .into());
-    }
+    super::torch::check_workload(
+        c,
+        &format!("the {}", board.board.name),
+        ", or use --backend sim for the digital twin",
+    )?;
     // The board's own lists: the CPU steps every policy offers, the GPU's steps.
     let mut cpu: Vec<u64> = disc.cpu[0].available_khz.clone();
     cpu.retain(|f| disc.cpu.iter().all(|p| p.available_khz.contains(f)));

@@ -297,19 +297,7 @@ fn nvml_target(c: &Common, catalog: Catalog, model: Model, n: nvml::NvmlTarget) 
         )
         .into());
     }
-    if c.workload_cmd.is_some() && c.torch.torchscript.is_some() {
-        return Err(UsageError(
-            "give --workload-cmd or --torchscript, not both: each is the workload".into(),
-        )
-        .into());
-    }
-    if c.workload_cmd.is_none() && !torch::ENABLED {
-        return Err(UsageError(format!(
-            "on {} edgetune measures a real workload: give --workload-cmd 'your-program --model {{model}} --batch {{batch}} --count {{inferences}}', or build edgetune with `--features torch` to run the built-in model",
-            n.gpu.name
-        ))
-        .into());
-    }
+    torch::check_workload(c, &n.gpu.name, "")?;
     if c.allow_clock_control && !nvml::is_root() && std::env::var_os("EDGETUNE_FAKE_NVML").is_none()
     {
         return Err(UsageError(

@@ -34,6 +34,22 @@ pub fn not_built(what: &str) -> UsageError {
     ))
 }
 
+/// Checks that a real device (`on`, for the message) has a workload: `--workload-cmd`,
+/// `--torchscript` or the built-in model, never two of them; `otherwise` ends the message.
+pub fn check_workload(c: &super::Common, on: &str, otherwise: &str) -> Result<(), UsageError> {
+    if c.workload_cmd.is_some() && c.torch.torchscript.is_some() {
+        return Err(UsageError(
+            "give --workload-cmd or --torchscript, not both: each is the workload".into(),
+        ));
+    }
+    if c.workload_cmd.is_none() && !ENABLED {
+        return Err(UsageError(format!(
+            "on {on} edgetune measures a real workload: give --workload-cmd 'your-program --model {{model}} --batch {{batch}} --count {{inferences}}' (see examples/infer-with-markers.py), or build edgetune with `--features torch` to run the built-in model{otherwise}"
+        )));
+    }
+    Ok(())
+}
+
 /// Options of `edgetune infer`.
 #[derive(Debug, Clone)]
 pub struct InferOptions {
