@@ -120,11 +120,13 @@ pub struct Measurement {
     pub window_repeats: u32,
 }
 
-fn one() -> u32 {
+/// Serde default of `window_repeats` (also the report's).
+pub(crate) fn one() -> u32 {
     1
 }
 
-fn is_one(n: &u32) -> bool {
+/// Whether `window_repeats` is the default (left out of JSON).
+pub(crate) fn is_one(n: &u32) -> bool {
     *n == 1
 }
 

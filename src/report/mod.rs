@@ -99,7 +99,10 @@ pub struct Row {
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub rail_energy_j: std::collections::BTreeMap<String, f64>,
     /// Runs of `inferences` per energy window (over 1 where `--min-window-s` lengthened them).
-    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[serde(
+        default = "crate::measure::protocol::one",
+        skip_serializing_if = "crate::measure::protocol::is_one"
+    )]
     pub window_repeats: u32,
     /// Time of one batch, ms.
     #[serde(default)]
@@ -383,12 +386,4 @@ pub fn human_duration(s: f64) -> String {
     } else {
         format!("{:.1} h", s / 3600.0)
     }
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn is_one(n: &u32) -> bool {
-    *n == 1
 }
