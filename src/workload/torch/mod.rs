@@ -294,14 +294,18 @@ impl Net {
     /// does not take) come back as errors, not panics.
     pub fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>, String> {
         let _guard = tch::no_grad_guard();
+        catch_torch(|| self.forward_raw(x)).and_then(|r| r)
+    }
+
+    /// One forward pass, without the no-grad guard or the panic catch (callers hold both): a
+    /// libtorch exception in a built model panics.
+    fn forward_raw(&self, x: &Tensor) -> Result<Vec<Tensor>, String> {
         match &self.body {
-            Body::Built { module, .. } => catch_torch(|| vec![module.forward_t(x, false)]),
-            Body::Script(m) => {
-                let out = m
-                    .forward_is(&[IValue::Tensor(x.shallow_clone())])
-                    .map_err(|e| first_line(&e.to_string()))?;
-                Ok(tensors(out))
-            }
+            Body::Built { module, .. } => Ok(vec![module.forward_t(x, false)]),
+            Body::Script(m) => m
+                .forward_is(&[IValue::Tensor(x.shallow_clone())])
+                .map(tensors)
+                .map_err(|e| first_line(&e.to_string())),
         }
     }
 
@@ -357,27 +361,40 @@ impl Net {
         if batch == 0 || inferences == 0 {
             return Err(failed("batch size and inferences must be positive".into()));
         }
+        let _guard = tch::no_grad_guard();
         let x = catch_torch(|| self.make_input(batch as i64)).map_err(failed)?;
-        self.forward(&x).map_err(failed)?;
-        self.synchronize();
+        catch_torch(|| {
+            self.forward_raw(&x)?;
+            self.synchronize();
+            Ok(())
+        })
+        .and_then(|r| r)
+        .map_err(failed)?;
         meter.begin()?;
         let started = Instant::now();
-        let mut left = inferences;
-        while left > 0 {
-            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
-                return Err(DeviceError::Interrupted);
+        // One catch around the whole loop: no panic-hook swap per batch inside the window.
+        let finished = catch_torch(|| -> Result<bool, String> {
+            let mut left = inferences;
+            while left > 0 {
+                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    return Ok(false);
+                }
+                let n = left.min(batch);
+                let xb = if n == batch {
+                    x.shallow_clone()
+                } else {
+                    x.narrow(0, 0, n as i64)
+                };
+                self.forward_raw(&xb)?;
+                left -= n;
             }
-            let n = left.min(batch);
-            let xb = if n == batch {
-                x.shallow_clone()
-            } else {
-                x.narrow(0, 0, n as i64)
-            };
-            self.forward(&xb).map_err(failed)?;
-            left -= n;
-        }
-        self.synchronize();
+            self.synchronize();
+            Ok(true)
+        });
         let time_s = started.elapsed().as_secs_f64();
+        if !finished.and_then(|r| r).map_err(failed)? {
+            return Err(DeviceError::Interrupted);
+        }
         meter.end()?;
         Ok(time_s)
     }
