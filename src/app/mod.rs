@@ -529,8 +529,8 @@ pub fn tune(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     o.goal.validate().map_err(UsageError)?;
     let t = target(&o.common)?;
     let mut protocol = o.common.protocol;
+    // The given --min-window-s was validated with the rest; the default is 2 s or none.
     protocol.min_window_s = nvml::min_window_s(&o.common, t.nvml.is_some());
-    protocol.validate().map_err(UsageError)?;
     let space = match &t.table {
         Some(table) => {
             if o.batch_sizes.is_some() || !o.fixes.is_empty() {
@@ -1081,7 +1081,6 @@ fn sweep_on_device(
     let stop = interrupt_flag();
     let mut protocol = c.protocol;
     protocol.min_window_s = nvml::min_window_s(c, true);
-    protocol.validate().map_err(UsageError)?;
     let (mut device, mut workload) = t.rig(c)?;
     let points: Vec<_> = space.points().collect();
     let mut grid = Vec::new();
