@@ -25,13 +25,18 @@ fn fake(dir: &Path, root: bool) -> PathBuf {
     p
 }
 
-fn edgetune(fake: &Path, dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("edgetune").unwrap();
+/// edgetune on the fake GPU, with its state files under `dir`.
+fn std_cmd(fake: &Path, dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("edgetune"));
     c.env_remove("EDGETUNE_CATALOG")
         .env_remove("EDGETUNE_SYSFS_ROOT")
         .env("EDGETUNE_STATE_FILE", dir.join("state/restore.json"))
         .env("EDGETUNE_FAKE_NVML", fake);
     c
+}
+
+fn edgetune(fake: &Path, dir: &Path) -> Command {
+    Command::from_std(std_cmd(fake, dir))
 }
 
 /// A workload whose time per inference falls with the batch size: 20 us + 200 us / batch.
@@ -293,10 +298,7 @@ fn interrupted(
     ready: impl Fn(&str) -> bool,
 ) -> (std::process::ExitStatus, String) {
     use std::io::Read;
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("edgetune"))
-        .env_remove("EDGETUNE_CATALOG")
-        .env("EDGETUNE_STATE_FILE", dir.join("state/restore.json"))
-        .env("EDGETUNE_FAKE_NVML", f)
+    let mut child = std_cmd(f, dir)
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
