@@ -3,14 +3,15 @@
 
 use crate::catalog::{Board, Catalog, Model};
 use crate::device::replay::{ReplayBoard, ReplayTable};
-use crate::device::sim::{self, Noise, SimBoard};
-use crate::device::{Device, Workload};
+use crate::device::sim::{Noise, SimBoard};
+use crate::device::Device;
 use crate::measure::{stats, ProtocolSettings};
 use crate::objective::{hypervolume, pareto_front, violation, Goal, Quantities};
 use crate::space::Space;
 use crate::space::{Config, Knob};
 use crate::strategy::{self, StrategyInit, StrategyOptions};
 use crate::study::{Prior, Study};
+use crate::workload::Workload;
 use anyhow::Result;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -252,21 +253,18 @@ fn twin_cell<'a>(
 ) -> Result<Cell<'a>> {
     m.twin_for(&b.board.id)?;
     let space = Space::new(b, m, None, &[])?;
-    let q: Vec<Quantities> = space
-        .points()
-        .map(|pt| {
-            let c = space.config(&pt);
-            let t = sim::truth(b, m, &c.setting(), c.batch_size, p.inferences);
-            Quantities {
-                energy_j: t.energy_j,
-                time_s: t.time_s,
-                inferences: p.inferences,
-                batch_size: c.batch_size,
-            }
+    let q: Vec<Quantities> = crate::twin::true_grid(b, m, &space, p.inferences)
+        .into_iter()
+        .zip(space.points())
+        .map(|(t, pt)| Quantities {
+            energy_j: t.energy_j,
+            time_s: t.time_s,
+            inferences: p.inferences,
+            batch_size: space.config(&pt).batch_size,
         })
         .collect();
     let baseline_batch = m.paper.batch_sizes[0];
-    let baseline_time_s = sim::truth(
+    let baseline_time_s = crate::twin::truth(
         b,
         m,
         &crate::device::FreqSetting::Dvfs,

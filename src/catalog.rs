@@ -658,6 +658,15 @@ const PAPER_ORDER: [&str; 6] = [
 ];
 
 impl Catalog {
+    /// The board whose detection string matches the device-tree model (`/proc/device-tree/model`),
+    /// if any.
+    pub fn detect(&self, dt_model: Option<&str>) -> Option<&Board> {
+        let m = dt_model?;
+        self.boards
+            .iter()
+            .find(|b| b.board.detect_model.iter().any(|d| m.contains(d.as_str())))
+    }
+
     /// Loads the catalogue from `dir` (holding `search-spaces/` and `models/`), or the copy
     /// embedded at build time when `dir` is `None`.
     pub fn load(dir: Option<&Path>) -> Result<Catalog, CatalogError> {

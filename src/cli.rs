@@ -3,8 +3,11 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use edgetune::app::board::BoardOptions;
 use edgetune::app::emulate::EmulateOptions;
+use edgetune::app::measure::MeasureOptions;
+use edgetune::app::sweep::SweepOptions;
 use edgetune::app::torch::{InferOptions, TorchBenchOptions, TorchOptions};
-use edgetune::app::{Backend, Common, MeasureOptions, SweepOptions, TuneOptions};
+use edgetune::app::tune::TuneOptions;
+use edgetune::app::{Backend, Common};
 use edgetune::bench::BenchOptions;
 use edgetune::measure::ProtocolSettings;
 use edgetune::objective::{Goal, Limits, Objective};

@@ -644,13 +644,7 @@ mod tests {
             assert_eq!(d.cpu[0].available_khz, board.cpu.frequencies_khz);
             assert_eq!(d.gpu.available_hz, board.gpu.frequencies_hz);
             assert_eq!(d.gpu.name, board.gpu.devfreq);
-            assert_eq!(
-                crate::app::detect_board(&cat, Some(&d.dt_model))
-                    .unwrap()
-                    .board
-                    .id,
-                id
-            );
+            assert_eq!(cat.detect(Some(&d.dt_model)).unwrap().board.id, id);
             assert_eq!(
                 format!("{:?}", d.rails.driver).to_lowercase(),
                 driver,

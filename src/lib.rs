@@ -4,7 +4,7 @@
 //!
 //! The pieces follow the data flow of DESIGN.md: a [`strategy::Strategy`] proposes configurations
 //! (pure ask/tell), the [`study::Study`] owns the loop, the [`measure::protocol`] measures one
-//! configuration on a [`device::Device`] running a [`device::Workload`], and [`report`] writes
+//! configuration on a [`device::Device`] running a [`workload::Workload`], and [`report`] writes
 //! the results.
 
 #![warn(missing_docs)]
@@ -22,4 +22,5 @@ pub mod space;
 pub mod strategy;
 pub mod study;
 pub mod twin;
+pub mod units;
 pub mod workload;

@@ -10,11 +10,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let stdout = &mut std::io::stdout().lock();
     let cat = &cli.catalog;
     match &cli.command {
-        Command::Tune(a) => app::tune(&a.to_options(cat)?, stdout).map(|_| ()),
-        Command::Sweep(a) => app::sweep(&a.to_options(cat)?, stdout).map(|_| ()),
-        Command::Measure(a) => app::measure_cmd(&a.to_options(cat)?, stdout).map(|_| ()),
-        Command::Baseline(a) => app::measure_cmd(&a.to_options(cat)?, stdout).map(|_| ()),
-        Command::Bench(a) => app::bench_cmd(
+        Command::Tune(a) => app::tune::run(&a.to_options(cat)?, stdout).map(|_| ()),
+        Command::Sweep(a) => app::sweep::run(&a.to_options(cat)?, stdout).map(|_| ()),
+        Command::Measure(a) => app::measure::run(&a.to_options(cat)?, stdout).map(|_| ()),
+        Command::Baseline(a) => app::measure::run(&a.to_options(cat)?, stdout).map(|_| ()),
+        Command::Bench(a) => app::bench::run(
             cat.as_deref(),
             &a.to_options(),
             a.out.clone(),
@@ -22,15 +22,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             stdout,
         )
         .map(|_| ()),
-        Command::Models(a) => app::models_cmd(cat.as_deref(), a.json, stdout),
+        Command::Models(a) => app::list::models(cat.as_deref(), a.json, stdout),
         Command::Devices(a) => {
             let (board, explicit) = a.options();
-            app::devices_cmd(cat.as_deref(), &board, explicit, a.json, stdout)
+            app::list::devices(cat.as_deref(), &board, explicit, a.json, stdout)
         }
-        Command::Restore(a) => app::board::restore_cmd(&a.options(), a.json, stdout),
-        Command::Apply(a) => {
-            app::board::apply_cmd(cat.as_deref(), &a.options(), &a.profile, stdout)
-        }
+        Command::Restore(a) => app::board::restore(&a.options(), a.json, stdout),
+        Command::Apply(a) => app::board::apply(cat.as_deref(), &a.options(), &a.profile, stdout),
         Command::Emulate(a) => app::emulate::emulate_cmd(cat.as_deref(), &a.to_options()),
         Command::EmulateInfer(a) => app::emulate::emulate_infer_cmd(
             cat.as_deref(),

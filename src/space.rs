@@ -224,15 +224,15 @@ impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // 0 is a knob an NVML GPU does not control (the CPU) or leaves at its defaults (the GPU).
         if self.cpu_freq_khz != 0 {
-            write!(f, "CPU {:.1} MHz, ", self.cpu_freq_khz as f64 / 1e3)?;
+            write!(f, "CPU {} MHz, ", crate::units::cpu_mhz(self.cpu_freq_khz))?;
         }
         if self.gpu_freq_hz == 0 {
             write!(f, "GPU default clocks")?;
         } else {
-            write!(f, "GPU {:.1} MHz", self.gpu_freq_hz as f64 / 1e6)?;
+            write!(f, "GPU {} MHz", crate::units::gpu_mhz(self.gpu_freq_hz))?;
         }
         if let Some(e) = self.emc_freq_hz {
-            write!(f, ", EMC {:.1} MHz", e as f64 / 1e6)?;
+            write!(f, ", EMC {} MHz", crate::units::gpu_mhz(e))?;
         }
         if let Some(c) = self.cpu_cores {
             write!(f, ", {c} cores")?;
@@ -251,6 +251,28 @@ pub struct Axis {
     pub knob: Knob,
     /// Allowed values (sysfs units), ascending.
     pub values: Vec<u64>,
+}
+
+/// The clock values a device offers, as the space and `--fix` see them: a catalogue board's
+/// tables, or an NVIDIA GPU's (see [`crate::device::nvml::GpuSpec`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClockTables<'a> {
+    /// The device's id, for messages.
+    pub device: &'a str,
+    /// CPU frequencies, kHz (`[0]` where the CPU clock is not a knob).
+    pub cpu_freq_khz: &'a [u64],
+    /// GPU frequencies, Hz.
+    pub gpu_freq_hz: &'a [u64],
+}
+
+impl<'a> From<&'a Board> for ClockTables<'a> {
+    fn from(b: &'a Board) -> ClockTables<'a> {
+        ClockTables {
+            device: &b.board.id,
+            cpu_freq_khz: &b.cpu.frequencies_khz,
+            gpu_freq_hz: &b.gpu.frequencies_hz,
+        }
+    }
 }
 
 /// The search space: CPU frequency x GPU frequency x batch size for a board; for a replay
@@ -274,13 +296,14 @@ impl Space {
         fixes: &[(Knob, u64)],
     ) -> Result<Space, SpaceError> {
         let allowed: Vec<u64> = model.paper.batch_sizes.iter().map(|b| *b as u64).collect();
-        Space::with_batches(board, &model.model.id, &allowed, batch_sizes, fixes)
+        Space::with_batches(board.into(), &model.model.id, &allowed, batch_sizes, fixes)
     }
 
-    /// As [`Space::new`], with the batch sizes `allowed` given instead of taken from the model
-    /// (`model` names it in errors): a GPU is not limited to the paper's batch sizes.
+    /// As [`Space::new`], for any device's clock tables and with the batch sizes `allowed` given
+    /// instead of taken from the model (`model` names it in errors): a GPU is not limited to the
+    /// paper's batch sizes.
     pub fn with_batches(
-        board: &Board,
+        tables: ClockTables<'_>,
         model: &str,
         allowed: &[u64],
         batch_sizes: Option<&[u64]>,
@@ -301,11 +324,11 @@ impl Space {
         let mut axes = vec![
             Axis {
                 knob: Knob::CpuFreqKhz,
-                values: board.cpu.frequencies_khz.clone(),
+                values: tables.cpu_freq_khz.to_vec(),
             },
             Axis {
                 knob: Knob::GpuFreqHz,
-                values: board.gpu.frequencies_hz.clone(),
+                values: tables.gpu_freq_hz.to_vec(),
             },
             Axis {
                 knob: Knob::BatchSize,
@@ -317,7 +340,7 @@ impl Space {
             if *knob == Knob::BatchSize {
                 check_batch(*value, allowed, model)?;
             } else {
-                check_freq(*knob, *value, board)?;
+                check_freq(*knob, *value, tables)?;
             }
             if !axis.values.contains(value) {
                 return Err(SpaceError::Empty(format!(
@@ -461,11 +484,29 @@ fn check_batch(b: u64, allowed: &[u64], model: &str) -> Result<(), SpaceError> {
     }
 }
 
-/// Checks that a frequency is in the board's table for that knob.
-pub fn check_freq(knob: Knob, value: u64, board: &Board) -> Result<(), SpaceError> {
+/// Values of knobs a space does not vary: where the governors spend most of their time (the top
+/// clocks), and the model's smallest batch size.
+pub fn top_corner(board: &Board, model: &Model) -> Config {
+    Config::new(
+        *board
+            .cpu
+            .frequencies_khz
+            .last()
+            .expect("validated non-empty"),
+        *board
+            .gpu
+            .frequencies_hz
+            .last()
+            .expect("validated non-empty"),
+        model.paper.batch_sizes[0],
+    )
+}
+
+/// Checks that a frequency is in the device's table for that knob.
+pub fn check_freq(knob: Knob, value: u64, tables: ClockTables<'_>) -> Result<(), SpaceError> {
     let table = match knob {
-        Knob::CpuFreqKhz => &board.cpu.frequencies_khz,
-        Knob::GpuFreqHz => &board.gpu.frequencies_hz,
+        Knob::CpuFreqKhz => tables.cpu_freq_khz,
+        Knob::GpuFreqHz => tables.gpu_freq_hz,
         _ => return Ok(()),
     };
     if table.contains(&value) {
@@ -474,7 +515,7 @@ pub fn check_freq(knob: Knob, value: u64, board: &Board) -> Result<(), SpaceErro
         Err(SpaceError::NotInTable {
             knob,
             value,
-            board: board.board.id.clone(),
+            board: tables.device.to_string(),
             valid: join(table),
         })
     }

@@ -14,7 +14,9 @@
 //! of each board (the T210 CVB tables for the Nano, an empirical fit for the Xavier NX). Under
 //! DVFS the governors' residencies mix operating points in time.
 
-use crate::catalog::{Board, BoardTwin, ModelTwin};
+use crate::catalog::{Board, BoardTwin, Model, ModelTwin};
+use crate::device::FreqSetting;
+use crate::space::Space;
 
 /// Result of running `inferences` inferences at one operating point.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -241,6 +243,44 @@ pub fn residency(table: &[u64], top: f64, spread: usize) -> Vec<(u64, f64)> {
         out.push((table[n - 1 - i], (1.0 - top) / below as f64));
     }
     out
+}
+
+/// Noiseless twin result for a setting (the ground truth the noisy runs scatter around).
+pub fn truth(
+    board: &Board,
+    model: &Model,
+    setting: &FreqSetting,
+    batch: u32,
+    inferences: u32,
+) -> TwinPoint {
+    let tm = TwinModel {
+        board: &board.twin,
+        model: model
+            .twin
+            .get(&board.board.id)
+            .expect("twin parameters checked when the workload was made"),
+        gflops: model.paper.gflops,
+    };
+    match setting {
+        FreqSetting::Pinned {
+            cpu_freq_khz,
+            gpu_freq_hz,
+            ..
+        } => tm.pinned(*cpu_freq_khz, *gpu_freq_hz, batch, inferences),
+        FreqSetting::Dvfs => tm.dvfs(board, batch, inferences),
+    }
+}
+
+/// The noiseless twin at every configuration of a space, in grid order (the ground truth that
+/// benches, plots and conformance tests judge against).
+pub fn true_grid(board: &Board, model: &Model, space: &Space, inferences: u32) -> Vec<TwinPoint> {
+    space
+        .points()
+        .map(|p| {
+            let c = space.config(&p);
+            truth(board, model, &c.setting(), c.batch_size, inferences)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 //! command, poller thread and all.
 
 use edgetune::catalog::Catalog;
-use edgetune::device::sim::truth;
 use edgetune::device::FreqSetting;
+use edgetune::twin::truth;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -3,6 +3,7 @@
 
 use super::{load_catalog, Common};
 use crate::catalog::{Board, Catalog};
+use crate::device::jetson::live::{live, Live};
 use crate::device::jetson::snapshot::restore_from_state;
 use crate::device::jetson::{
     apply_and_keep, default_state_path, device_tree_model, discover, Discovery, JetsonDevice,
@@ -12,7 +13,6 @@ use crate::error::UsageError;
 use crate::measure::power::DEFAULT_POLL_MS;
 use crate::report::profile::Profile;
 use anyhow::Result;
-use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -186,211 +186,6 @@ pub fn jetson_target(
     Ok((board, disc))
 }
 
-/// A board's state now, for `devices`.
-#[derive(Debug, Serialize)]
-pub struct Live {
-    /// `/proc/device-tree/model`.
-    pub dt_model: String,
-    /// Catalogue board it matches.
-    pub board: Option<String>,
-    /// JetPack generation, from the sensor driver.
-    pub jetpack: &'static str,
-    /// cpufreq policies.
-    pub cpu: Vec<LivePolicy>,
-    /// GPU.
-    pub gpu: LiveGpu,
-    /// Rails with their power now.
-    pub rails: Vec<LiveRail>,
-    /// The rail (or sum) that is board power.
-    pub total: String,
-    /// Board power now, mW.
-    pub total_power_mw: Option<f64>,
-    /// A restore snapshot waiting, if any.
-    pub pending_restore: Option<PathBuf>,
-}
-
-/// One cpufreq policy now.
-#[derive(Debug, Serialize)]
-pub struct LivePolicy {
-    /// Its directory.
-    pub dir: PathBuf,
-    /// CPUs it clocks.
-    pub cpus: Vec<u32>,
-    /// Governor.
-    pub governor: String,
-    /// `scaling_cur_freq`.
-    pub cur_freq_khz: Option<u64>,
-    /// `scaling_min_freq`.
-    pub min_freq_khz: Option<u64>,
-    /// `scaling_max_freq`.
-    pub max_freq_khz: Option<u64>,
-    /// Steps.
-    pub available_khz: Vec<u64>,
-    /// How edgetune pins it.
-    pub pin_method: &'static str,
-}
-
-/// The GPU now.
-#[derive(Debug, Serialize)]
-pub struct LiveGpu {
-    /// devfreq directory.
-    pub dir: PathBuf,
-    /// devfreq name.
-    pub name: String,
-    /// `of_node/name`.
-    pub node: String,
-    /// Governor.
-    pub governor: String,
-    /// `cur_freq`.
-    pub cur_freq_hz: Option<u64>,
-    /// `min_freq`.
-    pub min_freq_hz: Option<u64>,
-    /// `max_freq`.
-    pub max_freq_hz: Option<u64>,
-    /// Steps.
-    pub available_hz: Vec<u64>,
-}
-
-/// One rail now.
-#[derive(Debug, Serialize)]
-pub struct LiveRail {
-    /// Label.
-    pub name: String,
-    /// Power now, mW (`None` when the read failed).
-    pub power_mw: Option<f64>,
-}
-
-/// Reads a discovered board's state.
-pub fn live(disc: &Discovery, catalog: &Catalog, state_path: &Path) -> Live {
-    let fs = disc.sysfs();
-    let num = |p: PathBuf| fs.read_u64(&p).ok();
-    let text = |p: PathBuf| fs.read(&p).unwrap_or_else(|_| "?".into());
-    let powers = disc.rails.read(&fs).ok();
-    Live {
-        dt_model: disc.dt_model.clone(),
-        board: super::detect_board(catalog, Some(&disc.dt_model)).map(|b| b.board.id.clone()),
-        jetpack: disc.rails.driver.jetpack(),
-        cpu: disc
-            .cpu
-            .iter()
-            .map(|p| LivePolicy {
-                dir: p.dir.clone(),
-                cpus: p.cpus.clone(),
-                governor: text(p.dir.join("scaling_governor")),
-                cur_freq_khz: num(p.dir.join("scaling_cur_freq")),
-                min_freq_khz: num(p.dir.join("scaling_min_freq")),
-                max_freq_khz: num(p.dir.join("scaling_max_freq")),
-                available_khz: p.available_khz.clone(),
-                pin_method: if p.has_userspace() {
-                    "userspace governor + scaling_setspeed"
-                } else {
-                    "scaling_min_freq = scaling_max_freq"
-                },
-            })
-            .collect(),
-        gpu: LiveGpu {
-            dir: disc.gpu.dir.clone(),
-            name: disc.gpu.name.clone(),
-            node: disc.gpu.node.clone(),
-            governor: text(disc.gpu.dir.join("governor")),
-            cur_freq_hz: num(disc.gpu.dir.join("cur_freq")),
-            min_freq_hz: num(disc.gpu.dir.join("min_freq")),
-            max_freq_hz: num(disc.gpu.dir.join("max_freq")),
-            available_hz: disc.gpu.available_hz.clone(),
-        },
-        rails: disc
-            .rails
-            .rails
-            .iter()
-            .enumerate()
-            .map(|(i, r)| LiveRail {
-                name: r.name.clone(),
-                power_mw: powers.as_ref().map(|p| p.1[i]),
-            })
-            .collect(),
-        total: disc.rails.total_name(),
-        total_power_mw: powers.map(|p| p.0),
-        pending_restore: state_path.exists().then(|| state_path.to_path_buf()),
-    }
-}
-
-fn opt(v: Option<u64>, scale: f64) -> String {
-    v.map_or("?".into(), |x| format!("{:.1}", x as f64 / scale))
-}
-
-fn cpus(v: &[u32]) -> String {
-    v.iter()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Human text for a live board.
-pub fn live_text(l: &Live) -> String {
-    let mut s = format!(
-        "this machine: `{}` ({}), {}\n",
-        l.dt_model,
-        l.board
-            .as_deref()
-            .map_or("no search-spaces file matches it".to_string(), |b| format!(
-                "board {b}"
-            )),
-        l.jetpack
-    );
-    for p in &l.cpu {
-        s += &format!(
-            "  CPU {} (cpus {}): governor {}, now {} MHz, limits {}-{} MHz, {} steps {:.1}-{:.1} MHz; pinned with {}\n",
-            p.dir.file_name().unwrap_or_default().to_string_lossy(),
-            cpus(&p.cpus),
-            p.governor,
-            opt(p.cur_freq_khz, 1e3),
-            opt(p.min_freq_khz, 1e3),
-            opt(p.max_freq_khz, 1e3),
-            p.available_khz.len(),
-            p.available_khz[0] as f64 / 1e3,
-            p.available_khz[p.available_khz.len() - 1] as f64 / 1e3,
-            p.pin_method
-        );
-    }
-    let g = &l.gpu;
-    s += &format!(
-        "  GPU {} ({}): governor {}, now {} MHz, limits {}-{} MHz, {} steps {:.1}-{:.1} MHz\n",
-        g.name,
-        g.node,
-        g.governor,
-        opt(g.cur_freq_hz, 1e6),
-        opt(g.min_freq_hz, 1e6),
-        opt(g.max_freq_hz, 1e6),
-        g.available_hz.len(),
-        g.available_hz[0] as f64 / 1e6,
-        g.available_hz[g.available_hz.len() - 1] as f64 / 1e6,
-    );
-    let rails: Vec<String> = l
-        .rails
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {} mW",
-                r.name,
-                r.power_mw.map_or("?".into(), |p| format!("{p:.0}"))
-            )
-        })
-        .collect();
-    s += &format!(
-        "  rails: {}; board power = {} ({} mW)\n",
-        rails.join(", "),
-        l.total,
-        l.total_power_mw.map_or("?".into(), |p| format!("{p:.0}"))
-    );
-    if let Some(p) = &l.pending_restore {
-        s += &format!(
-            "  a restore snapshot is waiting at {}: run `sudo edgetune restore`\n",
-            p.display()
-        );
-    }
-    s
-}
-
 /// The board under `o.sysfs_root`, if it is one. A root given explicitly must hold a board.
 pub fn live_board(o: &BoardOptions, catalog: &Catalog, explicit: bool) -> Result<Option<Live>> {
     match discover(&o.sysfs_root) {
@@ -403,12 +198,12 @@ pub fn live_board(o: &BoardOptions, catalog: &Catalog, explicit: bool) -> Result
 }
 
 /// `edgetune restore`: puts the board back from the snapshot and deletes it.
-pub fn restore_cmd(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn restore(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> {
     let state = o.state_path();
     // GPU clocks an NVML run left locked come first: that needs no board.
     let record = crate::device::nvml::record_path(&state);
     if record.exists() {
-        let mut api = super::nvml::load().map_err(|e| UsageError(e.to_string()))?;
+        let mut api = crate::device::nvml::load().map_err(|e| UsageError(e.to_string()))?;
         let rec = crate::device::nvml::restore_from_record(api.as_mut(), &record)?
             .expect("the record exists");
         if json {
@@ -461,7 +256,7 @@ struct ProfileFile {
 
 /// `edgetune apply PROFILE`: pins the profile's clocks and leaves them pinned; the snapshot of
 /// what the board was before stays for `edgetune restore`.
-pub fn apply_cmd(
+pub fn apply(
     catalog_dir: Option<&Path>,
     o: &BoardOptions,
     profile: &Path,
@@ -483,7 +278,7 @@ pub fn apply_cmd(
         .profile;
     let catalog = load_catalog(catalog_dir)?;
     let dt = device_tree_model(&o.sysfs_root);
-    let here = super::detect_board(&catalog, dt.as_deref());
+    let here = catalog.detect(dt.as_deref());
     match here {
         None => return Err(not_a_known_board(&o.sysfs_root, dt.as_deref(), &catalog).into()),
         Some(b)

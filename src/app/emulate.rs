@@ -1,6 +1,7 @@
 //! `emulate` (a virtual Jetson under a folder) and `emulate-infer` (its workload).
 
-use super::{interrupt_flag, load_catalog};
+use super::load_catalog;
+use super::signals::{interrupt_flag, quiet_interrupts};
 use crate::emulator::{self, EmulatorConfig, EmulatorError};
 use crate::error::UsageError;
 use anyhow::Result;
@@ -49,7 +50,7 @@ pub fn emulate_cmd(catalog_dir: Option<&Path>, o: &EmulateOptions) -> Result<()>
         sensor_refresh_ms: o.sensor_refresh_ms,
     };
     let layout = emulator::create_tree(&o.root, &board, &config).map_err(usage)?;
-    super::quiet_interrupts(o.quiet);
+    quiet_interrupts(o.quiet);
     let stop = interrupt_flag();
     if !o.quiet {
         eprintln!(

@@ -4,8 +4,8 @@
 //! feature each says how to get it.
 
 use crate::catalog::Model;
-use crate::device::Workload;
 use crate::error::UsageError;
+use crate::workload::Workload;
 use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
@@ -203,10 +203,10 @@ mod imp {
 #[cfg(feature = "torch")]
 mod imp {
     use super::*;
-    use crate::device::NoMeter;
     use crate::workload::torch::{
         device_name, parse_device, InputSpec, MarkerMeter, Net, TorchError, TorchWorkload,
     };
+    use crate::workload::NoMeter;
     use anyhow::Context;
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};

@@ -1,6 +1,6 @@
 //! Devices (what the frequencies are set on and energy is read from) and workloads (what runs
-//! inferences). A device never decides what to measure; a workload knows nothing about
-//! frequencies. The protocol ([`crate::measure::protocol`]) drives both.
+//! inferences, [`crate::workload`]). A device never decides what to measure; a workload knows
+//! nothing about frequencies. The protocol ([`crate::measure::protocol`]) drives both.
 
 pub mod jetson;
 pub mod nvml;
@@ -26,6 +26,77 @@ pub enum DeviceError {
     /// An interrupt (SIGINT/SIGTERM/SIGHUP) stopped the measurement part-way.
     #[error("interrupted while measuring")]
     Interrupted,
+}
+
+/// Which backend measured: serialised as the lowercase names reports and journals always had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The digital twin.
+    Sim,
+    /// A recorded table.
+    Replay,
+    /// A real Jetson through sysfs.
+    Jetson,
+    /// An NVIDIA GPU through NVML.
+    Nvml,
+}
+
+impl BackendKind {
+    /// The name in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Sim => "sim",
+            BackendKind::Replay => "replay",
+            BackendKind::Jetson => "jetson",
+            BackendKind::Nvml => "nvml",
+        }
+    }
+
+    /// A few words for headings: where the figures came from.
+    pub fn words(self) -> &'static str {
+        match self {
+            BackendKind::Sim => "digital twin",
+            BackendKind::Replay => "replay table",
+            BackendKind::Jetson => "measured on the board",
+            BackendKind::Nvml => "measured through NVML",
+        }
+    }
+
+    /// Where a profile's energy came from, for the comment lines of profile files.
+    pub fn provenance(self) -> &'static str {
+        match self {
+            BackendKind::Sim => "measured on the digital twin, not on a board",
+            BackendKind::Replay => "replayed from a recorded table",
+            BackendKind::Jetson | BackendKind::Nvml => "measured on the board",
+        }
+    }
+
+    /// The sentence report.md opens with, where the figures are not a board's measured now.
+    pub fn disclaimer(self) -> Option<&'static str> {
+        match self {
+            BackendKind::Sim => Some("Measured on the **digital twin** of the board (no board was attached), not on hardware."),
+            BackendKind::Replay => Some("Replayed from a **recorded table**, not measured now."),
+            BackendKind::Nvml => Some("Measured on the GPU through **NVML** (its energy counter, or its power polled where it has none)."),
+            BackendKind::Jetson => None,
+        }
+    }
+
+    /// Whether the figures are simulated time and energy rather than measured.
+    pub fn is_simulated(self) -> bool {
+        self == BackendKind::Sim
+    }
+
+    /// Whether it drives real hardware (a board or a GPU).
+    pub fn is_hardware(self) -> bool {
+        matches!(self, BackendKind::Jetson | BackendKind::Nvml)
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// How the device's clocks are set for a measurement.
@@ -62,8 +133,8 @@ pub struct EnergyWindow {
 
 /// A device with frequency knobs and an energy meter.
 pub trait Device: Send {
-    /// Backend name (`sim`, `jetson`, ...).
-    fn backend(&self) -> &'static str;
+    /// Which backend this is.
+    fn backend(&self) -> BackendKind;
     /// Sets the clocks.
     fn apply(&mut self, setting: &FreqSetting) -> Result<(), DeviceError>;
     /// Opens an energy window.
@@ -87,39 +158,6 @@ pub trait Device: Send {
     fn restore_record(&self) -> Option<String> {
         None
     }
-}
-
-/// The energy window a workload opens around the part of its work that counts (the inferences,
-/// not the model loading); the protocol hands it the device's meter. A workload calls
-/// [`Meter::begin`] and then [`Meter::end`] once per run.
-pub trait Meter {
-    /// Opens the window; called again before `end`, it restarts it (what came before is
-    /// discarded).
-    fn begin(&mut self) -> Result<(), DeviceError>;
-    /// Closes it.
-    fn end(&mut self) -> Result<(), DeviceError>;
-}
-
-/// What one workload run reported about itself.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct WorkloadRun {
-    /// Time of the inference part alone, when the workload can tell it (markers); otherwise the
-    /// device window's time is used.
-    pub time_s: Option<f64>,
-}
-
-/// Something that runs inferences.
-pub trait Workload: Send {
-    /// Model name it runs.
-    fn name(&self) -> String;
-    /// Runs `inferences` inferences in batches of `batch_size`, with `meter`'s window open
-    /// around them.
-    fn run(
-        &mut self,
-        batch_size: u32,
-        inferences: u32,
-        meter: &mut dyn Meter,
-    ) -> Result<WorkloadRun, DeviceError>;
 }
 
 /// A virtual energy meter for backends that do not measure (the twin, a replay table): a clock
@@ -155,19 +193,5 @@ impl VirtualMeter {
             time_s: self.clock_s - t0,
             rail_energy_j: Vec::new(),
         })
-    }
-}
-
-/// A meter that does nothing: for tests that open the device's window themselves, and for
-/// throughput runs that only time.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoMeter;
-
-impl Meter for NoMeter {
-    fn begin(&mut self) -> Result<(), DeviceError> {
-        Ok(())
-    }
-    fn end(&mut self) -> Result<(), DeviceError> {
-        Ok(())
     }
 }

@@ -10,10 +10,9 @@
 //! measurements, drawn from in turn, so the protocol sees the real spread. Every combination of
 //! the knobs' values must be present.
 
-use super::{
-    Device, DeviceError, EnergyWindow, FreqSetting, Meter, VirtualMeter, Workload, WorkloadRun,
-};
+use super::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
 use crate::space::{Axis, Config, Knob, Space};
+use crate::workload::{Meter, Workload, WorkloadRun};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -457,8 +456,8 @@ pub struct ReplayDevice {
 }
 
 impl Device for ReplayDevice {
-    fn backend(&self) -> &'static str {
-        "replay"
+    fn backend(&self) -> crate::device::BackendKind {
+        crate::device::BackendKind::Replay
     }
     fn apply(&mut self, setting: &FreqSetting) -> Result<(), DeviceError> {
         self.board.lock().setting = *setting;

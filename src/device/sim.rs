@@ -3,11 +3,10 @@
 //! [`SimDevice`] sets the clocks and reads the counter; the [`SimWorkload`] runs a model on the
 //! board, which advances the clock and the counter by what the twin says, with seeded noise.
 
-use super::{
-    Device, DeviceError, EnergyWindow, FreqSetting, Meter, VirtualMeter, Workload, WorkloadRun,
-};
+use super::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
 use crate::catalog::{Board, Model};
-use crate::twin::{TwinModel, TwinPoint};
+use crate::twin::truth;
+use crate::workload::{Meter, Workload, WorkloadRun};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -79,40 +78,14 @@ impl SimBoard {
     }
 }
 
-/// Noiseless twin result for a setting (the ground truth the noisy runs scatter around).
-pub fn truth(
-    board: &Board,
-    model: &Model,
-    setting: &FreqSetting,
-    batch: u32,
-    inferences: u32,
-) -> TwinPoint {
-    let tm = TwinModel {
-        board: &board.twin,
-        model: model
-            .twin
-            .get(&board.board.id)
-            .expect("twin parameters checked when the workload was made"),
-        gflops: model.paper.gflops,
-    };
-    match setting {
-        FreqSetting::Pinned {
-            cpu_freq_khz,
-            gpu_freq_hz,
-            ..
-        } => tm.pinned(*cpu_freq_khz, *gpu_freq_hz, batch, inferences),
-        FreqSetting::Dvfs => tm.dvfs(board, batch, inferences),
-    }
-}
-
 /// The twin as a device.
 pub struct SimDevice {
     board: SimBoard,
 }
 
 impl Device for SimDevice {
-    fn backend(&self) -> &'static str {
-        "sim"
+    fn backend(&self) -> crate::device::BackendKind {
+        crate::device::BackendKind::Sim
     }
 
     fn apply(&mut self, setting: &FreqSetting) -> Result<(), DeviceError> {
@@ -212,7 +185,7 @@ mod tests {
         let set = crate::space::Config::new(921_600, 614_400_000, 0).setting();
         dev.apply(&set).unwrap();
         dev.window_begin().unwrap();
-        w.run(8, 3200, &mut crate::device::NoMeter).unwrap();
+        w.run(8, 3200, &mut crate::workload::NoMeter).unwrap();
         let win = dev.window_end().unwrap();
         let t = truth(b, m, &set, 8, 3200);
         assert!((win.energy_j - t.energy_j).abs() < 1e-9);
@@ -231,7 +204,7 @@ mod tests {
             (0..400)
                 .map(|_| {
                     dev.window_begin().unwrap();
-                    w.run(8, 320, &mut crate::device::NoMeter).unwrap();
+                    w.run(8, 320, &mut crate::workload::NoMeter).unwrap();
                     dev.window_end().unwrap().energy_j
                 })
                 .collect::<Vec<_>>()

@@ -8,7 +8,8 @@
 //! time per `inferences`.
 
 use super::stats;
-use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting, Meter, Workload};
+use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
+use crate::workload::{Meter, Workload};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -276,7 +277,7 @@ pub fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::WorkloadRun;
+    use crate::workload::WorkloadRun;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::{Arc, Mutex};
 
@@ -287,8 +288,8 @@ mod tests {
         next: f64,
     }
     impl Device for Scripted {
-        fn backend(&self) -> &'static str {
-            "scripted"
+        fn backend(&self) -> crate::device::BackendKind {
+            crate::device::BackendKind::Sim
         }
         fn apply(&mut self, s: &FreqSetting) -> Result<(), DeviceError> {
             self.applied.push(*s);
@@ -405,8 +406,8 @@ mod tests {
         windows: Vec<u32>,
     }
     impl Device for Stepped {
-        fn backend(&self) -> &'static str {
-            "stepped"
+        fn backend(&self) -> crate::device::BackendKind {
+            crate::device::BackendKind::Sim
         }
         fn apply(&mut self, _: &FreqSetting) -> Result<(), DeviceError> {
             Ok(())

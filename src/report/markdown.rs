@@ -2,28 +2,13 @@
 
 use super::{human_duration, Report};
 
-// 0 is a clock the backend does not set (an NVML GPU's CPU) or leaves at its default (its GPU).
-fn mhz_khz(khz: u64) -> String {
-    match khz {
-        0 => "not set".into(),
-        _ => format!("{:.1}", khz as f64 / 1e3),
-    }
-}
-fn mhz_hz(hz: u64) -> String {
-    match hz {
-        0 => "default".into(),
-        _ => format!("{:.1}", hz as f64 / 1e6),
-    }
-}
+use crate::units::{cpu_cell as mhz_khz, gpu_cell as mhz_hz};
 
 /// Renders the Markdown report.
 pub fn render(r: &Report) -> String {
     let mut s = format!("# edgetune: {} on {}\n\n", r.model, r.device);
-    match r.backend.as_str() {
-        "sim" => s += "Measured on the **digital twin** of the board (no board was attached), not on hardware.\n\n",
-        "replay" => s += "Replayed from a **recorded table**, not measured now.\n\n",
-        "nvml" => s += "Measured on the GPU through **NVML** (its energy counter, or its power polled where it has none).\n\n",
-        _ => {}
+    if let Some(d) = r.backend.disclaimer() {
+        s += &format!("{d}\n\n");
     }
     match r.baseline.kind.as_str() {
         "dvfs" => {}
@@ -228,7 +213,7 @@ mod tests {
             edgetune_version: "0.1.0".into(),
             model: "yolov4-tiny".into(),
             device: "nano".into(),
-            backend: "sim".into(),
+            backend: crate::device::BackendKind::Sim,
             strategy: "bayes".into(),
             seed: 42,
             inferences: 3200,

@@ -1,9 +1,13 @@
-//! Reports: `report.json` (the machine-readable result), `report.md`, `profile.toml` and the
-//! nvpmodel `POWER_MODEL` block.
+//! Reports: `report.json` (the machine-readable result), `report.md`, the summary `tune` prints,
+//! `profile.toml`, the nvpmodel `POWER_MODEL` block, and what `sweep` writes and prints.
 
+pub mod listing;
 pub mod markdown;
+pub mod measure;
 pub mod plot;
 pub mod profile;
+pub mod summary;
+pub mod sweep;
 
 use crate::measure::Measurement;
 use crate::objective::Quantities;
@@ -146,7 +150,7 @@ pub struct Report {
     /// Board id.
     pub device: String,
     /// Backend that measured (`sim` is the digital twin).
-    pub backend: String,
+    pub backend: crate::device::BackendKind,
     /// Strategy.
     pub strategy: String,
     /// Seed.
@@ -218,6 +222,17 @@ fn energy_name() -> String {
     "energy".into()
 }
 
+/// pareto.csv: the front's points, one per row.
+pub fn pareto_csv(points: &[ParetoPoint]) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for p in points {
+        w.serialize(p)?;
+    }
+    Ok(String::from_utf8(
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
+    )?)
+}
+
 /// Saving of `e` against `base`, percent.
 pub fn saving_pct(base: f64, e: f64) -> f64 {
     (1.0 - e / base) * 100.0
@@ -229,8 +244,8 @@ pub struct ReportContext<'a> {
     pub model: &'a str,
     /// Board id.
     pub device: &'a str,
-    /// Backend name.
-    pub backend: &'a str,
+    /// Backend.
+    pub backend: crate::device::BackendKind,
     /// Strategy name.
     pub strategy: &'a str,
     /// Seed.
@@ -301,7 +316,7 @@ impl Report {
             edgetune_version: env!("CARGO_PKG_VERSION").into(),
             model: ctx.model.into(),
             device: ctx.device.into(),
-            backend: ctx.backend.into(),
+            backend: ctx.backend,
             strategy: ctx.strategy.into(),
             seed: ctx.seed,
             inferences: ctx.protocol.inferences,
@@ -309,7 +324,7 @@ impl Report {
             grid_size: ctx.grid_size,
             measured_configs: o.measured.len(),
             budget: ctx.budget,
-            stop_reason: o.stop_reason.clone(),
+            stop_reason: o.stop_reason.to_string(),
             resumed_configs: o.resumed,
             tuning_time_s: o.tuning_time_s(),
             saving_pct: best

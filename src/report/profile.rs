@@ -13,7 +13,7 @@ pub struct Profile {
     /// Model id.
     pub model: String,
     /// Backend that measured it (`sim` is the digital twin).
-    pub backend: String,
+    pub backend: crate::device::BackendKind,
     /// CPU frequency, kHz (every cluster).
     pub cpu_freq_khz: u64,
     /// GPU frequency, Hz.
@@ -37,7 +37,7 @@ pub fn profile_toml(r: &Report) -> Option<String> {
     let p = Profile {
         board: r.device.clone(),
         model: r.model.clone(),
-        backend: r.backend.clone(),
+        backend: r.backend,
         cpu_freq_khz: b.cpu_freq_khz,
         gpu_freq_hz: b.gpu_freq_hz,
         emc_freq_hz: b.emc_freq_hz,
@@ -54,7 +54,7 @@ pub fn profile_toml(r: &Report) -> Option<String> {
         b.batch_size,
         b.energy_j,
         r.inferences,
-        backend_words(&r.backend),
+        r.backend.provenance(),
     ))
 }
 
@@ -87,16 +87,8 @@ fn provenance(r: &Report, b: &super::Best, board_name: &str) -> String {
         b.batch_size,
         b.energy_j,
         r.inferences,
-        backend_words(&r.backend)
+        r.backend.provenance()
     )
-}
-
-fn backend_words(backend: &str) -> &'static str {
-    match backend {
-        "sim" => "measured on the digital twin, not on a board",
-        "replay" => "replayed from a recorded table",
-        _ => "measured on the board",
-    }
 }
 
 fn round3(x: f64) -> f64 {
@@ -105,10 +97,10 @@ fn round3(x: f64) -> f64 {
 
 /// For an NVML GPU: `nvidia-smi` locks the recommended GPU clock (when the study locked clocks);
 /// the batch size is for the user's program either way.
-pub fn nvml_snippet(r: &Report, board: &Board) -> Option<String> {
+pub fn nvml_snippet(r: &Report, spec: &crate::device::nvml::GpuSpec) -> Option<String> {
     let b = r.best.as_ref()?;
-    let gpu = board.board.id.trim_start_matches("gpu:");
-    let mut s = format!("#!/bin/sh\n{}", provenance(r, b, &board.board.name));
+    let gpu = spec.index;
+    let mut s = format!("#!/bin/sh\n{}", provenance(r, b, &spec.name));
     if b.gpu_freq_hz == 0 {
         s += &format!(
             "# The GPU ran at its default clocks: there is nothing to set. Run inference at batch {}.\n",

@@ -3,7 +3,6 @@
 //! strategies that search rather than enumerate) beats random search over seeds.
 
 use super::{make, History, Observation, StrategyInit, NAMES};
-use crate::app::true_grid;
 use crate::catalog::Catalog;
 use crate::device::sim::{Noise, SimBoard};
 use crate::measure::{measure, stats, ProtocolSettings};
@@ -51,7 +50,10 @@ fn drive(name: &str, board: &str, model: &str, seed: u64, budget: usize) -> Driv
         points.push(p);
     }
     assert!(points.len() <= budget);
-    let truth = true_grid(b, m, &space, settings.inferences);
+    let truth: Vec<f64> = crate::twin::true_grid(b, m, &space, settings.inferences)
+        .iter()
+        .map(|t| t.energy_j)
+        .collect();
     let min = truth.iter().copied().fold(f64::INFINITY, f64::min);
     let best = h.best().unwrap();
     Drive {

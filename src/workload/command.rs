@@ -6,7 +6,8 @@
 //! the program prints `EDGETUNE_BEGIN` and later `EDGETUNE_END` on stdout: then only the part
 //! between the markers counts (model loading is left out) and its time is the run time.
 
-use crate::device::{DeviceError, Meter, Workload, WorkloadRun};
+use crate::device::DeviceError;
+use crate::workload::{Meter, Workload, WorkloadRun};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -5,6 +5,7 @@
 //! ([`snapshot`]); the snapshot is written back on success, on error, on panic (the device's
 //! `Drop`), on SIGINT/SIGTERM/SIGHUP, and by `edgetune restore` after a SIGKILL or power loss.
 
+pub mod live;
 pub mod rails;
 pub mod snapshot;
 pub mod sysfs;
@@ -712,8 +713,8 @@ fn join(v: &[u64]) -> String {
 }
 
 impl Device for JetsonDevice {
-    fn backend(&self) -> &'static str {
-        "jetson"
+    fn backend(&self) -> crate::device::BackendKind {
+        crate::device::BackendKind::Jetson
     }
 
     fn apply(&mut self, setting: &FreqSetting) -> Result<(), DeviceError> {

@@ -166,4 +166,7 @@ impl NvmlApi for FakeNvml {
         self.call(format!("reset {gpu}"));
         Ok(())
     }
+    fn may_lock_clocks(&self) -> bool {
+        self.0.lock().unwrap().spec.root
+    }
 }

@@ -21,8 +21,11 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 pub mod fake;
+mod spec;
 #[cfg(test)]
 mod tests;
+
+pub use spec::GpuSpec;
 
 /// How an NVML call failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -62,6 +65,8 @@ pub trait NvmlApi: Send {
     ) -> Result<(), NvmlFailure>;
     /// Removes a lock (the driver's defaults again).
     fn reset_graphics_clocks(&mut self, gpu: u32) -> Result<(), NvmlFailure>;
+    /// Whether this caller may lock clocks (NVML allows root only).
+    fn may_lock_clocks(&self) -> bool;
 }
 
 /// What a user can fix about using NVML.
@@ -158,6 +163,9 @@ impl NvmlApi for SystemNvml {
     fn reset_graphics_clocks(&mut self, gpu: u32) -> Result<(), NvmlFailure> {
         self.dev(gpu)?.reset_gpu_locked_clocks().map_err(failure)
     }
+    fn may_lock_clocks(&self) -> bool {
+        is_root()
+    }
 }
 
 /// Shared between the device and a fallback poller thread.
@@ -232,6 +240,65 @@ pub fn pick(api: &dyn NvmlApi, asked: &str) -> Result<GpuInfo, NvmlError> {
                 .join(", ")
         },
     })
+}
+
+/// Loads NVML: the real library, or the simulated GPU that `EDGETUNE_FAKE_NVML=FILE.json`
+/// describes (the CLI tests' seam; see [`fake`]).
+pub fn load() -> Result<Box<dyn NvmlApi>, NvmlError> {
+    if let Some(spec) = std::env::var_os("EDGETUNE_FAKE_NVML") {
+        return fake::FakeNvml::from_file(Path::new(&spec))
+            .map(|f| Box::new(f) as Box<dyn NvmlApi>)
+            .map_err(NvmlError::NotFound);
+    }
+    SystemNvml::load().map(|n| Box::new(n) as Box<dyn NvmlApi>)
+}
+
+/// A GPU found through NVML, with the library handle to measure it.
+#[derive(Clone)]
+pub struct NvmlGpu {
+    /// NVML, shared with the device.
+    pub api: SharedNvml,
+    /// The GPU.
+    pub info: GpuInfo,
+}
+
+impl NvmlGpu {
+    /// Whether this process may lock the GPU's clocks.
+    pub fn may_lock_clocks(&self) -> bool {
+        self.api
+            .lock()
+            .map(|a| a.may_lock_clocks())
+            .unwrap_or(false)
+    }
+}
+
+/// Loads NVML and finds the GPU `asked` names (`gpu`, `gpu:N`, `cuda:N`, part of a name).
+pub fn find(asked: &str) -> Result<NvmlGpu, NvmlError> {
+    let api = load()?;
+    let info = pick(api.as_ref(), asked)?;
+    Ok(NvmlGpu {
+        api: Arc::new(Mutex::new(api)),
+        info,
+    })
+}
+
+/// Every GPU for `devices`; `None` when NVML does not load (no driver: nothing to list).
+pub fn gpus() -> Option<Vec<GpuInfo>> {
+    let api = load().ok()?;
+    list(api.as_ref()).ok()
+}
+
+/// Whether this process runs as root (NVML clock locking needs it).
+pub fn is_root() -> bool {
+    // /proc/self/status's Uid line: real, effective, ...; no libc call needed.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
 }
 
 /// Whether a device name could only mean an NVML GPU (`gpu`, `gpu:N`).
@@ -444,8 +511,8 @@ pub fn counter_delta_mj(start: u64, end: u64) -> u64 {
 }
 
 impl Device for NvmlDevice {
-    fn backend(&self) -> &'static str {
-        "nvml"
+    fn backend(&self) -> crate::device::BackendKind {
+        crate::device::BackendKind::Nvml
     }
 
     fn apply(&mut self, setting: &FreqSetting) -> Result<(), DeviceError> {

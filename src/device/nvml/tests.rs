@@ -2,8 +2,8 @@
 //! restore on every path, permission errors.
 
 use super::*;
-use crate::device::{Meter, Workload, WorkloadRun};
 use crate::measure::{measure, ProtocolSettings};
+use crate::workload::{Meter, Workload, WorkloadRun};
 
 use super::fake::{FakeGpu, FakeNvml, FakeSpec};
 

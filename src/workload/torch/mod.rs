@@ -12,7 +12,8 @@ pub mod vision;
 pub mod yolo;
 
 use crate::catalog::{BuiltSpec, Model};
-use crate::device::{DeviceError, Meter, Workload, WorkloadRun};
+use crate::device::DeviceError;
+use crate::workload::{Meter, Workload, WorkloadRun};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::catalog::Catalog;
-use crate::device::NoMeter;
+use crate::workload::NoMeter;
 
 fn model(id: &str) -> Model {
     Catalog::load(None).unwrap().model(id).unwrap().clone()

@@ -3,253 +3,21 @@
 //! interrupt, and always puts the device back as it found it. A study resumes from its journal
 //! without re-measuring.
 
-use crate::device::{Device, DeviceError, FreqSetting, Workload};
+use crate::device::{Device, DeviceError, FreqSetting};
 use crate::measure::{measure, Measurement, ProtocolSettings};
 use crate::objective::{violation, Goal, Quantities};
 use crate::space::Point;
 use crate::space::{Config, Space};
 use crate::strategy::{penalised, History, Observation, Strategy};
+use crate::workload::Workload;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use thiserror::Error;
 
-/// Problems with a journal given to `--resume`.
-#[derive(Debug, Error)]
-pub enum JournalError {
-    /// No journal where one was expected.
-    #[error("no journal at {0}; --resume takes the output folder of an earlier tune")]
-    Missing(PathBuf),
-    /// A line that is not a journal record.
-    #[error("{file}:{line}: not a journal record: {message}")]
-    Corrupt {
-        /// Journal path.
-        file: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// Parser message.
-        message: String,
-    },
-    /// The journal belongs to a different study.
-    #[error("the journal in {file} is for a different study: {field} is {journal} there but {now} now; rerun without --resume or with the same options")]
-    Mismatch {
-        /// Journal path.
-        file: PathBuf,
-        /// Field that differs.
-        field: String,
-        /// Value in the journal.
-        journal: String,
-        /// Value asked for now.
-        now: String,
-    },
-    /// Reading or writing failed.
-    #[error("journal {file}: {source}")]
-    Io {
-        /// Journal path.
-        file: PathBuf,
-        /// Underlying error.
-        source: std::io::Error,
-    },
-}
-
-/// What identifies a study: a resume must match it in everything but the budget (a larger budget
-/// continues the same study).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StudyHeader {
-    /// Model id.
-    pub model: String,
-    /// Board id.
-    pub device: String,
-    /// Backend name.
-    pub backend: String,
-    /// Strategy name.
-    pub strategy: String,
-    /// Seed.
-    pub seed: u64,
-    /// Measurement budget.
-    pub budget: usize,
-    /// Batch size of the DVFS baseline.
-    pub baseline_batch: u32,
-    /// Protocol settings.
-    pub protocol: ProtocolSettings,
-    /// The search space.
-    pub space: Space,
-    /// Objective and constraints (absent in journals of plain energy studies).
-    #[serde(default, skip_serializing_if = "Goal::is_plain")]
-    pub goal: Goal,
-}
-
-/// One journal line.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum JournalRecord {
-    /// First line: what the study is.
-    Study(StudyHeader),
-    /// A DVFS baseline measurement.
-    Baseline {
-        /// The measurement.
-        measurement: Measurement,
-    },
-    /// A measured configuration.
-    Measurement {
-        /// The configuration.
-        config: Config,
-        /// The measurement.
-        measurement: Measurement,
-    },
-    /// A configuration at which the workload failed (tried again when the study resumes).
-    Failed {
-        /// The configuration.
-        config: Config,
-        /// What went wrong, with the workload's last stderr lines.
-        error: String,
-    },
-}
-
-/// An append-only journal, flushed and synced after each line.
-pub struct Journal {
-    path: PathBuf,
-    file: File,
-}
-
-impl Journal {
-    /// Creates (or truncates) a journal and writes its header.
-    pub fn create(path: &Path, header: &StudyHeader) -> Result<Journal, JournalError> {
-        let file = File::create(path).map_err(|source| JournalError::Io {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        let mut j = Journal {
-            path: path.to_path_buf(),
-            file,
-        };
-        j.append(&JournalRecord::Study(header.clone()))?;
-        Ok(j)
-    }
-
-    /// Opens a journal for appending after checking that it belongs to `header`'s study.
-    pub fn resume(path: &Path, header: &StudyHeader) -> Result<(Journal, Prior), JournalError> {
-        let prior = Prior::read(path, header)?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map_err(|source| JournalError::Io {
-                file: path.to_path_buf(),
-                source,
-            })?;
-        Ok((
-            Journal {
-                path: path.to_path_buf(),
-                file,
-            },
-            prior,
-        ))
-    }
-
-    /// Appends one record and makes it durable before returning.
-    pub fn append(&mut self, r: &JournalRecord) -> Result<(), JournalError> {
-        let io = |source| JournalError::Io {
-            file: self.path.clone(),
-            source,
-        };
-        let mut line = serde_json::to_string(r).expect("journal records serialise");
-        line.push('\n');
-        self.file.write_all(line.as_bytes()).map_err(io)?;
-        self.file.flush().map_err(io)?;
-        self.file.sync_data().map_err(io)
-    }
-}
-
-/// Measurements recovered from a journal.
-#[derive(Debug, Clone, Default)]
-pub struct Prior {
-    /// DVFS baselines by batch size.
-    pub baselines: HashMap<u32, Measurement>,
-    /// Configurations measured.
-    pub measurements: HashMap<Config, Measurement>,
-}
-
-impl Prior {
-    /// Reads a journal and checks its header against `header`.
-    pub fn read(path: &Path, header: &StudyHeader) -> Result<Prior, JournalError> {
-        let f = File::open(path).map_err(|_| JournalError::Missing(path.to_path_buf()))?;
-        let mut prior = Prior::default();
-        for (i, line) in BufReader::new(f).lines().enumerate() {
-            let line = line.map_err(|source| JournalError::Io {
-                file: path.to_path_buf(),
-                source,
-            })?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let rec: JournalRecord =
-                serde_json::from_str(&line).map_err(|e| JournalError::Corrupt {
-                    file: path.to_path_buf(),
-                    line: i + 1,
-                    message: e.to_string(),
-                })?;
-            match rec {
-                JournalRecord::Study(h) => check_header(path, &h, header)?,
-                JournalRecord::Baseline { measurement } => {
-                    prior.baselines.insert(measurement.batch_size, measurement);
-                }
-                JournalRecord::Measurement {
-                    config,
-                    measurement,
-                } => {
-                    prior.measurements.insert(config, measurement);
-                }
-                JournalRecord::Failed { .. } => {}
-            }
-        }
-        Ok(prior)
-    }
-}
-
-fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(), JournalError> {
-    let fields: [(&str, String, String); 9] = [
-        ("model", old.model.clone(), new.model.clone()),
-        ("device", old.device.clone(), new.device.clone()),
-        ("backend", old.backend.clone(), new.backend.clone()),
-        ("strategy", old.strategy.clone(), new.strategy.clone()),
-        ("seed", old.seed.to_string(), new.seed.to_string()),
-        (
-            "baseline batch",
-            old.baseline_batch.to_string(),
-            new.baseline_batch.to_string(),
-        ),
-        (
-            "protocol",
-            format!("{:?}", old.protocol),
-            format!("{:?}", new.protocol),
-        ),
-        (
-            "objective and constraints",
-            format!("{:?}", old.goal),
-            format!("{:?}", new.goal),
-        ),
-        (
-            "search space",
-            serde_json::to_string(&old.space).unwrap_or_default(),
-            serde_json::to_string(&new.space).unwrap_or_default(),
-        ),
-    ];
-    for (field, journal, now) in fields {
-        if journal != now {
-            return Err(JournalError::Mismatch {
-                file: path.to_path_buf(),
-                field: field.to_string(),
-                journal,
-                now,
-            });
-        }
-    }
-    Ok(())
-}
+pub mod journal;
+pub use journal::{Journal, JournalError, JournalRecord, Prior, StudyHeader};
 
 /// A measured configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -292,6 +60,36 @@ pub enum Event<'a> {
 /// configurations.
 pub const MAX_FAILURES_IN_A_ROW: usize = 3;
 
+/// Why a study stopped; displayed as the sentence the reports show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopReason {
+    /// A signal asked it to stop.
+    Interrupted,
+    /// The measurement budget was used.
+    Budget(usize),
+    /// The workload failed at [`MAX_FAILURES_IN_A_ROW`] configurations in a row.
+    FailuresInARow {
+        /// The last error.
+        last_error: String,
+    },
+    /// The strategy had nothing more to ask, in its own words (converged, grid exhausted).
+    Strategy(String),
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Interrupted => write!(f, "interrupted"),
+            StopReason::Budget(n) => write!(f, "the budget of {n} measurements was used"),
+            StopReason::FailuresInARow { last_error } => write!(
+                f,
+                "the workload failed at {MAX_FAILURES_IN_A_ROW} configurations in a row; fix it and continue with --resume (last error: {last_error})"
+            ),
+            StopReason::Strategy(words) => f.write_str(words),
+        }
+    }
+}
+
 /// What a study found.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -306,9 +104,7 @@ pub struct Outcome {
     /// Index into `measured` of the recommendation after each measurement.
     pub recommended: Vec<usize>,
     /// Why the study stopped.
-    pub stop_reason: String,
-    /// Whether an interrupt stopped it.
-    pub interrupted: bool,
+    pub stop_reason: StopReason,
     /// Measurements taken from the journal of an earlier run.
     pub resumed: usize,
     /// Configurations at which the workload failed, with the error.
@@ -316,6 +112,10 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Whether an interrupt stopped the study.
+    pub fn interrupted(&self) -> bool {
+        self.stop_reason == StopReason::Interrupted
+    }
     /// The recommended configuration.
     pub fn best(&self) -> Option<&Measured> {
         self.best.map(|i| &self.measured[i])
@@ -474,25 +274,21 @@ impl Study<'_> {
         let mut index: HashMap<crate::space::Point, usize> = HashMap::new();
         let mut recommended = Vec::new();
         let mut resumed = 0;
-        let mut interrupted = false;
         let mut failed: Vec<(Config, String)> = Vec::new();
         let mut in_a_row = 0;
         let stop_reason = loop {
             if self.interrupted() {
-                interrupted = true;
-                break "interrupted".to_string();
+                break StopReason::Interrupted;
             }
             if measured.len() + failed.len() >= self.budget {
-                break format!("the budget of {} measurements was used", self.budget);
+                break StopReason::Budget(self.budget);
             }
             if in_a_row >= MAX_FAILURES_IN_A_ROW {
-                break format!(
-                    "the workload failed at {MAX_FAILURES_IN_A_ROW} configurations in a row; fix it and continue with --resume (last error: {})",
-                    failed.last().map_or("", |(_, e): &(Config, String)| e.as_str())
-                );
+                let last_error = failed.last().map_or(String::new(), |(_, e)| e.clone());
+                break StopReason::FailuresInARow { last_error };
             }
             let Some(point) = self.strategy.ask(&history) else {
-                break self.strategy.stop_reason();
+                break StopReason::Strategy(self.strategy.stop_reason());
             };
             let config = self.space.config(&point);
             let (measurement, from_journal) = match self.prior.measurements.get(&config) {
@@ -508,10 +304,7 @@ impl Study<'_> {
                     ) {
                         Ok(m) => m,
                         // A signal cut the measurement short: keep what was measured before it.
-                        Err(DeviceError::Interrupted) => {
-                            interrupted = true;
-                            break "interrupted".to_string();
-                        }
+                        Err(DeviceError::Interrupted) => break StopReason::Interrupted,
                         // The workload failed here: record it, never ask again, go on.
                         Err(DeviceError::Workload(error)) => {
                             if let Some(j) = self.journal.as_mut() {
@@ -583,7 +376,7 @@ impl Study<'_> {
         // The frequency-only saving compares with DVFS at the recommended batch size.
         let baseline_same_batch = match best.map(|b| measured[b].config.batch_size) {
             Some(b) if b == self.baseline_batch => Some(baseline.clone()),
-            Some(b) if !interrupted => Some(self.baseline_at(b)?.0),
+            Some(b) if stop_reason != StopReason::Interrupted => Some(self.baseline_at(b)?.0),
             _ => None,
         };
         Ok(Outcome {
@@ -593,7 +386,6 @@ impl Study<'_> {
             best,
             recommended,
             stop_reason,
-            interrupted,
             resumed,
             failed,
         })
@@ -607,6 +399,7 @@ mod tests {
     use crate::device::sim::{Noise, SimBoard};
     use crate::device::EnergyWindow;
     use crate::strategy::{make, StrategyInit};
+    use std::path::Path;
 
     /// Wraps the sim device to record restores and fail on demand.
     struct Watched {
@@ -616,8 +409,8 @@ mod tests {
         windows: usize,
     }
     impl Device for Watched {
-        fn backend(&self) -> &'static str {
-            "watched"
+        fn backend(&self) -> crate::device::BackendKind {
+            crate::device::BackendKind::Sim
         }
         fn apply(&mut self, s: &FreqSetting) -> Result<(), DeviceError> {
             self.inner.apply(s)
@@ -643,7 +436,7 @@ mod tests {
         StudyHeader {
             model: "resnet18".into(),
             device: "nano".into(),
-            backend: "sim".into(),
+            backend: crate::device::BackendKind::Sim,
             strategy: "coordinate".into(),
             seed: 1,
             budget: 20,
@@ -696,8 +489,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (r, restores, sim) = setup(None, true, &dir.path().join("j.jsonl"));
         let o = r.unwrap();
-        assert!(o.interrupted);
-        assert_eq!(o.stop_reason, "interrupted");
+        assert!(o.interrupted());
+        assert_eq!(o.stop_reason.to_string(), "interrupted");
         assert!(o.measured.is_empty());
         assert_eq!(restores, 1);
         assert_eq!(sim.setting(), FreqSetting::Dvfs);

@@ -1,0 +1,42 @@
+//! `edgetune bench`: strategies x models x boards x seeds on the twin (or replay tables),
+//! judged against the ground truth; writes bench.json and bench.md.
+
+use super::load_catalog;
+use super::output::{create_dir, fresh_dir, write_file, write_json};
+use crate::bench::{self, BenchOptions};
+use crate::error::UsageError;
+use anyhow::Result;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Runs `bench` and writes bench.json and bench.md to `out_dir` (default
+/// `reports/bench/<timestamp>/`).
+pub fn run(
+    catalog_dir: Option<&Path>,
+    o: &BenchOptions,
+    out_dir: Option<PathBuf>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<PathBuf> {
+    o.protocol.validate().map_err(UsageError)?;
+    if o.seeds == 0 || o.strategies.is_empty() {
+        return Err(UsageError("--seeds and --strategies must not be empty".into()).into());
+    }
+    if o.budget.is_none() && !(o.budget_fraction > 0.0 && o.budget_fraction <= 1.0) {
+        return Err(UsageError("--budget-fraction must lie in (0, 1]".into()).into());
+    }
+    let cat = load_catalog(catalog_dir)?;
+    let rep = bench::run(&cat, o)?;
+    let dir = out_dir.unwrap_or_else(|| fresh_dir(Path::new("reports/bench"), ""));
+    create_dir(&dir)?;
+    write_json(&dir, "bench.json", &rep)?;
+    let md = bench::markdown(&rep);
+    write_file(&dir, "bench.md", &md)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
+    } else {
+        write!(out, "{md}")?;
+    }
+    eprintln!("bench written to {}", dir.display());
+    Ok(dir)
+}

@@ -1,0 +1,45 @@
+//! Output folders and the files commands write into them.
+
+use crate::error::UsageError;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// A folder under `base` named `<stem>-<timestamp>` (or the timestamp alone) that does not
+/// exist yet.
+pub fn fresh_dir(base: &Path, stem: &str) -> PathBuf {
+    let ts = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    let first = match stem {
+        "" => base.join(ts.to_string()),
+        _ => base.join(format!("{stem}-{ts}")),
+    };
+    let mut p = first.clone();
+    let mut k = 2;
+    while p.exists() {
+        p = PathBuf::from(format!("{}-{k}", first.display()));
+        k += 1;
+    }
+    p
+}
+
+/// Creates the output folder, or says to choose another.
+pub fn create_dir(p: &Path) -> Result<()> {
+    std::fs::create_dir_all(p).map_err(|e| {
+        UsageError(format!(
+            "cannot create the output folder {}: {e}; choose another with --out",
+            p.display()
+        ))
+        .into()
+    })
+}
+
+/// Writes `body` to `dir/name`.
+pub fn write_file(dir: &Path, name: &str, body: &str) -> Result<PathBuf> {
+    let p = dir.join(name);
+    std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?;
+    Ok(p)
+}
+
+/// Writes `value` as pretty JSON to `dir/name`.
+pub fn write_json(dir: &Path, name: &str, value: &impl serde::Serialize) -> Result<PathBuf> {
+    write_file(dir, name, &serde_json::to_string_pretty(value)?)
+}

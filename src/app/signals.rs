@@ -1,0 +1,40 @@
+//! SIGINT, SIGTERM and SIGHUP: the first stops the running command at its next safe point (the
+//! running workload too); a second puts the hardware back from its snapshot at once and quits.
+
+use crate::device::jetson::snapshot;
+use crate::device::nvml;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+static QUIET_INTERRUPTS: AtomicBool = AtomicBool::new(false);
+
+/// Silences the note the signal handler prints on the first interrupt (`--quiet`).
+pub fn quiet_interrupts(quiet: bool) {
+    QUIET_INTERRUPTS.store(quiet, Ordering::SeqCst);
+}
+
+/// The process-wide interrupt flag, set by SIGINT/SIGTERM/SIGHUP once the handler is installed.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let f = Arc::new(AtomicBool::new(false));
+        let f2 = f.clone();
+        // Failing to install a handler only loses graceful interrupts; the command still runs.
+        let _ = ctrlc::set_handler(move || {
+            if f2.swap(true, Ordering::SeqCst) {
+                if let Some(said) = snapshot::emergency_restore() {
+                    eprintln!("interrupted again: {said}");
+                }
+                if let Some(said) = nvml::emergency_restore(nvml::load) {
+                    eprintln!("interrupted again: {said}");
+                }
+                std::process::exit(crate::error::EXIT_INTERRUPTED);
+            }
+            if !QUIET_INTERRUPTS.load(Ordering::SeqCst) {
+                eprintln!("interrupt: stopping at the next safe point and putting back what was changed (again to quit at once)");
+            }
+        });
+        f
+    })
+    .clone()
+}

@@ -1,0 +1,418 @@
+//! `edgetune tune`: the DVFS baseline, the search, the reports. Options are resolved into a
+//! target and a plan (space, budget, baseline batch, strategy); the study measures; report/
+//! renders what it found.
+
+use super::output::{create_dir, fresh_dir, write_file, write_json};
+use super::progress::Progress;
+use super::signals::{interrupt_flag, quiet_interrupts};
+use super::target::{Rig, Target};
+use super::Common;
+use crate::error::{Interrupted, UsageError};
+use crate::measure::ProtocolSettings;
+use crate::objective::Goal;
+use crate::report::plot::{self, PlotInput, Sample};
+use crate::report::{self, profile, summary::summary, Report, ReportContext};
+use crate::space::{top_corner, Axis, Knob, Point, Space};
+use crate::strategy::{self, bayes::Acquisition, Strategy, StrategyInit, StrategyOptions};
+use crate::study::{Journal, Outcome, Prior, Study, StudyHeader};
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Options of `tune`.
+#[derive(Debug, Clone)]
+pub struct TuneOptions {
+    /// Shared options.
+    pub common: Common,
+    /// Strategy name.
+    pub strategy: String,
+    /// Options of the model-based strategies.
+    pub strategy_options: StrategyOptions,
+    /// Measurement budget; `None` for 10 % of the grid.
+    pub budget: Option<usize>,
+    /// Batch sizes to search (subset of the model's).
+    pub batch_sizes: Option<Vec<u64>>,
+    /// Fixed knobs.
+    pub fixes: Vec<(Knob, u64)>,
+    /// Batch size of the DVFS baseline; `None` for the model's smallest.
+    pub baseline_batch: Option<u32>,
+    /// Output folder; `None` for `reports/<model>-<device>-<timestamp>/`.
+    pub out: Option<PathBuf>,
+    /// Print report.json to stdout instead of the summary.
+    pub json: bool,
+    /// Folder of an earlier tune to continue.
+    pub resume: Option<PathBuf>,
+    /// Objective, constraints, Pareto mode.
+    pub goal: Goal,
+}
+
+/// Default budget: 10 % of the grid, at least 10 (or the whole grid when smaller).
+pub fn default_budget(grid: usize) -> usize {
+    grid.div_ceil(10).max(10).min(grid)
+}
+
+/// What a tune will do, resolved from the options and the target.
+struct Plan {
+    protocol: ProtocolSettings,
+    space: Space,
+    budget: usize,
+    baseline_batch: u32,
+    strategy: Box<dyn Strategy>,
+}
+
+/// Runs `tune`: baseline, search, reports. Returns the report and the output folder.
+pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
+    validate(o)?;
+    quiet_interrupts(o.common.quiet);
+    let t = Target::resolve(&o.common)?;
+    let plan = Plan::new(&t, o)?;
+    let header = StudyHeader {
+        model: t.model_id().into(),
+        device: t.device_id().into(),
+        backend: t.kind(),
+        strategy: plan.strategy.name().into(),
+        seed: o.common.seed,
+        budget: plan.budget,
+        baseline_batch: plan.baseline_batch,
+        protocol: plan.protocol,
+        space: plan.space.clone(),
+        goal: o.goal,
+    };
+    let (dir, journal, prior) = open_journal(&t, o, &header)?;
+    let (mut device, mut workload) = t.open(&o.common)?;
+    if let Some(json) = device.restore_record() {
+        // A record of what the board was before; the live snapshot is the state file.
+        write_file(&dir, "restore.json", &json)?;
+    }
+    let baseline_kind = device.baseline_kind();
+    let mut study = Study {
+        space: &plan.space,
+        device: &mut *device,
+        workload: &mut *workload,
+        strategy: plan.strategy,
+        budget: plan.budget,
+        protocol: plan.protocol,
+        baseline_batch: plan.baseline_batch,
+        journal: Some(journal),
+        prior,
+        interrupt: Some(interrupt_flag()),
+        goal: o.goal,
+    };
+    let progress = Progress::new(o.common.quiet, plan.budget);
+    let outcome = study.run(|e| progress.event(&e)).with_context(|| {
+        format!(
+            "tuning stopped; what was measured is in {}",
+            dir.join("journal.jsonl").display()
+        )
+    })?;
+    progress.finish();
+    let ctx = ReportContext {
+        model: t.model_id(),
+        device: t.device_id(),
+        backend: t.kind(),
+        strategy: study.strategy.name(),
+        seed: o.common.seed,
+        protocol: plan.protocol,
+        grid_size: plan.space.size(),
+        budget: plan.budget,
+        baseline_kind,
+        goal: o.goal,
+    };
+    let mut rep = Report::build(&ctx, &outcome);
+    rep.notes = study.device.notes();
+    if matches!(t.rig, Rig::Nvml { .. }) && !o.common.allow_clock_control {
+        // Same clocks as the baseline: a "frequency saving" would only be run-to-run noise.
+        rep.saving_same_batch_pct = None;
+        rep.baseline_same_batch = None;
+    }
+    if !o.common.quiet {
+        for n in &rep.notes {
+            eprintln!("note: {n}");
+        }
+    }
+    let surrogate = surrogate(&mut *study.strategy, &outcome, &plan.space);
+    let known = known_grid(&t, &plan.space, plan.protocol.inferences);
+    draw(&mut rep, &outcome, &known, surrogate.as_deref(), &dir)?;
+    write_reports(&rep, &t.rig, &dir)?;
+    if o.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
+    } else {
+        write!(out, "{}", summary(&rep))?;
+    }
+    if !o.common.quiet {
+        eprintln!("reports written to {}", dir.display());
+    }
+    finish(&outcome, &dir)?;
+    Ok((rep, dir))
+}
+
+/// Checks the options no target is needed for.
+fn validate(o: &TuneOptions) -> Result<()> {
+    o.common.protocol.validate().map_err(UsageError)?;
+    let so = &o.strategy_options;
+    if !(so.ei_stop.is_finite() && so.ei_stop >= 0.0) {
+        return Err(UsageError(format!(
+            "--ei-stop must be a fraction of zero or more (0.005 = 0.5 %), got {}",
+            so.ei_stop
+        ))
+        .into());
+    }
+    if let Acquisition::Lcb { kappa } = so.acquisition {
+        if !(kappa.is_finite() && kappa > 0.0) {
+            return Err(UsageError(format!("--kappa must be positive, got {kappa}")).into());
+        }
+    }
+    o.goal.validate().map_err(UsageError)?;
+    Ok(())
+}
+
+impl Plan {
+    fn new(t: &Target, o: &TuneOptions) -> Result<Plan> {
+        let mut protocol = o.common.protocol_on(t.kind());
+        if let Rig::Replay { .. } = t.rig {
+            // A recorded row is a measured run; there is nothing to warm up.
+            protocol.warmup_inferences = 0;
+        }
+        let space = space(t, o)?;
+        let grid = space.size();
+        let exhaustive = o.strategy.trim().eq_ignore_ascii_case("grid");
+        let budget = o.budget.unwrap_or(match exhaustive {
+            true => grid,
+            false => default_budget(grid),
+        });
+        if budget == 0 {
+            return Err(UsageError("--budget must be at least 1".into()).into());
+        }
+        let baseline_batch = baseline_batch(t, o, &space)?;
+        let init =
+            StrategyInit::for_space(&space, o.common.seed, budget).with_options(StrategyOptions {
+                pareto: o.goal.pareto,
+                ..o.strategy_options
+            });
+        let strategy = strategy::make(&o.strategy.trim().to_ascii_lowercase(), &init)?;
+        Ok(Plan {
+            protocol,
+            space,
+            budget,
+            baseline_batch,
+            strategy,
+        })
+    }
+}
+
+/// The search space: the table's columns on replay, the GPU's clocks and batch sizes on NVML,
+/// the board's tables (and its memory clock with `--emc`) otherwise.
+fn space(t: &Target, o: &TuneOptions) -> Result<Space> {
+    let (batches, fixes) = (o.batch_sizes.as_deref(), &o.fixes[..]);
+    Ok(match &t.rig {
+        Rig::Replay { table, .. } => {
+            if batches.is_some() || !fixes.is_empty() {
+                return Err(UsageError(
+                    "--batch-sizes and --fix do not apply to a replay table: its columns define the space; narrow the table instead".into(),
+                )
+                .into());
+            }
+            table.space.clone()
+        }
+        Rig::Nvml { spec, .. } => spec.space(&t.model, batches, fixes)?,
+        Rig::Sim(board) => Space::new(board, &t.model, batches, fixes)?,
+        Rig::Jetson { board, discovery } => {
+            let s = Space::new(board, &t.model, batches, fixes)?;
+            match (&discovery.emc, &board.emc) {
+                // --emc on a board: the memory clock is a fourth axis.
+                (Some(_), Some(emc)) => {
+                    let mut axes = s.axes;
+                    axes.push(Axis {
+                        knob: Knob::EmcFreqHz,
+                        values: emc.frequencies_hz.clone(),
+                    });
+                    Space::from_axes(axes, top_corner(board, &t.model))
+                }
+                _ => s,
+            }
+        }
+    })
+}
+
+/// `--baseline-batch`, by default the model's smallest batch size, or the space's smallest when
+/// it lacks that one.
+fn baseline_batch(t: &Target, o: &TuneOptions, space: &Space) -> Result<u32> {
+    let batches: Vec<u32> = match space.axis(Knob::BatchSize) {
+        Some(a) => a.values.iter().map(|b| *b as u32).collect(),
+        None => vec![space.config(&vec![0; space.dims().len()]).batch_size],
+    };
+    let smallest = t.model.paper.batch_sizes[0];
+    let b = o.baseline_batch.unwrap_or(if batches.contains(&smallest) {
+        smallest
+    } else {
+        batches[0]
+    });
+    if !batches.contains(&b) {
+        return Err(UsageError(format!(
+            "--baseline-batch {b} is not a batch size of {} here ({batches:?})",
+            t.model_id()
+        ))
+        .into());
+    }
+    Ok(b)
+}
+
+/// The output folder and its journal: the folder of `--resume` with its measurements, or a
+/// fresh one.
+fn open_journal(
+    t: &Target,
+    o: &TuneOptions,
+    header: &StudyHeader,
+) -> Result<(PathBuf, Journal, Prior)> {
+    if let Some(d) = &o.resume {
+        let (j, p) = Journal::resume(&d.join("journal.jsonl"), header)?;
+        return Ok((d.clone(), j, p));
+    }
+    let dir = o.out.clone().unwrap_or_else(|| {
+        fresh_dir(
+            Path::new("reports"),
+            &format!("{}-{}", t.model_id(), t.device_id()),
+        )
+    });
+    create_dir(&dir)?;
+    let j = Journal::create(&dir.join("journal.jsonl"), header)?;
+    Ok((dir, j, Prior::default()))
+}
+
+/// The grid's ground truth when it is known (the twin's noiseless energies, a table's means);
+/// on real hardware it is what is being searched for.
+fn known_grid(t: &Target, space: &Space, inferences: u32) -> Option<(Vec<Sample>, &'static str)> {
+    let sample = |(p, (energy_j, time_s)): (Point, (f64, f64))| Sample {
+        config: space.config(&p),
+        energy_j,
+        time_s,
+    };
+    match &t.rig {
+        Rig::Replay { table, .. } => {
+            let means = table.mean_energy_time(inferences);
+            let grid = space.points().zip(means).map(sample).collect();
+            Some((grid, "table means"))
+        }
+        Rig::Sim(board) => {
+            let truth = crate::twin::true_grid(board, &t.model, space, inferences);
+            let grid = space
+                .points()
+                .zip(truth.iter().map(|p| (p.energy_j, p.time_s)))
+                .map(sample)
+                .collect();
+            Some((grid, "twin, noiseless"))
+        }
+        Rig::Jetson { .. } | Rig::Nvml { .. } => None,
+    }
+}
+
+/// The strategy's prediction at every configuration, when it has a model.
+fn surrogate(strategy: &mut dyn Strategy, outcome: &Outcome, space: &Space) -> Option<Vec<Sample>> {
+    let points: Vec<_> = space.points().collect();
+    let energies = strategy.predict(&outcome.history(space), &points)?;
+    Some(
+        energies
+            .into_iter()
+            .zip(&points)
+            .map(|(energy_j, p)| Sample {
+                config: space.config(p),
+                energy_j,
+                time_s: 0.0,
+            })
+            .collect(),
+    )
+}
+
+/// Draws the plots into `dir` and lists them in the report.
+fn draw(
+    rep: &mut Report,
+    outcome: &Outcome,
+    known: &Option<(Vec<Sample>, &'static str)>,
+    surrogate: Option<&[Sample]>,
+    dir: &Path,
+) -> Result<()> {
+    let measured: Vec<Sample> = outcome
+        .measured
+        .iter()
+        .map(|m| Sample {
+            config: m.config,
+            energy_j: m.measurement.energy_j,
+            time_s: m.measurement.time_s,
+        })
+        .collect();
+    let trace = outcome.trace_j();
+    let input = PlotInput {
+        title: format!("{} on {}", rep.model, rep.device),
+        inferences: rep.inferences,
+        measured: &measured,
+        best: outcome.best().map(|b| b.config),
+        trace_j: &trace,
+        baseline: Some((
+            outcome.baseline.energy_j,
+            format!("{} at batch {}", rep.baseline.kind, rep.baseline.batch_size),
+        )),
+        grid: known
+            .as_ref()
+            .filter(|(g, _)| !g.is_empty())
+            .map(|(g, what)| (g.as_slice(), *what)),
+        surrogate,
+    };
+    rep.plots = plot::draw_all(&input, dir, &[0, 1, 2, 3])
+        .map_err(|e| anyhow::anyhow!("drawing the plots in {}: {e}", dir.display()))?;
+    let pareto = dir.join("pareto.svg");
+    if plot::pareto(rep, &pareto)
+        .map_err(|e| anyhow::anyhow!("drawing {}: {e}", pareto.display()))?
+    {
+        rep.plots.push("pareto.svg".into());
+    }
+    Ok(())
+}
+
+/// Writes report.json, report.md, profile.toml, and for a board nvpmodel.conf and
+/// apply-profile.sh (for a GPU an apply-profile.sh for nvidia-smi), and pareto.csv.
+fn write_reports(rep: &Report, rig: &Rig, dir: &Path) -> Result<()> {
+    write_json(dir, "report.json", rep)?;
+    write_file(dir, "report.md", &report::markdown::render(rep))?;
+    if let Some(p) = profile::profile_toml(rep) {
+        write_file(dir, "profile.toml", &p)?;
+    }
+    let (nvpmodel, script) = match rig {
+        Rig::Nvml { spec, .. } => (None, profile::nvml_snippet(rep, spec)),
+        Rig::Sim(board) | Rig::Replay { board, .. } | Rig::Jetson { board, .. } => (
+            profile::nvpmodel_block(rep, board, 10),
+            profile::shell_snippet(rep, board),
+        ),
+    };
+    if let Some(b) = nvpmodel {
+        write_file(dir, "nvpmodel.conf", &b)?;
+    }
+    if let Some(b) = script {
+        write_file(dir, "apply-profile.sh", &b)?;
+    }
+    if !rep.pareto.is_empty() {
+        write_file(dir, "pareto.csv", &report::pareto_csv(&rep.pareto)?)?;
+    }
+    Ok(())
+}
+
+/// The exit status of a tune whose reports are written: a failure when the workload failed
+/// everywhere, an interrupt when one stopped it.
+fn finish(outcome: &Outcome, dir: &Path) -> Result<()> {
+    if outcome.measured.is_empty() && !outcome.failed.is_empty() {
+        return Err(anyhow::anyhow!(
+            "the workload failed at every configuration tried ({}); the errors are in {}",
+            outcome.failed.len(),
+            dir.join("report.md").display()
+        ));
+    }
+    if outcome.interrupted() {
+        return Err(Interrupted(format!(
+            "stopped after {} measurements; partial reports are in {}; continue with --resume {}",
+            outcome.measured.len(),
+            dir.display(),
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
+}

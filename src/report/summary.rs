@@ -1,0 +1,110 @@
+//! The summary `tune` prints: the recommendation, its saving, how it was found.
+
+use super::{human_duration, Report};
+use crate::units::{cpu_mhz, gpu_mhz};
+
+/// The human summary `tune` prints.
+pub fn summary(r: &Report) -> String {
+    let mut s = String::new();
+    let source = r.backend.words();
+    s += &format!(
+        "edgetune tune: {} on {} ({}), strategy {}\n",
+        r.model, r.device, source, r.strategy
+    );
+    match &r.best {
+        Some(b) => {
+            let cpu = match b.cpu_freq_khz {
+                0 => String::new(),
+                khz => format!("CPU {} MHz ({khz} kHz), ", cpu_mhz(khz)),
+            };
+            let gpu = match b.gpu_freq_hz {
+                0 => "GPU default clocks".to_string(),
+                hz => format!("GPU {} MHz ({hz} Hz)", gpu_mhz(hz)),
+            };
+            s += &format!(
+                "recommended: {cpu}{gpu},{} batch {}\n",
+                b.emc_freq_hz.map_or(String::new(), |f| format!(
+                    " memory {} MHz ({f} Hz),",
+                    gpu_mhz(f)
+                )),
+                b.batch_size
+            );
+            s += &format!(
+                "energy: {:.1} J per {} inferences ({:.1} mJ each), time {:.1} s, average power {:.2} W\n",
+                b.energy_j, r.inferences, b.energy_per_inference_mj, b.time_s, b.avg_power_w
+            );
+            // On a GPU the baseline is its default clocks, not a governor.
+            let base_name = if r.baseline.kind == "dvfs" {
+                "DVFS"
+            } else {
+                "default clocks"
+            };
+            if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
+                s += &format!(
+                    "saving vs {base_name} at batch {} (frequencies only): {p:.1} % ({base_name} {:.1} J)\n",
+                    base.batch_size, base.energy_j
+                );
+            }
+            if let Some(p) = r.saving_pct {
+                let what = if r.baseline_same_batch.is_some() {
+                    "frequencies and batch size"
+                } else {
+                    "batch size"
+                };
+                s += &format!(
+                    "saving vs {base_name} at batch {} ({what}): {p:.1} % ({base_name} {:.1} J)\n",
+                    r.baseline.batch_size, r.baseline.energy_j
+                );
+            }
+        }
+        None => s += "no configuration was measured, so there is no recommendation\n",
+    }
+    if r.objective != "energy" {
+        s += &format!("objective: {} (lower is better)\n", r.objective);
+    }
+    if !r.constraints.is_empty() {
+        let list: Vec<String> = r
+            .constraints
+            .iter()
+            .map(|c| format!("{} {} {}", c.name, c.limit, c.unit))
+            .collect();
+        s += &format!(
+            "constraints: {}; {}\n",
+            list.join(", "),
+            match r.best_feasible {
+                Some(true) => "the recommendation meets them (with a 99 % one-sided margin for run-to-run noise)",
+                Some(false) => "NO measured configuration met them; the recommendation is the least infeasible one",
+                None => "nothing was measured",
+            }
+        );
+    }
+    if !r.failed.is_empty() {
+        s += &format!(
+            "the workload failed at {} configuration(s); their errors are in report.json and report.md\n",
+            r.failed.len()
+        );
+    }
+    if !r.pareto.is_empty() {
+        s += &format!(
+            "energy-latency Pareto front: {} of the measured configurations (pareto.csv, pareto.svg)\n",
+            r.pareto.len()
+        );
+    }
+    s += &format!(
+        "measured {} of {} configurations ({:.1} % of the grid); {}\n",
+        r.measured_configs,
+        r.grid_size,
+        100.0 * r.measured_configs as f64 / r.grid_size.max(1) as f64,
+        r.stop_reason
+    );
+    s += &format!(
+        "time spent measuring: {}{}\n",
+        human_duration(r.tuning_time_s),
+        if r.backend.is_simulated() {
+            " (simulated: what the board would have taken)"
+        } else {
+            ""
+        }
+    );
+    s
+}
