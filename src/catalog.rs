@@ -585,6 +585,11 @@ impl Board {
 }
 
 impl Model {
+    /// Its id (`resnet18`).
+    pub fn id(&self) -> &str {
+        &self.model.id
+    }
+
     /// Parses and validates a model file.
     pub fn parse(file: &str, src: &str) -> Result<Model, CatalogError> {
         let mut m: Model = toml::from_str(src).map_err(|e| CatalogError::Parse {

@@ -217,10 +217,35 @@ pub fn create_tree(
     }
     let l = layout_of(board)?;
     let layout = Layout::new(root, board)?;
-    let at = |p: &str| root.join(p.trim_start_matches('/'));
-    let model = at("/proc/device-tree/model");
+    let model = under(root, "/proc/device-tree/model");
     std::fs::create_dir_all(model.parent().unwrap()).map_err(io(root))?;
     std::fs::write(&model, format!("{}\0", l.dt_model)).map_err(io(&model))?;
+    cpu_files(root, board, &layout)?;
+    gpu_files(root, board, &layout, &l)?;
+    sensor_files(root, board, &l, config)?;
+    write(
+        &layout.run_file("config.json"),
+        &serde_json::to_string_pretty(config).expect("serialises"),
+    )?;
+    // Idle power until the loop's first refresh.
+    write_rails(
+        &layout,
+        &board.sensors.rails,
+        idle_power_mw(board),
+        0.0,
+        0.0,
+        0.0,
+    )?;
+    Ok(layout)
+}
+
+/// `p`, an absolute path on the board, under the tree's root.
+fn under(root: &Path, p: &str) -> PathBuf {
+    root.join(p.trim_start_matches('/'))
+}
+
+/// Each cpufreq policy's files, and each CPU's `online` and `cpufreq` link.
+fn cpu_files(root: &Path, board: &Board, layout: &Layout) -> Result<(), EmulatorError> {
     let cpu = &board.cpu.frequencies_khz;
     for (c, dir) in board.cpu.clusters.iter().zip(&layout.policies) {
         let cpus = c
@@ -246,13 +271,26 @@ pub fn create_tree(
         }
         let policy = dir.file_name().unwrap().to_string_lossy().to_string();
         for n in &c.cpus {
-            write(&at(&format!("/sys/devices/system/cpu/cpu{n}/online")), "1")?;
+            write(
+                &under(root, &format!("/sys/devices/system/cpu/cpu{n}/online")),
+                "1",
+            )?;
             link(
-                &at(&format!("/sys/devices/system/cpu/cpu{n}/cpufreq")),
+                &under(root, &format!("/sys/devices/system/cpu/cpu{n}/cpufreq")),
                 &format!("../cpufreq/{policy}"),
             )?;
         }
     }
+    Ok(())
+}
+
+/// The GPU's devfreq files and links.
+fn gpu_files(
+    root: &Path,
+    board: &Board,
+    layout: &Layout,
+    l: &EmulatorLayout,
+) -> Result<(), EmulatorError> {
     let gpu = &board.gpu.frequencies_hz;
     let g = &layout.gpu_devfreq;
     for (f, v) in [
@@ -265,7 +303,7 @@ pub fn create_tree(
     ] {
         write(&g.join(f), &v)?;
     }
-    let dev = at(&l.gpu_device);
+    let dev = under(root, &l.gpu_device);
     link(
         &g.join("device"),
         &format!("../../../{}", dev.file_name().unwrap().to_string_lossy()),
@@ -273,14 +311,24 @@ pub fn create_tree(
     write(&dev.join("of_node/name"), &l.gpu_node)?;
     write(&dev.join("load"), "0")?;
     link(
-        &at(&format!("/sys/class/devfreq/{}", board.gpu.devfreq)),
+        &under(root, &format!("/sys/class/devfreq/{}", board.gpu.devfreq)),
         &format!(
             "../../{}/devfreq/{}",
             l.gpu_device.trim_start_matches("/sys/"),
             board.gpu.devfreq
         ),
     )?;
-    let sensor = at(&l.sensor_device);
+    Ok(())
+}
+
+/// The INA3221 sensor's files in the layout of its driver (iio or hwmon), and its i2c link.
+fn sensor_files(
+    root: &Path,
+    board: &Board,
+    l: &EmulatorLayout,
+    config: &EmulatorConfig,
+) -> Result<(), EmulatorError> {
+    let sensor = under(root, &l.sensor_device);
     let i2c_name = sensor.file_name().unwrap().to_string_lossy().to_string();
     let (driver, sub) = if l.sensor_driver == "iio" {
         ("ina3221x", "iio:device0")
@@ -306,27 +354,14 @@ pub fn create_tree(
     }
     let drivers = format!("/sys/bus/i2c/drivers/{driver}");
     link(
-        &at(&format!("{drivers}/{i2c_name}")),
+        &under(root, &format!("{drivers}/{i2c_name}")),
         &format!(
             "{}/{}",
             up(&drivers),
             l.sensor_device.trim_start_matches('/')
         ),
     )?;
-    write(
-        &layout.run_file("config.json"),
-        &serde_json::to_string_pretty(config).expect("serialises"),
-    )?;
-    // Idle power until the loop's first refresh.
-    write_rails(
-        &layout,
-        &board.sensors.rails,
-        idle_power_mw(board),
-        0.0,
-        0.0,
-        0.0,
-    )?;
-    Ok(layout)
+    Ok(())
 }
 
 /// How one clock domain is driven right now.
@@ -589,7 +624,7 @@ pub fn infer(
     let tm = twin_model(board, model)?;
     let point = tm.mixture(&cpu.shares(), &gpu.shares(), batch_size, inferences);
     let busy = Busy {
-        model: model.model.id.clone(),
+        model: model.id().to_string(),
         batch_size,
     };
     replace(

@@ -10,6 +10,62 @@
 use crate::measure::{stats, Measurement};
 use serde::{Deserialize, Serialize};
 
+/// A kind of limit, as the library names it (the command line names it by its flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Time of one batch.
+    MaxLatencyMs,
+    /// Inferences per second.
+    MinThroughput,
+    /// Time against the DVFS baseline's.
+    MaxSlowdown,
+    /// Average board power.
+    MaxPowerW,
+}
+
+impl Limit {
+    /// Its field name in [`Limits`] and report.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::MaxLatencyMs => "max_latency_ms",
+            Limit::MinThroughput => "min_throughput",
+            Limit::MaxSlowdown => "max_slowdown",
+            Limit::MaxPowerW => "max_power_w",
+        }
+    }
+
+    /// Its unit in reports.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Limit::MaxLatencyMs => "ms per batch",
+            Limit::MinThroughput => "inferences/s",
+            Limit::MaxSlowdown => "x the DVFS baseline's time",
+            Limit::MaxPowerW => "W",
+        }
+    }
+}
+
+/// A limit that is not a positive number.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.render(&Limit::name))]
+pub struct LimitError {
+    /// Which limit.
+    pub limit: Limit,
+    /// The value given.
+    pub value: f64,
+}
+
+impl LimitError {
+    /// The message, the limit named by `name` (the command line passes its flags).
+    pub fn render(&self, name: &dyn Fn(Limit) -> &'static str) -> String {
+        format!(
+            "{} must be a positive number, got {}",
+            name(self.limit),
+            self.value
+        )
+    }
+}
+
 /// Two-sided confidence of the margin added to a measured constraint before it counts as met:
 /// the upper end of a 98 % Student-t interval of the mean over the runs (99 % one-sided).
 pub const MARGIN_CONFIDENCE: f64 = 0.98;
@@ -66,6 +122,18 @@ pub struct Limits {
     /// Average board power, W, at most.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_power_w: Option<f64>,
+}
+
+impl Limits {
+    /// Every limit with its value, in a fixed order.
+    pub fn each(&self) -> [(Limit, Option<f64>); 4] {
+        [
+            (Limit::MaxLatencyMs, self.max_latency_ms),
+            (Limit::MinThroughput, self.min_throughput),
+            (Limit::MaxSlowdown, self.max_slowdown),
+            (Limit::MaxPowerW, self.max_power_w),
+        ]
+    }
 }
 
 /// What a measurement's objective and constraints are computed from.
@@ -140,18 +208,12 @@ impl Goal {
         *self == Goal::default()
     }
 
-    /// Checks the limits make sense, with a message naming the option.
-    pub fn validate(&self) -> Result<(), String> {
-        let l = &self.limits;
-        for (name, v) in [
-            ("--max-latency-ms", l.max_latency_ms),
-            ("--min-throughput", l.min_throughput),
-            ("--max-slowdown", l.max_slowdown),
-            ("--max-power-w", l.max_power_w),
-        ] {
-            if let Some(v) = v {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(format!("{name} must be a positive number, got {v}"));
+    /// Checks the limits are positive numbers.
+    pub fn validate(&self) -> Result<(), LimitError> {
+        for (limit, v) in self.limits.each() {
+            if let Some(value) = v {
+                if !(value.is_finite() && value > 0.0) {
+                    return Err(LimitError { limit, value });
                 }
             }
         }
@@ -160,22 +222,17 @@ impl Goal {
 
     /// The active constraints, in a fixed order.
     pub fn limits_info(&self) -> Vec<LimitInfo> {
-        let l = &self.limits;
-        [
-            ("max_latency_ms", l.max_latency_ms, "ms per batch"),
-            ("min_throughput", l.min_throughput, "inferences/s"),
-            ("max_slowdown", l.max_slowdown, "x the DVFS baseline's time"),
-            ("max_power_w", l.max_power_w, "W"),
-        ]
-        .into_iter()
-        .filter_map(|(n, v, u)| {
-            v.map(|limit| LimitInfo {
-                name: n.into(),
-                limit,
-                unit: u.into(),
+        self.limits
+            .each()
+            .into_iter()
+            .filter_map(|(l, v)| {
+                v.map(|limit| LimitInfo {
+                    name: l.name().into(),
+                    limit,
+                    unit: l.unit().into(),
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// The objective's value (lower is better).
@@ -332,7 +389,9 @@ mod tests {
             },
             ..Goal::default()
         };
-        assert!(bad.validate().unwrap_err().contains("--max-slowdown"));
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.limit, Limit::MaxSlowdown);
+        assert!(e.to_string().contains("max_slowdown"));
     }
 
     #[test]

@@ -296,7 +296,7 @@ impl Space {
         fixes: &[(Knob, u64)],
     ) -> Result<Space, SpaceError> {
         let allowed: Vec<u64> = model.paper.batch_sizes.iter().map(|b| *b as u64).collect();
-        Space::with_batches(board.into(), &model.model.id, &allowed, batch_sizes, fixes)
+        Space::with_batches(board.into(), model.id(), &allowed, batch_sizes, fixes)
     }
 
     /// As [`Space::new`], for any device's clock tables and with the batch sizes `allowed` given
@@ -469,7 +469,7 @@ pub fn point_at(dims: &[usize], mut i: usize) -> Point {
 /// Checks that a batch size is one the model allows.
 pub fn check_model_batch(model: &Model, b: u64) -> Result<(), SpaceError> {
     let allowed: Vec<u64> = model.paper.batch_sizes.iter().map(|b| *b as u64).collect();
-    check_batch(b, &allowed, &model.model.id)
+    check_batch(b, &allowed, model.id())
 }
 
 fn check_batch(b: u64, allowed: &[u64], model: &str) -> Result<(), SpaceError> {

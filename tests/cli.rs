@@ -1,17 +1,11 @@
 //! End-to-end tests of the `edgetune` binary on the digital twin.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::path::Path;
 
-fn edgetune() -> Command {
-    let mut c = Command::cargo_bin("edgetune").unwrap();
-    c.env_remove("EDGETUNE_CATALOG")
-        .env_remove("EDGETUNE_SYSFS_ROOT")
-        .env_remove("EDGETUNE_STATE_FILE");
-    c
-}
+mod common;
+use common::edgetune;
 
 fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()

@@ -2,23 +2,15 @@
 //! `edgetune` process drives the files, runs a workload command, is interrupted or killed, and
 //! the board must end as it was found.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 mod common;
+use common::edgetune;
 use common::sysfs_tree::{fixture, fixture_dir, same, tree};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn edgetune() -> Command {
-    let mut c = Command::cargo_bin("edgetune").unwrap();
-    c.env_remove("EDGETUNE_CATALOG")
-        .env_remove("EDGETUNE_SYSFS_ROOT")
-        .env_remove("EDGETUNE_STATE_FILE");
-    c
-}
 
 /// `edgetune restore` on `root`, then the tree must be as it was.
 #[track_caller]
@@ -275,11 +267,8 @@ fn wait_for(p: &Path, what: &str) {
 }
 
 fn spawn_tune(root: &Path, out: &Path) -> std::process::Child {
-    let bin = assert_cmd::cargo::cargo_bin("edgetune");
-    std::process::Command::new(bin)
+    common::std_edgetune()
         .args(tune_args(root, out, "sleep 0.3", "50"))
-        .env_remove("EDGETUNE_SYSFS_ROOT")
-        .env_remove("EDGETUNE_STATE_FILE")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

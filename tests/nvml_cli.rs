@@ -7,6 +7,8 @@ use predicates::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+mod common;
+
 /// A simulated H100 drawing 300 W, clocks 345/1410/1980 MHz, logging locks to `dir/nvml.log`.
 fn fake(dir: &Path, root: bool) -> PathBuf {
     let spec = serde_json::json!({
@@ -27,10 +29,8 @@ fn fake(dir: &Path, root: bool) -> PathBuf {
 
 /// edgetune on the fake GPU, with its state files under `dir`.
 fn std_cmd(fake: &Path, dir: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("edgetune"));
-    c.env_remove("EDGETUNE_CATALOG")
-        .env_remove("EDGETUNE_SYSFS_ROOT")
-        .env("EDGETUNE_STATE_FILE", dir.join("state/restore.json"))
+    let mut c = common::std_edgetune();
+    c.env("EDGETUNE_STATE_FILE", dir.join("state/restore.json"))
         .env("EDGETUNE_FAKE_NVML", fake);
     c
 }

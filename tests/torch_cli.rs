@@ -9,15 +9,8 @@ use serde_json::Value;
 use std::path::Path;
 
 mod common;
+use common::edgetune;
 use common::emulator::{knobs, Emulator};
-
-fn edgetune() -> Command {
-    let mut c = Command::cargo_bin("edgetune").unwrap();
-    c.env_remove("EDGETUNE_CATALOG")
-        .env_remove("EDGETUNE_SYSFS_ROOT")
-        .env_remove("EDGETUNE_STATE_FILE");
-    c
-}
 
 #[test]
 fn infer_prints_markers_around_the_timed_part_and_its_throughput() {

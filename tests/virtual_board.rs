@@ -22,11 +22,7 @@ fn bin() -> PathBuf {
 }
 
 fn cmd() -> Command {
-    let mut c = Command::new(bin());
-    c.env_remove("EDGETUNE_CATALOG")
-        .env_remove("EDGETUNE_SYSFS_ROOT")
-        .env_remove("EDGETUNE_STATE_FILE");
-    c
+    common::std_edgetune()
 }
 
 /// One small study: resnet18 at batch 8 with one knob fixed, few inferences and runs.

@@ -18,7 +18,7 @@ pub fn run(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<PathBuf> {
-    o.protocol.validate().map_err(UsageError)?;
+    super::check_protocol(&o.protocol)?;
     if o.seeds == 0 || o.strategies.is_empty() {
         return Err(UsageError("--seeds and --strategies must not be empty".into()).into());
     }

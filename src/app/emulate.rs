@@ -84,7 +84,7 @@ pub fn emulate_infer_cmd(
     let r = emulator::infer(root, &catalog, &model, batch_size, inferences, out).map_err(usage)?;
     eprintln!(
         "emulate-infer: {inferences} inferences of {} at batch {batch_size}: twin {:.3} s, {:.3} J ({:.0} inferences/s); slept {:.3} s",
-        model.model.id,
+        model.id(),
         r.twin_time_s,
         r.twin_energy_j,
         inferences as f64 / r.twin_time_s,

@@ -116,7 +116,7 @@ impl Target {
 
     /// The model's id.
     pub fn model_id(&self) -> &str {
-        &self.model.model.id
+        self.model.id()
     }
 
     /// The clock tables the space and `--fix` are checked against.
@@ -341,7 +341,7 @@ fn board_rig(c: &Common, catalog: &Catalog, model: &Model) -> Result<Rig> {
                 eprintln!(
                     "note: replaying the measurements in {} (backend replay) for {} on {}",
                     path.display(),
-                    model.model.id,
+                    model.id(),
                     board.board.id
                 );
             }

@@ -141,18 +141,6 @@ pub struct TorchBenchReport {
     pub rows: Vec<TorchBenchRow>,
 }
 
-/// The median of `v` (not empty).
-pub fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
 /// Writes the `bench-torch` table.
 pub fn write_bench_table(r: &TorchBenchReport, out: &mut dyn Write) -> Result<()> {
     writeln!(
@@ -237,7 +225,7 @@ mod imp {
                     (None, None) => {
                         return Err(UsageError(format!(
                             "--torchscript: give --input-shape (e.g. 3,224,224 or tokens:512); {} has no built-in input to borrow",
-                            model.model.id
+                            model.id()
                         ))
                         .into())
                     }
@@ -453,7 +441,7 @@ mod imp {
                         }
                     }
                 }
-                let per_s = |v: &[f64]| o.inferences as f64 / median(v);
+                let per_s = |v: &[f64]| o.inferences as f64 / crate::measure::stats::median(v);
                 let (r, p) = (per_s(&rust), per_s(&python_s));
                 eprintln!(
                     "{} batch {b}: edgetune {r:.1}/s, python {p:.1}/s",
@@ -536,6 +524,8 @@ pub fn bench_torch_cmd(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::measure::stats::median;
 
     #[test]
     fn median_of_odd_and_even_counts() {

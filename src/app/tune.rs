@@ -148,7 +148,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
 
 /// Checks the options no target is needed for.
 fn validate(o: &TuneOptions) -> Result<()> {
-    o.common.protocol.validate().map_err(UsageError)?;
+    super::check_protocol(&o.common.protocol)?;
     let so = &o.strategy_options;
     if !(so.ei_stop.is_finite() && so.ei_stop >= 0.0) {
         return Err(UsageError(format!(
@@ -162,7 +162,7 @@ fn validate(o: &TuneOptions) -> Result<()> {
             return Err(UsageError(format!("--kappa must be positive, got {kappa}")).into());
         }
     }
-    o.goal.validate().map_err(UsageError)?;
+    super::check_goal(&o.goal)?;
     Ok(())
 }
 

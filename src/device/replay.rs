@@ -87,193 +87,257 @@ pub struct ReplayTable {
     pub space: Space,
 }
 
+fn io_err(path: &Path, message: String) -> ReplayError {
+    ReplayError::Io {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+fn row_err(path: &Path, line: u64, message: String) -> ReplayError {
+    ReplayError::Row {
+        path: path.to_path_buf(),
+        line,
+        message,
+    }
+}
+
+fn table_err(path: &Path, message: String) -> ReplayError {
+    ReplayError::Table {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// Where a table's columns are.
+struct Columns {
+    headers: Vec<String>,
+    /// Knob columns, in [`Knob::EVERY`] order.
+    knobs: Vec<(Knob, usize)>,
+    energy: EnergyColumns,
+    time: Option<usize>,
+    inferences: Option<usize>,
+    setting: Option<usize>,
+}
+
+/// Where a row's energy comes from.
+enum EnergyColumns {
+    Energy(usize),
+    PowerTimesTime(usize, usize),
+}
+
+/// One row of a table: a run under the default governors, or at a configuration.
+enum Recorded {
+    Dvfs { batch: u64, row: Row },
+    Pinned { key: Vec<u64>, row: Row },
+}
+
+impl Columns {
+    /// Checks the header line: known columns, a knob, and energy (or power and time).
+    fn of(path: &Path, headers: Vec<String>) -> Result<Columns, ReplayError> {
+        let knob_names = || Knob::EVERY.map(|k| k.name()).join(", ");
+        if let Some(h) = headers
+            .iter()
+            .find(|h| Knob::from_column(h).is_none() && !VALUE_COLUMNS.contains(&h.as_str()))
+        {
+            return Err(row_err(
+                path,
+                1,
+                format!(
+                    "unknown column `{h}`; knob columns: {}; value columns: {}",
+                    knob_names(),
+                    VALUE_COLUMNS.join(", ")
+                ),
+            ));
+        }
+        let col = |name: &str| headers.iter().position(|h| h == name);
+        let knobs: Vec<(Knob, usize)> = Knob::EVERY
+            .into_iter()
+            .filter_map(|k| col(k.name()).map(|i| (k, i)))
+            .collect();
+        if knobs.is_empty() {
+            let message = format!("no knob column; name at least one of {}", knob_names());
+            return Err(row_err(path, 1, message));
+        }
+        let time = col("time_s");
+        let energy = match (col("energy_j"), col("power_w"), time) {
+            (Some(e), _, _) => EnergyColumns::Energy(e),
+            (None, Some(p), Some(t)) => EnergyColumns::PowerTimesTime(p, t),
+            _ => {
+                return Err(row_err(
+                    path,
+                    1,
+                    "missing columns: give `energy_j`, or `power_w` and `time_s`".into(),
+                ))
+            }
+        };
+        Ok(Columns {
+            inferences: col("inferences"),
+            setting: col("setting"),
+            headers,
+            knobs,
+            energy,
+            time,
+        })
+    }
+
+    /// Reads one record.
+    fn record(&self, path: &Path, rec: &csv::StringRecord) -> Result<Recorded, ReplayError> {
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let err = |message: String| row_err(path, line, message);
+        let cell = |i: usize| rec.get(i).unwrap_or("");
+        let number = |i: usize| -> Result<f64, ReplayError> {
+            cell(i)
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    err(format!(
+                        "column `{}`: `{}` is not a number",
+                        self.headers[i],
+                        cell(i)
+                    ))
+                })
+        };
+        let is_dvfs = match self.setting.map(cell).unwrap_or("") {
+            "" | "pinned" => false,
+            "dvfs" => true,
+            other => {
+                return Err(err(format!(
+                    "column `setting`: `{other}` is neither `pinned` nor `dvfs`"
+                )))
+            }
+        };
+        let energy_j = match self.energy {
+            EnergyColumns::Energy(i) => number(i)?,
+            EnergyColumns::PowerTimesTime(p, t) => number(p)? * number(t)?,
+        };
+        if energy_j <= 0.0 {
+            return Err(err(format!("energy must be positive, got {energy_j} J")));
+        }
+        let time_s = match self.time {
+            Some(i) if !cell(i).is_empty() => Some(number(i)?).filter(|t| *t > 0.0),
+            _ => None,
+        };
+        let inferences = match self.inferences {
+            Some(i) if !cell(i).is_empty() => {
+                let n = number(i)?;
+                if n < 1.0 || n.fract() != 0.0 {
+                    return Err(err(format!(
+                        "column `inferences`: `{}` is not a positive whole number",
+                        cell(i)
+                    )));
+                }
+                Some(n as u32)
+            }
+            _ => None,
+        };
+        let row = Row {
+            energy_j,
+            time_s,
+            inferences,
+        };
+        let value = |i: usize| -> Result<u64, ReplayError> {
+            knob_value(number(i)?, path, line, &self.headers[i])
+        };
+        if is_dvfs {
+            let batch = match self.knobs.iter().find(|(k, _)| *k == Knob::BatchSize) {
+                Some((_, i)) => value(*i)?,
+                None => 0,
+            };
+            return Ok(Recorded::Dvfs { batch, row });
+        }
+        let key = self
+            .knobs
+            .iter()
+            .map(|(_, i)| value(*i))
+            .collect::<Result<Vec<u64>, _>>()?;
+        Ok(Recorded::Pinned { key, row })
+    }
+}
+
+/// The space a table's rows define: every knob column with two values or more, and every
+/// combination of their values present.
+fn grid_space(
+    path: &Path,
+    knobs: &[Knob],
+    rows: &HashMap<Vec<u64>, Vec<Row>>,
+    base: Config,
+) -> Result<Space, ReplayError> {
+    if rows.is_empty() {
+        return Err(table_err(path, "no measured rows".into()));
+    }
+    let axes: Vec<Axis> = knobs
+        .iter()
+        .enumerate()
+        .map(|(j, k)| Axis {
+            knob: *k,
+            values: rows
+                .keys()
+                .map(|key| key[j])
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        })
+        .collect();
+    if let Some(a) = axes.iter().find(|a| a.values.len() < 2) {
+        return Err(table_err(path, format!(
+            "column `{}` has one value only ({}); leave out the columns of knobs the table does not vary",
+            a.knob, a.values[0]
+        )));
+    }
+    let space = Space::from_axes(axes, base);
+    // Strategies may ask for any combination, so the table must hold them all.
+    let total = space.size();
+    if rows.len() < total {
+        let missing = space
+            .points()
+            .map(|p| space.config(&p))
+            .find(|c| !rows.contains_key(&key_of(knobs, c)))
+            .expect("fewer rows than combinations");
+        return Err(table_err(path, format!(
+            "the table is not a full grid: {} of {total} combinations of its knob values have no row, for example {}; add rows for them or narrow the table",
+            total - rows.len(),
+            knobs
+                .iter()
+                .map(|k| format!("{k}={}", missing.get(*k).unwrap_or(0)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(space)
+}
+
 impl ReplayTable {
     /// Loads a table; knobs it does not vary take their values from `base`.
     pub fn load(path: &Path, base: Config) -> Result<ReplayTable, ReplayError> {
-        let io = |message: String| ReplayError::Io {
-            path: path.to_path_buf(),
-            message,
-        };
-        let row_err = |line: u64, message: String| ReplayError::Row {
-            path: path.to_path_buf(),
-            line,
-            message,
-        };
-        let table_err = |message: String| ReplayError::Table {
-            path: path.to_path_buf(),
-            message,
-        };
         let mut rdr = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             // Rows may leave trailing optional cells (such as `setting`) out.
             .flexible(true)
             .from_path(path)
-            .map_err(|e| io(e.to_string()))?;
+            .map_err(|e| io_err(path, e.to_string()))?;
         let headers: Vec<String> = rdr
             .headers()
-            .map_err(|e| io(e.to_string()))?
+            .map_err(|e| io_err(path, e.to_string()))?
             .iter()
             .map(|h| h.to_string())
             .collect();
-        for h in &headers {
-            if Knob::from_column(h).is_none() && !VALUE_COLUMNS.contains(&h.as_str()) {
-                return Err(row_err(
-                    1,
-                    format!(
-                        "unknown column `{h}`; knob columns: {}; value columns: {}",
-                        Knob::EVERY.map(|k| k.name()).join(", "),
-                        VALUE_COLUMNS.join(", ")
-                    ),
-                ));
-            }
-        }
-        let col = |name: &str| headers.iter().position(|h| h == name);
-        let knob_cols: Vec<(Knob, usize)> = Knob::EVERY
-            .into_iter()
-            .filter_map(|k| col(k.name()).map(|i| (k, i)))
-            .collect();
-        if knob_cols.is_empty() {
-            return Err(row_err(
-                1,
-                format!(
-                    "no knob column; name at least one of {}",
-                    Knob::EVERY.map(|k| k.name()).join(", ")
-                ),
-            ));
-        }
-        let (energy, power, time) = (col("energy_j"), col("power_w"), col("time_s"));
-        if energy.is_none() && (power.is_none() || time.is_none()) {
-            return Err(row_err(
-                1,
-                "missing columns: give `energy_j`, or `power_w` and `time_s`".into(),
-            ));
-        }
-        let (inf_col, setting_col) = (col("inferences"), col("setting"));
-
+        let cols = Columns::of(path, headers)?;
         let mut rows: HashMap<Vec<u64>, Vec<Row>> = HashMap::new();
         let mut dvfs: HashMap<u64, Vec<Row>> = HashMap::new();
         for rec in rdr.records() {
             let rec = rec.map_err(|e| {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                row_err(line, e.to_string())
+                row_err(path, line, e.to_string())
             })?;
-            let line = rec.position().map(|p| p.line()).unwrap_or(0);
-            let cell = |i: usize| rec.get(i).unwrap_or("");
-            let number = |i: usize| -> Result<f64, ReplayError> {
-                cell(i)
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| {
-                        row_err(
-                            line,
-                            format!("column `{}`: `{}` is not a number", headers[i], cell(i)),
-                        )
-                    })
-            };
-            let is_dvfs = match setting_col.map(cell).unwrap_or("") {
-                "" | "pinned" => false,
-                "dvfs" => true,
-                other => {
-                    return Err(row_err(
-                        line,
-                        format!("column `setting`: `{other}` is neither `pinned` nor `dvfs`"),
-                    ))
-                }
-            };
-            let energy_j = match energy {
-                Some(i) => number(i)?,
-                None => number(power.expect("checked"))? * number(time.expect("checked"))?,
-            };
-            if energy_j <= 0.0 {
-                return Err(row_err(
-                    line,
-                    format!("energy must be positive, got {energy_j} J"),
-                ));
-            }
-            let time_s = match time {
-                Some(i) if !cell(i).is_empty() => Some(number(i)?).filter(|t| *t > 0.0),
-                _ => None,
-            };
-            let inferences = match inf_col {
-                Some(i) if !cell(i).is_empty() => {
-                    let n = number(i)?;
-                    if n < 1.0 || n.fract() != 0.0 {
-                        return Err(row_err(
-                            line,
-                            format!(
-                                "column `inferences`: `{}` is not a positive whole number",
-                                cell(i)
-                            ),
-                        ));
-                    }
-                    Some(n as u32)
-                }
-                _ => None,
-            };
-            let row = Row {
-                energy_j,
-                time_s,
-                inferences,
-            };
-            if is_dvfs {
-                let batch = match knob_cols.iter().find(|(k, _)| *k == Knob::BatchSize) {
-                    Some((_, i)) => knob_value(number(*i)?, line, &headers[*i], &row_err)?,
-                    None => 0,
-                };
-                dvfs.entry(batch).or_default().push(row);
-                continue;
-            }
-            let key = knob_cols
-                .iter()
-                .map(|(_, i)| knob_value(number(*i)?, line, &headers[*i], &row_err))
-                .collect::<Result<Vec<u64>, _>>()?;
-            rows.entry(key).or_default().push(row);
-        }
-        if rows.is_empty() {
-            return Err(table_err("no measured rows".into()));
-        }
-        let knobs: Vec<Knob> = knob_cols.iter().map(|(k, _)| *k).collect();
-        let axes: Vec<Axis> = knobs
-            .iter()
-            .enumerate()
-            .map(|(j, k)| Axis {
-                knob: *k,
-                values: rows
-                    .keys()
-                    .map(|key| key[j])
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-            })
-            .collect();
-        for a in &axes {
-            if a.values.len() < 2 {
-                return Err(table_err(format!(
-                    "column `{}` has one value only ({}); leave out the columns of knobs the table does not vary",
-                    a.knob, a.values[0]
-                )));
+            match cols.record(path, &rec)? {
+                Recorded::Dvfs { batch, row } => dvfs.entry(batch).or_default().push(row),
+                Recorded::Pinned { key, row } => rows.entry(key).or_default().push(row),
             }
         }
-        let space = Space::from_axes(axes, base);
-        // Strategies may ask for any combination, so the table must hold them all.
-        let total = space.size();
-        if rows.len() < total {
-            let missing = space
-                .points()
-                .map(|p| space.config(&p))
-                .find(|c| !rows.contains_key(&key_of(&knobs, c)))
-                .expect("fewer rows than combinations");
-            return Err(table_err(format!(
-                "the table is not a full grid: {} of {total} combinations of its knob values have no row, for example {}; add rows for them or narrow the table",
-                total - rows.len(),
-                knobs
-                    .iter()
-                    .map(|k| format!("{k}={}", missing.get(*k).unwrap_or(0)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+        let knobs: Vec<Knob> = cols.knobs.iter().map(|(k, _)| *k).collect();
+        let space = grid_space(path, &knobs, &rows, base)?;
         Ok(ReplayTable {
             path: path.to_path_buf(),
             knobs,
@@ -310,16 +374,12 @@ impl ReplayTable {
     }
 }
 
-fn knob_value(
-    v: f64,
-    line: u64,
-    column: &str,
-    row_err: &impl Fn(u64, String) -> ReplayError,
-) -> Result<u64, ReplayError> {
+fn knob_value(v: f64, path: &Path, line: u64, column: &str) -> Result<u64, ReplayError> {
     if v > 0.0 && v.fract() == 0.0 {
         Ok(v as u64)
     } else {
         Err(row_err(
+            path,
             line,
             format!("column `{column}`: {v} is not a positive whole number"),
         ))

@@ -136,7 +136,7 @@ pub struct SimWorkload {
 
 impl Workload for SimWorkload {
     fn name(&self) -> String {
-        self.model.model.id.clone()
+        self.model.id().to_string()
     }
 
     fn run(

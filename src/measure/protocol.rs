@@ -47,32 +47,95 @@ impl Default for ProtocolSettings {
 /// Most inferences one window may hold (a run of `inferences` repeated).
 const MAX_WINDOW_INFERENCES: u64 = 100_000_000;
 
+/// A protocol setting, as the library names it (the command line names it by its flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// Inferences per run.
+    Inferences,
+    /// Fewest runs.
+    MinRuns,
+    /// Most runs.
+    MaxRuns,
+    /// Shortest energy window.
+    MinWindowS,
+    /// CV the runs must reach.
+    CvTarget,
+}
+
+impl Setting {
+    /// Its field name in [`ProtocolSettings`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::Inferences => "inferences",
+            Setting::MinRuns => "min_runs",
+            Setting::MaxRuns => "max_runs",
+            Setting::MinWindowS => "min_window_s",
+            Setting::CvTarget => "cv_target",
+        }
+    }
+}
+
+/// Protocol settings that make no sense.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.render(&Setting::name))]
+pub enum ProtocolError {
+    /// A count of zero.
+    Zero(Setting),
+    /// Fewer runs at most than at least.
+    MaxBelowMin {
+        /// `max_runs`.
+        max: u32,
+        /// `min_runs`.
+        min: u32,
+    },
+    /// A negative or infinite window.
+    Window(f64),
+    /// A CV target that is not a positive fraction.
+    CvTarget(f64),
+}
+
+impl ProtocolError {
+    /// The message, each setting named by `name` (the command line passes its flags).
+    pub fn render(&self, name: &dyn Fn(Setting) -> &'static str) -> String {
+        match self {
+            ProtocolError::Zero(s) => format!("{} must be at least 1", name(*s)),
+            ProtocolError::MaxBelowMin { max, min } => format!(
+                "{} ({max}) must be at least {} ({min})",
+                name(Setting::MaxRuns),
+                name(Setting::MinRuns)
+            ),
+            ProtocolError::Window(v) => format!(
+                "{} must be zero or more seconds, got {v}",
+                name(Setting::MinWindowS)
+            ),
+            ProtocolError::CvTarget(v) => format!(
+                "{} must be a positive fraction (0.05 = 5 %), got {v}",
+                name(Setting::CvTarget)
+            ),
+        }
+    }
+}
+
 impl ProtocolSettings {
-    /// Checks the settings make sense, with a message saying which option to change.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the settings make sense.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
         if self.inferences == 0 {
-            return Err("--inferences must be at least 1".into());
+            return Err(ProtocolError::Zero(Setting::Inferences));
         }
         if self.min_runs == 0 {
-            return Err("--min-runs must be at least 1".into());
+            return Err(ProtocolError::Zero(Setting::MinRuns));
         }
         if self.max_runs < self.min_runs {
-            return Err(format!(
-                "--max-runs ({}) must be at least --min-runs ({})",
-                self.max_runs, self.min_runs
-            ));
+            return Err(ProtocolError::MaxBelowMin {
+                max: self.max_runs,
+                min: self.min_runs,
+            });
         }
         if !(self.min_window_s >= 0.0 && self.min_window_s.is_finite()) {
-            return Err(format!(
-                "--min-window-s must be zero or more seconds, got {}",
-                self.min_window_s
-            ));
+            return Err(ProtocolError::Window(self.min_window_s));
         }
         if !(self.cv_target > 0.0 && self.cv_target.is_finite()) {
-            return Err(format!(
-                "--cv-target must be a positive fraction (0.05 = 5 %), got {}",
-                self.cv_target
-            ));
+            return Err(ProtocolError::CvTarget(self.cv_target));
         }
         Ok(())
     }
@@ -505,7 +568,9 @@ mod tests {
         let mut s = ProtocolSettings::default();
         assert!(s.validate().is_ok());
         s.max_runs = 2;
-        assert!(s.validate().unwrap_err().contains("--max-runs"));
+        let e = s.validate().unwrap_err();
+        assert_eq!(e, ProtocolError::MaxBelowMin { max: 2, min: 3 });
+        assert!(e.to_string().contains("max_runs"));
         s = ProtocolSettings {
             cv_target: 0.0,
             ..Default::default()
@@ -515,6 +580,10 @@ mod tests {
             min_window_s: -1.0,
             ..Default::default()
         };
-        assert!(s.validate().unwrap_err().contains("--min-window-s"));
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("min_window_s"));
     }
 }

@@ -7,6 +7,19 @@ use crate::units::{cpu_cell as mhz_khz, gpu_cell as mhz_hz};
 /// Renders the Markdown report.
 pub fn render(r: &Report) -> String {
     let mut s = format!("# edgetune: {} on {}\n\n", r.model, r.device);
+    s += &provenance(r);
+    s += &recommendation(r);
+    s += &how_found(r);
+    s += &notes_and_plots(r);
+    s += &measurements(r);
+    s += &failures_and_front(r);
+    s += &rails(r);
+    s
+}
+
+/// Where the figures came from, and what the baseline is when it is not DVFS.
+fn provenance(r: &Report) -> String {
+    let mut s = String::new();
     if let Some(d) = r.backend.disclaimer() {
         s += &format!("{d}\n\n");
     }
@@ -15,36 +28,43 @@ pub fn render(r: &Report) -> String {
         "max-clocks" => s += "The baseline is `max-clocks`: the table has no rows for the default governors, so the all-max clock corner stands in for them.\n\n",
         kind => s += &format!("The baseline is: {kind}.\n\n"),
     }
-    match &r.best {
-        Some(b) => {
-            s += "## Recommendation\n\n| CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | avg power (W) | mJ / inference |\n|---|---|---|---|---|---|---|\n";
-            s += &format!(
-                "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} |\n\n",
-                mhz_khz(b.cpu_freq_khz),
-                mhz_hz(b.gpu_freq_hz),
-                b.batch_size,
-                b.energy_j,
-                b.time_s,
-                b.avg_power_w,
-                b.energy_per_inference_mj
-            );
-            if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
-                s += &format!(
-                    "- Saving against the default DVFS governors at the same batch size ({}): **{p:.1} %** ({:.1} J).\n",
-                    base.batch_size, base.energy_j
-                );
-            }
-            if let Some(p) = r.saving_pct {
-                s += &format!(
-                    "- Saving against DVFS at the baseline batch size ({}), frequencies and batch size together: **{p:.1} %** ({:.1} J).\n",
-                    r.baseline.batch_size, r.baseline.energy_j
-                );
-            }
-            s += "\n";
-        }
-        None => s += "No configuration was measured, so there is no recommendation.\n\n",
-    }
+    s
+}
+
+/// The recommended configuration and its savings.
+fn recommendation(r: &Report) -> String {
+    let Some(b) = &r.best else {
+        return "No configuration was measured, so there is no recommendation.\n\n".into();
+    };
+    let mut s = "## Recommendation\n\n| CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | avg power (W) | mJ / inference |\n|---|---|---|---|---|---|---|\n".to_string();
     s += &format!(
+        "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} |\n\n",
+        mhz_khz(b.cpu_freq_khz),
+        mhz_hz(b.gpu_freq_hz),
+        b.batch_size,
+        b.energy_j,
+        b.time_s,
+        b.avg_power_w,
+        b.energy_per_inference_mj
+    );
+    if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
+        s += &format!(
+            "- Saving against the default DVFS governors at the same batch size ({}): **{p:.1} %** ({:.1} J).\n",
+            base.batch_size, base.energy_j
+        );
+    }
+    if let Some(p) = r.saving_pct {
+        s += &format!(
+            "- Saving against DVFS at the baseline batch size ({}), frequencies and batch size together: **{p:.1} %** ({:.1} J).\n",
+            r.baseline.batch_size, r.baseline.energy_j
+        );
+    }
+    s + "\n"
+}
+
+/// Strategy, stop reason, objective and limits, the protocol.
+fn how_found(r: &Report) -> String {
+    let mut s = format!(
         "## How it was found\n\n- Strategy `{}` (seed {}), {} of {} configurations measured ({:.1} % of the grid), budget {}.\n- Stopped because: {}.\n- Time spent measuring: {}.\n",
         r.strategy,
         r.seed,
@@ -56,17 +76,13 @@ pub fn render(r: &Report) -> String {
         human_duration(r.tuning_time_s)
     );
     if r.objective != "energy" || !r.constraints.is_empty() {
-        let limits: Vec<String> = r
-            .constraints
-            .iter()
-            .map(|c| format!("{} {} {}", c.name, c.limit, c.unit))
-            .collect();
+        let limits = r.constraint_list();
         s += &format!(
             "- Objective: {}{}.\n",
             r.objective,
             match r.best_feasible {
-                Some(true) => format!("; constraints {} met by the recommendation (with a noise margin)", limits.join(", ")),
-                Some(false) => format!("; constraints {}: **no measured configuration met them**, the least infeasible is recommended", limits.join(", ")),
+                Some(true) => format!("; constraints {limits} met by the recommendation (with a noise margin)"),
+                Some(false) => format!("; constraints {limits}: **no measured configuration met them**, the least infeasible is recommended"),
                 None => String::new(),
             }
         );
@@ -85,6 +101,12 @@ pub fn render(r: &Report) -> String {
         r.protocol.min_runs,
         r.protocol.max_runs
     );
+    s
+}
+
+/// What the device noted, and the plots.
+fn notes_and_plots(r: &Report) -> String {
+    let mut s = String::new();
     if !r.notes.is_empty() {
         s += "## Notes from the device\n\n";
         for n in &r.notes {
@@ -99,6 +121,12 @@ pub fn render(r: &Report) -> String {
             s += &format!("![{title}]({p})\n\n");
         }
     }
+    s
+}
+
+/// The baseline and every measured configuration.
+fn measurements(r: &Report) -> String {
+    let mut s = String::new();
     s += "## Measurements\n\n| # | CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | power (W) | runs | CV (%) |\n|---|---|---|---|---|---|---|---|---|\n";
     s += &format!(
         "| DVFS | governor | governor | {} | {:.1} | {:.1} | {:.2} | {} | {:.1} |\n",
@@ -123,6 +151,12 @@ pub fn render(r: &Report) -> String {
             m.cv * 100.0
         );
     }
+    s
+}
+
+/// Where the workload failed, and the Pareto front.
+fn failures_and_front(r: &Report) -> String {
+    let mut s = String::new();
     if !r.failed.is_empty() {
         s += "\n## Configurations where the workload failed\n\n";
         for f in &r.failed {
@@ -143,7 +177,12 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    // Per-rail energies, where the board has rails (one column per rail, in name order).
+    s
+}
+
+/// Per-rail energies, where the board has rails (one column per rail, in name order).
+fn rails(r: &Report) -> String {
+    let mut s = String::new();
     let rails: Vec<&String> = r
         .measurements
         .first()

@@ -222,6 +222,17 @@ fn energy_name() -> String {
     "energy".into()
 }
 
+impl Report {
+    /// The constraints as people write them (`max_slowdown 1.2 x, max_power_w 10 W`).
+    pub fn constraint_list(&self) -> String {
+        self.constraints
+            .iter()
+            .map(|c| format!("{} {} {}", c.name, c.limit, c.unit))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// pareto.csv: the front's points, one per row.
 pub fn pareto_csv(points: &[ParetoPoint]) -> anyhow::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());

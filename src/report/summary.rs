@@ -63,14 +63,9 @@ pub fn summary(r: &Report) -> String {
         s += &format!("objective: {} (lower is better)\n", r.objective);
     }
     if !r.constraints.is_empty() {
-        let list: Vec<String> = r
-            .constraints
-            .iter()
-            .map(|c| format!("{} {} {}", c.name, c.limit, c.unit))
-            .collect();
         s += &format!(
             "constraints: {}; {}\n",
-            list.join(", "),
+            r.constraint_list(),
             match r.best_feasible {
                 Some(true) => "the recommendation meets them (with a 99 % one-sided margin for run-to-run noise)",
                 Some(false) => "NO measured configuration met them; the recommendation is the least infeasible one",

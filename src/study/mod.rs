@@ -200,6 +200,16 @@ pub enum StudyError {
     Journal(#[from] JournalError),
 }
 
+/// What [`Study::take`] got for a configuration.
+enum Taken {
+    /// Its measurement, and whether it came from the journal.
+    Measured(Measurement, bool),
+    /// The workload failed there, with its error.
+    Failed(String),
+    /// A signal stopped the measurement.
+    Interrupted,
+}
+
 impl Study<'_> {
     fn interrupted(&self) -> bool {
         self.interrupt
@@ -265,6 +275,46 @@ impl Study<'_> {
         Ok(outcome)
     }
 
+    /// A configuration's measurement: from the journal of an earlier run, or measured now and
+    /// journaled (a failure of the workload too).
+    fn take(&mut self, config: Config) -> Result<Taken, StudyError> {
+        if let Some(m) = self.prior.measurements.get(&config) {
+            return Ok(Taken::Measured(m.clone(), true));
+        }
+        let m = match measure(
+            self.device,
+            self.workload,
+            &config.setting(),
+            config.batch_size,
+            &self.protocol,
+        ) {
+            Ok(m) => m,
+            Err(DeviceError::Interrupted) => return Ok(Taken::Interrupted),
+            Err(DeviceError::Workload(error)) => {
+                if let Some(j) = self.journal.as_mut() {
+                    j.append(&JournalRecord::Failed {
+                        config,
+                        error: error.clone(),
+                    })?;
+                }
+                return Ok(Taken::Failed(error));
+            }
+            Err(source) => {
+                return Err(StudyError::Device {
+                    what: config.to_string(),
+                    source,
+                })
+            }
+        };
+        if let Some(j) = self.journal.as_mut() {
+            j.append(&JournalRecord::Measurement {
+                config,
+                measurement: m.clone(),
+            })?;
+        }
+        Ok(Taken::Measured(m, false))
+    }
+
     fn run_inner(&mut self, on_event: &mut impl FnMut(Event<'_>)) -> Result<Outcome, StudyError> {
         let (baseline, _) = self.baseline_at(self.baseline_batch)?;
         on_event(Event::Baseline(&baseline));
@@ -291,58 +341,27 @@ impl Study<'_> {
                 break StopReason::Strategy(self.strategy.stop_reason());
             };
             let config = self.space.config(&point);
-            let (measurement, from_journal) = match self.prior.measurements.get(&config) {
-                Some(m) => (m.clone(), true),
-                None => {
-                    let setting = config.setting();
-                    let m = match measure(
-                        self.device,
-                        self.workload,
-                        &setting,
-                        config.batch_size,
-                        &self.protocol,
-                    ) {
-                        Ok(m) => m,
-                        // A signal cut the measurement short: keep what was measured before it.
-                        Err(DeviceError::Interrupted) => break StopReason::Interrupted,
-                        // The workload failed here: record it, never ask again, go on.
-                        Err(DeviceError::Workload(error)) => {
-                            if let Some(j) = self.journal.as_mut() {
-                                j.append(&JournalRecord::Failed {
-                                    config,
-                                    error: error.clone(),
-                                })?;
-                            }
-                            let obs = Observation {
-                                point,
-                                value: penalised(1e6),
-                                failed: true,
-                                ..Default::default()
-                            };
-                            self.strategy.tell(&obs);
-                            history.push(obs);
-                            on_event(Event::Failed {
-                                config: &config,
-                                error: &error,
-                            });
-                            failed.push((config, error));
-                            in_a_row += 1;
-                            continue;
-                        }
-                        Err(source) => {
-                            return Err(StudyError::Device {
-                                what: config.to_string(),
-                                source,
-                            })
-                        }
+            let (measurement, from_journal) = match self.take(config)? {
+                Taken::Measured(m, from_journal) => (m, from_journal),
+                // A signal cut the measurement short: keep what was measured before it.
+                Taken::Interrupted => break StopReason::Interrupted,
+                // The workload failed here: never ask again, go on.
+                Taken::Failed(error) => {
+                    let obs = Observation {
+                        point,
+                        value: penalised(1e6),
+                        failed: true,
+                        ..Default::default()
                     };
-                    if let Some(j) = self.journal.as_mut() {
-                        j.append(&JournalRecord::Measurement {
-                            config,
-                            measurement: m.clone(),
-                        })?;
-                    }
-                    (m, false)
+                    self.strategy.tell(&obs);
+                    history.push(obs);
+                    on_event(Event::Failed {
+                        config: &config,
+                        error: &error,
+                    });
+                    failed.push((config, error));
+                    in_a_row += 1;
+                    continue;
                 }
             };
             resumed += from_journal as usize;

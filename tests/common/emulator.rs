@@ -11,8 +11,7 @@ pub struct Emulator(pub Child);
 impl Emulator {
     /// Starts one for `board` under `root` (sensor refresh 20 ms) and waits until it is up.
     pub fn start(board: &str, root: &Path, time_scale: f64) -> Emulator {
-        let child = Command::new(assert_cmd::cargo::cargo_bin("edgetune"))
-            .env_remove("EDGETUNE_CATALOG")
+        let child = super::std_edgetune()
             .args([
                 "emulate",
                 "-q",

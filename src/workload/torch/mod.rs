@@ -199,7 +199,7 @@ impl Net {
         let spec = model
             .built
             .as_ref()
-            .ok_or_else(|| TorchError::NotBuilt(model.model.id.clone()))?;
+            .ok_or_else(|| TorchError::NotBuilt(model.id().to_string()))?;
         tch::manual_seed(0);
         let mut vs = nn::VarStore::new(device);
         let p = vs.root();
@@ -220,7 +220,7 @@ impl Net {
         vs.freeze();
         let params = count(&vs);
         Ok(Net {
-            name: model.model.id.clone(),
+            name: model.id().to_string(),
             body: Body::Built { _vs: vs, module },
             input: InputSpec::of(spec),
             device,
