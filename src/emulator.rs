@@ -221,8 +221,8 @@ pub fn create_tree(
     std::fs::create_dir_all(model.parent().unwrap()).map_err(io(root))?;
     std::fs::write(&model, format!("{}\0", l.dt_model)).map_err(io(&model))?;
     cpu_files(root, board, &layout)?;
-    gpu_files(root, board, &layout, &l)?;
-    sensor_files(root, board, &l, config)?;
+    gpu_files(root, board, &layout, l)?;
+    sensor_files(root, board, l, config)?;
     write(
         &layout.run_file("config.json"),
         &serde_json::to_string_pretty(config).expect("serialises"),
