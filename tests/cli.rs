@@ -1017,3 +1017,310 @@ fn pareto_writes_the_front_its_plot_and_csv() {
     );
     assert!(marks >= front.len());
 }
+
+// The field names of every output format, as they were before app/ was split (issue 16): a
+// rename or a lost field fails here. JSON paths join keys with `.`, array elements are `[]`;
+// journal paths start with the record's type.
+const REPORT_FIELDS: &[&str] = &[
+    "backend",
+    "baseline",
+    "baseline.avg_power_w",
+    "baseline.batch_size",
+    "baseline.cv",
+    "baseline.energy_j",
+    "baseline.kind",
+    "baseline.runs",
+    "baseline.time_s",
+    "baseline_same_batch",
+    "baseline_same_batch.avg_power_w",
+    "baseline_same_batch.batch_size",
+    "baseline_same_batch.cv",
+    "baseline_same_batch.energy_j",
+    "baseline_same_batch.kind",
+    "baseline_same_batch.runs",
+    "baseline_same_batch.time_s",
+    "best",
+    "best.avg_power_w",
+    "best.batch_size",
+    "best.cpu_freq_khz",
+    "best.energy_j",
+    "best.energy_per_inference_mj",
+    "best.gpu_freq_hz",
+    "best.time_s",
+    "best_feasible",
+    "budget",
+    "constraints",
+    "constraints[].limit",
+    "constraints[].name",
+    "constraints[].unit",
+    "device",
+    "edgetune_version",
+    "grid_size",
+    "inferences",
+    "measured_configs",
+    "measurements",
+    "measurements[].avg_power_w",
+    "measurements[].batch_size",
+    "measurements[].cpu_freq_khz",
+    "measurements[].cv",
+    "measurements[].energy_j",
+    "measurements[].energy_per_inference_mj",
+    "measurements[].feasible",
+    "measurements[].gpu_freq_hz",
+    "measurements[].latency_ms",
+    "measurements[].n",
+    "measurements[].run_energies_j",
+    "measurements[].runs",
+    "measurements[].time_s",
+    "model",
+    "objective",
+    "pareto",
+    "pareto[].batch_size",
+    "pareto[].cpu_freq_khz",
+    "pareto[].energy_j",
+    "pareto[].energy_per_inference_mj",
+    "pareto[].gpu_freq_hz",
+    "pareto[].latency_ms",
+    "pareto[].n",
+    "pareto[].time_s",
+    "plots",
+    "protocol",
+    "protocol.cv_target",
+    "protocol.inferences",
+    "protocol.max_runs",
+    "protocol.min_runs",
+    "protocol.min_window_s",
+    "protocol.warmup_inferences",
+    "resumed_configs",
+    "saving_pct",
+    "saving_same_batch_pct",
+    "seed",
+    "stop_reason",
+    "strategy",
+    "tuning_time_s",
+];
+const JOURNAL_FIELDS: &[&str] = &[
+    "baseline:measurement",
+    "baseline:measurement.avg_power_w",
+    "baseline:measurement.batch_size",
+    "baseline:measurement.converged",
+    "baseline:measurement.cv",
+    "baseline:measurement.energy_j",
+    "baseline:measurement.energy_per_inference_mj",
+    "baseline:measurement.inferences",
+    "baseline:measurement.runs",
+    "baseline:measurement.runs[].energy_j",
+    "baseline:measurement.runs[].time_s",
+    "baseline:measurement.setting",
+    "baseline:measurement.setting.kind",
+    "baseline:measurement.time_s",
+    "baseline:measurement.wall_s",
+    "baseline:type",
+    "measurement:config",
+    "measurement:config.batch_size",
+    "measurement:config.cpu_freq_khz",
+    "measurement:config.gpu_freq_hz",
+    "measurement:measurement",
+    "measurement:measurement.avg_power_w",
+    "measurement:measurement.batch_size",
+    "measurement:measurement.converged",
+    "measurement:measurement.cv",
+    "measurement:measurement.energy_j",
+    "measurement:measurement.energy_per_inference_mj",
+    "measurement:measurement.inferences",
+    "measurement:measurement.runs",
+    "measurement:measurement.runs[].energy_j",
+    "measurement:measurement.runs[].time_s",
+    "measurement:measurement.setting",
+    "measurement:measurement.setting.cpu_freq_khz",
+    "measurement:measurement.setting.gpu_freq_hz",
+    "measurement:measurement.setting.kind",
+    "measurement:measurement.time_s",
+    "measurement:measurement.wall_s",
+    "measurement:type",
+    "study:backend",
+    "study:baseline_batch",
+    "study:budget",
+    "study:device",
+    "study:goal",
+    "study:goal.limits",
+    "study:goal.limits.max_slowdown",
+    "study:goal.objective",
+    "study:goal.pareto",
+    "study:model",
+    "study:protocol",
+    "study:protocol.cv_target",
+    "study:protocol.inferences",
+    "study:protocol.max_runs",
+    "study:protocol.min_runs",
+    "study:protocol.min_window_s",
+    "study:protocol.warmup_inferences",
+    "study:seed",
+    "study:space",
+    "study:space.axes",
+    "study:space.axes[].knob",
+    "study:space.axes[].values",
+    "study:strategy",
+    "study:type",
+];
+const SWEEP_FIELDS: &[&str] = &[
+    "backend",
+    "baseline",
+    "baseline[].batch_size",
+    "baseline[].energy_j",
+    "baseline[].time_s",
+    "device",
+    "grid",
+    "grid[].avg_power_w",
+    "grid[].batch_size",
+    "grid[].cpu_freq_khz",
+    "grid[].cv",
+    "grid[].energy_j",
+    "grid[].gpu_freq_hz",
+    "grid[].runs",
+    "grid[].time_s",
+    "inferences",
+    "min",
+    "min.avg_power_w",
+    "min.batch_size",
+    "min.cpu_freq_khz",
+    "min.cv",
+    "min.energy_j",
+    "min.gpu_freq_hz",
+    "min.runs",
+    "min.time_s",
+    "model",
+    "noise",
+];
+const SWEEP_CSV_COLUMNS: &[&str] = &[
+    "cpu_freq_khz",
+    "gpu_freq_hz",
+    "batch_size",
+    "energy_j",
+    "time_s",
+    "avg_power_w",
+    "cv",
+    "runs",
+];
+const PROFILE_FIELDS: &[&str] = &[
+    "profile",
+    "profile.backend",
+    "profile.batch_size",
+    "profile.board",
+    "profile.cpu_freq_khz",
+    "profile.energy_j",
+    "profile.gpu_freq_hz",
+    "profile.inferences",
+    "profile.model",
+    "profile.saving_pct",
+];
+const PARETO_CSV_COLUMNS: &[&str] = &[
+    "n",
+    "cpu_freq_khz",
+    "gpu_freq_hz",
+    "batch_size",
+    "energy_j",
+    "time_s",
+    "energy_per_inference_mj",
+    "latency_ms",
+];
+
+/// Every key path of a JSON value.
+fn field_paths(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = match prefix {
+                    "" => k.clone(),
+                    _ => format!("{prefix}.{k}"),
+                };
+                out.insert(p.clone());
+                field_paths(x, &p, out);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                field_paths(x, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn paths_of(values: &[Value]) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for v in values {
+        field_paths(v, "", &mut out);
+    }
+    out.into_iter().collect()
+}
+
+fn csv_header(p: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(p).unwrap();
+    text.lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn output_field_names_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = [
+        "tune", "-m", "resnet18", "-d", "nano", "--seed", "1", "--budget", "12",
+    ];
+    let (plain, limited) = (dir.path().join("tune"), dir.path().join("tunec"));
+    edgetune()
+        .args(study)
+        .args(["--inferences", "320", "-q", "--out"])
+        .arg(&plain)
+        .assert()
+        .success();
+    edgetune()
+        .args(study)
+        .args([
+            "--inferences",
+            "320",
+            "--max-slowdown",
+            "1.5",
+            "--pareto",
+            "-q",
+        ])
+        .arg("--out")
+        .arg(&limited)
+        .assert()
+        .success();
+    let sweep = dir.path().join("sweep");
+    edgetune()
+        .args(["sweep", "-m", "resnet18", "-d", "nano", "--batch", "8"])
+        .args(["--inferences", "320", "-q", "--out"])
+        .arg(&sweep)
+        .assert()
+        .success();
+    let reports = [plain.join("report.json"), limited.join("report.json")].map(|p| read_json(&p));
+    assert_eq!(paths_of(&reports), REPORT_FIELDS);
+    let mut journal = std::collections::BTreeSet::new();
+    for d in [&plain, &limited] {
+        for line in std::fs::read_to_string(d.join("journal.jsonl"))
+            .unwrap()
+            .lines()
+        {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let kind = v["type"].as_str().unwrap().to_string();
+            journal.extend(paths_of(&[v]).into_iter().map(|p| format!("{kind}:{p}")));
+        }
+    }
+    assert_eq!(journal.into_iter().collect::<Vec<_>>(), JOURNAL_FIELDS);
+    assert_eq!(
+        paths_of(&[read_json(&sweep.join("sweep.json"))]),
+        SWEEP_FIELDS
+    );
+    assert_eq!(csv_header(&sweep.join("sweep.csv")), SWEEP_CSV_COLUMNS);
+    assert_eq!(csv_header(&limited.join("pareto.csv")), PARETO_CSV_COLUMNS);
+    let profile: toml::Value =
+        toml::from_str(&std::fs::read_to_string(plain.join("profile.toml")).unwrap()).unwrap();
+    let profile = serde_json::to_value(profile).unwrap();
+    assert_eq!(paths_of(&[profile]), PROFILE_FIELDS);
+}

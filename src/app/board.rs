@@ -296,21 +296,26 @@ pub fn apply(
         Some(_) => {}
     }
     let mut disc = discover_or_explain(&o.sysfs_root)?;
-    if p.emc_freq_hz.is_some() {
+    if p.config.emc_freq_hz.is_some() {
         disc = disc.with_emc().map_err(|e| UsageError(e.to_string()))?;
     }
     let state = o.state_path();
     let dev = JetsonDevice::open_keeping(disc, &state).map_err(jetson_err)?;
-    let notes =
-        apply_and_keep(dev, p.cpu_freq_khz, p.gpu_freq_hz, p.emc_freq_hz).map_err(jetson_err)?;
+    let notes = apply_and_keep(
+        dev,
+        p.config.cpu_freq_khz,
+        p.config.gpu_freq_hz,
+        p.config.emc_freq_hz,
+    )
+    .map_err(jetson_err)?;
     writeln!(
         out,
         "applied {}: CPU {} kHz, GPU {} Hz{} (batch size {} is for your program to use). The clocks stay pinned; `sudo edgetune restore` puts back what was there before (snapshot at {})",
         profile.display(),
-        p.cpu_freq_khz,
-        p.gpu_freq_hz,
-        p.emc_freq_hz.map_or(String::new(), |f| format!(", memory {f} Hz")),
-        p.batch_size,
+        p.config.cpu_freq_khz,
+        p.config.gpu_freq_hz,
+        p.config.emc_freq_hz.map_or(String::new(), |f| format!(", memory {f} Hz")),
+        p.config.batch_size,
         state.display()
     )?;
     for n in notes {

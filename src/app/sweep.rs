@@ -193,7 +193,7 @@ fn on_device(t: &Target, c: &Common, space: &Space) -> Result<Swept> {
     if let StopReason::FailuresInARow { .. } = outcome.stop_reason {
         eprintln!("note: the sweep stopped early: {}", outcome.stop_reason);
     }
-    let locked = grid.iter().any(|r| r.gpu_freq_hz != 0);
+    let locked = grid.iter().any(|r| r.config.gpu_freq_hz != 0);
     let mut baseline = vec![SweepBaseline::of(&outcome.baseline)];
     for b in batches.into_iter().skip(1) {
         let entry = match locked {
@@ -201,7 +201,7 @@ fn on_device(t: &Target, c: &Common, space: &Space) -> Result<Swept> {
             // The grid ran at the default clocks already: that row is the baseline.
             false => grid
                 .iter()
-                .find(|r| r.batch_size == b)
+                .find(|r| r.config.batch_size == b)
                 .map(|r| SweepBaseline {
                     batch_size: b,
                     energy_j: r.energy_j,
@@ -260,7 +260,7 @@ fn draw(rep: &SweepReport, dir: &Path) -> Result<()> {
         .grid
         .iter()
         .map(|r| Sample {
-            config: r.config(),
+            config: r.config,
             energy_j: r.energy_j,
             time_s: r.time_s,
         })
@@ -269,7 +269,7 @@ fn draw(rep: &SweepReport, dir: &Path) -> Result<()> {
         title: format!("{} on {}", rep.model, rep.device),
         inferences: rep.inferences,
         measured: &[],
-        best: Some(rep.min.config()),
+        best: Some(rep.min.config),
         trace_j: &[],
         baseline: None,
         grid: Some((&grid, "sweep")),

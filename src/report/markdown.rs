@@ -39,13 +39,13 @@ fn recommendation(r: &Report) -> String {
     let mut s = "## Recommendation\n\n| CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | avg power (W) | mJ / inference |\n|---|---|---|---|---|---|---|\n".to_string();
     s += &format!(
         "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} |\n\n",
-        mhz_khz(b.cpu_freq_khz),
-        mhz_hz(b.gpu_freq_hz),
-        b.batch_size,
-        b.energy_j,
-        b.time_s,
-        b.avg_power_w,
-        b.energy_per_inference_mj
+        mhz_khz(b.config.cpu_freq_khz),
+        mhz_hz(b.config.gpu_freq_hz),
+        b.config.batch_size,
+        b.energy.energy_j,
+        b.energy.time_s,
+        b.energy.avg_power_w,
+        b.energy.energy_per_inference_mj
     );
     if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
         s += &format!(
@@ -141,12 +141,12 @@ fn measurements(r: &Report) -> String {
         s += &format!(
             "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {} | {:.1} |\n",
             m.n,
-            mhz_khz(m.cpu_freq_khz),
-            mhz_hz(m.gpu_freq_hz),
-            m.batch_size,
-            m.energy_j,
-            m.time_s,
-            m.avg_power_w,
+            mhz_khz(m.config.cpu_freq_khz),
+            mhz_hz(m.config.gpu_freq_hz),
+            m.config.batch_size,
+            m.energy.energy_j,
+            m.energy.time_s,
+            m.energy.avg_power_w,
             m.runs,
             m.cv * 100.0
         );
@@ -169,9 +169,9 @@ fn failures_and_front(r: &Report) -> String {
             s += &format!(
                 "| {} | {} | {} | {} | {:.1} | {:.1} |\n",
                 p.n,
-                mhz_khz(p.cpu_freq_khz),
-                mhz_hz(p.gpu_freq_hz),
-                p.batch_size,
+                mhz_khz(p.config.cpu_freq_khz),
+                mhz_hz(p.config.gpu_freq_hz),
+                p.config.batch_size,
                 p.latency_ms,
                 p.energy_per_inference_mj
             );
@@ -217,20 +217,20 @@ fn rails(r: &Report) -> String {
 mod tests {
     use super::*;
     use crate::measure::ProtocolSettings;
-    use crate::report::{Baseline, Best, Row};
+    use crate::report::{Baseline, Best, Energy, Row};
+    use crate::space::Config;
 
     /// A fixed report, so the snapshot pins the layout and nothing else.
     fn sample() -> Report {
-        let row = |n, cpu, gpu, b, e| Row {
+        let row = |n, cpu, gpu, b, e: f64| Row {
             n,
-            cpu_freq_khz: cpu,
-            gpu_freq_hz: gpu,
-            emc_freq_hz: None,
-            batch_size: b,
-            energy_j: e,
-            time_s: e / 3.0,
-            avg_power_w: 3.0,
-            energy_per_inference_mj: e / 3.2,
+            config: Config::new(cpu, gpu, b),
+            energy: Energy {
+                energy_j: e,
+                time_s: e / 3.0,
+                avg_power_w: 3.0,
+                energy_per_inference_mj: e / 3.2,
+            },
             runs: 3,
             cv: 0.012,
             run_energies_j: vec![e, e, e],
@@ -264,14 +264,13 @@ mod tests {
             resumed_configs: 0,
             tuning_time_s: 7200.0,
             best: Some(Best {
-                cpu_freq_khz: 825_600,
-                gpu_freq_hz: 537_600_000,
-                emc_freq_hz: None,
-                batch_size: 64,
-                energy_j: 800.0,
-                time_s: 300.0,
-                avg_power_w: 2.667,
-                energy_per_inference_mj: 250.0,
+                config: Config::new(825_600, 537_600_000, 64),
+                energy: Energy {
+                    energy_j: 800.0,
+                    time_s: 300.0,
+                    avg_power_w: 2.667,
+                    energy_per_inference_mj: 250.0,
+                },
             }),
             baseline: base(4, 1150.0),
             baseline_same_batch: Some(base(64, 890.0)),

@@ -15,18 +15,10 @@ use crate::space::Config;
 use crate::study::Outcome;
 use serde::{Deserialize, Serialize};
 
-/// The recommended configuration and its measurement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Best {
-    /// CPU frequency, kHz.
-    pub cpu_freq_khz: u64,
-    /// GPU frequency, Hz.
-    pub gpu_freq_hz: u64,
-    /// Memory clock, Hz, where it is a knob.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emc_freq_hz: Option<u64>,
-    /// Batch size.
-    pub batch_size: u32,
+/// Energy, time and power of a measurement, as every output writes them (flattened into its
+/// record beside the configuration's knobs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Energy {
     /// Energy for `inferences` inferences.
     pub energy_j: f64,
     /// Time for `inferences` inferences.
@@ -35,6 +27,29 @@ pub struct Best {
     pub avg_power_w: f64,
     /// Energy per inference, mJ.
     pub energy_per_inference_mj: f64,
+}
+
+impl Energy {
+    /// A measurement's.
+    pub fn of(m: &Measurement) -> Energy {
+        Energy {
+            energy_j: m.energy_j,
+            time_s: m.time_s,
+            avg_power_w: m.avg_power_w,
+            energy_per_inference_mj: m.energy_per_inference_mj,
+        }
+    }
+}
+
+/// The recommended configuration and its measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// Its knobs.
+    #[serde(flatten)]
+    pub config: Config,
+    /// What it measured.
+    #[serde(flatten)]
+    pub energy: Energy,
 }
 
 /// A DVFS baseline.
@@ -76,23 +91,12 @@ impl Baseline {
 pub struct Row {
     /// Order of measurement, from 1.
     pub n: usize,
-    /// CPU frequency, kHz.
-    pub cpu_freq_khz: u64,
-    /// GPU frequency, Hz.
-    pub gpu_freq_hz: u64,
-    /// Memory clock, Hz, where it is a knob.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emc_freq_hz: Option<u64>,
-    /// Batch size.
-    pub batch_size: u32,
-    /// Mean energy for `inferences` inferences.
-    pub energy_j: f64,
-    /// Mean time.
-    pub time_s: f64,
-    /// Average power.
-    pub avg_power_w: f64,
-    /// Energy per inference, mJ.
-    pub energy_per_inference_mj: f64,
+    /// Its knobs.
+    #[serde(flatten)]
+    pub config: Config,
+    /// Means over its runs.
+    #[serde(flatten)]
+    pub energy: Energy,
     /// Runs.
     pub runs: usize,
     /// Coefficient of variation of the runs' energy.
@@ -121,15 +125,9 @@ pub struct Row {
 pub struct ParetoPoint {
     /// Its row in `measurements`.
     pub n: usize,
-    /// CPU frequency, kHz.
-    pub cpu_freq_khz: u64,
-    /// GPU frequency, Hz.
-    pub gpu_freq_hz: u64,
-    /// Memory clock, Hz, where it is a knob.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emc_freq_hz: Option<u64>,
-    /// Batch size.
-    pub batch_size: u32,
+    /// Its knobs.
+    #[serde(flatten)]
+    pub config: Config,
     /// Energy for the workload.
     pub energy_j: f64,
     /// Time for the workload.
@@ -236,8 +234,34 @@ impl Report {
 /// pareto.csv: the front's points, one per row.
 pub fn pareto_csv(points: &[ParetoPoint]) -> anyhow::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
+    // The csv crate cannot serialise flattened structs: the same columns, written out.
+    let emc = points.iter().any(|p| p.config.emc_freq_hz.is_some());
+    let mut header = vec!["n", "cpu_freq_khz", "gpu_freq_hz"];
+    header.extend(emc.then_some("emc_freq_hz"));
+    header.extend([
+        "batch_size",
+        "energy_j",
+        "time_s",
+        "energy_per_inference_mj",
+        "latency_ms",
+    ]);
+    w.write_record(&header)?;
     for p in points {
-        w.serialize(p)?;
+        let c = &p.config;
+        let mut r = vec![p.n.to_string(), c.cpu_freq_khz.to_string()];
+        r.push(c.gpu_freq_hz.to_string());
+        r.extend(emc.then(|| c.emc_freq_hz.map_or(String::new(), |f| f.to_string())));
+        r.push(c.batch_size.to_string());
+        for v in [
+            p.energy_j,
+            p.time_s,
+            p.energy_per_inference_mj,
+            p.latency_ms,
+        ] {
+            // Shortest round-trip digits, as csv's own serialiser writes them (1.0, not 1).
+            r.push(serde_json::to_string(&v)?);
+        }
+        w.write_record(&r)?;
     }
     Ok(String::from_utf8(
         w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -297,7 +321,7 @@ impl Report {
         let pareto = if ctx.goal.pareto {
             let q: Vec<(f64, f64)> = rows
                 .iter()
-                .map(|r| (r.latency_ms, r.energy_per_inference_mj))
+                .map(|r| (r.latency_ms, r.energy.energy_per_inference_mj))
                 .collect();
             crate::objective::pareto_front(&q)
                 .into_iter()
@@ -305,13 +329,10 @@ impl Report {
                     let r = &rows[i];
                     ParetoPoint {
                         n: r.n,
-                        cpu_freq_khz: r.cpu_freq_khz,
-                        gpu_freq_hz: r.gpu_freq_hz,
-                        emc_freq_hz: r.emc_freq_hz,
-                        batch_size: r.batch_size,
-                        energy_j: r.energy_j,
-                        time_s: r.time_s,
-                        energy_per_inference_mj: r.energy_per_inference_mj,
+                        config: r.config,
+                        energy_j: r.energy.energy_j,
+                        time_s: r.energy.time_s,
+                        energy_per_inference_mj: r.energy.energy_per_inference_mj,
                         latency_ms: r.latency_ms,
                     }
                 })
@@ -340,11 +361,11 @@ impl Report {
             tuning_time_s: o.tuning_time_s(),
             saving_pct: best
                 .as_ref()
-                .map(|b| saving_pct(o.baseline.energy_j, b.energy_j)),
+                .map(|b| saving_pct(o.baseline.energy_j, b.energy.energy_j)),
             saving_same_batch_pct: best
                 .as_ref()
                 .zip(same.as_ref())
-                .map(|(b, s)| saving_pct(s.energy_j, b.energy_j)),
+                .map(|(b, s)| saving_pct(s.energy_j, b.energy.energy_j)),
             best,
             baseline: Baseline::of(&o.baseline, ctx.baseline_kind),
             baseline_same_batch: same,
@@ -370,14 +391,8 @@ impl Report {
 /// The `best` block for a configuration.
 pub fn best_of(c: &Config, m: &Measurement) -> Best {
     Best {
-        cpu_freq_khz: c.cpu_freq_khz,
-        gpu_freq_hz: c.gpu_freq_hz,
-        emc_freq_hz: c.emc_freq_hz,
-        batch_size: c.batch_size,
-        energy_j: m.energy_j,
-        time_s: m.time_s,
-        avg_power_w: m.avg_power_w,
-        energy_per_inference_mj: m.energy_per_inference_mj,
+        config: *c,
+        energy: Energy::of(m),
     }
 }
 
@@ -385,14 +400,8 @@ pub fn best_of(c: &Config, m: &Measurement) -> Best {
 pub fn row(n: usize, c: &Config, m: &Measurement) -> Row {
     Row {
         n,
-        cpu_freq_khz: c.cpu_freq_khz,
-        gpu_freq_hz: c.gpu_freq_hz,
-        emc_freq_hz: c.emc_freq_hz,
-        batch_size: c.batch_size,
-        energy_j: m.energy_j,
-        time_s: m.time_s,
-        avg_power_w: m.avg_power_w,
-        energy_per_inference_mj: m.energy_per_inference_mj,
+        config: *c,
+        energy: Energy::of(m),
         runs: m.runs.len(),
         cv: m.cv,
         run_energies_j: m.runs.iter().map(|r| r.energy_j).collect(),

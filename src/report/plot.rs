@@ -488,7 +488,7 @@ pub fn pareto(rep: &super::Report, path: &Path) -> Result<bool, String> {
     let all: Vec<(f64, f64)> = rep
         .measurements
         .iter()
-        .map(|m| (m.latency_ms, m.energy_per_inference_mj))
+        .map(|m| (m.latency_ms, m.energy.energy_per_inference_mj))
         .collect();
     let front: Vec<(f64, f64)> = rep
         .pareto

@@ -14,15 +14,9 @@ pub struct Profile {
     pub model: String,
     /// Backend that measured it (`sim` is the digital twin).
     pub backend: crate::device::BackendKind,
-    /// CPU frequency, kHz (every cluster).
-    pub cpu_freq_khz: u64,
-    /// GPU frequency, Hz.
-    pub gpu_freq_hz: u64,
-    /// Memory clock, Hz, when it was tuned (`--emc`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emc_freq_hz: Option<u64>,
-    /// Batch size.
-    pub batch_size: u32,
+    /// The clocks (CPU for every cluster; memory when it was tuned with `--emc`) and batch size.
+    #[serde(flatten)]
+    pub config: crate::space::Config,
     /// Energy measured for `inferences` inferences.
     pub energy_j: f64,
     /// Inferences the energy is for.
@@ -38,11 +32,8 @@ pub fn profile_toml(r: &Report) -> Option<String> {
         board: r.device.clone(),
         model: r.model.clone(),
         backend: r.backend,
-        cpu_freq_khz: b.cpu_freq_khz,
-        gpu_freq_hz: b.gpu_freq_hz,
-        emc_freq_hz: b.emc_freq_hz,
-        batch_size: b.batch_size,
-        energy_j: round3(b.energy_j),
+        config: b.config,
+        energy_j: round3(b.energy.energy_j),
         inferences: r.inferences,
         saving_pct: r.saving_pct.map(round3),
     };
@@ -51,8 +42,8 @@ pub fn profile_toml(r: &Report) -> Option<String> {
         "# edgetune profile: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# On the board: `sudo edgetune apply profile.toml` (undo: `sudo edgetune restore`), apply-profile.sh, or the nvpmodel.conf block beside this file.\n[profile]\n{body}",
         r.model,
         r.device,
-        b.batch_size,
-        b.energy_j,
+        b.config.batch_size,
+        b.energy.energy_j,
         r.inferences,
         r.backend.provenance(),
     ))
@@ -71,11 +62,17 @@ pub fn nvpmodel_block(r: &Report, board: &Board, id: u32) -> Option<String> {
         provenance(r, b, &board.board.name)
     );
     for c in &board.cpu.clusters {
-        s += &format!("{} MIN_FREQ {}\n", c.nvpmodel_param, b.cpu_freq_khz);
-        s += &format!("{} MAX_FREQ {}\n", c.nvpmodel_param, b.cpu_freq_khz);
+        s += &format!("{} MIN_FREQ {}\n", c.nvpmodel_param, b.config.cpu_freq_khz);
+        s += &format!("{} MAX_FREQ {}\n", c.nvpmodel_param, b.config.cpu_freq_khz);
     }
-    s += &format!("{} MIN_FREQ {}\n", board.gpu.nvpmodel_param, b.gpu_freq_hz);
-    s += &format!("{} MAX_FREQ {}\n", board.gpu.nvpmodel_param, b.gpu_freq_hz);
+    s += &format!(
+        "{} MIN_FREQ {}\n",
+        board.gpu.nvpmodel_param, b.config.gpu_freq_hz
+    );
+    s += &format!(
+        "{} MAX_FREQ {}\n",
+        board.gpu.nvpmodel_param, b.config.gpu_freq_hz
+    );
     Some(s)
 }
 
@@ -84,8 +81,8 @@ fn provenance(r: &Report, b: &super::Best, board_name: &str) -> String {
     format!(
         "# edgetune: {} on {board_name}, batch {}, {:.1} J per {} inferences ({}).\n",
         r.model,
-        b.batch_size,
-        b.energy_j,
+        b.config.batch_size,
+        b.energy.energy_j,
         r.inferences,
         r.backend.provenance()
     )
@@ -101,16 +98,16 @@ pub fn nvml_snippet(r: &Report, spec: &crate::device::nvml::GpuSpec) -> Option<S
     let b = r.best.as_ref()?;
     let gpu = spec.index;
     let mut s = format!("#!/bin/sh\n{}", provenance(r, b, &spec.name));
-    if b.gpu_freq_hz == 0 {
+    if b.config.gpu_freq_hz == 0 {
         s += &format!(
             "# The GPU ran at its default clocks: there is nothing to set. Run inference at batch {}.\n",
-            b.batch_size
+            b.config.batch_size
         );
     } else {
-        let mhz = b.gpu_freq_hz / 1_000_000;
+        let mhz = b.config.gpu_freq_hz / 1_000_000;
         s += &format!(
             "# Run as root; `nvidia-smi -i {gpu} --reset-gpu-clocks` undoes it. Run inference at batch {}.\nset -e\nnvidia-smi -i {gpu} --lock-gpu-clocks={mhz},{mhz}\n",
-            b.batch_size
+            b.config.batch_size
         );
     }
     Some(s)
@@ -129,14 +126,14 @@ pub fn shell_snippet(r: &Report, board: &Board) -> Option<String> {
     for c in &board.cpu.clusters {
         s += &format!(
             "pin /sys/devices/system/cpu/cpu{}/cpufreq scaling_min_freq scaling_max_freq {}\n",
-            c.cpus[0], b.cpu_freq_khz
+            c.cpus[0], b.config.cpu_freq_khz
         );
     }
     s += &format!(
         "pin /sys/class/devfreq/{} min_freq max_freq {}\n",
-        board.gpu.devfreq, b.gpu_freq_hz
+        board.gpu.devfreq, b.config.gpu_freq_hz
     );
-    if let Some(f) = b.emc_freq_hz {
+    if let Some(f) = b.config.emc_freq_hz {
         // jetson_clocks' do_emc, with debugfs mounted.
         s += &if board.board.soc == "t210" {
             format!(

@@ -13,25 +13,25 @@ pub fn summary(r: &Report) -> String {
     );
     match &r.best {
         Some(b) => {
-            let cpu = match b.cpu_freq_khz {
+            let cpu = match b.config.cpu_freq_khz {
                 0 => String::new(),
                 khz => format!("CPU {} MHz ({khz} kHz), ", cpu_mhz(khz)),
             };
-            let gpu = match b.gpu_freq_hz {
+            let gpu = match b.config.gpu_freq_hz {
                 0 => "GPU default clocks".to_string(),
                 hz => format!("GPU {} MHz ({hz} Hz)", gpu_mhz(hz)),
             };
             s += &format!(
                 "recommended: {cpu}{gpu},{} batch {}\n",
-                b.emc_freq_hz.map_or(String::new(), |f| format!(
+                b.config.emc_freq_hz.map_or(String::new(), |f| format!(
                     " memory {} MHz ({f} Hz),",
                     gpu_mhz(f)
                 )),
-                b.batch_size
+                b.config.batch_size
             );
             s += &format!(
                 "energy: {:.1} J per {} inferences ({:.1} mJ each), time {:.1} s, average power {:.2} W\n",
-                b.energy_j, r.inferences, b.energy_per_inference_mj, b.time_s, b.avg_power_w
+                b.energy.energy_j, r.inferences, b.energy.energy_per_inference_mj, b.energy.time_s, b.energy.avg_power_w
             );
             // On a GPU the baseline is its default clocks, not a governor.
             let base_name = if r.baseline.kind == "dvfs" {

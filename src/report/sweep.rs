@@ -11,12 +11,9 @@ use serde::Serialize;
 /// One grid entry of a sweep.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SweepRow {
-    /// CPU frequency, kHz.
-    pub cpu_freq_khz: u64,
-    /// GPU frequency, Hz.
-    pub gpu_freq_hz: u64,
-    /// Batch size.
-    pub batch_size: u32,
+    /// Its knobs.
+    #[serde(flatten)]
+    pub config: Config,
     /// Energy for `inferences` inferences.
     pub energy_j: f64,
     /// Time.
@@ -44,20 +41,13 @@ impl SweepRow {
     /// The row of a measured configuration.
     pub fn of(c: &Config, m: &Measurement) -> SweepRow {
         SweepRow {
-            cpu_freq_khz: c.cpu_freq_khz,
-            gpu_freq_hz: c.gpu_freq_hz,
-            batch_size: c.batch_size,
+            config: *c,
             energy_j: m.energy_j,
             time_s: m.time_s,
             avg_power_w: m.avg_power_w,
             cv: m.cv,
             runs: m.runs.len(),
         }
-    }
-
-    /// Its configuration.
-    pub fn config(&self) -> Config {
-        Config::new(self.cpu_freq_khz, self.gpu_freq_hz, self.batch_size)
     }
 }
 
@@ -112,9 +102,9 @@ pub fn csv(rep: &SweepReport) -> anyhow::Result<String> {
     let six = |x: f64| format!("{x:.6}");
     for r in &rep.grid {
         w.serialize(CsvRow {
-            cpu_freq_khz: r.cpu_freq_khz,
-            gpu_freq_hz: r.gpu_freq_hz,
-            batch_size: r.batch_size,
+            cpu_freq_khz: r.config.cpu_freq_khz,
+            gpu_freq_hz: r.config.gpu_freq_hz,
+            batch_size: r.config.batch_size,
             energy_j: six(r.energy_j),
             time_s: six(r.time_s),
             avg_power_w: six(r.avg_power_w),
@@ -142,22 +132,18 @@ pub fn text(rep: &SweepReport) -> String {
             String::new()
         }
     );
-    s += &format!(
-        "minimum: {:.1} J at {}\n",
-        rep.min.energy_j,
-        rep.min.config()
-    );
+    s += &format!("minimum: {:.1} J at {}\n", rep.min.energy_j, rep.min.config);
     if !rep.backend.is_simulated() {
         // Measured on hardware: every row, as measured.
         s += "batch | GPU clock | energy (J) | time (s) | power (W) | CV (%) | runs\n";
         for r in &rep.grid {
-            let clock = match r.gpu_freq_hz {
+            let clock = match r.config.gpu_freq_hz {
                 0 => gpu_cell(0),
                 hz => format!("{:.0} MHz", crate::units::hz_to_mhz(hz)),
             };
             s += &format!(
                 "{:>5} | {:>9} | {:>10.2} | {:>8.3} | {:>9.1} | {:>6.1} | {:>4}\n",
-                r.batch_size,
+                r.config.batch_size,
                 clock,
                 r.energy_j,
                 r.time_s,
@@ -167,7 +153,7 @@ pub fn text(rep: &SweepReport) -> String {
             );
         }
     }
-    if rep.grid.iter().all(|r| r.gpu_freq_hz == 0) {
+    if rep.grid.iter().all(|r| r.config.gpu_freq_hz == 0) {
         // The grid ran at the baseline's clocks: the table above is all there is.
         return s;
     }
@@ -176,7 +162,7 @@ pub fn text(rep: &SweepReport) -> String {
         let best = rep
             .grid
             .iter()
-            .filter(|r| r.batch_size == b.batch_size)
+            .filter(|r| r.config.batch_size == b.batch_size)
             .map(|r| r.energy_j)
             .fold(f64::INFINITY, f64::min);
         s += &format!(
