@@ -148,24 +148,8 @@ pub fn jetson_target(
     board.cpu.frequencies_khz = cpu;
     board.gpu.frequencies_hz = disc.gpu.available_hz.clone();
     if let Some(e) = &disc.emc {
-        // debugfs lists no rates: the catalogue's, within the board's limits.
-        let rates: Vec<u64> = board
-            .emc
-            .as_ref()
-            .map(|s| s.frequencies_hz.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| (e.min_hz..=e.max_hz).contains(f))
-            .collect();
-        if rates.is_empty() {
-            return Err(UsageError(format!(
-                "--emc: {} lists no memory-clock rates within the board's limits {}-{} Hz; add them under [emc] frequencies_hz",
-                board.file, e.min_hz, e.max_hz
-            ))
-            .into());
-        }
         board.emc = Some(crate::catalog::EmcSpec {
-            frequencies_hz: rates,
+            frequencies_hz: emc_rates(&board, e.min_hz, e.max_hz)?,
         });
     }
     if !c.quiet {
@@ -184,6 +168,27 @@ pub fn jetson_target(
         }
     }
     Ok((board, disc))
+}
+
+/// The memory-clock rates for `--emc`: debugfs lists none, so the catalogue's, within the
+/// board's limits.
+fn emc_rates(board: &Board, min_hz: u64, max_hz: u64) -> Result<Vec<u64>> {
+    let rates: Vec<u64> = board
+        .emc
+        .as_ref()
+        .map(|s| s.frequencies_hz.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| (min_hz..=max_hz).contains(f))
+        .collect();
+    if rates.is_empty() {
+        return Err(UsageError(format!(
+            "--emc: {} lists no memory-clock rates within the board's limits {min_hz}-{max_hz} Hz; add them under [emc] frequencies_hz",
+            board.file
+        ))
+        .into());
+    }
+    Ok(rates)
 }
 
 /// The board under `o.sysfs_root`, if it is one. A root given explicitly must hold a board.

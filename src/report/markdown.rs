@@ -1,6 +1,7 @@
 //! `report.md`: the recommendation first, then how it was found, then every measurement.
 
-use super::{human_duration, Report};
+use super::{human_duration, Energy, Report};
+use crate::space::Config;
 
 use crate::units::{cpu_cell as mhz_khz, gpu_cell as mhz_hz};
 
@@ -15,6 +16,19 @@ pub fn render(r: &Report) -> String {
     s += &failures_and_front(r);
     s += &rails(r);
     s
+}
+
+/// A configuration's clocks, batch size, energy, time and power as table cells.
+fn cells(c: &Config, e: &Energy) -> String {
+    format!(
+        "{} | {} | {} | {:.1} | {:.1} | {:.2}",
+        mhz_khz(c.cpu_freq_khz),
+        mhz_hz(c.gpu_freq_hz),
+        c.batch_size,
+        e.energy_j,
+        e.time_s,
+        e.avg_power_w
+    )
 }
 
 /// Where the figures came from, and what the baseline is when it is not DVFS.
@@ -38,13 +52,8 @@ fn recommendation(r: &Report) -> String {
     };
     let mut s = "## Recommendation\n\n| CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | avg power (W) | mJ / inference |\n|---|---|---|---|---|---|---|\n".to_string();
     s += &format!(
-        "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} |\n\n",
-        mhz_khz(b.config.cpu_freq_khz),
-        mhz_hz(b.config.gpu_freq_hz),
-        b.config.batch_size,
-        b.energy.energy_j,
-        b.energy.time_s,
-        b.energy.avg_power_w,
+        "| {} | {:.1} |\n\n",
+        cells(&b.config, &b.energy),
         b.energy.energy_per_inference_mj
     );
     if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
@@ -139,14 +148,9 @@ fn measurements(r: &Report) -> String {
     );
     for m in &r.measurements {
         s += &format!(
-            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {} | {:.1} |\n",
+            "| {} | {} | {} | {:.1} |\n",
             m.n,
-            mhz_khz(m.config.cpu_freq_khz),
-            mhz_hz(m.config.gpu_freq_hz),
-            m.config.batch_size,
-            m.energy.energy_j,
-            m.energy.time_s,
-            m.energy.avg_power_w,
+            cells(&m.config, &m.energy),
             m.runs,
             m.cv * 100.0
         );
@@ -217,8 +221,7 @@ fn rails(r: &Report) -> String {
 mod tests {
     use super::*;
     use crate::measure::ProtocolSettings;
-    use crate::report::{Baseline, Best, Energy, Row};
-    use crate::space::Config;
+    use crate::report::{Baseline, Best, Row};
 
     /// A fixed report, so the snapshot pins the layout and nothing else.
     fn sample() -> Report {
