@@ -3,7 +3,6 @@
 //! inference, in-process and as a `--workload-cmd`.
 #![cfg(feature = "torch")]
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::path::Path;
