@@ -580,6 +580,69 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
     }
 }
 
+/// Values the break-it campaign (issue 18) found panicking or accepted: each is bad input now.
+#[test]
+fn extreme_values_are_bad_input_in_every_command_that_takes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("t.csv");
+    std::fs::write(
+        &table,
+        "gpu_freq_hz,batch_size,energy_j\n1,1,1\n1,2,1\n2,1,1\n2,2,1\n",
+    )
+    .unwrap();
+    let table = table.to_str().unwrap();
+    let tune = ["tune", "-m", "alexnet", "-d", "nano", "-q"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--min-window-s", "3e6"], "--min-window-s"),
+        (vec!["--min-window-s", "1e7"], "--min-window-s"),
+        (vec!["--min-window-s", "1e308"], "--min-window-s"),
+        (
+            vec!["--table", table, "--min-window-s", "1e9"],
+            "--min-window-s",
+        ),
+        (vec!["--workload-timeout", "1e300"], "--workload-timeout"),
+        (vec!["--poll-ms", "0"], "--poll-ms"),
+    ];
+    let measure = ["measure", "-m", "alexnet", "-d", "nano", "-b", "4"];
+    let clocks = ["--cpu-freq", "1479MHz", "--gpu-freq", "921.6MHz"];
+    let bench = [
+        "bench",
+        "--seeds",
+        "1",
+        "--models",
+        "alexnet",
+        "--devices",
+        "nano",
+    ];
+    let cases = cases
+        .into_iter()
+        .map(|(a, m)| ([&tune[..], &a].concat(), m))
+        .chain([(
+            [&measure[..], &clocks, &["--min-window-s", "1e308"]].concat(),
+            "--min-window-s",
+        )])
+        .chain(
+            [
+                (&["--max-power-w", "nan"][..], "--max-power-w"),
+                (&["--max-latency-ms", "0"], "--max-latency-ms"),
+                (&["--max-slowdown", "inf"], "--max-slowdown"),
+                (&["--budget", "0"], "--budget"),
+            ]
+            .map(|(a, m)| ([&bench[..], a].concat(), m)),
+        );
+    for (args, msg) in cases {
+        let o = edgetune()
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(msg), "{args:?}: expected `{msg}` in: {err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+}
+
 #[test]
 fn an_unwritable_output_folder_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,8 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Result<PathBuf> {
     super::check_protocol(&o.protocol)?;
+    super::check_goal(&o.goal)?;
+    super::check_budget(o.budget)?;
     if o.seeds == 0 || o.strategies.is_empty() {
         return Err(UsageError("--seeds and --strategies must not be empty".into()).into());
     }

@@ -1,6 +1,7 @@
 //! The command line's words for what the library validates: its typed errors name fields
 //! (`max_runs`), the user typed flags (`--max-runs`).
 
+use super::Common;
 use crate::error::UsageError;
 use crate::measure::protocol::Setting;
 use crate::measure::ProtocolSettings;
@@ -33,6 +34,33 @@ pub fn check_protocol(p: &ProtocolSettings) -> Result<(), UsageError> {
         .map_err(|e| UsageError(e.render(&protocol_flag)))
 }
 
+/// Longest `--workload-timeout`: a week (a run that takes longer is not a run).
+pub const MAX_WORKLOAD_TIMEOUT_S: f64 = 7.0 * 24.0 * 3600.0;
+
+/// Checks the options every measuring command shares: the protocol, the workload's time limit
+/// and the power polling interval.
+pub fn check_common(c: &Common) -> Result<(), UsageError> {
+    check_protocol(&c.protocol)?;
+    let t = c.workload_timeout_s;
+    if !(t > 0.0 && t <= MAX_WORKLOAD_TIMEOUT_S) {
+        return Err(UsageError(format!(
+            "--workload-timeout must be a positive number of seconds (at most {MAX_WORKLOAD_TIMEOUT_S}), got {t}"
+        )));
+    }
+    if c.board.poll_ms == 0 {
+        return Err(UsageError("--poll-ms must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// Checks a measurement budget given on the command line.
+pub fn check_budget(budget: Option<usize>) -> Result<(), UsageError> {
+    match budget {
+        Some(0) => Err(UsageError("--budget must be at least 1".into())),
+        _ => Ok(()),
+    }
+}
+
 /// Checks an objective's limits, saying which flag to change.
 pub fn check_goal(g: &Goal) -> Result<(), UsageError> {
     g.validate().map_err(|e| UsageError(e.render(&limit_flag)))
@@ -59,5 +87,17 @@ mod tests {
         g.limits.max_slowdown = Some(-1.0);
         let e = check_goal(&g).unwrap_err().0;
         assert_eq!(e, "--max-slowdown must be a positive number, got -1");
+        let mut c = Common::new("resnet18");
+        for t in [0.0, -1.0, f64::NAN, 1e300] {
+            c.workload_timeout_s = t;
+            assert!(check_common(&c)
+                .unwrap_err()
+                .0
+                .contains("--workload-timeout"));
+        }
+        c.workload_timeout_s = 600.0;
+        c.protocol.min_window_s = 3e6;
+        assert!(check_common(&c).unwrap_err().0.contains("--min-window-s"));
+        assert!(check_budget(Some(0)).is_err() && check_budget(None).is_ok());
     }
 }

@@ -29,7 +29,7 @@ pub struct MeasureOptions {
 
 /// Runs `measure` (pinned clocks) or `baseline` (DVFS) through the protocol.
 pub fn run(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureReport> {
-    super::check_protocol(&o.common.protocol)?;
+    super::check_common(&o.common)?;
     let t = Target::resolve_twin_or_gpu(&o.common)?;
     let Some(board) = t.board() else {
         return Err(UsageError(

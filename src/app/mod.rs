@@ -24,7 +24,7 @@ pub mod target;
 pub mod torch;
 pub mod tune;
 
-pub use flags::{check_goal, check_protocol};
+pub use flags::{check_budget, check_common, check_goal, check_protocol};
 
 /// Which backend the user asked for (`--backend`); [`target::Target::resolve`] turns it into
 /// the [`BackendKind`] that measures.

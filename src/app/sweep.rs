@@ -47,7 +47,7 @@ struct Swept {
 
 /// Runs `sweep`; returns sweep.json's content and the folder it is in.
 pub fn run(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBuf)> {
-    super::check_protocol(&o.common.protocol)?;
+    super::check_common(&o.common)?;
     let t = Target::resolve_twin_or_gpu(&o.common)?;
     let batches: Option<Vec<u64>> = match (&o.batch_sizes, o.batch) {
         (Some(_), Some(_)) => {

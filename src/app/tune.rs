@@ -148,7 +148,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
 
 /// Checks the options no target is needed for.
 fn validate(o: &TuneOptions) -> Result<()> {
-    super::check_protocol(&o.common.protocol)?;
+    super::check_common(&o.common)?;
     let so = &o.strategy_options;
     if !(so.ei_stop.is_finite() && so.ei_stop >= 0.0) {
         return Err(UsageError(format!(
@@ -163,6 +163,7 @@ fn validate(o: &TuneOptions) -> Result<()> {
         }
     }
     super::check_goal(&o.goal)?;
+    super::check_budget(o.budget)?;
     Ok(())
 }
 
@@ -180,9 +181,6 @@ impl Plan {
             true => grid,
             false => default_budget(grid),
         });
-        if budget == 0 {
-            return Err(UsageError("--budget must be at least 1".into()).into());
-        }
         let baseline_batch = baseline_batch(t, o, &space)?;
         let init =
             StrategyInit::for_space(&space, o.common.seed, budget).with_options(StrategyOptions {

@@ -12,6 +12,7 @@ use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
 use crate::workload::{Meter, Workload};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Protocol settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -43,6 +44,9 @@ impl Default for ProtocolSettings {
         }
     }
 }
+
+/// Longest `min_window_s`: an hour per energy window is already far beyond any meter's need.
+pub const MAX_MIN_WINDOW_S: f64 = 3600.0;
 
 /// Most inferences one window may hold (a run of `inferences` repeated).
 const MAX_WINDOW_INFERENCES: u64 = 100_000_000;
@@ -105,7 +109,7 @@ impl ProtocolError {
                 name(Setting::MinRuns)
             ),
             ProtocolError::Window(v) => format!(
-                "{} must be zero or more seconds, got {v}",
+                "{} must be zero or more seconds (at most {MAX_MIN_WINDOW_S}), got {v}",
                 name(Setting::MinWindowS)
             ),
             ProtocolError::CvTarget(v) => format!(
@@ -131,7 +135,7 @@ impl ProtocolSettings {
                 min: self.min_runs,
             });
         }
-        if !(self.min_window_s >= 0.0 && self.min_window_s.is_finite()) {
+        if !(0.0..=MAX_MIN_WINDOW_S).contains(&self.min_window_s) {
             return Err(ProtocolError::Window(self.min_window_s));
         }
         if !(self.cv_target > 0.0 && self.cv_target.is_finite()) {
@@ -256,6 +260,20 @@ pub fn measure(
     batch_size: u32,
     settings: &ProtocolSettings,
 ) -> Result<Measurement, DeviceError> {
+    measure_or_stop(device, workload, setting, batch_size, settings, None)
+}
+
+/// [`measure`], giving up with [`DeviceError::Interrupted`] before any run once `stop` is set
+/// (a signal): however many runs the settings allow, a stop request is seen between them.
+pub fn measure_or_stop(
+    device: &mut dyn Device,
+    workload: &mut dyn Workload,
+    setting: &FreqSetting,
+    batch_size: u32,
+    settings: &ProtocolSettings,
+    stop: Option<&AtomicBool>,
+) -> Result<Measurement, DeviceError> {
+    let stopped = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
     device.apply(setting)?;
     let mut wall_s = 0.0;
     if settings.warmup_inferences > 0 {
@@ -274,6 +292,9 @@ pub fn measure(
     let mut rails: BTreeMap<String, f64> = BTreeMap::new();
     let mut repeats: u32 = 1;
     loop {
+        if stopped() {
+            return Err(DeviceError::Interrupted);
+        }
         let inferences = settings.inferences * repeats;
         let (w, reported_time_s) = one_run(device, workload, batch_size, inferences)?;
         wall_s += w.time_s;
@@ -283,7 +304,8 @@ pub fn measure(
             let per_run_s = w.time_s.max(1e-4) / repeats as f64;
             let wanted = (1.25 * settings.min_window_s / per_run_s).ceil() as u64;
             let cap = (MAX_WINDOW_INFERENCES / settings.inferences as u64).max(1);
-            let next = wanted.clamp(repeats as u64 + 1, cap) as u32;
+            // At the cap the window cannot grow: measure it as it is.
+            let next = wanted.max(repeats as u64 + 1).min(cap) as u32;
             if next > repeats {
                 repeats = next;
                 runs.clear();
@@ -341,7 +363,7 @@ pub fn measure(
 mod tests {
     use super::*;
     use crate::workload::WorkloadRun;
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::AtomicU32;
     use std::sync::{Arc, Mutex};
 
     /// A scripted device: each run returns the next energy from a list.
@@ -504,6 +526,56 @@ mod tests {
             m.end()?;
             Ok(WorkloadRun::default())
         }
+    }
+
+    #[test]
+    fn a_window_that_cannot_grow_any_more_is_measured_as_it_is() {
+        // Runs of 2 s whatever their length, against a one-hour minimum: the repeats reach
+        // the cap (1e8 inferences a window) and the run is taken (this panicked in a clamp).
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            min_window_s: MAX_MIN_WINDOW_S,
+            ..Default::default()
+        };
+        let (m, _) = run_with(vec![10.0; 20], s);
+        assert_eq!(m.window_repeats as u64, MAX_WINDOW_INFERENCES / 3200);
+    }
+
+    /// Counts runs and raises `stop` at the `at`-th.
+    struct Stops(Arc<AtomicBool>, u32, u32);
+    impl Workload for Stops {
+        fn name(&self) -> String {
+            "stops".into()
+        }
+        fn run(&mut self, _: u32, _: u32, m: &mut dyn Meter) -> Result<WorkloadRun, DeviceError> {
+            self.1 += 1;
+            if self.1 == self.2 {
+                self.0.store(true, Ordering::SeqCst);
+            }
+            m.begin()?;
+            m.end()?;
+            Ok(WorkloadRun::default())
+        }
+    }
+
+    #[test]
+    fn a_stop_request_is_seen_between_runs_however_many_are_allowed() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut d = Scripted {
+            energies: Arc::new(Mutex::new((0..100).map(|i| 10.0 + i as f64).collect())),
+            applied: vec![],
+            next: 0.0,
+        };
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            max_runs: u32::MAX,
+            cv_target: 1e-12,
+            ..Default::default()
+        };
+        let mut w = Stops(stop.clone(), 0, 3);
+        let e = measure_or_stop(&mut d, &mut w, &FreqSetting::Dvfs, 8, &s, Some(&stop));
+        assert!(matches!(e, Err(DeviceError::Interrupted)), "{e:?}");
+        assert_eq!(w.1, 3, "no run after the stop request");
     }
 
     fn stepped(min_window_s: f64) -> (Measurement, Vec<u32>) {

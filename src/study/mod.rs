@@ -4,7 +4,8 @@
 //! without re-measuring.
 
 use crate::device::{Device, DeviceError, FreqSetting};
-use crate::measure::{measure, Measurement, ProtocolSettings};
+use crate::measure::protocol::measure_or_stop;
+use crate::measure::{Measurement, ProtocolSettings};
 use crate::objective::{violation, Goal, Quantities};
 use crate::space::Point;
 use crate::space::{Config, Space};
@@ -221,12 +222,13 @@ impl Study<'_> {
         if let Some(m) = self.prior.baselines.get(&batch) {
             return Ok((m.clone(), true));
         }
-        let m = measure(
+        let m = measure_or_stop(
             self.device,
             self.workload,
             &FreqSetting::Dvfs,
             batch,
             &self.protocol,
+            self.interrupt.as_deref(),
         )
         .map_err(|source| StudyError::Device {
             what: format!("the DVFS baseline at batch {batch}"),
@@ -281,12 +283,13 @@ impl Study<'_> {
         if let Some(m) = self.prior.measurements.get(&config) {
             return Ok(Taken::Measured(m.clone(), true));
         }
-        let m = match measure(
+        let m = match measure_or_stop(
             self.device,
             self.workload,
             &config.setting(),
             config.batch_size,
             &self.protocol,
+            self.interrupt.as_deref(),
         ) {
             Ok(m) => m,
             Err(DeviceError::Interrupted) => return Ok(Taken::Interrupted),
