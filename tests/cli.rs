@@ -643,6 +643,69 @@ fn extreme_values_are_bad_input_in_every_command_that_takes_them() {
     }
 }
 
+/// Issue 18, case 4: `--out` never truncates a journal or writes over a user's files.
+#[test]
+fn an_output_folder_holding_a_study_or_other_files_is_never_written_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = dir.path().join("s1");
+    let tune = [
+        "tune",
+        "-m",
+        "resnet18",
+        "-d",
+        "nano",
+        "-q",
+        "--inferences",
+        "320",
+    ];
+    edgetune()
+        .args(tune)
+        .args(["--strategy", "grid", "--budget", "40", "--out"])
+        .arg(&s1)
+        .assert()
+        .success();
+    let journal = std::fs::read(s1.join("journal.jsonl")).unwrap();
+    edgetune()
+        .args(tune)
+        .args(["--budget", "5", "--seed", "7", "--out"])
+        .arg(&s1)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--resume"));
+    assert_eq!(std::fs::read(s1.join("journal.jsonl")).unwrap(), journal);
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "mine").unwrap();
+    let others: [Vec<&str>; 3] = [
+        tune.to_vec(),
+        vec!["sweep", "-m", "resnet18", "-d", "nano", "--batch", "8"],
+        vec![
+            "bench",
+            "--seeds",
+            "1",
+            "--models",
+            "alexnet",
+            "--devices",
+            "nano",
+        ],
+    ];
+    for args in others {
+        edgetune()
+            .args(&args)
+            .arg("--out")
+            .arg(&mine)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("not empty"));
+    }
+    let left: Vec<_> = std::fs::read_dir(&mine).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the user's file");
+    assert_eq!(
+        std::fs::read_to_string(mine.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}
+
 #[test]
 fn an_unwritable_output_folder_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();

@@ -328,6 +328,10 @@ fn after_sigkill_tune_refuses_until_restore_puts_the_board_back() {
                 .and(predicate::str::contains("restore.json")),
         );
     assert_eq!(tree(&root), pinned, "a refused run writes nothing");
+    assert!(
+        !t.path().join("out2").exists(),
+        "a refused run leaves no output folder (and no journal) behind"
+    );
     restore_and_check(&root, &before);
     edgetune()
         .args(["restore", "--sysfs-root"])

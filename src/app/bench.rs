@@ -2,7 +2,7 @@
 //! judged against the ground truth; writes bench.json and bench.md.
 
 use super::load_catalog;
-use super::output::{create_dir, fresh_dir, write_file, write_json};
+use super::output::{create_dir, fresh_dir, new_out_dir, write_file, write_json};
 use crate::bench::{self, BenchOptions};
 use crate::error::UsageError;
 use anyhow::Result;
@@ -28,8 +28,10 @@ pub fn run(
         return Err(UsageError("--budget-fraction must lie in (0, 1]".into()).into());
     }
     let cat = load_catalog(catalog_dir)?;
+    let dir = new_out_dir(out_dir.as_deref(), || {
+        fresh_dir(Path::new("reports/bench"), "")
+    })?;
     let rep = bench::run(&cat, o)?;
-    let dir = out_dir.unwrap_or_else(|| fresh_dir(Path::new("reports/bench"), ""));
     create_dir(&dir)?;
     write_json(&dir, "bench.json", &rep)?;
     let md = bench::markdown(&rep);

@@ -21,6 +21,36 @@ pub fn fresh_dir(base: &Path, stem: &str) -> PathBuf {
     p
 }
 
+/// The output folder of a new study, sweep or bench: `--out` (which must not exist or be
+/// empty, so nothing a user made is overwritten), or a fresh folder from `fresh`. Not created
+/// yet: a command that is refused before it measures leaves nothing behind.
+pub fn new_out_dir(out: Option<&Path>, fresh: impl FnOnce() -> PathBuf) -> Result<PathBuf> {
+    let Some(dir) = out else {
+        return Ok(fresh());
+    };
+    let holds = |name: &str| dir.join(name).exists();
+    let non_empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    if dir.exists() && !dir.is_dir() {
+        return Err(UsageError(format!(
+            "--out {} is a file, not a folder; choose another --out",
+            dir.display()
+        ))
+        .into());
+    }
+    if non_empty {
+        let what = if holds("journal.jsonl") {
+            format!(
+                "holds a study (journal.jsonl): continue it with --resume {}, or choose another --out",
+                dir.display()
+            )
+        } else {
+            "is not empty, and edgetune never writes over files it did not make: choose a new or empty --out".into()
+        };
+        return Err(UsageError(format!("--out {} {what}", dir.display())).into());
+    }
+    Ok(dir.to_path_buf())
+}
+
 /// Creates the output folder, or says to choose another.
 pub fn create_dir(p: &Path) -> Result<()> {
     std::fs::create_dir_all(p).map_err(|e| {

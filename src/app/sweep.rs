@@ -2,7 +2,7 @@
 //! NVIDIA GPU one after another through the study with the grid strategy, so a device sweep has
 //! the study's rules for interrupts, restoring and failing workloads.
 
-use super::output::{create_dir, fresh_dir, write_file, write_json};
+use super::output::{create_dir, fresh_dir, new_out_dir, write_file, write_json};
 use super::progress::SweepLog;
 use super::signals::{interrupt_flag, quiet_interrupts};
 use super::target::{Rig, Target};
@@ -57,6 +57,12 @@ pub fn run(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBu
         (None, Some(b)) => Some(vec![b as u64]),
         (None, None) => None,
     };
+    let out_dir = new_out_dir(o.out.as_deref(), || {
+        fresh_dir(
+            Path::new("reports"),
+            &format!("sweep-{}-{}", t.model_id(), t.device_id()),
+        )
+    })?;
     let swept = match &t.rig {
         Rig::Nvml { spec, .. } => {
             let space = spec.space(&t.model, batches.as_deref(), &[])?;
@@ -91,7 +97,7 @@ pub fn run(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBu
         min,
         baseline: swept.baseline,
     };
-    let dir = write(&rep, o.out.clone())?;
+    let dir = write(&rep, out_dir)?;
     if let Some(why) = swept.interrupted {
         // What was measured is written; the exit code says it is not the whole grid.
         return Err(Interrupted(why).into());
@@ -240,14 +246,8 @@ fn dvfs_at(
     }
 }
 
-/// Writes sweep.json and sweep.csv; returns the folder.
-fn write(rep: &SweepReport, out: Option<PathBuf>) -> Result<PathBuf> {
-    let dir = out.unwrap_or_else(|| {
-        fresh_dir(
-            Path::new("reports"),
-            &format!("sweep-{}-{}", rep.model, rep.device),
-        )
-    });
+/// Writes sweep.json and sweep.csv into `dir`; returns it.
+fn write(rep: &SweepReport, dir: PathBuf) -> Result<PathBuf> {
     create_dir(&dir)?;
     write_json(&dir, "sweep.json", rep)?;
     write_file(&dir, "sweep.csv", &render::csv(rep)?)?;

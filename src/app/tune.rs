@@ -2,7 +2,7 @@
 //! target and a plan (space, budget, baseline batch, strategy); the study measures; report/
 //! renders what it found.
 
-use super::output::{create_dir, fresh_dir, write_file, write_json};
+use super::output::{create_dir, fresh_dir, new_out_dir, write_file, write_json};
 use super::progress::Progress;
 use super::signals::{interrupt_flag, quiet_interrupts};
 use super::target::{Rig, Target};
@@ -78,8 +78,37 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         space: plan.space.clone(),
         goal: o.goal,
     };
-    let (dir, journal, prior) = open_journal(&t, o, &header)?;
+    // A resumed journal is read (and checked) before the board is touched; a fresh one is made
+    // once the device has opened, so a refused start leaves no folder behind.
+    let resumed = match &o.resume {
+        Some(d) => Some(Journal::resume(&d.join("journal.jsonl"), &header)?),
+        None => None,
+    };
+    let dir = match &o.resume {
+        Some(d) => d.clone(),
+        None => new_out_dir(o.out.as_deref(), || {
+            fresh_dir(
+                Path::new("reports"),
+                &format!("{}-{}", t.model_id(), t.device_id()),
+            )
+        })?,
+    };
     let (mut device, mut workload) = t.open(&o.common)?;
+    let (journal, prior) = match resumed {
+        Some(jp) => jp,
+        None => {
+            create_dir(&dir)?;
+            (
+                Journal::create(&dir.join("journal.jsonl"), &header)?,
+                Prior::default(),
+            )
+        }
+    };
+    if !o.common.quiet {
+        for w in &prior.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     if let Some(json) = device.restore_record() {
         // A record of what the board was before; the live snapshot is the state file.
         write_file(&dir, "restore.json", &json)?;
@@ -253,28 +282,6 @@ fn baseline_batch(t: &Target, o: &TuneOptions, space: &Space) -> Result<u32> {
         .into());
     }
     Ok(b)
-}
-
-/// The output folder and its journal: the folder of `--resume` with its measurements, or a
-/// fresh one.
-fn open_journal(
-    t: &Target,
-    o: &TuneOptions,
-    header: &StudyHeader,
-) -> Result<(PathBuf, Journal, Prior)> {
-    if let Some(d) = &o.resume {
-        let (j, p) = Journal::resume(&d.join("journal.jsonl"), header)?;
-        return Ok((d.clone(), j, p));
-    }
-    let dir = o.out.clone().unwrap_or_else(|| {
-        fresh_dir(
-            Path::new("reports"),
-            &format!("{}-{}", t.model_id(), t.device_id()),
-        )
-    });
-    create_dir(&dir)?;
-    let j = Journal::create(&dir.join("journal.jsonl"), header)?;
-    Ok((dir, j, Prior::default()))
 }
 
 /// The grid's ground truth when it is known (the twin's noiseless energies, a table's means);

@@ -7,7 +7,7 @@ use crate::space::{Config, Space};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -39,6 +39,9 @@ pub enum JournalError {
         /// Value asked for now.
         now: String,
     },
+    /// A journal is already there (a fresh study never overwrites one).
+    #[error("{} already holds a study's journal; continue it with --resume {}, or choose another --out", .0.display(), .0.parent().map_or(String::new(), |d| d.display().to_string()))]
+    Exists(PathBuf),
     /// Reading or writing failed.
     #[error("journal {file}: {source}")]
     Io {
@@ -110,12 +113,20 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Creates (or truncates) a journal and writes its header.
+    /// Creates a journal that does not exist yet and writes its header; an existing one is
+    /// never truncated ([`JournalError::Exists`]).
     pub fn create(path: &Path, header: &StudyHeader) -> Result<Journal, JournalError> {
-        let file = File::create(path).map_err(|source| JournalError::Io {
-            file: path.to_path_buf(),
-            source,
-        })?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::AlreadyExists => JournalError::Exists(path.to_path_buf()),
+                _ => JournalError::Io {
+                    file: path.to_path_buf(),
+                    source,
+                },
+            })?;
         let mut j = Journal {
             path: path.to_path_buf(),
             file,
@@ -124,16 +135,26 @@ impl Journal {
         Ok(j)
     }
 
-    /// Opens a journal for appending after checking that it belongs to `header`'s study.
+    /// Opens a journal for appending after checking that it belongs to `header`'s study and
+    /// reading what it holds. A torn last line (a crash mid-write) is cut off, with a warning
+    /// in the prior; a last line without its newline gets one, so the next record starts on a
+    /// line of its own.
     pub fn resume(path: &Path, header: &StudyHeader) -> Result<(Journal, Prior), JournalError> {
         let prior = Prior::read(path, header)?;
-        let file = OpenOptions::new()
-            .append(true)
+        let io = |source| JournalError::Io {
+            file: path.to_path_buf(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
             .open(path)
-            .map_err(|source| JournalError::Io {
-                file: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(io)?;
+        file.set_len(prior.valid_len).map_err(io)?;
+        file.seek(SeekFrom::End(0)).map_err(io)?;
+        if prior.needs_newline {
+            file.write_all(b"\n").map_err(io)?;
+        }
         Ok((
             Journal {
                 path: path.to_path_buf(),
@@ -164,43 +185,150 @@ pub struct Prior {
     pub baselines: HashMap<u32, Measurement>,
     /// Configurations measured.
     pub measurements: HashMap<Config, Measurement>,
+    /// What the user should know about the journal (a torn last line that was dropped).
+    pub warnings: Vec<String>,
+    /// Bytes of the journal that hold whole records.
+    valid_len: u64,
+    /// Whether the last whole record lacks its newline.
+    needs_newline: bool,
 }
 
 impl Prior {
-    /// Reads a journal and checks its header against `header`.
+    /// Reads a journal and checks its header against `header` and every record as input.
     pub fn read(path: &Path, header: &StudyHeader) -> Result<Prior, JournalError> {
-        let f = File::open(path).map_err(|_| JournalError::Missing(path.to_path_buf()))?;
+        let mut text = Vec::new();
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut text))
+            .map_err(|_| JournalError::Missing(path.to_path_buf()))?;
+        Prior::parse(&text, path, header)
+    }
+
+    /// Reads a journal's bytes (`path` names it in errors).
+    pub fn parse(text: &[u8], path: &Path, header: &StudyHeader) -> Result<Prior, JournalError> {
+        let corrupt = |line: usize, message: String| JournalError::Corrupt {
+            file: path.to_path_buf(),
+            line,
+            message,
+        };
         let mut prior = Prior::default();
-        for (i, line) in BufReader::new(f).lines().enumerate() {
-            let line = line.map_err(|source| JournalError::Io {
-                file: path.to_path_buf(),
-                source,
-            })?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let rec: JournalRecord =
-                serde_json::from_str(&line).map_err(|e| JournalError::Corrupt {
-                    file: path.to_path_buf(),
-                    line: i + 1,
-                    message: e.to_string(),
-                })?;
-            match rec {
-                JournalRecord::Study(h) => check_header(path, &h, header)?,
-                JournalRecord::Baseline { measurement } => {
-                    prior.baselines.insert(measurement.batch_size, measurement);
+        let mut offset = 0usize;
+        let mut seen_header = false;
+        let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
+        for (i, raw) in lines.iter().enumerate() {
+            let n = i + 1;
+            let complete = raw.ends_with(b"\n");
+            let parsed = std::str::from_utf8(raw)
+                .map_err(|e| e.to_string())
+                .and_then(|l| match l.trim() {
+                    "" => Ok(None),
+                    l => serde_json::from_str::<JournalRecord>(l)
+                        .map(Some)
+                        .map_err(|e| e.to_string()),
+                });
+            let rec = match parsed {
+                Ok(r) => r,
+                // What a kill in the middle of a write leaves: drop it, say so.
+                Err(e) if !complete && i + 1 == lines.len() && seen_header => {
+                    prior.warnings.push(format!(
+                        "{}:{n}: the last line is cut short (a run killed while writing it?); it is dropped: {e}",
+                        path.display()
+                    ));
+                    break;
                 }
-                JournalRecord::Measurement {
-                    config,
-                    measurement,
-                } => {
-                    prior.measurements.insert(config, measurement);
+                Err(e) => return Err(corrupt(n, e)),
+            };
+            offset += raw.len();
+            prior.needs_newline = !complete;
+            let Some(rec) = rec else { continue };
+            match (rec, seen_header) {
+                (JournalRecord::Study(h), false) => {
+                    check_header(path, &h, header)?;
+                    seen_header = true;
                 }
-                JournalRecord::Failed { .. } => {}
+                (JournalRecord::Study(_), true) => {
+                    return Err(corrupt(n, "a second study header".into()))
+                }
+                (_, false) => {
+                    return Err(corrupt(
+                        n,
+                        "the study header must be the first line; this journal has none before its records".into(),
+                    ))
+                }
+                (rec, true) => prior.add(rec, header).map_err(|m| corrupt(n, m))?,
             }
         }
+        if !seen_header {
+            return Err(corrupt(
+                1,
+                "no study header: this is not an edgetune journal".into(),
+            ));
+        }
+        prior.valid_len = offset as u64;
+        prior.needs_newline &= offset > 0;
         Ok(prior)
     }
+
+    /// Takes one record after checking it as input.
+    fn add(&mut self, rec: JournalRecord, header: &StudyHeader) -> Result<(), String> {
+        match rec {
+            JournalRecord::Study(_) => unreachable!("headers are handled by the reader"),
+            JournalRecord::Baseline { measurement } => {
+                check_measurement(&measurement, header)?;
+                self.baselines.insert(measurement.batch_size, measurement);
+            }
+            JournalRecord::Measurement {
+                config,
+                measurement,
+            } => {
+                check_measurement(&measurement, header)?;
+                if header.space.point_of(&config).is_none() {
+                    return Err(format!("{config} is not in the study's search space"));
+                }
+                if measurement.batch_size != config.batch_size {
+                    return Err(format!(
+                        "the measurement is for batch {}, the configuration has {}",
+                        measurement.batch_size, config.batch_size
+                    ));
+                }
+                if self.measurements.contains_key(&config) {
+                    return Err(format!("{config} is measured twice"));
+                }
+                self.measurements.insert(config, measurement);
+            }
+            JournalRecord::Failed { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// Checks a journaled measurement as input: finite positive energy, finite times, runs that
+/// agree with it, the study's inferences.
+fn check_measurement(m: &Measurement, header: &StudyHeader) -> Result<(), String> {
+    let finite_pos = |x: f64| x.is_finite() && x > 0.0;
+    let finite_nonneg = |x: f64| x.is_finite() && x >= 0.0;
+    if !finite_pos(m.energy_j) {
+        return Err(format!(
+            "energy must be positive and finite, got {} J",
+            m.energy_j
+        ));
+    }
+    if !(finite_nonneg(m.time_s) && finite_nonneg(m.cv) && finite_nonneg(m.wall_s)) {
+        return Err("time, CV and wall time must be finite and not negative".into());
+    }
+    if m.runs.is_empty()
+        || m.runs
+            .iter()
+            .any(|r| !finite_pos(r.energy_j) || !finite_nonneg(r.time_s))
+    {
+        return Err("every measurement needs runs with positive energies".into());
+    }
+    if m.inferences != header.protocol.inferences {
+        return Err(format!(
+            "the measurement is for {} inferences, the study for {}",
+            m.inferences, header.protocol.inferences
+        ));
+    }
+    Ok(())
 }
 
 fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(), JournalError> {
