@@ -655,7 +655,7 @@ mod tests {
         let mut lines = vec![text.lines().next().unwrap().to_string()];
         let mut u = 0.123_456_789_f64;
         for _ in 0..200 {
-            u = (u * 997.0 + 0.318_309_886).fract();
+            u = (u * 997.0 + 0.377_21).fract();
             let x = 1.0 + 1000.0 * u;
             m.energy_j = x;
             m.time_s = x / 7.0;
