@@ -110,9 +110,47 @@ enum Line {
     Eof,
 }
 
-fn kill(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+/// How long to wait for the pipes once the program has exited or been stopped: a grandchild
+/// that escaped the group (or a flood of output) must not hold the measurement.
+const PIPE_GRACE: Duration = Duration::from_millis(200);
+
+/// The program's process group (it is started as the leader of a new one): on every way out
+/// of a run, and on drop, the whole group is killed and the leader reaped, so no grandchild
+/// (`sh -c 'yes >&2'`, `sleep 60 &`) outlives the run or keeps its pipes open.
+struct Group(Child);
+
+impl Group {
+    fn spawn(argv: &[String], shown: &str) -> Result<Group, DeviceError> {
+        use std::os::unix::process::CommandExt;
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map(Group)
+            .map_err(|e| DeviceError::Workload(format!("cannot start `{shown}`: {e}")))
+    }
+
+    fn kill(&mut self) {
+        // The group's id is the leader's pid; a group already gone is fine.
+        if let Ok(pgid) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is
+            // touched.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 fn tail(lines: &Mutex<VecDeque<String>>) -> String {
@@ -124,6 +162,74 @@ fn tail(lines: &Mutex<VecDeque<String>>) -> String {
             .map(|s| format!("  | {s}"))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+}
+
+/// Reads the program's stdout on a thread: the markers, with the time each was read, then EOF.
+fn watch_stdout(child: &mut Child) -> mpsc::Receiver<Line> {
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let now = Instant::now();
+            let msg = match line.trim() {
+                BEGIN_MARKER => Line::Begin(now),
+                END_MARKER => Line::End(now),
+                _ => continue,
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Line::Eof);
+    });
+    rx
+}
+
+/// Keeps the last lines of the program's stderr on a thread; the receiver hears when it ends.
+fn watch_stderr(child: &mut Child) -> (Arc<Mutex<VecDeque<String>>>, mpsc::Receiver<()>) {
+    let lines = Arc::new(Mutex::new(VecDeque::new()));
+    let stderr = child.stderr.take().expect("piped");
+    let (sl, (tx, rx)) = (lines.clone(), mpsc::channel());
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let mut l = sl.lock().unwrap();
+            if l.len() == STDERR_TAIL {
+                l.pop_front();
+            }
+            l.push_back(line);
+        }
+        let _ = tx.send(());
+    });
+    (lines, rx)
+}
+
+/// The markers seen so far.
+#[derive(Default)]
+struct Marks {
+    begin: Option<Instant>,
+    end: Option<Instant>,
+}
+
+impl Marks {
+    /// Takes one line from stdout, opening and closing the meter's window at the markers.
+    /// Returns whether stdout has ended.
+    fn take(&mut self, line: Line, meter: &mut dyn Meter) -> Result<bool, DeviceError> {
+        match line {
+            Line::Begin(t) if self.begin.is_none() => {
+                meter.begin()?;
+                self.begin = Some(t);
+            }
+            Line::End(t) if self.begin.is_some() && self.end.is_none() => {
+                meter.end()?;
+                self.end = Some(t);
+            }
+            Line::Eof => return Ok(true),
+            _ => {}
+        }
+        Ok(false)
     }
 }
 
@@ -143,52 +249,17 @@ impl Workload for CommandWorkload {
             shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_else(|_| argv.join(" "));
         meter.begin()?;
         let started = Instant::now();
-        let mut child = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| DeviceError::Workload(format!("cannot start `{shown}`: {e}")))?;
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().expect("piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let now = Instant::now();
-                let msg = match line.trim() {
-                    BEGIN_MARKER => Line::Begin(now),
-                    END_MARKER => Line::End(now),
-                    _ => continue,
-                };
-                if tx.send(msg).is_err() {
-                    return;
-                }
-            }
-            let _ = tx.send(Line::Eof);
-        });
-        let stderr_lines = Arc::new(Mutex::new(VecDeque::new()));
-        let stderr = child.stderr.take().expect("piped");
-        let sl = stderr_lines.clone();
-        let stderr_thread = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let mut l = sl.lock().unwrap();
-                if l.len() == STDERR_TAIL {
-                    l.pop_front();
-                }
-                l.push_back(line);
-            }
-        });
-        let (mut begin, mut end, mut eof) = (None, None, false);
+        let mut group = Group::spawn(&argv, &shown)?;
+        let rx = watch_stdout(&mut group.0);
+        let (stderr_lines, stderr_done) = watch_stderr(&mut group.0);
+        let mut marks = Marks::default();
         let status = loop {
             if self.interrupted() {
-                kill(&mut child);
                 return Err(DeviceError::Interrupted);
             }
             if started.elapsed() > self.timeout {
-                kill(&mut child);
-                let _ = stderr_thread.join();
+                group.kill();
+                let _ = stderr_done.recv_timeout(PIPE_GRACE);
                 return Err(DeviceError::Workload(format!(
                     "`{shown}` ran longer than --workload-timeout ({} s) and was stopped; last stderr lines:\n{}",
                     self.timeout.as_secs_f64(),
@@ -196,45 +267,60 @@ impl Workload for CommandWorkload {
                 )));
             }
             match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(Line::Begin(t)) if begin.is_none() => {
-                    meter.begin()?;
-                    begin = Some(t);
+                Ok(line) => {
+                    marks.take(line, meter)?;
                 }
-                Ok(Line::End(t)) if begin.is_some() && end.is_none() => {
-                    meter.end()?;
-                    end = Some(t);
-                }
-                Ok(Line::Eof) => eof = true,
-                Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => eof = true,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {}
             }
-            if eof {
-                if let Some(s) = child
-                    .try_wait()
-                    .map_err(|e| DeviceError::Failed(format!("waiting for `{shown}`: {e}")))?
-                {
-                    break s;
-                }
+            // The program's exit ends the run, whoever still holds its pipes.
+            if let Some(s) = group
+                .0
+                .try_wait()
+                .map_err(|e| DeviceError::Failed(format!("waiting for `{shown}`: {e}")))?
+            {
+                break s;
             }
         };
-        let _ = stderr_thread.join();
+        // What it printed before exiting, for as long as its pipes take to close.
+        let until = Instant::now() + PIPE_GRACE;
+        while let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            if marks.take(line, meter)? {
+                break;
+            }
+        }
+        if marks.begin.is_none() {
+            meter.end()?;
+        }
+        group.kill();
+        let _ = stderr_done.recv_timeout(PIPE_GRACE);
+        self.outcome(status, &marks, &shown, &stderr_lines)
+    }
+}
+
+impl CommandWorkload {
+    /// The run's result once the program has exited.
+    fn outcome(
+        &self,
+        status: std::process::ExitStatus,
+        marks: &Marks,
+        shown: &str,
+        stderr_lines: &Mutex<VecDeque<String>>,
+    ) -> Result<WorkloadRun, DeviceError> {
         if !status.success() {
             return Err(DeviceError::Workload(format!(
                 "`{shown}` failed ({status}); last stderr lines:\n{}",
-                tail(&stderr_lines)
+                tail(stderr_lines)
             )));
         }
-        match (begin, end) {
-            (None, _) => {
-                meter.end()?;
-                Ok(WorkloadRun { time_s: None })
-            }
+        match (marks.begin, marks.end) {
+            (None, _) => Ok(WorkloadRun { time_s: None }),
             (Some(b), Some(e)) => Ok(WorkloadRun {
                 time_s: Some((e - b).as_secs_f64()),
             }),
             (Some(_), None) => Err(DeviceError::Workload(format!(
                 "`{shown}` printed {BEGIN_MARKER} but exited without {END_MARKER}; last stderr lines:\n{}",
-                tail(&stderr_lines)
+                tail(stderr_lines)
             ))),
         }
     }
@@ -376,5 +462,67 @@ mod tests {
         let e = w.run(1, 1, &mut Calls::default()).unwrap_err();
         assert!(matches!(e, DeviceError::Interrupted));
         assert!(t0.elapsed() < Duration::from_secs(3));
+    }
+
+    /// Whether process `pid` is gone within a second (or a zombie nobody waits for: killed
+    /// all the same); SIGKILL is delivered asynchronously.
+    fn gone(pid: &str) -> bool {
+        let dead = || {
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+                .map_or(true, |s| s.split_whitespace().nth(2) == Some("Z"))
+        };
+        let t0 = Instant::now();
+        while !dead() {
+            if t0.elapsed() > Duration::from_secs(1) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
+    #[test]
+    fn a_flood_of_output_from_a_grandchild_does_not_hold_the_timeout() {
+        // `yes` keeps stderr full after `sh` is killed: only killing the group ends it.
+        let mut w =
+            CommandWorkload::new("sh -c 'yes >&2'", "m", Duration::from_millis(500), None).unwrap();
+        let t0 = Instant::now();
+        let e = w.run(1, 1, &mut Calls::default()).unwrap_err().to_string();
+        assert!(e.contains("--workload-timeout"), "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    }
+
+    #[test]
+    fn a_background_grandchild_does_not_lengthen_the_run_and_dies_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid = dir.path().join("pid");
+        let cmd = format!("sh -c 'sleep 30 & echo $! > {}; echo x'", pid.display());
+        let mut calls = Calls::default();
+        let t0 = Instant::now();
+        wl(&cmd).run(1, 1, &mut calls).unwrap();
+        // The window is the program's lifetime, not the grandchild's.
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        assert!(calls.0[1].1 - calls.0[0].1 < Duration::from_secs(2));
+        assert!(gone(&std::fs::read_to_string(&pid).unwrap()));
+    }
+
+    #[test]
+    fn an_interrupt_or_a_timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, interrupt) in [false, true].into_iter().enumerate() {
+            let pid = dir.path().join(format!("pid{i}"));
+            let cmd = format!("sh -c 'sleep 30 & echo $! > {}; wait'", pid.display());
+            let flag = Arc::new(AtomicBool::new(false));
+            let timeout = Duration::from_millis(if interrupt { 30_000 } else { 400 });
+            let mut w = CommandWorkload::new(&cmd, "m", timeout, Some(flag.clone())).unwrap();
+            let f2 = flag.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                f2.store(interrupt, Ordering::SeqCst);
+            });
+            assert!(w.run(1, 1, &mut Calls::default()).is_err());
+            let pid = std::fs::read_to_string(&pid).unwrap();
+            assert!(gone(&pid), "interrupt {interrupt}: sleep {pid} still runs");
+        }
     }
 }
