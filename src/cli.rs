@@ -241,6 +241,7 @@ impl BoardArgs {
             state_file: self.state_file.clone(),
             poll_ms,
             emc: false,
+            force: false,
         }
     }
 }
@@ -267,11 +268,18 @@ pub struct RestoreArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Restore even while another edgetune owns the board (its lock is held): only when that
+    /// process is stuck; a live run would go on pinning.
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl RestoreArgs {
     pub fn options(&self) -> BoardOptions {
-        self.board.to_options(0)
+        BoardOptions {
+            force: self.force,
+            ..self.board.to_options(0)
+        }
     }
 }
 

@@ -501,3 +501,45 @@ fn jetson_input_errors_exit_2_with_what_to_do() {
         .stderr(predicate::str::contains("cannot read the profile"));
     same(&tree(&nano), &before);
 }
+
+/// Issue 18, case 2: one owner per board. While a tune measures (from its DVFS baseline on,
+/// before any snapshot exists), a second tune, `apply` and `restore` are refused with exit 2
+/// and the owner's pid; `restore --force` is the way round for a stuck owner.
+#[test]
+fn a_board_has_one_owner_at_a_time() {
+    let (t, root) = fixture("xavier-nx-jp5");
+    let before = tree(&root);
+    let lock = root.join("var/lib/edgetune/restore.lock");
+    let mut child = spawn_tune(&root, &t.path().join("out"));
+    wait_for(&lock, "the board's lock");
+    let busy = |args: Vec<String>| {
+        let o = edgetune().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("in use") && err.contains(&format!("pid {}", child.id())),
+            "{err}"
+        );
+        err.to_string()
+    };
+    busy(tune_args(&root, &t.path().join("out2"), "true", "2"));
+    let profile = t.path().join("profile.toml");
+    std::fs::write(
+        &profile,
+        "[profile]\nboard = \"xavier-nx\"\nmodel = \"resnet18\"\nbackend = \"sim\"\ncpu_freq_khz = 1190400\ngpu_freq_hz = 510000000\nbatch_size = 8\nenergy_j = 100.0\ninferences = 3200\n",
+    )
+    .unwrap();
+    let root_s = root.display().to_string();
+    busy(vec![
+        "apply".into(),
+        "--sysfs-root".into(),
+        root_s.clone(),
+        profile.display().to_string(),
+    ]);
+    let err = busy(vec!["restore".into(), "--sysfs-root".into(), root_s]);
+    assert!(err.contains("--force"), "{err}");
+    signal(&child, "-INT");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    same(&tree(&root), &before);
+    assert!(!state(&root).exists());
+}

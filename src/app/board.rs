@@ -27,6 +27,8 @@ pub struct BoardOptions {
     pub poll_ms: u64,
     /// Also control the memory clock (debugfs).
     pub emc: bool,
+    /// `restore --force`: restore even while another run owns the board.
+    pub force: bool,
 }
 
 impl Default for BoardOptions {
@@ -36,6 +38,7 @@ impl Default for BoardOptions {
             state_file: None,
             poll_ms: DEFAULT_POLL_MS,
             emc: false,
+            force: false,
         }
     }
 }
@@ -216,7 +219,13 @@ pub fn restore(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> 
             return Ok(());
         }
     }
-    let r = restore_from_state(&o.sysfs_root, &state).map_err(|e| -> anyhow::Error {
+    let r = restore_from_state(&o.sysfs_root, &state, o.force).map_err(|e| -> anyhow::Error {
+        if let JetsonError::Busy { .. } = e {
+            return UsageError(format!(
+                "{e}. `edgetune restore --force` restores anyway, for a run that is stuck"
+            ))
+            .into();
+        }
         if e.is_usage() {
             UsageError(e.to_string()).into()
         } else {

@@ -29,7 +29,8 @@ pub fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Every regular file under `root` (links not followed) with its content. A file that vanishes
-/// while it is read (a live emulator renames its temporary files into place) is left out.
+/// while it is read (a live emulator renames its temporary files into place) is left out, and so
+/// are edgetune's own lock files (`restore.lock`, which stays like dpkg's: not the board's).
 pub fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut m = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
@@ -39,7 +40,7 @@ pub fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             let ft = e.file_type().unwrap();
             if ft.is_dir() {
                 stack.push(e.path());
-            } else if ft.is_file() {
+            } else if ft.is_file() && e.path().extension().is_none_or(|x| x != "lock") {
                 if let Ok(bytes) = std::fs::read(e.path()) {
                     m.insert(e.path(), bytes);
                 }

@@ -6,6 +6,7 @@
 //! `Drop`), on SIGINT/SIGTERM/SIGHUP, and by `edgetune restore` after a SIGKILL or power loss.
 
 pub mod live;
+pub mod owner;
 pub mod rails;
 pub mod snapshot;
 pub mod sysfs;
@@ -59,6 +60,29 @@ pub enum JetsonError {
     /// A snapshot file that cannot be used.
     #[error("{0}")]
     Snapshot(String),
+    /// Another edgetune owns the board.
+    #[error("the board is in use by another run ({holder}; lock {}): wait for it to finish or stop it (Ctrl-C puts the board back); one edgetune drives a board at a time", lock.display())]
+    Busy {
+        /// The lock file.
+        lock: PathBuf,
+        /// Who holds it.
+        holder: String,
+    },
+    /// The board was put back for good by a second interrupt; nothing more is written.
+    #[error("the board was put back after a second interrupt; edgetune is quitting")]
+    Closed,
+    /// A file did not read back what restoring wrote.
+    #[error("{path} reads `{got}` after restoring `{want}`; the snapshot is kept at {state}: run `sudo edgetune restore` again, or reboot")]
+    NotRestored {
+        /// The file.
+        path: PathBuf,
+        /// What it reads.
+        got: String,
+        /// What was written.
+        want: String,
+        /// The state file kept.
+        state: PathBuf,
+    },
 }
 
 fn io_message(path: &Path, e: &std::io::Error) -> String {
@@ -90,6 +114,7 @@ impl JetsonError {
                 | JetsonError::Unsupported(_)
                 | JetsonError::StaleSnapshot { .. }
                 | JetsonError::Snapshot(_)
+                | JetsonError::Busy { .. }
         )
     }
 }
@@ -98,6 +123,8 @@ impl From<JetsonError> for DeviceError {
     fn from(e: JetsonError) -> DeviceError {
         match e {
             JetsonError::Unsupported(m) => DeviceError::Unsupported(m),
+            // A second signal restored the board: the run is over.
+            JetsonError::Closed => DeviceError::Interrupted,
             e => DeviceError::Failed(e.to_string()),
         }
     }
@@ -468,6 +495,11 @@ pub struct JetsonDevice {
     poller: Option<Poller>,
     notes: Vec<String>,
     pinned_at_start: bool,
+    /// This process's ownership of the board: from open until the board is restored (taken
+    /// again should it be written after that).
+    owner: Option<owner::BoardLock>,
+    /// Times a clock is read again while it has not followed a pin yet (20 ms apart).
+    read_back_retries: u32,
 }
 
 impl JetsonDevice {
@@ -479,6 +511,7 @@ impl JetsonDevice {
         state_path: &Path,
         poll_ms: Option<u64>,
     ) -> Result<JetsonDevice, JetsonError> {
+        let owner = owner::BoardLock::take(state_path)?;
         if state_path.exists() {
             return Err(JetsonError::StaleSnapshot {
                 path: state_path.to_path_buf(),
@@ -487,17 +520,18 @@ impl JetsonDevice {
                     .unwrap_or_else(|e| e.to_string()),
             });
         }
-        Self::take_over(disc, state_path, poll_ms, None)
+        Self::take_over(disc, state_path, poll_ms, None, owner)
     }
 
     /// Like [`JetsonDevice::open`], but an existing snapshot is kept as the state to return to
     /// (for `edgetune apply` run twice: the first snapshot holds what the board was before).
     pub fn open_keeping(disc: Discovery, state_path: &Path) -> Result<JetsonDevice, JetsonError> {
+        let owner = owner::BoardLock::take(state_path)?;
         let old = match state_path.exists() {
             true => Some(Snapshot::load(state_path)?),
             false => None,
         };
-        Self::take_over(disc, state_path, None, old)
+        Self::take_over(disc, state_path, None, old, owner)
     }
 
     fn take_over(
@@ -505,6 +539,7 @@ impl JetsonDevice {
         state_path: &Path,
         poll_ms: Option<u64>,
         old: Option<Snapshot>,
+        owner: owner::BoardLock,
     ) -> Result<JetsonDevice, JetsonError> {
         let fs = disc.sysfs();
         let entries = disc.snapshot_entries(&fs)?;
@@ -518,8 +553,25 @@ impl JetsonDevice {
             .any(|e| matches!(e, Entry::Range { min, max, .. } if min == max));
         let dirty = old.is_some();
         let snapshot = match old {
-            Some(s) => {
+            Some(mut s) => {
                 s.check(&fs)?;
+                // Files this run may write that the kept snapshot does not hold (a memory
+                // clock now, where the first apply had none) still have their values from
+                // before: add them, on disk too, before anything is written.
+                let held: Vec<PathBuf> = s
+                    .entries
+                    .iter()
+                    .flat_map(|e| e.paths())
+                    .map(Path::to_path_buf)
+                    .collect();
+                let missing: Vec<Entry> = entries
+                    .into_iter()
+                    .filter(|e| e.paths().iter().any(|p| !held.iter().any(|h| h == p)))
+                    .collect();
+                if !missing.is_empty() {
+                    s.entries.extend(missing);
+                    s.save(state_path)?;
+                }
                 s
             }
             None => Snapshot::new(&disc, entries),
@@ -534,6 +586,8 @@ impl JetsonDevice {
             notes: Vec::new(),
             pinned_at_start,
             disc,
+            owner: Some(owner),
+            read_back_retries: 5,
         })
     }
 
@@ -570,6 +624,9 @@ impl JetsonDevice {
 
     /// Writes the snapshot to the state file before the first write to the board.
     fn arm(&mut self) -> Result<(), JetsonError> {
+        if self.owner.is_none() {
+            self.owner = Some(owner::BoardLock::take(&self.state_path)?);
+        }
         if !self.dirty {
             self.snapshot.save(&self.state_path)?;
             snapshot::register_emergency(&self.disc.root, &self.state_path);
@@ -620,6 +677,7 @@ impl JetsonDevice {
         Ok(())
     }
 
+    /// Pins the clocks, with the board-write guard held for every write of it.
     fn pin(
         &mut self,
         cpu_freq_khz: u64,
@@ -627,6 +685,19 @@ impl JetsonDevice {
         emc_freq_hz: Option<u64>,
     ) -> Result<(), JetsonError> {
         self.check(cpu_freq_khz, gpu_freq_hz, emc_freq_hz)?;
+        let closed = snapshot::writes();
+        if closed.contains(&self.state_path) {
+            return Err(JetsonError::Closed);
+        }
+        self.pin_locked(cpu_freq_khz, gpu_freq_hz, emc_freq_hz)
+    }
+
+    fn pin_locked(
+        &mut self,
+        cpu_freq_khz: u64,
+        gpu_freq_hz: u64,
+        emc_freq_hz: Option<u64>,
+    ) -> Result<(), JetsonError> {
         self.arm()?;
         for p in self.disc.cpu.clone() {
             let (lo, hi) = (p.file("scaling_min_freq"), p.file("scaling_max_freq"));
@@ -683,7 +754,7 @@ impl JetsonDevice {
         }
         // A clock can take a moment to follow the write: look again for up to 100 ms.
         let mut got = self.fs.read_u64(path);
-        for _ in 0..5 {
+        for _ in 0..self.read_back_retries {
             if !matches!(got, Ok(v) if v != want) {
                 break;
             }
@@ -699,9 +770,14 @@ impl JetsonDevice {
         }
     }
 
-    /// Writes the snapshot back, whatever state the board is in.
+    /// Writes the snapshot back, whatever state the board is in, and checks every file reads
+    /// back as it was; nothing to do when a second signal already put the board back.
     fn put_back(&mut self) -> Result<(), JetsonError> {
-        snapshot::restore_entries(&mut self.fs, &self.snapshot.entries)
+        let closed = snapshot::writes();
+        if closed.contains(&self.state_path) {
+            return Ok(());
+        }
+        snapshot::restore_and_verify(&mut self.fs, &self.snapshot.entries, &self.state_path)
     }
 }
 
@@ -798,6 +874,8 @@ impl Device for JetsonDevice {
         self.put_back()?;
         self.dirty = false;
         snapshot::remove_state(&self.state_path).map_err(DeviceError::from)?;
+        // Back as found: the board is free for another run.
+        self.owner = None;
         Ok(())
     }
 
@@ -829,6 +907,23 @@ impl Drop for JetsonDevice {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+impl JetsonDevice {
+    /// No waiting for clocks to follow (a fixture's never do).
+    pub(crate) fn without_read_back_wait(mut self) -> JetsonDevice {
+        self.read_back_retries = 0;
+        self
+    }
+
+    /// What a SIGKILL leaves: nothing is restored, the kernel drops the lock (its file stays).
+    pub(crate) fn killed(mut self) {
+        if let Some(o) = self.owner.take() {
+            o.leak_unlocked();
+        }
+        std::mem::forget(self);
     }
 }
 

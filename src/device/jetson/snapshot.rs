@@ -2,12 +2,13 @@
 //! the first write, saved to a state file that outlives the process (SIGKILL, power loss) so
 //! `edgetune restore` can put the board back.
 
+use super::owner::BoardLock;
 use super::sysfs::Sysfs;
 use super::{discover, discover_emc, Discovery, JetsonError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// One thing to put back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +134,17 @@ impl Snapshot {
     }
 }
 
+/// Every write to a board in this process happens while this is held: a pin, a restore, and
+/// the restore a second signal makes from its own thread, which so never interleaves with a
+/// pin half done. It lists the state files whose boards a second signal put back for good:
+/// nothing is written to those again.
+static WRITES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Holds the board-write guard (a panic while it was held does not block restoring).
+pub(crate) fn writes() -> MutexGuard<'static, Vec<PathBuf>> {
+    WRITES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Writes `entries` back in order. Every entry is tried even when one fails; the first failure
 /// is returned.
 pub fn restore_entries(fs: &mut Sysfs, entries: &[Entry]) -> Result<(), JetsonError> {
@@ -161,6 +173,49 @@ pub fn restore_entries(fs: &mut Sysfs, entries: &[Entry]) -> Result<(), JetsonEr
     first_err.map_or(Ok(()), Err)
 }
 
+/// Writes `entries` back, then reads every one of them (but the best-effort ones) again: the
+/// state file `state` may be deleted only once this returns `Ok`.
+pub fn restore_and_verify(
+    fs: &mut Sysfs,
+    entries: &[Entry],
+    state: &Path,
+) -> Result<(), JetsonError> {
+    restore_entries(fs, entries)?;
+    let differs = |path: &Path, got: String, want: String| JetsonError::NotRestored {
+        path: path.to_path_buf(),
+        got,
+        want,
+        state: state.to_path_buf(),
+    };
+    for e in entries {
+        match e {
+            Entry::File {
+                best_effort: true, ..
+            } => {}
+            Entry::File { path, value, .. } => {
+                let got = fs.read(path)?;
+                if got.trim() != value.trim() {
+                    return Err(differs(path, got, value.clone()));
+                }
+            }
+            Entry::Range {
+                min_path,
+                max_path,
+                min,
+                max,
+            } => {
+                for (p, want) in [(min_path, min), (max_path, max)] {
+                    let got = fs.read_u64(p)?;
+                    if got != *want {
+                        return Err(differs(p, got.to_string(), want.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Deletes the state file (it is absent once the board is back as found).
 pub fn remove_state(path: &Path) -> Result<(), JetsonError> {
     match std::fs::remove_file(path) {
@@ -182,9 +237,25 @@ pub struct Restored {
     pub written_by: Option<String>,
 }
 
-/// Puts the board under `root` back from the state file and deletes it (`edgetune restore`).
-/// Refuses a snapshot naming any file outside the discovered cpufreq and devfreq directories.
-pub fn restore_from_state(root: &Path, state_path: &Path) -> Result<Restored, JetsonError> {
+/// Puts the board under `root` back from the state file and deletes it once every file reads
+/// back as it was (`edgetune restore`). Takes the board's lock first, so a live run's board is
+/// not restored under it, unless `force`. Refuses a snapshot naming any file outside the
+/// discovered cpufreq and devfreq directories.
+pub fn restore_from_state(
+    root: &Path,
+    state_path: &Path,
+    force: bool,
+) -> Result<Restored, JetsonError> {
+    let _owner = match force {
+        false => Some(BoardLock::take(state_path)?),
+        true => None,
+    };
+    let _writing = writes();
+    restore_locked(root, state_path)
+}
+
+/// [`restore_from_state`] with the board's lock and the write guard held.
+fn restore_locked(root: &Path, state_path: &Path) -> Result<Restored, JetsonError> {
     if !state_path.exists() {
         return Ok(Restored {
             state_path: state_path.to_path_buf(),
@@ -199,7 +270,7 @@ pub fn restore_from_state(root: &Path, state_path: &Path) -> Result<Restored, Je
     disc.emc = discover_emc(&Sysfs::new(root)).ok();
     let mut fs = disc.sysfs();
     snap.check(&fs)?;
-    restore_entries(&mut fs, &snap.entries)?;
+    restore_and_verify(&mut fs, &snap.entries, state_path)?;
     remove_state(state_path)?;
     let mut files: Vec<PathBuf> = fs.log.iter().map(|(p, _)| p.clone()).collect();
     files.dedup();
@@ -224,9 +295,18 @@ pub fn register_emergency(root: &Path, state_path: &Path) {
 /// the process exits right after). Returns what it said.
 pub fn emergency_restore() -> Option<String> {
     let (root, state) = EMERGENCY.lock().ok()?.clone()?;
-    Some(match restore_from_state(&root, &state) {
+    Some(put_back_for_good(&root, &state))
+}
+
+/// Waits for a pin in flight to finish, restores the board from `state` (this process owns
+/// it), and closes it: nothing is written to it again. Returns what it did.
+pub fn put_back_for_good(root: &Path, state: &Path) -> String {
+    let mut closed = writes();
+    let said = match restore_locked(root, state) {
         Ok(r) if r.found => format!("restored {} files from {}", r.files.len(), state.display()),
         Ok(_) => "nothing to restore".into(),
         Err(e) => format!("restoring failed: {e}; run `sudo edgetune restore`"),
-    })
+    };
+    closed.push(state.to_path_buf());
+    said
 }
