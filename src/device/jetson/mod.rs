@@ -86,7 +86,14 @@ pub enum JetsonError {
 }
 
 fn io_message(path: &Path, e: &std::io::Error) -> String {
+    // EPERM is the kernel (or an immutable file) refusing the operation, whoever asks; EACCES
+    // is file permissions, which root passes.
+    const EPERM: i32 = 1;
     match e.kind() {
+        std::io::ErrorKind::PermissionDenied if e.raw_os_error() == Some(EPERM) => format!(
+            "the kernel refused the write to {} (operation not permitted): the file may be immutable (chattr +i, lsattr shows it) or its driver refuses this operation",
+            path.display()
+        ),
         std::io::ErrorKind::PermissionDenied => format!(
             "permission denied on {}: changing clocks needs root; run edgetune with sudo",
             path.display()
