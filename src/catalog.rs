@@ -607,6 +607,16 @@ impl Model {
         }
         c.positive("paper.gflops", m.paper.gflops)?;
         c.positive("paper.params_m", m.paper.params_m)?;
+        // The twin multiplies these into times and energies: keep them physical.
+        if m.paper.gflops > 1e6 {
+            return Err(c.fail(
+                "paper.gflops",
+                format!(
+                    "must be at most 1e6 GFLOPs per inference, got {}",
+                    m.paper.gflops
+                ),
+            ));
+        }
         for (board, t) in &m.twin {
             let f = |name: &str| format!("twin.{board}.{name}");
             if !(t.gpu_efficiency > 0.0 && t.gpu_efficiency <= 8.0) {

@@ -904,6 +904,96 @@ fn a_bad_replay_table_is_bad_input_with_its_line() {
         .stderr(predicate::str::contains("tune"));
 }
 
+/// Issue 18, case 11: values that overflowed or were silently changed are bad input naming
+/// the line; a catalogue number the twin cannot use, `emulate --root` on a file and an unknown
+/// key in a profile too.
+#[test]
+fn overflowing_or_misshapen_input_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "gpu_freq_hz,energy_j\n76800000,1e308\n153600000,1\n",
+            "t.csv:2: energy must be positive and at most",
+        ),
+        (
+            "gpu_freq_hz,power_w,time_s\n76800000,1e300,1e300\n153600000,1,1\n",
+            "t.csv:2: energy",
+        ),
+        (
+            "gpu_freq_hz,energy_j\n76800000,1\n1e20,1\n",
+            "t.csv:3: column `gpu_freq_hz`: 100000000000000000000 is not a whole number",
+        ),
+        (
+            "gpu_freq_hz,energy_j,inferences\n76800000,1,1e12\n153600000,1,1\n",
+            "t.csv:2: column `inferences`",
+        ),
+        (
+            "gpu_freq_hz,energy_j,energy_j\n76800000,1,2\n153600000,1,2\n",
+            "t.csv:1: column `energy_j` appears twice",
+        ),
+        (
+            "gpu_freq_hz,energy_j\n76800000,1,7\n153600000,1\n",
+            "t.csv:2: 3 cells, but the header names 2 columns",
+        ),
+    ];
+    let p = dir.path().join("t.csv");
+    for (table, msg) in cases {
+        std::fs::write(&p, table).unwrap();
+        edgetune()
+            .args(["tune", "-m", "alexnet", "-d", "nano", "-q", "--table"])
+            .arg(&p)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(msg));
+    }
+    // A catalogue model whose GFLOPs would make the twin's energies infinite.
+    let cat = dir.path().join("cat");
+    std::fs::create_dir_all(cat.join("models")).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for d in ["models", "search-spaces"] {
+        std::fs::create_dir_all(cat.join(d)).unwrap();
+        for e in std::fs::read_dir(root.join(d)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), cat.join(d).join(e.file_name())).unwrap();
+        }
+    }
+    let m = cat.join("models/alexnet.toml");
+    let text = std::fs::read_to_string(&m).unwrap();
+    let gflops = text
+        .lines()
+        .find(|l| l.starts_with("gflops"))
+        .unwrap()
+        .to_string();
+    std::fs::write(&m, text.replace(&gflops, "gflops = 1e308")).unwrap();
+    edgetune()
+        .args(["tune", "-m", "alexnet", "-d", "nano", "-q", "--catalog"])
+        .arg(&cat)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("paper.gflops").and(predicate::str::contains("at most")));
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    edgetune()
+        .args(["emulate", "--board", "nano", "--root"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a file"));
+    let profile = dir.path().join("p.toml");
+    std::fs::write(
+        &profile,
+        "[profile]\nboard = \"nano\"\nmodel = \"resnet18\"\nbackend = \"sim\"\ncpu_freq_khz = 1479000\ngpu_freq_hz = 921600000\nbatch_size = 8\nenergy_j = 1.0\ninferences = 3200\ngpu_freq_mhz = 1\n",
+    )
+    .unwrap();
+    edgetune()
+        .args(["apply", "--sysfs-root"])
+        .arg(dir.path())
+        .arg(&profile)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown key `gpu_freq_mhz`"));
+}
+
 /// Texts and element counts of an SVG, parsed as XML.
 fn svg_summary(path: &Path) -> (Vec<String>, usize, usize) {
     let src = std::fs::read_to_string(path).unwrap();

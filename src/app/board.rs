@@ -252,6 +252,21 @@ pub fn restore(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> 
     Ok(())
 }
 
+/// The keys `[profile]` may hold.
+const PROFILE_KEYS: [&str; 11] = [
+    "board",
+    "model",
+    "backend",
+    "cpu_freq_khz",
+    "gpu_freq_hz",
+    "emc_freq_hz",
+    "cpu_cores",
+    "batch_size",
+    "energy_j",
+    "inferences",
+    "saving_pct",
+];
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProfileFile {
@@ -272,14 +287,27 @@ pub fn apply(
             profile.display()
         ))
     })?;
+    let not_a_profile = |e: String| {
+        UsageError(format!(
+            "{} is not an edgetune profile: {e}",
+            profile.display()
+        ))
+    };
     let p = toml::from_str::<ProfileFile>(&text)
-        .map_err(|e| {
-            UsageError(format!(
-                "{} is not an edgetune profile: {e}",
-                profile.display()
-            ))
-        })?
+        .map_err(|e| not_a_profile(e.to_string()))?
         .profile;
+    // Profile flattens its configuration, which serde cannot combine with deny_unknown_fields:
+    // the keys are checked here (a misspelt key must not be silently ignored).
+    let table: toml::Table = toml::from_str(&text).map_err(|e| not_a_profile(e.to_string()))?;
+    if let Some(t) = table.get("profile").and_then(|v| v.as_table()) {
+        if let Some(k) = t.keys().find(|k| !PROFILE_KEYS.contains(&k.as_str())) {
+            return Err(not_a_profile(format!(
+                "unknown key `{k}` in [profile]; the keys are {}",
+                PROFILE_KEYS.join(", ")
+            ))
+            .into());
+        }
+    }
     let catalog = load_catalog(catalog_dir)?;
     let dt = device_tree_model(&o.sysfs_root);
     let here = catalog.detect(dt.as_deref());

@@ -49,6 +49,13 @@ pub fn emulate_cmd(catalog_dir: Option<&Path>, o: &EmulateOptions) -> Result<()>
         time_scale: o.time_scale,
         sensor_refresh_ms: o.sensor_refresh_ms,
     };
+    if o.root.exists() && !o.root.is_dir() {
+        return Err(UsageError(format!(
+            "--root {} is a file; give emulate a new or empty folder",
+            o.root.display()
+        ))
+        .into());
+    }
     let layout = emulator::create_tree(&o.root, &board, &config).map_err(usage)?;
     quiet_interrupts(o.quiet);
     let stop = interrupt_flag();

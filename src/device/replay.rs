@@ -49,6 +49,14 @@ pub enum ReplayError {
     },
 }
 
+/// Largest energy a row may hold, J (a terajoule: far beyond any run, far below overflow when
+/// scaled to `--inferences`).
+const MAX_ENERGY_J: f64 = 1e12;
+/// Largest time a row may hold, s.
+const MAX_TIME_S: f64 = 1e9;
+/// Largest knob value: frequencies up to 10^15 (kHz or Hz), exactly representable.
+const MAX_KNOB: f64 = 1e15;
+
 /// Columns accepted besides the knobs.
 const VALUE_COLUMNS: [&str; 8] = [
     "energy_j",
@@ -150,6 +158,13 @@ impl Columns {
                 ),
             ));
         }
+        if let Some((_, h)) = headers
+            .iter()
+            .enumerate()
+            .find(|(i, h)| headers[..*i].contains(h))
+        {
+            return Err(row_err(path, 1, format!("column `{h}` appears twice")));
+        }
         let col = |name: &str| headers.iter().position(|h| h == name);
         let knobs: Vec<(Knob, usize)> = Knob::EVERY
             .into_iter()
@@ -185,6 +200,13 @@ impl Columns {
     fn record(&self, path: &Path, rec: &csv::StringRecord) -> Result<Recorded, ReplayError> {
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         let err = |message: String| row_err(path, line, message);
+        if rec.len() > self.headers.len() {
+            return Err(err(format!(
+                "{} cells, but the header names {} columns",
+                rec.len(),
+                self.headers.len()
+            )));
+        }
         let cell = |i: usize| rec.get(i).unwrap_or("");
         let number = |i: usize| -> Result<f64, ReplayError> {
             cell(i)
@@ -212,19 +234,24 @@ impl Columns {
             EnergyColumns::Energy(i) => number(i)?,
             EnergyColumns::PowerTimesTime(p, t) => number(p)? * number(t)?,
         };
-        if energy_j <= 0.0 {
-            return Err(err(format!("energy must be positive, got {energy_j} J")));
+        if !(energy_j > 0.0 && energy_j <= MAX_ENERGY_J) {
+            return Err(err(format!(
+                "energy must be positive and at most {MAX_ENERGY_J} J, got {energy_j} J"
+            )));
         }
         let time_s = match self.time {
             Some(i) if !cell(i).is_empty() => Some(number(i)?).filter(|t| *t > 0.0),
             _ => None,
         };
+        if time_s.is_some_and(|t| t > MAX_TIME_S) {
+            return Err(err(format!("time must be at most {MAX_TIME_S} s")));
+        }
         let inferences = match self.inferences {
             Some(i) if !cell(i).is_empty() => {
                 let n = number(i)?;
-                if n < 1.0 || n.fract() != 0.0 {
+                if n < 1.0 || n.fract() != 0.0 || n > u32::MAX as f64 {
                     return Err(err(format!(
-                        "column `inferences`: `{}` is not a positive whole number",
+                        "column `inferences`: `{}` is not a whole number from 1 to 4294967295",
                         cell(i)
                     )));
                 }
@@ -238,7 +265,8 @@ impl Columns {
             inferences,
         };
         let value = |i: usize| -> Result<u64, ReplayError> {
-            knob_value(number(i)?, path, line, &self.headers[i])
+            let knob = Knob::from_column(&self.headers[i]).expect("a knob column");
+            knob_value(number(i)?, knob, path, line)
         };
         if is_dvfs {
             let batch = match self.knobs.iter().find(|(k, _)| *k == Knob::BatchSize) {
@@ -374,14 +402,19 @@ impl ReplayTable {
     }
 }
 
-fn knob_value(v: f64, path: &Path, line: u64, column: &str) -> Result<u64, ReplayError> {
-    if v > 0.0 && v.fract() == 0.0 {
+fn knob_value(v: f64, knob: Knob, path: &Path, line: u64) -> Result<u64, ReplayError> {
+    // Batch sizes and core counts are 32-bit; frequencies are capped where f64 is still exact.
+    let max = match knob {
+        Knob::BatchSize | Knob::CpuCores => u32::MAX as f64,
+        _ => MAX_KNOB,
+    };
+    if v > 0.0 && v.fract() == 0.0 && v <= max {
         Ok(v as u64)
     } else {
         Err(row_err(
             path,
             line,
-            format!("column `{column}`: {v} is not a positive whole number"),
+            format!("column `{knob}`: {v} is not a whole number from 1 to {max}"),
         ))
     }
 }

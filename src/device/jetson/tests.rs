@@ -657,8 +657,10 @@ fn a_second_signal_at_any_moment_leaves_the_board_as_found() {
 fn a_refused_write_says_what_refused_it() {
     let p = Path::new("/sys/x/min_freq");
     let eperm = JetsonError::io(p, std::io::Error::from_raw_os_error(1)).to_string();
-    assert!(eperm.contains("immutable") && !eperm.contains("sudo"), "{eperm}");
+    assert!(
+        eperm.contains("immutable") && !eperm.contains("sudo"),
+        "{eperm}"
+    );
     let eacces = JetsonError::io(p, std::io::Error::from_raw_os_error(13)).to_string();
     assert!(eacces.contains("needs root"), "{eacces}");
 }
-
