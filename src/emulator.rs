@@ -144,6 +144,35 @@ fn layout_of(board: &Board) -> Result<&EmulatorLayout, EmulatorError> {
             board.file, l.sensor_driver
         )));
     }
+    // Every file the tree gets must land under --root's sys/: no `..`, nothing outside /sys.
+    let inside_sys = |p: &str| {
+        Path::new(p).starts_with("/sys")
+            && Path::new(p)
+                .components()
+                .all(|c| !matches!(c, std::path::Component::ParentDir))
+    };
+    for (field, p) in [
+        ("gpu_device", &l.gpu_device),
+        ("sensor_device", &l.sensor_device),
+    ] {
+        if !inside_sys(p) {
+            return Err(EmulatorError::Usage(format!(
+                "{}: [emulator] {field} must be a path under /sys without `..`, got {p}",
+                board.file
+            )));
+        }
+    }
+    for (field, name) in [
+        ("gpu.devfreq", &board.gpu.devfreq),
+        ("emulator.gpu_node", &l.gpu_node),
+    ] {
+        if name.is_empty() || name.contains('/') || name == ".." || name == "." {
+            return Err(EmulatorError::Usage(format!(
+                "{}: {field} must be a single file name, got `{name}`",
+                board.file
+            )));
+        }
+    }
     Ok(l)
 }
 
@@ -703,5 +732,25 @@ mod tests {
         assert!((top - 0.89).abs() < 0.005, "{top}");
         assert_eq!(Drive::Pinned(7).at(5, 0.3), 7);
         assert_eq!(governed(&[1, 2, 3], 2, 2, 0.9, 3), Drive::Pinned(2));
+    }
+
+    #[test]
+    fn a_layout_that_climbs_out_of_the_root_is_refused() {
+        let cat = Catalog::load(None).unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        let cfg = EmulatorConfig {
+            board: "nano".into(),
+            time_scale: 1.0,
+            sensor_refresh_ms: 20,
+        };
+        let mut bad = cat.board("nano").unwrap().clone();
+        bad.emulator.as_mut().unwrap().gpu_device = "/../../../../elsewhere".into();
+        let e = create_tree(&root, &bad, &cfg).unwrap_err().to_string();
+        assert!(e.contains("gpu_device") && e.contains(".."), "{e}");
+        let mut bad = cat.board("nano").unwrap().clone();
+        bad.gpu.devfreq = "../../x".into();
+        assert!(create_tree(&root, &bad, &cfg).is_err());
+        assert!(!t.path().join("elsewhere").exists() && !root.exists());
     }
 }

@@ -43,6 +43,9 @@ pub enum JetsonError {
     /// A write outside the cpufreq, devfreq and memory-clock directories discovery found.
     #[error("refusing to write {0}: edgetune writes only under the board's cpufreq, devfreq and memory-clock directories")]
     Forbidden(PathBuf),
+    /// A file with other names (hard links): a write would change them too.
+    #[error("refusing to write {0}: it has more than one hard link, so the write would reach another file too; sysfs files have one")]
+    Linked(PathBuf),
     /// Something discovery needs is not there (not a Jetson, or an unknown layout).
     #[error("{0}")]
     NotFound(String),
@@ -117,6 +120,7 @@ impl JetsonError {
         matches!(
             self,
             JetsonError::Forbidden(_)
+                | JetsonError::Linked(_)
                 | JetsonError::NotFound(_)
                 | JetsonError::Unsupported(_)
                 | JetsonError::StaleSnapshot { .. }

@@ -50,12 +50,19 @@ impl Sysfs {
         }
     }
 
-    /// Whether `path` lies inside an allowed directory.
+    /// Whether `path` lies inside an allowed directory and, links resolved, inside the root
+    /// (on a real board, whose root is `/`, inside `/sys`): a policy or devfreq folder linked
+    /// to somewhere else is not the board's.
     pub fn is_allowed(&self, path: &Path) -> bool {
         let Ok(real) = std::fs::canonicalize(path) else {
             return false;
         };
-        self.allowed.iter().any(|d| real.starts_with(d))
+        let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        let inside = match root == Path::new("/") {
+            true => real.starts_with("/sys"),
+            false => real.starts_with(&root),
+        };
+        inside && self.allowed.iter().any(|d| real.starts_with(d))
     }
 
     /// The file's content, trimmed.
@@ -101,6 +108,11 @@ impl Sysfs {
     /// Checks that `path` may be written and can be opened for writing, without writing.
     pub fn check_writable(&self, path: &Path) -> Result<(), JetsonError> {
         self.check_allowed(path)?;
+        // A hard link would carry the write to its other names (sysfs files have one).
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.nlink() > 1) {
+            return Err(JetsonError::Linked(path.to_path_buf()));
+        }
         #[cfg(test)]
         if DENY.with(|d| d.borrow().as_deref() == Some(path)) {
             return Err(JetsonError::io(

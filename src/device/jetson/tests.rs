@@ -664,3 +664,30 @@ fn a_refused_write_says_what_refused_it() {
     let eacces = JetsonError::io(p, std::io::Error::from_raw_os_error(13)).to_string();
     assert!(eacces.contains("needs root"), "{eacces}");
 }
+
+/// Issue 18, case 7: writes never leave the tree. A hard-linked clock file and a policy folder
+/// linked to a folder outside the root are refused before anything is written.
+#[test]
+fn writes_through_links_out_of_the_tree_are_refused() {
+    let (t, root) = fixture("nano-jp4");
+    let outside = t.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let policy = std::fs::canonicalize(root.join("sys/devices/system/cpu/cpu0/cpufreq")).unwrap();
+    // A hard link: the same file under a name outside the tree.
+    let setspeed = policy.join("scaling_setspeed");
+    std::fs::hard_link(&setspeed, outside.join("victim")).unwrap();
+    let e = JetsonDevice::open(discover(&root).unwrap(), &state(&root), None)
+        .err()
+        .unwrap();
+    assert!(matches!(e, JetsonError::Linked(_)) && e.is_usage(), "{e}");
+    std::fs::remove_file(outside.join("victim")).unwrap();
+    // The policy folder moved outside the tree, a link left in its place.
+    let moved = outside.join("policy0");
+    std::fs::rename(&policy, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &policy).unwrap();
+    let before = tree(&outside);
+    let r = JetsonDevice::open(discover(&root).unwrap(), &state(&root), None);
+    let e = r.err().expect("a policy outside the tree is refused");
+    assert!(matches!(e, JetsonError::Forbidden(_)), "{e}");
+    same(&tree(&outside), &before);
+}
