@@ -50,6 +50,12 @@ pub fn check_common(c: &Common) -> Result<(), UsageError> {
     if c.board.poll_ms == 0 {
         return Err(UsageError("--poll-ms must be at least 1".into()));
     }
+    if !(0.0..=1.0).contains(&c.twin_sleep) {
+        return Err(UsageError(format!(
+            "--twin-sleep must lie in [0, 1] (wall seconds per simulated second), got {}",
+            c.twin_sleep
+        )));
+    }
     Ok(())
 }
 

@@ -63,6 +63,8 @@ pub struct Common {
     pub seed: u64,
     /// Twin measurement noise on.
     pub noise: bool,
+    /// Wall seconds the twin sleeps per simulated second of a run (`--twin-sleep`; 0: none).
+    pub twin_sleep: f64,
     /// No notes on stderr.
     pub quiet: bool,
     /// Replay table (implies the replay backend).
@@ -92,6 +94,7 @@ impl Common {
             protocol: ProtocolSettings::default(),
             seed: 42,
             noise: true,
+            twin_sleep: 0.0,
             quiet: false,
             table: None,
             board: board::BoardOptions::default(),

@@ -132,7 +132,7 @@ impl Target {
     pub fn open(&self, c: &Common) -> Result<(Box<dyn Device>, Box<dyn Workload>)> {
         match &self.rig {
             Rig::Sim(board) => {
-                let b = SimBoard::new(board, c.noise(0));
+                let b = SimBoard::new(board, c.noise(0)).with_sleep(c.twin_sleep);
                 Ok((Box::new(b.device()), Box::new(b.workload(&self.model)?)))
             }
             Rig::Replay { table, .. } => {

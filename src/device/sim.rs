@@ -26,6 +26,8 @@ struct State {
     setting: FreqSetting,
     meter: VirtualMeter,
     rng: Option<ChaCha8Rng>,
+    /// Wall seconds slept per simulated second of a run (0: none).
+    sleep_scale: f64,
 }
 
 /// The simulated board shared by the device and the workload.
@@ -46,8 +48,16 @@ impl SimBoard {
                     Noise::Off => None,
                     Noise::Seeded(s) => Some(ChaCha8Rng::seed_from_u64(s)),
                 },
+                sleep_scale: 0.0,
             })),
         }
+    }
+
+    /// Makes each run take `scale` wall seconds per simulated second (demos, and tests that
+    /// interrupt or kill a study part-way).
+    pub fn with_sleep(self, scale: f64) -> SimBoard {
+        self.lock().sleep_scale = scale;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -164,7 +174,11 @@ impl Workload for SimWorkload {
         };
         let time_s = p.time_s * ft;
         s.meter.advance(time_s, p.power_mw * fp * time_s / 1000.0);
+        let sleep_s = time_s * s.sleep_scale;
         drop(s);
+        if sleep_s > 0.0 {
+            std::thread::sleep(std::time::Duration::from_secs_f64(sleep_s.min(60.0)));
+        }
         meter.end()?;
         Ok(WorkloadRun { time_s: None })
     }
