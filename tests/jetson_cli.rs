@@ -543,3 +543,49 @@ fn a_board_has_one_owner_at_a_time() {
     same(&tree(&root), &before);
     assert!(!state(&root).exists());
 }
+
+/// Issue 18, case 1, as processes: a tune that pins one configuration after another gets
+/// SIGINT, then a second SIGINT 0-4 ms later, at seeded moments; the board must end as found,
+/// or with a snapshot that `restore` brings back. `EDGETUNE_SIGNAL_TRIALS` trials (default 6).
+#[test]
+fn double_signals_at_seeded_moments_leave_the_board_as_found_or_restorable() {
+    let trials: usize = std::env::var("EDGETUNE_SIGNAL_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let (t, root) = fixture("xavier-nx-jp5");
+    let before = tree(&root);
+    let mut seed: u64 = 0xd0_0b1e;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut left_a_snapshot = 0;
+    for trial in 0..trials {
+        let out = t.path().join(format!("out-{trial}"));
+        let mut child = common::std_edgetune()
+            .args(tune_args(&root, &out, "true", "200"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for(&state(&root), "the first pin");
+        std::thread::sleep(Duration::from_micros(next() % 30_000));
+        signal(&child, "-INT");
+        std::thread::sleep(Duration::from_micros(next() % 4_000));
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "trial {trial}");
+        if state(&root).exists() {
+            left_a_snapshot += 1;
+            restore_and_check(&root, &before);
+        } else {
+            same(&tree(&root), &before);
+        }
+    }
+    eprintln!("{trials} trials, {left_a_snapshot} left a snapshot that restore brought back");
+}

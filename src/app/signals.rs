@@ -22,7 +22,9 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
         // Failing to install a handler only loses graceful interrupts; the command still runs.
         let _ = ctrlc::set_handler(move || {
             if f2.swap(true, Ordering::SeqCst) {
-                if let Some(said) = snapshot::emergency_restore() {
+                // Held until exit: no board write starts, or is cut short, after this.
+                let (said, _held) = snapshot::emergency_restore();
+                if let Some(said) = said {
                     eprintln!("interrupted again: {said}");
                 }
                 if let Some(said) = nvml::emergency_restore(nvml::load) {

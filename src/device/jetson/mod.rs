@@ -882,9 +882,21 @@ impl Device for JetsonDevice {
         if !self.dirty {
             return Ok(());
         }
-        self.put_back()?;
+        {
+            // The state file goes under the same guard as the writes: a second signal's
+            // restore then either finishes first (this waits) or finds nothing to do, and is
+            // never cut short by this process exiting in between.
+            let closed = snapshot::writes();
+            if !closed.contains(&self.state_path) {
+                snapshot::restore_and_verify(
+                    &mut self.fs,
+                    &self.snapshot.entries,
+                    &self.state_path,
+                )?;
+            }
+            snapshot::remove_state(&self.state_path).map_err(DeviceError::from)?;
+        }
         self.dirty = false;
-        snapshot::remove_state(&self.state_path).map_err(DeviceError::from)?;
         // Back as found: the board is free for another run.
         self.owner = None;
         Ok(())

@@ -291,17 +291,26 @@ pub fn register_emergency(root: &Path, state_path: &Path) {
     }
 }
 
-/// Restores from the registered state file, if any (a second Ctrl-C while a run is still going;
-/// the process exits right after). Returns what it said.
-pub fn emergency_restore() -> Option<String> {
-    let (root, state) = EMERGENCY.lock().ok()?.clone()?;
-    Some(put_back_for_good(&root, &state))
+/// The guard on every board write, held (see [`emergency_restore`]).
+pub type WritesHeld = MutexGuard<'static, Vec<PathBuf>>;
+
+/// For a second Ctrl-C while a run is still going: waits for a pin in flight, restores the
+/// registered board, if any, and returns what it did with the write guard, which the caller
+/// keeps until the process exits, so no write can start, or be cut short, in between.
+pub fn emergency_restore() -> (Option<String>, WritesHeld) {
+    let mut held = writes();
+    let registered = EMERGENCY.lock().ok().and_then(|g| g.clone());
+    let said = registered.map(|(root, state)| put_back_held(&root, &state, &mut held));
+    (said, held)
 }
 
 /// Waits for a pin in flight to finish, restores the board from `state` (this process owns
 /// it), and closes it: nothing is written to it again. Returns what it did.
 pub fn put_back_for_good(root: &Path, state: &Path) -> String {
-    let mut closed = writes();
+    put_back_held(root, state, &mut writes())
+}
+
+fn put_back_held(root: &Path, state: &Path, closed: &mut WritesHeld) -> String {
     let said = match restore_locked(root, state) {
         Ok(r) if r.found => format!("restored {} files from {}", r.files.len(), state.display()),
         Ok(_) => "nothing to restore".into(),
