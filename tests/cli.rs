@@ -567,17 +567,23 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
         ),
     ];
     for (args, msg) in cases {
-        let o = edgetune().args(&args).output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(
-            o.status.code(),
-            Some(2),
-            "{args:?} exited {:?}: {err}",
-            o.status.code()
-        );
-        assert!(err.contains(msg), "{args:?}: expected `{msg}` in: {err}");
-        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert_bad_input(&args, msg, Path::new("."));
     }
+}
+
+/// `args` exits 2 (run in `dir`) with `msg` on stderr, and nothing panicked.
+#[track_caller]
+fn assert_bad_input(args: &[&str], msg: &str, dir: &Path) {
+    let o = edgetune().args(args).current_dir(dir).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{args:?} exited {:?}: {err}",
+        o.status.code()
+    );
+    assert!(err.contains(msg), "{args:?}: expected `{msg}` in: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
 }
 
 /// Values the break-it campaign (issue 18) found panicking or accepted: each is bad input now.
@@ -631,15 +637,7 @@ fn extreme_values_are_bad_input_in_every_command_that_takes_them() {
             .map(|(a, m)| ([&bench[..], a].concat(), m)),
         );
     for (args, msg) in cases {
-        let o = edgetune()
-            .args(&args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(msg), "{args:?}: expected `{msg}` in: {err}");
-        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert_bad_input(&args, msg, dir.path());
     }
 }
 
