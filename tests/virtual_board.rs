@@ -198,3 +198,93 @@ fn sigint_halfway_through_a_study_on_the_virtual_board_restores_every_file() {
         "the emulator stops cleanly on SIGTERM"
     );
 }
+
+/// Issue 18, case 1, on the virtual board: a tune pinning one configuration after another
+/// (workload `true`, so pins come fast) gets SIGINT, then a second SIGINT 0-4 ms later, at
+/// seeded moments; every file edgetune may write must be as found, or restorable by `restore`.
+/// `EDGETUNE_SIGNAL_TRIALS` trials (default 4).
+#[test]
+fn double_signals_on_the_virtual_board_leave_every_file_as_found_or_restorable() {
+    let trials: usize = std::env::var("EDGETUNE_SIGNAL_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("nano");
+    let _emu = Emulator::start("nano", &root, TIME_SCALE);
+    let before = knobs(&root);
+    let state = root.join("var/lib/edgetune/restore.json");
+    let mut seed: u64 = 0x51_6e41;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut restored = 0;
+    for trial in 0..trials {
+        let out = t.path().join(format!("out-{trial}"));
+        let args: Vec<String> = [
+            "tune",
+            "-m",
+            "resnet18",
+            "--inferences",
+            "32",
+            "--warmup",
+            "0",
+            "--min-runs",
+            "1",
+            "--max-runs",
+            "1",
+            "--batch-sizes",
+            "8",
+            "--strategy",
+            "random",
+            "--budget",
+            "100",
+            "-q",
+            "--backend",
+            "jetson",
+            "--poll-ms",
+            "5",
+            "--workload-cmd",
+            "true",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain(["--sysfs-root".into(), root.display().to_string()])
+        .chain(["--out".into(), out.display().to_string()])
+        .collect();
+        let mut child = cmd()
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while !state.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "trial {trial}: never pinned"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_micros(next() % 30_000));
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        std::thread::sleep(Duration::from_micros(next() % 4_000));
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        assert_eq!(child.wait().unwrap().code(), Some(130), "trial {trial}");
+        if state.exists() {
+            restored += 1;
+            let ok = cmd()
+                .args(["restore", "--sysfs-root"])
+                .arg(&root)
+                .status()
+                .unwrap();
+            assert!(ok.success(), "trial {trial}");
+        }
+        assert_eq!(knobs(&root), before, "trial {trial}");
+    }
+    eprintln!("{trials} trials on the virtual board, {restored} needed `restore`");
+}
