@@ -55,8 +55,8 @@ fn run(args: &[String]) -> std::process::Output {
     std_edgetune().args(args).output().unwrap()
 }
 
-/// Resumes the study in `out` to its end; a kill before its journal had a whole header leaves
-/// nothing to resume, and the study starts again.
+/// Resumes the study in `out` to its end; a kill before its folder or a whole journal header
+/// existed leaves nothing to resume, and the study starts again.
 fn finish(strategy: &str, out: &Path) -> Value {
     let resume = [
         study(strategy),
@@ -65,7 +65,10 @@ fn finish(strategy: &str, out: &Path) -> Value {
     .concat();
     let o = run(&resume);
     if o.status.code() == Some(2) && journaled(out).is_empty() {
-        std::fs::remove_dir_all(out).unwrap();
+        // Killed before its folder or journal was made (a slow start on a busy machine).
+        if out.exists() {
+            std::fs::remove_dir_all(out).unwrap();
+        }
         let fresh = [
             study(strategy),
             vec!["--out".into(), out.display().to_string()],
