@@ -7,6 +7,7 @@ use super::progress::Progress;
 use super::signals::{interrupt_flag, quiet_interrupts};
 use super::target::{Rig, Target};
 use super::Common;
+use crate::device::Device;
 use crate::error::{Interrupted, UsageError};
 use crate::measure::ProtocolSettings;
 use crate::objective::Goal;
@@ -15,6 +16,7 @@ use crate::report::{self, profile, summary::summary, Report, ReportContext};
 use crate::space::{top_corner, Axis, Knob, Point, Space};
 use crate::strategy::{self, bayes::Acquisition, Strategy, StrategyInit, StrategyOptions};
 use crate::study::{Journal, Outcome, Prior, Study, StudyHeader};
+use crate::workload::Workload;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -78,41 +80,13 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         space: plan.space.clone(),
         goal: o.goal,
     };
-    // A resumed journal is read (and checked) before the board is touched; a fresh one is made
-    // once the device has opened, so a refused start leaves no folder behind.
-    let resumed = match &o.resume {
-        Some(d) => Some(Journal::resume(&d.join("journal.jsonl"), &header)?),
-        None => None,
-    };
-    let dir = match &o.resume {
-        Some(d) => d.clone(),
-        None => new_out_dir(o.out.as_deref(), || {
-            fresh_dir(
-                Path::new("reports"),
-                &format!("{}-{}", t.model_id(), t.device_id()),
-            )
-        })?,
-    };
-    let (mut device, mut workload) = t.open(&o.common)?;
-    let (journal, prior) = match resumed {
-        Some(jp) => jp,
-        None => {
-            create_dir(&dir)?;
-            (
-                Journal::create(&dir.join("journal.jsonl"), &header)?,
-                Prior::default(),
-            )
-        }
-    };
-    if !o.common.quiet {
-        for w in &prior.warnings {
-            eprintln!("warning: {w}");
-        }
-    }
-    if let Some(json) = device.restore_record() {
-        // A record of what the board was before; the live snapshot is the state file.
-        write_file(&dir, "restore.json", &json)?;
-    }
+    let Started {
+        dir,
+        mut device,
+        mut workload,
+        journal,
+        prior,
+    } = start(&t, o, &header)?;
     let baseline_kind = device.baseline_kind();
     let mut study = Study {
         space: &plan.space,
@@ -173,6 +147,61 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     }
     finish(&outcome, &dir)?;
     Ok((rep, dir))
+}
+
+/// A tune ready to measure: its folder, device, workload and journal.
+struct Started {
+    dir: PathBuf,
+    device: Box<dyn Device>,
+    workload: Box<dyn Workload>,
+    journal: Journal,
+    prior: Prior,
+}
+
+/// Opens the journal and the device. A resumed journal is read (and checked) before the board
+/// is touched; a fresh one is made once the device has opened, so a refused start leaves no
+/// folder behind.
+fn start(t: &Target, o: &TuneOptions, header: &StudyHeader) -> Result<Started> {
+    let resumed = match &o.resume {
+        Some(d) => Some(Journal::resume(&d.join("journal.jsonl"), header)?),
+        None => None,
+    };
+    let dir = match &o.resume {
+        Some(d) => d.clone(),
+        None => new_out_dir(o.out.as_deref(), || {
+            fresh_dir(
+                Path::new("reports"),
+                &format!("{}-{}", t.model_id(), t.device_id()),
+            )
+        })?,
+    };
+    let (device, workload) = t.open(&o.common)?;
+    let (journal, prior) = match resumed {
+        Some(jp) => jp,
+        None => {
+            create_dir(&dir)?;
+            (
+                Journal::create(&dir.join("journal.jsonl"), header)?,
+                Prior::default(),
+            )
+        }
+    };
+    if !o.common.quiet {
+        for w in &prior.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    if let Some(json) = device.restore_record() {
+        // A record of what the board was before; the live snapshot is the state file.
+        write_file(&dir, "restore.json", &json)?;
+    }
+    Ok(Started {
+        dir,
+        device,
+        workload,
+        journal,
+        prior,
+    })
 }
 
 /// Checks the options no target is needed for.
