@@ -107,10 +107,11 @@ impl Target {
 
     /// The device id in reports: a board's id, or `gpu:N`.
     pub fn device_id(&self) -> &str {
-        match (&self.rig, self.board()) {
-            (Rig::Nvml { spec, .. }, _) => &spec.id,
-            (_, Some(b)) => &b.board.id,
-            (_, None) => unreachable!("only a GPU has no board"),
+        match &self.rig {
+            Rig::Nvml { spec, .. } => &spec.id,
+            Rig::Sim(board) | Rig::Replay { board, .. } | Rig::Jetson { board, .. } => {
+                &board.board.id
+            }
         }
     }
 

@@ -245,9 +245,6 @@ impl Prior {
                     check_header(path, &h, header)?;
                     seen_header = true;
                 }
-                (JournalRecord::Study(_), true) => {
-                    return Err(corrupt(n, "a second study header".into()))
-                }
                 (_, false) => {
                     return Err(corrupt(
                         n,
@@ -271,7 +268,7 @@ impl Prior {
     /// Takes one record after checking it as input.
     fn add(&mut self, rec: JournalRecord, header: &StudyHeader) -> Result<(), String> {
         match rec {
-            JournalRecord::Study(_) => unreachable!("headers are handled by the reader"),
+            JournalRecord::Study(_) => return Err("a second study header".into()),
             JournalRecord::Baseline { measurement } => {
                 check_measurement(&measurement, header)?;
                 self.baselines.insert(measurement.batch_size, measurement);
