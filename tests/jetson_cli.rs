@@ -555,13 +555,7 @@ fn double_signals_at_seeded_moments_leave_the_board_as_found_or_restorable() {
         .unwrap_or(6);
     let (t, root) = fixture("xavier-nx-jp5");
     let before = tree(&root);
-    let mut seed: u64 = 0xd0_0b1e;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = common::seeded(0xd0_0b1e);
     let mut left_a_snapshot = 0;
     for trial in 0..trials {
         let out = t.path().join(format!("out-{trial}"));

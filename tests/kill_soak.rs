@@ -89,13 +89,7 @@ fn kill_9_at_any_moment_then_resume_loses_and_repeats_nothing() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
     let dir = tempfile::tempdir().unwrap();
-    let mut seed: u64 = 0x9e37_79b9;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = common::seeded(0x9e37_79b9);
     for strategy in ["grid", "random", "coordinate", "bayes"] {
         // The uninterrupted study, at the same pace: kills fall anywhere within its length.
         let reference = dir.path().join(format!("{strategy}-ref"));

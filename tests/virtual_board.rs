@@ -214,13 +214,7 @@ fn double_signals_on_the_virtual_board_leave_every_file_as_found_or_restorable()
     let _emu = Emulator::start("nano", &root, TIME_SCALE);
     let before = knobs(&root);
     let state = root.join("var/lib/edgetune/restore.json");
-    let mut seed: u64 = 0x51_6e41;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = common::seeded(0x51_6e41);
     let mut restored = 0;
     for trial in 0..trials {
         let out = t.path().join(format!("out-{trial}"));

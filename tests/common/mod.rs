@@ -19,3 +19,13 @@ pub fn std_edgetune() -> std::process::Command {
 pub fn edgetune() -> assert_cmd::Command {
     assert_cmd::Command::from_std(std_edgetune())
 }
+
+/// A seeded xorshift64 generator: the same schedule on every run of a test.
+pub fn seeded(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
