@@ -572,7 +572,7 @@ pub fn markdown(r: &BenchReport) -> String {
     s += "| strategy | scope | studies | measurements (median) | % of grid (median) | to 1 % (med/p90) | to 2 % (med/p90) | to 5 % (med/p90) | final regret % (med/p90) | within 3 % | feasible | to 95 % hypervolume (med/p90) | tuning time / sweep (median) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     let line = |name: &str, scope: &str, x: &StrategySummary| {
         format!(
-            "| {name} | {scope} | {} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.0} % | {:.0} % | {} | {:.3} |\n",
+            "| {name} | {scope} | {} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.0} % | {:.0} % | {} | {} |\n",
             x.runs,
             x.measurements.median,
             x.grid_share_pct.median,
@@ -588,7 +588,11 @@ pub fn markdown(r: &BenchReport) -> String {
             x.feasible_share * 100.0,
             x.to_95pct_hypervolume
                 .map_or("-".into(), |h| format!("{:.0} / {:.0}", h.median, h.p90)),
-            x.tuning_time_fraction.median
+            // A replayed table has no time model, so no sweep to compare with.
+            match x.tuning_time_fraction.median {
+                m if m.is_finite() => format!("{m:.3}"),
+                _ => "not known (no time model)".into(),
+            }
         )
     };
     for (name, x) in &r.strategies {

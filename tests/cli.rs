@@ -871,9 +871,35 @@ fn tune_and_bench_replay_a_recorded_table() {
         .arg(&b)
         .assert()
         .success()
-        .stdout(predicate::str::contains("replay table"));
+        .stdout(predicate::str::contains("replay table"))
+        .stdout(predicate::str::contains("NaN").not());
     let j = read_json(&b.join("bench.json"));
     assert_eq!(j["strategies"]["bayes"]["runs"], 4);
+    // Without a time column there is no tuning time: said so, not NaN.
+    let timeless = dir.path().join("timeless.csv");
+    std::fs::write(
+        &timeless,
+        "gpu_freq_hz,batch_size,energy_j\n76800000,1,5\n76800000,2,4\n153600000,1,3\n153600000,2,6\n",
+    )
+    .unwrap();
+    edgetune()
+        .args([
+            "bench",
+            "--seeds",
+            "1",
+            "--budget",
+            "3",
+            "--strategies",
+            "random",
+        ])
+        .args(["--models", "mobilenet-v2", "--devices", "nano", "--table"])
+        .arg(&timeless)
+        .arg("--out")
+        .arg(dir.path().join("bench2"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("not known (no time model)"))
+        .stdout(predicate::str::contains("NaN").not());
 }
 
 #[test]

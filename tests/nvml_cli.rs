@@ -414,3 +414,16 @@ fn an_interrupted_sweep_keeps_what_it_measured() {
     assert!((1..4).contains(&n), "{n} rows");
     assert!(stderr.contains("they are in sweep.json"), "{stderr}");
 }
+
+/// Where NVML lists no GPU, `devices` says so instead of nothing.
+#[test]
+fn devices_says_when_there_is_no_nvidia_gpu() {
+    let t = tempfile::tempdir().unwrap();
+    let spec = t.path().join("none.json");
+    std::fs::write(&spec, r#"{"gpus": []}"#).unwrap();
+    edgetune(&spec, t.path())
+        .arg("devices")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("NVIDIA GPUs: none found"));
+}

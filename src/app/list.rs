@@ -60,6 +60,13 @@ pub fn devices(
     for g in &gpus {
         writeln!(out, "{}", listing::gpu_text(g, root))?;
     }
+    if gpus.is_empty() {
+        // Say so rather than nothing: NVML comes with the NVIDIA driver.
+        writeln!(
+            out,
+            "NVIDIA GPUs: none found (NVML, libnvidia-ml.so.1 from the NVIDIA driver, is not here or lists none)"
+        )?;
+    }
     writeln!(out, "catalogue:")?;
     for b in &cat.boards {
         let text = listing::board_text(b, is_here(&b.board.id), &backends(&b.board.id));

@@ -441,12 +441,62 @@ fn finish(outcome: &Outcome, dir: &Path) -> Result<()> {
     }
     if outcome.interrupted() {
         return Err(Interrupted(format!(
-            "stopped after {} measurements; partial reports are in {}; continue with --resume {}",
+            "stopped after {} measurement{}; partial reports are in {}; continue with --resume {}",
             outcome.measured.len(),
+            if outcome.measured.len() == 1 { "" } else { "s" },
             dir.display(),
             dir.display()
         ))
         .into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::device::sim::{Noise, SimBoard};
+    use crate::device::FreqSetting;
+    use crate::study::{Measured, StopReason};
+
+    #[test]
+    fn an_interrupted_tune_counts_its_measurements_in_words() {
+        let cat = Catalog::load(None).unwrap();
+        let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
+        let sim = SimBoard::new(b, Noise::Off);
+        let (mut d, mut w) = (sim.device(), sim.workload(m).unwrap());
+        let p = ProtocolSettings {
+            inferences: 64,
+            ..Default::default()
+        };
+        let baseline = crate::measure::measure(&mut d, &mut w, &FreqSetting::Dvfs, 4, &p).unwrap();
+        let one = Measured {
+            config: crate::space::Config::new(1_479_000, 921_600_000, 4),
+            measurement: baseline.clone(),
+            from_journal: false,
+        };
+        let mut o = Outcome {
+            baseline,
+            baseline_same_batch: None,
+            measured: vec![one.clone()],
+            best: Some(0),
+            recommended: vec![0],
+            stop_reason: StopReason::Interrupted,
+            resumed: 0,
+            failed: Vec::new(),
+        };
+        let said = |o: &Outcome| finish(o, Path::new("out")).unwrap_err().to_string();
+        assert!(
+            said(&o).contains("stopped after 1 measurement;"),
+            "{}",
+            said(&o)
+        );
+        o.measured.push(one);
+        assert!(
+            said(&o).contains("stopped after 2 measurements;"),
+            "{}",
+            said(&o)
+        );
+    }
 }
