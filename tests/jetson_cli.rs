@@ -583,3 +583,28 @@ fn double_signals_at_seeded_moments_leave_the_board_as_found_or_restorable() {
     }
     eprintln!("{trials} trials, {left_a_snapshot} left a snapshot that restore brought back");
 }
+
+/// Issue 15: on a board no search-spaces file describes, the default backend says what is
+/// missing too, not "no Jetson detected".
+#[test]
+fn an_unknown_board_is_explained_whatever_the_backend() {
+    let (_t, root) = fixture("orin-nano-jp6");
+    for backend in ["auto", "jetson"] {
+        edgetune()
+            .args([
+                "tune",
+                "-m",
+                "resnet18",
+                "--backend",
+                backend,
+                "--sysfs-root",
+            ])
+            .arg(&root)
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("matches no search-spaces file")
+                    .and(predicate::str::contains("no Jetson detected").not()),
+            );
+    }
+}

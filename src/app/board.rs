@@ -60,7 +60,7 @@ pub fn not_a_known_board(root: &Path, dt: Option<&str>, catalog: &Catalog) -> Us
             root.join("proc/device-tree/model").display()
         ),
         Some(m) => format!(
-            "--backend jetson: this board (`{m}`) matches no search-spaces file ({}); add one for it (copy search-spaces/xavier-nx.toml, set detect_model and the frequency lists from `edgetune devices`) and pass --catalog, or name the closest board with --device",
+            "this board (`{m}`) matches no search-spaces file ({}); add one for it (copy search-spaces/xavier-nx.toml, set detect_model and the frequency lists from `edgetune devices`) and pass --catalog, or name the closest board with --device",
             catalog.board_ids().join(", ")
         ),
     })

@@ -1,7 +1,7 @@
 //! `emulate` (a virtual Jetson under a folder) and `emulate-infer` (its workload).
 
 use super::load_catalog;
-use super::signals::{interrupt_flag, quiet_interrupts};
+use super::signals::{interrupt_flag, on_interrupt, quiet_interrupts};
 use crate::emulator::{self, EmulatorConfig, EmulatorError};
 use crate::error::UsageError;
 use anyhow::Result;
@@ -58,6 +58,7 @@ pub fn emulate_cmd(catalog_dir: Option<&Path>, o: &EmulateOptions) -> Result<()>
     }
     let layout = emulator::create_tree(&o.root, &board, &config).map_err(usage)?;
     quiet_interrupts(o.quiet);
+    on_interrupt("stopping the virtual board (its files stay under --root)");
     let stop = interrupt_flag();
     if !o.quiet {
         eprintln!(

@@ -8,9 +8,22 @@ use std::sync::{Arc, OnceLock};
 
 static QUIET_INTERRUPTS: AtomicBool = AtomicBool::new(false);
 
+/// What the first interrupt's note says the command does next (a command that changes no
+/// board, such as `emulate`, has nothing to put back).
+static ON_INTERRUPT: std::sync::Mutex<&str> = std::sync::Mutex::new(
+    "stopping at the next safe point and putting back what was changed (again to quit at once)",
+);
+
 /// Silences the note the signal handler prints on the first interrupt (`--quiet`).
 pub fn quiet_interrupts(quiet: bool) {
     QUIET_INTERRUPTS.store(quiet, Ordering::SeqCst);
+}
+
+/// Sets what the first interrupt's note says.
+pub fn on_interrupt(words: &'static str) {
+    if let Ok(mut w) = ON_INTERRUPT.lock() {
+        *w = words;
+    }
 }
 
 /// The process-wide interrupt flag, set by SIGINT/SIGTERM/SIGHUP once the handler is installed.
@@ -33,7 +46,8 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
                 std::process::exit(crate::error::EXIT_INTERRUPTED);
             }
             if !QUIET_INTERRUPTS.load(Ordering::SeqCst) {
-                eprintln!("interrupt: stopping at the next safe point and putting back what was changed (again to quit at once)");
+                let words = ON_INTERRUPT.lock().map_or("stopping", |w| *w);
+                eprintln!("interrupt: {words}");
             }
         });
         f

@@ -308,7 +308,8 @@ fn board_rig(c: &Common, catalog: &Catalog, model: &Model) -> Result<Rig> {
     let board = match (&c.device, &detected) {
         (Some(d), _) => catalog.board(d)?.clone(),
         (None, Some(b)) => b.clone(),
-        (None, None) if c.backend == Backend::Jetson => {
+        // On a board the catalogue does not know (or asked for the board): say what is missing.
+        (None, None) if c.backend == Backend::Jetson || dt.is_some() => {
             return Err(
                 board::not_a_known_board(&c.board.sysfs_root, dt.as_deref(), catalog).into(),
             )

@@ -77,6 +77,10 @@ impl CommandWorkload {
                 "--workload-timeout must be positive".to_string(),
             ));
         }
+        let mut template = template;
+        if let Ok(me) = std::env::current_exe() {
+            template[0] = program(&template[0], std::env::var_os("PATH"), &me);
+        }
         Ok(CommandWorkload {
             template,
             model: model.to_string(),
@@ -101,6 +105,16 @@ impl CommandWorkload {
         self.interrupt
             .as_ref()
             .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+}
+
+/// The program to start for `word`: `edgetune` itself (`emulate-infer`, `infer`) runs this
+/// executable `me` when no `edgetune` is on `path`, as after `cargo run` or `cargo build`.
+fn program(word: &str, path: Option<std::ffi::OsString>, me: &std::path::Path) -> String {
+    let on_path = path.is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(word).is_file()));
+    match word == "edgetune" && !on_path {
+        true => me.display().to_string(),
+        false => word.to_string(),
     }
 }
 
@@ -525,5 +539,19 @@ mod tests {
             let pid = std::fs::read_to_string(&pid).unwrap();
             assert!(gone(&pid), "interrupt {interrupt}: sleep {pid} still runs");
         }
+    }
+
+    #[test]
+    fn edgetune_itself_runs_when_it_is_not_on_the_path() {
+        let me = std::path::Path::new("/opt/x/target/release/edgetune");
+        let dir = tempfile::tempdir().unwrap();
+        let path = Some(std::ffi::OsString::from(dir.path()));
+        assert_eq!(
+            program("edgetune", path.clone(), me),
+            me.display().to_string()
+        );
+        assert_eq!(program("python3", path.clone(), me), "python3");
+        std::fs::write(dir.path().join("edgetune"), "").unwrap();
+        assert_eq!(program("edgetune", path, me), "edgetune");
     }
 }
