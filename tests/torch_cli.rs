@@ -56,6 +56,9 @@ fn infer_prints_markers_around_the_timed_part_and_its_throughput() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
     let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    // With --json stdout is the JSON alone; the markers go to stderr.
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), v);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("EDGETUNE_BEGIN"));
     assert_eq!(v["model"], "yolov4-tiny");
     assert_eq!(v["inferences"], 1);
     assert!(v["throughput_per_s"].as_f64().unwrap() > 0.0);

@@ -291,7 +291,12 @@ mod imp {
             });
         }
         let time_s = net
-            .run(o.batch, o.inferences, &mut MarkerMeter, None)
+            .run(
+                o.batch,
+                o.inferences,
+                &mut MarkerMeter { stderr: o.json },
+                None,
+            )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(InferResult {
             model: net.name().to_string(),

@@ -484,23 +484,30 @@ impl Workload for TorchWorkload {
 }
 
 /// A meter that prints the markers of `--workload-cmd` (`edgetune infer` uses it, so a built-in
-/// model can be another tool's external workload).
+/// model can be another tool's external workload): on stdout, or on stderr when stdout is for
+/// JSON (`infer --json`).
 #[derive(Debug, Default)]
-pub struct MarkerMeter;
+pub struct MarkerMeter {
+    /// Print the markers on stderr.
+    pub stderr: bool,
+}
 
 impl Meter for MarkerMeter {
     fn begin(&mut self) -> Result<(), DeviceError> {
-        marker(super::command::BEGIN_MARKER)
+        marker(super::command::BEGIN_MARKER, self.stderr)
     }
 
     fn end(&mut self) -> Result<(), DeviceError> {
-        marker(super::command::END_MARKER)
+        marker(super::command::END_MARKER, self.stderr)
     }
 }
 
-fn marker(m: &str) -> Result<(), DeviceError> {
+fn marker(m: &str, stderr: bool) -> Result<(), DeviceError> {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
+    let mut out: Box<dyn Write> = match stderr {
+        true => Box::new(std::io::stderr().lock()),
+        false => Box::new(std::io::stdout().lock()),
+    };
     writeln!(out, "{m}")
         .and_then(|_| out.flush())
         .map_err(|e| DeviceError::Failed(format!("writing {m}: {e}")))
