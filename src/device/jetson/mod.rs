@@ -783,12 +783,18 @@ impl JetsonDevice {
 
     /// Writes the snapshot back, whatever state the board is in, and checks every file reads
     /// back as it was; nothing to do when a second signal already put the board back.
-    fn put_back(&mut self) -> Result<(), JetsonError> {
+    /// With `done`, the state file is deleted too, under the same guard as the writes: a second
+    /// signal's restore then either finishes first (this waits) or finds nothing to do, and is
+    /// never cut short by this process exiting in between.
+    fn put_back(&mut self, done: bool) -> Result<(), JetsonError> {
         let closed = snapshot::writes();
-        if closed.contains(&self.state_path) {
-            return Ok(());
+        if !closed.contains(&self.state_path) {
+            snapshot::restore_and_verify(&mut self.fs, &self.snapshot.entries, &self.state_path)?;
         }
-        snapshot::restore_and_verify(&mut self.fs, &self.snapshot.entries, &self.state_path)
+        if done {
+            snapshot::remove_state(&self.state_path)?;
+        }
+        Ok(())
     }
 }
 
@@ -822,7 +828,7 @@ impl Device for JetsonDevice {
             // The governors and limits found at start are the DVFS baseline.
             FreqSetting::Dvfs => {
                 if self.dirty {
-                    self.put_back()?;
+                    self.put_back(false)?;
                 }
                 Ok(())
             }
@@ -882,20 +888,7 @@ impl Device for JetsonDevice {
         if !self.dirty {
             return Ok(());
         }
-        {
-            // The state file goes under the same guard as the writes: a second signal's
-            // restore then either finishes first (this waits) or finds nothing to do, and is
-            // never cut short by this process exiting in between.
-            let closed = snapshot::writes();
-            if !closed.contains(&self.state_path) {
-                snapshot::restore_and_verify(
-                    &mut self.fs,
-                    &self.snapshot.entries,
-                    &self.state_path,
-                )?;
-            }
-            snapshot::remove_state(&self.state_path).map_err(DeviceError::from)?;
-        }
+        self.put_back(true)?;
         self.dirty = false;
         // Back as found: the board is free for another run.
         self.owner = None;
