@@ -285,7 +285,11 @@ impl Workload for CommandWorkload {
                     marks.take(line, meter)?;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {}
+                // Stdout is closed but the program runs on: poll its exit without spinning
+                // (a busy loop here would load the CPU inside the energy window).
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
             }
             // The program's exit ends the run, whoever still holds its pipes.
             if let Some(s) = group
@@ -553,5 +557,26 @@ mod tests {
         assert_eq!(program("python3", path.clone(), me), "python3");
         std::fs::write(dir.path().join("edgetune"), "").unwrap();
         assert_eq!(program("edgetune", path, me), "edgetune");
+    }
+
+    /// CPU time this thread has used, s.
+    fn thread_cpu_s() -> f64 {
+        // SAFETY: getrusage fills the struct it is given; nothing else is touched.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) };
+        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+        t(u.ru_utime) + t(u.ru_stime)
+    }
+
+    #[test]
+    fn waiting_for_a_program_that_closed_its_stdout_does_not_spin() {
+        // The program runs 0.8 s with its stdout closed: the wait must sleep, not busy-poll
+        // (a spin would load the CPU inside the energy window).
+        let cpu0 = thread_cpu_s();
+        wl("sh -c 'exec >&-; sleep 0.8'")
+            .run(1, 1, &mut Calls::default())
+            .unwrap();
+        let used = thread_cpu_s() - cpu0;
+        assert!(used < 0.25, "{used:.2} s of CPU while waiting 0.8 s");
     }
 }
