@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 mod common;
 use common::edgetune;
 use common::sysfs_tree::{fixture, fixture_dir, same, tree};
+use common::wait_for;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `edgetune restore` on `root`, then the tree must be as it was.
 #[track_caller]
@@ -255,17 +256,6 @@ fn a_failing_workload_stops_the_study_keeps_the_journal_and_restores() {
     assert!(out.join("journal.jsonl").exists());
 }
 
-fn wait_for(p: &Path, what: &str) {
-    let t0 = Instant::now();
-    while !p.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "{what} never appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn spawn_tune(root: &Path, out: &Path) -> std::process::Child {
     common::std_edgetune()
         .args(tune_args(root, out, "sleep 0.3", "50"))
@@ -276,12 +266,7 @@ fn spawn_tune(root: &Path, out: &Path) -> std::process::Child {
 }
 
 fn signal(child: &std::process::Child, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    assert!(common::signal(child.id(), sig));
 }
 
 #[test]
@@ -569,9 +554,8 @@ fn double_signals_at_seeded_moments_leave_the_board_as_found_or_restorable() {
         std::thread::sleep(Duration::from_micros(next() % 30_000));
         signal(&child, "-INT");
         std::thread::sleep(Duration::from_micros(next() % 4_000));
-        let _ = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
+        // The second may find the process gone already.
+        common::signal(child.id(), "-INT");
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(130), "trial {trial}");
         if state(&root).exists() {

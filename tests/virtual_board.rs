@@ -255,19 +255,12 @@ fn double_signals_on_the_virtual_board_leave_every_file_as_found_or_restorable()
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let t0 = Instant::now();
-        while !state.exists() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "trial {trial}: never pinned"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        common::wait_for(&state, &format!("trial {trial}: the first pin"));
         std::thread::sleep(Duration::from_micros(next() % 30_000));
-        let pid = child.id().to_string();
-        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(common::signal(child.id(), "-INT"));
         std::thread::sleep(Duration::from_micros(next() % 4_000));
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        // The second may find the process gone already.
+        common::signal(child.id(), "-INT");
         assert_eq!(child.wait().unwrap().code(), Some(130), "trial {trial}");
         if state.exists() {
             restored += 1;

@@ -29,3 +29,25 @@ pub fn seeded(mut seed: u64) -> impl FnMut() -> u64 {
         seed
     }
 }
+
+/// Sends `sig` (`-INT`, `-KILL`, ...) to process `pid`; whether it was delivered (a process
+/// that has exited already is not an error for a second signal).
+pub fn signal(pid: u32, sig: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Waits (up to 20 s) until `p` exists.
+#[track_caller]
+pub fn wait_for(p: &std::path::Path, what: &str) {
+    let t0 = std::time::Instant::now();
+    while !p.exists() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "{what} never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
