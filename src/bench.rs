@@ -67,6 +67,9 @@ pub struct BenchRun {
     pub to_5pct: usize,
     /// Time spent measuring over the time of a full-grid sweep with the same protocol.
     pub tuning_time_fraction: f64,
+    /// Everything the study spent on the board, DVFS baseline included, hours (NaN for a
+    /// replayed table without times).
+    pub board_time_h: f64,
     /// Whether the final recommendation truly meets the constraints (true without any).
     pub final_feasible: bool,
     /// The final recommendation.
@@ -114,6 +117,11 @@ pub struct StrategySummary {
     pub grid_share_pct: Summary,
     /// Tuning time over a full sweep's.
     pub tuning_time_fraction: Summary,
+    /// Board time per study, hours, DVFS baseline included.
+    pub board_time_h: Summary,
+    /// The sum over model x board cells of the median board time per cell, hours: what tuning
+    /// every cell once costs.
+    pub board_time_h_cells: f64,
     /// Share of studies whose recommendation was within 3 % of the grid minimum.
     pub within_3pct_share: f64,
     /// Share of studies whose recommendation truly met the constraints.
@@ -161,6 +169,8 @@ fn summarise(runs: &[&BenchRun]) -> StrategySummary {
         measurements: f(&|r| r.measurements as f64),
         grid_share_pct: f(&|r| 100.0 * r.measurements as f64 / r.grid_size as f64),
         tuning_time_fraction: f(&|r| r.tuning_time_fraction),
+        board_time_h: f(&|r| r.board_time_h),
+        board_time_h_cells: cells_sum(runs),
         within_3pct_share: runs.iter().filter(|r| r.final_regret_pct <= 3.0).count() as f64
             / runs.len().max(1) as f64,
         feasible_share: runs.iter().filter(|r| r.final_feasible).count() as f64
@@ -172,6 +182,18 @@ fn summarise(runs: &[&BenchRun]) -> StrategySummary {
             .filter(|v| !v.is_empty())
             .map(|v| Summary::of(&v)),
     }
+}
+
+/// The sum over the (board, model) cells among `runs` of each cell's median board time.
+fn cells_sum(runs: &[&BenchRun]) -> f64 {
+    let mut cells: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        cells
+            .entry((&r.device, &r.model))
+            .or_default()
+            .push(r.board_time_h);
+    }
+    cells.values().map(|v| stats::median(v)).sum()
 }
 
 /// Where a bench cell's measurements come from.
@@ -437,6 +459,7 @@ fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -
         } else {
             f64::NAN
         },
+        board_time_h: outcome.tuning_time_s() / 3600.0,
         final_feasible,
         recommended: outcome
             .recommended
@@ -547,6 +570,15 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
     })
 }
 
+/// Hours with two decimals, "not known" without a time model.
+fn hours(h: f64, p90: Option<f64>) -> String {
+    match p90 {
+        _ if !h.is_finite() => "not known".into(),
+        Some(p) => format!("{h:.2} / {p:.2}"),
+        None => format!("{h:.2}"),
+    }
+}
+
 /// The bench table in Markdown.
 pub fn markdown(r: &BenchReport) -> String {
     let mut s = format!(
@@ -569,10 +601,10 @@ pub fn markdown(r: &BenchReport) -> String {
             }
         );
     }
-    s += "| strategy | scope | studies | measurements (median) | % of grid (median) | to 1 % (med/p90) | to 2 % (med/p90) | to 5 % (med/p90) | final regret % (med/p90) | within 3 % | feasible | to 95 % hypervolume (med/p90) | tuning time / sweep (median) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    s += "| strategy | scope | studies | measurements (median) | % of grid (median) | to 1 % (med/p90) | to 2 % (med/p90) | to 5 % (med/p90) | final regret % (med/p90) | within 3 % | feasible | to 95 % hypervolume (med/p90) | tuning time / sweep (median) | board time h (med/p90) | board time h, sum of cell medians |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     let line = |name: &str, scope: &str, x: &StrategySummary| {
         format!(
-            "| {name} | {scope} | {} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.0} % | {:.0} % | {} | {} |\n",
+            "| {name} | {scope} | {} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.0} % | {:.0} % | {} | {} | {} | {} |\n",
             x.runs,
             x.measurements.median,
             x.grid_share_pct.median,
@@ -592,7 +624,9 @@ pub fn markdown(r: &BenchReport) -> String {
             match x.tuning_time_fraction.median {
                 m if m.is_finite() => format!("{m:.3}"),
                 _ => "not known (no time model)".into(),
-            }
+            },
+            hours(x.board_time_h.median, Some(x.board_time_h.p90)),
+            hours(x.board_time_h_cells, None),
         )
     };
     for (name, x) in &r.strategies {

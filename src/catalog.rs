@@ -211,6 +211,37 @@ pub struct BoardTwin {
     pub cpu: TwinCpu,
     /// Default-governor model.
     pub dvfs: TwinDvfs,
+    /// What a measurement window sees besides the run-to-run spread: the sensor's steps and the
+    /// settling after a clock change.
+    #[serde(default)]
+    pub measurement: TwinMeasurement,
+}
+
+/// The twin's model of one energy window (`../shared/reference/measurement-noise.md`): a power
+/// sensor that moves in steps integrated over a window, and a transient after each clock change.
+/// Short windows are both noisier and biased.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwinMeasurement {
+    /// Seconds between two readings of the power sensor (INA3221 `update_interval`).
+    pub sensor_refresh_s: f64,
+    /// Seconds between two polls of the sensor.
+    pub poll_s: f64,
+    /// Relative power excess right after a clock change (clocks and temperature settling).
+    pub settle_bias: f64,
+    /// Time constant of the settling transient, seconds.
+    pub settle_tau_s: f64,
+}
+
+impl Default for TwinMeasurement {
+    fn default() -> Self {
+        TwinMeasurement {
+            sensor_refresh_s: 0.43,
+            poll_s: 0.1,
+            settle_bias: 0.15,
+            settle_tau_s: 3.0,
+        }
+    }
 }
 
 /// GPU parameters of the twin.
@@ -546,6 +577,11 @@ impl Board {
         c.non_negative("twin.dram_mw_per_gbps", t.dram_mw_per_gbps)?;
         c.fraction("twin.noise_cv", t.noise_cv, true)?;
         c.fraction("twin.background_core_util", t.background_core_util, true)?;
+        let w = &t.measurement;
+        c.positive("twin.measurement.sensor_refresh_s", w.sensor_refresh_s)?;
+        c.positive("twin.measurement.poll_s", w.poll_s)?;
+        c.fraction("twin.measurement.settle_bias", w.settle_bias, true)?;
+        c.positive("twin.measurement.settle_tau_s", w.settle_tau_s)?;
         c.positive("twin.gpu.cores", t.gpu.cores as f64)?;
         c.positive("twin.gpu.flops_per_core_cycle", t.gpu.flops_per_core_cycle)?;
         c.positive("twin.gpu.dyn_mw_per_mhz_v2", t.gpu.dyn_mw_per_mhz_v2)?;

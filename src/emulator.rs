@@ -543,11 +543,19 @@ pub fn run(
     let start = Instant::now();
     let (mut k, mut t) = (0u64, 0u32);
     let mut shown = (0u64, 0u64);
+    // The settling transient (twin.measurement): power runs high after the drive changes.
+    let mut drive = read_drive(layout, board);
+    let mut changed = Instant::now() - Duration::from_secs(3600);
+    let settle = &board.twin.measurement;
     while !stop.load(Ordering::SeqCst) {
         t += 1;
         let next = start + tick * t;
         let refresh = start.elapsed() >= period * k as u32;
         let (cpu, gpu) = read_drive(layout, board);
+        if (&cpu, &gpu) != (&drive.0, &drive.1) {
+            drive = (cpu.clone(), gpu.clone());
+            changed = Instant::now();
+        }
         if refresh {
             k += 1;
         }
@@ -564,7 +572,9 @@ pub fn run(
             continue;
         }
         // A real sensor's last digits jitter; +-0.1 %, zero on average.
-        let jitter = 1.0 + 0.002 * ((k as f64 * 0.754_877_666).fract() - 0.5);
+        let age_s = changed.elapsed().as_secs_f64() / config.time_scale.max(1e-9);
+        let jitter = (1.0 + 0.002 * ((k as f64 * 0.754_877_666).fract() - 0.5))
+            * (1.0 + settle.settle_bias * (-age_s / settle.settle_tau_s).exp());
         let busy: Option<Busy> = std::fs::read_to_string(layout.run_file("busy"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());

@@ -233,6 +233,42 @@ pub fn idle_power_mw(board: &Board) -> f64 {
         + t.cpu.leak_mw_at_1v * v.powi(3)
 }
 
+/// What one energy window of the twin gets wrong, relative to its true energy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowError {
+    /// Systematic excess from the settling transient after the last clock change.
+    pub bias: f64,
+    /// Standard deviation of the error from integrating a sensor that moves in steps.
+    pub edge_sd: f64,
+}
+
+/// The error of a window `time_s` long that opens `since_change_s` after the last clock change,
+/// on a board drawing `busy_mw` (`idle_mw` between windows).
+///
+/// - Settling: power runs `settle_bias` above steady right after a change, decaying with
+///   `settle_tau_s`; the window's share of that excess is the bias.
+/// - Edges: the poller sees a new value only every `max(refresh, poll)` seconds, so each edge of
+///   the window is placed within one step; the two edges, each uniform over one step of the
+///   busy-minus-idle power, give `step / sqrt(6) * (busy - idle) / busy / time_s`.
+pub fn window_error(
+    m: &crate::catalog::TwinMeasurement,
+    time_s: f64,
+    since_change_s: f64,
+    busy_mw: f64,
+    idle_mw: f64,
+) -> WindowError {
+    let t = time_s.max(1e-6);
+    let tau = m.settle_tau_s;
+    let bias = m.settle_bias * tau / t
+        * ((-since_change_s.max(0.0) / tau).exp() - (-(since_change_s.max(0.0) + t) / tau).exp());
+    let step = m.sensor_refresh_s.max(m.poll_s);
+    let swing = ((busy_mw - idle_mw) / busy_mw.max(1e-9)).clamp(0.0, 1.0);
+    WindowError {
+        bias,
+        edge_sd: step / 6f64.sqrt() * swing / t,
+    }
+}
+
 /// Time shares per frequency under a default governor: `top` at the highest step, the rest
 /// spread evenly over the `spread` steps below it.
 pub fn residency(table: &[u64], top: f64, spread: usize) -> Vec<(u64, f64)> {

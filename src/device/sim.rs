@@ -26,6 +26,8 @@ struct State {
     setting: FreqSetting,
     meter: VirtualMeter,
     rng: Option<ChaCha8Rng>,
+    /// Simulated seconds since the clocks last changed (the settling transient's age).
+    since_change_s: f64,
     /// Wall seconds slept per simulated second of a run (0: none).
     sleep_scale: f64,
 }
@@ -49,6 +51,8 @@ impl SimBoard {
                     Noise::Seeded(s) => Some(ChaCha8Rng::seed_from_u64(s)),
                 },
                 sleep_scale: 0.0,
+                // The board has been at its governors for long.
+                since_change_s: f64::INFINITY,
             })),
         }
     }
@@ -119,6 +123,9 @@ impl Device for SimDevice {
                 )));
             }
         }
+        if s.setting != *setting {
+            s.since_change_s = 0.0;
+        }
         s.setting = *setting;
         Ok(())
     }
@@ -173,7 +180,26 @@ impl Workload for SimWorkload {
             _ => (1.0, 1.0),
         };
         let time_s = p.time_s * ft;
-        s.meter.advance(time_s, p.power_mw * fp * time_s / 1000.0);
+        // What the window itself gets wrong: the settling transient and the sensor's steps.
+        let w = crate::twin::window_error(
+            &s.board.twin.measurement,
+            time_s,
+            s.since_change_s,
+            p.power_mw,
+            crate::twin::idle_power_mw(&s.board),
+        );
+        // Noiseless means the ground truth: no bias either.
+        let error = match s.rng.as_mut() {
+            Some(rng) if w.edge_sd > 0.0 => {
+                let edge = Normal::new(0.0, w.edge_sd).expect("edge_sd is finite and positive");
+                w.bias + edge.sample(rng).clamp(-0.5, 0.5)
+            }
+            Some(_) => w.bias,
+            None => 0.0,
+        };
+        s.since_change_s += time_s;
+        let energy_j = p.power_mw * fp * time_s / 1000.0 * (1.0 + error);
+        s.meter.advance(time_s, energy_j);
         let sleep_s = time_s * s.sleep_scale;
         drop(s);
         if sleep_s > 0.0 {
@@ -218,7 +244,8 @@ mod tests {
             (0..400)
                 .map(|_| {
                     dev.window_begin().unwrap();
-                    w.run(8, 320, &mut crate::workload::NoMeter).unwrap();
+                    // Full-length runs: the sensor's edges add little to the run-to-run CV.
+                    w.run(8, 3200, &mut crate::workload::NoMeter).unwrap();
                     dev.window_end().unwrap().energy_j
                 })
                 .collect::<Vec<_>>()
@@ -228,6 +255,61 @@ mod tests {
         assert_ne!(a, sample(8));
         let cv = crate::measure::stats::cv(&a);
         assert!((0.015..0.025).contains(&cv), "cv {cv}");
+    }
+
+    /// CV and bias of single runs of `n` inferences taken as the protocol takes them: a clock
+    /// change, a warm-up of 64 inferences, then the run.
+    fn short_runs(board: &str, n: u32) -> (f64, f64) {
+        let cat = Catalog::load(None).unwrap();
+        let (b, m) = (cat.board(board).unwrap(), cat.model("resnet18").unwrap());
+        let sim = SimBoard::new(b, Noise::Seeded(3));
+        let (mut dev, mut w) = (sim.device(), sim.workload(m).unwrap());
+        let set = crate::space::Config::new(b.cpu.frequencies_khz[8], b.gpu.frequencies_hz[6], 0)
+            .setting();
+        let truth_j = truth(b, m, &set, 8, n).energy_j;
+        let e: Vec<f64> = (0..400)
+            .map(|_| {
+                dev.apply(&FreqSetting::Dvfs).unwrap();
+                dev.apply(&set).unwrap();
+                w.run(8, 64, &mut crate::workload::NoMeter).unwrap();
+                dev.window_begin().unwrap();
+                w.run(8, n, &mut crate::workload::NoMeter).unwrap();
+                dev.window_end().unwrap().energy_j / truth_j
+            })
+            .collect();
+        (
+            crate::measure::stats::cv(&e),
+            crate::measure::stats::mean(&e) - 1.0,
+        )
+    }
+
+    #[test]
+    fn shorter_runs_are_noisier_and_biased() {
+        for board in ["nano", "xavier-nx"] {
+            let rows: Vec<(u32, f64, f64)> = [3200, 800, 200, 50]
+                .into_iter()
+                .map(|n| {
+                    let (cv, bias) = short_runs(board, n);
+                    (n, cv, bias)
+                })
+                .collect();
+            for r in &rows {
+                eprintln!(
+                    "{board}: {:>5} inferences: CV {:.2} %, bias {:+.2} %",
+                    r.0,
+                    r.1 * 100.0,
+                    r.2 * 100.0
+                );
+            }
+            for pair in rows.windows(2) {
+                assert!(pair[1].1 > pair[0].1, "{board}: CV {rows:?}");
+                assert!(pair[1].2 > pair[0].2, "{board}: bias {rows:?}");
+            }
+            // At the full protocol's length the run-to-run spread dominates and the bias is
+            // under 2 %; at 50 inferences the window is mostly transient.
+            assert!(rows[0].1 < 0.03 && rows[0].2 < 0.02, "{board}: {rows:?}");
+            assert!(rows[3].2 > 0.03, "{board}: {rows:?}");
+        }
     }
 
     #[test]
