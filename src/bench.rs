@@ -9,8 +9,9 @@ use crate::measure::{stats, ProtocolSettings};
 use crate::objective::{hypervolume, pareto_front, violation, Goal, Quantities};
 use crate::space::Space;
 use crate::space::{Config, Knob};
+use crate::strategy::GridPrior;
 use crate::strategy::{self, StrategyInit, StrategyOptions};
-use crate::study::{Prior, Study};
+use crate::study::{Exploration, Prior, Study};
 use crate::workload::Workload;
 use anyhow::Result;
 use rayon::prelude::*;
@@ -38,6 +39,15 @@ pub struct BenchOptions {
     pub tables: Vec<std::path::PathBuf>,
     /// Objective, constraints, Pareto mode (the twin only).
     pub goal: Goal,
+    /// Racing and screening runs.
+    pub exploration: Exploration,
+    /// Give the strategies the catalogue twin's predictions as their prior (twin cells only).
+    pub prior: bool,
+    /// `--prior DIR` (refused: the bench's priors are the twin's).
+    pub prior_dir: Option<std::path::PathBuf>,
+    /// Measure each study on a perturbed twin ([`perturbed`]) judged against that board's own
+    /// noiseless grid, while the prior stays the catalogue twin.
+    pub mismatch: bool,
 }
 
 /// Result of one study in the bench.
@@ -363,8 +373,90 @@ fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>>
     })
 }
 
+/// The twin's predictions for every configuration of `space`: the goal's value and the time of
+/// a run (what `--prior twin` gives a strategy).
+pub fn twin_prior(b: &Board, m: &Model, space: &Space, goal: &Goal, inferences: u32) -> GridPrior {
+    let grid = crate::twin::true_grid(b, m, space, inferences);
+    let value = grid
+        .iter()
+        .zip(space.points())
+        .map(|(t, p)| {
+            goal.value(&Quantities {
+                energy_j: t.energy_j,
+                time_s: t.time_s,
+                inferences,
+                batch_size: space.config(&p).batch_size,
+            })
+        })
+        .collect();
+    GridPrior {
+        value,
+        time_s: grid.iter().map(|t| t.time_s).collect(),
+    }
+}
+
+/// A board and model unlike the catalogue's twin, seeded: static power, CPU and GPU dynamic
+/// power, GPU efficiency and memory traffic each off by up to ±20 %, and both voltage curves
+/// stretched along the frequency axis by up to ±15 % (which moves the optimum by a few steps).
+pub fn perturbed(b: &Board, m: &Model, seed: u64) -> (Board, Model) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6d69_736d_6174_6368);
+    let mut f = |spread: f64| 1.0 + rng.random_range(-spread..=spread);
+    let (mut b, mut m) = (b.clone(), m.clone());
+    let t = &mut b.twin;
+    t.base_power_mw *= f(0.2);
+    t.gpu.dyn_mw_per_mhz_v2 *= f(0.2);
+    t.cpu.dyn_mw_per_mhz_v2 *= f(0.2);
+    t.gpu.leak_mw_at_1v *= f(0.2);
+    let (sg, sc) = (f(0.15), f(0.15));
+    for p in &mut t.gpu.voltage_mv_by_mhz {
+        p[0] *= sg;
+    }
+    for p in &mut t.cpu.voltage_mv_by_mhz {
+        p[0] *= sc;
+    }
+    if let Some(mt) = m.twin.get_mut(&b.board.id) {
+        mt.gpu_efficiency *= f(0.2);
+        mt.activations_mb_per_inference *= f(0.2);
+        mt.cpu_mcycles_per_batch *= f(0.2);
+    }
+    (b, m)
+}
+
 /// Runs one study of a bench cell and judges it against the cell's ground truth.
 fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -> Result<BenchRun> {
+    match (&cell.source, o.mismatch) {
+        (Source::Twin(b, m), true) => {
+            // The study's own board: judged against its grid, with the catalogue's prior.
+            let (pb, pm) = perturbed(b, m, seed.wrapping_mul(31) + c as u64);
+            let mine = Cell {
+                source: Source::Twin(&pb, &pm),
+                ..twin_cell(&pb, &pm, &o.protocol, &o.goal)?
+            };
+            let prior = o
+                .prior
+                .then(|| twin_prior(b, m, &cell.space, &o.goal, o.protocol.inferences));
+            study_one(&mine, c, name, seed, o, prior.unwrap_or_default())
+        }
+        (Source::Twin(b, m), false) => {
+            let prior = o
+                .prior
+                .then(|| twin_prior(b, m, &cell.space, &o.goal, o.protocol.inferences));
+            study_one(cell, c, name, seed, o, prior.unwrap_or_default())
+        }
+        (Source::Table(_), _) => study_one(cell, c, name, seed, o, GridPrior::default()),
+    }
+}
+
+/// One study on `cell`, its strategy given `prior`.
+fn study_one(
+    cell: &Cell<'_>,
+    c: usize,
+    name: &str,
+    seed: u64,
+    o: &BenchOptions,
+    prior: GridPrior,
+) -> Result<BenchRun> {
     let space = &cell.space;
     let budget = o
         .budget
@@ -376,7 +468,9 @@ fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -
     };
     let strategy = strategy::make(
         name,
-        &StrategyInit::for_space(space, seed, budget).with_options(options),
+        &StrategyInit::for_space(space, seed, budget)
+            .with_options(options)
+            .with_prior(prior),
     )?;
     let mut protocol = o.protocol;
     let (mut dev, mut wl): (Box<dyn Device>, Box<dyn Workload>) = match &cell.source {
@@ -402,6 +496,16 @@ fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -
         prior: Prior::default(),
         interrupt: None,
         goal: o.goal,
+        // A Pareto front, or the whole grid, is measured at the full protocol.
+        exploration: match (o.goal.pareto || name == "grid", &cell.source) {
+            (true, _) => Exploration::default(),
+            // A recorded row is a run of its own length: screening would only scale it.
+            (false, Source::Table(_)) => Exploration {
+                screen_inferences: None,
+                ..o.exploration
+            },
+            (false, Source::Twin(..)) => o.exploration,
+        },
     };
     let outcome = study.run(|_| {})?;
     // True regret of what the strategy recommended after each measurement.
@@ -651,4 +755,45 @@ pub fn markdown(r: &BenchReport) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mismatch bench is only a test of the prior if the perturbed boards' optima are
+    /// elsewhere: most move by a step or more, and their energy differs by several percent.
+    #[test]
+    fn perturbed_boards_move_the_optimum() {
+        let cat = Catalog::load(None).unwrap();
+        let (mut moved, mut total, mut steps_sum) = (0, 0, 0usize);
+        for b in &cat.boards {
+            for m in &cat.models {
+                let space = Space::new(b, m, None, &[]).unwrap();
+                let argmin = |b: &Board, m: &Model| {
+                    let g = crate::twin::true_grid(b, m, &space, 3200);
+                    let e: Vec<f64> = g.iter().map(|t| t.energy_j).collect();
+                    space.point(stats::argmin(&e).unwrap())
+                };
+                let home = argmin(b, m);
+                for seed in 0..5 {
+                    let (pb, pm) = perturbed(b, m, seed);
+                    let there = argmin(&pb, &pm);
+                    let steps: usize = home.iter().zip(&there).map(|(a, b)| a.abs_diff(*b)).sum();
+                    eprintln!(
+                        "{} {} seed {seed}: optimum moved {steps} steps",
+                        b.board.id, m.model.id
+                    );
+                    total += 1;
+                    steps_sum += steps;
+                    moved += usize::from(steps > 0);
+                }
+            }
+        }
+        assert!(2 * moved > total, "{moved} of {total} optima moved");
+        assert!(
+            steps_sum as f64 / total as f64 >= 1.0,
+            "mean {steps_sum}/{total} steps"
+        );
+    }
 }

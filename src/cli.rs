@@ -37,7 +37,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Search for the lowest-energy configuration and compare it with the DVFS governors.
-    Tune(TuneArgs),
+    Tune(Box<TuneArgs>),
     /// Measure every configuration of the grid (on the twin, in parallel).
     Sweep(SweepArgs),
     /// Measure one pinned configuration through the protocol.
@@ -442,6 +442,8 @@ pub struct TuneArgs {
     #[arg(long, value_name = "DIR", conflicts_with = "out")]
     pub resume: Option<PathBuf>,
     #[command(flatten)]
+    pub board_time: BoardTimeArgs,
+    #[command(flatten)]
     pub goal: GoalArgs,
 }
 
@@ -453,6 +455,38 @@ pub enum ObjectiveArg {
     Edp,
     /// Time for the workload.
     Time,
+}
+
+/// How a search spends board time.
+#[derive(Debug, Args)]
+pub struct BoardTimeArgs {
+    /// Measure every configuration the search asks for at the full protocol (--min-runs runs
+    /// until the CV target), instead of racing: one run first, more only while it can still be
+    /// the best.
+    #[arg(long)]
+    pub no_race: bool,
+    /// Inferences per run while exploring (0: the full --inferences). The recommendation is
+    /// always confirmed at the full protocol; nothing measured at this length is reported as a
+    /// final figure.
+    #[arg(long, value_name = "N", default_value_t = edgetune::app::DEFAULT_SCREEN_INFERENCES)]
+    pub screen_inferences: u32,
+    /// What the search knows before it measures: `twin` (the catalogue twin's predictions; the
+    /// default where the catalogue has the board and model), `none`, or the folder of an earlier
+    /// tune (another model on this board, or this model on another board).
+    #[arg(long, value_name = "twin|none|DIR")]
+    pub prior: Option<String>,
+}
+
+impl BoardTimeArgs {
+    fn exploration(&self) -> edgetune::study::Exploration {
+        edgetune::study::Exploration {
+            race: !self.no_race,
+            screen_inferences: (self.screen_inferences > 0).then_some(self.screen_inferences),
+        }
+    }
+    fn prior(&self) -> edgetune::app::PriorChoice {
+        edgetune::app::PriorChoice::parse(self.prior.as_deref())
+    }
 }
 
 /// What to minimise and under which limits.
@@ -581,6 +615,13 @@ pub struct BenchArgs {
     /// Print bench.json to stdout.
     #[arg(long)]
     pub json: bool,
+    /// Measure each study on a perturbed twin (static power, dynamic power, GPU efficiency and
+    /// memory traffic off by up to 20 %, voltage curves stretched by up to 15 %), judged against
+    /// that board's own noiseless grid, while the prior stays the catalogue twin.
+    #[arg(long)]
+    pub mismatch: bool,
+    #[command(flatten)]
+    pub board_time: BoardTimeArgs,
     #[command(flatten)]
     pub goal: GoalArgs,
 }
@@ -669,6 +710,8 @@ impl TuneArgs {
             json: self.json,
             resume: self.resume.clone(),
             goal: self.goal.to_goal(),
+            exploration: self.board_time.exploration(),
+            prior: self.board_time.prior(),
         })
     }
 }
@@ -735,6 +778,13 @@ impl BenchArgs {
             },
             tables: self.table.clone(),
             goal: self.goal.to_goal(),
+            exploration: self.board_time.exploration(),
+            prior: !matches!(self.board_time.prior(), edgetune::app::PriorChoice::None),
+            prior_dir: match self.board_time.prior() {
+                edgetune::app::PriorChoice::Dir(d) => Some(d),
+                _ => None,
+            },
+            mismatch: self.mismatch,
         }
     }
 }

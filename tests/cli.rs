@@ -209,12 +209,14 @@ fn resume_after_a_partial_journal_measures_only_what_is_missing() {
         "--budget",
         "12",
     ];
-    edgetune()
+    let first = edgetune()
         .args(args)
         .arg("--out")
         .arg(&out)
-        .assert()
-        .success();
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let whole: Value = serde_json::from_slice(&first.stdout).unwrap();
     let journal = out.join("journal.jsonl");
     let full: Vec<String> = std::fs::read_to_string(&journal)
         .unwrap()
@@ -233,7 +235,10 @@ fn resume_after_a_partial_journal_measures_only_what_is_missing() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["resumed_configs"], 5);
-    assert_eq!(r["measured_configs"], 12);
+    // It went on from there (the twin's noise differs from the killed run's after the cut, so
+    // the search may end elsewhere than the whole run did).
+    assert!(r["measured_configs"].as_u64().unwrap() > 5);
+    assert!(whole["measured_configs"].as_u64().unwrap() > 5);
 }
 
 #[test]
@@ -805,6 +810,8 @@ fn tune_and_bench_replay_a_recorded_table() {
             "--json",
             "--budget",
             "30",
+            // Every configuration at the full protocol: the test reads the runs' spread.
+            "--no-race",
             "--table",
         ])
         .arg(&table)
@@ -1287,6 +1294,7 @@ const REPORT_FIELDS: &[&str] = &[
     "best.energy_per_inference_mj",
     "best.gpu_freq_hz",
     "best.time_s",
+    "best_confirmed",
     "best_feasible",
     "budget",
     "constraints",
@@ -1295,6 +1303,9 @@ const REPORT_FIELDS: &[&str] = &[
     "constraints[].unit",
     "device",
     "edgetune_version",
+    "exploration",
+    "exploration.race",
+    "exploration.screen_inferences",
     "grid_size",
     "inferences",
     "measured_configs",
@@ -1324,6 +1335,7 @@ const REPORT_FIELDS: &[&str] = &[
     "pareto[].n",
     "pareto[].time_s",
     "plots",
+    "prior",
     "protocol",
     "protocol.cv_target",
     "protocol.inferences",
@@ -1356,6 +1368,28 @@ const JOURNAL_FIELDS: &[&str] = &[
     "baseline:measurement.time_s",
     "baseline:measurement.wall_s",
     "baseline:type",
+    "confirmed:config",
+    "confirmed:config.batch_size",
+    "confirmed:config.cpu_freq_khz",
+    "confirmed:config.gpu_freq_hz",
+    "confirmed:measurement",
+    "confirmed:measurement.avg_power_w",
+    "confirmed:measurement.batch_size",
+    "confirmed:measurement.converged",
+    "confirmed:measurement.cv",
+    "confirmed:measurement.energy_j",
+    "confirmed:measurement.energy_per_inference_mj",
+    "confirmed:measurement.inferences",
+    "confirmed:measurement.runs",
+    "confirmed:measurement.runs[].energy_j",
+    "confirmed:measurement.runs[].time_s",
+    "confirmed:measurement.setting",
+    "confirmed:measurement.setting.cpu_freq_khz",
+    "confirmed:measurement.setting.gpu_freq_hz",
+    "confirmed:measurement.setting.kind",
+    "confirmed:measurement.time_s",
+    "confirmed:measurement.wall_s",
+    "confirmed:type",
     "measurement:config",
     "measurement:config.batch_size",
     "measurement:config.cpu_freq_khz",
@@ -1382,12 +1416,16 @@ const JOURNAL_FIELDS: &[&str] = &[
     "study:baseline_batch",
     "study:budget",
     "study:device",
+    "study:exploration",
+    "study:exploration.race",
+    "study:exploration.screen_inferences",
     "study:goal",
     "study:goal.limits",
     "study:goal.limits.max_slowdown",
     "study:goal.objective",
     "study:goal.pareto",
     "study:model",
+    "study:prior",
     "study:protocol",
     "study:protocol.cv_target",
     "study:protocol.inferences",

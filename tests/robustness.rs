@@ -10,7 +10,9 @@ use edgetune::device::BackendKind;
 use edgetune::measure::ProtocolSettings;
 use edgetune::space::{Config, Space};
 use edgetune::strategy::{make, StrategyInit};
-use edgetune::study::{Journal, JournalError, JournalRecord, Prior, Study, StudyHeader};
+use edgetune::study::{
+    Exploration, Journal, JournalError, JournalRecord, Prior, Study, StudyHeader,
+};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
@@ -25,6 +27,10 @@ fn journal() -> &'static (StudyHeader, Vec<String>) {
             inferences: 320,
             ..Default::default()
         };
+        let race = Exploration {
+            race: true,
+            screen_inferences: None,
+        };
         let header = StudyHeader {
             model: "resnet18".into(),
             device: "nano".into(),
@@ -36,6 +42,9 @@ fn journal() -> &'static (StudyHeader, Vec<String>) {
             protocol,
             space: space.clone(),
             goal: Default::default(),
+            // Racing leaves single runs and a confirmation in the journal, to break too.
+            exploration: race,
+            prior: String::new(),
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
@@ -53,6 +62,7 @@ fn journal() -> &'static (StudyHeader, Vec<String>) {
             prior: Prior::default(),
             interrupt: None,
             goal: Default::default(),
+            exploration: race,
         };
         study.run(|_| {}).unwrap();
         let lines = std::fs::read_to_string(&path)

@@ -27,6 +27,20 @@ pub fn run(
     if o.budget.is_none() && !(o.budget_fraction > 0.0 && o.budget_fraction <= 1.0) {
         return Err(UsageError("--budget-fraction must lie in (0, 1]".into()).into());
     }
+    if let Some(d) = &o.prior_dir {
+        return Err(UsageError(format!(
+            "bench gives its strategies the catalogue twin as prior (--prior twin, the default) or none (--prior none); {} is a folder, which only tune takes",
+            d.display()
+        ))
+        .into());
+    }
+    if o.mismatch && !o.tables.is_empty() {
+        return Err(UsageError(
+            "--mismatch perturbs the twin; a --table has no twin to perturb: leave one of them out"
+                .into(),
+        )
+        .into());
+    }
     let cat = load_catalog(catalog_dir)?;
     let dir = new_out_dir(out_dir.as_deref(), || {
         fresh_dir(Path::new("reports/bench"), "")

@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 
 pub mod bench;
 pub mod board;
+pub mod earlier;
 pub mod emulate;
 pub mod flags;
 pub mod list;
 pub mod measure;
 pub mod output;
+pub mod prior;
 pub mod progress;
 pub mod signals;
 pub mod sweep;
@@ -25,6 +27,7 @@ pub mod torch;
 pub mod tune;
 
 pub use flags::{check_budget, check_common, check_goal, check_protocol};
+pub use prior::{PriorChoice, DEFAULT_SCREEN_INFERENCES};
 
 /// Which backend the user asked for (`--backend`); [`target::Target::resolve`] turns it into
 /// the [`BackendKind`] that measures.

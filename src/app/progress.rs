@@ -50,6 +50,7 @@ impl Progress {
                 budget,
                 measured,
                 best,
+                best_energy_j,
             } => {
                 let m = &measured.measurement;
                 self.wall_s.set(self.wall_s.get() + m.wall_s);
@@ -60,7 +61,7 @@ impl Progress {
                     measured.config,
                     m.runs.len(),
                     m.cv * 100.0,
-                    best.measurement.energy_j,
+                    best_energy_j,
                     human_duration(left_s)
                 );
                 match &self.bar {
@@ -71,9 +72,28 @@ impl Progress {
                     None if !self.quiet && (n % 10 == 0 || n == budget) => {
                         eprintln!(
                             "  measured {n}/{budget}: recommended so far {:.1} J at {}",
-                            best.measurement.energy_j, best.config
+                            best_energy_j, best.config
                         )
                     }
+                    None => {}
+                }
+            }
+            Event::Confirmed {
+                measured,
+                extra_wall_s,
+            } => {
+                self.wall_s.set(self.wall_s.get() + extra_wall_s);
+                let m = &measured.measurement;
+                let line = format!(
+                    "  confirmed {} at the full protocol: {:.1} J ({} runs, CV {:.1} %)",
+                    measured.config,
+                    m.energy_j,
+                    m.runs.len(),
+                    m.cv * 100.0
+                );
+                match &self.bar {
+                    Some(b) => b.println(line),
+                    None if !self.quiet => eprintln!("{line}"),
                     None => {}
                 }
             }
@@ -119,7 +139,7 @@ impl SweepLog {
     pub fn event(&self, e: &Event<'_>) {
         let (i, n) = (self.tried.get() + 1, self.total);
         match e {
-            Event::Baseline(_) => {}
+            Event::Baseline(_) | Event::Confirmed { .. } => {}
             Event::Measured { measured, .. } => {
                 self.tried.set(i);
                 let (cfg, m) = (&measured.config, &measured.measurement);

@@ -178,6 +178,7 @@ fn on_device(t: &Target, c: &Common, space: &Space) -> Result<Swept> {
         prior: Prior::default(),
         interrupt: Some(interrupt_flag()),
         goal: Default::default(),
+        exploration: Default::default(),
     };
     let outcome = study.run(|e| log.event(&e))?;
     let grid: Vec<SweepRow> = outcome

@@ -3,6 +3,7 @@
 //! renders what it found.
 
 use super::output::{create_dir, fresh_dir, new_out_dir, write_file, write_json};
+use super::prior::{PriorChoice, PriorUsed};
 use super::progress::Progress;
 use super::signals::{interrupt_flag, quiet_interrupts};
 use super::target::{Rig, Target};
@@ -15,7 +16,7 @@ use crate::report::plot::{self, PlotInput, Sample};
 use crate::report::{self, profile, summary::summary, Report, ReportContext};
 use crate::space::{top_corner, Axis, Knob, Point, Space};
 use crate::strategy::{self, bayes::Acquisition, Strategy, StrategyInit, StrategyOptions};
-use crate::study::{Journal, Outcome, Prior, Study, StudyHeader};
+use crate::study::{Exploration, Journal, Outcome, Prior, Study, StudyHeader};
 use crate::workload::Workload;
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -46,6 +47,10 @@ pub struct TuneOptions {
     pub resume: Option<PathBuf>,
     /// Objective, constraints, Pareto mode.
     pub goal: Goal,
+    /// Racing and screening runs.
+    pub exploration: Exploration,
+    /// `--prior`.
+    pub prior: PriorChoice,
 }
 
 /// Default budget: 10 % of the grid, at least 10 (or the whole grid when smaller).
@@ -60,6 +65,8 @@ struct Plan {
     budget: usize,
     baseline_batch: u32,
     strategy: Box<dyn Strategy>,
+    prior: PriorUsed,
+    exploration: Exploration,
 }
 
 /// Runs `tune`: baseline, search, reports. Returns the report and the output folder.
@@ -79,6 +86,8 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         protocol: plan.protocol,
         space: plan.space.clone(),
         goal: o.goal,
+        exploration: plan.exploration,
+        prior: plan.prior.words(),
     };
     let Started {
         dir,
@@ -100,6 +109,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         prior,
         interrupt: Some(interrupt_flag()),
         goal: o.goal,
+        exploration: plan.exploration,
     };
     let progress = Progress::new(o.common.quiet, plan.budget);
     let outcome = study.run(|e| progress.event(&e)).with_context(|| {
@@ -120,6 +130,8 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         budget: plan.budget,
         baseline_kind,
         goal: o.goal,
+        exploration: plan.exploration,
+        prior: &plan.prior.words(),
     };
     let mut rep = Report::build(&ctx, &outcome);
     rep.notes = study.device.notes();
@@ -240,18 +252,33 @@ impl Plan {
             false => default_budget(grid),
         });
         let baseline_batch = baseline_batch(t, o, &space)?;
-        let init =
-            StrategyInit::for_space(&space, o.common.seed, budget).with_options(StrategyOptions {
+        let (grid_prior, prior) =
+            super::prior::resolve(&o.prior, t, &space, &o.goal, protocol.inferences)?;
+        let init = StrategyInit::for_space(&space, o.common.seed, budget)
+            .with_options(StrategyOptions {
                 pareto: o.goal.pareto,
                 ..o.strategy_options
-            });
+            })
+            .with_prior(grid_prior);
         let strategy = strategy::make(&o.strategy.trim().to_ascii_lowercase(), &init)?;
+        // A Pareto front is mapped from full measurements: racing judges one objective. A
+        // recorded row is a run of its own length: screening a table would only scale it.
+        let exploration = match (o.goal.pareto || exhaustive, &t.rig) {
+            (true, _) => Exploration::default(),
+            (false, Rig::Replay { .. }) => Exploration {
+                screen_inferences: None,
+                ..o.exploration
+            },
+            (false, _) => o.exploration,
+        };
         Ok(Plan {
             protocol,
             space,
             budget,
             baseline_batch,
             strategy,
+            prior,
+            exploration,
         })
     }
 }
@@ -368,10 +395,14 @@ fn draw(
     let measured: Vec<Sample> = outcome
         .measured
         .iter()
-        .map(|m| Sample {
-            config: m.config,
-            energy_j: m.measurement.energy_j,
-            time_s: m.measurement.time_s,
+        .map(|m| {
+            // Screened runs drawn at the full run's length, like everything else.
+            let full = m.measurement.at_length(outcome.inferences);
+            Sample {
+                config: m.config,
+                energy_j: full.energy_j,
+                time_s: full.time_s,
+            }
         })
         .collect();
     let trace = outcome.trace_j();
@@ -485,6 +516,8 @@ mod tests {
             stop_reason: StopReason::Interrupted,
             resumed: 0,
             failed: Vec::new(),
+            inferences: 64,
+            best_full: true,
         };
         let said = |o: &Outcome| finish(o, Path::new("out")).unwrap_err().to_string();
         assert!(

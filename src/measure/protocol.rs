@@ -188,6 +188,33 @@ pub struct Measurement {
     pub window_repeats: u32,
 }
 
+impl Measurement {
+    /// The same measurement stated for runs of `inferences` (energy and time scale with the
+    /// count; per-inference figures, power and CV do not): screening runs compared with full ones.
+    pub fn at_length(&self, inferences: u32) -> Measurement {
+        let k = inferences as f64 / self.inferences.max(1) as f64;
+        Measurement {
+            inferences,
+            energy_j: self.energy_j * k,
+            time_s: self.time_s * k,
+            runs: self
+                .runs
+                .iter()
+                .map(|r| Run {
+                    energy_j: r.energy_j * k,
+                    time_s: r.time_s * k,
+                })
+                .collect(),
+            rail_energy_j: self
+                .rail_energy_j
+                .iter()
+                .map(|(n, e)| (n.clone(), e * k))
+                .collect(),
+            ..self.clone()
+        }
+    }
+}
+
 /// Serde default of `window_repeats` (also the report's).
 pub(crate) fn one() -> u32 {
     1
@@ -273,6 +300,39 @@ pub fn measure_or_stop(
     settings: &ProtocolSettings,
     stop: Option<&AtomicBool>,
 ) -> Result<Measurement, DeviceError> {
+    let how = How {
+        stop,
+        ..How::default()
+    };
+    measure_how(device, workload, setting, batch_size, settings, &how)
+}
+
+/// Racing's question after each run: can this configuration still be the best?
+pub type KeepGoing = dyn Fn(&[Run]) -> bool;
+
+/// What a caller of the protocol may add to its settings.
+#[derive(Default, Clone, Copy)]
+pub struct How<'a> {
+    /// Set by a signal: no run starts once it is.
+    pub stop: Option<&'a AtomicBool>,
+    /// Runs of the same setting, batch and length measured earlier: they count as runs of this
+    /// measurement (a configuration confirmed after it was screened at full length).
+    pub earlier: &'a [Run],
+    /// Racing: asked after each run whether the configuration can still be the best; on `false`
+    /// the protocol stops early and the measurement is not converged (unless it already was).
+    pub keep_going: Option<&'a KeepGoing>,
+}
+
+/// The protocol with the additions of [`How`].
+pub fn measure_how(
+    device: &mut dyn Device,
+    workload: &mut dyn Workload,
+    setting: &FreqSetting,
+    batch_size: u32,
+    settings: &ProtocolSettings,
+    how: &How<'_>,
+) -> Result<Measurement, DeviceError> {
+    let stop = how.stop;
     let stopped = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
     device.apply(setting)?;
     let mut wall_s = 0.0;
@@ -288,7 +348,8 @@ pub fn measure_or_stop(
             wall_s += one_run(device, workload, batch_size, n)?.0.time_s;
         }
     }
-    let mut runs = Vec::new();
+    let mut runs = how.earlier.to_vec();
+    let mut earlier = runs.len();
     let mut rails: BTreeMap<String, f64> = BTreeMap::new();
     let mut repeats: u32 = 1;
     loop {
@@ -309,6 +370,7 @@ pub fn measure_or_stop(
             if next > repeats {
                 repeats = next;
                 runs.clear();
+                earlier = 0;
                 rails.clear();
                 continue;
             }
@@ -336,7 +398,9 @@ pub fn measure_or_stop(
         let n = runs.len() as u32;
         let energies: Vec<f64> = runs.iter().map(|r| r.energy_j).collect();
         let cv = stats::cv(&energies);
-        if n >= settings.max_runs || (n >= settings.min_runs && cv < settings.cv_target) {
+        let converged = n >= settings.min_runs && cv < settings.cv_target;
+        let raced_out = !converged && how.keep_going.is_some_and(|k| !k(&runs));
+        if n >= settings.max_runs || converged || raced_out {
             let energy_j = stats::mean(&energies);
             let time_s = stats::mean(&runs.iter().map(|r| r.time_s).collect::<Vec<_>>());
             return Ok(Measurement {
@@ -349,8 +413,12 @@ pub fn measure_or_stop(
                 avg_power_w: if time_s > 0.0 { energy_j / time_s } else { 0.0 },
                 energy_per_inference_mj: energy_j / settings.inferences as f64 * 1e3,
                 cv,
-                converged: cv < settings.cv_target,
-                rail_energy_j: rails.into_iter().map(|(k, e)| (k, e / n as f64)).collect(),
+                converged,
+                // Rails are summed over this call's runs only.
+                rail_energy_j: rails
+                    .into_iter()
+                    .map(|(k, e)| (k, e / (runs.len() - earlier).max(1) as f64))
+                    .collect(),
                 runs,
                 wall_s,
                 window_repeats: repeats,

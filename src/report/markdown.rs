@@ -84,6 +84,7 @@ fn how_found(r: &Report) -> String {
         r.stop_reason,
         human_duration(r.tuning_time_s)
     );
+    s += &format!("- Board time: {}.\n", r.exploration_words());
     if r.objective != "energy" || !r.constraints.is_empty() {
         let limits = r.constraint_list();
         s += &format!(
@@ -147,13 +148,26 @@ fn measurements(r: &Report) -> String {
         r.baseline.cv * 100.0
     );
     for m in &r.measurements {
+        // A single run has no CV; a screened row is for its own, shorter runs.
+        let cv = match m.runs {
+            0 | 1 => "-".to_string(),
+            _ => format!("{:.1}", m.cv * 100.0),
+        };
+        let screened = m.screened_inferences.map_or(String::new(), |n| {
+            format!(" (screening: {n} inferences a run)")
+        });
         s += &format!(
-            "| {} | {} | {} | {:.1} |\n",
+            "| {}{screened} | {} | {} | {cv} |\n",
             m.n,
             cells(&m.config, &m.energy),
-            m.runs,
-            m.cv * 100.0
+            m.runs
         );
+    }
+    if r.measurements
+        .iter()
+        .any(|m| m.screened_inferences.is_some())
+    {
+        s += "\nRows marked *screening* were measured with shorter runs while exploring: their energy and time are for those runs, not final figures; the recommendation above is measured at the full protocol.\n";
     }
     s
 }
@@ -241,6 +255,7 @@ mod tests {
             window_repeats: 1,
             latency_ms: 10.0,
             feasible: None,
+            screened_inferences: None,
         };
         let base = |b, e| Baseline {
             kind: "dvfs".into(),
@@ -290,6 +305,12 @@ mod tests {
             best_feasible: None,
             pareto: Vec::new(),
             failed: Vec::new(),
+            exploration: crate::study::Exploration {
+                race: true,
+                screen_inferences: Some(400),
+            },
+            prior: "the catalogue's digital twin".into(),
+            best_confirmed: true,
         }
     }
 

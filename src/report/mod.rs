@@ -118,6 +118,10 @@ pub struct Row {
     /// Whether it met the constraints (measured, with the noise margin); absent without any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feasible: Option<bool>,
+    /// Inferences per run when it was measured with screening runs while exploring (its energy
+    /// and time are for runs of this many inferences: not a final figure); absent for full runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screened_inferences: Option<u32>,
 }
 
 /// A point of the measured energy-latency Pareto front.
@@ -204,6 +208,25 @@ pub struct Report {
     /// Configurations at which the workload failed, with its error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<Failed>,
+    /// Racing and screening runs while exploring (absent: every configuration at the full
+    /// protocol).
+    #[serde(default, skip_serializing_if = "is_plain")]
+    pub exploration: crate::study::Exploration,
+    /// What the search knew before it measured: `none`, the twin, an earlier study.
+    #[serde(default)]
+    pub prior: String,
+    /// Whether the recommendation's figure meets the full protocol (false only when a signal
+    /// stopped the study before the recommendation was confirmed).
+    #[serde(default = "yes")]
+    pub best_confirmed: bool,
+}
+
+fn is_plain(e: &crate::study::Exploration) -> bool {
+    *e == crate::study::Exploration::default()
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A configuration at which the workload failed.
@@ -221,6 +244,41 @@ fn energy_name() -> String {
 }
 
 impl Report {
+    /// How the search spent board time, in one sentence: racing, screening runs, the prior,
+    /// and whether the recommendation was confirmed at the full protocol.
+    pub fn exploration_words(&self) -> String {
+        let e = &self.exploration;
+        let mut parts = Vec::new();
+        if e.race {
+            parts.push(
+                "racing (one run first, more only while a configuration could still be the best)"
+                    .to_string(),
+            );
+        }
+        if let Some(n) = e.screen_inferences {
+            parts.push(format!(
+                "screening runs of at least {n} inferences (whole batches, at least 20 s at the baseline's pace)"
+            ));
+        }
+        let how = if parts.is_empty() {
+            "every configuration measured at the full protocol".to_string()
+        } else {
+            parts.join(", ")
+        };
+        let prior = match self.prior.as_str() {
+            "" | "none" => String::new(),
+            p => format!("; prior: {p}"),
+        };
+        let confirmed = if self.best.is_none() || self.exploration == Default::default() {
+            ""
+        } else if self.best_confirmed {
+            "; the recommendation was confirmed at the full protocol"
+        } else {
+            "; the recommendation is NOT confirmed at the full protocol (stopped first): its figure comes from exploring runs"
+        };
+        format!("{how}{prior}{confirmed}")
+    }
+
     /// The constraints as people write them (`max_slowdown 1.2 x, max_power_w 10 W`).
     pub fn constraint_list(&self) -> String {
         self.constraints
@@ -295,12 +353,19 @@ pub struct ReportContext<'a> {
     pub baseline_kind: &'static str,
     /// Objective and constraints.
     pub goal: crate::objective::Goal,
+    /// Racing and screening.
+    pub exploration: crate::study::Exploration,
+    /// The prior, in words.
+    pub prior: &'a str,
 }
 
 impl Report {
     /// Builds the report of a study.
     pub fn build(ctx: &ReportContext<'_>, o: &Outcome) -> Report {
-        let best = o.best().map(|b| best_of(&b.config, &b.measurement));
+        // A recommendation not yet confirmed (a signal) is stated at full length, and flagged.
+        let best = o
+            .best()
+            .map(|b| best_of(&b.config, &b.measurement.at_length(o.inferences)));
         let limits = ctx.goal.limits_info();
         // Every row once, with its feasibility; the recommendation's and the front are read
         // off the rows.
@@ -310,8 +375,11 @@ impl Report {
             .enumerate()
             .map(|(i, m)| {
                 let mut r = row(i + 1, &m.config, &m.measurement);
+                r.screened_inferences =
+                    (m.measurement.inferences != o.inferences).then_some(m.measurement.inferences);
                 if !limits.is_empty() {
-                    let g = ctx.goal.measured_constraints(&m.measurement, &o.baseline);
+                    let full = m.measurement.at_length(o.inferences);
+                    let g = ctx.goal.measured_constraints(&full, &o.baseline);
                     r.feasible = Some(crate::objective::violation(&g) <= 0.0);
                 }
                 r
@@ -384,6 +452,9 @@ impl Report {
                     error: error.clone(),
                 })
                 .collect(),
+            exploration: ctx.exploration,
+            prior: ctx.prior.into(),
+            best_confirmed: o.best_full,
         }
     }
 }
@@ -409,6 +480,7 @@ pub fn row(n: usize, c: &Config, m: &Measurement) -> Row {
         window_repeats: m.window_repeats,
         latency_ms: Quantities::of(m).latency_ms(),
         feasible: None,
+        screened_inferences: None,
     }
 }
 

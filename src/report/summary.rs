@@ -92,6 +92,7 @@ pub fn summary(r: &Report) -> String {
         100.0 * r.measured_configs as f64 / r.grid_size.max(1) as f64,
         r.stop_reason
     );
+    s += &format!("search: {}\n", r.exploration_words());
     s += &format!(
         "time spent measuring: {}{}\n",
         human_duration(r.tuning_time_s),

@@ -67,7 +67,18 @@ pub struct Bayes {
     low_ei: u32,
     stopped: Option<String>,
     pareto: bool,
+    /// ln of the prior's predicted objective per flat index (empty: no prior; the GP then
+    /// models the objective itself, else the residual from the prior).
+    prior_ln: Vec<f64>,
+    /// ln of the predicted run time per flat index (empty: learnt from measured costs).
+    time_ln: Vec<f64>,
+    budget: usize,
+    /// Points in the initial design.
+    n_init: usize,
 }
+
+/// Latin hypercubes drawn when choosing the cheapest initial design.
+const DESIGN_DRAWS: usize = 16;
 
 /// Points of a Latin hypercube on the grid: each axis's range split into `n` strata, one point
 /// per stratum, strata paired at random.
@@ -91,7 +102,71 @@ fn latin_hypercube(dims: &[usize], n: usize, rng: &mut ChaCha8Rng) -> Vec<Point>
         .collect()
 }
 
+/// The initial design: a Latin hypercube; with a time model, the cheapest to measure of
+/// [`DESIGN_DRAWS`] (CArBO's cost-effective initial design, Lee et al. 2020).
+fn cheapest_design(dims: &[usize], n: usize, time_ln: &[f64], rng: &mut ChaCha8Rng) -> Vec<Point> {
+    if time_ln.is_empty() {
+        return latin_hypercube(dims, n, rng);
+    }
+    let cost = |d: &[Point]| -> f64 { d.iter().map(|p| time_ln[flat(dims, p)].exp()).sum::<f64>() };
+    (0..DESIGN_DRAWS)
+        .map(|_| latin_hypercube(dims, n, rng))
+        .min_by(|a, b| cost(a).total_cmp(&cost(b)))
+        .unwrap_or_default()
+}
+
+/// Flat index of a point (the space's order).
+fn flat(dims: &[usize], p: &[usize]) -> usize {
+    p.iter().zip(dims).fold(0, |acc, (i, n)| acc * n + i)
+}
+
 impl Bayes {
+    /// The prior's ln value at `p` (0 without a prior).
+    fn offset(&self, p: &Point) -> f64 {
+        self.prior_ln
+            .get(flat(&self.dims, p))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// Predicted ln cost of measuring each of `points` (zeros without a time model): the
+    /// prior's time scaled by what measurements cost against it, else a GP of measured costs.
+    fn ln_cost(&self, h: &History, points: &[&Point]) -> Vec<f64> {
+        let costed: Vec<&super::Observation> = h.iter().filter(|o| o.cost_s > 0.0).collect();
+        if !self.time_ln.is_empty() {
+            let scale = if costed.is_empty() {
+                0.0
+            } else {
+                costed
+                    .iter()
+                    .map(|o| o.cost_s.ln() - self.time_ln[flat(&self.dims, &o.point)])
+                    .sum::<f64>()
+                    / costed.len() as f64
+            };
+            return points
+                .iter()
+                .map(|p| self.time_ln[flat(&self.dims, p)] + scale)
+                .collect();
+        }
+        if costed.len() < 3 || costed.len() < h.len() {
+            return vec![0.0; points.len()];
+        }
+        let measured: Vec<&Point> = h.iter().map(|o| &o.point).collect();
+        let y: Array1<f64> = h.iter().map(|o| o.cost_s.ln()).collect();
+        let fit = self.fit_y(h, &measured, y, None, true);
+        match fit.map(|(gp, _)| gp.predict(&self.inputs(points))) {
+            Some(Ok(mu)) => mu.to_vec(),
+            _ => vec![0.0; points.len()],
+        }
+    }
+
+    /// CArBO's cost-cooling exponent: 1 right after the initial design (EI per unit cost),
+    /// falling to 0 (plain EI) as the budget is spent.
+    fn cost_exponent(&self, measured: usize) -> f64 {
+        let span = self.budget.saturating_sub(self.n_init).max(1) as f64;
+        (1.0 - measured.saturating_sub(self.n_init) as f64 / span).clamp(0.0, 1.0)
+    }
+
     /// A Bayesian optimizer over `init.dims`.
     pub fn new(init: &StrategyInit) -> Bayes {
         let mut rng = ChaCha8Rng::seed_from_u64(init.seed);
@@ -101,8 +176,26 @@ impl Bayes {
         let n_lhs = (2 * active.len() + 1)
             .min(init.budget.saturating_sub(1).max(1))
             .min(size);
+        let ln_of = |v: &[f64]| -> Vec<f64> {
+            if v.len() == size && v.iter().all(|x| x.is_finite() && *x > 0.0) {
+                v.iter().map(|x| x.ln()).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let (prior_ln, time_ln) = (ln_of(&init.prior.value), ln_of(&init.prior.time_s));
         let mut design = vec![init.dims.iter().map(|d| d - 1).collect::<Point>()];
-        for p in latin_hypercube(&init.dims, n_lhs, &mut rng) {
+        if let Some(i) = crate::measure::stats::argmin(&prior_ln) {
+            // The prior's minimum: where the twin (or the earlier study) says to look first.
+            design.push(crate::space::point_at(&init.dims, i));
+        }
+        // With a prior the GP learns a residual, which needs fewer points to see each axis.
+        let n_lhs = if prior_ln.is_empty() {
+            n_lhs
+        } else {
+            active.len().saturating_sub(1).max(1).min(n_lhs)
+        };
+        for p in cheapest_design(&init.dims, n_lhs, &time_ln, &mut rng) {
             if !design.contains(&p) {
                 design.push(p);
             }
@@ -110,7 +203,12 @@ impl Bayes {
         let coords = (0..init.dims.len())
             .map(|a| (0..init.dims[a]).map(|i| init.coord(a, i)).collect())
             .collect();
+        let n_init = design.len();
         Bayes {
+            prior_ln,
+            time_ln,
+            budget: init.budget,
+            n_init,
             dims: init.dims.clone(),
             coords,
             active,
@@ -144,7 +242,7 @@ impl Bayes {
         let points: Vec<&Point> = h.iter().map(|o| &o.point).collect();
         let y: Array1<f64> = h
             .iter()
-            .map(|o| o.value.max(f64::MIN_POSITIVE).ln())
+            .map(|o| o.value.max(f64::MIN_POSITIVE).ln() - self.offset(&o.point))
             .collect();
         let theta = self.theta.clone();
         let (gp, sd) = self.fit_y(h, &points, y, theta.as_ref(), refit)?;
@@ -280,6 +378,25 @@ impl Bayes {
     }
 }
 
+/// A GP (Matern 5/2, fitted length-scales, a small nugget) of `y` at inputs `x`, predicted at
+/// `at`: carries an earlier study's measurements over to another space as a prior.
+pub fn regress(x: &[Vec<f64>], y: &[f64], at: &[Vec<f64>]) -> Option<Vec<f64>> {
+    let d = x.first()?.len();
+    if x.len() < 3 || d == 0 || x.len() != y.len() {
+        return None;
+    }
+    let to = |v: &[Vec<f64>]| {
+        Array2::from_shape_vec((v.len(), d), v.iter().flatten().copied().collect()).ok()
+    };
+    let (xs, q) = (to(x)?, to(at)?);
+    let gp = Gp::params(ConstantMean::default(), Matern52Corr::default())
+        .nugget(1e-3)
+        .n_start(4)
+        .fit(&Dataset::new(xs, Array1::from(y.to_vec())))
+        .ok()?;
+    Some(gp.predict(&q).ok()?.to_vec())
+}
+
 /// Expected improvement of a Gaussian with mean improvement `imp` and variance `var`.
 fn expected_improvement(imp: f64, var: f64, normal: &Normal) -> f64 {
     let s = var.max(0.0).sqrt();
@@ -332,10 +449,20 @@ impl Strategy for Bayes {
         ) else {
             return self.random_unmeasured(all);
         };
+        // The GP models the residual from the prior: add the prior back.
+        let mu: Vec<f64> = (0..free.len())
+            .map(|i| mu[i] + self.offset(&free[i]))
+            .collect();
         // With constraints: EI times the probability of meeting them, against the best
         // feasible point; before any point is feasible, the most probably feasible one.
         let pof = self.feasibility(h, &free_refs);
-        let mu_measured = gp.predict(&self.inputs(&points)).ok()?;
+        let mu_measured: Vec<f64> = gp
+            .predict(&self.inputs(&points))
+            .ok()?
+            .iter()
+            .zip(&points)
+            .map(|(m, p)| m + self.offset(p))
+            .collect();
         let feasible: Vec<bool> = h.iter().map(|o| o.feasible()).collect();
         let incumbent = (0..points.len())
             .filter(|i| feasible[*i])
@@ -346,15 +473,21 @@ impl Strategy for Bayes {
             return Some(free[i].clone());
         }
         let normal = Normal::standard();
+        // Cost-aware choice (CArBO): EI over cost^alpha, alpha cooling from 1 to 0 over the
+        // budget; the stopping rule below still reads plain EI.
+        let ln_cost = self.ln_cost(h, &free_refs);
+        let alpha = self.cost_exponent(h.len());
         let (best, score) = match self.acquisition {
-            Acquisition::Ei => (0..free.len())
-                .map(|i| {
-                    (
-                        i,
-                        expected_improvement(incumbent - mu[i], var[i], &normal) * pof[i],
-                    )
-                })
-                .max_by(|a, b| a.1.total_cmp(&b.1))?,
+            Acquisition::Ei => {
+                let ei: Vec<f64> = (0..free.len())
+                    .map(|i| expected_improvement(incumbent - mu[i], var[i], &normal) * pof[i])
+                    .collect();
+                let per_cost: Vec<f64> = (0..free.len())
+                    .map(|i| -(ei[i].max(1e-300).ln() - alpha * ln_cost[i]))
+                    .collect();
+                let chosen = crate::measure::stats::argmin(&per_cost)?;
+                (chosen, ei.iter().copied().fold(0.0, f64::max))
+            }
             Acquisition::Lcb { kappa } => {
                 let (i, _) = (0..free.len())
                     .map(|i| (i, mu[i] - kappa * var[i].max(0.0).sqrt() - pof[i].ln()))
@@ -381,20 +514,24 @@ impl Strategy for Bayes {
             .collect();
         let inc = points[crate::measure::stats::argmin(&masked)?];
         let dims = &self.dims;
+        // With a prior the surrogate already knows the shape around the incumbent: one step.
+        let steps = if self.prior_ln.is_empty() {
+            NEIGHBOUR_STEPS
+        } else {
+            1
+        };
         let neighbour = self
             .active
             .iter()
             .flat_map(|a| {
-                (-NEIGHBOUR_STEPS..=NEIGHBOUR_STEPS)
-                    .filter(|d| *d != 0)
-                    .filter_map(move |d| {
-                        let v = inc[*a] as i64 + d;
-                        (v >= 0 && v < dims[*a] as i64).then(|| {
-                            let mut q = inc.clone();
-                            q[*a] = v as usize;
-                            q
-                        })
+                (-steps..=steps).filter(|d| *d != 0).filter_map(move |d| {
+                    let v = inc[*a] as i64 + d;
+                    (v >= 0 && v < dims[*a] as i64).then(|| {
+                        let mut q = inc.clone();
+                        q[*a] = v as usize;
+                        q
                     })
+                })
             })
             .filter(|q| !all.contains(q))
             .filter_map(|q| free.iter().position(|f| *f == q))
@@ -428,7 +565,13 @@ impl Strategy for Bayes {
                 let masked: Vec<f64> = h
                     .iter()
                     .zip(mu.iter())
-                    .map(|(o, m)| if o.feasible() { *m } else { f64::INFINITY })
+                    .map(|(o, m)| {
+                        if o.feasible() {
+                            *m + self.offset(&o.point)
+                        } else {
+                            f64::INFINITY
+                        }
+                    })
                     .collect();
                 let i = crate::measure::stats::argmin(&masked)?;
                 Some(points[i].clone())
@@ -447,7 +590,12 @@ impl Strategy for Bayes {
         let (gp, _, _) = self.fit_on(h, self.theta.is_none())?;
         let refs: Vec<&Point> = points.iter().collect();
         let mu = gp.predict(&self.inputs(&refs)).ok()?;
-        Some(mu.iter().map(|v| v.exp()).collect())
+        Some(
+            mu.iter()
+                .zip(points)
+                .map(|(v, p)| (v + self.offset(p)).exp())
+                .collect(),
+        )
     }
 
     fn stop_reason(&self) -> String {

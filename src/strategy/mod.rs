@@ -44,6 +44,8 @@ pub struct Observation {
     /// The workload failed at this configuration: it is not asked again, and its value (a
     /// penalty) is no measurement.
     pub failed: bool,
+    /// Board seconds the measurement took (runs, warm-up); 0 when not known.
+    pub cost_s: f64,
 }
 
 /// Value given to an infeasible point for a strategy that does not model constraints: above any
@@ -169,6 +171,25 @@ pub struct StrategyInit {
     pub coords: Vec<Vec<f64>>,
     /// Axis indices in the order coordinate-wise strategies search them; empty for 0, 1, 2...
     pub axis_order: Vec<usize>,
+    /// What is predicted of every point before measuring (the twin, an earlier study).
+    pub prior: GridPrior,
+}
+
+/// Predictions for every point of the space, in flat-index order, made before the study starts
+/// (by the twin, or from an earlier study); each is empty when not known.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GridPrior {
+    /// The objective's predicted value: a surrogate's prior mean.
+    pub value: Vec<f64>,
+    /// Predicted seconds of one full-length run: the cost model's prior.
+    pub time_s: Vec<f64>,
+}
+
+impl GridPrior {
+    /// Whether it predicts nothing.
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty() && self.time_s.is_empty()
+    }
 }
 
 /// Options of the model-based strategies.
@@ -204,6 +225,12 @@ impl StrategyInit {
         }
     }
 
+    /// The same init with a prior.
+    pub fn with_prior(mut self, prior: GridPrior) -> StrategyInit {
+        self.prior = prior;
+        self
+    }
+
     /// The same init with other options.
     pub fn with_options(mut self, options: StrategyOptions) -> StrategyInit {
         self.options = options;
@@ -236,6 +263,7 @@ impl StrategyInit {
             options: StrategyOptions::default(),
             coords: Vec::new(),
             axis_order: Vec::new(),
+            prior: GridPrior::default(),
         }
     }
 }

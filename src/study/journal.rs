@@ -77,6 +77,12 @@ pub struct StudyHeader {
     /// Objective and constraints (absent in journals of plain energy studies).
     #[serde(default, skip_serializing_if = "Goal::is_plain")]
     pub goal: Goal,
+    /// The search's prior, in words (absent: none).
+    #[serde(default, skip_serializing_if = "prior_is_none")]
+    pub prior: String,
+    /// Racing and screening (absent: neither, as before they existed).
+    #[serde(default, skip_serializing_if = "is_plain_exploration")]
+    pub exploration: super::Exploration,
 }
 
 /// One journal line.
@@ -95,6 +101,14 @@ pub enum JournalRecord {
         /// The configuration.
         config: Config,
         /// The measurement.
+        measurement: Measurement,
+    },
+    /// The recommendation measured again at the full protocol: it replaces the configuration's
+    /// earlier (raced or screened) measurement.
+    Confirmed {
+        /// The configuration.
+        config: Config,
+        /// The full measurement.
         measurement: Measurement,
     },
     /// A configuration at which the workload failed (tried again when the study resumes).
@@ -292,10 +306,37 @@ impl Prior {
                 }
                 self.measurements.insert(config, measurement);
             }
+            JournalRecord::Confirmed {
+                config,
+                measurement,
+            } => {
+                check_measurement(&measurement, header)?;
+                if measurement.inferences != header.protocol.inferences
+                    || measurement.batch_size != config.batch_size
+                {
+                    return Err(format!(
+                        "the confirmation of {config} is not at the full protocol"
+                    ));
+                }
+                if !self.measurements.contains_key(&config) {
+                    return Err(format!("{config} is confirmed before it was measured"));
+                }
+                self.measurements.insert(config, measurement);
+            }
             JournalRecord::Failed { .. } => {}
         }
         Ok(())
     }
+}
+
+/// Whether a header's prior is none (left out of the header).
+fn prior_is_none(p: &String) -> bool {
+    p.is_empty() || p == "none"
+}
+
+/// Whether a header's exploration is the plain protocol (left out of the header).
+fn is_plain_exploration(e: &super::Exploration) -> bool {
+    *e == super::Exploration::default()
 }
 
 /// Checks a journaled measurement as input: finite positive energy, finite times, runs that
@@ -319,7 +360,11 @@ fn check_measurement(m: &Measurement, header: &StudyHeader) -> Result<(), String
     {
         return Err("every measurement needs runs with positive energies".into());
     }
-    if m.inferences != header.protocol.inferences {
+    // Screening runs are whole batches at least --screen-inferences long, at most the full run.
+    let screened = header.exploration.screen_inferences.is_some()
+        && m.inferences < header.protocol.inferences
+        && m.inferences.is_multiple_of(m.batch_size.max(1));
+    if m.inferences != header.protocol.inferences && !screened {
         return Err(format!(
             "the measurement is for {} inferences, the study for {}",
             m.inferences, header.protocol.inferences
@@ -329,7 +374,7 @@ fn check_measurement(m: &Measurement, header: &StudyHeader) -> Result<(), String
 }
 
 fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(), JournalError> {
-    let fields: [(&str, String, String); 9] = [
+    let fields: [(&str, String, String); 11] = [
         ("model", old.model.clone(), new.model.clone()),
         ("device", old.device.clone(), new.device.clone()),
         ("backend", old.backend.to_string(), new.backend.to_string()),
@@ -350,6 +395,12 @@ fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(),
             format!("{:?}", old.goal),
             format!("{:?}", new.goal),
         ),
+        (
+            "racing and screening (--no-race, --screen-inferences)",
+            format!("{:?}", old.exploration),
+            format!("{:?}", new.exploration),
+        ),
+        ("prior (--prior)", old.prior.clone(), new.prior.clone()),
         (
             "search space",
             serde_json::to_string(&old.space).unwrap_or_default(),

@@ -4,8 +4,8 @@
 //! without re-measuring.
 
 use crate::device::{Device, DeviceError, FreqSetting};
-use crate::measure::protocol::measure_or_stop;
-use crate::measure::{Measurement, ProtocolSettings};
+use crate::measure::protocol::{measure_how, measure_or_stop, How, KeepGoing};
+use crate::measure::{stats, Measurement, ProtocolSettings, Run};
 use crate::objective::{violation, Goal, Quantities};
 use crate::space::Point;
 use crate::space::{Config, Space};
@@ -47,6 +47,15 @@ pub enum Event<'a> {
         measured: &'a Measured,
         /// Best so far.
         best: &'a Measured,
+        /// Its energy for a run of the protocol's length (a screened measurement scaled up).
+        best_energy_j: f64,
+    },
+    /// The recommendation was measured again at the full protocol.
+    Confirmed {
+        /// The configuration with its full measurement.
+        measured: &'a Measured,
+        /// Board time the confirmation added, seconds.
+        extra_wall_s: f64,
     },
     /// The workload failed at a configuration; the study goes on.
     Failed {
@@ -110,6 +119,12 @@ pub struct Outcome {
     pub resumed: usize,
     /// Configurations at which the workload failed, with the error.
     pub failed: Vec<(Config, String)>,
+    /// Inferences of a full run: screened measurements are scaled to it wherever they are
+    /// compared with full ones.
+    pub inferences: u32,
+    /// Whether the recommendation's figure meets the full protocol (its length, at least the
+    /// fewest runs, converged or out of runs); a signal may stop a study before it is confirmed.
+    pub best_full: bool,
 }
 
 impl Outcome {
@@ -128,7 +143,7 @@ impl Outcome {
             if let Some(point) = space.point_of(&m.config) {
                 h.push(Observation {
                     point,
-                    value: m.measurement.energy_j,
+                    value: m.measurement.at_length(self.inferences).energy_j,
                     cv: m.measurement.cv,
                     runs: m.measurement.runs.len() as u32,
                     ..Default::default()
@@ -138,11 +153,16 @@ impl Outcome {
         h
     }
 
-    /// Energy of the recommendation after each measurement.
+    /// Energy of the recommendation after each measurement (screened figures scaled).
     pub fn trace_j(&self) -> Vec<f64> {
         self.recommended
             .iter()
-            .map(|i| self.measured[*i].measurement.energy_j)
+            .map(|i| {
+                self.measured[*i]
+                    .measurement
+                    .at_length(self.inferences)
+                    .energy_j
+            })
             .collect()
     }
 
@@ -157,6 +177,35 @@ impl Outcome {
                 .sum::<f64>()
     }
 }
+
+/// How a study spends board time on configurations it will not recommend. The recommendation
+/// is always confirmed at the full protocol, so what a report states meets it.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Exploration {
+    /// Racing: a configuration gets one run first, and more only while its interval overlaps
+    /// the incumbent's (or to reach the CV target once it is the recommendation).
+    pub race: bool,
+    /// Inferences per run while exploring (`None`: the protocol's); a screened figure is never
+    /// reported as a final one.
+    pub screen_inferences: Option<u32>,
+}
+
+/// Shortest screening run, seconds at the DVFS baseline's pace.
+pub const MIN_SCREEN_S: f64 = 20.0;
+
+/// Standard errors either side of a mean that a racing interval spans.
+const RACE_Z: f64 = 0.5;
+
+/// Runs at most while exploring: the surrogate pools neighbouring configurations, and the
+/// recommendation is confirmed at the full protocol anyway.
+const RACE_MAX_RUNS: usize = 2;
+
+/// Smallest per-run CV the race assumes (a baseline's three runs may agree by chance).
+const RACE_MIN_CV: f64 = 0.01;
+
+/// Confirmations at most: a confirmed figure worse than another's posterior may move the
+/// recommendation, which is then confirmed in its turn.
+const MAX_CONFIRMATIONS: usize = 3;
 
 /// The study loop.
 pub struct Study<'a> {
@@ -182,6 +231,8 @@ pub struct Study<'a> {
     pub interrupt: Option<Arc<AtomicBool>>,
     /// Objective and constraints.
     pub goal: Goal,
+    /// Racing and screening runs.
+    pub exploration: Exploration,
 }
 
 /// Failures of a study: the device failed, or the journal could not be written. What was
@@ -243,9 +294,17 @@ impl Study<'_> {
     }
 
     /// What the strategy is told of a measurement: the objective's value, the constraints
-    /// (conservative), the batch latency. A strategy that does not model constraints sees an
-    /// infeasible point as worse than any feasible one.
-    fn observe(&self, point: Point, m: &Measurement, baseline: &Measurement) -> Observation {
+    /// (conservative), the batch latency, all for runs of the protocol's length (a screened
+    /// measurement scaled up). A strategy that does not model constraints sees an infeasible
+    /// point as worse than any feasible one. `run_cv` stands in for the CV of a single run.
+    fn observe(
+        &self,
+        point: Point,
+        m: &Measurement,
+        baseline: &Measurement,
+        run_cv: f64,
+    ) -> Observation {
+        let m = &m.at_length(self.protocol.inferences);
         let q = Quantities::of(m);
         let constraints = self.goal.measured_constraints(m, baseline);
         let v = violation(&constraints);
@@ -257,12 +316,45 @@ impl Study<'_> {
         Observation {
             point,
             value,
-            cv: m.cv,
+            cv: if m.runs.len() < 2 { run_cv } else { m.cv },
             runs: m.runs.len() as u32,
             constraints,
             latency_ms: q.latency_ms(),
             failed: false,
+            cost_s: m.wall_s,
         }
+    }
+
+    /// The protocol's settings while exploring at `batch`: screening runs where asked for,
+    /// whole batches, and never shorter than [`MIN_SCREEN_S`] at the baseline's pace (a short
+    /// window is noisy and biased by the settling after the clock change).
+    fn explore_settings(&self, batch: u32, baseline: &Measurement) -> ProtocolSettings {
+        let mut p = self.protocol;
+        if let Some(n) = self.exploration.screen_inferences {
+            let per_inference_s = baseline.time_s / baseline.inferences.max(1) as f64;
+            let long_enough = if per_inference_s > 0.0 {
+                (MIN_SCREEN_S / per_inference_s).ceil().min(u32::MAX as f64) as u32
+            } else {
+                0
+            };
+            let n = n.max(long_enough).div_ceil(batch.max(1)) * batch.max(1);
+            p.inferences = n.min(p.inferences);
+        }
+        p
+    }
+
+    /// CV of one exploring run: the baseline's, floored. Screening windows are held to at least
+    /// [`MIN_SCREEN_S`], where the run-to-run spread dominates what the window adds.
+    fn run_cv(&self, baseline: &Measurement) -> f64 {
+        baseline.cv.max(RACE_MIN_CV)
+    }
+
+    /// Whether a measurement meets the full protocol (what a report may state).
+    fn is_full(&self, m: &Measurement) -> bool {
+        let p = &self.protocol;
+        m.inferences == p.inferences
+            && m.runs.len() as u32 >= p.min_runs
+            && (m.converged || m.runs.len() as u32 >= p.max_runs)
     }
 
     /// Runs the study. The device is restored on every path out of this function.
@@ -277,19 +369,55 @@ impl Study<'_> {
         Ok(outcome)
     }
 
-    /// A configuration's measurement: from the journal of an earlier run, or measured now and
-    /// journaled (a failure of the workload too).
-    fn take(&mut self, config: Config) -> Result<Taken, StudyError> {
+    /// A configuration's measurement: from the journal of an earlier run, or measured now
+    /// (exploring: screening runs, raced against `incumbent`, its value and relative standard
+    /// error) and journaled (a failure of the workload too).
+    fn take(
+        &mut self,
+        config: Config,
+        incumbent: Option<(f64, f64)>,
+        baseline: &Measurement,
+    ) -> Result<Taken, StudyError> {
         if let Some(m) = self.prior.measurements.get(&config) {
             return Ok(Taken::Measured(m.clone(), true));
         }
-        let m = match measure_or_stop(
+        let settings = self.explore_settings(config.batch_size, baseline);
+        let run_cv = self.run_cv(baseline);
+        let (goal, full, batch_size) = (self.goal, self.protocol.inferences, config.batch_size);
+        // Racing: more runs only while this configuration's interval overlaps the incumbent's.
+        let keep = move |runs: &[Run]| -> bool {
+            // The first configuration has nothing to race: one run tells the search enough.
+            let Some((inc, inc_se)) = incumbent else {
+                return false;
+            };
+            let k = full as f64 / settings.inferences as f64;
+            let q = Quantities {
+                energy_j: stats::mean(&runs.iter().map(|r| r.energy_j).collect::<Vec<_>>()) * k,
+                time_s: stats::mean(&runs.iter().map(|r| r.time_s).collect::<Vec<_>>()) * k,
+                inferences: full,
+                batch_size,
+            };
+            if runs.len() >= RACE_MAX_RUNS {
+                return false;
+            }
+            let se = run_cv / (runs.len() as f64).sqrt();
+            goal.value(&q) * (1.0 - RACE_Z * se) <= inc * (1.0 + RACE_Z * inc_se)
+        };
+        let how = How {
+            stop: self.interrupt.as_deref(),
+            earlier: &[],
+            keep_going: self
+                .exploration
+                .race
+                .then_some(&keep as &KeepGoing),
+        };
+        let m = match measure_how(
             self.device,
             self.workload,
             &config.setting(),
             config.batch_size,
-            &self.protocol,
-            self.interrupt.as_deref(),
+            &settings,
+            &how,
         ) {
             Ok(m) => m,
             Err(DeviceError::Interrupted) => return Ok(Taken::Interrupted),
@@ -318,14 +446,55 @@ impl Study<'_> {
         Ok(Taken::Measured(m, false))
     }
 
+    /// Measures `m` (of `config`) again at the full protocol, counting its runs when they were
+    /// full-length; journals the result. `None` when a signal stopped it.
+    fn confirm(
+        &mut self,
+        config: Config,
+        m: &Measurement,
+    ) -> Result<Option<Measurement>, StudyError> {
+        let earlier = if m.inferences == self.protocol.inferences && m.window_repeats == 1 {
+            m.runs.clone()
+        } else {
+            Vec::new()
+        };
+        let how = How {
+            stop: self.interrupt.as_deref(),
+            earlier: &earlier,
+            keep_going: None,
+        };
+        let mut full = match measure_how(
+            self.device,
+            self.workload,
+            &config.setting(),
+            config.batch_size,
+            &self.protocol,
+            &how,
+        ) {
+            Ok(full) => full,
+            Err(DeviceError::Interrupted) => return Ok(None),
+            Err(source) => {
+                return Err(StudyError::Device {
+                    what: format!("confirming {config}"),
+                    source,
+                })
+            }
+        };
+        // What the configuration cost in all: exploring it, then confirming it.
+        full.wall_s += m.wall_s;
+        if let Some(j) = self.journal.as_mut() {
+            j.append(&JournalRecord::Confirmed {
+                config,
+                measurement: full.clone(),
+            })?;
+        }
+        Ok(Some(full))
+    }
+
     fn run_inner(&mut self, on_event: &mut impl FnMut(Event<'_>)) -> Result<Outcome, StudyError> {
         let (baseline, _) = self.baseline_at(self.baseline_batch)?;
         on_event(Event::Baseline(&baseline));
-        let mut history = History::default();
-        let mut measured: Vec<Measured> = Vec::new();
-        let mut best: Option<usize> = None;
-        let mut index: HashMap<crate::space::Point, usize> = HashMap::new();
-        let mut recommended = Vec::new();
+        let mut f = Found::default();
         let mut resumed = 0;
         let mut failed: Vec<(Config, String)> = Vec::new();
         let mut in_a_row = 0;
@@ -333,18 +502,23 @@ impl Study<'_> {
             if self.interrupted() {
                 break StopReason::Interrupted;
             }
-            if measured.len() + failed.len() >= self.budget {
+            if f.measured.len() + failed.len() >= self.budget {
                 break StopReason::Budget(self.budget);
             }
             if in_a_row >= MAX_FAILURES_IN_A_ROW {
                 let last_error = failed.last().map_or(String::new(), |(_, e)| e.clone());
                 break StopReason::FailuresInARow { last_error };
             }
-            let Some(point) = self.strategy.ask(&history) else {
+            let Some(point) = self.strategy.ask(&f.history) else {
                 break StopReason::Strategy(self.strategy.stop_reason());
             };
             let config = self.space.config(&point);
-            let (measurement, from_journal) = match self.take(config)? {
+            let incumbent = f
+                .history
+                .best()
+                .filter(|o| o.feasible())
+                .map(|o| (o.value, o.rel_se()));
+            let (measurement, from_journal) = match self.take(config, incumbent, &baseline)? {
                 Taken::Measured(m, from_journal) => (m, from_journal),
                 // A signal cut the measurement short: keep what was measured before it.
                 Taken::Interrupted => break StopReason::Interrupted,
@@ -357,7 +531,7 @@ impl Study<'_> {
                         ..Default::default()
                     };
                     self.strategy.tell(&obs);
-                    history.push(obs);
+                    f.history.push(obs);
                     on_event(Event::Failed {
                         config: &config,
                         error: &error,
@@ -369,49 +543,112 @@ impl Study<'_> {
             };
             resumed += from_journal as usize;
             in_a_row = 0;
-            let obs = self.observe(point, &measurement, &baseline);
+            let obs = self.observe(point, &measurement, &baseline, self.run_cv(&baseline));
             self.strategy.tell(&obs);
-            index.insert(obs.point.clone(), measured.len());
-            history.push(obs);
-            measured.push(Measured {
+            f.index.insert(obs.point.clone(), f.measured.len());
+            f.history.push(obs);
+            f.measured.push(Measured {
                 config,
                 measurement,
                 from_journal,
             });
-            // The strategy says what it would recommend now (a surrogate's best mean, or the
-            // lowest measurement).
-            best = self
-                .strategy
-                .recommend(&history)
-                .and_then(|p| index.get(&p).copied())
-                .or(best)
-                .or(Some(measured.len() - 1));
-            recommended.push(best.expect("set above"));
-            let i = measured.len() - 1;
+            let best = self.recommend(&mut f);
             on_event(Event::Measured {
-                n: measured.len(),
+                n: f.measured.len(),
                 budget: self.budget,
-                measured: &measured[i],
-                best: &measured[best.expect("set above")],
+                measured: &f.measured[f.measured.len() - 1],
+                best: &f.measured[best],
+                best_energy_j: f.measured[best]
+                    .measurement
+                    .at_length(self.protocol.inferences)
+                    .energy_j,
             });
         };
+        if stop_reason != StopReason::Interrupted {
+            self.confirm_recommendation(&mut f, &baseline, on_event)?;
+        }
         // The frequency-only saving compares with DVFS at the recommended batch size.
-        let baseline_same_batch = match best.map(|b| measured[b].config.batch_size) {
+        let baseline_same_batch = match f.best.map(|b| f.measured[b].config.batch_size) {
             Some(b) if b == self.baseline_batch => Some(baseline.clone()),
-            Some(b) if stop_reason != StopReason::Interrupted => Some(self.baseline_at(b)?.0),
+            Some(b) if !self.interrupted() => Some(self.baseline_at(b)?.0),
             _ => None,
         };
+        let best_full = f
+            .best
+            .is_some_and(|b| self.is_full(&f.measured[b].measurement));
         Ok(Outcome {
             baseline,
             baseline_same_batch,
-            measured,
-            best,
-            recommended,
+            measured: f.measured,
+            best: f.best,
+            recommended: f.recommended,
             stop_reason,
             resumed,
             failed,
+            inferences: self.protocol.inferences,
+            best_full,
         })
     }
+
+    /// What the strategy would recommend now (a surrogate's best mean, or the lowest
+    /// measurement), recorded in `f`; returns its index.
+    fn recommend(&mut self, f: &mut Found) -> usize {
+        let best = self
+            .strategy
+            .recommend(&f.history)
+            .and_then(|p| f.index.get(&p).copied())
+            .or(f.best)
+            .unwrap_or(f.measured.len() - 1);
+        f.best = Some(best);
+        f.recommended.push(best);
+        best
+    }
+
+    /// Confirms the recommendation at the full protocol when it was raced or screened; a
+    /// confirmed figure may move the recommendation, which is then confirmed in its turn.
+    fn confirm_recommendation(
+        &mut self,
+        f: &mut Found,
+        baseline: &Measurement,
+        on_event: &mut impl FnMut(Event<'_>),
+    ) -> Result<(), StudyError> {
+        for _ in 0..MAX_CONFIRMATIONS {
+            let Some(b) = f.best else { return Ok(()) };
+            let (config, m) = (f.measured[b].config, f.measured[b].measurement.clone());
+            if self.is_full(&m) || self.interrupted() {
+                return Ok(());
+            }
+            let Some(full) = self.confirm(config, &m)? else {
+                return Ok(());
+            };
+            let point = self.space.point_of(&config).expect("measured in the space");
+            let obs = self.observe(point, &full, baseline, self.run_cv(baseline));
+            self.strategy.tell(&obs);
+            f.history.push(obs);
+            let extra_wall_s = full.wall_s - m.wall_s;
+            f.measured[b].measurement = full;
+            on_event(Event::Confirmed {
+                measured: &f.measured[b],
+                extra_wall_s,
+            });
+            // The trace's last entry is replaced: confirming measured nothing new.
+            f.recommended.pop();
+            self.recommend(f);
+        }
+        Ok(())
+    }
+}
+
+/// What a study found so far.
+#[derive(Default)]
+struct Found {
+    history: History,
+    measured: Vec<Measured>,
+    /// Index into `measured` of each point.
+    index: HashMap<Point, usize>,
+    best: Option<usize>,
+    /// The recommendation after each measurement.
+    recommended: Vec<usize>,
 }
 
 #[cfg(test)]
@@ -471,6 +708,8 @@ mod tests {
             protocol: ProtocolSettings::default(),
             space,
             goal: Goal::default(),
+            exploration: Exploration::default(),
+            prior: String::new(),
         }
     }
 
@@ -509,6 +748,7 @@ mod tests {
             prior: Prior::default(),
             interrupt: Some(flag),
             goal: Default::default(),
+            exploration: Exploration::default(),
         };
         let r = study.run(|_| {});
         (r, restores.load(Ordering::SeqCst), sim)
@@ -589,6 +829,7 @@ mod tests {
             prior,
             interrupt: None,
             goal: Default::default(),
+            exploration: Exploration::default(),
         };
         study.run(|_| {}).unwrap()
     }
