@@ -10,18 +10,19 @@ use crate::objective::{Goal, Quantities};
 use crate::space::{Axis, Config, Space};
 use crate::strategy::{bayes, GridPrior};
 use crate::study::{JournalRecord, StudyHeader};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::collections::HashMap;
 use std::path::Path;
 
 /// The prior over `space` from the journal of the tune in `dir`.
 pub fn prior_from(dir: &Path, space: &Space, goal: &Goal, inferences: u32) -> Result<GridPrior> {
     let path = dir.join("journal.jsonl");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "reading {} (--prior DIR takes the folder of an earlier tune)",
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        UsageError(format!(
+            "--prior {}: cannot read {} ({e}); --prior takes twin, none, or the folder of an earlier tune",
+            dir.display(),
             path.display()
-        )
+        ))
     })?;
     let (header, measured) = read(&text).ok_or_else(|| {
         UsageError(format!(

@@ -488,6 +488,67 @@ mod tests {
         (m, w.0)
     }
 
+    /// The protocol with `how`'s additions on a scripted device; returns the measurement and
+    /// the workload runs it took.
+    fn run_how(energies: Vec<f64>, how: &How<'_>) -> (Measurement, u32) {
+        let mut d = Scripted {
+            energies: Arc::new(Mutex::new(energies)),
+            applied: vec![],
+            next: 0.0,
+        };
+        let mut w = Counting(0);
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            ..Default::default()
+        };
+        let m = measure_how(&mut d, &mut w, &FreqSetting::Dvfs, 8, &s, how).unwrap();
+        (m, w.0)
+    }
+
+    #[test]
+    fn racing_stops_a_configuration_that_cannot_be_the_best() {
+        // Out of the race after its first run: one run, not converged.
+        let out = |_: &[Run]| false;
+        let (m, calls) = run_how(
+            vec![150.0, 100.0, 100.0],
+            &How {
+                keep_going: Some(&out),
+                ..How::default()
+            },
+        );
+        assert_eq!((m.runs.len(), calls), (1, 1));
+        assert!(!m.converged);
+        // A contender runs until the protocol is met, as without racing.
+        let contender = |_: &[Run]| true;
+        let (m, _) = run_how(
+            vec![100.0, 101.0, 99.0, 500.0],
+            &How {
+                keep_going: Some(&contender),
+                ..How::default()
+            },
+        );
+        assert_eq!(m.runs.len(), 3);
+        assert!(m.converged);
+    }
+
+    #[test]
+    fn earlier_runs_count_towards_the_protocol() {
+        let earlier = [Run {
+            energy_j: 100.0,
+            time_s: 2.0,
+        }];
+        let (m, calls) = run_how(
+            vec![101.0, 99.0, 500.0],
+            &How {
+                earlier: &earlier,
+                ..How::default()
+            },
+        );
+        // One earlier run and two new ones make the three the protocol asks for.
+        assert_eq!((m.runs.len(), calls), (3, 2));
+        assert!((m.energy_j - 100.0).abs() < 1e-9);
+    }
+
     #[test]
     fn stops_at_min_runs_when_steady() {
         let s = ProtocolSettings {

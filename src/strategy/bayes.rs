@@ -728,4 +728,100 @@ mod tests {
             "both ends of the front: {lo} low, {hi} high"
         );
     }
+
+    /// Runs `s` on `f` until it stops or 40 points; returns the points measured in order.
+    fn run_on(s: &mut Bayes, f: &dyn Fn(&[usize]) -> f64) -> History {
+        let mut h = History::default();
+        while h.len() < 40 {
+            let Some(p) = s.ask(&h) else { break };
+            h.push(Observation {
+                value: f(&p),
+                point: p,
+                cv: 0.0,
+                runs: 3,
+                ..Default::default()
+            });
+        }
+        h
+    }
+
+    /// A prior over the bowl's grid, centred at `c` (the bowl's own centre is right).
+    fn bowl_prior(c: [f64; 3]) -> crate::strategy::GridPrior {
+        let dims = [15, 12, 5];
+        let value = (0..15 * 12 * 5)
+            .map(|i| {
+                let p = crate::space::point_at(&dims, i);
+                100.0
+                    * (1.0
+                        + 0.01 * (p[0] as f64 - c[0]).powi(2)
+                        + 0.02 * (p[1] as f64 - c[1]).powi(2)
+                        + 0.03 * (p[2] as f64 - c[2]).powi(2))
+            })
+            .collect();
+        crate::strategy::GridPrior {
+            value,
+            time_s: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_right_prior_saves_measurements_and_a_wrong_one_costs_little() {
+        let plain = run_on(
+            &mut Bayes::new(&StrategyInit::new(vec![15, 12, 5], 4, 40)),
+            &bowl,
+        );
+        let with = |c| {
+            let init = StrategyInit::new(vec![15, 12, 5], 4, 40).with_prior(bowl_prior(c));
+            let mut s = Bayes::new(&init);
+            let h = run_on(&mut s, &bowl);
+            let rec = s.recommend(&h).unwrap();
+            (h.len(), bowl(&rec))
+        };
+        let (right_n, right_e) = with([9.0, 5.0, 3.0]);
+        // Wrong by a third of each axis and more: the optimum is elsewhere.
+        let (wrong_n, wrong_e) = with([3.0, 10.0, 0.0]);
+        eprintln!("points: none {}, right prior {right_n}, wrong prior {wrong_n}; energy {right_e:.2} / {wrong_e:.2}", plain.len());
+        assert!(right_e <= 100.5 && wrong_e <= 101.0, "{right_e} {wrong_e}");
+        assert!(
+            right_n < plain.len(),
+            "right prior {right_n}, none {}",
+            plain.len()
+        );
+        assert!(
+            wrong_n <= plain.len() + 8,
+            "wrong prior {wrong_n}, none {}",
+            plain.len()
+        );
+    }
+
+    #[test]
+    fn a_time_model_makes_the_initial_design_cheaper() {
+        // Higher indices are faster, as higher clocks are.
+        let dims = [15usize, 12, 5];
+        let time_s: Vec<f64> = (0..15 * 12 * 5)
+            .map(|i| {
+                let p = crate::space::point_at(&dims, i);
+                100.0 / ((p[0] + 1) * (p[1] + 1)) as f64
+            })
+            .collect();
+        let cost = |with_time: bool, seed| {
+            let prior = crate::strategy::GridPrior {
+                value: Vec::new(),
+                time_s: if with_time {
+                    time_s.clone()
+                } else {
+                    Vec::new()
+                },
+            };
+            let s = Bayes::new(&StrategyInit::new(dims.to_vec(), seed, 40).with_prior(prior));
+            s.init.iter().map(|p| time_s[flat(&dims, p)]).sum::<f64>()
+        };
+        let (cheap, plain): (f64, f64) = (1..=10).fold((0.0, 0.0), |(a, b), seed| {
+            (a + cost(true, seed), b + cost(false, seed))
+        });
+        assert!(
+            cheap < 0.7 * plain,
+            "designs cost {cheap} with a time model, {plain} without"
+        );
+    }
 }

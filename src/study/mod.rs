@@ -406,10 +406,7 @@ impl Study<'_> {
         let how = How {
             stop: self.interrupt.as_deref(),
             earlier: &[],
-            keep_going: self
-                .exploration
-                .race
-                .then_some(&keep as &KeepGoing),
+            keep_going: self.exploration.race.then_some(&keep as &KeepGoing),
         };
         let m = match measure_how(
             self.device,
@@ -811,12 +808,32 @@ mod tests {
 
     /// A study of `strategy` on the twin (ResNet-18, Nano, seed 1) writing to `journal`.
     fn study_of(strategy: &str, budget: usize, journal: Journal, prior: Prior) -> Outcome {
+        study_with(strategy, budget, journal, prior, Exploration::default())
+    }
+
+    /// [`study_of`] with racing and screening as given, and the twin's prior.
+    fn study_with(
+        strategy: &str,
+        budget: usize,
+        journal: Journal,
+        prior: Prior,
+        exploration: Exploration,
+    ) -> Outcome {
         let cat = Catalog::load(None).unwrap();
         let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
         let space = Space::new(b, m, None, &[]).unwrap();
         let sim = SimBoard::new(b, Noise::Seeded(1));
         let (mut dev, mut wl) = (sim.device(), sim.workload(m).unwrap());
-        let init = StrategyInit::for_space(&space, 1, budget);
+        let mut init = StrategyInit::for_space(&space, 1, budget);
+        if exploration != Exploration::default() {
+            init = init.with_prior(crate::bench::twin_prior(
+                b,
+                m,
+                &space,
+                &Goal::default(),
+                3200,
+            ));
+        }
         let mut study = Study {
             space: &space,
             device: &mut dev,
@@ -829,9 +846,63 @@ mod tests {
             prior,
             interrupt: None,
             goal: Default::default(),
-            exploration: Exploration::default(),
+            exploration,
         };
         study.run(|_| {}).unwrap()
+    }
+
+    #[test]
+    fn racing_and_screening_save_board_time_and_the_recommendation_is_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cheap = Exploration {
+            race: true,
+            screen_inferences: Some(400),
+        };
+        let h = StudyHeader {
+            exploration: cheap,
+            ..nano_header("bayes", 30)
+        };
+        let path = dir.path().join("raced.jsonl");
+        let raced = study_with(
+            "bayes",
+            30,
+            Journal::create(&path, &h).unwrap(),
+            Prior::default(),
+            cheap,
+        );
+        let plain_path = dir.path().join("plain.jsonl");
+        let plain = study_of(
+            "bayes",
+            30,
+            Journal::create(&plain_path, &nano_header("bayes", 30)).unwrap(),
+            Prior::default(),
+        );
+        // Exploring runs were short and single; the recommendation is at the full protocol.
+        let m = &raced.measured;
+        assert!(
+            m.iter().any(|x| x.measurement.inferences < 3200),
+            "no screening run"
+        );
+        assert!(
+            m.iter().any(|x| x.measurement.runs.len() == 1),
+            "no single run"
+        );
+        assert!(raced.best_full);
+        let best = &raced.best().unwrap().measurement;
+        assert_eq!(best.inferences, 3200);
+        assert!(best.runs.len() >= 3 && best.converged, "{best:?}");
+        assert!(
+            raced.tuning_time_s() < 0.6 * plain.tuning_time_s(),
+            "raced {:.0} s, plain {:.0} s",
+            raced.tuning_time_s(),
+            plain.tuning_time_s()
+        );
+        // The confirmation is journaled, and a resume takes it instead of the screened figure.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"type\":\"confirmed\""));
+        let (_, prior) = Journal::resume(&path, &h).unwrap();
+        let c = raced.best().unwrap().config;
+        assert_eq!(prior.measurements[&c].inferences, 3200);
     }
 
     fn nano_header(strategy: &str, budget: usize) -> StudyHeader {

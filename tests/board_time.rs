@@ -1,0 +1,156 @@
+//! Board time (issue 14) end to end on the twin: racing and screening runs, the confirmed
+//! recommendation, `--prior`, and bench's board-time figures with and without `--mismatch`.
+
+use serde_json::Value;
+use std::path::Path;
+
+mod common;
+use common::edgetune;
+
+fn tune_json(args: &[&str], out: &Path) -> Value {
+    let o = edgetune()
+        .arg("tune")
+        .args(args)
+        .args(["-q", "--json", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn the_default_tune_screens_races_and_confirms_what_it_recommends() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = tune_json(&["-m", "resnet18", "-d", "nano"], &dir.path().join("fast"));
+    let slow = tune_json(
+        &[
+            "-m",
+            "resnet18",
+            "-d",
+            "nano",
+            "--no-race",
+            "--screen-inferences",
+            "0",
+            "--prior",
+            "none",
+        ],
+        &dir.path().join("slow"),
+    );
+    assert_eq!(fast["exploration"]["race"], true);
+    assert_eq!(fast["exploration"]["screen_inferences"], 400);
+    assert_eq!(fast["prior"], "the catalogue's digital twin");
+    assert_eq!(fast["best_confirmed"], true);
+    // The recommendation is stated at the full protocol, though exploring rows were screened.
+    let rows = fast["measurements"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["screened_inferences"].is_u64()));
+    let best = &fast["best"];
+    let row = rows
+        .iter()
+        .find(|r| {
+            r["cpu_freq_khz"] == best["cpu_freq_khz"]
+                && r["gpu_freq_hz"] == best["gpu_freq_hz"]
+                && r["batch_size"] == best["batch_size"]
+        })
+        .unwrap();
+    assert!(row["screened_inferences"].is_null() && row["runs"].as_u64().unwrap() >= 3);
+    // The plain search has no exploration block and spends far more board time.
+    assert!(slow.get("exploration").is_none());
+    let (f, s) = (
+        fast["tuning_time_s"].as_f64().unwrap(),
+        slow["tuning_time_s"].as_f64().unwrap(),
+    );
+    assert!(f < 0.5 * s, "board time {f:.0} s against {s:.0} s");
+    // And finds as good a configuration (within the twin's noise).
+    let (fe, se) = (
+        best["energy_j"].as_f64().unwrap(),
+        slow["best"]["energy_j"].as_f64().unwrap(),
+    );
+    assert!(fe < 1.05 * se, "{fe} J against {se} J");
+    let md = std::fs::read_to_string(dir.path().join("fast/report.md")).unwrap();
+    assert!(md.contains("screening: ") && md.contains("not final figures"));
+}
+
+#[test]
+fn an_earlier_tune_is_a_prior_for_another_model_and_another_board() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    tune_json(&["-m", "resnet18", "-d", "nano"], &first);
+    let p = first.to_str().unwrap();
+    for (m, d) in [("mobilenet-v2", "nano"), ("resnet18", "xavier-nx")] {
+        let r = tune_json(
+            &["-m", m, "-d", d, "--prior", p],
+            &dir.path().join(format!("{m}-{d}")),
+        );
+        assert!(
+            r["prior"].as_str().unwrap().contains("earlier study"),
+            "{}",
+            r["prior"]
+        );
+        assert_eq!(r["best_confirmed"], true);
+    }
+    // What is not an earlier tune is refused as bad input.
+    for bad in [dir.path().join("nope"), dir.path().to_path_buf()] {
+        edgetune()
+            .args(["tune", "-m", "resnet18", "-d", "nano", "-q", "--prior"])
+            .arg(&bad)
+            .arg("--out")
+            .arg(dir.path().join("x"))
+            .assert()
+            .code(2);
+    }
+}
+
+#[test]
+fn bench_reports_board_time_and_takes_a_mismatched_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str], out: &str| -> Value {
+        let o = edgetune()
+            .args([
+                "bench",
+                "--strategies",
+                "bayes",
+                "--seeds",
+                "2",
+                "--models",
+                "alexnet",
+            ])
+            .args(["--devices", "nano", "--json", "--out"])
+            .arg(dir.path().join(out))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let plain = run(&[], "plain");
+    let mismatch = run(&["--mismatch"], "mismatch");
+    for b in [&plain, &mismatch] {
+        let s = &b["strategies"]["bayes"];
+        let h = s["board_time_h"]["median"].as_f64().unwrap();
+        assert!(h > 0.0 && h < 2.0, "{h}");
+        assert!(s["board_time_h_cells"].as_f64().unwrap() > 0.0);
+        assert!(b["runs"][0]["board_time_h"].as_f64().unwrap() > 0.0);
+    }
+    // The perturbed boards have minima of their own: the studies do not all end at the same
+    // configurations as on the catalogue's twin.
+    assert_ne!(plain["runs"], mismatch["runs"]);
+    // A table has no twin to perturb, and bench takes no earlier study as prior.
+    let table = dir.path().join("t.csv");
+    std::fs::write(&table, "cpu_freq_khz,gpu_freq_hz,batch_size,energy_j\n").unwrap();
+    let t = table.to_str().unwrap();
+    for (extra, says) in [
+        (
+            ["--mismatch", "--table", t],
+            "a --table has no twin to perturb",
+        ),
+        (["--prior", t, "--mismatch"], "only tune takes"),
+    ] {
+        edgetune()
+            .args(["bench", "--seeds", "1"])
+            .args(extra)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(says));
+    }
+}
