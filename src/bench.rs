@@ -11,7 +11,7 @@ use crate::space::Space;
 use crate::space::{Config, Knob};
 use crate::strategy::GridPrior;
 use crate::strategy::{self, StrategyInit, StrategyOptions};
-use crate::study::{Exploration, Prior, Study};
+use crate::study::{twin_prior, Exploration, Prior, Study};
 use crate::workload::Workload;
 use anyhow::Result;
 use rayon::prelude::*;
@@ -373,28 +373,6 @@ fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>>
     })
 }
 
-/// The twin's predictions for every configuration of `space`: the goal's value and the time of
-/// a run (what `--prior twin` gives a strategy).
-pub fn twin_prior(b: &Board, m: &Model, space: &Space, goal: &Goal, inferences: u32) -> GridPrior {
-    let grid = crate::twin::true_grid(b, m, space, inferences);
-    let value = grid
-        .iter()
-        .zip(space.points())
-        .map(|(t, p)| {
-            goal.value(&Quantities {
-                energy_j: t.energy_j,
-                time_s: t.time_s,
-                inferences,
-                batch_size: space.config(&p).batch_size,
-            })
-        })
-        .collect();
-    GridPrior {
-        value,
-        time_s: grid.iter().map(|t| t.time_s).collect(),
-    }
-}
-
 /// A board and model unlike the catalogue's twin, seeded: static power, CPU and GPU dynamic
 /// power, GPU efficiency and memory traffic each off by up to ±20 %, and both voltage curves
 /// stretched along the frequency axis by up to ±15 % (which moves the optimum by a few steps).
@@ -496,16 +474,17 @@ fn study_one(
         prior: Prior::default(),
         interrupt: None,
         goal: o.goal,
-        // A Pareto front, or the whole grid, is measured at the full protocol.
-        exploration: match (o.goal.pareto || name == "grid", &cell.source) {
+        // The whole grid is measured at the full protocol; a recorded row is a run of its own
+        // length, which screening would only scale.
+        exploration: match (name == "grid", &cell.source) {
             (true, _) => Exploration::default(),
-            // A recorded row is a run of its own length: screening would only scale it.
             (false, Source::Table(_)) => Exploration {
                 screen_inferences: None,
                 ..o.exploration
             },
             (false, Source::Twin(..)) => o.exploration,
-        },
+        }
+        .for_goal(&o.goal),
     };
     let outcome = study.run(|_| {})?;
     // True regret of what the strategy recommended after each measurement.

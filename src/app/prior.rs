@@ -78,7 +78,7 @@ pub fn resolve(
             Ok((GridPrior::default(), PriorUsed::None))
         }
         (PriorChoice::Twin | PriorChoice::Auto, Some(b)) => Ok((
-            crate::bench::twin_prior(b, &t.model, space, goal, inferences),
+            crate::study::twin_prior(b, &t.model, space, goal, inferences),
             PriorUsed::Twin,
         )),
         (PriorChoice::Twin, None) => Err(UsageError(format!(

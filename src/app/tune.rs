@@ -261,16 +261,16 @@ impl Plan {
             })
             .with_prior(grid_prior);
         let strategy = strategy::make(&o.strategy.trim().to_ascii_lowercase(), &init)?;
-        // A Pareto front is mapped from full measurements: racing judges one objective. A
-        // recorded row is a run of its own length: screening a table would only scale it.
-        let exploration = match (o.goal.pareto || exhaustive, &t.rig) {
+        // A recorded row is a run of its own length: screening a table would only scale it.
+        let exploration = match (exhaustive, &t.rig) {
             (true, _) => Exploration::default(),
             (false, Rig::Replay { .. }) => Exploration {
                 screen_inferences: None,
                 ..o.exploration
             },
             (false, _) => o.exploration,
-        };
+        }
+        .for_goal(&o.goal);
         Ok(Plan {
             protocol,
             space,

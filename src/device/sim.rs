@@ -259,7 +259,7 @@ mod tests {
 
     /// CV and bias of single runs of `n` inferences taken as the protocol takes them: a clock
     /// change, a warm-up of 64 inferences, then the run.
-    fn short_runs(board: &str, n: u32) -> (f64, f64) {
+    fn short_runs(board: &str, n: u32) -> (f64, f64, f64) {
         let cat = Catalog::load(None).unwrap();
         let (b, m) = (cat.board(board).unwrap(), cat.model("resnet18").unwrap());
         let sim = SimBoard::new(b, Noise::Seeded(3));
@@ -277,9 +277,11 @@ mod tests {
                 dev.window_end().unwrap().energy_j / truth_j
             })
             .collect();
+        let t = truth(b, m, &set, 8, n).time_s;
         (
             crate::measure::stats::cv(&e),
             crate::measure::stats::mean(&e) - 1.0,
+            t,
         )
     }
 
@@ -289,18 +291,15 @@ mod tests {
             let rows: Vec<(u32, f64, f64)> = [3200, 800, 200, 50]
                 .into_iter()
                 .map(|n| {
-                    let (cv, bias) = short_runs(board, n);
+                    let (cv, bias, t) = short_runs(board, n);
+                    eprintln!(
+                        "| {board} | {n} | {t:.1} s | {:.2} % | {:+.2} % |",
+                        cv * 100.0,
+                        bias * 100.0
+                    );
                     (n, cv, bias)
                 })
                 .collect();
-            for r in &rows {
-                eprintln!(
-                    "{board}: {:>5} inferences: CV {:.2} %, bias {:+.2} %",
-                    r.0,
-                    r.1 * 100.0,
-                    r.2 * 100.0
-                );
-            }
             for pair in rows.windows(2) {
                 assert!(pair[1].1 > pair[0].1, "{board}: CV {rows:?}");
                 assert!(pair[1].2 > pair[0].2, "{board}: bias {rows:?}");

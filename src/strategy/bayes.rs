@@ -190,7 +190,7 @@ impl Bayes {
             design.push(crate::space::point_at(&init.dims, i));
         }
         // With a prior the GP learns a residual, which needs fewer points to see each axis.
-        let n_lhs = if prior_ln.is_empty() {
+        let n_lhs = if prior_ln.is_empty() || init.options.pareto {
             n_lhs
         } else {
             active.len().saturating_sub(1).max(1).min(n_lhs)

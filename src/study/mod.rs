@@ -190,6 +190,21 @@ pub struct Exploration {
     pub screen_inferences: Option<u32>,
 }
 
+impl Exploration {
+    /// What a study of `goal` may use: a Pareto front is mapped from full measurements, and
+    /// limits need the runs' spread for their noise margin, so neither races (a Pareto study does
+    /// not screen either; limits are judged on screened runs scaled to full length).
+    pub fn for_goal(self, goal: &Goal) -> Exploration {
+        if goal.pareto {
+            return Exploration::default();
+        }
+        Exploration {
+            race: self.race && goal.limits_info().is_empty(),
+            ..self
+        }
+    }
+}
+
 /// Shortest screening run, seconds at the DVFS baseline's pace.
 pub const MIN_SCREEN_S: f64 = 20.0;
 
@@ -206,6 +221,34 @@ const RACE_MIN_CV: f64 = 0.01;
 /// Confirmations at most: a confirmed figure worse than another's posterior may move the
 /// recommendation, which is then confirmed in its turn.
 const MAX_CONFIRMATIONS: usize = 3;
+
+/// The twin's predictions for every configuration of `space`: the goal's value and the time of
+/// a run (what `--prior twin` gives a strategy).
+pub fn twin_prior(
+    b: &crate::catalog::Board,
+    m: &crate::catalog::Model,
+    space: &Space,
+    goal: &Goal,
+    inferences: u32,
+) -> crate::strategy::GridPrior {
+    let grid = crate::twin::true_grid(b, m, space, inferences);
+    let value = grid
+        .iter()
+        .zip(space.points())
+        .map(|(t, p)| {
+            goal.value(&Quantities {
+                energy_j: t.energy_j,
+                time_s: t.time_s,
+                inferences,
+                batch_size: space.config(&p).batch_size,
+            })
+        })
+        .collect();
+    crate::strategy::GridPrior {
+        value,
+        time_s: grid.iter().map(|t| t.time_s).collect(),
+    }
+}
 
 /// The study loop.
 pub struct Study<'a> {
@@ -826,13 +869,7 @@ mod tests {
         let (mut dev, mut wl) = (sim.device(), sim.workload(m).unwrap());
         let mut init = StrategyInit::for_space(&space, 1, budget);
         if exploration != Exploration::default() {
-            init = init.with_prior(crate::bench::twin_prior(
-                b,
-                m,
-                &space,
-                &Goal::default(),
-                3200,
-            ));
+            init = init.with_prior(twin_prior(b, m, &space, &Goal::default(), 3200));
         }
         let mut study = Study {
             space: &space,
