@@ -48,6 +48,11 @@ pub struct BenchOptions {
     /// Measure each study on a perturbed twin ([`perturbed`]) judged against that board's own
     /// noiseless grid, while the prior stays the catalogue twin.
     pub mismatch: bool,
+    /// Replay each study from a table generated from the twin ([`synthetic_table`]): one reading
+    /// per configuration with this relative noise, judged against the noiseless twin.
+    pub table_noise: Option<f64>,
+    /// With `table_noise`: the share of configurations the generated tables leave out (holes).
+    pub table_holes: f64,
 }
 
 /// Result of one study in the bench.
@@ -211,7 +216,7 @@ enum Source<'a> {
     /// The twin of a board running a model.
     Twin(&'a Board, &'a Model),
     /// A recorded table.
-    Table(ReplayTable),
+    Table(Box<ReplayTable>),
 }
 
 /// One (board, model) or table: its space, ground truth and what a full sweep would cost.
@@ -362,7 +367,7 @@ fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>>
             },
             |m| m.model.id.clone(),
         ),
-        source: Source::Table(table),
+        source: Source::Table(Box::new(table)),
         baseline_batch,
         min: truth.iter().copied().fold(f64::INFINITY, f64::min),
         feasible: vec![true; truth.len()],
@@ -401,8 +406,102 @@ pub fn perturbed(b: &Board, m: &Model, seed: u64) -> (Board, Model) {
     (b, m)
 }
 
+/// A recorded table as a real single-shot sweep would give it, generated from the twin: one
+/// reading per configuration of `space` with seeded relative noise `noise` on its energy, a
+/// share `holes` of the configurations left out (never the all-max clock corner of a batch size,
+/// which stands in for the baseline), no DVFS rows. Returns the table and which configurations are holes.
+pub fn synthetic_table(
+    b: &Board,
+    m: &Model,
+    space: &Space,
+    inferences: u32,
+    noise: f64,
+    holes: f64,
+    seed: u64,
+) -> Result<(ReplayTable, Vec<bool>)> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7461_626c_6573);
+    let normal = rand_distr::Normal::new(0.0, noise.max(0.0))?;
+    let knobs: Vec<Knob> = space.axes.iter().map(|a| a.knob).collect();
+    let dims = space.dims();
+    // The all-max clock corner at each batch size stands in for the baseline: never a hole.
+    let corner = |p: &[usize]| {
+        space
+            .axes
+            .iter()
+            .enumerate()
+            .all(|(a, ax)| ax.knob == Knob::BatchSize || p[a] == dims[a] - 1)
+    };
+    let mut rows = std::collections::HashMap::new();
+    let mut hole = vec![false; space.size()];
+    for (i, p) in space.points().enumerate() {
+        if !corner(&p) && rng.random::<f64>() < holes {
+            hole[i] = true;
+            continue;
+        }
+        let c = space.config(&p);
+        let t = crate::twin::truth(b, m, &c.setting(), c.batch_size, inferences);
+        let e: f64 = rand_distr::Distribution::sample(&normal, &mut rng);
+        let key: Vec<u64> = knobs.iter().map(|k| c.get(*k).unwrap_or(0)).collect();
+        let row = crate::device::replay::Row {
+            energy_j: t.energy_j * (1.0 + e).max(0.05),
+            time_s: Some(t.time_s),
+            inferences: Some(inferences),
+        };
+        rows.insert(key, vec![row]);
+    }
+    let table = ReplayTable {
+        path: format!("generated from the twin of {} on {}", m.id(), b.board.id).into(),
+        knobs,
+        rows,
+        dvfs: std::collections::HashMap::new(),
+        space: space.clone(),
+        holes: hole.iter().filter(|h| **h).count(),
+    };
+    Ok((table, hole))
+}
+
 /// Runs one study of a bench cell and judges it against the cell's ground truth.
 fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -> Result<BenchRun> {
+    if let (Source::Twin(b, m), Some(noise)) = (&cell.source, o.table_noise) {
+        // A generated single-shot table, judged against the noiseless twin.
+        let salt = seed.wrapping_mul(7919) + c as u64;
+        let (table, holes) = synthetic_table(
+            b,
+            m,
+            &cell.space,
+            o.protocol.inferences,
+            noise,
+            o.table_holes,
+            salt,
+        )?;
+        let feasible: Vec<bool> = cell
+            .feasible
+            .iter()
+            .zip(&holes)
+            .map(|(f, h)| *f && !h)
+            .collect();
+        let min = cell
+            .truth
+            .iter()
+            .zip(&feasible)
+            .filter(|(_, f)| **f)
+            .map(|(v, _)| *v)
+            .fold(f64::INFINITY, f64::min);
+        let mine = Cell {
+            device: cell.device.clone(),
+            model: cell.model.clone(),
+            source: Source::Table(Box::new(table)),
+            space: cell.space.clone(),
+            baseline_batch: cell.baseline_batch,
+            truth: cell.truth.clone(),
+            feasible,
+            min,
+            sweep_s: cell.sweep_s,
+            front: None,
+        };
+        return study_one(&mine, c, name, seed, o, GridPrior::default());
+    }
     match (&cell.source, o.mismatch) {
         (Source::Twin(b, m), true) => {
             // The study's own board: judged against its grid, with the catalogue's prior.
@@ -458,7 +557,7 @@ fn study_one(
         }
         Source::Table(t) => {
             protocol.warmup_inferences = 0;
-            let rb = ReplayBoard::new(t.clone());
+            let rb = ReplayBoard::new((**t).clone());
             (Box::new(rb.device()), Box::new(rb.workload(&cell.model)))
         }
     };

@@ -620,6 +620,15 @@ pub struct BenchArgs {
     /// that board's own noiseless grid, while the prior stays the catalogue twin.
     #[arg(long)]
     pub mismatch: bool,
+    /// Replay each study from a table generated from the twin: one reading per configuration
+    /// with this relative noise on its energy (0.05 = 5 %), no DVFS rows; judged against the
+    /// noiseless twin.
+    #[arg(long, value_name = "F")]
+    pub table_noise: Option<f64>,
+    /// With --table-noise: the share of configurations the generated tables leave out (0.01 =
+    /// 1 %), as failed runs leave holes in a real sweep.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    pub table_holes: f64,
     #[command(flatten)]
     pub board_time: BoardTimeArgs,
     #[command(flatten)]
@@ -785,6 +794,8 @@ impl BenchArgs {
                 _ => None,
             },
             mismatch: self.mismatch,
+            table_noise: self.table_noise,
+            table_holes: self.table_holes,
         }
     }
 }

@@ -209,7 +209,8 @@ impl Config {
         }
     }
 
-    fn set(&mut self, k: Knob, v: u64) {
+    /// Sets a knob.
+    pub fn set(&mut self, k: Knob, v: u64) {
         match k {
             Knob::CpuFreqKhz => self.cpu_freq_khz = v,
             Knob::GpuFreqHz => self.gpu_freq_hz = v,

@@ -279,10 +279,14 @@ proptest! {
         let base = Config::new(1_479_000, 921_600_000, 1);
         match ReplayTable::load(&path, base) {
             Ok(t) => {
-                // Every configuration of the space has rows, every energy is usable.
-                prop_assert_eq!(t.rows.len(), t.space.size());
-                for (e, _) in t.mean_energy_time(3200) {
-                    prop_assert!(e.is_finite() && e > 0.0, "{e}");
+                // Every configuration of the space has rows or is a counted hole (at most half),
+                // and every recorded energy is usable.
+                prop_assert_eq!(t.rows.len() + t.holes, t.space.size());
+                prop_assert!(2 * t.holes <= t.space.size());
+                let means = t.mean_energy_time(3200);
+                prop_assert_eq!(means.iter().filter(|(e, _)| e.is_infinite()).count(), t.holes);
+                for (e, _) in means.into_iter().filter(|(e, _)| e.is_finite()) {
+                    prop_assert!(e > 0.0, "{e}");
                 }
             }
             Err(ReplayError::Row { line, .. }) => {

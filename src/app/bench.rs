@@ -34,6 +34,21 @@ pub fn run(
         ))
         .into());
     }
+    if let Some(n) = o.table_noise {
+        if !(0.0..=1.0).contains(&n) || !(0.0..0.5).contains(&o.table_holes) {
+            return Err(UsageError(format!(
+                "--table-noise must lie in [0, 1] and --table-holes in [0, 0.5), got {n} and {}",
+                o.table_holes
+            ))
+            .into());
+        }
+        if o.mismatch || !o.tables.is_empty() || !o.goal.is_plain() {
+            return Err(UsageError(
+                "--table-noise generates tables from the twin: leave out --mismatch, --table and objectives or limits".into(),
+            )
+            .into());
+        }
+    }
     if o.mismatch && !o.tables.is_empty() {
         return Err(UsageError(
             "--mismatch perturbs the twin; a --table has no twin to perturb: leave one of them out"

@@ -351,7 +351,13 @@ fn known_grid(t: &Target, space: &Space, inferences: u32) -> Option<(Vec<Sample>
     match &t.rig {
         Rig::Replay { table, .. } => {
             let means = table.mean_energy_time(inferences);
-            let grid = space.points().zip(means).map(sample).collect();
+            // A hole has no energy to draw.
+            let grid = space
+                .points()
+                .zip(means)
+                .filter(|(_, (e, _))| e.is_finite())
+                .map(sample)
+                .collect();
             Some((grid, "table means"))
         }
         Rig::Sim(board) => {

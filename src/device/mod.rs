@@ -26,6 +26,14 @@ pub enum DeviceError {
     /// An interrupt (SIGINT/SIGTERM/SIGHUP) stopped the measurement part-way.
     #[error("interrupted while measuring")]
     Interrupted,
+    /// A recorded table has no row for this configuration (a hole): the study records it as
+    /// not measured and goes on; unlike a workload failure it says nothing of the next one.
+    #[error("{0}")]
+    NotRecorded(String),
+    /// A recorded source has no more readings of this configuration: the protocol ends its runs
+    /// with the readings it has (one reading is one run of unknown spread, not three equal ones).
+    #[error("no more recorded readings")]
+    NoMoreReadings,
 }
 
 /// Which backend measured: serialised as the lowercase names reports and journals always had.

@@ -7,8 +7,9 @@
 //! for; it is scaled to the protocol's count), and `setting` = `dvfs` for rows measured under the
 //! default governors (their clock cells empty). `avg_power_w`, `cv` and `runs` (as `edgetune
 //! sweep` writes them) are accepted and ignored. Repeated rows of one configuration are repeated
-//! measurements, drawn from in turn, so the protocol sees the real spread. Every combination of
-//! the knobs' values must be present.
+//! measurements, each replayed once, so the protocol sees the real spread (one row is one run of
+//! unknown spread). A combination of the knobs' values without a row is a hole: a study records
+//! it as not measured, as it records a configuration its workload failed at.
 
 use super::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
 use crate::space::{Axis, Config, Knob, Space};
@@ -93,6 +94,8 @@ pub struct ReplayTable {
     pub dvfs: HashMap<u64, Vec<Row>>,
     /// The search space the table defines.
     pub space: Space,
+    /// Combinations of the knobs' values without a row.
+    pub holes: usize,
 }
 
 fn io_err(path: &Path, message: String) -> ReplayError {
@@ -284,48 +287,49 @@ impl Columns {
     }
 }
 
-/// The space a table's rows define: every knob column with two values or more, and every
-/// combination of their values present.
+/// The space a table's rows define: every knob column with two values or more is an axis (a
+/// column with one value is a fixed knob, as in a single-batch sweep); combinations without a
+/// row are holes, which a study treats as configurations the workload failed at. At least half
+/// of the combinations must be there. Returns the space and the number of holes.
 fn grid_space(
     path: &Path,
     knobs: &[Knob],
     rows: &HashMap<Vec<u64>, Vec<Row>>,
-    base: Config,
-) -> Result<Space, ReplayError> {
+    mut base: Config,
+) -> Result<(Space, usize), ReplayError> {
     if rows.is_empty() {
         return Err(table_err(path, "no measured rows".into()));
     }
-    let axes: Vec<Axis> = knobs
-        .iter()
-        .enumerate()
-        .map(|(j, k)| Axis {
-            knob: *k,
-            values: rows
-                .keys()
-                .map(|key| key[j])
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect(),
-        })
-        .collect();
-    if let Some(a) = axes.iter().find(|a| a.values.len() < 2) {
-        return Err(table_err(path, format!(
-            "column `{}` has one value only ({}); leave out the columns of knobs the table does not vary",
-            a.knob, a.values[0]
-        )));
+    let mut axes = Vec::new();
+    for (j, k) in knobs.iter().enumerate() {
+        let values: Vec<u64> = rows
+            .keys()
+            .map(|key| key[j])
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        match values.len() {
+            1 => base.set(*k, values[0]),
+            _ => axes.push(Axis { knob: *k, values }),
+        }
+    }
+    if axes.is_empty() {
+        return Err(table_err(
+            path,
+            "every knob column has one value only: the table holds one configuration, so there is nothing to search".into(),
+        ));
     }
     let space = Space::from_axes(axes, base);
-    // Strategies may ask for any combination, so the table must hold them all.
     let total = space.size();
-    if rows.len() < total {
+    let holes = total - rows.len().min(total);
+    if 2 * holes > total {
         let missing = space
             .points()
             .map(|p| space.config(&p))
             .find(|c| !rows.contains_key(&key_of(knobs, c)))
-            .expect("fewer rows than combinations");
+            .expect("holes were counted");
         return Err(table_err(path, format!(
-            "the table is not a full grid: {} of {total} combinations of its knob values have no row, for example {}; add rows for them or narrow the table",
-            total - rows.len(),
+            "the table is mostly holes: {holes} of {total} combinations of its knob values have no row, for example {}; add rows for them or narrow the table",
             knobs
                 .iter()
                 .map(|k| format!("{k}={}", missing.get(*k).unwrap_or(0)))
@@ -333,7 +337,7 @@ fn grid_space(
                 .join(", ")
         )));
     }
-    Ok(space)
+    Ok((space, holes))
 }
 
 impl ReplayTable {
@@ -365,18 +369,19 @@ impl ReplayTable {
             }
         }
         let knobs: Vec<Knob> = cols.knobs.iter().map(|(k, _)| *k).collect();
-        let space = grid_space(path, &knobs, &rows, base)?;
+        let (space, holes) = grid_space(path, &knobs, &rows, base)?;
         Ok(ReplayTable {
             path: path.to_path_buf(),
             knobs,
             rows,
             dvfs,
             space,
+            holes,
         })
     }
 
     /// Mean energy of each configuration's rows, for `inferences` inferences, in the space's
-    /// flat-index order (the table's ground truth).
+    /// flat-index order (the table's ground truth; infinite at a hole).
     pub fn mean_energies(&self, inferences: u32) -> Vec<f64> {
         self.mean_energy_time(inferences)
             .into_iter()
@@ -384,13 +389,16 @@ impl ReplayTable {
             .collect()
     }
 
-    /// Mean energy and time (0 where the table has none) of each configuration's rows.
+    /// Mean energy and time (0 where the table has none) of each configuration's rows; a hole
+    /// has infinite energy and no time.
     pub fn mean_energy_time(&self, inferences: u32) -> Vec<(f64, f64)> {
         self.space
             .points()
             .map(|p| {
                 let c = self.space.config(&p);
-                let rows = &self.rows[&key_of(&self.knobs, &c)];
+                let Some(rows) = self.rows.get(&key_of(&self.knobs, &c)) else {
+                    return (f64::INFINITY, 0.0);
+                };
                 let n = rows.len() as f64;
                 let (e, t) = rows.iter().fold((0.0, 0.0), |(e, t), r| {
                     let (re, rt) = scaled(r, inferences);
@@ -488,7 +496,7 @@ impl ReplayBoard {
         s.config(&p)
     }
 
-    /// Rows for a setting at a batch size, and whether they are DVFS rows.
+    /// Rows for a setting at a batch size, and whether they are read as the baseline's.
     fn rows_for(
         &self,
         setting: &FreqSetting,
@@ -506,13 +514,15 @@ impl ReplayBoard {
             }
             let c = self.max_corner(batch);
             let key = key_of(&t.knobs, &c);
+            // The corner's rows as the baseline's: read in a stream of their own, so measuring
+            // the corner itself later replays them again.
             return t
                 .rows
                 .get(&key)
-                .map(|r| (key, false, r.as_slice()))
+                .map(|r| (key, true, r.as_slice()))
                 .ok_or_else(|| {
-                    DeviceError::Unsupported(format!(
-                        "{}: no rows at batch {batch}",
+                    DeviceError::NotRecorded(format!(
+                        "{}: no DVFS rows and no row at the all-max corner at batch {batch}",
                         t.path.display()
                     ))
                 });
@@ -538,7 +548,10 @@ impl ReplayBoard {
             .get(&key)
             .map(|r| (key, false, r.as_slice()))
             .ok_or_else(|| {
-                DeviceError::Unsupported(format!("{}: no row for {c}", t.path.display()))
+                DeviceError::NotRecorded(format!(
+                    "{} has no row for {c} (a hole in the table)",
+                    t.path.display()
+                ))
             })
     }
 }
@@ -596,7 +609,10 @@ impl Workload for ReplayWorkload {
         let (key, is_dvfs, rows) = self.board.rows_for(&setting, batch_size)?;
         let mut s = self.board.lock();
         let k = s.next_row.entry((key, is_dvfs)).or_insert(0);
-        let row = rows[*k % rows.len()];
+        // Each recorded row is one reading: once every row was replayed there is no more.
+        let Some(row) = rows.get(*k).copied() else {
+            return Err(DeviceError::NoMoreReadings);
+        };
         *k += 1;
         let (e, t) = scaled(&row, inferences);
         drop(s);
@@ -633,7 +649,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_grid_defines_the_space_and_replays_rows_in_turn() {
+    fn a_full_grid_defines_the_space_and_replays_each_row_once() {
         let dir = tempfile::tempdir().unwrap();
         let t = ReplayTable::load(&write(dir.path(), &grid_csv()), base()).unwrap();
         assert_eq!(t.knobs, vec![Knob::GpuFreqHz, Knob::BatchSize]);
@@ -652,11 +668,46 @@ mod tests {
         };
         let r = measure(&mut d, &mut w, &c.setting(), 8, &s).unwrap();
         let e: Vec<f64> = r.runs.iter().map(|x| x.energy_j).collect();
-        for (got, want) in e.iter().zip([7.0, 7.4, 7.0, 7.4]) {
-            assert!((got - want).abs() < 1e-9, "{e:?}");
-        }
-        assert!(r.cv > 0.0);
+        // Two recorded readings are two runs, not four made of repeats; short of the protocol's
+        // four, the measurement does not count as converged.
+        assert_eq!(e, vec![7.0, 7.4]);
+        assert!(r.cv > 0.0 && !r.converged);
+        // A single reading is one run of unknown spread.
+        let one = measure(
+            &mut d,
+            &mut w,
+            &Config::new(1_479_000, 100_000_000, 4).setting(),
+            4,
+            &s,
+        )
+        .unwrap();
+        assert_eq!(one.runs.len(), 1);
         assert_eq!(d.baseline_kind(), "max-clocks");
+    }
+
+    #[test]
+    fn holes_and_one_value_columns_are_a_smaller_table_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // cpu_cores has one value (a fixed knob); GPU 2 at batch 8 has no row (a hole).
+        let body = "cpu_cores,gpu_freq_hz,batch_size,energy_j\n4,100000000,4,10\n4,100000000,8,8\n4,200000000,4,12\n";
+        let t = ReplayTable::load(&write(dir.path(), body), base()).unwrap();
+        assert_eq!(t.space.dims(), vec![2, 2]);
+        assert_eq!(t.holes, 1);
+        assert_eq!(t.space.config(&[0, 0]).cpu_cores, Some(4));
+        let m = t.mean_energies(3200);
+        assert!(m[3].is_infinite(), "{m:?}");
+        let board = ReplayBoard::new(t);
+        let (mut d, mut w) = (board.device(), board.workload("m"));
+        let mut hole = Config::new(1_479_000, 200_000_000, 8);
+        hole.cpu_cores = Some(4);
+        let e = measure(
+            &mut d,
+            &mut w,
+            &hole.setting(),
+            8,
+            &ProtocolSettings::default(),
+        );
+        assert!(matches!(e, Err(DeviceError::NotRecorded(_))), "{e:?}");
     }
 
     #[test]
@@ -710,12 +761,12 @@ mod tests {
                 ":3: energy must be positive",
             ),
             (
-                "gpu_freq_hz,batch_size,energy_j\n100,4,1.0\n200,4,2.0\n",
-                "`batch_size` has one value only",
+                "gpu_freq_hz,batch_size,energy_j\n100,4,1.0\n",
+                "every knob column has one value only",
             ),
             (
-                "gpu_freq_hz,batch_size,energy_j\n100,4,1.0\n200,8,2.0\n",
-                "not a full grid",
+                "gpu_freq_hz,batch_size,energy_j\n100,4,1.0\n200,8,2.0\n300,12,2.0\n",
+                "mostly holes: 6 of 9",
             ),
             (
                 "gpu_freq_hz,energy_j\n100.5,1.0\n200,2\n",

@@ -357,7 +357,21 @@ pub fn measure_how(
             return Err(DeviceError::Interrupted);
         }
         let inferences = settings.inferences * repeats;
-        let (w, reported_time_s) = one_run(device, workload, batch_size, inferences)?;
+        let (w, reported_time_s) = match one_run(device, workload, batch_size, inferences) {
+            // A recorded source ran out of readings: the runs so far are the measurement.
+            Err(DeviceError::NoMoreReadings) if !runs.is_empty() => {
+                let rails = per_run(rails, runs.len() - earlier);
+                return Ok(finish(
+                    setting, batch_size, settings, runs, rails, wall_s, repeats,
+                ));
+            }
+            Err(DeviceError::NoMoreReadings) => {
+                return Err(DeviceError::Failed(
+                    "the recorded source has no reading of this configuration left".into(),
+                ))
+            }
+            other => other?,
+        };
         wall_s += w.time_s;
         if w.time_s < settings.min_window_s {
             // Too short for the meter: lengthen every run and start counting again. Aim a
@@ -401,29 +415,49 @@ pub fn measure_how(
         let converged = n >= settings.min_runs && cv < settings.cv_target;
         let raced_out = !converged && how.keep_going.is_some_and(|k| !k(&runs));
         if n >= settings.max_runs || converged || raced_out {
-            let energy_j = stats::mean(&energies);
-            let time_s = stats::mean(&runs.iter().map(|r| r.time_s).collect::<Vec<_>>());
-            return Ok(Measurement {
-                setting: *setting,
-                batch_size,
-                inferences: settings.inferences,
-                energy_j,
-                time_s,
-                // A replay table may record energy without time.
-                avg_power_w: if time_s > 0.0 { energy_j / time_s } else { 0.0 },
-                energy_per_inference_mj: energy_j / settings.inferences as f64 * 1e3,
-                cv,
-                converged,
-                // Rails are summed over this call's runs only.
-                rail_energy_j: rails
-                    .into_iter()
-                    .map(|(k, e)| (k, e / (runs.len() - earlier).max(1) as f64))
-                    .collect(),
-                runs,
-                wall_s,
-                window_repeats: repeats,
-            });
+            let rails = per_run(rails, runs.len() - earlier);
+            return Ok(finish(
+                setting, batch_size, settings, runs, rails, wall_s, repeats,
+            ));
         }
+    }
+}
+
+/// Rail energies summed over this call's `fresh` runs, per run.
+fn per_run(rails: BTreeMap<String, f64>, fresh: usize) -> BTreeMap<String, f64> {
+    let n = fresh.max(1) as f64;
+    rails.into_iter().map(|(k, e)| (k, e / n)).collect()
+}
+
+/// The measurement of `runs`.
+fn finish(
+    setting: &FreqSetting,
+    batch_size: u32,
+    settings: &ProtocolSettings,
+    runs: Vec<Run>,
+    rail_energy_j: BTreeMap<String, f64>,
+    wall_s: f64,
+    window_repeats: u32,
+) -> Measurement {
+    let energies: Vec<f64> = runs.iter().map(|r| r.energy_j).collect();
+    let energy_j = stats::mean(&energies);
+    let time_s = stats::mean(&runs.iter().map(|r| r.time_s).collect::<Vec<_>>());
+    let cv = stats::cv(&energies);
+    Measurement {
+        setting: *setting,
+        batch_size,
+        inferences: settings.inferences,
+        energy_j,
+        time_s,
+        // A replay table may record energy without time.
+        avg_power_w: if time_s > 0.0 { energy_j / time_s } else { 0.0 },
+        energy_per_inference_mj: energy_j / settings.inferences as f64 * 1e3,
+        cv,
+        converged: runs.len() as u32 >= settings.min_runs && cv < settings.cv_target,
+        rail_energy_j,
+        runs,
+        wall_s,
+        window_repeats,
     }
 }
 

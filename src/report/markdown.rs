@@ -176,7 +176,7 @@ fn measurements(r: &Report) -> String {
 fn failures_and_front(r: &Report) -> String {
     let mut s = String::new();
     if !r.failed.is_empty() {
-        s += "\n## Configurations where the workload failed\n\n";
+        s += "\n## Configurations not measured (the workload failed there, or the table has no row)\n\n";
         for f in &r.failed {
             s += &format!("- {}:\n\n```\n{}\n```\n\n", f.config, f.error);
         }

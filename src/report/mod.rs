@@ -273,6 +273,8 @@ impl Report {
             ""
         } else if self.best_confirmed {
             "; the recommendation was confirmed at the full protocol"
+        } else if self.backend == crate::device::BackendKind::Replay {
+            "; the recommendation does NOT meet the full protocol: the table holds fewer readings of it than the protocol's runs (or their CV is above the target)"
         } else {
             "; the recommendation is NOT confirmed at the full protocol (stopped first): its figure comes from exploring runs"
         };

@@ -75,7 +75,7 @@ pub fn summary(r: &Report) -> String {
     }
     if !r.failed.is_empty() {
         s += &format!(
-            "the workload failed at {} configuration(s); their errors are in report.json and report.md\n",
+            "{} configuration(s) could not be measured (the workload failed there, or the table has no row for them); why is in report.json and report.md\n",
             r.failed.len()
         );
     }

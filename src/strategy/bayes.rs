@@ -270,21 +270,33 @@ impl Bayes {
         } else {
             1e-6
         };
+        // Readings of unknown spread: the noise level is fitted (the nugget with the highest
+        // likelihood), not taken from guesses.
+        let nuggets: Vec<f64> = if h.iter().any(|o| o.spread_unknown) {
+            vec![nugget, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3]
+        } else {
+            vec![nugget]
+        };
         let x = self.inputs(points);
-        let mut params = Gp::params(ConstantMean::default(), Matern52Corr::default())
-            .nugget(nugget)
-            .n_start(4);
-        match (theta, refit) {
-            (Some(t), false) if t.len() == self.active.len() => {
-                params = params.theta_tuning(ThetaTuning::Fixed(t.clone()));
-            }
-            (Some(t), true) if t.len() == self.active.len() => {
-                params = params.theta_init(t.clone());
-            }
-            _ => {}
-        }
-        let gp = params.fit(&Dataset::new(x, y)).ok()?;
-        Some((gp, var_y.sqrt()))
+        nuggets
+            .into_iter()
+            .filter_map(|n| {
+                let mut params = Gp::params(ConstantMean::default(), Matern52Corr::default())
+                    .nugget(n)
+                    .n_start(4);
+                match (theta, refit) {
+                    (Some(t), false) if t.len() == self.active.len() => {
+                        params = params.theta_tuning(ThetaTuning::Fixed(t.clone()));
+                    }
+                    (Some(t), true) if t.len() == self.active.len() => {
+                        params = params.theta_init(t.clone());
+                    }
+                    _ => {}
+                }
+                params.fit(&Dataset::new(x.clone(), y.clone())).ok()
+            })
+            .max_by(|a, b| a.likelihood().total_cmp(&b.likelihood()))
+            .map(|gp| (gp, var_y.sqrt()))
     }
 
     /// Probability that each of `points` meets every constraint, from one GP per constraint
@@ -540,7 +552,8 @@ impl Strategy for Bayes {
         if let Some(i) = neighbour {
             return Some(free[i].clone());
         }
-        if self.low_ei >= 3 {
+        // With readings of unknown spread a low EI may be the noise talking: spend the budget.
+        if self.low_ei >= 3 && !h.iter().any(|o| o.spread_unknown) {
             self.stopped = Some(format!(
                 "the best expected improvement stayed below {:.2} % of the incumbent three times in a row, with the incumbent's neighbours measured",
                 self.ei_stop * 100.0

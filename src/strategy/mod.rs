@@ -46,6 +46,9 @@ pub struct Observation {
     pub failed: bool,
     /// Board seconds the measurement took (runs, warm-up); 0 when not known.
     pub cost_s: f64,
+    /// One reading with no measured spread to go by (a single-row table): `cv` is a guess, and
+    /// a model-based strategy should estimate the noise level itself.
+    pub spread_unknown: bool,
 }
 
 /// Value given to an infeasible point for a strategy that does not model constraints: above any

@@ -299,8 +299,9 @@ pub enum StudyError {
 enum Taken {
     /// Its measurement, and whether it came from the journal.
     Measured(Measurement, bool),
-    /// The workload failed there, with its error.
-    Failed(String),
+    /// The workload failed there (with its error), or a recorded table has no row for it
+    /// (`false`: a hole says nothing of whether the workload works).
+    Failed(String, bool),
     /// A signal stopped the measurement.
     Interrupted,
 }
@@ -365,6 +366,7 @@ impl Study<'_> {
             latency_ms: q.latency_ms(),
             failed: false,
             cost_s: m.wall_s,
+            spread_unknown: m.runs.len() < 2 && baseline.runs.len() < 2,
         }
     }
 
@@ -461,14 +463,16 @@ impl Study<'_> {
         ) {
             Ok(m) => m,
             Err(DeviceError::Interrupted) => return Ok(Taken::Interrupted),
-            Err(DeviceError::Workload(error)) => {
+            Err(e @ (DeviceError::Workload(_) | DeviceError::NotRecorded(_))) => {
+                let workload = matches!(e, DeviceError::Workload(_));
+                let error = e.to_string();
                 if let Some(j) = self.journal.as_mut() {
                     j.append(&JournalRecord::Failed {
                         config,
                         error: error.clone(),
                     })?;
                 }
-                return Ok(Taken::Failed(error));
+                return Ok(Taken::Failed(error, workload));
             }
             Err(source) => {
                 return Err(StudyError::Device {
@@ -562,8 +566,8 @@ impl Study<'_> {
                 Taken::Measured(m, from_journal) => (m, from_journal),
                 // A signal cut the measurement short: keep what was measured before it.
                 Taken::Interrupted => break StopReason::Interrupted,
-                // The workload failed here: never ask again, go on.
-                Taken::Failed(error) => {
+                // The workload failed here (or the table has a hole): never ask again, go on.
+                Taken::Failed(error, workload) => {
                     let obs = Observation {
                         point,
                         value: penalised(1e6),
@@ -577,7 +581,7 @@ impl Study<'_> {
                         error: &error,
                     });
                     failed.push((config, error));
-                    in_a_row += 1;
+                    in_a_row += usize::from(workload);
                     continue;
                 }
             };
@@ -610,7 +614,15 @@ impl Study<'_> {
         // The frequency-only saving compares with DVFS at the recommended batch size.
         let baseline_same_batch = match f.best.map(|b| f.measured[b].config.batch_size) {
             Some(b) if b == self.baseline_batch => Some(baseline.clone()),
-            Some(b) if !self.interrupted() => Some(self.baseline_at(b)?.0),
+            // A table may hold no baseline at that batch: then there is no frequency-only saving.
+            Some(b) if !self.interrupted() => match self.baseline_at(b) {
+                Ok((m, _)) => Some(m),
+                Err(StudyError::Device {
+                    source: DeviceError::NotRecorded(_),
+                    ..
+                }) => None,
+                Err(e) => return Err(e),
+            },
             _ => None,
         };
         let best_full = f
@@ -661,12 +673,17 @@ impl Study<'_> {
             let Some(full) = self.confirm(config, &m)? else {
                 return Ok(());
             };
+            // A recorded table may hold no more readings of it: nothing more to learn.
+            let stuck = full.runs.len() <= m.runs.len() && full.inferences == m.inferences;
             let point = self.space.point_of(&config).expect("measured in the space");
             let obs = self.observe(point, &full, baseline, self.run_cv(baseline));
             self.strategy.tell(&obs);
             f.history.push(obs);
             let extra_wall_s = full.wall_s - m.wall_s;
             f.measured[b].measurement = full;
+            if stuck {
+                return Ok(());
+            }
             on_event(Event::Confirmed {
                 measured: &f.measured[b],
                 extra_wall_s,
