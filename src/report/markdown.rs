@@ -21,14 +21,34 @@ pub fn render(r: &Report) -> String {
 /// A configuration's clocks, batch size, energy, time and power as table cells.
 fn cells(c: &Config, e: &Energy) -> String {
     format!(
-        "{} | {} | {} | {:.1} | {:.1} | {:.2}",
+        "{} | {} | {} | {:.1} | {} | {}",
         mhz_khz(c.cpu_freq_khz),
         mhz_hz(c.gpu_freq_hz),
         c.batch_size,
         e.energy_j,
-        e.time_s,
-        e.avg_power_w
+        or_not_recorded(e.time_s, 1),
+        or_not_recorded(e.avg_power_w, 2)
     )
+}
+
+/// A time or power, or "not recorded" where a table gave none (0).
+fn or_not_recorded(v: f64, decimals: usize) -> String {
+    if v > 0.0 {
+        format!("{v:.decimals$}")
+    } else {
+        "not recorded".into()
+    }
+}
+
+/// What the baseline is, in a sentence's words.
+fn baseline_words(r: &Report) -> &'static str {
+    match r.baseline.kind.as_str() {
+        "dvfs" => "the default DVFS governors",
+        "max-clocks" => {
+            "the all-max clock corner (standing in for DVFS: the table has no DVFS rows)"
+        }
+        _ => "the default clocks",
+    }
 }
 
 /// Where the figures came from, and what the baseline is when it is not DVFS.
@@ -58,15 +78,20 @@ fn recommendation(r: &Report) -> String {
     );
     if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
         s += &format!(
-            "- Saving against the default DVFS governors at the same batch size ({}): **{p:.1} %** ({:.1} J).\n",
-            base.batch_size, base.energy_j
+            "- Saving against {} at the same batch size ({}): **{p:.1} %** ({:.1} J).\n",
+            baseline_words(r),
+            base.batch_size,
+            base.energy_j
         );
     }
     if let Some(p) = r.saving_pct {
         s += &format!(
-            "- Saving against DVFS at the baseline batch size ({}), frequencies and batch size together: **{p:.1} %** ({:.1} J).\n",
-            r.baseline.batch_size, r.baseline.energy_j
+            "- Saving against {} at the baseline batch size ({}), frequencies and batch size together: **{p:.1} %** ({:.1} J).\n",
+            baseline_words(r), r.baseline.batch_size, r.baseline.energy_j
         );
+    }
+    for w in r.convergence_warnings() {
+        s += &format!("- **Warning**: {w}.\n");
     }
     s + "\n"
 }
@@ -138,14 +163,25 @@ fn notes_and_plots(r: &Report) -> String {
 fn measurements(r: &Report) -> String {
     let mut s = String::new();
     s += "## Measurements\n\n| # | CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | power (W) | runs | CV (%) |\n|---|---|---|---|---|---|---|---|---|\n";
+    let b = &r.baseline;
+    // The baseline's row says what it is: the governors, or the all-max corner standing in.
+    let (name, cpu, gpu) = match b.kind.as_str() {
+        "dvfs" => ("DVFS", "governor", "governor"),
+        "max-clocks" => ("max clocks (stands in for DVFS)", "max", "max"),
+        _ => ("default clocks", "default", "default"),
+    };
     s += &format!(
-        "| DVFS | governor | governor | {} | {:.1} | {:.1} | {:.2} | {} | {:.1} |\n",
-        r.baseline.batch_size,
-        r.baseline.energy_j,
-        r.baseline.time_s,
-        r.baseline.avg_power_w,
-        r.baseline.runs,
-        r.baseline.cv * 100.0
+        "| {name} | {cpu} | {gpu} | {} | {:.1} | {} | {} | {} | {} |\n",
+        b.batch_size,
+        b.energy_j,
+        or_not_recorded(b.time_s, 1),
+        or_not_recorded(b.avg_power_w, 2),
+        b.runs,
+        if b.runs < 2 {
+            "-".to_string()
+        } else {
+            format!("{:.1}", b.cv * 100.0)
+        }
     );
     for m in &r.measurements {
         // A single run has no CV; a screened row is for its own, shorter runs.
@@ -265,6 +301,7 @@ mod tests {
             avg_power_w: 4.0,
             cv: 0.02,
             runs: 3,
+            converged: true,
         };
         Report {
             edgetune_version: "0.1.0".into(),
@@ -317,5 +354,34 @@ mod tests {
     #[test]
     fn report_md_layout() {
         insta::assert_snapshot!(render(&sample()));
+    }
+
+    #[test]
+    fn an_unconverged_baseline_and_a_table_without_times_are_said_so() {
+        let mut r = sample();
+        r.baseline.converged = false;
+        r.baseline.cv = 0.54;
+        r.baseline.runs = 10;
+        r.baseline.kind = "max-clocks".into();
+        r.measurements[0].energy.time_s = 0.0;
+        r.measurements[0].energy.avg_power_w = 0.0;
+        let md = render(&r);
+        assert!(
+            md.contains("did not converge (CV 54.0 % after 10 runs"),
+            "{md}"
+        );
+        assert!(md.contains("the savings against it are uncertain"));
+        assert!(
+            md.contains("| max clocks (stands in for DVFS) | max | max |"),
+            "{md}"
+        );
+        assert!(!md.contains("default DVFS governors"), "{md}");
+        assert!(md.contains("not recorded"), "{md}");
+        let sum = crate::report::summary::summary(&r);
+        assert!(
+            sum.contains("warning: the baseline at batch 4 did not converge"),
+            "{sum}"
+        );
+        assert!(sum.contains("saving vs max clocks"), "{sum}");
     }
 }

@@ -70,6 +70,9 @@ pub struct Baseline {
     pub cv: f64,
     /// Runs.
     pub runs: usize,
+    /// Whether its runs met the CV target; when not, every saving against it is uncertain.
+    #[serde(default = "yes")]
+    pub converged: bool,
 }
 
 impl Baseline {
@@ -82,6 +85,7 @@ impl Baseline {
             avg_power_w: m.avg_power_w,
             cv: m.cv,
             runs: m.runs.len(),
+            converged: m.converged,
         }
     }
 }
@@ -244,6 +248,31 @@ fn energy_name() -> String {
 }
 
 impl Report {
+    /// Warnings about figures that did not converge (the baselines' runs above the CV target),
+    /// one sentence each; the savings against such a baseline are uncertain.
+    pub fn convergence_warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        let mut check = |name: &str, b: &Baseline| {
+            if !b.converged {
+                w.push(format!(
+                    "the {name} at batch {} did not converge (CV {:.1} % after {} run{}, target {:.1} %): the savings against it are uncertain",
+                    b.batch_size,
+                    b.cv * 100.0,
+                    b.runs,
+                    if b.runs == 1 { "" } else { "s" },
+                    self.protocol.cv_target * 100.0
+                ));
+            }
+        };
+        check("baseline", &self.baseline);
+        if let Some(s) = &self.baseline_same_batch {
+            if s.batch_size != self.baseline.batch_size {
+                check("baseline", s);
+            }
+        }
+        w
+    }
+
     /// How the search spent board time, in one sentence: racing, screening runs, the prior,
     /// and whether the recommendation was confirmed at the full protocol.
     pub fn exploration_words(&self) -> String {

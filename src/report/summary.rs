@@ -29,15 +29,24 @@ pub fn summary(r: &Report) -> String {
                 )),
                 b.config.batch_size
             );
-            s += &format!(
-                "energy: {:.1} J per {} inferences ({:.1} mJ each), time {:.1} s, average power {:.2} W\n",
-                b.energy.energy_j, r.inferences, b.energy.energy_per_inference_mj, b.energy.time_s, b.energy.avg_power_w
-            );
-            // On a GPU the baseline is its default clocks, not a governor.
-            let base_name = if r.baseline.kind == "dvfs" {
-                "DVFS"
+            let time = if b.energy.time_s > 0.0 {
+                format!(
+                    "time {:.1} s, average power {:.2} W",
+                    b.energy.time_s, b.energy.avg_power_w
+                )
             } else {
-                "default clocks"
+                "time and power not recorded".to_string()
+            };
+            s += &format!(
+                "energy: {:.1} J per {} inferences ({:.1} mJ each), {time}\n",
+                b.energy.energy_j, r.inferences, b.energy.energy_per_inference_mj
+            );
+            // On a GPU the baseline is its default clocks; a table without DVFS rows has its
+            // all-max corner stand in.
+            let base_name = match r.baseline.kind.as_str() {
+                "dvfs" => "DVFS",
+                "max-clocks" => "max clocks",
+                _ => "default clocks",
             };
             if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
                 s += &format!(
@@ -58,6 +67,9 @@ pub fn summary(r: &Report) -> String {
             }
         }
         None => s += "no configuration was measured, so there is no recommendation\n",
+    }
+    for w in r.convergence_warnings() {
+        s += &format!("warning: {w}\n");
     }
     if r.objective != "energy" {
         s += &format!("objective: {} (lower is better)\n", r.objective);
