@@ -1160,8 +1160,15 @@ fn a_slowdown_limit_is_met_by_every_strategy_and_reported() {
             .assert()
             .success()
             .stdout(predicate::str::contains(
-                "constraints: max_slowdown 1.2 x the DVFS baseline's time; the recommendation meets them",
+                "constraints: max_slowdown 1.2 x the DVFS baseline's time at batch 4; the recommendation meets them",
             ));
+        // report.md shows the limit and which measurements met it.
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(md.contains("max_slowdown 1.2 x the DVFS baseline's time at batch 4"));
+        assert!(
+            md.contains("| meets the limits |") && md.contains("| no |"),
+            "{md}"
+        );
         let r = read_json(&dir.path().join("report.json"));
         assert_eq!(r["constraints"][0]["name"], "max_slowdown");
         assert_eq!(r["best_feasible"], true);

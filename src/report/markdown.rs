@@ -162,7 +162,13 @@ fn notes_and_plots(r: &Report) -> String {
 /// The baseline and every measured configuration.
 fn measurements(r: &Report) -> String {
     let mut s = String::new();
-    s += "## Measurements\n\n| # | CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | power (W) | runs | CV (%) |\n|---|---|---|---|---|---|---|---|---|\n";
+    // With limits, a column says which measurements met them (with the noise margin).
+    let limits = r.measurements.iter().any(|m| m.feasible.is_some());
+    s += &format!(
+        "## Measurements\n\n| # | CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | power (W) | runs | CV (%) |{}\n|---|---|---|---|---|---|---|---|---|{}\n",
+        if limits { " meets the limits |" } else { "" },
+        if limits { "---|" } else { "" }
+    );
     let b = &r.baseline;
     // The baseline's row says what it is: the governors, or the all-max corner standing in.
     let (name, cpu, gpu) = match b.kind.as_str() {
@@ -171,7 +177,7 @@ fn measurements(r: &Report) -> String {
         _ => ("default clocks", "default", "default"),
     };
     s += &format!(
-        "| {name} | {cpu} | {gpu} | {} | {:.1} | {} | {} | {} | {} |\n",
+        "| {name} | {cpu} | {gpu} | {} | {:.1} | {} | {} | {} | {} |{}\n",
         b.batch_size,
         b.energy_j,
         or_not_recorded(b.time_s, 1),
@@ -181,7 +187,8 @@ fn measurements(r: &Report) -> String {
             "-".to_string()
         } else {
             format!("{:.1}", b.cv * 100.0)
-        }
+        },
+        if limits { " (reference) |" } else { "" }
     );
     for m in &r.measurements {
         // A single run has no CV; a screened row is for its own, shorter runs.
@@ -192,8 +199,13 @@ fn measurements(r: &Report) -> String {
         let screened = m.screened_inferences.map_or(String::new(), |n| {
             format!(" (screening: {n} inferences a run)")
         });
+        let meets = match m.feasible {
+            Some(true) => " yes |",
+            Some(false) => " no |",
+            None => "",
+        };
         s += &format!(
-            "| {}{screened} | {} | {} | {cv} |\n",
+            "| {}{screened} | {} | {} | {cv} |{meets}\n",
             m.n,
             cells(&m.config, &m.energy),
             m.runs

@@ -314,7 +314,15 @@ impl Report {
     pub fn constraint_list(&self) -> String {
         self.constraints
             .iter()
-            .map(|c| format!("{} {} {}", c.name, c.limit, c.unit))
+            .map(|c| {
+                // A slowdown is against the baseline at its batch size: say which.
+                let at = if c.name == "max_slowdown" {
+                    format!(" at batch {}", self.baseline.batch_size)
+                } else {
+                    String::new()
+                };
+                format!("{} {} {}{at}", c.name, c.limit, c.unit)
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
