@@ -99,3 +99,69 @@ fn bench_replays_noisy_single_shot_tables_with_holes_generated_from_the_twin() {
             .code(2);
     }
 }
+
+#[test]
+fn a_table_varying_cores_and_memory_clock_round_trips_every_knob() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::from("cpu_cores,emc_freq_hz,gpu_freq_hz,energy_j,time_s\n");
+    for (i, (c, e, g)) in [2u32, 4]
+        .iter()
+        .flat_map(|c| [800_000_000u64, 1_600_000_000].map(move |e| (c, e)))
+        .flat_map(|(c, e)| [460_800_000u64, 921_600_000].map(move |g| (*c, e, g)))
+        .enumerate()
+    {
+        // The minimum: 2 cores, the fast memory clock, the slow GPU clock.
+        let energy = if (c, e, g) == (2, 1_600_000_000, 460_800_000) {
+            90.0
+        } else {
+            100.0 + i as f64
+        };
+        body += &format!("{c},{e},{g},{energy},12\n");
+    }
+    let table = dir.path().join("knobs.csv");
+    std::fs::write(&table, body).unwrap();
+    let out = dir.path().join("tune");
+    let o = edgetune()
+        .args([
+            "tune",
+            "-m",
+            "resnet18",
+            "-d",
+            "nano",
+            "--json",
+            "-q",
+            "--strategy",
+            "grid",
+            "--table",
+        ])
+        .arg(&table)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["best"]["cpu_cores"], 2);
+    assert_eq!(r["best"]["emc_freq_hz"], 1_600_000_000u64);
+    assert_eq!(r["best"]["gpu_freq_hz"], 460_800_000u64);
+    let profile = std::fs::read_to_string(out.join("profile.toml")).unwrap();
+    assert!(
+        profile.contains("cpu_cores = 2") && profile.contains("emc_freq_hz = 1600000000"),
+        "{profile}"
+    );
+    let script = std::fs::read_to_string(out.join("apply-profile.sh")).unwrap();
+    assert!(
+        script.contains("echo 0 > /sys/devices/system/cpu/cpu2/online"),
+        "{script}"
+    );
+    assert!(
+        script.contains("echo 1 > /sys/devices/system/cpu/cpu1/online"),
+        "{script}"
+    );
+    assert!(script.contains("1600000000"), "{script}");
+    let nvp = std::fs::read_to_string(out.join("nvpmodel.conf")).unwrap();
+    assert!(
+        nvp.contains("CPU_ONLINE CORE_3 0") && nvp.contains("CPU_ONLINE CORE_0 1"),
+        "{nvp}"
+    );
+}

@@ -73,7 +73,25 @@ pub fn nvpmodel_block(r: &Report, board: &Board, id: u32) -> Option<String> {
         "{} MAX_FREQ {}\n",
         board.gpu.nvpmodel_param, b.config.gpu_freq_hz
     );
+    // nvpmodel's CPU_ONLINE section: the first `cpu_cores` cores on, the rest off.
+    if let Some(n) = b.config.cpu_cores {
+        for cpu in all_cpus(board) {
+            s += &format!("CPU_ONLINE CORE_{cpu} {}\n", u8::from(cpu < n));
+        }
+    }
     Some(s)
+}
+
+/// Every CPU of the board's clusters, ascending.
+fn all_cpus(board: &Board) -> Vec<u32> {
+    let mut v: Vec<u32> = board
+        .cpu
+        .clusters
+        .iter()
+        .flat_map(|c| c.cpus.iter().map(|x| *x as u32))
+        .collect();
+    v.sort_unstable();
+    v
 }
 
 /// The comment line saying what a profile is for and where its energy came from.
@@ -148,6 +166,15 @@ echo 1 > $d/mrq_rate_locked; echo {f} > $d/rate
 "
             )
         };
+    }
+    if let Some(n) = b.config.cpu_cores {
+        // The first `cpu_cores` cores online, the rest offline (cpu0 always stays on).
+        for cpu in all_cpus(board).into_iter().filter(|c| *c > 0) {
+            s += &format!(
+                "echo {} > /sys/devices/system/cpu/cpu{cpu}/online\n",
+                u8::from(cpu < n)
+            );
+        }
     }
     Some(s)
 }
