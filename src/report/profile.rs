@@ -88,7 +88,7 @@ fn all_cpus(board: &Board) -> Vec<u32> {
         .cpu
         .clusters
         .iter()
-        .flat_map(|c| c.cpus.iter().map(|x| *x as u32))
+        .flat_map(|c| c.cpus.iter().copied())
         .collect();
     v.sort_unstable();
     v
