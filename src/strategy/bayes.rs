@@ -652,18 +652,7 @@ mod tests {
         let init = StrategyInit::new(vec![15, 12, 5], 4, 40);
         let mut s = Bayes::new(&init);
         let f = bowl;
-        let mut h = History::default();
-        while h.len() < 40 {
-            let Some(p) = s.ask(&h) else { break };
-            assert!(!h.contains(&p));
-            h.push(Observation {
-                value: f(&p),
-                point: p,
-                cv: 0.0,
-                runs: 3,
-                ..Default::default()
-            });
-        }
+        let h = run_on(&mut s, &f);
         let rec = s.recommend(&h).unwrap();
         assert!(
             f(&rec) <= 101.0,
@@ -747,6 +736,7 @@ mod tests {
         let mut h = History::default();
         while h.len() < 40 {
             let Some(p) = s.ask(&h) else { break };
+            assert!(!h.contains(&p), "{p:?} asked twice");
             h.push(Observation {
                 value: f(&p),
                 point: p,
