@@ -1240,9 +1240,20 @@ fn pareto_writes_the_front_its_plot_and_csv() {
         .arg(dir.path())
         .assert()
         .success()
-        .stdout(predicate::str::contains("Pareto front"));
+        .stdout(predicate::str::contains("Pareto front"))
+        .stdout(predicate::str::contains(
+            "objective edp (energy x time per inference): ",
+        ));
     let r = read_json(&dir.path().join("report.json"));
     assert_eq!(r["objective"], "edp");
+    // The objective's own value and saving, beside the energy.
+    let v = &r["objective_value"];
+    let (best, base) = (v["best"].as_f64().unwrap(), v["baseline"].as_f64().unwrap());
+    let b = &r["best"];
+    let n = r["inferences"].as_f64().unwrap();
+    let edp = b["energy_j"].as_f64().unwrap() / n * b["time_s"].as_f64().unwrap() / n;
+    assert!((best / edp - 1.0).abs() < 1e-9, "{best} vs {edp}");
+    assert!((v["saving_pct"].as_f64().unwrap() - 100.0 * (1.0 - best / base)).abs() < 1e-9);
     let front = r["pareto"].as_array().unwrap();
     assert!(front.len() >= 3, "{}", front.len());
     // Sorted by latency, energy strictly falling: nothing on it is dominated.

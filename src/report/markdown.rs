@@ -90,6 +90,20 @@ fn recommendation(r: &Report) -> String {
             baseline_words(r), r.baseline.batch_size, r.baseline.energy_j
         );
     }
+    if let Some(v) = &r.objective_value {
+        let (scale, unit) = match r.objective.as_str() {
+            "edp" => (1e6, " mJ ms per inference (energy x time per inference)"),
+            _ => (1.0, " s for the workload"),
+        };
+        s += &format!(
+            "- Objective `{}`: {:.2}{unit} at the recommendation, {:.2} at the baseline (batch {}): **{:.1} %** lower.\n",
+            r.objective,
+            v.best * scale,
+            v.baseline * scale,
+            r.baseline.batch_size,
+            v.saving_pct
+        );
+    }
     for w in r.convergence_warnings() {
         s += &format!("- **Warning**: {w}.\n");
     }
@@ -360,6 +374,7 @@ mod tests {
             },
             prior: "the catalogue's digital twin".into(),
             best_confirmed: true,
+            objective_value: None,
         }
     }
 

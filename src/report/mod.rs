@@ -223,6 +223,21 @@ pub struct Report {
     /// stopped the study before the recommendation was confirmed).
     #[serde(default = "yes")]
     pub best_confirmed: bool,
+    /// With an objective other than energy: its value at the recommendation, at the baseline,
+    /// and the saving (what was minimised, shown beside the energy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective_value: Option<ObjectiveValue>,
+}
+
+/// The objective's value where energy is not what was minimised.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ObjectiveValue {
+    /// At the recommendation (edp: J x s per inference squared; time: s for the workload).
+    pub best: f64,
+    /// At the baseline (its batch size).
+    pub baseline: f64,
+    /// Saving of the recommendation against the baseline, percent.
+    pub saving_pct: f64,
 }
 
 fn is_plain(e: &crate::study::Exploration) -> bool {
@@ -494,8 +509,26 @@ impl Report {
             exploration: ctx.exploration,
             prior: ctx.prior.into(),
             best_confirmed: o.best_full,
+            objective_value: objective_value(ctx, o),
         }
     }
+}
+
+/// The objective's value at the recommendation and the baseline, when it is not energy.
+fn objective_value(ctx: &ReportContext<'_>, o: &Outcome) -> Option<ObjectiveValue> {
+    if ctx.goal.objective == crate::objective::Objective::Energy {
+        return None;
+    }
+    let best = o.best()?.measurement.at_length(o.inferences);
+    let (b, base) = (
+        ctx.goal.value(&Quantities::of(&best)),
+        ctx.goal.value(&Quantities::of(&o.baseline)),
+    );
+    Some(ObjectiveValue {
+        best: b,
+        baseline: base,
+        saving_pct: saving_pct(base, b),
+    })
 }
 
 /// The `best` block for a configuration.

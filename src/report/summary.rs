@@ -71,8 +71,17 @@ pub fn summary(r: &Report) -> String {
     for w in r.convergence_warnings() {
         s += &format!("warning: {w}\n");
     }
-    if r.objective != "energy" {
-        s += &format!("objective: {} (lower is better)\n", r.objective);
+    match (&r.objective_value, r.objective.as_str()) {
+        (Some(v), "edp") => s += &format!(
+            "objective edp (energy x time per inference): {:.2} mJ ms at the recommendation, {:.2} mJ ms at the baseline (batch {}): {:.1} % lower\n",
+            v.best * 1e6, v.baseline * 1e6, r.baseline.batch_size, v.saving_pct
+        ),
+        (Some(v), _) => s += &format!(
+            "objective {}: {:.4} at the recommendation, {:.4} at the baseline (batch {}): {:.1} % lower\n",
+            r.objective, v.best, v.baseline, r.baseline.batch_size, v.saving_pct
+        ),
+        (None, "energy") => {}
+        (None, o) => s += &format!("objective: {o} (lower is better)\n"),
     }
     if !r.constraints.is_empty() {
         s += &format!(
