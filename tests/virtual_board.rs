@@ -105,6 +105,12 @@ fn tune_through_the_virtual_boards_files_agrees_with_the_twin_and_leaves_it_as_f
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["backend"], "jetson");
+    // The report says the board is the virtual one, and that its figures are scaled.
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("virtual Jetson") && notes.contains(&format!("time scale {TIME_SCALE}")),
+        "{notes}"
+    );
     // Energy measured through the rail files against the twin's, configuration by configuration.
     let mut worst: f64 = 0.0;
     for m in r["measurements"].as_array().unwrap() {

@@ -275,6 +275,24 @@ pub struct Discovery {
     pub emc: Option<EmcControl>,
 }
 
+/// A note when the tree under `root` is edgetune's virtual Jetson (`emulate`): its figures are
+/// the twin's, and its times and energies are scaled by the emulator's time scale.
+fn emulated_note(root: &Path) -> Option<String> {
+    let c = crate::emulator::load_config(root).ok()?;
+    let scale = if (c.time_scale - 1.0).abs() < 1e-12 {
+        String::new()
+    } else {
+        format!(
+            "; it runs at time scale {}, so every time and energy here is the twin's multiplied by {}",
+            c.time_scale, c.time_scale
+        )
+    };
+    Some(format!(
+        "this board is edgetune's virtual Jetson (`edgetune emulate`, root {}): its clocks and sensors are the digital twin's, not a real board's{scale}",
+        root.display()
+    ))
+}
+
 /// `/proc/device-tree/model` under `root` (NULs trimmed), if there is one.
 pub fn device_tree_model(root: &Path) -> Option<String> {
     let raw = std::fs::read(root.join("proc/device-tree/model")).ok()?;
@@ -594,7 +612,7 @@ impl JetsonDevice {
             dirty,
             poll: Duration::from_millis(poll_ms.unwrap_or(DEFAULT_POLL_MS)),
             poller: None,
-            notes: Vec::new(),
+            notes: emulated_note(&disc.root).into_iter().collect(),
             pinned_at_start,
             disc,
             owner: Some(owner),
