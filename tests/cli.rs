@@ -275,7 +275,9 @@ fn sweep_writes_the_whole_grid_and_its_minimum() {
     assert_eq!(s["baseline"][0]["batch_size"], 8);
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
     assert!(csv.starts_with("cpu_freq_khz,gpu_freq_hz,batch_size,energy_j,time_s,avg_power_w"));
-    assert_eq!(csv.lines().count(), 1 + 180);
+    // The header, the grid, and the DVFS row at the sweep's one batch size.
+    assert_eq!(csv.lines().count(), 1 + 180 + 1);
+    assert!(csv.lines().last().unwrap().ends_with(",dvfs"));
 }
 
 #[test]
@@ -786,7 +788,8 @@ fn recorded_table(dir: &Path) -> std::path::PathBuf {
         if body.is_empty() {
             body = format!("{header}\n");
         }
-        for l in lines {
+        // The pinned rows only: without DVFS rows the all-max corner is the baseline.
+        for l in lines.filter(|l| !l.ends_with(",dvfs")) {
             body += l;
             body += "\n";
         }
@@ -1497,6 +1500,7 @@ const SWEEP_CSV_COLUMNS: &[&str] = &[
     "avg_power_w",
     "cv",
     "runs",
+    "setting",
 ];
 const PROFILE_FIELDS: &[&str] = &[
     "profile",

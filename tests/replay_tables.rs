@@ -18,7 +18,7 @@ fn holed_sweep(dir: &std::path::Path) -> std::path::PathBuf {
         .success();
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    // Drop every 20th configuration (never the header nor the last, all-max row).
+    // Drop every 20th configuration (never the header nor the last row, the sweep's DVFS one).
     let kept: Vec<&str> = lines
         .iter()
         .enumerate()
@@ -48,6 +48,9 @@ fn a_single_batch_sweep_with_holes_is_tuned_and_its_holes_are_reported() {
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     // The batch column has one value: a fixed knob, not an axis.
     assert_eq!(r["grid_size"], 15 * 12);
+    // sweep.csv carries the sweep's DVFS row: it is the baseline, one reading of it.
+    assert_eq!(r["baseline"]["kind"], "dvfs");
+    assert_eq!(r["baseline"]["runs"], 1);
     assert_eq!(r["best"]["batch_size"], 8);
     // Each row is one reading: one run, never three copies of it.
     for m in r["measurements"].as_array().unwrap() {

@@ -267,8 +267,17 @@ impl Report {
     /// one sentence each; the savings against such a baseline are uncertain.
     pub fn convergence_warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
+        let min_runs = self.protocol.min_runs as usize;
         let mut check = |name: &str, b: &Baseline| {
-            if !b.converged {
+            if !b.converged && b.runs < min_runs && b.cv < self.protocol.cv_target {
+                // A table's few readings: not a spread seen, a spread not known.
+                w.push(format!(
+                    "the {name} at batch {} rests on {} reading{} (the protocol takes {min_runs}): its spread is unknown, so the savings against it are uncertain",
+                    b.batch_size,
+                    b.runs,
+                    if b.runs == 1 { "" } else { "s" },
+                ));
+            } else if !b.converged {
                 w.push(format!(
                     "the {name} at batch {} did not converge (CV {:.1} % after {} run{}, target {:.1} %): the savings against it are uncertain",
                     b.batch_size,

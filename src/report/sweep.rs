@@ -83,33 +83,54 @@ pub struct SweepReport {
     pub baseline: Vec<SweepBaseline>,
 }
 
-/// Six decimals in the CSV, as the tables edgetune replays expect.
+/// Six decimals in the CSV, as the tables edgetune replays expect. A DVFS row leaves its clock
+/// cells, CV and runs empty and says `dvfs` in `setting`, as a replay table's baseline rows do.
 #[derive(Serialize)]
 struct CsvRow {
-    cpu_freq_khz: u64,
-    gpu_freq_hz: u64,
+    cpu_freq_khz: String,
+    gpu_freq_hz: String,
     batch_size: u32,
     energy_j: String,
     time_s: String,
     avg_power_w: String,
     cv: String,
-    runs: usize,
+    runs: String,
+    setting: &'static str,
 }
 
-/// sweep.csv: the grid rows, one per configuration.
+/// sweep.csv: the grid rows, one per configuration, then the DVFS rows (one per batch size), so
+/// the file replays with its own baseline.
 pub fn csv(rep: &SweepReport) -> anyhow::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let six = |x: f64| format!("{x:.6}");
     for r in &rep.grid {
         w.serialize(CsvRow {
-            cpu_freq_khz: r.config.cpu_freq_khz,
-            gpu_freq_hz: r.config.gpu_freq_hz,
+            cpu_freq_khz: r.config.cpu_freq_khz.to_string(),
+            gpu_freq_hz: r.config.gpu_freq_hz.to_string(),
             batch_size: r.config.batch_size,
             energy_j: six(r.energy_j),
             time_s: six(r.time_s),
             avg_power_w: six(r.avg_power_w),
             cv: six(r.cv),
-            runs: r.runs,
+            runs: r.runs.to_string(),
+            setting: "pinned",
+        })?;
+    }
+    for b in &rep.baseline {
+        w.serialize(CsvRow {
+            cpu_freq_khz: String::new(),
+            gpu_freq_hz: String::new(),
+            batch_size: b.batch_size,
+            energy_j: six(b.energy_j),
+            time_s: six(b.time_s),
+            avg_power_w: if b.time_s > 0.0 {
+                six(b.energy_j / b.time_s)
+            } else {
+                String::new()
+            },
+            cv: String::new(),
+            runs: String::new(),
+            setting: "dvfs",
         })?;
     }
     Ok(String::from_utf8(
