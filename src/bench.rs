@@ -236,6 +236,9 @@ struct Cell<'a> {
     /// True (latency ms, energy per inference mJ) of every configuration, scaled so the true
     /// Pareto front spans [0, 1] on each axis, and the front's hypervolume against (1.1, 1.1).
     front: Option<(Vec<(f64, f64)>, f64)>,
+    /// What the strategies are told before measuring: the catalogue twin's predictions with
+    /// `--prior twin` on a twin cell (computed once per cell), else nothing.
+    prior: GridPrior,
 }
 
 /// Objective and feasibility of every configuration from its true quantities.
@@ -245,13 +248,18 @@ fn judge(goal: &Goal, q: &[Quantities], baseline_time_s: f64) -> (Vec<f64>, Vec<
         .iter()
         .map(|x| violation(&goal.constraints(x, baseline_time_s)) <= 0.0)
         .collect();
-    let min = truth
+    let min = feasible_min(&truth, &feasible);
+    (truth, feasible, min)
+}
+
+/// The lowest true value among the feasible configurations.
+fn feasible_min(truth: &[f64], feasible: &[bool]) -> f64 {
+    truth
         .iter()
-        .zip(&feasible)
+        .zip(feasible)
         .filter(|(_, f)| **f)
         .map(|(v, _)| *v)
-        .fold(f64::INFINITY, f64::min);
-    (truth, feasible, min)
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// The true front's frame: each configuration's (latency, energy per inference) scaled by the
@@ -329,6 +337,7 @@ fn twin_cell<'a>(
         space,
         sweep_s,
         front: goal.pareto.then(|| front_frame(&q)),
+        prior: GridPrior::default(),
     })
 }
 
@@ -375,6 +384,7 @@ fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>>
         space,
         sweep_s,
         front: None,
+        prior: GridPrior::default(),
     })
 }
 
@@ -463,76 +473,61 @@ pub fn synthetic_table(
 
 /// Runs one study of a bench cell and judges it against the cell's ground truth.
 fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -> Result<BenchRun> {
-    if let (Source::Twin(b, m), Some(noise)) = (&cell.source, o.table_noise) {
-        // A generated single-shot table, judged against the noiseless twin.
-        let salt = seed.wrapping_mul(7919) + c as u64;
-        let (table, holes) = synthetic_table(
-            b,
-            m,
-            &cell.space,
-            o.protocol.inferences,
-            noise,
-            o.table_holes,
-            salt,
-        )?;
-        let feasible: Vec<bool> = cell
-            .feasible
-            .iter()
-            .zip(&holes)
-            .map(|(f, h)| *f && !h)
-            .collect();
-        let min = cell
-            .truth
-            .iter()
-            .zip(&feasible)
-            .filter(|(_, f)| **f)
-            .map(|(v, _)| *v)
-            .fold(f64::INFINITY, f64::min);
-        let mine = Cell {
-            device: cell.device.clone(),
-            model: cell.model.clone(),
-            source: Source::Table(Box::new(table)),
-            space: cell.space.clone(),
-            baseline_batch: cell.baseline_batch,
-            truth: cell.truth.clone(),
-            feasible,
-            min,
-            sweep_s: cell.sweep_s,
-            front: None,
-        };
-        return study_one(&mine, c, name, seed, o, GridPrior::default());
-    }
-    match (&cell.source, o.mismatch) {
-        (Source::Twin(b, m), true) => {
+    match (&cell.source, o.table_noise, o.mismatch) {
+        (Source::Twin(b, m), Some(noise), _) => {
+            // A generated single-shot table, judged against the noiseless twin.
+            let salt = seed.wrapping_mul(7919) + c as u64;
+            let (table, holes) = synthetic_table(
+                b,
+                m,
+                &cell.space,
+                o.protocol.inferences,
+                noise,
+                o.table_holes,
+                salt,
+            )?;
+            let feasible: Vec<bool> = cell
+                .feasible
+                .iter()
+                .zip(&holes)
+                .map(|(f, h)| *f && !h)
+                .collect();
+            let mine = Cell {
+                device: cell.device.clone(),
+                model: cell.model.clone(),
+                source: Source::Table(Box::new(table)),
+                space: cell.space.clone(),
+                baseline_batch: cell.baseline_batch,
+                truth: cell.truth.clone(),
+                min: feasible_min(&cell.truth, &feasible),
+                feasible,
+                sweep_s: cell.sweep_s,
+                front: None,
+                prior: GridPrior::default(),
+            };
+            study_one(&mine, c, name, seed, o)
+        }
+        (Source::Twin(b, m), None, true) => {
             // The study's own board: judged against its grid, with the catalogue's prior.
             let (pb, pm) = perturbed(b, m, seed.wrapping_mul(31) + c as u64);
             let mine = Cell {
                 source: Source::Twin(&pb, &pm),
+                prior: cell.prior.clone(),
                 ..twin_cell(&pb, &pm, &o.protocol, &o.goal)?
             };
-            let prior = o
-                .prior
-                .then(|| twin_prior(b, m, &cell.space, &o.goal, o.protocol.inferences));
-            study_one(&mine, c, name, seed, o, prior.unwrap_or_default())
+            study_one(&mine, c, name, seed, o)
         }
-        (Source::Twin(b, m), false) => {
-            let prior = o
-                .prior
-                .then(|| twin_prior(b, m, &cell.space, &o.goal, o.protocol.inferences));
-            study_one(cell, c, name, seed, o, prior.unwrap_or_default())
-        }
-        (Source::Table(_), _) => study_one(cell, c, name, seed, o, GridPrior::default()),
+        _ => study_one(cell, c, name, seed, o),
     }
 }
 
-/// One study on `cell`, its strategy given `prior`.
+/// One study on `cell`, its strategy given the cell's prior.
 fn study_one(
     cell: &Cell<'_>,
     c: usize,
     name: &str,
     seed: u64,
     o: &BenchOptions,
-    prior: GridPrior,
 ) -> Result<BenchRun> {
     let space = &cell.space;
     let budget = o
@@ -547,7 +542,7 @@ fn study_one(
         name,
         &StrategyInit::for_space(space, seed, budget)
             .with_options(options)
-            .with_prior(prior),
+            .with_prior(cell.prior.clone()),
     )?;
     let mut protocol = o.protocol;
     let (mut dev, mut wl): (Box<dyn Device>, Box<dyn Workload>) = match &cell.source {
@@ -573,19 +568,25 @@ fn study_one(
         prior: Prior::default(),
         interrupt: None,
         goal: o.goal,
-        // The whole grid is measured at the full protocol; a recorded row is a run of its own
-        // length, which screening would only scale.
-        exploration: match (name == "grid", &cell.source) {
-            (true, _) => Exploration::default(),
-            (false, Source::Table(_)) => Exploration {
-                screen_inferences: None,
-                ..o.exploration
-            },
-            (false, Source::Twin(..)) => o.exploration,
-        }
-        .for_goal(&o.goal),
+        exploration: o.exploration.for_study(
+            &o.goal,
+            name == "grid",
+            matches!(cell.source, Source::Table(_)),
+        ),
     };
     let outcome = study.run(|_| {})?;
+    Ok(score(cell, study.strategy.name(), seed, budget, &outcome))
+}
+
+/// A study's outcome judged against its cell's ground truth.
+fn score(
+    cell: &Cell<'_>,
+    strategy: &str,
+    seed: u64,
+    budget: usize,
+    outcome: &crate::study::Outcome,
+) -> BenchRun {
+    let space = &cell.space;
     // True regret of what the strategy recommended after each measurement.
     let index_of = |c: &Config| space.index(&space.point_of(c).expect("measured in the space"));
     // An infeasible recommendation has no regret to speak of: infinite.
@@ -624,8 +625,8 @@ fn study_one(
             .map(|i| i + 1)
             .unwrap_or(budget)
     };
-    Ok(BenchRun {
-        strategy: study.strategy.name().to_string(),
+    BenchRun {
+        strategy: strategy.to_string(),
         model: cell.model.clone(),
         device: cell.device.clone(),
         seed,
@@ -648,7 +649,7 @@ fn study_one(
             .last()
             .map(|i| outcome.measured[*i].config),
         to_95pct_hypervolume,
-    })
+    }
 }
 
 /// Runs the benchmark.
@@ -679,7 +680,11 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
             let mut cells = Vec::new();
             for b in &boards {
                 for m in &models {
-                    cells.push(twin_cell(b, m, &o.protocol, &o.goal)?);
+                    let mut cell = twin_cell(b, m, &o.protocol, &o.goal)?;
+                    if o.prior {
+                        cell.prior = twin_prior(b, m, &cell.space, &o.goal, o.protocol.inferences);
+                    }
+                    cells.push(cell);
                 }
             }
             cells

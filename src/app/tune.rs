@@ -261,16 +261,8 @@ impl Plan {
             })
             .with_prior(grid_prior);
         let strategy = strategy::make(&o.strategy.trim().to_ascii_lowercase(), &init)?;
-        // A recorded row is a run of its own length: screening a table would only scale it.
-        let exploration = match (exhaustive, &t.rig) {
-            (true, _) => Exploration::default(),
-            (false, Rig::Replay { .. }) => Exploration {
-                screen_inferences: None,
-                ..o.exploration
-            },
-            (false, _) => o.exploration,
-        }
-        .for_goal(&o.goal);
+        let recorded = matches!(t.rig, Rig::Replay { .. });
+        let exploration = o.exploration.for_study(&o.goal, exhaustive, recorded);
         Ok(Plan {
             protocol,
             space,

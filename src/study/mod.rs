@@ -191,16 +191,18 @@ pub struct Exploration {
 }
 
 impl Exploration {
-    /// What a study of `goal` may use: a Pareto front is mapped from full measurements, and
-    /// limits need the runs' spread for their noise margin, so neither races (a Pareto study does
-    /// not screen either; limits are judged on screened runs scaled to full length).
-    pub fn for_goal(self, goal: &Goal) -> Exploration {
-        if goal.pareto {
+    /// What a study may use of what was asked for. A study of the whole grid measures it at the
+    /// full protocol. A recorded row is a run of its own length (`recorded`), which screening
+    /// would only scale. A Pareto front is mapped from full measurements, and limits need the
+    /// runs' spread for their noise margin, so neither races (a Pareto study does not screen
+    /// either; limits are judged on screened runs scaled to full length).
+    pub fn for_study(self, goal: &Goal, whole_grid: bool, recorded: bool) -> Exploration {
+        if whole_grid || goal.pareto {
             return Exploration::default();
         }
         Exploration {
             race: self.race && goal.limits_info().is_empty(),
-            ..self
+            screen_inferences: self.screen_inferences.filter(|_| !recorded),
         }
     }
 }
