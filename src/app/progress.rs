@@ -91,7 +91,6 @@ impl Progress {
                     m.runs.len(),
                     m.cv * 100.0
                 );
-                // (A confirmation always adds runs: one that could not is not reported.)
                 match &self.bar {
                     Some(b) => b.println(line),
                     None if !self.quiet => eprintln!("{line}"),

@@ -1,6 +1,6 @@
 //! The summary `tune` prints: the recommendation, its saving, how it was found.
 
-use super::{human_duration, Report};
+use super::{human_duration, Best, Report};
 use crate::units::{cpu_mhz, gpu_mhz};
 
 /// The human summary `tune` prints.
@@ -12,60 +12,7 @@ pub fn summary(r: &Report) -> String {
         r.model, r.device, source, r.strategy
     );
     match &r.best {
-        Some(b) => {
-            let cpu = match b.config.cpu_freq_khz {
-                0 => String::new(),
-                khz => format!("CPU {} MHz ({khz} kHz), ", cpu_mhz(khz)),
-            };
-            let gpu = match b.config.gpu_freq_hz {
-                0 => "GPU default clocks".to_string(),
-                hz => format!("GPU {} MHz ({hz} Hz)", gpu_mhz(hz)),
-            };
-            s += &format!(
-                "recommended: {cpu}{gpu},{} batch {}\n",
-                b.config.emc_freq_hz.map_or(String::new(), |f| format!(
-                    " memory {} MHz ({f} Hz),",
-                    gpu_mhz(f)
-                )),
-                b.config.batch_size
-            );
-            let time = if b.energy.time_s > 0.0 {
-                format!(
-                    "time {:.1} s, average power {:.2} W",
-                    b.energy.time_s, b.energy.avg_power_w
-                )
-            } else {
-                "time and power not recorded".to_string()
-            };
-            s += &format!(
-                "energy: {:.1} J per {} inferences ({:.1} mJ each), {time}\n",
-                b.energy.energy_j, r.inferences, b.energy.energy_per_inference_mj
-            );
-            // On a GPU the baseline is its default clocks; a table without DVFS rows has its
-            // all-max corner stand in.
-            let base_name = match r.baseline.kind.as_str() {
-                "dvfs" => "DVFS",
-                "max-clocks" => "max clocks",
-                _ => "default clocks",
-            };
-            if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
-                s += &format!(
-                    "saving vs {base_name} at batch {} (frequencies only): {p:.1} % ({base_name} {:.1} J)\n",
-                    base.batch_size, base.energy_j
-                );
-            }
-            if let Some(p) = r.saving_pct {
-                let what = if r.baseline_same_batch.is_some() {
-                    "frequencies and batch size"
-                } else {
-                    "batch size"
-                };
-                s += &format!(
-                    "saving vs {base_name} at batch {} ({what}): {p:.1} % ({base_name} {:.1} J)\n",
-                    r.baseline.batch_size, r.baseline.energy_j
-                );
-            }
-        }
+        Some(b) => s += &recommendation(r, b),
         None => s += "no configuration was measured, so there is no recommendation\n",
     }
     for w in r.convergence_warnings() {
@@ -123,5 +70,63 @@ pub fn summary(r: &Report) -> String {
             ""
         }
     );
+    s
+}
+
+/// The recommendation's lines: its knobs, its energy, its savings against the baseline.
+fn recommendation(r: &Report, b: &Best) -> String {
+    let mut s = String::new();
+    let cpu = match b.config.cpu_freq_khz {
+        0 => String::new(),
+        khz => format!("CPU {} MHz ({khz} kHz), ", cpu_mhz(khz)),
+    };
+    let gpu = match b.config.gpu_freq_hz {
+        0 => "GPU default clocks".to_string(),
+        hz => format!("GPU {} MHz ({hz} Hz)", gpu_mhz(hz)),
+    };
+    s += &format!(
+        "recommended: {cpu}{gpu},{} batch {}\n",
+        b.config.emc_freq_hz.map_or(String::new(), |f| format!(
+            " memory {} MHz ({f} Hz),",
+            gpu_mhz(f)
+        )),
+        b.config.batch_size
+    );
+    let time = if b.energy.time_s > 0.0 {
+        format!(
+            "time {:.1} s, average power {:.2} W",
+            b.energy.time_s, b.energy.avg_power_w
+        )
+    } else {
+        "time and power not recorded".to_string()
+    };
+    s += &format!(
+        "energy: {:.1} J per {} inferences ({:.1} mJ each), {time}\n",
+        b.energy.energy_j, r.inferences, b.energy.energy_per_inference_mj
+    );
+    // On a GPU the baseline is its default clocks; a table without DVFS rows has its
+    // all-max corner stand in.
+    let base_name = match r.baseline.kind.as_str() {
+        "dvfs" => "DVFS",
+        "max-clocks" => "max clocks",
+        _ => "default clocks",
+    };
+    if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
+        s += &format!(
+            "saving vs {base_name} at batch {} (frequencies only): {p:.1} % ({base_name} {:.1} J)\n",
+            base.batch_size, base.energy_j
+        );
+    }
+    if let Some(p) = r.saving_pct {
+        let what = if r.baseline_same_batch.is_some() {
+            "frequencies and batch size"
+        } else {
+            "batch size"
+        };
+        s += &format!(
+            "saving vs {base_name} at batch {} ({what}): {p:.1} % ({base_name} {:.1} J)\n",
+            r.baseline.batch_size, r.baseline.energy_j
+        );
+    }
     s
 }

@@ -380,6 +380,76 @@ impl Bayes {
         Some(free[best].clone())
     }
 
+    /// The next point by the acquisition function, with the best plain EI (times the
+    /// probability of feasibility) for the stopping rule (infinite under LCB, which never stops).
+    /// EI is chosen per expected cost to a cooling power (CArBO).
+    fn acquire(
+        &self,
+        h: &History,
+        free: &[&Point],
+        mu: &[f64],
+        var: &[f64],
+        pof: &[f64],
+        incumbent: f64,
+    ) -> Option<(usize, f64)> {
+        let normal = Normal::standard();
+        match self.acquisition {
+            Acquisition::Ei => {
+                let ln_cost = self.ln_cost(h, free);
+                let alpha = self.cost_exponent(h.len());
+                let ei: Vec<f64> = (0..free.len())
+                    .map(|i| expected_improvement(incumbent - mu[i], var[i], &normal) * pof[i])
+                    .collect();
+                let per_cost: Vec<f64> = (0..free.len())
+                    .map(|i| -(ei[i].max(1e-300).ln() - alpha * ln_cost[i]))
+                    .collect();
+                let chosen = crate::measure::stats::argmin(&per_cost)?;
+                Some((chosen, ei.iter().copied().fold(0.0, f64::max)))
+            }
+            Acquisition::Lcb { kappa } => {
+                let (i, _) = (0..free.len())
+                    .map(|i| (i, mu[i] - kappa * var[i].max(0.0).sqrt() - pof[i].ln()))
+                    .min_by(|a, b| a.1.total_cmp(&b.1))?;
+                Some((i, f64::INFINITY))
+            }
+        }
+    }
+
+    /// The incumbent's most promising unmeasured axis neighbour that is likely feasible (its
+    /// index in `free`): two steps along each axis, one with a prior, which already knows the
+    /// shape around the incumbent.
+    fn unmeasured_neighbour(
+        &self,
+        inc: &Point,
+        all: &History,
+        free: &[Point],
+        pof: &[f64],
+        mu: &[f64],
+    ) -> Option<usize> {
+        let dims = &self.dims;
+        let steps = if self.prior_ln.is_empty() {
+            NEIGHBOUR_STEPS
+        } else {
+            1
+        };
+        self.active
+            .iter()
+            .flat_map(|a| {
+                (-steps..=steps).filter(|d| *d != 0).filter_map(move |d| {
+                    let v = inc[*a] as i64 + d;
+                    (v >= 0 && v < dims[*a] as i64).then(|| {
+                        let mut q = inc.clone();
+                        q[*a] = v as usize;
+                        q
+                    })
+                })
+            })
+            .filter(|q| !all.contains(q))
+            .filter_map(|q| free.iter().position(|f| *f == q))
+            .filter(|i| pof[*i] >= 0.5)
+            .min_by(|a, b| mu[*a].total_cmp(&mu[*b]))
+    }
+
     fn random_unmeasured(&mut self, h: &History) -> Option<Point> {
         let free: Vec<Point> = all_points(&self.dims).filter(|p| !h.contains(p)).collect();
         if free.is_empty() {
@@ -484,29 +554,7 @@ impl Strategy for Bayes {
             let i = crate::measure::stats::argmin(&pof.iter().map(|p| -p).collect::<Vec<_>>())?;
             return Some(free[i].clone());
         }
-        let normal = Normal::standard();
-        // Cost-aware choice (CArBO): EI over cost^alpha, alpha cooling from 1 to 0 over the
-        // budget; the stopping rule below still reads plain EI.
-        let ln_cost = self.ln_cost(h, &free_refs);
-        let alpha = self.cost_exponent(h.len());
-        let (best, score) = match self.acquisition {
-            Acquisition::Ei => {
-                let ei: Vec<f64> = (0..free.len())
-                    .map(|i| expected_improvement(incumbent - mu[i], var[i], &normal) * pof[i])
-                    .collect();
-                let per_cost: Vec<f64> = (0..free.len())
-                    .map(|i| -(ei[i].max(1e-300).ln() - alpha * ln_cost[i]))
-                    .collect();
-                let chosen = crate::measure::stats::argmin(&per_cost)?;
-                (chosen, ei.iter().copied().fold(0.0, f64::max))
-            }
-            Acquisition::Lcb { kappa } => {
-                let (i, _) = (0..free.len())
-                    .map(|i| (i, mu[i] - kappa * var[i].max(0.0).sqrt() - pof[i].ln()))
-                    .min_by(|a, b| a.1.total_cmp(&b.1))?;
-                (i, f64::INFINITY)
-            }
-        };
+        let (best, score) = self.acquire(h, &free_refs, &mu, var.as_slice()?, &pof, incumbent)?;
         // EI is in log-energy units: a relative improvement of the incumbent.
         if score >= self.ei_stop {
             self.low_ei = 0;
@@ -525,30 +573,7 @@ impl Strategy for Bayes {
             })
             .collect();
         let inc = points[crate::measure::stats::argmin(&masked)?];
-        let dims = &self.dims;
-        // With a prior the surrogate already knows the shape around the incumbent: one step.
-        let steps = if self.prior_ln.is_empty() {
-            NEIGHBOUR_STEPS
-        } else {
-            1
-        };
-        let neighbour = self
-            .active
-            .iter()
-            .flat_map(|a| {
-                (-steps..=steps).filter(|d| *d != 0).filter_map(move |d| {
-                    let v = inc[*a] as i64 + d;
-                    (v >= 0 && v < dims[*a] as i64).then(|| {
-                        let mut q = inc.clone();
-                        q[*a] = v as usize;
-                        q
-                    })
-                })
-            })
-            .filter(|q| !all.contains(q))
-            .filter_map(|q| free.iter().position(|f| *f == q))
-            .filter(|i| pof[*i] >= 0.5)
-            .min_by(|a, b| mu[*a].total_cmp(&mu[*b]));
+        let neighbour = self.unmeasured_neighbour(inc, all, &free, &pof, &mu);
         if let Some(i) = neighbour {
             return Some(free[i].clone());
         }
