@@ -5,18 +5,16 @@ use serde_json::Value;
 use std::path::Path;
 
 mod common;
-use common::edgetune;
+use common::{edgetune, json_of};
 
 fn tune_json(args: &[&str], out: &Path) -> Value {
-    let o = edgetune()
-        .arg("tune")
-        .args(args)
-        .args(["-q", "--json", "--out"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
+    json_of(
+        edgetune()
+            .arg("tune")
+            .args(args)
+            .args(["-q", "--json", "--out"])
+            .arg(out),
+    )
 }
 
 #[test]
@@ -105,23 +103,21 @@ fn an_earlier_tune_is_a_prior_for_another_model_and_another_board() {
 fn bench_reports_board_time_and_takes_a_mismatched_twin() {
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &[&str], out: &str| -> Value {
-        let o = edgetune()
-            .args([
-                "bench",
-                "--strategies",
-                "bayes",
-                "--seeds",
-                "2",
-                "--models",
-                "alexnet",
-            ])
-            .args(["--devices", "nano", "--json", "--out"])
-            .arg(dir.path().join(out))
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        serde_json::from_slice(&o.stdout).unwrap()
+        json_of(
+            edgetune()
+                .args([
+                    "bench",
+                    "--strategies",
+                    "bayes",
+                    "--seeds",
+                    "2",
+                    "--models",
+                    "alexnet",
+                ])
+                .args(["--devices", "nano", "--json", "--out"])
+                .arg(dir.path().join(out))
+                .args(extra),
+        )
     };
     let plain = run(&[], "plain");
     let mismatch = run(&["--mismatch"], "mismatch");

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 mod common;
-use common::edgetune;
+use common::{edgetune, json_of};
 
 /// A single-batch sweep's CSV with a few rows cut out, as failed runs leave a real sweep.
 fn holed_sweep(dir: &std::path::Path) -> std::path::PathBuf {
@@ -34,18 +34,16 @@ fn holed_sweep(dir: &std::path::Path) -> std::path::PathBuf {
 fn a_single_batch_sweep_with_holes_is_tuned_and_its_holes_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let table = holed_sweep(dir.path());
-    let o = edgetune()
-        .args([
-            "tune", "-m", "resnet18", "-d", "nano", "--json", "-q", "--budget", "60",
-        ])
-        .arg("--table")
-        .arg(&table)
-        .arg("--out")
-        .arg(dir.path().join("tune"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r: Value = json_of(
+        edgetune()
+            .args([
+                "tune", "-m", "resnet18", "-d", "nano", "--json", "-q", "--budget", "60",
+            ])
+            .arg("--table")
+            .arg(&table)
+            .arg("--out")
+            .arg(dir.path().join("tune")),
+    );
     // The batch column has one value: a fixed knob, not an axis.
     assert_eq!(r["grid_size"], 15 * 12);
     // sweep.csv carries the sweep's DVFS row: it is the baseline, one reading of it.
@@ -71,23 +69,21 @@ fn a_single_batch_sweep_with_holes_is_tuned_and_its_holes_are_reported() {
 #[test]
 fn bench_replays_noisy_single_shot_tables_with_holes_generated_from_the_twin() {
     let dir = tempfile::tempdir().unwrap();
-    let o = edgetune()
-        .args([
-            "bench",
-            "--strategies",
-            "bayes,random",
-            "--seeds",
-            "2",
-            "--budget",
-            "20",
-        ])
-        .args(["--models", "alexnet", "--devices", "nano", "--json"])
-        .args(["--table-noise", "0.05", "--table-holes", "0.01", "--out"])
-        .arg(dir.path().join("b"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let b: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let b: Value = json_of(
+        edgetune()
+            .args([
+                "bench",
+                "--strategies",
+                "bayes,random",
+                "--seeds",
+                "2",
+                "--budget",
+                "20",
+            ])
+            .args(["--models", "alexnet", "--devices", "nano", "--json"])
+            .args(["--table-noise", "0.05", "--table-holes", "0.01", "--out"])
+            .arg(dir.path().join("b")),
+    );
     for s in ["bayes", "random"] {
         let r = b["strategies"][s]["final_regret_pct"]["median"]
             .as_f64()
@@ -124,26 +120,24 @@ fn a_table_varying_cores_and_memory_clock_round_trips_every_knob() {
     let table = dir.path().join("knobs.csv");
     std::fs::write(&table, body).unwrap();
     let out = dir.path().join("tune");
-    let o = edgetune()
-        .args([
-            "tune",
-            "-m",
-            "resnet18",
-            "-d",
-            "nano",
-            "--json",
-            "-q",
-            "--strategy",
-            "grid",
-            "--table",
-        ])
-        .arg(&table)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r: Value = json_of(
+        edgetune()
+            .args([
+                "tune",
+                "-m",
+                "resnet18",
+                "-d",
+                "nano",
+                "--json",
+                "-q",
+                "--strategy",
+                "grid",
+                "--table",
+            ])
+            .arg(&table)
+            .arg("--out")
+            .arg(&out),
+    );
     assert_eq!(r["best"]["cpu_cores"], 2);
     assert_eq!(r["best"]["emc_freq_hz"], 1_600_000_000u64);
     assert_eq!(r["best"]["gpu_freq_hz"], 460_800_000u64);

@@ -20,6 +20,14 @@ pub fn edgetune() -> assert_cmd::Command {
     assert_cmd::Command::from_std(std_edgetune())
 }
 
+/// Runs `cmd`, which must succeed (its stderr shown when it does not), and parses its stdout as
+/// JSON (a command given `--json`).
+pub fn json_of(cmd: &mut assert_cmd::Command) -> serde_json::Value {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 /// A seeded xorshift64 generator: the same schedule on every run of a test.
 pub fn seeded(mut seed: u64) -> impl FnMut() -> u64 {
     move || {
