@@ -1,7 +1,7 @@
 //! `edgetune bench`: strategies x models x boards x seeds on the twin (noise on), judged against
 //! the noiseless grid. The quality figures live here, not in timed tests.
 
-use crate::catalog::{Board, Catalog, Model};
+use crate::catalog::{Board, Catalog, Labelled, Model};
 use crate::device::replay::{ReplayBoard, ReplayTable};
 use crate::device::sim::{Noise, SimBoard};
 use crate::device::Device;
@@ -341,19 +341,28 @@ fn twin_cell<'a>(
     })
 }
 
-/// The cell of the `i`-th table: `--devices`/`--models` name its board and model (the i-th name,
-/// else the first), which set the values of knobs the table does not vary and label the results.
+/// The cell of the `i`-th table: `--devices`/`--models` label it (the i-th name, else the
+/// first; catalogue entries or any names), else the file's name does.
 fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>> {
     let path = &o.tables[i];
     let pick = |v: &[String]| v.get(i).or(v.first()).cloned();
-    let board = pick(&o.devices).map(|d| cat.board(&d)).transpose()?;
-    let model = pick(&o.models).map(|m| cat.model(&m)).transpose()?;
-    let base = Config::new(
-        board.map_or(0, |b| *b.cpu.frequencies_khz.last().expect("validated")),
-        board.map_or(0, |b| *b.gpu.frequencies_hz.last().expect("validated")),
-        model.map_or(0, |m| m.paper.batch_sizes[0]),
-    );
-    let table = ReplayTable::load(path, base)?;
+    let device = match pick(&o.devices) {
+        Some(d) => match cat.board_label(&d)? {
+            Labelled::Known(b) => b.board.id.clone(),
+            Labelled::Label(l) => l,
+        },
+        None => "table".into(),
+    };
+    let model = match pick(&o.models) {
+        Some(m) => match cat.model_label(&m)? {
+            Labelled::Known(m) => m.model.id.clone(),
+            Labelled::Label(l) => l,
+        },
+        None => path
+            .file_stem()
+            .map_or("table".into(), |s| s.to_string_lossy().into()),
+    };
+    let table = ReplayTable::load(path)?;
     let space = table.space.clone();
     let truth = table.mean_energies(o.protocol.inferences);
     // A sweep of the table measures every row it holds once per run.
@@ -363,19 +372,10 @@ fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>>
         .map(|rows| rows.iter().filter_map(|r| r.time_s).sum::<f64>() / rows.len() as f64)
         .sum::<f64>()
         * o.protocol.min_runs as f64;
-    let baseline_batch = match space.axis(Knob::BatchSize) {
-        Some(a) => a.values[0] as u32,
-        None => base.batch_size,
-    };
+    let baseline_batch = space.batch_sizes()[0];
     Ok(Cell {
-        device: board.map_or("table".into(), |b| b.board.id.clone()),
-        model: model.map_or_else(
-            || {
-                path.file_stem()
-                    .map_or("table".into(), |s| s.to_string_lossy().into())
-            },
-            |m| m.model.id.clone(),
-        ),
+        device,
+        model,
         source: Source::Table(Box::new(table)),
         baseline_batch,
         min: truth.iter().copied().fold(f64::INFINITY, f64::min),

@@ -65,6 +65,14 @@ pub enum CatalogError {
         /// Model file.
         file: String,
     },
+    /// A label for a replay table's model or board that cannot name files.
+    #[error("`{name}` cannot label a table's {what}: use 1 to 64 letters, digits, `-`, `_`, `.` or `:`, not starting with `.`")]
+    BadLabel {
+        /// Name given.
+        name: String,
+        /// "model" or "board".
+        what: &'static str,
+    },
     /// Two entries share a name or alias.
     #[error("{file}: name `{name}` is already used by {other}")]
     Duplicate {
@@ -839,6 +847,23 @@ impl Catalog {
             })
     }
 
+    /// The model a replay table is labelled with: the catalogue's (an alias resolved to its id),
+    /// or, for a network the catalogue does not have, the name itself as a label.
+    pub fn model_label(&self, name: &str) -> Result<Labelled<&Model>, CatalogError> {
+        match self.model(name) {
+            Ok(m) => Ok(Labelled::Known(m)),
+            Err(_) => Ok(Labelled::Label(check_label(name, "model")?)),
+        }
+    }
+
+    /// The board a replay table is labelled with, as [`Catalog::model_label`].
+    pub fn board_label(&self, name: &str) -> Result<Labelled<&Board>, CatalogError> {
+        match self.board(name) {
+            Ok(b) => Ok(Labelled::Known(b)),
+            Err(_) => Ok(Labelled::Label(check_label(name, "board")?)),
+        }
+    }
+
     /// Finds a model by id or alias.
     pub fn model(&self, name: &str) -> Result<&Model, CatalogError> {
         let n = norm(name);
@@ -849,6 +874,38 @@ impl Catalog {
                 name: name.to_string(),
                 valid: self.model_ids().join(", "),
             })
+    }
+}
+
+/// A model or board named for a replay table: a catalogue entry, or a label only.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Labelled<T> {
+    /// In the catalogue.
+    Known(T),
+    /// Not in the catalogue: the user's name for it.
+    Label(String),
+}
+
+impl<T> Labelled<T> {
+    /// The catalogue entry, if it is one.
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Labelled::Known(t) => Some(t),
+            Labelled::Label(_) => None,
+        }
+    }
+}
+
+/// A label names report folders (`reports/<model>-<board>`), so it must be a plain file-name part.
+fn check_label(name: &str, what: &'static str) -> Result<String, CatalogError> {
+    let fine = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
+    if (1..=64).contains(&name.len()) && name.chars().all(fine) && !name.starts_with('.') {
+        Ok(name.to_string())
+    } else {
+        Err(CatalogError::BadLabel {
+            name: name.to_string(),
+            what,
+        })
     }
 }
 

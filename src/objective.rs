@@ -208,6 +208,16 @@ impl Goal {
         *self == Goal::default()
     }
 
+    /// Whether it needs each measurement's time: anything but plain energy does.
+    pub fn needs_time(&self) -> bool {
+        !self.is_plain()
+    }
+
+    /// Whether it needs the latency of one batch (and so the batch size).
+    pub fn needs_batch_latency(&self) -> bool {
+        self.limits.max_latency_ms.is_some() || self.pareto
+    }
+
     /// Checks the limits are positive numbers.
     pub fn validate(&self) -> Result<(), LimitError> {
         for (limit, v) in self.limits.each() {

@@ -159,14 +159,19 @@ impl fmt::Display for Knob {
     }
 }
 
-/// One configuration, in sysfs units.
+/// One configuration, in sysfs units. A 0 in one of the three board knobs says that it is not a
+/// knob of the study (an NVIDIA GPU's CPU clock or unlocked GPU clock, a replay table without
+/// that column): it is left out of every output, never written to a board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Config {
     /// CPU frequency, kHz.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub cpu_freq_khz: u64,
     /// GPU frequency, Hz.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub gpu_freq_hz: u64,
     /// Batch size.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub batch_size: u32,
     /// Memory frequency, Hz, when it is a knob (replay tables).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,23 +228,40 @@ impl Config {
 
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // 0 is a knob an NVML GPU does not control (the CPU) or leaves at its defaults (the GPU).
+        // A knob at 0 is not a knob of the study (see [`Config`]).
+        let mut parts = Vec::new();
         if self.cpu_freq_khz != 0 {
-            write!(f, "CPU {} MHz, ", crate::units::cpu_mhz(self.cpu_freq_khz))?;
+            parts.push(format!(
+                "CPU {} MHz",
+                crate::units::cpu_mhz(self.cpu_freq_khz)
+            ));
         }
-        if self.gpu_freq_hz == 0 {
-            write!(f, "GPU default clocks")?;
-        } else {
-            write!(f, "GPU {} MHz", crate::units::gpu_mhz(self.gpu_freq_hz))?;
+        if self.gpu_freq_hz != 0 {
+            parts.push(format!(
+                "GPU {} MHz",
+                crate::units::gpu_mhz(self.gpu_freq_hz)
+            ));
         }
         if let Some(e) = self.emc_freq_hz {
-            write!(f, ", EMC {} MHz", crate::units::gpu_mhz(e))?;
+            parts.push(format!("EMC {} MHz", crate::units::gpu_mhz(e)));
         }
         if let Some(c) = self.cpu_cores {
-            write!(f, ", {c} cores")?;
+            parts.push(format!("{c} cores"));
         }
-        write!(f, ", batch {}", self.batch_size)
+        if self.batch_size != 0 {
+            parts.push(format!("batch {}", self.batch_size));
+        }
+        if parts.is_empty() {
+            // An NVIDIA GPU at its default clocks and a fixed batch.
+            return write!(f, "default clocks");
+        }
+        write!(f, "{}", parts.join(", "))
     }
+}
+
+/// Whether a knob's value says it is not a knob (serde's `skip_serializing_if`).
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// A point of the space: one index per axis, in the space's axis order.
@@ -377,6 +399,15 @@ impl Space {
     /// Number of values on each axis.
     pub fn dims(&self) -> Vec<usize> {
         self.axes.iter().map(|a| a.values.len()).collect()
+    }
+
+    /// Its batch sizes, ascending: the batch axis, else the one fixed batch (0 where the batch
+    /// is not a knob).
+    pub fn batch_sizes(&self) -> Vec<u32> {
+        match self.axis(Knob::BatchSize) {
+            Some(a) => a.values.iter().map(|b| *b as u32).collect(),
+            None => vec![self.config(&vec![0; self.dims().len()]).batch_size],
+        }
     }
 
     /// Number of configurations.

@@ -1076,7 +1076,7 @@ fn tune_draws_four_plots_with_axes_labels_and_data() {
                 "Measurements made",
                 "recommendation",
                 "grid minimum",
-                "dvfs at batch 4",
+                "DVFS at batch 4",
             ],
         ),
         (

@@ -93,10 +93,8 @@ fn sweep_and_tune_over_batch_sizes_agree_on_a_gpu() {
         );
         // 300 W over the window (a 20 ms counter step, spread over the repeats).
         assert!((e / time - 300.0).abs() < 30.0, "{r}");
-        assert_eq!(
-            r["gpu_freq_hz"], 0,
-            "clocks are not locked without the flag"
-        );
+        // Not locked without the flag: not a knob, so not in the output.
+        assert!(r.get("gpu_freq_hz").is_none(), "{r}");
     }
     // Smaller batches cost more time per inference, so more energy.
     let e: Vec<f64> = rows

@@ -162,3 +162,135 @@ fn a_table_varying_cores_and_memory_clock_round_trips_every_knob() {
         "{nvp}"
     );
 }
+
+/// A CPU x GPU table without a batch column: energy lowest at the middle of each axis.
+fn clocks_only_table(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut body = String::from("cpu_freq_khz,gpu_freq_hz,energy_j,time_s\n");
+    for (i, c) in [102_000u64, 710_400, 1_479_000].iter().enumerate() {
+        for (j, g) in [76_800_000u64, 460_800_000, 921_600_000].iter().enumerate() {
+            let d = (i as f64 - 1.0).powi(2) + (j as f64 - 1.0).powi(2);
+            body += &format!("{c},{g},{},{}\n", 100.0 + 10.0 * d, 20.0 - i as f64);
+        }
+    }
+    let p = dir.join("clocks.csv");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn a_table_of_a_network_and_board_the_catalogue_lacks_is_tuned_under_its_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = clocks_only_table(dir.path());
+    let out = dir.path().join("tune");
+    let o = edgetune()
+        .args([
+            "tune", "--model", "my-net", "--device", "my-board", "--table",
+        ])
+        .arg(&table)
+        .args(["--strategy", "grid", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("my-net on my-board"), "{text}");
+    // Exactly the table's knobs: no batch anywhere.
+    assert!(
+        text.contains("recommended: CPU 710.4 MHz (710400 kHz), GPU 460.8 MHz (460800000 Hz)\n"),
+        "{text}"
+    );
+    assert!(!text.contains("batch"), "{text}");
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        (r["model"].as_str(), r["device"].as_str()),
+        (Some("my-net"), Some("my-board"))
+    );
+    let best = r["best"].as_object().unwrap();
+    assert!(
+        best.contains_key("cpu_freq_khz") && !best.contains_key("batch_size"),
+        "{best:?}"
+    );
+    let profile = std::fs::read_to_string(out.join("profile.toml")).unwrap();
+    assert!(!profile.contains("batch"), "{profile}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| CPU (MHz) | GPU (MHz) | energy (J) |") && !md.contains("batch"));
+    // An unknown board has no board files, and the report says why.
+    assert!(!out.join("nvpmodel.conf").exists() && !out.join("apply-profile.sh").exists());
+    assert!(md.contains("my-board is not a catalogue board"), "{md}");
+    // A label names folders, so it must be a plain name.
+    edgetune()
+        .args(["tune", "--model", "../up", "--table"])
+        .arg(&table)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("cannot label a table's model"));
+    // What a table without batch sizes or times cannot judge is refused.
+    for goal in [&["--pareto"][..], &["--max-latency-ms", "5"]] {
+        edgetune()
+            .args(["tune", "-m", "my-net", "--table"])
+            .arg(&table)
+            .args(goal)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("no `batch_size` column"));
+    }
+}
+
+#[test]
+fn values_off_the_board_s_tables_get_no_board_files_and_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    // 300 MHz is no Nano GPU clock; it is the table's minimum.
+    let table = dir.path().join("off.csv");
+    std::fs::write(
+        &table,
+        "gpu_freq_hz,batch_size,energy_j\n300000000,4,9\n300000000,8,8\n921600000,4,12\n921600000,8,11\n",
+    )
+    .unwrap();
+    let out = dir.path().join("tune");
+    let r: Value = json_of(
+        edgetune()
+            .args([
+                "tune",
+                "-m",
+                "resnet18",
+                "-d",
+                "nano",
+                "--json",
+                "-q",
+                "--strategy",
+                "grid",
+            ])
+            .arg("--table")
+            .arg(&table)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert_eq!(r["best"]["gpu_freq_hz"], 300_000_000u64);
+    let notes = r["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("GPU 300000000 Hz is not in the NVIDIA Jetson Nano's tables")),
+        "{notes:?}"
+    );
+    assert!(out.join("profile.toml").exists());
+    assert!(!out.join("nvpmodel.conf").exists() && !out.join("apply-profile.sh").exists());
+    // Without a time column edp cannot be judged.
+    edgetune()
+        .args([
+            "tune",
+            "-m",
+            "resnet18",
+            "-d",
+            "nano",
+            "--objective",
+            "edp",
+            "--table",
+        ])
+        .arg(&table)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no `time_s`"));
+}

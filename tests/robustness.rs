@@ -276,8 +276,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
         std::fs::write(&path, &csv).unwrap();
-        let base = Config::new(1_479_000, 921_600_000, 1);
-        match ReplayTable::load(&path, base) {
+        match ReplayTable::load(&path) {
             Ok(t) => {
                 // Every configuration of the space has rows or is a counted hole (at most half),
                 // and every recorded energy is usable.

@@ -308,6 +308,20 @@ pub fn apply(
             .into());
         }
     }
+    // A knob at 0 was not searched (a replay table without its column, a GPU's CPU).
+    if let Some(which) = [
+        (p.config.cpu_freq_khz, "CPU"),
+        (p.config.gpu_freq_hz, "GPU"),
+    ]
+    .iter()
+    .find_map(|(v, w)| (*v == 0).then_some(*w))
+    {
+        return Err(UsageError(format!(
+            "{} sets no {which} clock (the study did not search it), and `edgetune apply` pins both; set that clock yourself, or tune with both knobs",
+            profile.display()
+        ))
+        .into());
+    }
     let catalog = load_catalog(catalog_dir)?;
     let dt = device_tree_model(&o.sysfs_root);
     let here = catalog.detect(dt.as_deref());

@@ -1,7 +1,7 @@
 //! `edgetune measure` (pinned clocks) and `edgetune baseline` (the DVFS governors): one
 //! configuration at some batch sizes through the protocol, on the twin.
 
-use super::target::Target;
+use super::target::{Rig, Target};
 use super::Common;
 use crate::device::sim::SimBoard;
 use crate::device::{Device, FreqSetting};
@@ -31,7 +31,7 @@ pub struct MeasureOptions {
 pub fn run(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureReport> {
     super::check_common(&o.common)?;
     let t = Target::resolve_twin_or_gpu(&o.common)?;
-    let Some(board) = t.board() else {
+    let Rig::Sim { board, model } = &t.rig else {
         return Err(UsageError(
             "`measure` and `baseline` run on the twin (--backend sim); on a GPU, `sweep --batch-sizes` measures each batch size and `tune` searches".into(),
         )
@@ -40,8 +40,8 @@ pub fn run(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureReport> {
     let setting = match (o.cpu_freq_khz, o.gpu_freq_hz) {
         (None, None) => FreqSetting::Dvfs,
         (Some(c), Some(g)) => {
-            check_freq(Knob::CpuFreqKhz, c, t.tables())?;
-            check_freq(Knob::GpuFreqHz, g, t.tables())?;
+            check_freq(Knob::CpuFreqKhz, c, board.into())?;
+            check_freq(Knob::GpuFreqHz, g, board.into())?;
             Config::new(c, g, 0).setting()
         }
         _ => {
@@ -52,15 +52,15 @@ pub fn run(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureReport> {
         }
     };
     let batches = if o.batches.is_empty() {
-        t.model.paper.batch_sizes.clone()
+        model.paper.batch_sizes.clone()
     } else {
         o.batches.clone()
     };
     for b in &batches {
-        check_model_batch(&t.model, *b as u64)?;
+        check_model_batch(model, *b as u64)?;
     }
     let sim = SimBoard::new(board, o.common.noise(0));
-    let (mut d, mut w) = (sim.device(), sim.workload(&t.model)?);
+    let (mut d, mut w) = (sim.device(), sim.workload(model)?);
     let measured: Result<Vec<_>, _> = batches
         .iter()
         .map(|b| measure(&mut d, &mut w, &setting, *b, &o.common.protocol))

@@ -70,15 +70,17 @@ pub fn resolve(
     inferences: u32,
 ) -> Result<(GridPrior, PriorUsed)> {
     let twin = match &t.rig {
-        Rig::Sim(b) | Rig::Jetson { board: b, .. } => t.model.twin_for(&b.board.id).ok().map(|_| b),
+        Rig::Sim { board, model } | Rig::Jetson { board, model, .. } => {
+            model.twin_for(&board.board.id).ok().map(|_| (board, model))
+        }
         Rig::Replay { .. } | Rig::Nvml { .. } => None,
     };
     match (choice, twin) {
         (PriorChoice::None, _) | (PriorChoice::Auto, None) => {
             Ok((GridPrior::default(), PriorUsed::None))
         }
-        (PriorChoice::Twin | PriorChoice::Auto, Some(b)) => Ok((
-            crate::study::twin_prior(b, &t.model, space, goal, inferences),
+        (PriorChoice::Twin | PriorChoice::Auto, Some((b, m))) => Ok((
+            crate::study::twin_prior(b, m, space, goal, inferences),
             PriorUsed::Twin,
         )),
         (PriorChoice::Twin, None) => Err(UsageError(format!(

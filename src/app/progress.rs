@@ -162,10 +162,7 @@ impl SweepLog {
             }
             Event::Failed { config, error } => {
                 self.tried.set(i);
-                eprintln!(
-                    "  {i}/{n}: {config}, batch {}: failed, skipped: {error}",
-                    config.batch_size
-                );
+                eprintln!("  {i}/{n}: {config}: failed, skipped: {error}");
             }
         }
     }

@@ -7,7 +7,7 @@ use super::progress::SweepLog;
 use super::signals::{interrupt_flag, quiet_interrupts};
 use super::target::{Rig, Target};
 use super::Common;
-use crate::catalog::Board;
+use crate::catalog::{Board, Model};
 use crate::device::sim::SimBoard;
 use crate::device::{Device, FreqSetting};
 use crate::error::{Interrupted, UsageError};
@@ -64,13 +64,13 @@ pub fn run(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBu
         )
     })?;
     let swept = match &t.rig {
-        Rig::Nvml { spec, .. } => {
-            let space = spec.space(&t.model, batches.as_deref(), &[])?;
+        Rig::Nvml { spec, model, .. } => {
+            let space = spec.space(model, batches.as_deref(), &[])?;
             on_device(&t, &o.common, &space)?
         }
-        Rig::Sim(board) => {
-            let space = Space::new(board, &t.model, batches.as_deref(), &[])?;
-            on_twin(&t, board, &o.common, &space)?
+        Rig::Sim { board, model } => {
+            let space = Space::new(board, model, batches.as_deref(), &[])?;
+            on_twin(board, model, &o.common, &space)?
         }
         Rig::Replay { .. } | Rig::Jetson { .. } => {
             return Err(UsageError(super::target::TWIN_OR_GPU.into()).into())
@@ -122,10 +122,10 @@ fn batch_values(space: &Space) -> Vec<u32> {
 }
 
 /// Every configuration of `space` on the twin, in parallel, and the DVFS baseline per batch.
-fn on_twin(t: &Target, board: &Board, c: &Common, space: &Space) -> Result<Swept> {
+fn on_twin(board: &Board, model: &Model, c: &Common, space: &Space) -> Result<Swept> {
     let once = |salt: u64, setting: &FreqSetting, batch: u32| -> Result<Measurement> {
         let sim = SimBoard::new(board, c.noise(salt));
-        let (mut d, mut w) = (sim.device(), sim.workload(&t.model)?);
+        let (mut d, mut w) = (sim.device(), sim.workload(model)?);
         let m = measure(&mut d, &mut w, setting, batch, &c.protocol);
         d.restore()?;
         Ok(m?)

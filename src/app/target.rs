@@ -3,27 +3,34 @@
 //! ties a flag to a backend is here, once; the commands only match on [`Rig`].
 
 use super::{board, load_catalog, torch, Backend, Common};
-use crate::catalog::{Board, Catalog, Model};
+use crate::catalog::{Board, Catalog, Labelled, Model};
 use crate::device::jetson::{device_tree_model, Discovery, JetsonDevice};
 use crate::device::nvml::{self, GpuSpec, NvmlDevice, NvmlGpu};
 use crate::device::replay::{ReplayBoard, ReplayTable};
 use crate::device::sim::SimBoard;
 use crate::device::{BackendKind, Device};
 use crate::error::UsageError;
-use crate::space::{top_corner, ClockTables};
 use crate::workload::command::CommandWorkload;
 use crate::workload::Workload;
 use anyhow::Result;
 use std::time::Duration;
 
-/// What measures: the backend with everything it needs.
+/// What measures: the backend with everything it needs, and the model it measures.
 pub enum Rig {
     /// The digital twin of a catalogue board.
-    Sim(Board),
-    /// A recorded table, for a catalogue board.
-    Replay {
-        /// The board the table was recorded on.
+    Sim {
+        /// The board.
         board: Board,
+        /// The model.
+        model: Model,
+    },
+    /// A recorded table. Its model and board are labels: catalogue entries where they are
+    /// (then board files are written for the recommendation), any name otherwise.
+    Replay {
+        /// The board the table was recorded on, when the catalogue has it.
+        board: Option<Board>,
+        /// The model, when the catalogue has it.
+        model: Option<Model>,
         /// The table.
         table: ReplayTable,
     },
@@ -31,6 +38,8 @@ pub enum Rig {
     Jetson {
         /// The catalogue board, with the frequency lists the board itself lists.
         board: Board,
+        /// The model.
+        model: Model,
         /// What discovery found under the sysfs root.
         discovery: Discovery,
     },
@@ -40,13 +49,17 @@ pub enum Rig {
         gpu: NvmlGpu,
         /// Its id and knob values.
         spec: GpuSpec,
+        /// The model.
+        model: Model,
     },
 }
 
 /// The model and the rig a command runs on.
 pub struct Target {
-    /// Model.
-    pub model: Model,
+    /// The model's id in reports (a catalogue id, or a replay table's label).
+    model_id: String,
+    /// The device's id in reports (a board's id, `gpu:N`, or a replay table's label).
+    device_id: String,
     /// What measures it.
     pub rig: Rig,
 }
@@ -56,10 +69,12 @@ impl Target {
     /// (or that the twin stands in for a board).
     pub fn resolve(c: &Common) -> Result<Target> {
         let catalog = load_catalog(c.catalog_dir.as_deref())?;
+        if let Some(path) = &c.table {
+            return replay_target(c, &catalog, path);
+        }
         let model = catalog.model(&c.model)?.clone();
         if let Some(gpu) = choose_gpu(c, &catalog)? {
-            let rig = nvml_rig(c, gpu)?;
-            return Ok(Target { model, rig });
+            return nvml_rig(c, gpu, model);
         }
         if c.allow_clock_control {
             return Err(UsageError(
@@ -67,8 +82,7 @@ impl Target {
             )
             .into());
         }
-        let rig = board_rig(c, &catalog, &model)?;
-        Ok(Target { model, rig })
+        board_rig(c, &catalog, model)
     }
 
     /// As [`Target::resolve`], for the commands that measure on the twin or a GPU only
@@ -90,58 +104,58 @@ impl Target {
     /// Which backend measures.
     pub fn kind(&self) -> BackendKind {
         match &self.rig {
-            Rig::Sim(_) => BackendKind::Sim,
+            Rig::Sim { .. } => BackendKind::Sim,
             Rig::Replay { .. } => BackendKind::Replay,
             Rig::Jetson { .. } => BackendKind::Jetson,
             Rig::Nvml { .. } => BackendKind::Nvml,
         }
     }
 
-    /// The catalogue board, unless the target is a GPU.
+    /// The catalogue board, unless the target is a GPU or a table of a board it does not have.
     pub fn board(&self) -> Option<&Board> {
         match &self.rig {
-            Rig::Sim(board) | Rig::Replay { board, .. } | Rig::Jetson { board, .. } => Some(board),
+            Rig::Sim { board, .. } | Rig::Jetson { board, .. } => Some(board),
+            Rig::Replay { board, .. } => board.as_ref(),
             Rig::Nvml { .. } => None,
         }
     }
 
-    /// The device id in reports: a board's id, or `gpu:N`.
-    pub fn device_id(&self) -> &str {
+    /// The catalogue model, unless the target is a table of a model it does not have.
+    pub fn model(&self) -> Option<&Model> {
         match &self.rig {
-            Rig::Nvml { spec, .. } => &spec.id,
-            Rig::Sim(board) | Rig::Replay { board, .. } | Rig::Jetson { board, .. } => {
-                &board.board.id
+            Rig::Sim { model, .. } | Rig::Jetson { model, .. } | Rig::Nvml { model, .. } => {
+                Some(model)
             }
+            Rig::Replay { model, .. } => model.as_ref(),
         }
     }
 
-    /// The model's id.
+    /// The device id in reports: a board's id, `gpu:N`, or a table's label.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The model's id in reports.
     pub fn model_id(&self) -> &str {
-        self.model.id()
-    }
-
-    /// The clock tables the space and `--fix` are checked against.
-    pub fn tables(&self) -> ClockTables<'_> {
-        match &self.rig {
-            Rig::Nvml { spec, .. } => spec.tables(),
-            Rig::Sim(board) | Rig::Replay { board, .. } | Rig::Jetson { board, .. } => board.into(),
-        }
+        &self.model_id
     }
 
     /// Opens the device and the workload to measure with. On real hardware the workload is
     /// built first, so a model that cannot load changes nothing.
     pub fn open(&self, c: &Common) -> Result<(Box<dyn Device>, Box<dyn Workload>)> {
         match &self.rig {
-            Rig::Sim(board) => {
+            Rig::Sim { board, model } => {
                 let b = SimBoard::new(board, c.noise(0)).with_sleep(c.twin_sleep);
-                Ok((Box::new(b.device()), Box::new(b.workload(&self.model)?)))
+                Ok((Box::new(b.device()), Box::new(b.workload(model)?)))
             }
             Rig::Replay { table, .. } => {
                 let b = ReplayBoard::new(table.clone());
                 Ok((Box::new(b.device()), Box::new(b.workload(self.model_id()))))
             }
-            Rig::Jetson { discovery, .. } => {
-                let w = self.real_workload(c, None)?;
+            Rig::Jetson {
+                discovery, model, ..
+            } => {
+                let w = self.real_workload(c, model, None)?;
                 let d = JetsonDevice::open(
                     discovery.clone(),
                     &c.board.state_path(),
@@ -149,8 +163,8 @@ impl Target {
                 )?;
                 Ok((Box::new(d), w))
             }
-            Rig::Nvml { gpu, .. } => {
-                let w = self.real_workload(c, Some(gpu.info.index))?;
+            Rig::Nvml { gpu, model, .. } => {
+                let w = self.real_workload(c, model, Some(gpu.info.index))?;
                 let d = NvmlDevice::open(
                     gpu.api.clone(),
                     gpu.info.clone(),
@@ -165,7 +179,12 @@ impl Target {
     }
 
     /// `--workload-cmd`, else the built-in (or TorchScript) model; on GPU `cuda_index` by default.
-    fn real_workload(&self, c: &Common, cuda_index: Option<u32>) -> Result<Box<dyn Workload>> {
+    fn real_workload(
+        &self,
+        c: &Common,
+        model: &Model,
+        cuda_index: Option<u32>,
+    ) -> Result<Box<dyn Workload>> {
         let stop = Some(super::signals::interrupt_flag());
         if let Some(cmd) = c.workload_cmd.as_deref() {
             let timeout = Duration::from_secs_f64(c.workload_timeout_s);
@@ -182,7 +201,7 @@ impl Target {
             // CUDA_DEVICE_ORDER or CUDA_VISIBLE_DEVICES say otherwise).
             torch_o.device = format!("cuda:{i}");
         }
-        torch::workload(&self.model, &torch_o, stop, c.quiet)
+        torch::workload(model, &torch_o, stop, c.quiet)
     }
 }
 
@@ -211,10 +230,7 @@ fn choose_gpu(c: &Common, catalog: &Catalog) -> Result<Option<NvmlGpu>> {
 }
 
 /// The rig on an NVML GPU; says on stderr what it is about to measure.
-fn nvml_rig(c: &Common, gpu: NvmlGpu) -> Result<Rig> {
-    if c.table.is_some() {
-        return Err(UsageError("--table is for --backend replay".into()).into());
-    }
+fn nvml_rig(c: &Common, gpu: NvmlGpu, model: Model) -> Result<Target> {
     if c.board.emc {
         return Err(UsageError(
             "--emc sets a Jetson's memory clock; the nvml backend does not".into(),
@@ -246,31 +262,28 @@ fn nvml_rig(c: &Common, gpu: NvmlGpu) -> Result<Rig> {
             }
         );
     }
-    Ok(Rig::Nvml { gpu, spec })
+    Ok(Target {
+        model_id: model.id().into(),
+        device_id: spec.id.clone(),
+        rig: Rig::Nvml { gpu, spec, model },
+    })
 }
 
-/// The backend a board target gets: a table means replay, a detected board (or a real workload
-/// where a device tree names a board) means the board, else what was asked (the twin).
+/// The backend a board target gets: a detected board (or a real workload where a device tree
+/// names a board) means the board, else what was asked (the twin).
 fn board_backend(
     asked: Backend,
-    table: bool,
     on_board: bool,
     real_workload_on_a_board: bool,
 ) -> Result<BackendKind, UsageError> {
-    Ok(match (asked, table) {
-        (Backend::Replay, false) => {
+    Ok(match asked {
+        Backend::Replay => {
             return Err(UsageError("--backend replay needs --table FILE.csv".into()))
         }
-        (Backend::Sim | Backend::Jetson, true) => {
-            return Err(UsageError(
-                "--table is for --backend replay; leave --backend out or set it to replay".into(),
-            ))
-        }
-        (_, true) => BackendKind::Replay,
-        (Backend::Jetson, false) => BackendKind::Jetson,
-        (Backend::Auto, false) if on_board || real_workload_on_a_board => BackendKind::Jetson,
-        (Backend::Auto | Backend::Sim, false) => BackendKind::Sim,
-        (Backend::Nvml, false) => {
+        Backend::Jetson => BackendKind::Jetson,
+        Backend::Auto if on_board || real_workload_on_a_board => BackendKind::Jetson,
+        Backend::Auto | Backend::Sim => BackendKind::Sim,
+        Backend::Nvml => {
             return Err(UsageError(
                 "--backend nvml measures an NVIDIA GPU: name it with --device gpu:N".into(),
             ))
@@ -300,9 +313,9 @@ fn check_flags(kind: BackendKind, c: &Common) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// The rig for a catalogue board: the board named by `--device` or detected here, measured on
-/// the board, replayed from a table, or simulated by the twin.
-fn board_rig(c: &Common, catalog: &Catalog, model: &Model) -> Result<Rig> {
+/// The target for a catalogue board: the board named by `--device` or detected here, measured
+/// on the board or simulated by the twin.
+fn board_rig(c: &Common, catalog: &Catalog, model: Model) -> Result<Target> {
     let dt = device_tree_model(&c.board.sysfs_root);
     let detected = catalog.detect(dt.as_deref()).cloned();
     let board = match (&c.device, &detected) {
@@ -324,41 +337,100 @@ fn board_rig(c: &Common, catalog: &Catalog, model: &Model) -> Result<Rig> {
     };
     let on_board = detected.as_ref().map(|b| b.board.id.as_str()) == Some(&board.board.id);
     let real_workload_on_a_board = c.workload_cmd.is_some() && dt.is_some();
-    let kind = board_backend(
-        c.backend,
-        c.table.is_some(),
-        on_board,
-        real_workload_on_a_board,
-    )?;
+    let kind = board_backend(c.backend, on_board, real_workload_on_a_board)?;
     check_flags(kind, c)?;
-    match (kind, &c.table) {
-        (BackendKind::Jetson, _) => {
-            let (board, discovery) =
-                board::jetson_target(c, catalog, board, detected.as_ref(), dt)?;
-            Ok(Rig::Jetson { board, discovery })
+    let (model_id, device_id) = (model.id().to_string(), board.board.id.clone());
+    let rig = if kind == BackendKind::Jetson {
+        let (board, discovery) = board::jetson_target(c, catalog, board, detected.as_ref(), dt)?;
+        Rig::Jetson {
+            board,
+            model,
+            discovery,
         }
-        (BackendKind::Replay, Some(path)) => {
-            let table = ReplayTable::load(path, top_corner(&board, model))?;
-            if !c.quiet {
-                eprintln!(
-                    "note: replaying the measurements in {} (backend replay) for {} on {}",
-                    path.display(),
-                    model.id(),
-                    board.board.id
-                );
+    } else {
+        model.twin_for(&board.board.id)?;
+        if !c.quiet && c.backend == Backend::Auto {
+            eprintln!(
+                "note: no {} detected here; using its digital twin (backend sim), calibrated to the paper's measurements",
+                board.board.name
+            );
+        }
+        Rig::Sim { board, model }
+    };
+    Ok(Target {
+        model_id,
+        device_id,
+        rig,
+    })
+}
+
+/// The target for `--table`: the table, and `--model`/`--device` as labels (catalogue entries
+/// where they are one, any name otherwise; without `--device`, the board detected here).
+fn replay_target(c: &Common, catalog: &Catalog, path: &std::path::Path) -> Result<Target> {
+    if !matches!(c.backend, Backend::Auto | Backend::Replay) {
+        return Err(UsageError(
+            "--table is for --backend replay; leave --backend out or set it to replay".into(),
+        )
+        .into());
+    }
+    check_flags(BackendKind::Replay, c)?;
+    let model = catalog.model_label(&c.model)?;
+    let board = match &c.device {
+        Some(d) => catalog.board_label(d)?,
+        None => match catalog.detect(device_tree_model(&c.board.sysfs_root).as_deref()) {
+            Some(b) => Labelled::Known(b),
+            None => Labelled::Label(UNNAMED_BOARD.into()),
+        },
+    };
+    let label = |l: &Labelled<String>| match l {
+        Labelled::Known(id) | Labelled::Label(id) => id.clone(),
+    };
+    let model_id = label(&map_known(&model, |m| m.id().to_string()));
+    let device_id = label(&map_known(&board, |b| b.board.id.clone()));
+    let table = ReplayTable::load(path)?;
+    if !c.quiet {
+        let unlisted: Vec<&str> = [
+            (model.known().is_none(), "model"),
+            (board.known().is_none(), "board"),
+        ]
+        .iter()
+        .filter_map(|(u, w)| u.then_some(*w))
+        .collect();
+        eprintln!(
+            "note: replaying the measurements in {} (backend replay) for {model_id} on {device_id}{}",
+            path.display(),
+            match unlisted[..] {
+                [] => String::new(),
+                _ => format!(
+                    " ({} not in the catalogue: a label only{})",
+                    unlisted.join(" and "),
+                    if board.known().is_none() {
+                        "; no nvpmodel.conf or apply-profile.sh is written"
+                    } else {
+                        ""
+                    }
+                ),
             }
-            Ok(Rig::Replay { board, table })
-        }
-        _ => {
-            model.twin_for(&board.board.id)?;
-            if !c.quiet && c.backend == Backend::Auto {
-                eprintln!(
-                    "note: no {} detected here; using its digital twin (backend sim), calibrated to the paper's measurements",
-                    board.board.name
-                );
-            }
-            Ok(Rig::Sim(board))
-        }
+        );
+    }
+    Ok(Target {
+        model_id,
+        device_id,
+        rig: Rig::Replay {
+            board: board.known().map(|b| (*b).clone()),
+            model: model.known().map(|m| (*m).clone()),
+            table,
+        },
+    })
+}
+
+/// The device label of a table recorded on a board that is neither named nor detected.
+pub const UNNAMED_BOARD: &str = "unnamed-board";
+
+fn map_known<T, U>(l: &Labelled<T>, f: impl Fn(&T) -> U) -> Labelled<U> {
+    match l {
+        Labelled::Known(t) => Labelled::Known(f(t)),
+        Labelled::Label(s) => Labelled::Label(s.clone()),
     }
 }
 
@@ -389,7 +461,6 @@ mod tests {
         assert_eq!(t.kind(), BackendKind::Sim);
         assert_eq!(t.device_id(), "nano");
         assert_eq!(t.model_id(), "resnet18");
-        assert_eq!(t.tables().device, "nano");
         assert!(t.board().is_some());
     }
 
@@ -403,32 +474,61 @@ mod tests {
         assert!(err(&c).contains("not a Jetson"));
     }
 
+    /// A two-row table in `dir`.
+    fn table(dir: &std::path::Path) -> std::path::PathBuf {
+        let p = dir.join("t.csv");
+        std::fs::write(&p, "gpu_freq_hz,energy_j\n76800000,10\n921600000,12\n").unwrap();
+        p
+    }
+
     #[test]
     fn a_table_means_replay_and_only_replay() {
-        assert_eq!(
-            board_backend(Backend::Auto, true, false, false).unwrap(),
-            BackendKind::Replay
-        );
-        assert_eq!(
-            board_backend(Backend::Replay, true, true, true).unwrap(),
-            BackendKind::Replay
-        );
-        for asked in [Backend::Sim, Backend::Jetson] {
-            let e = board_backend(asked, true, false, false).unwrap_err();
-            assert!(e.0.contains("--table is for --backend replay"), "{e}");
+        let d = tempfile::tempdir().unwrap();
+        let mut c = common(d.path());
+        c.table = Some(table(d.path()));
+        assert_eq!(Target::resolve(&c).unwrap().kind(), BackendKind::Replay);
+        c.backend = Backend::Replay;
+        assert_eq!(Target::resolve(&c).unwrap().kind(), BackendKind::Replay);
+        for asked in [Backend::Sim, Backend::Jetson, Backend::Nvml] {
+            c.backend = asked;
+            assert!(err(&c).contains("--table is for --backend replay"));
         }
-        let e = board_backend(Backend::Replay, false, false, false).unwrap_err();
+        let e = board_backend(Backend::Replay, false, false).unwrap_err();
         assert!(e.0.contains("needs --table"), "{e}");
     }
 
     #[test]
+    fn a_table_takes_any_label_and_knows_the_catalogue_s_names() {
+        let d = tempfile::tempdir().unwrap();
+        let mut c = common(d.path());
+        c.table = Some(table(d.path()));
+        (c.model, c.device) = ("my-net".into(), Some("my-board".into()));
+        let t = Target::resolve(&c).unwrap();
+        assert_eq!((t.model_id(), t.device_id()), ("my-net", "my-board"));
+        assert!(t.board().is_none() && t.model().is_none());
+        // Catalogue names (an alias too) are the catalogue's entries.
+        (c.model, c.device) = ("ResNet-18".into(), Some("nano".into()));
+        let t = Target::resolve(&c).unwrap();
+        assert_eq!((t.model_id(), t.device_id()), ("resnet18", "nano"));
+        assert!(t.board().is_some() && t.model().is_some());
+        // Without --device, off a board: a label says so.
+        c.device = None;
+        assert_eq!(Target::resolve(&c).unwrap().device_id(), UNNAMED_BOARD);
+        // A label names folders: no paths.
+        for bad in ["../x", "a/b", ".hidden", ""] {
+            c.model = bad.into();
+            assert!(err(&c).contains("cannot label a table's model"), "{bad}");
+        }
+    }
+
+    #[test]
     fn auto_is_the_board_on_the_board_or_with_a_real_workload_where_a_board_is() {
-        let b = |on, real| board_backend(Backend::Auto, false, on, real).unwrap();
+        let b = |on, real| board_backend(Backend::Auto, on, real).unwrap();
         assert_eq!(b(true, false), BackendKind::Jetson);
         assert_eq!(b(false, true), BackendKind::Jetson);
         assert_eq!(b(false, false), BackendKind::Sim);
         assert_eq!(
-            board_backend(Backend::Sim, false, true, true).unwrap(),
+            board_backend(Backend::Sim, true, true).unwrap(),
             BackendKind::Sim
         );
     }

@@ -8,6 +8,7 @@ use super::progress::Progress;
 use super::signals::{interrupt_flag, quiet_interrupts};
 use super::target::{Rig, Target};
 use super::Common;
+use crate::device::replay::ReplayTable;
 use crate::device::Device;
 use crate::error::{Interrupted, UsageError};
 use crate::measure::ProtocolSettings;
@@ -135,6 +136,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     };
     let mut rep = Report::build(&ctx, &outcome);
     rep.notes = study.device.notes();
+    rep.notes.extend(board_file_note(&t, &rep));
     if matches!(t.rig, Rig::Nvml { .. }) && !o.common.allow_clock_control {
         // Same clocks as the baseline: a "frequency saving" would only be run-to-run noise.
         rep.saving_same_batch_pct = None;
@@ -281,6 +283,7 @@ fn space(t: &Target, o: &TuneOptions) -> Result<Space> {
     let (batches, fixes) = (o.batch_sizes.as_deref(), &o.fixes[..]);
     Ok(match &t.rig {
         Rig::Replay { table, .. } => {
+            check_table_goal(table, &o.goal)?;
             if batches.is_some() || !fixes.is_empty() {
                 return Err(UsageError(
                     "--batch-sizes and --fix do not apply to a replay table: its columns define the space; narrow the table instead".into(),
@@ -289,10 +292,14 @@ fn space(t: &Target, o: &TuneOptions) -> Result<Space> {
             }
             table.space.clone()
         }
-        Rig::Nvml { spec, .. } => spec.space(&t.model, batches, fixes)?,
-        Rig::Sim(board) => Space::new(board, &t.model, batches, fixes)?,
-        Rig::Jetson { board, discovery } => {
-            let s = Space::new(board, &t.model, batches, fixes)?;
+        Rig::Nvml { spec, model, .. } => spec.space(model, batches, fixes)?,
+        Rig::Sim { board, model } => Space::new(board, model, batches, fixes)?,
+        Rig::Jetson {
+            board,
+            model,
+            discovery,
+        } => {
+            let s = Space::new(board, model, batches, fixes)?;
             match (&discovery.emc, &board.emc) {
                 // --emc on a board: the memory clock is a fourth axis.
                 (Some(_), Some(emc)) => {
@@ -301,7 +308,7 @@ fn space(t: &Target, o: &TuneOptions) -> Result<Space> {
                         knob: Knob::EmcFreqHz,
                         values: emc.frequencies_hz.clone(),
                     });
-                    Space::from_axes(axes, top_corner(board, &t.model))
+                    Space::from_axes(axes, top_corner(board, model))
                 }
                 _ => s,
             }
@@ -309,19 +316,33 @@ fn space(t: &Target, o: &TuneOptions) -> Result<Space> {
     })
 }
 
+/// A goal a table can judge: time for anything but plain energy, the batch size for a batch's
+/// latency.
+fn check_table_goal(table: &ReplayTable, goal: &Goal) -> Result<(), UsageError> {
+    if goal.needs_time() && !table.has_times() {
+        return Err(UsageError(
+            "--objective edp/time, the limits and --pareto need each row's time: the table has no `time_s` for every row (give `time_s`, or `power_w` and `time_s`)".into(),
+        ));
+    }
+    if goal.needs_batch_latency() && !table.knobs.contains(&Knob::BatchSize) {
+        return Err(UsageError(
+            "--max-latency-ms and --pareto are about one batch's latency, and the table has no `batch_size` column; --min-throughput limits the time per inference".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `--baseline-batch`, by default the model's smallest batch size, or the space's smallest when
-/// it lacks that one.
+/// it lacks that one (a table without a batch column has batch 0: none).
 fn baseline_batch(t: &Target, o: &TuneOptions, space: &Space) -> Result<u32> {
-    let batches: Vec<u32> = match space.axis(Knob::BatchSize) {
-        Some(a) => a.values.iter().map(|b| *b as u32).collect(),
-        None => vec![space.config(&vec![0; space.dims().len()]).batch_size],
-    };
-    let smallest = t.model.paper.batch_sizes[0];
-    let b = o.baseline_batch.unwrap_or(if batches.contains(&smallest) {
-        smallest
-    } else {
-        batches[0]
-    });
+    let batches = space.batch_sizes();
+    let smallest = t.model().map(|m| m.paper.batch_sizes[0]);
+    let b = o
+        .baseline_batch
+        .unwrap_or(match smallest.filter(|b| batches.contains(b)) {
+            Some(b) => b,
+            None => batches[0],
+        });
     if !batches.contains(&b) {
         return Err(UsageError(format!(
             "--baseline-batch {b} is not a batch size of {} here ({batches:?})",
@@ -352,8 +373,8 @@ fn known_grid(t: &Target, space: &Space, inferences: u32) -> Option<(Vec<Sample>
                 .collect();
             Some((grid, "table means"))
         }
-        Rig::Sim(board) => {
-            let truth = crate::twin::true_grid(board, &t.model, space, inferences);
+        Rig::Sim { board, model } => {
+            let truth = crate::twin::true_grid(board, model, space, inferences);
             let grid = space
                 .points()
                 .zip(truth.iter().map(|p| (p.energy_j, p.time_s)))
@@ -412,7 +433,11 @@ fn draw(
         trace_j: &trace,
         baseline: Some((
             outcome.baseline.energy_j,
-            format!("{} at batch {}", rep.baseline.kind, rep.baseline.batch_size),
+            format!(
+                "{}{}",
+                rep.baseline.kind.short(),
+                report::at_batch(rep.baseline.batch_size)
+            ),
         )),
         grid: known
             .as_ref()
@@ -431,6 +456,30 @@ fn draw(
     Ok(())
 }
 
+/// Why a replayed recommendation gets no board files: its values are not the board's, or the
+/// catalogue does not know the board.
+fn board_file_note(t: &Target, rep: &Report) -> Option<String> {
+    let Rig::Replay { board, .. } = &t.rig else {
+        return None;
+    };
+    rep.best.as_ref()?;
+    match board {
+        None => Some(format!(
+            "{} is not a catalogue board, so no nvpmodel.conf or apply-profile.sh was written (profile.toml records the recommendation)",
+            rep.device
+        )),
+        Some(b) => {
+            let off = profile::off_the_board(rep, b);
+            (!off.is_empty()).then(|| format!(
+                "the recommendation's {} {} not in the {}'s tables, so no nvpmodel.conf or apply-profile.sh was written, and `edgetune apply` refuses profile.toml (the values are the table's)",
+                off.join(", "),
+                if off.len() == 1 { "is" } else { "are" },
+                b.board.name
+            ))
+        }
+    }
+}
+
 /// Writes report.json, report.md, profile.toml, and for a board nvpmodel.conf and
 /// apply-profile.sh (for a GPU an apply-profile.sh for nvidia-smi), and pareto.csv.
 fn write_reports(rep: &Report, rig: &Rig, dir: &Path) -> Result<()> {
@@ -441,10 +490,18 @@ fn write_reports(rep: &Report, rig: &Rig, dir: &Path) -> Result<()> {
     }
     let (nvpmodel, script) = match rig {
         Rig::Nvml { spec, .. } => (None, profile::nvml_snippet(rep, spec)),
-        Rig::Sim(board) | Rig::Replay { board, .. } | Rig::Jetson { board, .. } => (
+        Rig::Sim { board, .. } | Rig::Jetson { board, .. } => (
             profile::nvpmodel_block(rep, board, 10),
             profile::shell_snippet(rep, board),
         ),
+        // A table's values need not be the board's: board files only for values it has.
+        Rig::Replay {
+            board: Some(board), ..
+        } if profile::off_the_board(rep, board).is_empty() => (
+            profile::nvpmodel_block(rep, board, 10),
+            profile::shell_snippet(rep, board),
+        ),
+        Rig::Replay { .. } => (None, None),
     };
     if let Some(b) = nvpmodel {
         write_file(dir, "nvpmodel.conf", &b)?;

@@ -36,6 +36,50 @@ pub enum DeviceError {
     NoMoreReadings,
 }
 
+/// What the baseline setting ([`FreqSetting::Dvfs`]) really is on a device: serialised as the
+/// words reports have always carried in `baseline.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BaselineKind {
+    /// The board's default governors.
+    #[serde(rename = "dvfs")]
+    Dvfs,
+    /// A replay table without DVFS rows: its all-max clock corner stands in.
+    #[serde(rename = "max-clocks")]
+    MaxClocks,
+    /// An NVIDIA GPU's default (boost) clocks.
+    #[serde(rename = "default boost clocks")]
+    DefaultClocks,
+    /// A Jetson whose clocks were pinned when edgetune started: the clocks as found.
+    #[serde(rename = "as found (clocks were pinned at start)")]
+    AsFound,
+}
+
+impl BaselineKind {
+    /// Its short name in the summary and plots ("saving vs DVFS").
+    pub fn short(self) -> &'static str {
+        match self {
+            BaselineKind::Dvfs => "DVFS",
+            BaselineKind::MaxClocks => "max clocks",
+            BaselineKind::DefaultClocks => "default clocks",
+            BaselineKind::AsFound => "clocks as found",
+        }
+    }
+
+    /// What it is, in a sentence's words.
+    pub fn words(self) -> &'static str {
+        match self {
+            BaselineKind::Dvfs => "the default DVFS governors",
+            BaselineKind::MaxClocks => {
+                "the all-max clock corner (standing in for DVFS: the table has no DVFS rows)"
+            }
+            BaselineKind::DefaultClocks => "the default clocks",
+            BaselineKind::AsFound => {
+                "the clocks as found (they were pinned when edgetune started, so not DVFS)"
+            }
+        }
+    }
+}
+
 /// Which backend measured: serialised as the lowercase names reports and journals always had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -151,10 +195,10 @@ pub trait Device: Send {
     fn window_end(&mut self) -> Result<EnergyWindow, DeviceError>;
     /// Puts every knob back as it was found.
     fn restore(&mut self) -> Result<(), DeviceError>;
-    /// What the baseline setting ([`FreqSetting::Dvfs`]) really is on this device: "dvfs" for
-    /// the default governors, or what stands in for them.
-    fn baseline_kind(&self) -> &'static str {
-        "dvfs"
+    /// What the baseline setting ([`FreqSetting::Dvfs`]) really is on this device: the default
+    /// governors, or what stands in for them.
+    fn baseline_kind(&self) -> BaselineKind {
+        BaselineKind::Dvfs
     }
     /// Things the user should know about the measurements (clocks that did not read back as
     /// set, a sensor that stopped refreshing), each once.

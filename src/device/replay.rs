@@ -12,6 +12,7 @@
 //! it as not measured, as it records a configuration its workload failed at.
 
 use super::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
+use crate::device::BaselineKind;
 use crate::space::{Axis, Config, Knob, Space};
 use crate::workload::{Meter, Workload, WorkloadRun};
 use std::collections::{BTreeSet, HashMap};
@@ -341,8 +342,18 @@ fn grid_space(
 }
 
 impl ReplayTable {
-    /// Loads a table; knobs it does not vary take their values from `base`.
-    pub fn load(path: &Path, base: Config) -> Result<ReplayTable, ReplayError> {
+    /// Whether every row has a time (a `time_s` column, filled in).
+    pub fn has_times(&self) -> bool {
+        self.rows
+            .values()
+            .chain(self.dvfs.values())
+            .flatten()
+            .all(|r| r.time_s.is_some())
+    }
+
+    /// Loads a table. A knob without a column is not a knob of the table: its configurations
+    /// leave it at 0, which every output leaves out (see [`Config`]).
+    pub fn load(path: &Path) -> Result<ReplayTable, ReplayError> {
         let mut rdr = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             // Rows may leave trailing optional cells (such as `setting`) out.
@@ -369,7 +380,7 @@ impl ReplayTable {
             }
         }
         let knobs: Vec<Knob> = cols.knobs.iter().map(|(k, _)| *k).collect();
-        let (space, holes) = grid_space(path, &knobs, &rows, base)?;
+        let (space, holes) = grid_space(path, &knobs, &rows, Config::new(0, 0, 0))?;
         Ok(ReplayTable {
             path: path.to_path_buf(),
             knobs,
@@ -580,11 +591,11 @@ impl Device for ReplayDevice {
         self.board.lock().setting = FreqSetting::Dvfs;
         Ok(())
     }
-    fn baseline_kind(&self) -> &'static str {
+    fn baseline_kind(&self) -> BaselineKind {
         if self.board.table.dvfs.is_empty() {
-            "max-clocks"
+            BaselineKind::MaxClocks
         } else {
-            "dvfs"
+            BaselineKind::Dvfs
         }
     }
 }
@@ -634,10 +645,6 @@ mod tests {
         p
     }
 
-    fn base() -> Config {
-        Config::new(1_479_000, 921_600_000, 8)
-    }
-
     fn grid_csv() -> String {
         let mut s = String::from("gpu_freq_hz,batch_size,energy_j,time_s\n");
         for (g, b, e) in [(1, 4, 10.0), (1, 8, 8.0), (2, 4, 12.0), (2, 8, 7.0)] {
@@ -651,16 +658,16 @@ mod tests {
     #[test]
     fn a_full_grid_defines_the_space_and_replays_each_row_once() {
         let dir = tempfile::tempdir().unwrap();
-        let t = ReplayTable::load(&write(dir.path(), &grid_csv()), base()).unwrap();
+        let t = ReplayTable::load(&write(dir.path(), &grid_csv())).unwrap();
         assert_eq!(t.knobs, vec![Knob::GpuFreqHz, Knob::BatchSize]);
         assert_eq!(t.space.dims(), vec![2, 2]);
-        // The CPU is not a knob of the table: it keeps the base value.
-        assert_eq!(t.space.config(&[1, 1]).cpu_freq_khz, 1_479_000);
+        // The CPU is not a knob of the table: it is left at 0, out of every output.
+        assert_eq!(t.space.config(&[1, 1]).cpu_freq_khz, 0);
         let m = t.mean_energies(3200);
         assert!((m[3] - 7.2).abs() < 1e-9, "{m:?}");
         let board = ReplayBoard::new(t);
         let (mut d, mut w) = (board.device(), board.workload("m"));
-        let c = Config::new(1_479_000, 200_000_000, 8);
+        let c = Config::new(0, 200_000_000, 8);
         let s = ProtocolSettings {
             warmup_inferences: 0,
             min_runs: 4,
@@ -676,13 +683,13 @@ mod tests {
         let one = measure(
             &mut d,
             &mut w,
-            &Config::new(1_479_000, 100_000_000, 4).setting(),
+            &Config::new(0, 100_000_000, 4).setting(),
             4,
             &s,
         )
         .unwrap();
         assert_eq!(one.runs.len(), 1);
-        assert_eq!(d.baseline_kind(), "max-clocks");
+        assert_eq!(d.baseline_kind(), BaselineKind::MaxClocks);
     }
 
     #[test]
@@ -690,7 +697,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // cpu_cores has one value (a fixed knob); GPU 2 at batch 8 has no row (a hole).
         let body = "cpu_cores,gpu_freq_hz,batch_size,energy_j\n4,100000000,4,10\n4,100000000,8,8\n4,200000000,4,12\n";
-        let t = ReplayTable::load(&write(dir.path(), body), base()).unwrap();
+        let t = ReplayTable::load(&write(dir.path(), body)).unwrap();
         assert_eq!(t.space.dims(), vec![2, 2]);
         assert_eq!(t.holes, 1);
         assert_eq!(t.space.config(&[0, 0]).cpu_cores, Some(4));
@@ -698,7 +705,7 @@ mod tests {
         assert!(m[3].is_infinite(), "{m:?}");
         let board = ReplayBoard::new(t);
         let (mut d, mut w) = (board.device(), board.workload("m"));
-        let mut hole = Config::new(1_479_000, 200_000_000, 8);
+        let mut hole = Config::new(0, 200_000_000, 8);
         hole.cpu_cores = Some(4);
         let e = measure(
             &mut d,
@@ -717,7 +724,7 @@ mod tests {
             dir.path(),
             "cpu_freq_khz,power_w,time_s,inferences\n102000,2.0,10.0,320\n204000,3.0,5.0,320\n",
         );
-        let t = ReplayTable::load(&p, base()).unwrap();
+        let t = ReplayTable::load(&p).unwrap();
         let m = t.mean_energies(3200);
         assert_eq!(m, vec![200.0, 150.0]);
     }
@@ -727,10 +734,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let body = grid_csv().replace("energy_j,time_s\n", "energy_j,time_s,setting\n")
             + ",4,11.0,2.0,dvfs\n,8,9.0,2.0,dvfs\n";
-        let t = ReplayTable::load(&write(dir.path(), &body), base()).unwrap();
+        let t = ReplayTable::load(&write(dir.path(), &body)).unwrap();
         let board = ReplayBoard::new(t);
         let (mut d, mut w) = (board.device(), board.workload("m"));
-        assert_eq!(d.baseline_kind(), "dvfs");
+        assert_eq!(d.baseline_kind(), BaselineKind::Dvfs);
         let s = ProtocolSettings {
             warmup_inferences: 0,
             ..Default::default()
@@ -774,12 +781,12 @@ mod tests {
             ),
         ];
         for (body, want) in cases {
-            let e = ReplayTable::load(&write(dir.path(), body), base())
+            let e = ReplayTable::load(&write(dir.path(), body))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(want), "{body:?}: {e}");
         }
-        let e = ReplayTable::load(&dir.path().join("none.csv"), base()).unwrap_err();
+        let e = ReplayTable::load(&dir.path().join("none.csv")).unwrap_err();
         assert!(matches!(e, ReplayError::Io { .. }));
     }
 }

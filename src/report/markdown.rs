@@ -1,7 +1,8 @@
 //! `report.md`: the recommendation first, then how it was found, then every measurement.
 
 use super::{human_duration, Energy, Report};
-use crate::space::Config;
+use crate::device::BaselineKind;
+use crate::space::{Config, Knob};
 
 use crate::units::{cpu_cell as mhz_khz, gpu_cell as mhz_hz};
 
@@ -18,13 +19,44 @@ pub fn render(r: &Report) -> String {
     s
 }
 
-/// A configuration's clocks, batch size, energy, time and power as table cells.
-fn cells(c: &Config, e: &Energy) -> String {
+/// A table's knob columns: a header cell and the separator for each of `knobs`.
+fn knob_header(knobs: &[Knob]) -> (String, String) {
+    let names: Vec<&str> = knobs
+        .iter()
+        .map(|k| match k {
+            Knob::CpuFreqKhz => "CPU (MHz)",
+            Knob::GpuFreqHz => "GPU (MHz)",
+            Knob::EmcFreqHz => "memory (MHz)",
+            Knob::CpuCores => "CPU cores",
+            Knob::BatchSize => "batch",
+        })
+        .collect();
+    (
+        names.iter().map(|n| format!(" {n} |")).collect(),
+        "---|".repeat(knobs.len()),
+    )
+}
+
+/// A configuration's values of `knobs` as table cells, each followed by ` |`.
+fn knob_cells(knobs: &[Knob], c: &Config) -> String {
+    knobs
+        .iter()
+        .map(|k| {
+            let v = c.get(*k).unwrap_or(0);
+            match k {
+                Knob::CpuFreqKhz => format!(" {} |", mhz_khz(v)),
+                Knob::GpuFreqHz | Knob::EmcFreqHz => format!(" {} |", mhz_hz(v)),
+                Knob::CpuCores | Knob::BatchSize => format!(" {v} |"),
+            }
+        })
+        .collect()
+}
+
+/// A configuration's knobs, energy, time and power as table cells.
+fn cells(knobs: &[Knob], c: &Config, e: &Energy) -> String {
     format!(
-        "{} | {} | {} | {:.1} | {} | {}",
-        mhz_khz(c.cpu_freq_khz),
-        mhz_hz(c.gpu_freq_hz),
-        c.batch_size,
+        "{} {:.1} | {} | {}",
+        knob_cells(knobs, c),
         e.energy_j,
         or_not_recorded(e.time_s, 1),
         or_not_recorded(e.avg_power_w, 2)
@@ -40,27 +72,16 @@ fn or_not_recorded(v: f64, decimals: usize) -> String {
     }
 }
 
-/// What the baseline is, in a sentence's words.
-fn baseline_words(r: &Report) -> &'static str {
-    match r.baseline.kind.as_str() {
-        "dvfs" => "the default DVFS governors",
-        "max-clocks" => {
-            "the all-max clock corner (standing in for DVFS: the table has no DVFS rows)"
-        }
-        _ => "the default clocks",
-    }
-}
-
 /// Where the figures came from, and what the baseline is when it is not DVFS.
 fn provenance(r: &Report) -> String {
     let mut s = String::new();
     if let Some(d) = r.backend.disclaimer() {
         s += &format!("{d}\n\n");
     }
-    match r.baseline.kind.as_str() {
-        "dvfs" => {}
-        "max-clocks" => s += "The baseline is `max-clocks`: the table has no rows for the default governors, so the all-max clock corner stands in for them.\n\n",
-        kind => s += &format!("The baseline is: {kind}.\n\n"),
+    match r.baseline.kind {
+        BaselineKind::Dvfs => {}
+        BaselineKind::MaxClocks => s += "The baseline is `max-clocks`: the table has no rows for the default governors, so the all-max clock corner stands in for them.\n\n",
+        kind => s += &format!("The baseline is {}.\n\n", kind.words()),
     }
     s
 }
@@ -70,24 +91,30 @@ fn recommendation(r: &Report) -> String {
     let Some(b) = &r.best else {
         return "No configuration was measured, so there is no recommendation.\n\n".into();
     };
-    let mut s = "## Recommendation\n\n| CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | avg power (W) | mJ / inference |\n|---|---|---|---|---|---|---|\n".to_string();
+    let knobs = r.knobs();
+    let (names, rule) = knob_header(&knobs);
+    let mut s = format!("## Recommendation\n\n|{names} energy (J) | time (s) | avg power (W) | mJ / inference |\n|{rule}---|---|---|---|\n");
     s += &format!(
-        "| {} | {:.1} |\n\n",
-        cells(&b.config, &b.energy),
+        "|{} | {:.1} |\n\n",
+        cells(&knobs, &b.config, &b.energy),
         b.energy.energy_per_inference_mj
     );
     if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
         s += &format!(
-            "- Saving against {} at the same batch size ({}): **{p:.1} %** ({:.1} J).\n",
-            baseline_words(r),
-            base.batch_size,
+            "- Saving against {}{}: **{p:.1} %** ({:.1} J).\n",
+            r.baseline.kind.words(),
+            match base.batch_size {
+                0 => String::new(),
+                b => format!(" at the same batch size ({b})"),
+            },
             base.energy_j
         );
     }
-    if let Some(p) = r.saving_pct {
+    // Where the batch size is not a knob the line above says it all.
+    if let Some(p) = r.saving_pct.filter(|_| r.baseline.batch_size != 0) {
         s += &format!(
             "- Saving against {} at the baseline batch size ({}), frequencies and batch size together: **{p:.1} %** ({:.1} J).\n",
-            baseline_words(r), r.baseline.batch_size, r.baseline.energy_j
+            r.baseline.kind.words(), r.baseline.batch_size, r.baseline.energy_j
         );
     }
     if let Some(v) = &r.objective_value {
@@ -96,11 +123,11 @@ fn recommendation(r: &Report) -> String {
             _ => (1.0, " s for the workload"),
         };
         s += &format!(
-            "- Objective `{}`: {:.2}{unit} at the recommendation, {:.2} at the baseline (batch {}): **{:.1} %** lower.\n",
+            "- Objective `{}`: {:.2}{unit} at the recommendation, {:.2} at the baseline{}: **{:.1} %** lower.\n",
             r.objective,
             v.best * scale,
             v.baseline * scale,
-            r.baseline.batch_size,
+            super::at_batch(r.baseline.batch_size),
             v.saving_pct
         );
     }
@@ -178,21 +205,30 @@ fn measurements(r: &Report) -> String {
     let mut s = String::new();
     // With limits, a column says which measurements met them (with the noise margin).
     let limits = r.measurements.iter().any(|m| m.feasible.is_some());
+    let knobs = r.knobs();
+    let (names, rule) = knob_header(&knobs);
     s += &format!(
-        "## Measurements\n\n| # | CPU (MHz) | GPU (MHz) | batch | energy (J) | time (s) | power (W) | runs | CV (%) |{}\n|---|---|---|---|---|---|---|---|---|{}\n",
+        "## Measurements\n\n| # |{names} energy (J) | time (s) | power (W) | runs | CV (%) |{}\n|---|{rule}---|---|---|---|---|{}\n",
         if limits { " meets the limits |" } else { "" },
         if limits { "---|" } else { "" }
     );
     let b = &r.baseline;
     // The baseline's row says what it is: the governors, or the all-max corner standing in.
-    let (name, cpu, gpu) = match b.kind.as_str() {
-        "dvfs" => ("DVFS", "governor", "governor"),
-        "max-clocks" => ("max clocks (stands in for DVFS)", "max", "max"),
-        _ => ("default clocks", "default", "default"),
+    let (name, clocks) = match b.kind {
+        BaselineKind::Dvfs => ("DVFS", "governor"),
+        BaselineKind::MaxClocks => ("max clocks (stands in for DVFS)", "max"),
+        BaselineKind::DefaultClocks => ("default clocks", "default"),
+        BaselineKind::AsFound => ("clocks as found", "as found"),
     };
+    let setting: String = knobs
+        .iter()
+        .map(|k| match k {
+            Knob::BatchSize => format!(" {} |", b.batch_size),
+            _ => format!(" {clocks} |"),
+        })
+        .collect();
     s += &format!(
-        "| {name} | {cpu} | {gpu} | {} | {:.1} | {} | {} | {} | {} |{}\n",
-        b.batch_size,
+        "| {name} |{setting} {:.1} | {} | {} | {} | {} |{}\n",
         b.energy_j,
         or_not_recorded(b.time_s, 1),
         or_not_recorded(b.avg_power_w, 2),
@@ -219,9 +255,9 @@ fn measurements(r: &Report) -> String {
             None => "",
         };
         s += &format!(
-            "| {}{screened} | {} | {} | {cv} |{meets}\n",
+            "| {}{screened} |{} | {} | {cv} |{meets}\n",
             m.n,
-            cells(&m.config, &m.energy),
+            cells(&knobs, &m.config, &m.energy),
             m.runs
         );
     }
@@ -244,14 +280,14 @@ fn failures_and_front(r: &Report) -> String {
         }
     }
     if !r.pareto.is_empty() {
-        s += "\n## Energy-latency Pareto front\n\n| # | CPU (MHz) | GPU (MHz) | batch | latency (ms per batch) | mJ / inference |\n|---|---|---|---|---|---|\n";
+        let knobs = r.knobs();
+        let (names, rule) = knob_header(&knobs);
+        s += &format!("\n## Energy-latency Pareto front\n\n| # |{names} latency (ms per batch) | mJ / inference |\n|---|{rule}---|---|\n");
         for p in &r.pareto {
             s += &format!(
-                "| {} | {} | {} | {} | {:.1} | {:.1} |\n",
+                "| {} |{} {:.1} | {:.1} |\n",
                 p.n,
-                mhz_khz(p.config.cpu_freq_khz),
-                mhz_hz(p.config.gpu_freq_hz),
-                p.config.batch_size,
+                knob_cells(&knobs, &p.config),
                 p.latency_ms,
                 p.energy_per_inference_mj
             );
@@ -320,7 +356,7 @@ mod tests {
             screened_inferences: None,
         };
         let base = |b, e| Baseline {
-            kind: "dvfs".into(),
+            kind: BaselineKind::Dvfs,
             batch_size: b,
             energy_j: e,
             time_s: e / 4.0,
@@ -389,7 +425,7 @@ mod tests {
         r.baseline.converged = false;
         r.baseline.cv = 0.54;
         r.baseline.runs = 10;
-        r.baseline.kind = "max-clocks".into();
+        r.baseline.kind = BaselineKind::MaxClocks;
         r.measurements[0].energy.time_s = 0.0;
         r.measurements[0].energy.avg_power_w = 0.0;
         let md = render(&r);

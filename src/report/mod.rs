@@ -11,7 +11,7 @@ pub mod sweep;
 
 use crate::measure::Measurement;
 use crate::objective::Quantities;
-use crate::space::Config;
+use crate::space::{Config, Knob};
 use crate::study::Outcome;
 use serde::{Deserialize, Serialize};
 
@@ -55,9 +55,8 @@ pub struct Best {
 /// A DVFS baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
-    /// "dvfs" (the board's default governors), or "max-clocks" for a replay table without DVFS
-    /// rows, where the all-max corner stands in for them.
-    pub kind: String,
+    /// The board's default governors, or what stands in for them.
+    pub kind: crate::device::BaselineKind,
     /// Batch size.
     pub batch_size: u32,
     /// Energy for `inferences` inferences.
@@ -76,9 +75,9 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    fn of(m: &Measurement, kind: &str) -> Baseline {
+    fn of(m: &Measurement, kind: crate::device::BaselineKind) -> Baseline {
         Baseline {
-            kind: kind.into(),
+            kind,
             batch_size: m.batch_size,
             energy_j: m.energy_j,
             time_s: m.time_s,
@@ -262,7 +261,31 @@ fn energy_name() -> String {
     "energy".into()
 }
 
+/// " at batch N", or nothing where the batch size is not a knob (0: a table without that
+/// column).
+pub fn at_batch(batch_size: u32) -> String {
+    match batch_size {
+        0 => String::new(),
+        b => format!(" at batch {b}"),
+    }
+}
+
 impl Report {
+    /// The knobs of the study's configurations, in [`Knob::EVERY`] order: a knob at 0 (or
+    /// absent) in every configuration is not one (see [`Config`]), and no output shows it.
+    pub fn knobs(&self) -> Vec<Knob> {
+        let configs: Vec<&Config> = self
+            .measurements
+            .iter()
+            .map(|m| &m.config)
+            .chain(self.best.iter().map(|b| &b.config))
+            .collect();
+        Knob::EVERY
+            .into_iter()
+            .filter(|k| configs.iter().any(|c| c.get(*k).is_some_and(|v| v != 0)))
+            .collect()
+    }
+
     /// Warnings about figures that did not converge (the baselines' runs above the CV target),
     /// one sentence each; the savings against such a baseline are uncertain.
     pub fn convergence_warnings(&self) -> Vec<String> {
@@ -272,15 +295,15 @@ impl Report {
             if !b.converged && b.runs < min_runs && b.cv < self.protocol.cv_target {
                 // A table's few readings: not a spread seen, a spread not known.
                 w.push(format!(
-                    "the {name} at batch {} rests on {} reading{} (the protocol takes {min_runs}): its spread is unknown, so the savings against it are uncertain",
-                    b.batch_size,
+                    "the {name}{} rests on {} reading{} (the protocol takes {min_runs}): its spread is unknown, so the savings against it are uncertain",
+                    at_batch(b.batch_size),
                     b.runs,
                     if b.runs == 1 { "" } else { "s" },
                 ));
             } else if !b.converged {
                 w.push(format!(
-                    "the {name} at batch {} did not converge (CV {:.1} % after {} run{}, target {:.1} %): the savings against it are uncertain",
-                    b.batch_size,
+                    "the {name}{} did not converge (CV {:.1} % after {} run{}, target {:.1} %): the savings against it are uncertain",
+                    at_batch(b.batch_size),
                     b.cv * 100.0,
                     b.runs,
                     if b.runs == 1 { "" } else { "s" },
@@ -341,7 +364,7 @@ impl Report {
             .map(|c| {
                 // A slowdown is against the baseline at its batch size: say which.
                 let at = if c.name == "max_slowdown" {
-                    format!(" at batch {}", self.baseline.batch_size)
+                    at_batch(self.baseline.batch_size)
                 } else {
                     String::new()
                 };
@@ -413,7 +436,7 @@ pub struct ReportContext<'a> {
     /// Budget.
     pub budget: usize,
     /// What the baseline is ("dvfs", or what stands in for it on the device).
-    pub baseline_kind: &'static str,
+    pub baseline_kind: crate::device::BaselineKind,
     /// Objective and constraints.
     pub goal: crate::objective::Goal,
     /// Racing and screening.

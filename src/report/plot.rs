@@ -387,7 +387,10 @@ fn convergence(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
 }
 
 fn batch(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
-    let Some(best) = p.best else { return Ok(false) };
+    // Batch 0: the batch size is not a knob (a table without that column).
+    let Some(best) = p.best.filter(|b| b.batch_size != 0) else {
+        return Ok(false);
+    };
     let same_clocks = |x: &&Sample| {
         x.config.cpu_freq_khz == best.cpu_freq_khz && x.config.gpu_freq_hz == best.gpu_freq_hz
     };
@@ -535,7 +538,11 @@ pub fn pareto(rep: &super::Report, path: &Path) -> Result<bool, String> {
         .map_err(err)?;
     c.draw_series([TriangleMarker::new(log(base), 8, RED.filled())])
         .map_err(err)?
-        .label(format!("DVFS at batch {}", b.batch_size))
+        .label(format!(
+            "{}{}",
+            b.kind.short(),
+            super::at_batch(b.batch_size)
+        ))
         .legend(|(x, y)| TriangleMarker::new((x + 8, y), 6, RED.filled()));
     c.configure_series_labels()
         .background_style(WHITE.mix(0.8))

@@ -39,20 +39,55 @@ pub fn profile_toml(r: &Report) -> Option<String> {
     };
     let body = toml::to_string(&p).expect("profile serialises");
     Some(format!(
-        "# edgetune profile: {} on {}, batch {}, {:.1} J per {} inferences ({}).\n# On the board: `sudo edgetune apply profile.toml` (undo: `sudo edgetune restore`), apply-profile.sh, or the nvpmodel.conf block beside this file.\n[profile]\n{body}",
+        "# edgetune profile: {} on {}{}, {:.1} J per {} inferences ({}).\n# On the board: `sudo edgetune apply profile.toml` (undo: `sudo edgetune restore`), apply-profile.sh, or the nvpmodel.conf block beside this file.\n[profile]\n{body}",
         r.model,
         r.device,
-        b.config.batch_size,
+        comma_batch(b.config.batch_size),
         b.energy.energy_j,
         r.inferences,
         r.backend.provenance(),
     ))
 }
 
+/// The recommended values a board cannot be set to (a replay table's values need not be in the
+/// board's tables): board files are written only when there are none.
+pub fn off_the_board(r: &Report, board: &Board) -> Vec<String> {
+    let Some(c) = r.best.as_ref().map(|b| b.config) else {
+        return Vec::new();
+    };
+    let mut off = Vec::new();
+    if c.cpu_freq_khz != 0 && !board.cpu.frequencies_khz.contains(&c.cpu_freq_khz) {
+        off.push(format!("CPU {} kHz", c.cpu_freq_khz));
+    }
+    if c.gpu_freq_hz != 0 && !board.gpu.frequencies_hz.contains(&c.gpu_freq_hz) {
+        off.push(format!("GPU {} Hz", c.gpu_freq_hz));
+    }
+    if let Some(f) = c.emc_freq_hz {
+        if !board
+            .emc
+            .as_ref()
+            .is_some_and(|e| e.frequencies_hz.contains(&f))
+        {
+            off.push(format!("memory {f} Hz"));
+        }
+    }
+    if let Some(n) = c.cpu_cores {
+        if n == 0 || n as usize > all_cpus(board).len() {
+            off.push(format!("{n} CPU cores"));
+        }
+    }
+    off
+}
+
+/// Whether the recommendation sets anything on a board (a table may vary the batch size only).
+fn sets_the_board(c: &crate::space::Config) -> bool {
+    c.cpu_freq_khz != 0 || c.gpu_freq_hz != 0 || c.emc_freq_hz.is_some() || c.cpu_cores.is_some()
+}
+
 /// An nvpmodel `POWER_MODEL` block pinning the recommended clocks (MIN_FREQ = MAX_FREQ, in
 /// nvpmodel's units: kHz for the CPU, Hz for the GPU), with the board's own PARAM names.
 pub fn nvpmodel_block(r: &Report, board: &Board, id: u32) -> Option<String> {
-    let b = r.best.as_ref()?;
+    let b = r.best.as_ref().filter(|b| sets_the_board(&b.config))?;
     let name = format!(
         "EDGETUNE_{}",
         r.model.to_ascii_uppercase().replace('-', "_")
@@ -61,18 +96,17 @@ pub fn nvpmodel_block(r: &Report, board: &Board, id: u32) -> Option<String> {
         "{}# Paste into /etc/nvpmodel.conf (keep the PARAM sections) and select with `sudo nvpmodel -m {id}`.\n< POWER_MODEL ID={id} NAME={name} >\n",
         provenance(r, b, &board.board.name)
     );
-    for c in &board.cpu.clusters {
-        s += &format!("{} MIN_FREQ {}\n", c.nvpmodel_param, b.config.cpu_freq_khz);
-        s += &format!("{} MAX_FREQ {}\n", c.nvpmodel_param, b.config.cpu_freq_khz);
+    // A knob at 0 is not one of the study's (a table without its column): left as it is.
+    if b.config.cpu_freq_khz != 0 {
+        for c in &board.cpu.clusters {
+            s += &format!("{} MIN_FREQ {}\n", c.nvpmodel_param, b.config.cpu_freq_khz);
+            s += &format!("{} MAX_FREQ {}\n", c.nvpmodel_param, b.config.cpu_freq_khz);
+        }
     }
-    s += &format!(
-        "{} MIN_FREQ {}\n",
-        board.gpu.nvpmodel_param, b.config.gpu_freq_hz
-    );
-    s += &format!(
-        "{} MAX_FREQ {}\n",
-        board.gpu.nvpmodel_param, b.config.gpu_freq_hz
-    );
+    if b.config.gpu_freq_hz != 0 {
+        let (param, hz) = (&board.gpu.nvpmodel_param, b.config.gpu_freq_hz);
+        s += &format!("{param} MIN_FREQ {hz}\n{param} MAX_FREQ {hz}\n");
+    }
     // nvpmodel's CPU_ONLINE section: the first `cpu_cores` cores on, the rest off.
     if let Some(n) = b.config.cpu_cores {
         for cpu in all_cpus(board) {
@@ -97,13 +131,21 @@ fn all_cpus(board: &Board) -> Vec<u32> {
 /// The comment line saying what a profile is for and where its energy came from.
 fn provenance(r: &Report, b: &super::Best, board_name: &str) -> String {
     format!(
-        "# edgetune: {} on {board_name}, batch {}, {:.1} J per {} inferences ({}).\n",
+        "# edgetune: {} on {board_name}{}, {:.1} J per {} inferences ({}).\n",
         r.model,
-        b.config.batch_size,
+        comma_batch(b.config.batch_size),
         b.energy.energy_j,
         r.inferences,
         r.backend.provenance()
     )
+}
+
+/// ", batch N", or nothing where the batch size is not a knob.
+fn comma_batch(b: u32) -> String {
+    match b {
+        0 => String::new(),
+        b => format!(", batch {b}"),
+    }
 }
 
 fn round3(x: f64) -> f64 {
@@ -134,23 +176,30 @@ pub fn nvml_snippet(r: &Report, spec: &crate::device::nvml::GpuSpec) -> Option<S
 /// A shell script that writes the recommended clocks to sysfs, pinning min = max in an order that
 /// never makes min > max (the board's own cpufreq policies and devfreq device).
 pub fn shell_snippet(r: &Report, board: &Board) -> Option<String> {
-    let b = r.best.as_ref()?;
+    let b = r.best.as_ref().filter(|b| sets_the_board(&b.config))?;
     let mut s = format!(
         "#!/bin/sh\n{}# Run as root on the board; a reboot (or nvpmodel -m with your usual mode) undoes it.\nset -e\n",
         provenance(r, b, &board.board.name)
     );
     s += "# pin DIR MIN_FILE MAX_FILE VALUE: raise max first when going up, lower min first when going down.\n";
     s += "pin() {\n  if [ \"$4\" -ge \"$(cat \"$1/$2\")\" ]; then\n    echo \"$4\" > \"$1/$3\"; echo \"$4\" > \"$1/$2\"\n  else\n    echo \"$4\" > \"$1/$2\"; echo \"$4\" > \"$1/$3\"\n  fi\n}\n";
-    for c in &board.cpu.clusters {
+    for c in board
+        .cpu
+        .clusters
+        .iter()
+        .filter(|_| b.config.cpu_freq_khz != 0)
+    {
         s += &format!(
             "pin /sys/devices/system/cpu/cpu{}/cpufreq scaling_min_freq scaling_max_freq {}\n",
             c.cpus[0], b.config.cpu_freq_khz
         );
     }
-    s += &format!(
-        "pin /sys/class/devfreq/{} min_freq max_freq {}\n",
-        board.gpu.devfreq, b.config.gpu_freq_hz
-    );
+    if b.config.gpu_freq_hz != 0 {
+        s += &format!(
+            "pin /sys/class/devfreq/{} min_freq max_freq {}\n",
+            board.gpu.devfreq, b.config.gpu_freq_hz
+        );
+    }
     if let Some(f) = b.config.emc_freq_hz {
         // jetson_clocks' do_emc, with debugfs mounted.
         s += &if board.board.soc == "t210" {

@@ -1,6 +1,6 @@
 //! The summary `tune` prints: the recommendation, its saving, how it was found.
 
-use super::{human_duration, Best, Report};
+use super::{at_batch, human_duration, Best, Report};
 use crate::units::{cpu_mhz, gpu_mhz};
 
 /// The human summary `tune` prints.
@@ -20,12 +20,12 @@ pub fn summary(r: &Report) -> String {
     }
     match (&r.objective_value, r.objective.as_str()) {
         (Some(v), "edp") => s += &format!(
-            "objective edp (energy x time per inference): {:.2} mJ ms at the recommendation, {:.2} mJ ms at the baseline (batch {}): {:.1} % lower\n",
-            v.best * 1e6, v.baseline * 1e6, r.baseline.batch_size, v.saving_pct
+            "objective edp (energy x time per inference): {:.2} mJ ms at the recommendation, {:.2} mJ ms at the baseline{}: {:.1} % lower\n",
+            v.best * 1e6, v.baseline * 1e6, at_batch(r.baseline.batch_size), v.saving_pct
         ),
         (Some(v), _) => s += &format!(
-            "objective {}: {:.4} at the recommendation, {:.4} at the baseline (batch {}): {:.1} % lower\n",
-            r.objective, v.best, v.baseline, r.baseline.batch_size, v.saving_pct
+            "objective {}: {:.4} at the recommendation, {:.4} at the baseline{}: {:.1} % lower\n",
+            r.objective, v.best, v.baseline, at_batch(r.baseline.batch_size), v.saving_pct
         ),
         (None, "energy") => {}
         (None, o) => s += &format!("objective: {o} (lower is better)\n"),
@@ -76,22 +76,7 @@ pub fn summary(r: &Report) -> String {
 /// The recommendation's lines: its knobs, its energy, its savings against the baseline.
 fn recommendation(r: &Report, b: &Best) -> String {
     let mut s = String::new();
-    let cpu = match b.config.cpu_freq_khz {
-        0 => String::new(),
-        khz => format!("CPU {} MHz ({khz} kHz), ", cpu_mhz(khz)),
-    };
-    let gpu = match b.config.gpu_freq_hz {
-        0 => "GPU default clocks".to_string(),
-        hz => format!("GPU {} MHz ({hz} Hz)", gpu_mhz(hz)),
-    };
-    s += &format!(
-        "recommended: {cpu}{gpu},{} batch {}\n",
-        b.config.emc_freq_hz.map_or(String::new(), |f| format!(
-            " memory {} MHz ({f} Hz),",
-            gpu_mhz(f)
-        )),
-        b.config.batch_size
-    );
+    s += &format!("recommended: {}\n", knob_words(r, &b.config));
     let time = if b.energy.time_s > 0.0 {
         format!(
             "time {:.1} s, average power {:.2} W",
@@ -106,18 +91,16 @@ fn recommendation(r: &Report, b: &Best) -> String {
     );
     // On a GPU the baseline is its default clocks; a table without DVFS rows has its
     // all-max corner stand in.
-    let base_name = match r.baseline.kind.as_str() {
-        "dvfs" => "DVFS",
-        "max-clocks" => "max clocks",
-        _ => "default clocks",
-    };
+    let base_name = r.baseline.kind.short();
     if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
         s += &format!(
-            "saving vs {base_name} at batch {} (frequencies only): {p:.1} % ({base_name} {:.1} J)\n",
-            base.batch_size, base.energy_j
+            "saving vs {base_name}{} (frequencies only): {p:.1} % ({base_name} {:.1} J)\n",
+            at_batch(base.batch_size),
+            base.energy_j
         );
     }
-    if let Some(p) = r.saving_pct {
+    // Where the batch size is not a knob the line above says it all.
+    if let Some(p) = r.saving_pct.filter(|_| r.baseline.batch_size != 0) {
         let what = if r.baseline_same_batch.is_some() {
             "frequencies and batch size"
         } else {
@@ -129,4 +112,31 @@ fn recommendation(r: &Report, b: &Best) -> String {
         );
     }
     s
+}
+
+/// The recommendation's knobs as `tune` prints them (clocks with their sysfs values, so they can
+/// be typed back to `--fix`); a knob at 0 is not one, except an NVIDIA GPU's default clocks.
+fn knob_words(r: &Report, c: &crate::space::Config) -> String {
+    let mut parts = Vec::new();
+    if c.cpu_freq_khz != 0 {
+        let khz = c.cpu_freq_khz;
+        parts.push(format!("CPU {} MHz ({khz} kHz)", cpu_mhz(khz)));
+    }
+    match c.gpu_freq_hz {
+        0 if r.backend == crate::device::BackendKind::Nvml => {
+            parts.push("GPU default clocks".into())
+        }
+        0 => {}
+        hz => parts.push(format!("GPU {} MHz ({hz} Hz)", gpu_mhz(hz))),
+    }
+    if let Some(f) = c.emc_freq_hz {
+        parts.push(format!("memory {} MHz ({f} Hz)", gpu_mhz(f)));
+    }
+    if let Some(n) = c.cpu_cores {
+        parts.push(format!("{n} CPU cores online"));
+    }
+    if c.batch_size != 0 {
+        parts.push(format!("batch {}", c.batch_size));
+    }
+    parts.join(", ")
 }

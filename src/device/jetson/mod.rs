@@ -11,6 +11,7 @@ pub mod rails;
 pub mod snapshot;
 pub mod sysfs;
 
+use crate::device::BaselineKind;
 use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
 use crate::measure::power::{Poller, DEFAULT_POLL_MS};
 use rails::Rails;
@@ -921,11 +922,11 @@ impl Device for JetsonDevice {
         serde_json::to_string_pretty(&self.snapshot).ok()
     }
 
-    fn baseline_kind(&self) -> &'static str {
+    fn baseline_kind(&self) -> BaselineKind {
         if self.pinned_at_start {
-            "as found (clocks were pinned at start)"
+            BaselineKind::AsFound
         } else {
-            "dvfs"
+            BaselineKind::Dvfs
         }
     }
 }

@@ -13,6 +13,7 @@
 //! `libnvidia-ml.so.1`), so edgetune builds and runs where there is no driver.
 
 use super::{Device, DeviceError, EnergyWindow, FreqSetting};
+use crate::device::BaselineKind;
 use crate::measure::power::Poller;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -614,8 +615,8 @@ impl Device for NvmlDevice {
         self.unlock()
     }
 
-    fn baseline_kind(&self) -> &'static str {
-        "default boost clocks"
+    fn baseline_kind(&self) -> BaselineKind {
+        BaselineKind::DefaultClocks
     }
 
     fn notes(&self) -> Vec<String> {
