@@ -691,9 +691,15 @@ impl CommonArgs {
 }
 
 impl TuneArgs {
-    pub fn to_options(&self, catalog: &Option<PathBuf>) -> Result<TuneOptions, SpaceError> {
+    /// The options; `args` are the study's arguments, recorded in its journal.
+    pub fn to_options(
+        &self,
+        catalog: &Option<PathBuf>,
+        args: Vec<String>,
+    ) -> Result<TuneOptions, SpaceError> {
         Ok(TuneOptions {
             common: self.common.to_common(catalog),
+            args,
             strategy: self.strategy.clone(),
             strategy_options: StrategyOptions {
                 acquisition: match self.acquisition {
@@ -798,4 +804,81 @@ impl BenchArgs {
             table_holes: self.table_holes,
         }
     }
+}
+
+/// `tune` options that say how to show a study, not what it is: never recorded.
+const NOT_RECORDED: [&str; 4] = ["out", "resume", "json", "quiet"];
+
+/// The command line to parse, and (for `tune`) the study's arguments to record in its journal.
+/// `tune --resume DIR` takes the arguments recorded in DIR's journal, and the ones given now
+/// replace those of the same option (all values of a repeatable one).
+pub fn with_journal_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
+    use clap::CommandFactory;
+    if argv.get(1).map(String::as_str) != Some("tune") {
+        return (argv, Vec::new());
+    }
+    let mut cmd = Cli::command();
+    cmd.build();
+    let Some(tune) = cmd.find_subcommand("tune") else {
+        return (argv, Vec::new());
+    };
+    let now = groups(tune, &argv[2..]);
+    let resume = now
+        .iter()
+        .find(|(id, _)| id == "resume")
+        .and_then(|(_, t)| option_value(t));
+    let earlier = resume.map_or(Vec::new(), |d| {
+        groups(tune, &edgetune::study::journal::recorded_args(d.as_ref()))
+    });
+    let mut merged: Vec<(String, Vec<String>)> = earlier
+        .into_iter()
+        .filter(|(id, _)| now.iter().all(|(n, _)| n != id))
+        .collect();
+    merged.extend(now);
+    let record = merged
+        .iter()
+        .filter(|(id, _)| !NOT_RECORDED.contains(&id.as_str()))
+        .flat_map(|(_, t)| t.clone())
+        .collect();
+    let parse = argv[..2]
+        .iter()
+        .cloned()
+        .chain(merged.into_iter().flat_map(|(_, t)| t))
+        .collect();
+    (parse, record)
+}
+
+/// The value of a one-option group (`--x v` or `--x=v`).
+fn option_value(tokens: &[String]) -> Option<String> {
+    match tokens {
+        [_, v] => Some(v.clone()),
+        [t] => t.split_once('=').map(|(_, v)| v.to_string()),
+        _ => None,
+    }
+}
+
+/// A subcommand's arguments as groups, each an option (by its clap id) with its value's tokens.
+/// Tokens clap does not know form a group of their own (clap reports them when parsing).
+fn groups(cmd: &clap::Command, args: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let t = &args[i];
+        let (found, attached) = if let Some(long) = t.strip_prefix("--") {
+            let name = long.split('=').next().unwrap_or(long);
+            let a = cmd.get_arguments().find(|a| a.get_long() == Some(name));
+            (a, long.contains('='))
+        } else if let Some(short) = t.strip_prefix('-').and_then(|s| s.chars().next()) {
+            let a = cmd.get_arguments().find(|a| a.get_short() == Some(short));
+            (a, t.len() > 2)
+        } else {
+            (None, false)
+        };
+        let takes_value = found.is_some_and(|a| a.get_action().takes_values());
+        let n = if takes_value && !attached { 2 } else { 1 };
+        let id = found.map_or(t.clone(), |a| a.get_id().to_string());
+        out.push((id, args[i..(i + n).min(args.len())].to_vec()));
+        i += n;
+    }
+    out
 }

@@ -6,11 +6,11 @@ use clap::Parser;
 use cli::{Cli, Command};
 use edgetune::{app, error};
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, study_args: Vec<String>) -> anyhow::Result<()> {
     let stdout = &mut std::io::stdout().lock();
     let cat = &cli.catalog;
     match &cli.command {
-        Command::Tune(a) => app::tune::run(&a.to_options(cat)?, stdout).map(|_| ()),
+        Command::Tune(a) => app::tune::run(&a.to_options(cat, study_args)?, stdout).map(|_| ()),
         Command::Sweep(a) => app::sweep::run(&a.to_options(cat)?, stdout).map(|_| ()),
         Command::Measure(a) => app::measure::run(&a.to_options(cat)?, stdout).map(|_| ()),
         Command::Baseline(a) => app::measure::run(&a.to_options(cat)?, stdout).map(|_| ()),
@@ -47,8 +47,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    // Arguments that are not UTF-8 (a path) go to clap as they are, unrecorded.
+    let utf8: Option<Vec<String>> = std::env::args_os().map(|a| a.into_string().ok()).collect();
+    let (cli, study_args) = match utf8 {
+        Some(argv) => {
+            let (argv, study_args) = cli::with_journal_args(argv);
+            (Cli::parse_from(argv), study_args)
+        }
+        None => (Cli::parse(), Vec::new()),
+    };
+    if let Err(e) = run(cli, study_args) {
         // A closed pipe (`edgetune models | head -1`) is the reader's choice, not a failure.
         let broken_pipe = e.chain().any(|c| {
             c.downcast_ref::<std::io::Error>()

@@ -1624,3 +1624,60 @@ fn output_field_names_are_pinned() {
     let profile = serde_json::to_value(profile).unwrap();
     assert_eq!(paths_of(&[profile]), PROFILE_FIELDS);
 }
+
+#[test]
+fn resume_takes_the_study_s_options_from_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    edgetune()
+        .args([
+            "tune",
+            "-m",
+            "mobilenet-v2",
+            "-d",
+            "nx",
+            "--strategy",
+            "random",
+        ])
+        .args([
+            "--budget", "4", "--fix", "batch=8", "--seed", "5", "-q", "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    // Only the folder and a larger budget: the rest comes from the journal.
+    let o = edgetune()
+        .arg("tune")
+        .arg("--resume")
+        .arg(&out)
+        .args(["--budget", "6", "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("from its journal, 2 measured now") && text.contains("4 measurements"),
+        "{text}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["measured_configs"], 6);
+    assert_eq!(
+        (r["model"].as_str(), r["strategy"].as_str()),
+        (Some("mobilenet-v2"), Some("random"))
+    );
+    assert!(r["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["batch_size"] == 8));
+    // An option given now replaces the journal's, and the journal says it is another study.
+    edgetune()
+        .arg("tune")
+        .arg("--resume")
+        .arg(&out)
+        .args(["--seed", "6", "--budget", "8"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("seed is 5 there but 6 now"));
+}

@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 pub struct TuneOptions {
     /// Shared options.
     pub common: Common,
+    /// The command-line arguments of the study, recorded in its journal for `--resume DIR`.
+    pub args: Vec<String>,
     /// Strategy name.
     pub strategy: String,
     /// Options of the model-based strategies.
@@ -89,6 +91,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         goal: o.goal,
         exploration: plan.exploration,
         prior: plan.prior.words(),
+        args: o.args.clone(),
     };
     let Started {
         dir,
@@ -154,6 +157,16 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     if o.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
     } else {
+        if let Some(d) = &o.resume {
+            writeln!(
+                out,
+                "resumed the study in {}: {} measurement{} from its journal, {} measured now",
+                d.display(),
+                rep.resumed_configs,
+                if rep.resumed_configs == 1 { "" } else { "s" },
+                rep.measured_configs.saturating_sub(rep.resumed_configs)
+            )?;
+        }
         write!(out, "{}", summary(&rep))?;
     }
     if !o.common.quiet {

@@ -110,8 +110,8 @@ fn recommendation(r: &Report) -> String {
             base.energy_j
         );
     }
-    // Where the batch size is not a knob the line above says it all.
-    if let Some(p) = r.saving_pct.filter(|_| r.baseline.batch_size != 0) {
+    // At the baseline's batch (or with no batch knob) the line above says it all.
+    if let Some(p) = r.saving_pct.filter(|_| !r.one_saving()) {
         s += &format!(
             "- Saving against {} at the baseline batch size ({}), frequencies and batch size together: **{p:.1} %** ({:.1} J).\n",
             r.baseline.kind.words(), r.baseline.batch_size, r.baseline.energy_j

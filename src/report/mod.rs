@@ -271,6 +271,14 @@ pub fn at_batch(batch_size: u32) -> String {
 }
 
 impl Report {
+    /// Whether the saving against the baseline at the recommended batch is the only one: the
+    /// batch size is not a knob, or the recommendation is at the baseline's batch.
+    pub fn one_saving(&self) -> bool {
+        self.baseline_same_batch
+            .as_ref()
+            .is_some_and(|b| b.batch_size == self.baseline.batch_size)
+    }
+
     /// The knobs of the study's configurations, in [`Knob::EVERY`] order: a knob at 0 (or
     /// absent) in every configuration is not one (see [`Config`]), and no output shows it.
     pub fn knobs(&self) -> Vec<Knob> {

@@ -11,6 +11,8 @@
 //! 4. `batch.svg`: energy and time per inference against batch size at the recommended clocks.
 
 use crate::space::Config;
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -76,6 +78,80 @@ fn bounds(v: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// An f64 axis ticked where the caller says: plotters picks round numbers of the axis's own
+/// units, and for a log10 axis or a heat map's cell indices those are not the values to label.
+struct Ticked {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ticked {
+    fn new(lo: f64, hi: f64, ticks: Vec<f64>) -> Ticked {
+        Ticked {
+            inner: (lo..hi).into(),
+            ticks,
+        }
+    }
+}
+
+impl Ranged for Ticked {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+impl ValueFormatter<f64> for Ticked {
+    // Every axis of this type is given a label formatter; this is the fallback.
+    fn format(value: &f64) -> String {
+        tick_label(*value)
+    }
+}
+
+/// A y range raised at the top so that a legend of `entries` rows, drawn in the upper right of
+/// a plot area `height_px` high, sits above every line instead of over one.
+fn with_legend_room((y0, y1): (f64, f64), entries: usize, height_px: f64) -> (f64, f64) {
+    let share = ((entries as f64 * 20.0 + 14.0) / height_px).min(0.5);
+    (y0, y1 + (y1 - y0) * share / (1.0 - share))
+}
+
+/// Ticks of a log10 axis from `lo` to `hi` (in log10 units) at 1, 2 and 5 times powers of ten
+/// (every integer multiple when the range is too short for three of those).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let at = |mults: &[f64]| -> Vec<f64> {
+        (lo.floor() as i32..=hi.ceil() as i32)
+            .flat_map(|k| mults.iter().map(move |m| (m * 10f64.powi(k)).log10()))
+            .filter(|v| (lo..=hi).contains(v))
+            .collect()
+    };
+    let coarse = at(&[1.0, 2.0, 5.0]);
+    if coarse.len() >= 3 {
+        coarse
+    } else {
+        at(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    }
+}
+
+/// A tick value as people write it: three significant digits at most, no trailing zeros.
+fn tick_label(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    match s.contains('.') {
+        true => s.trim_end_matches('0').trim_end_matches('.').to_string(),
+        false => s,
+    }
+}
+
 /// Draws every plot that has data into `dir`; returns the files written.
 pub fn draw_all(p: &PlotInput<'_>, dir: &Path, which: &[usize]) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
@@ -118,7 +194,8 @@ fn energy_vs_gpu(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
     }
     let batches: BTreeSet<u32> = all.iter().map(|x| x.config.batch_size).collect();
     let (x0, x1) = bounds(all.iter().map(|x| mhz(x.config.gpu_freq_hz)));
-    let (y0, y1) = bounds(all.iter().map(|x| x.energy_j));
+    let entries = batches.len() * usize::from(lines.is_some()) + 1;
+    let (y0, y1) = with_legend_room(bounds(all.iter().map(|x| x.energy_j)), entries, 400.0);
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut c = ChartBuilder::on(&root)
@@ -174,6 +251,7 @@ fn energy_vs_gpu(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
     .label("recommended (x); measured (dots)")
     .legend(|(x, y)| Cross::new((x + 9, y), 5, BLACK.stroke_width(2)));
     c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
@@ -197,6 +275,12 @@ fn ramp(t: f64) -> RGBColor {
     };
     let mix = |x: f64, y: f64| (x + (y - x) * u).round() as u8;
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// Tick positions at the centres of `n` unit cells, at most `most` of them (every k-th cell).
+fn cell_centres(n: usize, most: usize) -> Vec<f64> {
+    let step = n.div_ceil(most.max(1)).max(1);
+    (0..n).step_by(step).map(|i| i as f64 + 0.5).collect()
 }
 
 fn heatmap(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
@@ -251,7 +335,10 @@ fn heatmap(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..gpus.len() as f64, 0f64..cpus.len() as f64)
+        .build_cartesian_2d(
+            Ticked::new(0.0, gpus.len() as f64, cell_centres(gpus.len(), 12)),
+            Ticked::new(0.0, cpus.len() as f64, cell_centres(cpus.len(), 15)),
+        )
         .map_err(err)?;
     let gl = gpus.clone();
     let cl = cpus.clone();
@@ -259,8 +346,6 @@ fn heatmap(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
         .disable_mesh()
         .x_desc("GPU frequency (MHz)")
         .y_desc("CPU frequency (MHz)")
-        .x_labels(gpus.len().min(12))
-        .y_labels(cpus.len().min(15))
         .x_label_formatter(&move |v| {
             gl.get(v.floor() as usize)
                 .map_or(String::new(), |h| format!("{:.0}", mhz(*h)))
@@ -327,12 +412,17 @@ fn convergence(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
     let grid_min = p
         .grid
         .map(|(g, _)| g.iter().map(|x| x.energy_j).fold(f64::INFINITY, f64::min));
-    let (y0, y1) = bounds(
-        p.trace_j
-            .iter()
-            .copied()
-            .chain(p.baseline.as_ref().map(|b| b.0))
-            .chain(grid_min),
+    let entries = 1 + usize::from(p.baseline.is_some()) + usize::from(grid_min.is_some());
+    let (y0, y1) = with_legend_room(
+        bounds(
+            p.trace_j
+                .iter()
+                .copied()
+                .chain(p.baseline.as_ref().map(|b| b.0))
+                .chain(grid_min),
+        ),
+        entries,
+        400.0,
     );
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -378,6 +468,7 @@ fn convergence(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], g));
     }
     c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
@@ -511,13 +602,16 @@ pub fn pareto(rep: &super::Report, path: &Path) -> Result<bool, String> {
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, y0..y1)
+        .build_cartesian_2d(
+            Ticked::new(x0, x1, log_ticks(x0, x1)),
+            Ticked::new(y0, y1, log_ticks(y0, y1)),
+        )
         .map_err(err)?;
     c.configure_mesh()
         .x_desc("Latency of one batch (ms, log scale)")
         .y_desc("Energy per inference (mJ, log scale)")
-        .x_label_formatter(&|v| format!("{:.3}", 10f64.powf(*v)))
-        .y_label_formatter(&|v| format!("{:.3}", 10f64.powf(*v)))
+        .x_label_formatter(&|v| tick_label(10f64.powf(*v)))
+        .y_label_formatter(&|v| tick_label(10f64.powf(*v)))
         .draw()
         .map_err(err)?;
     c.draw_series(
@@ -551,4 +645,39 @@ pub fn pareto(rep: &super::Report, path: &Path) -> Result<bool, String> {
         .map_err(err)?;
     root.present().map_err(err)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_ticks_sit_on_values_people_write() {
+        // 150..2000 ms: 200, 500, 1000, 2000.
+        let labels = |lo: f64, hi: f64| -> Vec<String> {
+            log_ticks(lo.log10(), hi.log10())
+                .iter()
+                .map(|v| tick_label(10f64.powf(*v)))
+                .collect()
+        };
+        assert_eq!(labels(150.0, 2000.0), ["200", "500", "1000", "2000"]);
+        // A short range gets every integer multiple.
+        assert_eq!(labels(380.0, 720.0), ["400", "500", "600", "700"]);
+        assert_eq!(tick_label(0.05), "0.05");
+        assert_eq!(tick_label(398.107), "398");
+        assert_eq!(tick_label(0.0), "0");
+    }
+
+    #[test]
+    fn heat_map_ticks_are_at_cell_centres_and_legends_get_room() {
+        assert_eq!(cell_centres(3, 12), [0.5, 1.5, 2.5]);
+        assert_eq!(
+            cell_centres(30, 12),
+            [0.5, 3.5, 6.5, 9.5, 12.5, 15.5, 18.5, 21.5, 24.5, 27.5]
+        );
+        let (lo, hi) = with_legend_room((0.0, 100.0), 3, 400.0);
+        // The legend's 74 px of 400 are above the data.
+        assert_eq!(lo, 0.0);
+        assert!((100.0 / hi - (1.0 - 74.0 / 400.0)).abs() < 1e-9, "{hi}");
+    }
 }

@@ -99,8 +99,8 @@ fn recommendation(r: &Report, b: &Best) -> String {
             base.energy_j
         );
     }
-    // Where the batch size is not a knob the line above says it all.
-    if let Some(p) = r.saving_pct.filter(|_| r.baseline.batch_size != 0) {
+    // At the baseline's batch (or with no batch knob) the line above says it all.
+    if let Some(p) = r.saving_pct.filter(|_| !r.one_saving()) {
         let what = if r.baseline_same_batch.is_some() {
             "frequencies and batch size"
         } else {

@@ -83,6 +83,22 @@ pub struct StudyHeader {
     /// Racing and screening (absent: neither, as before they existed).
     #[serde(default, skip_serializing_if = "is_plain_exploration")]
     pub exploration: super::Exploration,
+    /// The `tune` arguments that started the study (without `--out`, `--resume`, `--json`,
+    /// `--quiet`): `--resume DIR` alone takes them from here. Absent in older journals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+/// The arguments recorded in the journal in `dir` (empty when it has none, or cannot be read:
+/// the resume itself then says what is wrong).
+pub fn recorded_args(dir: &Path) -> Vec<String> {
+    let first = std::fs::read_to_string(dir.join("journal.jsonl"))
+        .ok()
+        .and_then(|t| t.lines().next().map(str::to_string));
+    match first.and_then(|l| serde_json::from_str::<JournalRecord>(&l).ok()) {
+        Some(JournalRecord::Study(h)) => h.args,
+        _ => Vec::new(),
+    }
 }
 
 /// One journal line.

@@ -768,6 +768,7 @@ mod tests {
             space,
             goal: Goal::default(),
             exploration: Exploration::default(),
+            args: Vec::new(),
             prior: String::new(),
         }
     }
