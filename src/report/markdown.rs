@@ -134,6 +134,9 @@ fn recommendation(r: &Report) -> String {
     for w in r.convergence_warnings() {
         s += &format!("- **Warning**: {w}.\n");
     }
+    if let Some(w) = r.lower_readings_words() {
+        s += &format!("- Note: {w}.\n");
+    }
     s + "\n"
 }
 
@@ -411,12 +414,40 @@ mod tests {
             prior: "the catalogue's digital twin".into(),
             best_confirmed: true,
             objective_value: None,
+            lower_readings: Vec::new(),
         }
     }
 
     #[test]
     fn report_md_layout() {
         insta::assert_snapshot!(render(&sample()));
+    }
+
+    #[test]
+    fn lower_single_readings_than_the_recommendation_are_found_and_explained() {
+        let mut r = sample();
+        let goal = crate::objective::Goal::default();
+        let best = crate::objective::Quantities {
+            energy_j: 800.0,
+            time_s: 300.0,
+            inferences: 3200,
+            batch_size: 64,
+        };
+        // The sample's rows read 890 J and 800 J (the recommendation); a third reads 780 J.
+        let mut lower_row = r.measurements[1].clone();
+        (lower_row.n, lower_row.energy.energy_j) = (3, 780.0);
+        r.measurements.push(lower_row);
+        let lower = crate::report::lower_readings(&goal, &r.measurements, &best);
+        assert_eq!(lower, [3]);
+        let expect = lower;
+        // A screened row is for shorter runs: never compared.
+        r.measurements
+            .iter_mut()
+            .for_each(|m| m.screened_inferences = Some(400));
+        assert!(crate::report::lower_readings(&goal, &r.measurements, &best).is_empty());
+        r.lower_readings = expect;
+        let md = render(&r);
+        assert!(md.contains("lower on the objective (energy) than the recommendation: bayes recommends the configuration its surrogate estimates lowest"), "{md}");
     }
 
     #[test]

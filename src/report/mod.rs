@@ -226,6 +226,11 @@ pub struct Report {
     /// and the saving (what was minimised, shown beside the energy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objective_value: Option<ObjectiveValue>,
+    /// Full-length measurements (their `n`) whose reading of the objective is lower than the
+    /// recommendation's: a model-based strategy recommends its lowest estimate, which pools
+    /// neighbouring readings against run-to-run noise, not the lowest single reading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lower_readings: Vec<usize>,
 }
 
 /// The objective's value where energy is not what was minimised.
@@ -271,6 +276,26 @@ pub fn at_batch(batch_size: u32) -> String {
 }
 
 impl Report {
+    /// Why measurements that read lower than the recommendation were not recommended, when
+    /// there are any.
+    pub fn lower_readings_words(&self) -> Option<String> {
+        self.best.as_ref()?;
+        let n = self.lower_readings.len();
+        let rows: Vec<String> = self
+            .lower_readings
+            .iter()
+            .map(|n| format!("#{n}"))
+            .collect();
+        (n > 0).then(|| format!(
+            "measurement{} {} read{} lower on the objective ({}) than the recommendation: {} recommends the configuration its surrogate estimates lowest, pooling neighbouring readings against run-to-run noise, not the lowest single reading",
+            if n == 1 { "" } else { "s" },
+            rows.join(", "),
+            if n == 1 { "s" } else { "" },
+            self.objective,
+            self.strategy
+        ))
+    }
+
     /// Whether the saving against the baseline at the recommended batch is the only one: the
     /// batch size is not a knob, or the recommendation is at the baseline's batch.
     pub fn one_saving(&self) -> bool {
@@ -480,6 +505,10 @@ impl Report {
             })
             .collect();
         let best_feasible = o.best.and_then(|i| rows[i].feasible);
+        let lower_readings = o.best().map_or(Vec::new(), |b| {
+            let at_best = Quantities::of(&b.measurement.at_length(o.inferences));
+            lower_readings(&ctx.goal, &rows, &at_best)
+        });
         let pareto = if ctx.goal.pareto {
             let q: Vec<(f64, f64)> = rows
                 .iter()
@@ -550,8 +579,31 @@ impl Report {
             prior: ctx.prior.into(),
             best_confirmed: o.best_full,
             objective_value: objective_value(ctx, o),
+            lower_readings,
         }
     }
+}
+
+/// The full-length rows that meet the limits and read lower on the objective than `best`.
+pub(crate) fn lower_readings(
+    goal: &crate::objective::Goal,
+    rows: &[Row],
+    best: &Quantities,
+) -> Vec<usize> {
+    let at_best = goal.value(best);
+    rows.iter()
+        .filter(|r| r.screened_inferences.is_none() && r.feasible != Some(false))
+        .filter(|r| {
+            let q = Quantities {
+                energy_j: r.energy.energy_j,
+                time_s: r.energy.time_s,
+                inferences: best.inferences,
+                batch_size: r.config.batch_size,
+            };
+            goal.value(&q) < at_best
+        })
+        .map(|r| r.n)
+        .collect()
 }
 
 /// The objective's value at the recommendation and the baseline, when it is not energy.
