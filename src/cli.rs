@@ -331,11 +331,12 @@ pub enum OnOff {
 /// Options of every command that measures.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// Model to run (see `edgetune models`); aliases such as resnet-18 work.
+    /// Model to run (see `edgetune models`); aliases such as resnet-18 work. With --table, any
+    /// label (my-net).
     #[arg(long, short = 'm')]
     pub model: String,
     /// Board (see `edgetune devices`), detected when running on a Jetson; or an NVIDIA GPU:
-    /// gpu, gpu:N or its name (backend nvml).
+    /// gpu, gpu:N or its name (backend nvml). With --table, any label (my-board).
     #[arg(long, short = 'd')]
     pub device: Option<String>,
     /// Where to measure.
@@ -438,7 +439,8 @@ pub struct TuneArgs {
     /// Print report.json to stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
-    /// Continue the study in this folder from its journal, without re-measuring.
+    /// Continue the study in this folder from its journal, without re-measuring; its options
+    /// come from the journal (any given now replace those).
     #[arg(long, value_name = "DIR", conflicts_with = "out")]
     pub resume: Option<PathBuf>,
     #[command(flatten)]

@@ -111,6 +111,16 @@ fn tune_through_the_virtual_boards_files_agrees_with_the_twin_and_leaves_it_as_f
         notes.contains("virtual Jetson") && notes.contains(&format!("time scale {TIME_SCALE}")),
         "{notes}"
     );
+    // Where the figures are shown, they are the virtual board's, not a board's.
+    assert_eq!(r["emulated"], true);
+    let out = t.path().join("out");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("Measured on edgetune's **virtual Jetson**"),
+        "{md}"
+    );
+    let profile = std::fs::read_to_string(out.join("profile.toml")).unwrap();
+    assert!(profile.contains("virtual Jetson") && !profile.contains("measured on the board"));
     // Energy measured through the rail files against the twin's, configuration by configuration.
     let mut worst: f64 = 0.0;
     for m in r["measurements"].as_array().unwrap() {

@@ -139,6 +139,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     };
     let mut rep = Report::build(&ctx, &outcome);
     rep.notes = study.device.notes();
+    rep.emulated = study.device.emulated();
     rep.notes.extend(board_file_note(&t, &rep));
     if matches!(t.rig, Rig::Nvml { .. }) && !o.common.allow_clock_control {
         // Same clocks as the baseline: a "frequency saving" would only be run-to-run noise.

@@ -115,6 +115,32 @@ impl BackendKind {
         }
     }
 
+    /// As [`BackendKind::words`], on edgetune's virtual Jetson when `emulated`.
+    pub fn words_on(self, emulated: bool) -> &'static str {
+        match (self, emulated) {
+            (BackendKind::Jetson, true) => "edgetune's virtual Jetson: the digital twin",
+            _ => self.words(),
+        }
+    }
+
+    /// As [`BackendKind::provenance`], on edgetune's virtual Jetson when `emulated`.
+    pub fn provenance_on(self, emulated: bool) -> &'static str {
+        match (self, emulated) {
+            (BackendKind::Jetson, true) => {
+                "measured on edgetune's virtual Jetson (the digital twin), not on a real board"
+            }
+            _ => self.provenance(),
+        }
+    }
+
+    /// As [`BackendKind::disclaimer`], on edgetune's virtual Jetson when `emulated`.
+    pub fn disclaimer_on(self, emulated: bool) -> Option<&'static str> {
+        match (self, emulated) {
+            (BackendKind::Jetson, true) => Some("Measured on edgetune's **virtual Jetson** (`edgetune emulate`): real sysfs files, but the clocks and sensors are the digital twin's, not a board's (its time scale is in the notes)."),
+            _ => self.disclaimer(),
+        }
+    }
+
     /// Where a profile's energy came from, for the comment lines of profile files.
     pub fn provenance(self) -> &'static str {
         match self {
@@ -204,6 +230,11 @@ pub trait Device: Send {
     /// set, a sensor that stopped refreshing), each once.
     fn notes(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Whether the hardware is edgetune's virtual Jetson (`emulate`): real files, the twin's
+    /// figures.
+    fn emulated(&self) -> bool {
+        false
     }
     /// The restore snapshot as JSON, for devices that change hardware state (a copy is kept
     /// with the reports).

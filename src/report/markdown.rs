@@ -75,7 +75,7 @@ fn or_not_recorded(v: f64, decimals: usize) -> String {
 /// Where the figures came from, and what the baseline is when it is not DVFS.
 fn provenance(r: &Report) -> String {
     let mut s = String::new();
-    if let Some(d) = r.backend.disclaimer() {
+    if let Some(d) = r.backend.disclaimer_on(r.emulated) {
         s += &format!("{d}\n\n");
     }
     match r.baseline.kind {
@@ -415,6 +415,7 @@ mod tests {
             best_confirmed: true,
             objective_value: None,
             lower_readings: Vec::new(),
+            emulated: false,
         }
     }
 

@@ -231,6 +231,9 @@ pub struct Report {
     /// neighbouring readings against run-to-run noise, not the lowest single reading.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lower_readings: Vec<usize>,
+    /// Measured on edgetune's virtual Jetson (`emulate`): the twin behind real sysfs files.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub emulated: bool,
 }
 
 /// The objective's value where energy is not what was minimised.
@@ -580,6 +583,7 @@ impl Report {
             best_confirmed: o.best_full,
             objective_value: objective_value(ctx, o),
             lower_readings,
+            emulated: false,
         }
     }
 }

@@ -45,7 +45,7 @@ pub fn profile_toml(r: &Report) -> Option<String> {
         comma_batch(b.config.batch_size),
         b.energy.energy_j,
         r.inferences,
-        r.backend.provenance(),
+        r.backend.provenance_on(r.emulated),
     ))
 }
 
@@ -136,7 +136,7 @@ fn provenance(r: &Report, b: &super::Best, board_name: &str) -> String {
         comma_batch(b.config.batch_size),
         b.energy.energy_j,
         r.inferences,
-        r.backend.provenance()
+        r.backend.provenance_on(r.emulated)
     )
 }
 

@@ -6,7 +6,7 @@ use crate::units::{cpu_mhz, gpu_mhz};
 /// The human summary `tune` prints.
 pub fn summary(r: &Report) -> String {
     let mut s = String::new();
-    let source = r.backend.words();
+    let source = r.backend.words_on(r.emulated);
     s += &format!(
         "edgetune tune: {} on {} ({}), strategy {}\n",
         r.model, r.device, source, r.strategy

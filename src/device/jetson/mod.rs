@@ -914,6 +914,10 @@ impl Device for JetsonDevice {
         Ok(())
     }
 
+    fn emulated(&self) -> bool {
+        emulated_note(&self.disc.root).is_some()
+    }
+
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
     }
