@@ -1661,8 +1661,7 @@ fn resume_takes_the_study_s_options_from_its_journal() {
         text.contains("from its journal, 2 measured now") && text.contains("4 measurements"),
         "{text}"
     );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let r = read_json(&out.join("report.json"));
     assert_eq!(r["measured_configs"], 6);
     assert_eq!(
         (r["model"].as_str(), r["strategy"].as_str()),

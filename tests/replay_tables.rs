@@ -30,6 +30,18 @@ fn holed_sweep(dir: &std::path::Path) -> std::path::PathBuf {
     p
 }
 
+/// `tune --strategy grid` of resnet18 on the Nano over `table`, into `out`; report.json.
+fn grid_tune_on_nano(table: &std::path::Path, out: &std::path::Path) -> Value {
+    json_of(
+        edgetune()
+            .args(["tune", "-m", "resnet18", "-d", "nano", "--json", "-q"])
+            .args(["--strategy", "grid", "--table"])
+            .arg(table)
+            .arg("--out")
+            .arg(out),
+    )
+}
+
 #[test]
 fn a_single_batch_sweep_with_holes_is_tuned_and_its_holes_are_reported() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,24 +132,7 @@ fn a_table_varying_cores_and_memory_clock_round_trips_every_knob() {
     let table = dir.path().join("knobs.csv");
     std::fs::write(&table, body).unwrap();
     let out = dir.path().join("tune");
-    let r: Value = json_of(
-        edgetune()
-            .args([
-                "tune",
-                "-m",
-                "resnet18",
-                "-d",
-                "nano",
-                "--json",
-                "-q",
-                "--strategy",
-                "grid",
-                "--table",
-            ])
-            .arg(&table)
-            .arg("--out")
-            .arg(&out),
-    );
+    let r = grid_tune_on_nano(&table, &out);
     assert_eq!(r["best"]["cpu_cores"], 2);
     assert_eq!(r["best"]["emc_freq_hz"], 1_600_000_000u64);
     assert_eq!(r["best"]["gpu_freq_hz"], 460_800_000u64);
@@ -248,24 +243,7 @@ fn values_off_the_board_s_tables_get_no_board_files_and_a_note() {
     )
     .unwrap();
     let out = dir.path().join("tune");
-    let r: Value = json_of(
-        edgetune()
-            .args([
-                "tune",
-                "-m",
-                "resnet18",
-                "-d",
-                "nano",
-                "--json",
-                "-q",
-                "--strategy",
-                "grid",
-            ])
-            .arg("--table")
-            .arg(&table)
-            .arg("--out")
-            .arg(&out),
-    );
+    let r = grid_tune_on_nano(&table, &out);
     assert_eq!(r["best"]["gpu_freq_hz"], 300_000_000u64);
     let notes = r["notes"].as_array().unwrap();
     assert!(
