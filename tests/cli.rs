@@ -1682,3 +1682,21 @@ fn resume_takes_the_study_s_options_from_its_journal() {
         .code(2)
         .stderr(predicates::str::contains("seed is 5 there but 6 now"));
 }
+
+#[test]
+fn edgetune_s_own_errors_begin_with_a_lowercase_error() {
+    let bad: [&[&str]; 4] = [
+        &["tune", "-m", "no-such-net", "-d", "nano"],
+        &["tune", "-m", "resnet18", "-d", "nano", "--poll-ms", "0"],
+        &["tune", "-m", "resnet18", "--table", "/no/such/table.csv"],
+        &["apply", "/no/such/profile.toml"],
+    ];
+    for args in bad {
+        let o = edgetune().args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let first = err.lines().find(|l| !l.starts_with("note:")).unwrap_or("");
+        assert!(first.starts_with("error: "), "{args:?}: {err}");
+        assert!(!err.contains("Error:"), "{args:?}: {err}");
+    }
+}
