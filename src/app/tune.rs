@@ -155,26 +155,33 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     let known = known_grid(&t, &plan.space, plan.protocol.inferences);
     draw(&mut rep, &outcome, &known, surrogate.as_deref(), &dir)?;
     write_reports(&rep, &t.rig, &dir)?;
-    if o.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
-    } else {
-        if let Some(d) = &o.resume {
-            writeln!(
-                out,
-                "resumed the study in {}: {} measurement{} from its journal, {} measured now",
-                d.display(),
-                rep.resumed_configs,
-                if rep.resumed_configs == 1 { "" } else { "s" },
-                rep.measured_configs.saturating_sub(rep.resumed_configs)
-            )?;
-        }
-        write!(out, "{}", summary(&rep))?;
-    }
+    print(o, &rep, out)?;
     if !o.common.quiet {
         eprintln!("reports written to {}", dir.display());
     }
     finish(&outcome, &dir)?;
     Ok((rep, dir))
+}
+
+/// What `tune` prints on stdout: report.json with `--json`, else the summary (after a line
+/// saying what a resumed study took from its journal).
+fn print(o: &TuneOptions, rep: &Report, out: &mut dyn Write) -> Result<()> {
+    if o.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(rep)?)?;
+        return Ok(());
+    }
+    if let Some(d) = &o.resume {
+        writeln!(
+            out,
+            "resumed the study in {}: {} measurement{} from its journal, {} measured now",
+            d.display(),
+            rep.resumed_configs,
+            if rep.resumed_configs == 1 { "" } else { "s" },
+            rep.measured_configs.saturating_sub(rep.resumed_configs)
+        )?;
+    }
+    write!(out, "{}", summary(rep))?;
+    Ok(())
 }
 
 /// A tune ready to measure: its folder, device, workload and journal.
