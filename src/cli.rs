@@ -862,25 +862,67 @@ fn option_value(tokens: &[String]) -> Option<String> {
 /// A subcommand's arguments as groups, each an option (by its clap id) with its value's tokens.
 /// Tokens clap does not know form a group of their own (clap reports them when parsing).
 fn groups(cmd: &clap::Command, args: &[String]) -> Vec<(String, Vec<String>)> {
+    let arg_of = |short: char| cmd.get_arguments().find(|a| a.get_short() == Some(short));
+    let mut args: std::collections::VecDeque<String> = args.iter().cloned().collect();
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let t = &args[i];
+    while let Some(t) = args.pop_front() {
         let (found, attached) = if let Some(long) = t.strip_prefix("--") {
             let name = long.split('=').next().unwrap_or(long);
             let a = cmd.get_arguments().find(|a| a.get_long() == Some(name));
             (a, long.contains('='))
         } else if let Some(short) = t.strip_prefix('-').and_then(|s| s.chars().next()) {
-            let a = cmd.get_arguments().find(|a| a.get_short() == Some(short));
-            (a, t.len() > 2)
+            (arg_of(short), t.len() > 2)
         } else {
             (None, false)
         };
         let takes_value = found.is_some_and(|a| a.get_action().takes_values());
-        let n = if takes_value && !attached { 2 } else { 1 };
         let id = found.map_or(t.clone(), |a| a.get_id().to_string());
-        out.push((id, args[i..(i + n).min(args.len())].to_vec()));
-        i += n;
+        if found.is_some() && attached && !takes_value && !t.starts_with("--") {
+            // Short flags written together (`-qm resnet18`), as clap reads them: this flag,
+            // then the rest of the cluster.
+            let rest = &t[1 + t[1..].chars().next().map_or(0, char::len_utf8)..];
+            args.push_front(format!("-{rest}"));
+            out.push((id, vec![t[..t.len() - rest.len()].to_string()]));
+            continue;
+        }
+        let mut tokens = vec![t];
+        if takes_value && !attached {
+            tokens.extend(args.pop_front());
+        }
+        out.push((id, tokens));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn tune_groups(args: &[&str]) -> Vec<(String, Vec<String>)> {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let tune = cmd.find_subcommand("tune").unwrap().clone();
+        groups(
+            &tune,
+            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn arguments_group_by_option_as_clap_reads_them() {
+        let g = tune_groups(&[
+            "-qm",
+            "resnet18",
+            "--fix=gpu=1",
+            "--fix",
+            "batch=8",
+            "-dnano",
+        ]);
+        let ids: Vec<&str> = g.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["quiet", "model", "fix", "fix", "device"]);
+        assert_eq!(g[1].1, ["-m", "resnet18"]);
+        assert_eq!(g[3].1, ["--fix", "batch=8"]);
+        assert_eq!(g[4].1, ["-dnano"]);
+    }
 }
