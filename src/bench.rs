@@ -1,7 +1,7 @@
 //! `edgetune bench`: strategies x models x boards x seeds on the twin (noise on), judged against
 //! the noiseless grid. The quality figures live here, not in timed tests.
 
-use crate::catalog::{Board, Catalog, Labelled, Model};
+use crate::catalog::{Board, Catalog, Model};
 use crate::device::replay::{ReplayBoard, ReplayTable};
 use crate::device::sim::{Noise, SimBoard};
 use crate::device::Device;
@@ -347,17 +347,11 @@ fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>>
     let path = &o.tables[i];
     let pick = |v: &[String]| v.get(i).or(v.first()).cloned();
     let device = match pick(&o.devices) {
-        Some(d) => match cat.board_label(&d)? {
-            Labelled::Known(b) => b.board.id.clone(),
-            Labelled::Label(l) => l,
-        },
+        Some(d) => cat.board_label(&d)?.id(|b| &b.board.id),
         None => "table".into(),
     };
     let model = match pick(&o.models) {
-        Some(m) => match cat.model_label(&m)? {
-            Labelled::Known(m) => m.model.id.clone(),
-            Labelled::Label(l) => l,
-        },
+        Some(m) => cat.model_label(&m)?.id(|m| m.id()),
         None => path
             .file_stem()
             .map_or("table".into(), |s| s.to_string_lossy().into()),

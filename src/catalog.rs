@@ -894,6 +894,14 @@ impl<T> Labelled<T> {
             Labelled::Label(_) => None,
         }
     }
+
+    /// Its name in reports: the entry's id (`id_of` reads it), or the label.
+    pub fn id(&self, id_of: impl FnOnce(&T) -> &str) -> String {
+        match self {
+            Labelled::Known(t) => id_of(t).to_string(),
+            Labelled::Label(l) => l.clone(),
+        }
+    }
 }
 
 /// A label names report folders (`reports/<model>-<board>`), so it must be a plain file-name part.

@@ -14,7 +14,7 @@ use crate::error::{Interrupted, UsageError};
 use crate::measure::{measure, Measurement, ProtocolSettings};
 use crate::report::plot::{self, PlotInput, Sample};
 use crate::report::sweep::{self as render, SweepBaseline, SweepReport, SweepRow};
-use crate::space::{Knob, Space};
+use crate::space::Space;
 use crate::strategy::{self, StrategyInit};
 use crate::study::{Prior, StopReason, Study};
 use crate::workload::Workload;
@@ -114,13 +114,6 @@ pub fn run(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBu
     Ok((rep, dir))
 }
 
-fn batch_values(space: &Space) -> Vec<u32> {
-    space
-        .axis(Knob::BatchSize)
-        .map(|a| a.values.iter().map(|b| *b as u32).collect())
-        .unwrap_or_default()
-}
-
 /// Every configuration of `space` on the twin, in parallel, and the DVFS baseline per batch.
 fn on_twin(board: &Board, model: &Model, c: &Common, space: &Space) -> Result<Swept> {
     let once = |salt: u64, setting: &FreqSetting, batch: u32| -> Result<Measurement> {
@@ -141,7 +134,8 @@ fn on_twin(board: &Board, model: &Model, c: &Common, space: &Space) -> Result<Sw
             Ok(SweepRow::of(&cfg, &m))
         })
         .collect::<Result<_>>()?;
-    let baseline = batch_values(space)
+    let baseline = space
+        .batch_sizes()
         .iter()
         .map(|b| {
             let m = once(u64::MAX - *b as u64, &FreqSetting::Dvfs, *b)?;
@@ -163,7 +157,7 @@ fn on_device(t: &Target, c: &Common, space: &Space) -> Result<Swept> {
     quiet_interrupts(c.quiet);
     let protocol = c.protocol_on(t.kind());
     let (mut device, mut workload) = t.open(c)?;
-    let batches = batch_values(space);
+    let batches = space.batch_sizes();
     let total = space.size();
     let log = SweepLog::new(c.quiet, total);
     let mut study = Study {

@@ -382,11 +382,8 @@ fn replay_target(c: &Common, catalog: &Catalog, path: &std::path::Path) -> Resul
             None => Labelled::Label(UNNAMED_BOARD.into()),
         },
     };
-    let label = |l: &Labelled<String>| match l {
-        Labelled::Known(id) | Labelled::Label(id) => id.clone(),
-    };
-    let model_id = label(&map_known(&model, |m| m.id().to_string()));
-    let device_id = label(&map_known(&board, |b| b.board.id.clone()));
+    let model_id = model.id(|m| m.id());
+    let device_id = board.id(|b| &b.board.id);
     let table = ReplayTable::load(path)?;
     if !c.quiet {
         let unlisted: Vec<&str> = [
@@ -426,13 +423,6 @@ fn replay_target(c: &Common, catalog: &Catalog, path: &std::path::Path) -> Resul
 
 /// The device label of a table recorded on a board that is neither named nor detected.
 pub const UNNAMED_BOARD: &str = "unnamed-board";
-
-fn map_known<T, U>(l: &Labelled<T>, f: impl Fn(&T) -> U) -> Labelled<U> {
-    match l {
-        Labelled::Known(t) => Labelled::Known(f(t)),
-        Labelled::Label(s) => Labelled::Label(s.clone()),
-    }
-}
 
 #[cfg(test)]
 mod tests {

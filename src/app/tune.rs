@@ -78,6 +78,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     quiet_interrupts(o.common.quiet);
     let t = Target::resolve(&o.common)?;
     let plan = Plan::new(&t, o)?;
+    let prior_words = plan.prior.words();
     let header = StudyHeader {
         model: t.model_id().into(),
         device: t.device_id().into(),
@@ -90,7 +91,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         space: plan.space.clone(),
         goal: o.goal,
         exploration: plan.exploration,
-        prior: plan.prior.words(),
+        prior: prior_words.clone(),
         args: o.args.clone(),
     };
     let Started {
@@ -135,7 +136,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         baseline_kind,
         goal: o.goal,
         exploration: plan.exploration,
-        prior: &plan.prior.words(),
+        prior: &prior_words,
     };
     let mut rep = Report::build(&ctx, &outcome);
     rep.notes = study.device.notes();
@@ -358,12 +359,11 @@ fn check_table_goal(table: &ReplayTable, goal: &Goal) -> Result<(), UsageError> 
 fn baseline_batch(t: &Target, o: &TuneOptions, space: &Space) -> Result<u32> {
     let batches = space.batch_sizes();
     let smallest = t.model().map(|m| m.paper.batch_sizes[0]);
-    let b = o
-        .baseline_batch
-        .unwrap_or(match smallest.filter(|b| batches.contains(b)) {
-            Some(b) => b,
-            None => batches[0],
-        });
+    let b = o.baseline_batch.unwrap_or(
+        smallest
+            .filter(|b| batches.contains(b))
+            .unwrap_or(batches[0]),
+    );
     if !batches.contains(&b) {
         return Err(UsageError(format!(
             "--baseline-batch {b} is not a batch size of {} here ({batches:?})",
@@ -509,20 +509,21 @@ fn write_reports(rep: &Report, rig: &Rig, dir: &Path) -> Result<()> {
     if let Some(p) = profile::profile_toml(rep) {
         write_file(dir, "profile.toml", &p)?;
     }
-    let (nvpmodel, script) = match rig {
-        Rig::Nvml { spec, .. } => (None, profile::nvml_snippet(rep, spec)),
-        Rig::Sim { board, .. } | Rig::Jetson { board, .. } => (
-            profile::nvpmodel_block(rep, board, 10),
-            profile::shell_snippet(rep, board),
-        ),
+    let board = match rig {
+        Rig::Sim { board, .. } | Rig::Jetson { board, .. } => Some(board),
         // A table's values need not be the board's: board files only for values it has.
-        Rig::Replay {
-            board: Some(board), ..
-        } if profile::off_the_board(rep, board).is_empty() => (
-            profile::nvpmodel_block(rep, board, 10),
-            profile::shell_snippet(rep, board),
+        Rig::Replay { board, .. } => board
+            .as_ref()
+            .filter(|b| profile::off_the_board(rep, b).is_empty()),
+        Rig::Nvml { .. } => None,
+    };
+    let (nvpmodel, script) = match (rig, board) {
+        (Rig::Nvml { spec, .. }, _) => (None, profile::nvml_snippet(rep, spec)),
+        (_, Some(b)) => (
+            profile::nvpmodel_block(rep, b, 10),
+            profile::shell_snippet(rep, b),
         ),
-        Rig::Replay { .. } => (None, None),
+        (_, None) => (None, None),
     };
     if let Some(b) = nvpmodel {
         write_file(dir, "nvpmodel.conf", &b)?;

@@ -218,10 +218,10 @@ fn measurements(r: &Report) -> String {
     let b = &r.baseline;
     // The baseline's row says what it is: the governors, or the all-max corner standing in.
     let (name, clocks) = match b.kind {
-        BaselineKind::Dvfs => ("DVFS", "governor"),
+        BaselineKind::Dvfs => (b.kind.short(), "governor"),
         BaselineKind::MaxClocks => ("max clocks (stands in for DVFS)", "max"),
-        BaselineKind::DefaultClocks => ("default clocks", "default"),
-        BaselineKind::AsFound => ("clocks as found", "as found"),
+        BaselineKind::DefaultClocks => (b.kind.short(), "default"),
+        BaselineKind::AsFound => (b.kind.short(), "as found"),
     };
     let setting: String = knobs
         .iter()

@@ -524,6 +524,8 @@ pub struct JetsonDevice {
     poll: Duration,
     poller: Option<Poller>,
     notes: Vec<String>,
+    /// Whether the tree is edgetune's virtual Jetson (found once, at open).
+    emulated: bool,
     pinned_at_start: bool,
     /// This process's ownership of the board: from open until the board is restored (taken
     /// again should it be written after that).
@@ -606,6 +608,7 @@ impl JetsonDevice {
             }
             None => Snapshot::new(&disc, entries),
         };
+        let emulated = emulated_note(&disc.root);
         Ok(JetsonDevice {
             fs,
             snapshot,
@@ -613,7 +616,8 @@ impl JetsonDevice {
             dirty,
             poll: Duration::from_millis(poll_ms.unwrap_or(DEFAULT_POLL_MS)),
             poller: None,
-            notes: emulated_note(&disc.root).into_iter().collect(),
+            emulated: emulated.is_some(),
+            notes: emulated.into_iter().collect(),
             pinned_at_start,
             disc,
             owner: Some(owner),
@@ -915,7 +919,7 @@ impl Device for JetsonDevice {
     }
 
     fn emulated(&self) -> bool {
-        emulated_note(&self.disc.root).is_some()
+        self.emulated
     }
 
     fn notes(&self) -> Vec<String> {
