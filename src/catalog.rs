@@ -531,6 +531,17 @@ impl Checks<'_> {
 }
 
 impl Board {
+    /// This board with its static power (the board's base power and the CPU's and GPU's
+    /// leakage) `pct` percent higher: two boards of one kind differ like this.
+    pub fn with_static_power_pct(&self, pct: f64) -> Board {
+        let k = 1.0 + pct / 100.0;
+        let mut b = self.clone();
+        b.twin.base_power_mw *= k;
+        b.twin.gpu.leak_mw_at_1v *= k;
+        b.twin.cpu.leak_mw_at_1v *= k;
+        b
+    }
+
     /// Parses and validates a board file.
     pub fn parse(file: &str, src: &str) -> Result<Board, CatalogError> {
         let mut b: Board = toml::from_str(src).map_err(|e| CatalogError::Parse {

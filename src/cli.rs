@@ -6,9 +6,10 @@ use edgetune::app::emulate::EmulateOptions;
 use edgetune::app::measure::MeasureOptions;
 use edgetune::app::sweep::SweepOptions;
 use edgetune::app::torch::{InferOptions, TorchBenchOptions, TorchOptions};
-use edgetune::app::tune::TuneOptions;
+use edgetune::app::tune::{StoredStudy, TuneOptions};
 use edgetune::app::{Backend, Common};
 use edgetune::bench::BenchOptions;
+use edgetune::error::UsageError;
 use edgetune::measure::ProtocolSettings;
 use edgetune::objective::{Goal, Limits, Objective};
 use edgetune::space::{self, Knob, SpaceError};
@@ -66,6 +67,85 @@ pub enum Command {
     /// Throughput of the built-in models against the same architectures in Python PyTorch eager
     /// mode, interleaved on this machine (needs the `torch` feature, and torchvision in Python).
     BenchTorch(BenchTorchArgs),
+    /// Measure one board's share of a study kept in a database (`study create` makes it): claim
+    /// a configuration, measure it, write it, until the study is done. The study's options come
+    /// from the database; give this board's own (--backend, --workload-cmd, --board-id).
+    Worker(Box<WorkerArgs>),
+    /// Studies kept in a database: create one for workers, list them, write a report.
+    #[command(subcommand)]
+    Study(StudyCommand),
+}
+
+/// `study` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StudyCommand {
+    /// Record a study (tune's options) in --storage under --study, for workers to measure.
+    Create(Box<TuneArgs>),
+    /// List the studies in --storage with their progress.
+    List(StudyListArgs),
+    /// Write a stored study's report files (the same files tune writes).
+    Report(StudyReportArgs),
+}
+
+/// Where a study is kept.
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// Keep the study's state in a database instead of the output folder's journal.jsonl:
+    /// sqlite:PATH (one machine) or postgresql://USER@HOST/DB (boards on a network).
+    #[arg(long, value_name = "URL", requires = "study", env = "EDGETUNE_STORAGE")]
+    pub storage: Option<String>,
+    /// The study's name in --storage.
+    #[arg(long, value_name = "NAME", requires = "storage")]
+    pub study: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StudyListArgs {
+    /// sqlite:PATH or postgresql://USER@HOST/DB.
+    #[arg(long, value_name = "URL", env = "EDGETUNE_STORAGE")]
+    pub storage: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StudyReportArgs {
+    /// sqlite:PATH or postgresql://USER@HOST/DB.
+    #[arg(long, value_name = "URL", env = "EDGETUNE_STORAGE")]
+    pub storage: String,
+    /// The study.
+    #[arg(long, value_name = "NAME")]
+    pub study: String,
+    /// Output folder [default: reports/study-<name>-<timestamp>/].
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print report.json to stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `worker`: tune's options (the study's come from the storage) and the worker's own.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub tune: TuneArgs,
+    /// This board's name in the study [default: its serial number, else the machine id].
+    #[arg(long, value_name = "ID")]
+    pub board_id: Option<String>,
+    /// Seconds a claim lives without a heartbeat (one every third of it): a worker killed
+    /// mid-measurement gives its configuration back after this long.
+    #[arg(long, default_value_t = edgetune::app::worker::DEFAULT_LEASE_S, value_name = "S")]
+    pub lease_s: f64,
+    /// On the twin: this board's static power this many percent above the catalogue's (two
+    /// boards of one kind differ so).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "PCT",
+        allow_negative_numbers = true
+    )]
+    pub twin_static_power_pct: f64,
 }
 
 /// Which model libtorch runs, and where.
@@ -440,9 +520,11 @@ pub struct TuneArgs {
     #[arg(long)]
     pub json: bool,
     /// Continue the study in this folder from its journal, without re-measuring; its options
-    /// come from the journal (any given now replace those).
-    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    /// come from the journal (any given now replace those). With --storage: --resume alone.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
     pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
     #[command(flatten)]
     pub board_time: BoardTimeArgs,
     #[command(flatten)]
@@ -677,6 +759,8 @@ impl CommonArgs {
             seed: self.seed,
             noise: self.noise == OnOff::On,
             twin_sleep: self.twin_sleep,
+            noise_salt: 0,
+            twin_static_power_pct: 0.0,
             quiet: self.quiet,
             table: self.table.clone(),
             board: BoardOptions {
@@ -698,7 +782,7 @@ impl TuneArgs {
         &self,
         catalog: &Option<PathBuf>,
         args: Vec<String>,
-    ) -> Result<TuneOptions, SpaceError> {
+    ) -> anyhow::Result<TuneOptions> {
         Ok(TuneOptions {
             common: self.common.to_common(catalog),
             args,
@@ -725,11 +809,43 @@ impl TuneArgs {
             baseline_batch: self.baseline_batch,
             out: self.out.clone(),
             json: self.json,
-            resume: self.resume.clone(),
+            resume: self.resume.clone().filter(|d| !d.as_os_str().is_empty()),
             goal: self.goal.to_goal(),
             exploration: self.board_time.exploration(),
             prior: self.board_time.prior(),
+            storage: self.stored()?,
         })
+    }
+
+    /// `--storage`/`--study` with `--resume`, checked against each other.
+    fn stored(&self) -> Result<Option<StoredStudy>, UsageError> {
+        let resume = self.resume.as_ref();
+        match (&self.storage.storage, &self.storage.study) {
+            (Some(url), Some(name)) => {
+                if resume.is_some_and(|d| !d.as_os_str().is_empty()) {
+                    return Err(UsageError("with --storage, --resume takes no folder: the study is --study in --storage".into()));
+                }
+                if self.out.is_some() && resume.is_some() {
+                    return Err(UsageError("--out and --resume: a resumed stored study writes its reports to a new folder; give --out without --resume, or --resume alone".into()));
+                }
+                Ok(Some(StoredStudy {
+                    url: url.clone(),
+                    name: name.clone(),
+                    resume: resume.is_some(),
+                }))
+            }
+            _ => match resume {
+                Some(d) if d.as_os_str().is_empty() => Err(UsageError(
+                    "--resume needs the folder of an earlier tune (or --storage URL --study NAME)"
+                        .into(),
+                )),
+                Some(_) if self.out.is_some() => Err(UsageError(
+                    "--resume DIR continues the study in DIR and writes there; leave out --out"
+                        .into(),
+                )),
+                _ => Ok(None),
+            },
+        }
     }
 }
 
@@ -809,29 +925,50 @@ impl BenchArgs {
 }
 
 /// `tune` options that say how to show a study, not what it is: never recorded.
-const NOT_RECORDED: [&str; 4] = ["out", "resume", "json", "quiet"];
+const NOT_RECORDED: [&str; 6] = ["out", "resume", "json", "quiet", "storage", "study"];
 
-/// The command line to parse, and (for `tune`) the study's arguments to record in its journal.
-/// `tune --resume DIR` takes the arguments recorded in DIR's journal, and the ones given now
-/// replace those of the same option (all values of a repeatable one).
+/// The command line to parse, and (for `tune` and `study create`) the study's arguments to
+/// record with it. `tune --resume DIR` takes the arguments recorded in DIR's journal, `tune
+/// --storage URL --study NAME --resume` and `worker` those recorded with the stored study; the
+/// ones given now replace those of the same option (all values of a repeatable one).
 pub fn with_journal_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
     use clap::CommandFactory;
-    if argv.get(1).map(String::as_str) != Some("tune") {
-        return (argv, Vec::new());
-    }
+    let path: &[&str] = match (
+        argv.get(1).map(String::as_str),
+        argv.get(2).map(String::as_str),
+    ) {
+        (Some("tune"), _) => &["tune"],
+        (Some("worker"), _) => &["worker"],
+        (Some("study"), Some("create")) => &["study", "create"],
+        _ => return (argv, Vec::new()),
+    };
     let mut cmd = Cli::command();
     cmd.build();
-    let Some(tune) = cmd.find_subcommand("tune") else {
+    let mut sub = Some(&cmd);
+    for name in path {
+        sub = sub.and_then(|c| c.find_subcommand(name));
+    }
+    let Some(sub) = sub else {
         return (argv, Vec::new());
     };
-    let now = groups(tune, &argv[2..]);
-    let resume = now
-        .iter()
-        .find(|(id, _)| id == "resume")
-        .and_then(|(_, t)| option_value(t));
-    let earlier = resume.map_or(Vec::new(), |d| {
-        groups(tune, &edgetune::study::journal::recorded_args(d.as_ref()))
-    });
+    let skip = 1 + path.len();
+    let now = groups(sub, &argv[skip..]);
+    let value = |id: &str| {
+        now.iter()
+            .find(|(i, _)| i == id)
+            .and_then(|(_, t)| option_value(t))
+    };
+    let resume = now.iter().any(|(i, _)| i == "resume");
+    let url = value("storage").or_else(|| std::env::var("EDGETUNE_STORAGE").ok());
+    let earlier = match (path[0], url, value("study")) {
+        ("study", ..) => Vec::new(),
+        ("worker", Some(u), Some(n)) => edgetune::study::storage::recorded_args(&u, &n),
+        (_, Some(u), Some(n)) if resume => edgetune::study::storage::recorded_args(&u, &n),
+        _ => value("resume").map_or(Vec::new(), |d| {
+            edgetune::study::journal::recorded_args(d.as_ref())
+        }),
+    };
+    let earlier = groups(sub, &earlier);
     let mut merged: Vec<(String, Vec<String>)> = earlier
         .into_iter()
         .filter(|(id, _)| now.iter().all(|(n, _)| n != id))
@@ -842,12 +979,54 @@ pub fn with_journal_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
         .filter(|(id, _)| !NOT_RECORDED.contains(&id.as_str()))
         .flat_map(|(_, t)| t.clone())
         .collect();
-    let parse = argv[..2]
+    let parse = argv[..skip]
         .iter()
         .cloned()
         .chain(merged.into_iter().flat_map(|(_, t)| t))
         .collect();
     (parse, record)
+}
+
+/// The options of a stored study for its report: its recorded `tune` arguments, parsed as
+/// `tune` parses them.
+pub fn stored_tune_options(
+    catalog: &Option<PathBuf>,
+    args: &[String],
+    url: &str,
+    name: &str,
+) -> anyhow::Result<TuneOptions> {
+    let argv = ["edgetune", "tune"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(args.iter().cloned())
+        .chain([
+            "--storage".into(),
+            url.into(),
+            "--study".into(),
+            name.into(),
+        ]);
+    let cli = Cli::try_parse_from(argv)
+        .map_err(|e| UsageError(format!("the stored study's options do not parse: {e}")))?;
+    match cli.command {
+        Command::Tune(t) => t.to_options(catalog, args.to_vec()),
+        _ => unreachable!("parsed as tune"),
+    }
+}
+
+impl WorkerArgs {
+    /// The worker's options; `args` are the study's (unused: a worker records nothing).
+    pub fn to_options(
+        &self,
+        catalog: &Option<PathBuf>,
+    ) -> anyhow::Result<edgetune::app::worker::WorkerOptions> {
+        let mut tune = self.tune.to_options(catalog, Vec::new())?;
+        tune.common.twin_static_power_pct = self.twin_static_power_pct;
+        Ok(edgetune::app::worker::WorkerOptions {
+            tune,
+            board_id: self.board_id.clone(),
+            lease_s: self.lease_s,
+        })
+    }
 }
 
 /// The value of a one-option group (`--x v` or `--x=v`).

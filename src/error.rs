@@ -37,6 +37,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause.is::<crate::space::SpaceError>()
             || cause.is::<crate::strategy::StrategyError>()
             || cause.is::<crate::study::JournalError>()
+            || cause
+                .downcast_ref::<crate::study::StorageError>()
+                .is_some_and(|e| e.is_usage())
             || cause.is::<crate::device::replay::ReplayError>()
             || cause.is::<crate::workload::command::CommandError>()
             || cause

@@ -3,7 +3,7 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{Cli, Command, StudyCommand};
 use edgetune::{app, error};
 
 fn run(cli: Cli, study_args: Vec<String>) -> anyhow::Result<()> {
@@ -39,6 +39,16 @@ fn run(cli: Cli, study_args: Vec<String>) -> anyhow::Result<()> {
             stdout,
         ),
         Command::Infer(a) => app::torch::infer_cmd(cat.as_deref(), &a.to_options(), stdout),
+        Command::Worker(a) => app::worker::run(&a.to_options(cat)?, stdout).map(|_| ()),
+        Command::Study(StudyCommand::Create(a)) => {
+            app::study::create(&a.to_options(cat, study_args)?, stdout)
+        }
+        Command::Study(StudyCommand::List(a)) => app::study::list(&a.storage, a.json, stdout),
+        Command::Study(StudyCommand::Report(a)) => {
+            let view = edgetune::study::storage::open(&a.storage)?.study(&a.study)?;
+            let o = cli::stored_tune_options(cat, &view.header.args, &a.storage, &a.study)?;
+            app::study::report(&o, a.out.as_deref(), a.json, stdout).map(|_| ())
+        }
         Command::BenchTorch(a) => {
             app::torch::bench_torch_cmd(cat.as_deref(), &a.to_options()?, a.json, stdout)
                 .map(|_| ())

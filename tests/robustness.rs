@@ -59,7 +59,7 @@ fn journal() -> &'static (StudyHeader, Vec<String>) {
             budget: 8,
             protocol,
             baseline_batch: 4,
-            journal: Some(Journal::create(&path, &header).unwrap()),
+            journal: Some(Box::new(Journal::create(&path, &header).unwrap())),
             prior: Prior::default(),
             interrupt: None,
             goal: Default::default(),

@@ -21,10 +21,12 @@ pub mod output;
 pub mod prior;
 pub mod progress;
 pub mod signals;
+pub mod study;
 pub mod sweep;
 pub mod target;
 pub mod torch;
 pub mod tune;
+pub mod worker;
 
 pub use flags::{check_budget, check_common, check_goal, check_protocol};
 pub use prior::{PriorChoice, DEFAULT_SCREEN_INFERENCES};
@@ -68,6 +70,10 @@ pub struct Common {
     pub noise: bool,
     /// Wall seconds the twin sleeps per simulated second of a run (`--twin-sleep`; 0: none).
     pub twin_sleep: f64,
+    /// Mixed into the twin's noise seed: one stream per board of a fleet (0 for `tune`).
+    pub noise_salt: u64,
+    /// The twin's static power this many percent above the catalogue's (a fleet's other board).
+    pub twin_static_power_pct: f64,
     /// No notes on stderr.
     pub quiet: bool,
     /// Replay table (implies the replay backend).
@@ -98,6 +104,8 @@ impl Common {
             seed: 42,
             noise: true,
             twin_sleep: 0.0,
+            noise_salt: 0,
+            twin_static_power_pct: 0.0,
             quiet: false,
             table: None,
             board: board::BoardOptions::default(),

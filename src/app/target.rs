@@ -145,7 +145,8 @@ impl Target {
     pub fn open(&self, c: &Common) -> Result<(Box<dyn Device>, Box<dyn Workload>)> {
         match &self.rig {
             Rig::Sim { board, model } => {
-                let b = SimBoard::new(board, c.noise(0)).with_sleep(c.twin_sleep);
+                let board = board.with_static_power_pct(c.twin_static_power_pct);
+                let b = SimBoard::new(&board, c.noise(c.noise_salt)).with_sleep(c.twin_sleep);
                 Ok((Box::new(b.device()), Box::new(b.workload(model)?)))
             }
             Rig::Replay { table, .. } => {

@@ -17,7 +17,7 @@ use crate::report::plot::{self, PlotInput, Sample};
 use crate::report::{self, profile, summary::summary, Report, ReportContext};
 use crate::space::{top_corner, Axis, Knob, Point, Space};
 use crate::strategy::{self, bayes::Acquisition, Strategy, StrategyInit, StrategyOptions};
-use crate::study::{Exploration, Journal, Outcome, Prior, Study, StudyHeader};
+use crate::study::{Exploration, Journal, Outcome, Prior, Study, StudyHeader, StudyLog};
 use crate::workload::Workload;
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -54,6 +54,20 @@ pub struct TuneOptions {
     pub exploration: Exploration,
     /// `--prior`.
     pub prior: PriorChoice,
+    /// `--storage URL --study NAME`: the study's state lives in a database (or `journal:DIR`)
+    /// instead of the output folder's journal.jsonl.
+    pub storage: Option<StoredStudy>,
+}
+
+/// A study kept in a storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredStudy {
+    /// `--storage`.
+    pub url: String,
+    /// `--study`.
+    pub name: String,
+    /// `--resume` given: continue it rather than create it.
+    pub resume: bool,
 }
 
 /// Default budget: 10 % of the grid, at least 10 (or the whole grid when smaller).
@@ -62,14 +76,16 @@ pub fn default_budget(grid: usize) -> usize {
 }
 
 /// What a tune will do, resolved from the options and the target.
-struct Plan {
-    protocol: ProtocolSettings,
-    space: Space,
-    budget: usize,
-    baseline_batch: u32,
-    strategy: Box<dyn Strategy>,
-    prior: PriorUsed,
-    exploration: Exploration,
+pub(super) struct Plan {
+    pub(super) protocol: ProtocolSettings,
+    pub(super) space: Space,
+    pub(super) budget: usize,
+    pub(super) baseline_batch: u32,
+    /// The strategy's name and what it was built from: a fleet's workers build it anew.
+    pub(super) strategy_name: String,
+    pub(super) init: StrategyInit,
+    pub(super) prior: PriorUsed,
+    pub(super) exploration: Exploration,
 }
 
 /// Runs `tune`: baseline, search, reports. Returns the report and the output folder.
@@ -78,70 +94,90 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     quiet_interrupts(o.common.quiet);
     let t = Target::resolve(&o.common)?;
     let plan = Plan::new(&t, o)?;
-    let prior_words = plan.prior.words();
-    let header = StudyHeader {
-        model: t.model_id().into(),
-        device: t.device_id().into(),
-        backend: t.kind(),
-        strategy: plan.strategy.name().into(),
-        seed: o.common.seed,
-        budget: plan.budget,
-        baseline_batch: plan.baseline_batch,
-        protocol: plan.protocol,
-        space: plan.space.clone(),
-        goal: o.goal,
-        exploration: plan.exploration,
-        prior: prior_words.clone(),
-        args: o.args.clone(),
-    };
+    let header = plan.header(&t, o);
     let Started {
         dir,
         mut device,
         mut workload,
-        journal,
+        log,
         prior,
     } = start(&t, o, &header)?;
-    let baseline_kind = device.baseline_kind();
+    let place = log.place();
+    let facts = DeviceFacts {
+        baseline_kind: device.baseline_kind(),
+        notes: Vec::new(),
+        emulated: device.emulated(),
+        backend: t.kind(),
+    };
     let mut study = Study {
         space: &plan.space,
         device: &mut *device,
         workload: &mut *workload,
-        strategy: plan.strategy,
+        strategy: plan.make_strategy(),
         budget: plan.budget,
         protocol: plan.protocol,
         baseline_batch: plan.baseline_batch,
-        journal: Some(journal),
+        journal: Some(log),
         prior,
         interrupt: Some(interrupt_flag()),
         goal: o.goal,
         exploration: plan.exploration,
     };
     let progress = Progress::new(o.common.quiet, plan.budget);
-    let outcome = study.run(|e| progress.event(&e)).with_context(|| {
-        format!(
-            "tuning stopped; what was measured is in {}",
-            dir.join("journal.jsonl").display()
-        )
-    })?;
+    let outcome = study
+        .run(|e| progress.event(&e))
+        .with_context(|| format!("tuning stopped; what was measured is in {place}"))?;
     progress.finish();
+    let facts = DeviceFacts {
+        notes: study.device.notes(),
+        ..facts
+    };
+    let rep = reports(&t, &plan, o, &outcome, &mut *study.strategy, facts, &dir)?;
+    print(o, &rep, out)?;
+    if !o.common.quiet {
+        eprintln!("reports written to {}", dir.display());
+    }
+    finish(&outcome, &dir)?;
+    Ok((rep, dir))
+}
+
+/// What the device said of a study, for its report.
+pub(super) struct DeviceFacts {
+    pub(super) baseline_kind: crate::device::BaselineKind,
+    pub(super) notes: Vec<String>,
+    pub(super) emulated: bool,
+    pub(super) backend: crate::device::BackendKind,
+}
+
+/// Builds the report of `outcome` and writes its files and plots into `dir`.
+pub(super) fn reports(
+    t: &Target,
+    plan: &Plan,
+    o: &TuneOptions,
+    outcome: &Outcome,
+    strategy: &mut dyn Strategy,
+    facts: DeviceFacts,
+    dir: &Path,
+) -> Result<Report> {
+    let prior_words = plan.prior.words();
     let ctx = ReportContext {
         model: t.model_id(),
         device: t.device_id(),
-        backend: t.kind(),
-        strategy: study.strategy.name(),
+        backend: facts.backend,
+        strategy: strategy.name(),
         seed: o.common.seed,
         protocol: plan.protocol,
         grid_size: plan.space.size(),
         budget: plan.budget,
-        baseline_kind,
+        baseline_kind: facts.baseline_kind,
         goal: o.goal,
         exploration: plan.exploration,
         prior: &prior_words,
     };
-    let mut rep = Report::build(&ctx, &outcome);
-    rep.notes = study.device.notes();
-    rep.emulated = study.device.emulated();
-    rep.notes.extend(board_file_note(&t, &rep));
+    let mut rep = Report::build(&ctx, outcome);
+    rep.notes = facts.notes;
+    rep.emulated = facts.emulated;
+    rep.notes.extend(board_file_note(t, &rep));
     if matches!(t.rig, Rig::Nvml { .. }) && !o.common.allow_clock_control {
         // Same clocks as the baseline: a "frequency saving" would only be run-to-run noise.
         rep.saving_same_batch_pct = None;
@@ -152,16 +188,16 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
             eprintln!("note: {n}");
         }
     }
-    let surrogate = surrogate(&mut *study.strategy, &outcome, &plan.space);
-    let known = known_grid(&t, &plan.space, plan.protocol.inferences);
-    draw(&mut rep, &outcome, &known, surrogate.as_deref(), &dir)?;
-    write_reports(&rep, &t.rig, &dir)?;
-    print(o, &rep, out)?;
-    if !o.common.quiet {
-        eprintln!("reports written to {}", dir.display());
-    }
-    finish(&outcome, &dir)?;
-    Ok((rep, dir))
+    let surrogate = surrogate(strategy, outcome, &plan.space);
+    let known = match facts.backend {
+        crate::device::BackendKind::Sim | crate::device::BackendKind::Replay => {
+            known_grid(t, &plan.space, plan.protocol.inferences)
+        }
+        _ => None,
+    };
+    draw(&mut rep, outcome, &known, surrogate.as_deref(), dir)?;
+    write_reports(&rep, &t.rig, dir)?;
+    Ok(rep)
 }
 
 /// What `tune` prints on stdout: report.json with `--json`, else the summary (after a line
@@ -171,11 +207,15 @@ fn print(o: &TuneOptions, rep: &Report, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(rep)?)?;
         return Ok(());
     }
-    if let Some(d) = &o.resume {
+    let resumed = match (&o.resume, &o.storage) {
+        (Some(d), _) => Some((format!("in {}", d.display()), "its journal")),
+        (None, Some(s)) if s.resume => Some((format!("`{}` in {}", s.name, s.url), "the storage")),
+        _ => None,
+    };
+    if let Some((place, from)) = resumed {
         writeln!(
             out,
-            "resumed the study in {}: {} measurement{} from its journal, {} measured now",
-            d.display(),
+            "resumed the study {place}: {} measurement{} from {from}, {} measured now",
             rep.resumed_configs,
             if rep.resumed_configs == 1 { "" } else { "s" },
             rep.measured_configs.saturating_sub(rep.resumed_configs)
@@ -185,31 +225,29 @@ fn print(o: &TuneOptions, rep: &Report, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// A tune ready to measure: its folder, device, workload and journal.
+/// A tune ready to measure: its folder, device, workload and where its records go.
 struct Started {
     dir: PathBuf,
     device: Box<dyn Device>,
     workload: Box<dyn Workload>,
-    journal: Journal,
+    log: Box<dyn StudyLog>,
     prior: Prior,
 }
 
-/// Opens the journal and the device. A resumed journal is read (and checked) before the board
-/// is touched; a fresh one is made once the device has opened, so a refused start leaves no
-/// folder behind.
+/// Opens the study's records and the device. A resumed study is read (and checked) before the
+/// board is touched; a fresh one is made once the device has opened, so a refused start leaves
+/// nothing behind.
 fn start(t: &Target, o: &TuneOptions, header: &StudyHeader) -> Result<Started> {
+    if let Some(s) = &o.storage {
+        return start_stored(t, o, s, header);
+    }
     let resumed = match &o.resume {
         Some(d) => Some(Journal::resume(&d.join("journal.jsonl"), header)?),
         None => None,
     };
     let dir = match &o.resume {
         Some(d) => d.clone(),
-        None => new_out_dir(o.out.as_deref(), || {
-            fresh_dir(
-                Path::new("reports"),
-                &format!("{}-{}", t.model_id(), t.device_id()),
-            )
-        })?,
+        None => default_out_dir(t, o)?,
     };
     let (device, workload) = t.open(&o.common)?;
     let (journal, prior) = match resumed {
@@ -222,6 +260,67 @@ fn start(t: &Target, o: &TuneOptions, header: &StudyHeader) -> Result<Started> {
             )
         }
     };
+    started(o, dir, device, workload, Box::new(journal), prior)
+}
+
+/// `--out`, else a fresh reports/<model>-<device>-<timestamp>/.
+fn default_out_dir(t: &Target, o: &TuneOptions) -> Result<PathBuf> {
+    new_out_dir(o.out.as_deref(), || {
+        fresh_dir(
+            Path::new("reports"),
+            &format!("{}-{}", t.model_id(), t.device_id()),
+        )
+    })
+}
+
+/// `start` for a study in a storage: its records there, its reports in the output folder.
+fn start_stored(
+    t: &Target,
+    o: &TuneOptions,
+    s: &StoredStudy,
+    header: &StudyHeader,
+) -> Result<Started> {
+    use crate::study::storage;
+    storage::check_name(&s.name)?;
+    let mut db = storage::open(&s.url)?;
+    let prior = if s.resume {
+        let v = db.study(&s.name)?;
+        let place = PathBuf::from(format!("study `{}` in {}", s.name, s.url));
+        Prior::from_records(
+            &place,
+            &v.header,
+            v.records.iter().map(|r| &r.record),
+            header,
+        )?
+    } else {
+        Prior::default()
+    };
+    let dir = default_out_dir(t, o)?;
+    let (device, workload) = t.open(&o.common)?;
+    if !s.resume {
+        db.create_study(&s.name, header)?;
+    }
+    create_dir(&dir)?;
+    let log = storage::StoredLog {
+        storage: db,
+        name: s.name.clone(),
+        origin: storage::Origin {
+            board: storage::machine_identity(&o.common.board.sysfs_root),
+            worker: super::worker::process_identity(),
+            backend: t.kind().to_string(),
+        },
+    };
+    started(o, dir, device, workload, Box::new(log), prior)
+}
+
+fn started(
+    o: &TuneOptions,
+    dir: PathBuf,
+    device: Box<dyn Device>,
+    workload: Box<dyn Workload>,
+    log: Box<dyn StudyLog>,
+    prior: Prior,
+) -> Result<Started> {
     if !o.common.quiet {
         for w in &prior.warnings {
             eprintln!("warning: {w}");
@@ -235,7 +334,7 @@ fn start(t: &Target, o: &TuneOptions, header: &StudyHeader) -> Result<Started> {
         dir,
         device,
         workload,
-        journal,
+        log,
         prior,
     })
 }
@@ -262,7 +361,7 @@ fn validate(o: &TuneOptions) -> Result<()> {
 }
 
 impl Plan {
-    fn new(t: &Target, o: &TuneOptions) -> Result<Plan> {
+    pub(super) fn new(t: &Target, o: &TuneOptions) -> Result<Plan> {
         let mut protocol = o.common.protocol_on(t.kind());
         if let Rig::Replay { .. } = t.rig {
             // A recorded row is a measured run; there is nothing to warm up.
@@ -284,7 +383,8 @@ impl Plan {
                 ..o.strategy_options
             })
             .with_prior(grid_prior);
-        let strategy = strategy::make(&o.strategy.trim().to_ascii_lowercase(), &init)?;
+        let strategy_name = o.strategy.trim().to_ascii_lowercase();
+        strategy::make(&strategy_name, &init)?;
         let recorded = matches!(t.rig, Rig::Replay { .. });
         let exploration = o.exploration.for_study(&o.goal, exhaustive, recorded);
         Ok(Plan {
@@ -292,10 +392,35 @@ impl Plan {
             space,
             budget,
             baseline_batch,
-            strategy,
+            strategy_name,
+            init,
             prior,
             exploration,
         })
+    }
+
+    /// A fresh strategy of the plan (the same every time).
+    pub(super) fn make_strategy(&self) -> Box<dyn Strategy> {
+        strategy::make(&self.strategy_name, &self.init).expect("checked by Plan::new")
+    }
+
+    /// What identifies the study this plan runs.
+    pub(super) fn header(&self, t: &Target, o: &TuneOptions) -> StudyHeader {
+        StudyHeader {
+            model: t.model_id().into(),
+            device: t.device_id().into(),
+            backend: t.kind(),
+            strategy: self.make_strategy().name().into(),
+            seed: o.common.seed,
+            budget: self.budget,
+            baseline_batch: self.baseline_batch,
+            protocol: self.protocol,
+            space: self.space.clone(),
+            goal: o.goal,
+            exploration: self.exploration,
+            prior: self.prior.words(),
+            args: o.args.clone(),
+        }
     }
 }
 

@@ -137,6 +137,9 @@ fn recommendation(r: &Report) -> String {
     if let Some(w) = r.lower_readings_words() {
         s += &format!("- Note: {w}.\n");
     }
+    if let Some(w) = r.boards_words() {
+        s += &format!("- Boards: {w}.\n");
+    }
     s + "\n"
 }
 
@@ -416,6 +419,8 @@ mod tests {
             objective_value: None,
             lower_readings: Vec::new(),
             emulated: false,
+            boards: Vec::new(),
+            board_spread_pct: None,
         }
     }
 

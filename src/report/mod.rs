@@ -234,6 +234,78 @@ pub struct Report {
     /// Measured on edgetune's virtual Jetson (`emulate`): the twin behind real sysfs files.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub emulated: bool,
+    /// A study measured by several boards (`worker`): each board, what it measured, and its
+    /// offset. Absent for one board.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boards: Vec<BoardShare>,
+    /// The spread between the boards' DVFS baselines, percent (highest over lowest, minus 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_spread_pct: Option<f64>,
+}
+
+/// One board's part in a study.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoardShare {
+    /// Its identity (`--board-id`, serial number or machine id).
+    pub board: String,
+    /// The backend it measured with.
+    pub backend: String,
+    /// Its DVFS baseline at the study's baseline batch, J (none yet: 0).
+    pub baseline_energy_j: f64,
+    /// Its offset against the boards' geometric mean, percent: what its values were divided
+    /// by before the search saw them.
+    pub offset_pct: f64,
+    /// The configurations it measured.
+    pub configs: Vec<Config>,
+}
+
+/// Each board of a stored study with what it measured.
+pub fn boards(view: &crate::study::storage::StudyView, batch: u32) -> Vec<BoardShare> {
+    use crate::study::JournalRecord;
+    let offsets = crate::study::fleet::board_offsets(&view.records, batch);
+    let mut out: Vec<BoardShare> = Vec::new();
+    for r in &view.records {
+        let i = match out.iter().position(|b| b.board == r.origin.board) {
+            Some(i) => i,
+            None => {
+                out.push(BoardShare {
+                    board: r.origin.board.clone(),
+                    backend: r.origin.backend.clone(),
+                    baseline_energy_j: 0.0,
+                    offset_pct: offsets
+                        .get(&r.origin.board)
+                        .map_or(0.0, |o| (o.exp() - 1.0) * 100.0),
+                    configs: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        match &r.record {
+            JournalRecord::Baseline { measurement }
+                if measurement.batch_size == batch && out[i].baseline_energy_j == 0.0 =>
+            {
+                out[i].baseline_energy_j = measurement.energy_j;
+            }
+            JournalRecord::Measurement { config, .. } => out[i].configs.push(*config),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Highest baseline over lowest, minus one, percent; `None` with fewer than two baselines.
+pub fn spread_pct(boards: &[BoardShare]) -> Option<f64> {
+    let e: Vec<f64> = boards
+        .iter()
+        .map(|b| b.baseline_energy_j)
+        .filter(|e| *e > 0.0)
+        .collect();
+    (e.len() >= 2).then(|| {
+        let (lo, hi) = e.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
+            (lo.min(*x), hi.max(*x))
+        });
+        (hi / lo - 1.0) * 100.0
+    })
 }
 
 /// The objective's value where energy is not what was minimised.
@@ -279,6 +351,24 @@ pub fn at_batch(batch_size: u32) -> String {
 }
 
 impl Report {
+    /// Which boards measured the study, in words (none for one board).
+    pub fn boards_words(&self) -> Option<String> {
+        if self.boards.len() < 2 {
+            return None;
+        }
+        let each: Vec<String> = self
+            .boards
+            .iter()
+            .map(|b| format!("{} {} ({:+.1} %)", b.board, b.configs.len(), b.offset_pct))
+            .collect();
+        Some(format!(
+            "measured by {} boards (configurations each, offset against their mean): {}; their DVFS baselines spread {:.1} %, and every value was divided by its board's offset before the search saw it",
+            self.boards.len(),
+            each.join(", "),
+            self.board_spread_pct.unwrap_or(0.0)
+        ))
+    }
+
     /// Why measurements that read lower than the recommendation were not recommended, when
     /// there are any.
     pub fn lower_readings_words(&self) -> Option<String> {
@@ -584,6 +674,8 @@ impl Report {
             objective_value: objective_value(ctx, o),
             lower_readings,
             emulated: false,
+            boards: Vec::new(),
+            board_spread_pct: None,
         }
     }
 }

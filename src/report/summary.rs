@@ -21,6 +21,9 @@ pub fn summary(r: &Report) -> String {
     if let Some(w) = r.lower_readings_words() {
         s += &format!("note: {w}\n");
     }
+    if let Some(w) = r.boards_words() {
+        s += &format!("{w}\n");
+    }
     match (&r.objective_value, r.objective.as_str()) {
         (Some(v), "edp") => s += &format!(
             "objective edp (energy x time per inference): {:.2} mJ ms at the recommendation, {:.2} mJ ms at the baseline{}: {:.1} % lower\n",

@@ -194,6 +194,11 @@ impl Journal {
         ))
     }
 
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Appends one record and makes it durable before returning.
     pub fn append(&mut self, r: &JournalRecord) -> Result<(), JournalError> {
         let io = |source| JournalError::Io {
@@ -295,6 +300,28 @@ impl Prior {
         Ok(prior)
     }
 
+    /// The measurements of a study kept elsewhere (a database): `stored` is its header, checked
+    /// against `header` as a journal's is; `place` names it in errors.
+    pub fn from_records<'r>(
+        place: &Path,
+        stored: &StudyHeader,
+        records: impl IntoIterator<Item = &'r JournalRecord>,
+        header: &StudyHeader,
+    ) -> Result<Prior, JournalError> {
+        check_header(place, stored, header)?;
+        let mut prior = Prior::default();
+        for (i, r) in records.into_iter().enumerate() {
+            prior
+                .add(r.clone(), header)
+                .map_err(|message| JournalError::Corrupt {
+                    file: place.to_path_buf(),
+                    line: i + 2,
+                    message,
+                })?;
+        }
+        Ok(prior)
+    }
+
     /// Takes one record after checking it as input.
     fn add(&mut self, rec: JournalRecord, header: &StudyHeader) -> Result<(), String> {
         match rec {
@@ -343,6 +370,49 @@ impl Prior {
         }
         Ok(())
     }
+}
+
+/// A journal's header and records as they are, unchecked (a torn last line left out): what
+/// `journal:DIR` storage shows of it.
+pub fn read_records(path: &Path) -> Result<(StudyHeader, Vec<JournalRecord>), JournalError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|_| JournalError::Missing(path.to_path_buf()))?;
+    let mut header = None;
+    let mut records = Vec::new();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        let rec = match serde_json::from_str::<JournalRecord>(l.trim()) {
+            Ok(r) => r,
+            Err(_) if i + 1 == lines.len() && !l.ends_with('\n') => break,
+            Err(e) => {
+                return Err(JournalError::Corrupt {
+                    file: path.to_path_buf(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            }
+        };
+        match (rec, header.is_none()) {
+            (JournalRecord::Study(h), true) => header = Some(h),
+            (r, false) => records.push(r),
+            (_, true) => {
+                return Err(JournalError::Corrupt {
+                    file: path.to_path_buf(),
+                    line: i + 1,
+                    message: "the study header must be the first line".into(),
+                })
+            }
+        }
+    }
+    let header = header.ok_or_else(|| JournalError::Corrupt {
+        file: path.to_path_buf(),
+        line: 1,
+        message: "no study header: this is not an edgetune journal".into(),
+    })?;
+    Ok((header, records))
 }
 
 /// Whether a header's prior is none (left out of the header).

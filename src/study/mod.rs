@@ -17,8 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use thiserror::Error;
 
+pub mod fleet;
 pub mod journal;
+pub mod storage;
 pub use journal::{Journal, JournalError, JournalRecord, Prior, StudyHeader};
+pub use storage::{StorageError, StudyLog};
 
 /// A measured configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -268,8 +271,8 @@ pub struct Study<'a> {
     pub protocol: ProtocolSettings,
     /// Batch size of the DVFS baseline.
     pub baseline_batch: u32,
-    /// Journal to append to, if any.
-    pub journal: Option<Journal>,
+    /// Where each record goes (a journal file, a study in a database), if anywhere.
+    pub journal: Option<Box<dyn StudyLog>>,
     /// Measurements from an earlier run of the same study.
     pub prior: Prior,
     /// Set by a signal handler to stop between measurements.
@@ -292,9 +295,9 @@ pub enum StudyError {
         /// Underlying error.
         source: DeviceError,
     },
-    /// The journal failed.
+    /// The journal or the study's storage failed.
     #[error(transparent)]
-    Journal(#[from] JournalError),
+    Storage(#[from] StorageError),
 }
 
 /// What [`Study::take`] got for a configuration.
@@ -332,7 +335,7 @@ impl Study<'_> {
             source,
         })?;
         if let Some(j) = self.journal.as_mut() {
-            j.append(&JournalRecord::Baseline {
+            j.record(&JournalRecord::Baseline {
                 measurement: m.clone(),
             })?;
         }
@@ -469,7 +472,7 @@ impl Study<'_> {
                 let workload = matches!(e, DeviceError::Workload(_));
                 let error = e.to_string();
                 if let Some(j) = self.journal.as_mut() {
-                    j.append(&JournalRecord::Failed {
+                    j.record(&JournalRecord::Failed {
                         config,
                         error: error.clone(),
                     })?;
@@ -484,7 +487,7 @@ impl Study<'_> {
             }
         };
         if let Some(j) = self.journal.as_mut() {
-            j.append(&JournalRecord::Measurement {
+            j.record(&JournalRecord::Measurement {
                 config,
                 measurement: m.clone(),
             })?;
@@ -529,7 +532,7 @@ impl Study<'_> {
         // What the configuration cost in all: exploring it, then confirming it.
         full.wall_s += m.wall_s;
         if let Some(j) = self.journal.as_mut() {
-            j.append(&JournalRecord::Confirmed {
+            j.record(&JournalRecord::Confirmed {
                 config,
                 measurement: full.clone(),
             })?;
@@ -804,7 +807,7 @@ mod tests {
             budget: 20,
             protocol: ProtocolSettings::default(),
             baseline_batch: 4,
-            journal: Some(Journal::create(journal, &header).unwrap()),
+            journal: Some(Box::new(Journal::create(journal, &header).unwrap())),
             prior: Prior::default(),
             interrupt: Some(flag),
             goal: Default::default(),
@@ -899,7 +902,7 @@ mod tests {
             budget,
             protocol: ProtocolSettings::default(),
             baseline_batch: 4,
-            journal: Some(journal),
+            journal: Some(Box::new(journal)),
             prior,
             interrupt: None,
             goal: Default::default(),
@@ -1069,7 +1072,7 @@ mod tests {
             "{:?}",
             prior.warnings
         );
-        j.append(&JournalRecord::Failed {
+        j.record(&JournalRecord::Failed {
             config: Config::new(102_000, 76_800_000, 1),
             error: "x".into(),
         })
@@ -1087,7 +1090,7 @@ mod tests {
         std::fs::write(&path, text.trim_end()).unwrap();
         let (mut j, prior) = Journal::resume(&path, &h).unwrap();
         assert!(prior.warnings.is_empty());
-        j.append(&JournalRecord::Failed {
+        j.record(&JournalRecord::Failed {
             config: Config::new(102_000, 76_800_000, 1),
             error: "x".into(),
         })

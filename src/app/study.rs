@@ -1,0 +1,173 @@
+//! `edgetune study create|list|report`: make a study in a storage for workers to measure, list
+//! a storage's studies with their progress, and write a study's report files (the same files
+//! `tune` writes, from the stored measurements).
+
+use super::output::{create_dir, write_json};
+use super::target::Target;
+use super::tune::{self, DeviceFacts, Plan, TuneOptions};
+use super::Backend;
+use crate::device::BackendKind;
+use crate::error::UsageError;
+use crate::report::{summary::summary, Report};
+use crate::study::fleet;
+use crate::study::storage::{self, StudyView};
+use crate::study::Study;
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn stored(o: &TuneOptions) -> Result<&tune::StoredStudy> {
+    o.storage
+        .as_ref()
+        .ok_or_else(|| UsageError("give --storage URL and --study NAME".into()).into())
+}
+
+/// `study create`: records the study's header (its options as `tune` takes them) without
+/// measuring anything.
+pub fn create(o: &TuneOptions, out: &mut dyn Write) -> Result<()> {
+    let s = stored(o)?;
+    if !storage::StorageUrl::parse(&s.url)?.shared() {
+        return Err(storage::StorageError::NoClaims(s.url.clone()).into());
+    }
+    super::check_common(&o.common)?;
+    super::check_goal(&o.goal)?;
+    super::check_budget(o.budget)?;
+    let t = Target::resolve(&o.common)?;
+    let plan = Plan::new(&t, o)?;
+    let header = plan.header(&t, o);
+    let mut db = storage::open(&s.url)?;
+    db.create_study(&s.name, &header)?;
+    writeln!(
+        out,
+        "created study `{}` in {}: {} on {}, {} strategy, {} measurements of a {}-configuration grid\nstart a worker on each board: edgetune worker --storage {} --study {}",
+        s.name,
+        s.url,
+        header.model,
+        header.device,
+        header.strategy,
+        header.budget,
+        plan.space.size(),
+        s.url,
+        s.name
+    )?;
+    Ok(())
+}
+
+/// `study list`: every study in the storage with its progress.
+pub fn list(url: &str, json: bool, out: &mut dyn Write) -> Result<()> {
+    let mut db = storage::open(url)?;
+    let studies = db.list()?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&studies)?)?;
+        return Ok(());
+    }
+    if studies.is_empty() {
+        writeln!(
+            out,
+            "no studies in {url}; make one with `edgetune study create`"
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<24} {:<14} {:<12} {:<10} {:>9} {:>8} {:>6}",
+        "study", "model", "device", "strategy", "measured", "running", "boards"
+    )?;
+    for s in studies {
+        writeln!(
+            out,
+            "{:<24} {:<14} {:<12} {:<10} {:>9} {:>8} {:>6}",
+            s.name,
+            s.model,
+            s.device,
+            s.strategy,
+            format!("{}/{}", s.measured, s.budget),
+            s.in_progress,
+            s.boards
+        )?;
+    }
+    Ok(())
+}
+
+/// The backend that measured a study: its records' (the first record's when workers differ).
+fn measured_by(view: &StudyView) -> BackendKind {
+    view.records
+        .first()
+        .and_then(|r| {
+            serde_json::from_value(serde_json::Value::String(r.origin.backend.clone())).ok()
+        })
+        .unwrap_or(view.header.backend)
+}
+
+/// `study report`: the report files of a stored study, in `out_dir` (default
+/// reports/<study>/, never an existing folder with files).
+pub fn report(
+    o: &TuneOptions,
+    out_dir: Option<&Path>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(Report, PathBuf)> {
+    let s = stored(o)?;
+    let mut db = storage::open(&s.url)?;
+    let view = db.study(&s.name)?;
+    let backend = measured_by(&view);
+    let mut common = o.common.clone();
+    // Only the catalogue's board and model are needed here, never the hardware.
+    if matches!(backend, BackendKind::Jetson | BackendKind::Sim) {
+        common.backend = Backend::Sim;
+    }
+    common.quiet = true;
+    let t =
+        Target::resolve(&common).context("resolving the study's board and model for its report")?;
+    let o = TuneOptions {
+        common,
+        ..o.clone()
+    };
+    let plan = Plan::new(&t, &o)?;
+    let (mut device, mut workload) = t.open(&o.common)?;
+    let mut study = Study {
+        space: &plan.space,
+        device: &mut *device,
+        workload: &mut *workload,
+        strategy: plan.make_strategy(),
+        budget: view.header.budget,
+        protocol: plan.protocol,
+        baseline_batch: plan.baseline_batch,
+        journal: None,
+        prior: Default::default(),
+        interrupt: None,
+        goal: o.goal,
+        exploration: plan.exploration,
+    };
+    let outcome = fleet::outcome(&mut study, &view).ok_or_else(|| {
+        UsageError(format!(
+            "study `{}` in {} has no baseline yet: start a worker first",
+            s.name, s.url
+        ))
+    })?;
+    let dir = super::output::new_out_dir(out_dir, || {
+        super::output::fresh_dir(Path::new("reports"), &format!("study-{}", s.name))
+    })?;
+    create_dir(&dir)?;
+    let facts = DeviceFacts {
+        baseline_kind: crate::device::BaselineKind::Dvfs,
+        notes: Vec::new(),
+        emulated: false,
+        backend,
+    };
+    let mut rep = tune::reports(&t, &plan, &o, &outcome, &mut *study.strategy, facts, &dir)?;
+    let boards = crate::report::boards(&view, plan.baseline_batch);
+    if boards.len() > 1 {
+        rep.board_spread_pct = crate::report::spread_pct(&boards);
+        rep.boards = boards;
+        write_json(&dir, "report.json", &rep)?;
+        super::output::write_file(&dir, "report.md", &crate::report::markdown::render(&rep))?;
+    }
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
+    } else {
+        write!(out, "{}", summary(&rep))?;
+    }
+    eprintln!("reports written to {}", dir.display());
+    Ok((rep, dir))
+}

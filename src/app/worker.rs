@@ -1,0 +1,159 @@
+//! `edgetune worker`: one board's part in a study kept in a database. The study's options come
+//! from the storage (recorded by `study create`); the worker brings its own backend, workload
+//! and board identity, checks that it measures the same study, and claims, measures and writes
+//! configurations until the study is done (see [`crate::study::fleet`]).
+
+use super::signals::{interrupt_flag, quiet_interrupts};
+use super::target::Target;
+use super::tune::{Plan, TuneOptions};
+use crate::error::{Interrupted, UsageError};
+use crate::study::fleet::{self, Fleet, WorkerReport};
+use crate::study::storage::{self, Origin, StorageUrl};
+use crate::study::{Prior, Study};
+use anyhow::{Context, Result};
+use std::io::Write;
+
+/// Default lease of a claim: a heartbeat every 20 s; a worker silent for a minute is gone.
+pub const DEFAULT_LEASE_S: f64 = 60.0;
+
+/// Options of `worker`.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// The study's options (from the storage, with this worker's own given now); its
+    /// `storage` names the study.
+    pub tune: TuneOptions,
+    /// `--board-id`: this board's name in the study; else its serial number or machine id.
+    pub board_id: Option<String>,
+    /// `--lease-s`.
+    pub lease_s: f64,
+}
+
+/// This process, told apart from every other worker: host, process id, start time.
+pub fn process_identity() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{host}/{}/{t:x}", std::process::id())
+}
+
+/// FNV-1a of a board's name: its own noise stream on the twin.
+fn salt(board: &str) -> u64 {
+    board.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Runs a worker until its study is done; prints what it measured.
+pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
+    let Some(s) = o.tune.storage.clone() else {
+        return Err(UsageError(
+            "worker needs --storage URL and --study NAME (made by `edgetune study create`)".into(),
+        )
+        .into());
+    };
+    if !StorageUrl::parse(&s.url)?.shared() {
+        return Err(storage::StorageError::NoClaims(s.url.clone()).into());
+    }
+    if !(o.lease_s.is_finite() && o.lease_s >= 0.3) {
+        return Err(UsageError(format!(
+            "--lease-s must be 0.3 s or more, got {}",
+            o.lease_s
+        ))
+        .into());
+    }
+    quiet_interrupts(o.tune.common.quiet);
+    let mut db = storage::open(&s.url)?;
+    let view = db.study(&s.name)?;
+    let board = match &o.board_id {
+        Some(b) => {
+            storage::check_name(b).map_err(|_| {
+                UsageError(format!(
+                    "--board-id `{b}`: 1-64 of letters, digits, `.`, `_`, `-`"
+                ))
+            })?;
+            b.clone()
+        }
+        None => storage::machine_identity(&o.tune.common.board.sysfs_root),
+    };
+    let mut tune = o.tune.clone();
+    tune.common.noise_salt = salt(&board);
+    let t = Target::resolve(&tune.common)?;
+    let plan = Plan::new(&t, &tune)?;
+    let mut header = plan.header(&t, &tune);
+    // Workers bring their own backend: everything else must be the study's.
+    header.backend = view.header.backend;
+    let place = std::path::PathBuf::from(format!("study `{}` in {}", s.name, s.url));
+    Prior::from_records(&place, &view.header, std::iter::empty(), &header)
+        .context("this worker's options make another study than the stored one")?;
+    let origin = Origin {
+        board,
+        worker: process_identity(),
+        backend: t.kind().to_string(),
+    };
+    let (mut device, mut workload) = t.open(&tune.common)?;
+    let mut study = Study {
+        space: &plan.space,
+        device: &mut *device,
+        workload: &mut *workload,
+        strategy: plan.make_strategy(),
+        budget: view.header.budget,
+        protocol: plan.protocol,
+        baseline_batch: plan.baseline_batch,
+        journal: None,
+        prior: Prior::default(),
+        interrupt: Some(interrupt_flag()),
+        goal: tune.goal,
+        exploration: plan.exploration,
+    };
+    let url = s.url.clone();
+    let reconnect = move || storage::open(&url);
+    let make = || plan.make_strategy();
+    let mut f = Fleet {
+        storage: &mut *db,
+        reconnect: &reconnect,
+        name: &s.name,
+        origin: origin.clone(),
+        lease_s: o.lease_s,
+        make_strategy: &make,
+    };
+    let quiet = tune.common.quiet;
+    let rep = fleet::work(&mut study, &mut f, &mut |line| {
+        if !quiet {
+            eprintln!("{}: {line}", origin.board);
+        }
+    })
+    .with_context(|| {
+        format!(
+            "worker stopped; what it measured is in study `{}` in {}",
+            s.name, s.url
+        )
+    })?;
+    writeln!(
+        out,
+        "{}: measured {} configuration{} of study `{}`{}{}",
+        origin.board,
+        rep.measured.len(),
+        if rep.measured.len() == 1 { "" } else { "s" },
+        s.name,
+        match rep.duplicates {
+            0 => String::new(),
+            n => format!(", {n} dropped (measured by another worker first)"),
+        },
+        if rep.interrupted {
+            "; interrupted"
+        } else {
+            "; the study is done"
+        }
+    )?;
+    if rep.interrupted {
+        return Err(Interrupted(format!(
+            "worker stopped; its claim went back to the study; start it again to go on: edgetune worker --storage {} --study {}",
+            s.url, s.name
+        ))
+        .into());
+    }
+    Ok(rep)
+}

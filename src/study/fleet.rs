@@ -1,0 +1,572 @@
+//! One study measured by many boards at once. Each worker runs [`work`]: it measures its own
+//! DVFS baseline, then claims a configuration in a transaction ([`Storage::claim`]), measures it
+//! through the same protocol and study code as `tune` (heartbeating its lease from a thread),
+//! and writes the result once. The strategy is rebuilt from the stored records at each claim,
+//! with the configurations other workers are measuring told as lies: the constant liar
+//! (Ginsbourger, Le Riche & Carraro 2010), CL-min: each pending point is given the best value
+//! measured so far, so the next proposal moves away from it. Boards of one kind differ by a few
+//! percent in power: every value the strategy sees is divided by its board's offset, the ratio of
+//! that board's DVFS baseline to the geometric mean of all boards' baselines (the one
+//! configuration every board measures), so the search is about configurations, not about which
+//! board measured them. [`outcome`] rebuilds what a study found from its records (`study
+//! report`), exactly as `tune` would have found it for the same records in the same order.
+
+use super::storage::{ActiveClaim, Choice, ClaimKey, Origin, Storage, StoredRecord, StudyView};
+use super::{Found, Measured, Outcome, StopReason, Study, StudyError, Taken, MAX_CONFIRMATIONS};
+use crate::measure::Measurement;
+use crate::strategy::{penalised, Observation, Strategy};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How a worker takes part in a study.
+pub struct Fleet<'a> {
+    /// The storage (this worker's connection).
+    pub storage: &'a mut dyn Storage,
+    /// Opens another connection to the same storage, for the heartbeat thread.
+    pub reconnect: &'a (dyn Fn() -> Result<Box<dyn Storage>, super::StorageError> + Sync),
+    /// Study name.
+    pub name: &'a str,
+    /// This worker and its board.
+    pub origin: Origin,
+    /// Seconds a claim lives without a heartbeat (heartbeats every third of it).
+    pub lease_s: f64,
+    /// A fresh strategy of the study (the same seed and options every time).
+    pub make_strategy: &'a dyn Fn() -> Box<dyn Strategy>,
+}
+
+/// What one worker did.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerReport {
+    /// This board's DVFS baseline.
+    pub baseline: Option<Measurement>,
+    /// Configurations this worker measured (and wrote).
+    pub measured: Vec<super::Config>,
+    /// Results not written: another worker wrote them first (this one's lease had run out).
+    pub duplicates: usize,
+    /// Configurations at which the workload failed here.
+    pub failed: usize,
+    /// Whether a signal stopped the worker (its claim was given back).
+    pub interrupted: bool,
+}
+
+/// Each board's offset, ln(its baseline / the geometric mean of every board's baseline), from
+/// the baselines at `batch`. A board without a baseline there gets none (0).
+pub fn board_offsets(records: &[StoredRecord], batch: u32) -> HashMap<String, f64> {
+    let mut by_board: BTreeMap<&str, f64> = BTreeMap::new();
+    for r in records {
+        if let super::JournalRecord::Baseline { measurement } = &r.record {
+            if measurement.batch_size == batch {
+                by_board.insert(&r.origin.board, measurement.energy_j.ln());
+            }
+        }
+    }
+    let n = by_board.len().max(1) as f64;
+    let mean = by_board.values().sum::<f64>() / n;
+    by_board
+        .into_iter()
+        .map(|(b, l)| (b.to_string(), l - mean))
+        .collect()
+}
+
+/// Each board's DVFS baseline at `batch` (the first recorded).
+fn baselines(records: &[StoredRecord], batch: u32) -> HashMap<String, Measurement> {
+    let mut out = HashMap::new();
+    for r in records {
+        if let super::JournalRecord::Baseline { measurement } = &r.record {
+            if measurement.batch_size == batch {
+                out.entry(r.origin.board.clone())
+                    .or_insert_with(|| measurement.clone());
+            }
+        }
+    }
+    out
+}
+
+/// `m` with its energies divided by `e^offset`.
+fn normalised(m: &Measurement, offset: f64) -> Measurement {
+    let k = (-offset).exp();
+    let mut m = m.clone();
+    m.energy_j *= k;
+    m.avg_power_w *= k;
+    m.energy_per_inference_mj *= k;
+    for r in &mut m.runs {
+        r.energy_j *= k;
+    }
+    m
+}
+
+/// Replays stored records into the study's strategy in order, as its loop would have told
+/// them; `asks`: ask before each, as the loop does (the strategy's state then matches a study
+/// that measured them itself).
+fn replay(
+    study: &mut Study,
+    records: &[StoredRecord],
+    asks: bool,
+) -> (Found, Vec<(super::Config, String)>) {
+    let batch = study.baseline_batch;
+    let offsets = board_offsets(records, batch);
+    let bases = baselines(records, batch);
+    let mut f = Found::default();
+    let mut failed = Vec::new();
+    for r in records {
+        let off = offsets.get(&r.origin.board).copied().unwrap_or(0.0);
+        let Some(base) = bases.get(&r.origin.board).or_else(|| bases.values().next()) else {
+            continue;
+        };
+        let base = normalised(base, off);
+        match &r.record {
+            super::JournalRecord::Measurement {
+                config,
+                measurement,
+            } => {
+                let Some(point) = study.space.point_of(config) else {
+                    continue;
+                };
+                if asks {
+                    study.strategy.ask(&f.history);
+                }
+                let obs = study.observe(
+                    point,
+                    &normalised(measurement, off),
+                    &base,
+                    study.run_cv(&base),
+                );
+                study.strategy.tell(&obs);
+                f.index.insert(obs.point.clone(), f.measured.len());
+                f.history.push(obs);
+                f.measured.push(Measured {
+                    config: *config,
+                    measurement: measurement.clone(),
+                    from_journal: false,
+                });
+                study.recommend(&mut f);
+            }
+            super::JournalRecord::Confirmed {
+                config,
+                measurement,
+            } => {
+                let (Some(point), Some(&i)) = (
+                    study.space.point_of(config),
+                    study.space.point_of(config).and_then(|p| f.index.get(&p)),
+                ) else {
+                    continue;
+                };
+                let obs = study.observe(
+                    point,
+                    &normalised(measurement, off),
+                    &base,
+                    study.run_cv(&base),
+                );
+                study.strategy.tell(&obs);
+                f.history.push(obs);
+                f.measured[i].measurement = measurement.clone();
+                f.recommended.pop();
+                study.recommend(&mut f);
+            }
+            super::JournalRecord::Failed { config, error } => {
+                let Some(point) = study.space.point_of(config) else {
+                    continue;
+                };
+                if asks {
+                    study.strategy.ask(&f.history);
+                }
+                let obs = Observation {
+                    point,
+                    value: penalised(1e6),
+                    failed: true,
+                    ..Default::default()
+                };
+                study.strategy.tell(&obs);
+                f.history.push(obs);
+                failed.push((*config, error.clone()));
+            }
+            super::JournalRecord::Baseline { .. } | super::JournalRecord::Study(_) => {}
+        }
+    }
+    (f, failed)
+}
+
+/// What a study found, rebuilt from its stored records: the report `study report` writes. The
+/// baseline shown is the first board's; a study short of its budget says so. `None` before any
+/// baseline is stored.
+pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
+    let (f, failed) = replay(study, &view.records, true);
+    let first_board = view.records.iter().find_map(|r| match &r.record {
+        super::JournalRecord::Baseline { measurement }
+            if measurement.batch_size == study.baseline_batch =>
+        {
+            Some(r.origin.board.clone())
+        }
+        _ => None,
+    });
+    let baseline_of = |batch: u32| {
+        view.records.iter().find_map(|r| match &r.record {
+            super::JournalRecord::Baseline { measurement }
+                if measurement.batch_size == batch
+                    && Some(&r.origin.board) == first_board.as_ref() =>
+            {
+                Some(measurement.clone())
+            }
+            _ => None,
+        })
+    };
+    let baseline = baseline_of(study.baseline_batch)?;
+    let done = f.measured.len() + failed.len();
+    let stop_reason = if done >= study.budget {
+        StopReason::Budget(study.budget)
+    } else {
+        StopReason::Strategy(format!(
+            "the study holds {done} of its {} measurements (workers may still be measuring)",
+            study.budget
+        ))
+    };
+    let best_full = f
+        .best
+        .is_some_and(|b| study.is_full(&f.measured[b].measurement));
+    let baseline_same_batch = f
+        .best
+        .and_then(|b| baseline_of(f.measured[b].config.batch_size));
+    Some(Outcome {
+        baseline,
+        baseline_same_batch,
+        measured: f.measured,
+        best: f.best,
+        recommended: f.recommended,
+        stop_reason,
+        resumed: 0,
+        failed,
+        inferences: study.protocol.inferences,
+        best_full,
+    })
+}
+
+/// What a worker claims next, inside the claiming transaction.
+struct Decision {
+    choice: Choice,
+    /// Racing's incumbent in this board's units (value, relative standard error).
+    incumbent: Option<(f64, f64)>,
+    /// The stored measurement a confirmation starts from.
+    confirming: Option<Measurement>,
+}
+
+fn decide(
+    study: &mut Study,
+    view: &StudyView,
+    board: &str,
+    make: &dyn Fn() -> Box<dyn Strategy>,
+) -> Decision {
+    let wait = |choice| Decision {
+        choice,
+        incumbent: None,
+        confirming: None,
+    };
+    study.strategy = make();
+    let (f, failed) = replay(study, &view.records, false);
+    let mut history = f.history.clone();
+    let done = f.measured.len() + failed.len();
+    let claimed: HashSet<ClaimKey> = view.claims.iter().map(|c| c.key).collect();
+    let exploring: Vec<&ActiveClaim> = view
+        .claims
+        .iter()
+        .filter(|c| {
+            !c.key.confirm
+                && !f
+                    .index
+                    .contains_key(&study.space.point_of(&c.key.config).unwrap_or_default())
+        })
+        .collect();
+    if done >= study.budget {
+        // Every exploring measurement is in: confirm the recommendation if it was raced or screened.
+        if !exploring.is_empty() {
+            return wait(Choice::Wait);
+        }
+        let confirmations = view
+            .records
+            .iter()
+            .filter(|r| matches!(r.record, super::JournalRecord::Confirmed { .. }))
+            .count();
+        if let Some(b) = f.best {
+            let m = &f.measured[b];
+            let key = ClaimKey {
+                config: m.config,
+                confirm: true,
+            };
+            if !study.is_full(&m.measurement) && confirmations < MAX_CONFIRMATIONS {
+                if claimed.contains(&key) {
+                    return wait(Choice::Wait);
+                }
+                return Decision {
+                    choice: Choice::Measure(key),
+                    incumbent: None,
+                    confirming: Some(m.measurement.clone()),
+                };
+            }
+        }
+        return wait(if view.claims.is_empty() {
+            Choice::Done
+        } else {
+            Choice::Wait
+        });
+    }
+    if done + exploring.len() >= study.budget {
+        return wait(Choice::Wait);
+    }
+    // The constant liar: each configuration being measured elsewhere counts as measured at the
+    // best value so far (before anything is measured, as taken without a value).
+    let best = history.best().filter(|o| o.feasible()).cloned();
+    for c in &exploring {
+        let Some(point) = study.space.point_of(&c.key.config) else {
+            continue;
+        };
+        let lie = match &best {
+            Some(b) => Observation {
+                point,
+                spread_unknown: false,
+                cost_s: 0.0,
+                ..b.clone()
+            },
+            None => Observation {
+                point,
+                value: penalised(1e6),
+                failed: true,
+                ..Default::default()
+            },
+        };
+        history.push(lie);
+    }
+    let Some(point) = study.strategy.ask(&history) else {
+        return wait(if view.claims.is_empty() {
+            Choice::Done
+        } else {
+            Choice::Wait
+        });
+    };
+    let config = study.space.config(&point);
+    let key = ClaimKey {
+        config,
+        confirm: false,
+    };
+    if f.index.contains_key(&point) || claimed.contains(&key) {
+        return wait(Choice::Wait);
+    }
+    let own = board_offsets(&view.records, study.baseline_batch)
+        .get(board)
+        .copied()
+        .unwrap_or(0.0);
+    let incumbent = f
+        .history
+        .best()
+        .filter(|o| o.feasible())
+        .map(|o| (o.value * own.exp(), o.rel_se()));
+    Decision {
+        choice: Choice::Measure(key),
+        incumbent,
+        confirming: None,
+    }
+}
+
+/// Extends a claim's lease every third of it until dropped.
+struct Heartbeat {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    fn start(fleet: &Fleet<'_>, key: ClaimKey) -> Heartbeat {
+        let (tx, rx) = mpsc::channel::<()>();
+        let (name, origin, lease_s) = (fleet.name.to_string(), fleet.origin.clone(), fleet.lease_s);
+        let conn = (fleet.reconnect)();
+        let thread = std::thread::spawn(move || {
+            let Ok(mut storage) = conn else { return };
+            let every = Duration::from_secs_f64((lease_s / 3.0).max(0.05));
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                // A failed heartbeat is retried; the lease covers two missed ones.
+                let _ = storage.heartbeat(&name, &key, &origin, lease_s);
+            }
+        });
+        Heartbeat {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs one worker of a study until the study is done or a signal stops it. `study.journal`
+/// is not used (results go through the storage's claims); the device is restored on every
+/// path out.
+pub fn work(
+    study: &mut Study,
+    fleet: &mut Fleet<'_>,
+    on_event: &mut dyn FnMut(&str),
+) -> Result<WorkerReport, StudyError> {
+    let result = work_inner(study, fleet, on_event);
+    let restored = study.device.restore();
+    let report = result?;
+    restored.map_err(|source| StudyError::Device {
+        what: "restoring the device".into(),
+        source,
+    })?;
+    Ok(report)
+}
+
+fn work_inner(
+    study: &mut Study,
+    fleet: &mut Fleet<'_>,
+    on_event: &mut dyn FnMut(&str),
+) -> Result<WorkerReport, StudyError> {
+    let mut rep = WorkerReport::default();
+    // This board's baseline: from the storage when this board measured it before.
+    let view = fleet.storage.study(fleet.name)?;
+    study.prior = super::Prior::default();
+    for r in view
+        .records
+        .iter()
+        .filter(|r| r.origin.board == fleet.origin.board)
+    {
+        if let super::JournalRecord::Baseline { measurement } = &r.record {
+            study
+                .prior
+                .baselines
+                .insert(measurement.batch_size, measurement.clone());
+        }
+    }
+    let (baseline, stored) = study.baseline_at(study.baseline_batch)?;
+    if !stored {
+        fleet.storage.append(
+            fleet.name,
+            &super::JournalRecord::Baseline {
+                measurement: baseline.clone(),
+            },
+            &fleet.origin,
+        )?;
+    }
+    on_event(&format!(
+        "baseline: {:.1} J ({})",
+        baseline.energy_j,
+        if stored { "stored earlier" } else { "measured" }
+    ));
+    rep.baseline = Some(baseline.clone());
+    let make = fleet.make_strategy;
+    loop {
+        if study
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+        {
+            rep.interrupted = true;
+            break;
+        }
+        let mut decision = None;
+        let (name, origin, lease_s) = (fleet.name, fleet.origin.clone(), fleet.lease_s);
+        let board = origin.board.clone();
+        let choice = fleet
+            .storage
+            .claim(name, &origin, lease_s, &mut |v: &StudyView| {
+                let d = decide(study, v, &board, make);
+                let c = d.choice;
+                decision = Some(d);
+                c
+            })?;
+        let key = match choice {
+            Choice::Done => break,
+            Choice::Wait => {
+                std::thread::sleep(Duration::from_secs_f64(
+                    (fleet.lease_s / 10.0).clamp(0.05, 1.0),
+                ));
+                continue;
+            }
+            Choice::Measure(key) => key,
+        };
+        let d = decision.expect("decided inside the claim");
+        let beat = Heartbeat::start(fleet, key);
+        let record = if key.confirm {
+            let earlier = d
+                .confirming
+                .expect("a confirmation starts from a measurement");
+            // Runs of another board are not this board's: confirm with this board's runs only.
+            let fresh = Measurement {
+                inferences: 0,
+                ..earlier
+            };
+            match study.confirm(key.config, &fresh)? {
+                Some(full) => super::JournalRecord::Confirmed {
+                    config: key.config,
+                    measurement: full,
+                },
+                None => {
+                    drop(beat);
+                    fleet.storage.release(fleet.name, &key, &fleet.origin)?;
+                    rep.interrupted = true;
+                    break;
+                }
+            }
+        } else {
+            match study.take(key.config, d.incumbent, &baseline)? {
+                Taken::Measured(m, _) => super::JournalRecord::Measurement {
+                    config: key.config,
+                    measurement: m,
+                },
+                Taken::Failed(error, _) => {
+                    rep.failed += 1;
+                    super::JournalRecord::Failed {
+                        config: key.config,
+                        error,
+                    }
+                }
+                Taken::Interrupted => {
+                    drop(beat);
+                    fleet.storage.release(fleet.name, &key, &fleet.origin)?;
+                    rep.interrupted = true;
+                    break;
+                }
+            }
+        };
+        drop(beat);
+        if fleet
+            .storage
+            .complete(fleet.name, &key, &record, &fleet.origin)?
+        {
+            on_event(&format!(
+                "{}{}",
+                if key.confirm { "confirmed " } else { "" },
+                describe(&record)
+            ));
+            rep.measured.push(key.config);
+        } else {
+            on_event(&format!(
+                "{} was written by another worker first (this one's lease ran out); dropped",
+                key.config
+            ));
+            rep.duplicates += 1;
+        }
+    }
+    Ok(rep)
+}
+
+fn describe(r: &super::JournalRecord) -> String {
+    match r {
+        super::JournalRecord::Measurement {
+            config,
+            measurement,
+        }
+        | super::JournalRecord::Confirmed {
+            config,
+            measurement,
+        } => {
+            format!("{config}: {:.1} J", measurement.energy_j)
+        }
+        super::JournalRecord::Failed { config, error } => format!("{config}: failed: {error}"),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,118 @@
+//! `journal:DIR`: the journal.jsonl of one `tune` folder as a [`Storage`]. It holds one study
+//! for one process: it can be created, read, appended to and listed, never claimed from.
+
+use super::{Choice, ClaimKey, Origin, Storage, StorageError, StudyListing, StudyView};
+use crate::study::journal::{read_records, Journal, JournalRecord, StudyHeader};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// A folder holding (or about to hold) one study's journal.jsonl.
+pub struct JournalDir {
+    dir: PathBuf,
+    url: String,
+}
+
+impl JournalDir {
+    /// The folder `dir`.
+    pub fn new(dir: PathBuf) -> JournalDir {
+        let url = format!("journal:{}", dir.display());
+        JournalDir { dir, url }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("journal.jsonl")
+    }
+}
+
+impl Storage for JournalDir {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn create_study(&mut self, _name: &str, header: &StudyHeader) -> Result<(), StorageError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| StorageError::Db {
+            url: self.url.clone(),
+            message: e.to_string(),
+        })?;
+        Journal::create(&self.path(), header)?;
+        Ok(())
+    }
+
+    fn study(&mut self, name: &str) -> Result<StudyView, StorageError> {
+        let (header, records) = read_records(&self.path())?;
+        let origin = Origin {
+            backend: header.backend.to_string(),
+            ..Origin::default()
+        };
+        Ok(StudyView {
+            name: name.to_string(),
+            header,
+            records: records
+                .into_iter()
+                .map(|record| super::StoredRecord {
+                    record,
+                    origin: origin.clone(),
+                })
+                .collect(),
+            claims: Vec::new(),
+        })
+    }
+
+    fn list(&mut self) -> Result<Vec<StudyListing>, StorageError> {
+        if !self.path().exists() {
+            return Ok(Vec::new());
+        }
+        let v = self.study(&self.dir.display().to_string())?;
+        Ok(vec![super::sql::listing(&v)])
+    }
+
+    fn append(&mut self, _name: &str, r: &JournalRecord, _by: &Origin) -> Result<(), StorageError> {
+        let io = |source| {
+            StorageError::Journal(crate::study::JournalError::Io {
+                file: self.path(),
+                source,
+            })
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.path())
+            .map_err(io)?;
+        let line = serde_json::to_string(r).expect("journal records serialise") + "\n";
+        f.write_all(line.as_bytes()).map_err(io)?;
+        f.sync_data().map_err(io)
+    }
+
+    fn claim(
+        &mut self,
+        _: &str,
+        _: &Origin,
+        _: f64,
+        _: &mut dyn FnMut(&StudyView) -> Choice,
+    ) -> Result<Choice, StorageError> {
+        Err(StorageError::NoClaims(self.url.clone()))
+    }
+
+    fn heartbeat(
+        &mut self,
+        _: &str,
+        _: &ClaimKey,
+        _: &Origin,
+        _: f64,
+    ) -> Result<bool, StorageError> {
+        Err(StorageError::NoClaims(self.url.clone()))
+    }
+
+    fn complete(
+        &mut self,
+        _: &str,
+        _: &ClaimKey,
+        _: &JournalRecord,
+        _: &Origin,
+    ) -> Result<bool, StorageError> {
+        Err(StorageError::NoClaims(self.url.clone()))
+    }
+
+    fn release(&mut self, _: &str, _: &ClaimKey, _: &Origin) -> Result<(), StorageError> {
+        Err(StorageError::NoClaims(self.url.clone()))
+    }
+}

@@ -1,0 +1,444 @@
+//! Where a study's state lives. A study is its header plus its records (baselines, measurements,
+//! confirmations, failures), each with the board that measured it. The JSONL journal keeps one
+//! study for one process ([`super::Journal`]); a database ([`open`]: SQLite, or PostgreSQL for
+//! boards on a network) keeps many, and lets several workers measure one study at once: asking
+//! is a transaction that claims a configuration with a lease, a result is written once, and a
+//! claim whose lease ran out goes back to the pool (Optuna's RDB storage is the model: no
+//! central process, workers never talk to each other).
+//!
+//! Every backend is one [`Storage`]; what the study loop writes through is the smaller
+//! [`StudyLog`] (a journal file, or a study in a database).
+
+mod journal_dir;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use journal_dir::JournalDir;
+
+use super::journal::{JournalError, JournalRecord, StudyHeader};
+use crate::space::Config;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// The schema version this build writes and reads. A database at a newer version is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Problems with a storage that a user can fix.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// A `--storage` value that is not a storage.
+    #[error("--storage {0}: not a storage; give sqlite:PATH (a file, created if missing), postgresql://USER@HOST/DB, or journal:DIR")]
+    BadUrl(String),
+    /// This build lacks the client.
+    #[error("--storage {url}: this edgetune was built without the `{feature}` feature; build it with `cargo install edgetune --features {feature}`")]
+    NotBuilt {
+        /// The URL.
+        url: String,
+        /// The cargo feature.
+        feature: &'static str,
+    },
+    /// The database could not be reached or a statement failed.
+    #[error("{url}: {message}")]
+    Db {
+        /// The storage.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// The database was written by a newer edgetune.
+    #[error("{url} holds edgetune's schema version {found}, newer than this build's {supported}: upgrade edgetune (the database is left as it is)")]
+    SchemaTooNew {
+        /// The storage.
+        url: String,
+        /// Version in the database.
+        found: i64,
+        /// Latest version this build knows.
+        supported: i64,
+    },
+    /// No study of that name.
+    #[error("{url} has no study named `{name}`; `edgetune study list --storage {url}` lists them, `edgetune study create` makes one")]
+    NoStudy {
+        /// The storage.
+        url: String,
+        /// Study name.
+        name: String,
+    },
+    /// A study of that name is already there (never overwritten).
+    #[error("{url} already has a study named `{name}`; continue it with --resume, or choose another --study")]
+    Exists {
+        /// The storage.
+        url: String,
+        /// Study name.
+        name: String,
+    },
+    /// A study name that cannot be one.
+    #[error("--study `{0}`: a study name is 1-64 of letters, digits, `.`, `_`, `-`")]
+    BadName(String),
+    /// The storage cannot hold claims (a journal folder is one process's).
+    #[error(
+        "{0} keeps one process's study; workers share a study through sqlite:PATH or postgresql://"
+    )]
+    NoClaims(String),
+    /// A record in the storage that is not one.
+    #[error("{url}: study `{name}`: a stored record is not one: {message}")]
+    Corrupt {
+        /// The storage.
+        url: String,
+        /// Study name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The journal file failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+impl StorageError {
+    /// Whether the user can fix it by what they give (exit code 2); a database that fails
+    /// while running is not.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, StorageError::Db { .. })
+    }
+}
+
+/// Who measured a record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    /// The board's identity: `--board-id`, else its serial number or machine id.
+    pub board: String,
+    /// This worker process (host, process id, start time): tells two workers of one board apart.
+    pub worker: String,
+    /// The backend that measured (`sim`, `jetson`, ...).
+    pub backend: String,
+}
+
+/// A record with the board that measured it.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// The record.
+    pub record: JournalRecord,
+    /// Who wrote it.
+    pub origin: Origin,
+}
+
+/// What a claim is for: exploring a configuration, or confirming the recommendation at the full
+/// protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClaimKey {
+    /// The configuration.
+    pub config: Config,
+    /// Confirming (the configuration was measured already).
+    pub confirm: bool,
+}
+
+impl ClaimKey {
+    /// The key as stored.
+    pub fn text(&self) -> String {
+        let c = serde_json::to_string(&self.config).expect("configurations serialise");
+        if self.confirm {
+            format!("confirm:{c}")
+        } else {
+            c
+        }
+    }
+
+    /// From its stored text.
+    pub fn parse(s: &str) -> Option<ClaimKey> {
+        let (confirm, c) = match s.strip_prefix("confirm:") {
+            Some(c) => (true, c),
+            None => (false, s),
+        };
+        Some(ClaimKey {
+            config: serde_json::from_str(c).ok()?,
+            confirm,
+        })
+    }
+}
+
+/// A claim another worker holds, its lease not yet run out.
+#[derive(Debug, Clone)]
+pub struct ActiveClaim {
+    /// What is being measured.
+    pub key: ClaimKey,
+    /// Who holds it.
+    pub origin: Origin,
+}
+
+/// A study as a worker sees it inside its claiming transaction.
+#[derive(Debug, Clone)]
+pub struct StudyView {
+    /// Study name.
+    pub name: String,
+    /// What the study is.
+    pub header: StudyHeader,
+    /// Everything recorded, in the order it was written.
+    pub records: Vec<StoredRecord>,
+    /// Configurations being measured now (leases not run out).
+    pub claims: Vec<ActiveClaim>,
+}
+
+/// A worker's decision inside a claiming transaction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Choice {
+    /// Claim this and measure it.
+    Measure(ClaimKey),
+    /// Nothing to claim now, but other workers' claims may free some or finish the study.
+    Wait,
+    /// The study is finished.
+    Done,
+}
+
+/// One line of `study list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StudyListing {
+    /// Study name.
+    pub name: String,
+    /// Model id.
+    pub model: String,
+    /// Board kind.
+    pub device: String,
+    /// Strategy.
+    pub strategy: String,
+    /// Measurement budget.
+    pub budget: usize,
+    /// Configurations measured (or failed).
+    pub measured: usize,
+    /// Claims being measured now.
+    pub in_progress: usize,
+    /// Boards that recorded something.
+    pub boards: usize,
+}
+
+/// A storage of studies.
+pub trait Storage: Send {
+    /// The storage as the user named it (for messages).
+    fn url(&self) -> &str;
+    /// Creates a study; one of that name is never overwritten ([`StorageError::Exists`]).
+    fn create_study(&mut self, name: &str, header: &StudyHeader) -> Result<(), StorageError>;
+    /// A study's header, records and live claims.
+    fn study(&mut self, name: &str) -> Result<StudyView, StorageError>;
+    /// Every study, with its progress.
+    fn list(&mut self) -> Result<Vec<StudyListing>, StorageError>;
+    /// Appends a record (baselines; a single process's measurements).
+    fn append(&mut self, name: &str, r: &JournalRecord, by: &Origin) -> Result<(), StorageError>;
+    /// In one transaction: reads the study, lets `choose` decide, and claims what it chose with
+    /// a lease of `lease_s` seconds of the database's clock.
+    fn claim(
+        &mut self,
+        name: &str,
+        by: &Origin,
+        lease_s: f64,
+        choose: &mut dyn FnMut(&StudyView) -> Choice,
+    ) -> Result<Choice, StorageError>;
+    /// Extends a claim's lease; `false` when it is no longer this worker's.
+    fn heartbeat(
+        &mut self,
+        name: &str,
+        key: &ClaimKey,
+        by: &Origin,
+        lease_s: f64,
+    ) -> Result<bool, StorageError>;
+    /// Writes a claim's result and releases it, in one transaction. `false` (and nothing
+    /// written) when another worker wrote this configuration's result first.
+    fn complete(
+        &mut self,
+        name: &str,
+        key: &ClaimKey,
+        r: &JournalRecord,
+        by: &Origin,
+    ) -> Result<bool, StorageError>;
+    /// Gives a claim back unmeasured (an interrupted worker).
+    fn release(&mut self, name: &str, key: &ClaimKey, by: &Origin) -> Result<(), StorageError>;
+}
+
+/// A `--storage` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    /// `journal:DIR`: the journal.jsonl in a folder (one study, one process).
+    Journal(PathBuf),
+    /// `sqlite:PATH`.
+    Sqlite(PathBuf),
+    /// `postgresql://...` or `postgres://...`.
+    Postgres(String),
+}
+
+impl StorageUrl {
+    /// Parses a `--storage` value.
+    pub fn parse(s: &str) -> Result<StorageUrl, StorageError> {
+        let s = s.trim();
+        if s.starts_with("postgresql://") || s.starts_with("postgres://") {
+            return Ok(StorageUrl::Postgres(s.to_string()));
+        }
+        let path = |p: &str| {
+            let p = p.strip_prefix("//").unwrap_or(p);
+            (!p.is_empty()).then(|| PathBuf::from(p))
+        };
+        if let Some(p) = s.strip_prefix("sqlite:").and_then(path) {
+            return Ok(StorageUrl::Sqlite(p));
+        }
+        if let Some(p) = s.strip_prefix("journal:").and_then(path) {
+            return Ok(StorageUrl::Journal(p));
+        }
+        Err(StorageError::BadUrl(s.to_string()))
+    }
+
+    /// Whether several workers can share it.
+    pub fn shared(&self) -> bool {
+        !matches!(self, StorageUrl::Journal(_))
+    }
+}
+
+/// Checks a study name: 1-64 of `[A-Za-z0-9._-]`, not starting with `.`.
+pub fn check_name(name: &str) -> Result<(), StorageError> {
+    let ok = (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::BadName(name.to_string()))
+    }
+}
+
+/// Opens (and migrates to [`SCHEMA_VERSION`]) the storage at `url`.
+pub fn open(url: &str) -> Result<Box<dyn Storage>, StorageError> {
+    match StorageUrl::parse(url)? {
+        StorageUrl::Journal(dir) => Ok(Box::new(JournalDir::new(dir))),
+        #[cfg(feature = "sqlite")]
+        StorageUrl::Sqlite(path) => Ok(Box::new(sql::SqlStorage::new(
+            url,
+            Box::new(sqlite::Sqlite::open(url, &path)?),
+        )?)),
+        #[cfg(not(feature = "sqlite"))]
+        StorageUrl::Sqlite(_) => Err(StorageError::NotBuilt {
+            url: url.into(),
+            feature: "sqlite",
+        }),
+        #[cfg(feature = "postgres")]
+        StorageUrl::Postgres(u) => Ok(Box::new(sql::SqlStorage::new(
+            url,
+            Box::new(postgres::Postgres::connect(&u)?),
+        )?)),
+        #[cfg(not(feature = "postgres"))]
+        StorageUrl::Postgres(_) => Err(StorageError::NotBuilt {
+            url: url.into(),
+            feature: "postgres",
+        }),
+    }
+}
+
+/// The `tune` arguments recorded with a stored study (empty when there are none or the storage
+/// cannot be read: the command itself then says what is wrong).
+pub fn recorded_args(url: &str, name: &str) -> Vec<String> {
+    open(url)
+        .and_then(|mut s| s.study(name))
+        .map(|v| v.header.args)
+        .unwrap_or_default()
+}
+
+/// What the study loop writes each record through.
+pub trait StudyLog: Send {
+    /// Records one line of the study, durably, before the next measurement starts.
+    fn record(&mut self, r: &JournalRecord) -> Result<(), StorageError>;
+    /// Where the records go, for messages.
+    fn place(&self) -> String;
+}
+
+impl StudyLog for super::Journal {
+    fn record(&mut self, r: &JournalRecord) -> Result<(), StorageError> {
+        Ok(self.append(r)?)
+    }
+    fn place(&self) -> String {
+        self.path().display().to_string()
+    }
+}
+
+/// A study in a [`Storage`], written by one process.
+pub struct StoredLog {
+    /// The storage.
+    pub storage: Box<dyn Storage>,
+    /// Study name.
+    pub name: String,
+    /// Who measures.
+    pub origin: Origin,
+}
+
+impl StudyLog for StoredLog {
+    fn record(&mut self, r: &JournalRecord) -> Result<(), StorageError> {
+        self.storage.append(&self.name, r, &self.origin)
+    }
+    fn place(&self) -> String {
+        format!("study `{}` in {}", self.name, self.storage.url())
+    }
+}
+
+/// This machine's identity for [`Origin::board`]: a Jetson's serial number, else the machine id,
+/// else the host name.
+pub fn machine_identity(root: &std::path::Path) -> String {
+    let read = |p: &str| {
+        std::fs::read_to_string(root.join(p))
+            .ok()
+            .map(|s| {
+                s.trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                    .to_string()
+            })
+            .filter(|s| !s.is_empty())
+    };
+    read("proc/device-tree/serial-number")
+        .or_else(|| read("etc/machine-id"))
+        .or_else(|| read("etc/hostname"))
+        .unwrap_or_else(|| "unknown-board".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_urls_parse_and_bad_ones_say_what_to_give() {
+        assert_eq!(
+            StorageUrl::parse("sqlite:s.db").unwrap(),
+            StorageUrl::Sqlite("s.db".into())
+        );
+        assert_eq!(
+            StorageUrl::parse("sqlite:///tmp/s.db").unwrap(),
+            StorageUrl::Sqlite("/tmp/s.db".into())
+        );
+        assert!(matches!(
+            StorageUrl::parse("postgresql://u@h/db").unwrap(),
+            StorageUrl::Postgres(_)
+        ));
+        let e = StorageUrl::parse("mysql://x").unwrap_err().to_string();
+        assert!(e.contains("sqlite:PATH"), "{e}");
+        assert!(StorageUrl::parse("sqlite:").is_err());
+    }
+
+    #[test]
+    fn claim_keys_round_trip() {
+        let k = ClaimKey {
+            config: Config::new(1_479_000, 921_600_000, 8),
+            confirm: true,
+        };
+        assert_eq!(ClaimKey::parse(&k.text()), Some(k));
+        let e = ClaimKey {
+            confirm: false,
+            ..k
+        };
+        assert_eq!(ClaimKey::parse(&e.text()), Some(e));
+        assert_ne!(k.text(), e.text());
+    }
+
+    #[test]
+    fn study_names_are_file_name_parts() {
+        assert!(check_name("nano-yolo.1").is_ok());
+        for bad in ["", ".x", "a b", "a/b", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The database storage, written once for SQLite and PostgreSQL over a small [`Conn`]: the
+//! schema and its versioned migrations, and every transaction (create, append, claim, heartbeat,
+//! complete). Writes are serialised per database (SQLite's `BEGIN IMMEDIATE`, a PostgreSQL
+//! transaction-level advisory lock), so a claim sees every result and claim committed before it.
+//! Times are the database's clock, so boards with unsynchronised clocks agree on leases.
+
+use super::{
+    ActiveClaim, Choice, ClaimKey, Origin, Storage, StorageError, StoredRecord, StudyListing,
+    StudyView, SCHEMA_VERSION,
+};
+use crate::study::journal::{JournalRecord, StudyHeader};
+use std::collections::HashSet;
+
+/// A value bound to, or read from, a statement.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Val {
+    /// An integer (BIGINT).
+    I(i64),
+    /// A double.
+    F(f64),
+    /// Text.
+    T(String),
+}
+
+impl Val {
+    fn int(&self) -> i64 {
+        match self {
+            Val::I(i) => *i,
+            Val::F(f) => *f as i64,
+            Val::T(t) => t.parse().unwrap_or(0),
+        }
+    }
+    fn text(&self) -> String {
+        match self {
+            Val::T(t) => t.clone(),
+            Val::I(i) => i.to_string(),
+            Val::F(f) => f.to_string(),
+        }
+    }
+}
+
+/// Which SQL a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// One database connection. Statements use `$1, $2, ...` placeholders.
+pub(super) trait Conn: Send {
+    /// Its dialect.
+    fn dialect(&self) -> Dialect;
+    /// Runs statements without parameters or results.
+    fn batch(&mut self, sql: &str) -> Result<(), String>;
+    /// Runs one statement; the rows it changed.
+    fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, String>;
+    /// Runs one query; its rows.
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Vec<Val>>, String>;
+}
+
+/// The schema, one entry per version; `{id}` is the dialect's auto-increment key.
+const MIGRATIONS: [&str; 1] = ["
+CREATE TABLE edgetune_studies (
+    id {id},
+    name TEXT NOT NULL UNIQUE,
+    header TEXT NOT NULL,
+    created_s DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE edgetune_records (
+    id {id},
+    study_id BIGINT NOT NULL REFERENCES edgetune_studies (id),
+    kind TEXT NOT NULL,
+    config TEXT NOT NULL,
+    record TEXT NOT NULL,
+    board TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    created_s DOUBLE PRECISION NOT NULL
+);
+CREATE UNIQUE INDEX edgetune_records_once ON edgetune_records (study_id, kind, config)
+    WHERE kind IN ('measurement', 'confirmed');
+CREATE TABLE edgetune_claims (
+    study_id BIGINT NOT NULL REFERENCES edgetune_studies (id),
+    config TEXT NOT NULL,
+    board TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    lease_until_s DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (study_id, config)
+);
+"];
+
+/// A database storage.
+pub(super) struct SqlStorage {
+    url: String,
+    conn: Box<dyn Conn>,
+}
+
+impl SqlStorage {
+    /// Wraps a connection and brings its schema to [`SCHEMA_VERSION`] (refusing a newer one).
+    pub fn new(url: &str, conn: Box<dyn Conn>) -> Result<SqlStorage, StorageError> {
+        let mut s = SqlStorage {
+            url: url.to_string(),
+            conn,
+        };
+        s.write(|s| s.migrate())?;
+        Ok(s)
+    }
+
+    fn err(&self, message: impl std::fmt::Display) -> StorageError {
+        StorageError::Db {
+            url: self.url.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        match self.conn.dialect() {
+            // SQLite numbers its parameters ?1, ?2.
+            Dialect::Sqlite => sql.replace('$', "?"),
+            Dialect::Postgres => sql.to_string(),
+        }
+    }
+
+    fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, StorageError> {
+        let q = self.sql(sql);
+        self.conn.exec(&q, params).map_err(|e| self.err(e))
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Vec<Val>>, StorageError> {
+        let q = self.sql(sql);
+        self.conn.query(&q, params).map_err(|e| self.err(e))
+    }
+
+    /// The database's clock, seconds since the epoch.
+    fn now_sql(&self) -> &'static str {
+        match self.conn.dialect() {
+            Dialect::Sqlite => "((julianday('now') - 2440587.5) * 86400.0)",
+            Dialect::Postgres => "(extract(epoch from clock_timestamp())::float8)",
+        }
+    }
+
+    /// Runs `f` in a write transaction (serialised with every other writer of the database),
+    /// committed when it returns `Ok`, rolled back otherwise.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut SqlStorage) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let begin = match self.conn.dialect() {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN; SELECT pg_advisory_xact_lock(7343236504)",
+        };
+        self.conn.batch(begin).map_err(|e| self.err(e))?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.batch("COMMIT").map_err(|e| self.err(e))?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), StorageError> {
+        self.conn
+            .batch("CREATE TABLE IF NOT EXISTS edgetune_schema (version BIGINT NOT NULL)")
+            .map_err(|e| self.err(e))?;
+        let rows = self.query(
+            "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM edgetune_schema",
+            &[],
+        )?;
+        let found = rows.first().map_or(0, |r| r[0].int());
+        if found > SCHEMA_VERSION {
+            return Err(StorageError::SchemaTooNew {
+                url: self.url.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let id = match self.conn.dialect() {
+            Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+            Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+        };
+        for v in found + 1..=SCHEMA_VERSION {
+            let ddl = MIGRATIONS[(v - 1) as usize].replace("{id}", id);
+            self.conn.batch(&ddl).map_err(|e| self.err(e))?;
+            self.exec(
+                "INSERT INTO edgetune_schema (version) VALUES ($1)",
+                &[Val::I(v)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn study_id(&mut self, name: &str) -> Result<(i64, StudyHeader), StorageError> {
+        let rows = self.query(
+            "SELECT id, header FROM edgetune_studies WHERE name = $1",
+            &[Val::T(name.into())],
+        )?;
+        let Some(row) = rows.first() else {
+            return Err(StorageError::NoStudy {
+                url: self.url.clone(),
+                name: name.into(),
+            });
+        };
+        let header = serde_json::from_str(&row[1].text()).map_err(|e| self.corrupt(name, e))?;
+        Ok((row[0].int(), header))
+    }
+
+    fn corrupt(&self, name: &str, e: impl std::fmt::Display) -> StorageError {
+        StorageError::Corrupt {
+            url: self.url.clone(),
+            name: name.into(),
+            message: e.to_string(),
+        }
+    }
+
+    fn view(&mut self, name: &str) -> Result<StudyView, StorageError> {
+        let (id, header) = self.study_id(name)?;
+        let rows = self.query(
+            "SELECT record, board, worker, backend FROM edgetune_records WHERE study_id = $1 ORDER BY id",
+            &[Val::I(id)],
+        )?;
+        let mut records = Vec::with_capacity(rows.len());
+        for r in rows {
+            records.push(StoredRecord {
+                record: serde_json::from_str(&r[0].text()).map_err(|e| self.corrupt(name, e))?,
+                origin: origin_of(&r[1..]),
+            });
+        }
+        let now = self.now_sql();
+        let rows = self.query(
+            &format!("SELECT config, board, worker, backend FROM edgetune_claims WHERE study_id = $1 AND lease_until_s > {now} ORDER BY config"),
+            &[Val::I(id)],
+        )?;
+        let mut claims = Vec::new();
+        for r in rows {
+            let key = ClaimKey::parse(&r[0].text())
+                .ok_or_else(|| self.corrupt(name, format!("claim {}", r[0].text())))?;
+            claims.push(ActiveClaim {
+                key,
+                origin: origin_of(&r[1..]),
+            });
+        }
+        Ok(StudyView {
+            name: name.into(),
+            header,
+            records,
+            claims,
+        })
+    }
+
+    fn insert(&mut self, id: i64, r: &JournalRecord, by: &Origin) -> Result<(), StorageError> {
+        let (kind, config) = match r {
+            JournalRecord::Study(_) => return Err(self.err("a study header is not a record")),
+            JournalRecord::Baseline { measurement } => {
+                ("baseline", measurement.batch_size.to_string())
+            }
+            JournalRecord::Measurement { config, .. } => ("measurement", config_key(config)),
+            JournalRecord::Confirmed { config, .. } => ("confirmed", config_key(config)),
+            JournalRecord::Failed { config, .. } => ("failed", config_key(config)),
+        };
+        let record = serde_json::to_string(r).expect("journal records serialise");
+        let now = self.now_sql();
+        self.exec(
+            &format!("INSERT INTO edgetune_records (study_id, kind, config, record, board, worker, backend, created_s) VALUES ($1, $2, $3, $4, $5, $6, $7, {now})"),
+            &[
+                Val::I(id),
+                Val::T(kind.into()),
+                Val::T(config),
+                Val::T(record),
+                Val::T(by.board.clone()),
+                Val::T(by.worker.clone()),
+                Val::T(by.backend.clone()),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+fn config_key(c: &crate::space::Config) -> String {
+    ClaimKey {
+        config: *c,
+        confirm: false,
+    }
+    .text()
+}
+
+fn origin_of(cols: &[Val]) -> Origin {
+    Origin {
+        board: cols[0].text(),
+        worker: cols[1].text(),
+        backend: cols[2].text(),
+    }
+}
+
+/// A study's line in `study list`.
+pub(super) fn listing(v: &StudyView) -> StudyListing {
+    let mut measured = HashSet::new();
+    let mut boards = HashSet::new();
+    for r in &v.records {
+        boards.insert(r.origin.board.clone());
+        match &r.record {
+            JournalRecord::Measurement { config, .. } | JournalRecord::Failed { config, .. } => {
+                measured.insert(*config);
+            }
+            _ => {}
+        }
+    }
+    StudyListing {
+        name: v.name.clone(),
+        model: v.header.model.clone(),
+        device: v.header.device.clone(),
+        strategy: v.header.strategy.clone(),
+        budget: v.header.budget,
+        measured: measured.len(),
+        in_progress: v.claims.len(),
+        boards: boards.len(),
+    }
+}
+
+impl Storage for SqlStorage {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn create_study(&mut self, name: &str, header: &StudyHeader) -> Result<(), StorageError> {
+        super::check_name(name)?;
+        let text = serde_json::to_string(header).expect("headers serialise");
+        self.write(|s| {
+            let there = s.query(
+                "SELECT id FROM edgetune_studies WHERE name = $1",
+                &[Val::T(name.into())],
+            )?;
+            if !there.is_empty() {
+                return Err(StorageError::Exists {
+                    url: s.url.clone(),
+                    name: name.into(),
+                });
+            }
+            let now = s.now_sql();
+            s.exec(
+                &format!(
+                    "INSERT INTO edgetune_studies (name, header, created_s) VALUES ($1, $2, {now})"
+                ),
+                &[Val::T(name.into()), Val::T(text)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn study(&mut self, name: &str) -> Result<StudyView, StorageError> {
+        self.view(name)
+    }
+
+    fn list(&mut self) -> Result<Vec<StudyListing>, StorageError> {
+        let names = self.query("SELECT name FROM edgetune_studies ORDER BY id", &[])?;
+        let mut out = Vec::new();
+        for n in names {
+            let v = self.view(&n[0].text())?;
+            out.push(listing(&v));
+        }
+        Ok(out)
+    }
+
+    fn append(&mut self, name: &str, r: &JournalRecord, by: &Origin) -> Result<(), StorageError> {
+        self.write(|s| {
+            let (id, _) = s.study_id(name)?;
+            s.insert(id, r, by)
+        })
+    }
+
+    fn claim(
+        &mut self,
+        name: &str,
+        by: &Origin,
+        lease_s: f64,
+        choose: &mut dyn FnMut(&StudyView) -> Choice,
+    ) -> Result<Choice, StorageError> {
+        self.write(|s| {
+            let view = s.view(name)?;
+            let choice = choose(&view);
+            if let Choice::Measure(key) = choice {
+                let (id, _) = s.study_id(name)?;
+                let now = s.now_sql();
+                // An expired claim of this configuration goes: its worker is gone.
+                s.exec(
+                    "DELETE FROM edgetune_claims WHERE study_id = $1 AND config = $2",
+                    &[Val::I(id), Val::T(key.text())],
+                )?;
+                s.exec(
+                    &format!("INSERT INTO edgetune_claims (study_id, config, board, worker, backend, lease_until_s) VALUES ($1, $2, $3, $4, $5, {now} + $6)"),
+                    &[
+                        Val::I(id),
+                        Val::T(key.text()),
+                        Val::T(by.board.clone()),
+                        Val::T(by.worker.clone()),
+                        Val::T(by.backend.clone()),
+                        Val::F(lease_s),
+                    ],
+                )?;
+            }
+            Ok(choice)
+        })
+    }
+
+    fn heartbeat(
+        &mut self,
+        name: &str,
+        key: &ClaimKey,
+        by: &Origin,
+        lease_s: f64,
+    ) -> Result<bool, StorageError> {
+        self.write(|s| {
+            let (id, _) = s.study_id(name)?;
+            let now = s.now_sql();
+            let n = s.exec(
+                &format!("UPDATE edgetune_claims SET lease_until_s = {now} + $1 WHERE study_id = $2 AND config = $3 AND worker = $4"),
+                &[Val::F(lease_s), Val::I(id), Val::T(key.text()), Val::T(by.worker.clone())],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn complete(
+        &mut self,
+        name: &str,
+        key: &ClaimKey,
+        r: &JournalRecord,
+        by: &Origin,
+    ) -> Result<bool, StorageError> {
+        self.write(|s| {
+            let (id, _) = s.study_id(name)?;
+            s.exec(
+                "DELETE FROM edgetune_claims WHERE study_id = $1 AND config = $2 AND worker = $3",
+                &[Val::I(id), Val::T(key.text()), Val::T(by.worker.clone())],
+            )?;
+            let kind = match r {
+                JournalRecord::Measurement { .. } => Some("measurement"),
+                JournalRecord::Confirmed { .. } => Some("confirmed"),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                let done = s.query(
+                    "SELECT id FROM edgetune_records WHERE study_id = $1 AND kind = $2 AND config = $3",
+                    &[Val::I(id), Val::T(kind.into()), Val::T(config_key(&key.config))],
+                )?;
+                if !done.is_empty() {
+                    // Another worker measured it after this one's lease ran out: written once.
+                    return Ok(false);
+                }
+            }
+            s.insert(id, r, by)?;
+            Ok(true)
+        })
+    }
+
+    fn release(&mut self, name: &str, key: &ClaimKey, by: &Origin) -> Result<(), StorageError> {
+        self.write(|s| {
+            let (id, _) = s.study_id(name)?;
+            s.exec(
+                "DELETE FROM edgetune_claims WHERE study_id = $1 AND config = $2 AND worker = $3",
+                &[Val::I(id), Val::T(key.text()), Val::T(by.worker.clone())],
+            )?;
+            Ok(())
+        })
+    }
+}
