@@ -522,7 +522,7 @@ pub struct TuneArgs {
     /// Continue the study in this folder from its journal, without re-measuring; its options
     /// come from the journal (any given now replace those). With --storage: --resume alone.
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
-    pub resume: Option<PathBuf>,
+    pub resume: Option<String>,
     #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]
@@ -809,7 +809,11 @@ impl TuneArgs {
             baseline_batch: self.baseline_batch,
             out: self.out.clone(),
             json: self.json,
-            resume: self.resume.clone().filter(|d| !d.as_os_str().is_empty()),
+            resume: self
+                .resume
+                .clone()
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
             goal: self.goal.to_goal(),
             exploration: self.board_time.exploration(),
             prior: self.board_time.prior(),
@@ -822,11 +826,8 @@ impl TuneArgs {
         let resume = self.resume.as_ref();
         match (&self.storage.storage, &self.storage.study) {
             (Some(url), Some(name)) => {
-                if resume.is_some_and(|d| !d.as_os_str().is_empty()) {
+                if resume.is_some_and(|d| !d.is_empty()) {
                     return Err(UsageError("with --storage, --resume takes no folder: the study is --study in --storage".into()));
-                }
-                if self.out.is_some() && resume.is_some() {
-                    return Err(UsageError("--out and --resume: a resumed stored study writes its reports to a new folder; give --out without --resume, or --resume alone".into()));
                 }
                 Ok(Some(StoredStudy {
                     url: url.clone(),
@@ -835,7 +836,7 @@ impl TuneArgs {
                 }))
             }
             _ => match resume {
-                Some(d) if d.as_os_str().is_empty() => Err(UsageError(
+                Some(d) if d.is_empty() => Err(UsageError(
                     "--resume needs the folder of an earlier tune (or --storage URL --study NAME)"
                         .into(),
                 )),
@@ -931,7 +932,7 @@ const NOT_RECORDED: [&str; 6] = ["out", "resume", "json", "quiet", "storage", "s
 /// record with it. `tune --resume DIR` takes the arguments recorded in DIR's journal, `tune
 /// --storage URL --study NAME --resume` and `worker` those recorded with the stored study; the
 /// ones given now replace those of the same option (all values of a repeatable one).
-pub fn with_journal_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
+pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     use clap::CommandFactory;
     let path: &[&str] = match (
         argv.get(1).map(String::as_str),
@@ -940,7 +941,7 @@ pub fn with_journal_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
         (Some("tune"), _) => &["tune"],
         (Some("worker"), _) => &["worker"],
         (Some("study"), Some("create")) => &["study", "create"],
-        _ => return (argv, Vec::new()),
+        _ => return Ok((argv, Vec::new())),
     };
     let mut cmd = Cli::command();
     cmd.build();
@@ -949,7 +950,7 @@ pub fn with_journal_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
         sub = sub.and_then(|c| c.find_subcommand(name));
     }
     let Some(sub) = sub else {
-        return (argv, Vec::new());
+        return Ok((argv, Vec::new()));
     };
     let skip = 1 + path.len();
     let now = groups(sub, &argv[skip..]);
@@ -962,7 +963,8 @@ pub fn with_journal_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
     let url = value("storage").or_else(|| std::env::var("EDGETUNE_STORAGE").ok());
     let earlier = match (path[0], url, value("study")) {
         ("study", ..) => Vec::new(),
-        ("worker", Some(u), Some(n)) => edgetune::study::storage::recorded_args(&u, &n),
+        // A worker has no options but the study's: a study that cannot be read is the error.
+        ("worker", Some(u), Some(n)) => edgetune::study::storage::open(&u)?.study(&n)?.header.args,
         (_, Some(u), Some(n)) if resume => edgetune::study::storage::recorded_args(&u, &n),
         _ => value("resume").map_or(Vec::new(), |d| {
             edgetune::study::journal::recorded_args(d.as_ref())
@@ -984,7 +986,7 @@ pub fn with_journal_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
         .cloned()
         .chain(merged.into_iter().flat_map(|(_, t)| t))
         .collect();
-    (parse, record)
+    Ok((parse, record))
 }
 
 /// The options of a stored study for its report: its recorded `tune` arguments, parsed as
@@ -1065,7 +1067,12 @@ fn groups(cmd: &clap::Command, args: &[String]) -> Vec<(String, Vec<String>)> {
             continue;
         }
         let mut tokens = vec![t];
-        if takes_value && !attached {
+        // An option whose value may be left out (`--resume` with --storage) takes no flag.
+        let optional = found
+            .and_then(|a| a.get_num_args())
+            .is_some_and(|r| r.min_values() == 0);
+        let next_is_flag = args.front().is_some_and(|n| n.starts_with('-'));
+        if takes_value && !attached && !(optional && next_is_flag) {
             tokens.extend(args.pop_front());
         }
         out.push((id, tokens));

@@ -59,14 +59,11 @@ fn run(cli: Cli, study_args: Vec<String>) -> anyhow::Result<()> {
 fn main() {
     // Arguments that are not UTF-8 (a path) go to clap as they are, unrecorded.
     let utf8: Option<Vec<String>> = std::env::args_os().map(|a| a.into_string().ok()).collect();
-    let (cli, study_args) = match utf8 {
-        Some(argv) => {
-            let (argv, study_args) = cli::with_journal_args(argv);
-            (Cli::parse_from(argv), study_args)
-        }
-        None => (Cli::parse(), Vec::new()),
+    let parsed = match utf8 {
+        Some(argv) => cli::with_journal_args(argv).map(|(argv, args)| (Cli::parse_from(argv), args)),
+        None => Ok((Cli::parse(), Vec::new())),
     };
-    if let Err(e) = run(cli, study_args) {
+    if let Err(e) = parsed.and_then(|(cli, study_args)| run(cli, study_args)) {
         // A closed pipe (`edgetune models | head -1`) is the reader's choice, not a failure.
         let broken_pipe = e.chain().any(|c| {
             c.downcast_ref::<std::io::Error>()

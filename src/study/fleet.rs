@@ -313,6 +313,31 @@ fn decide(
     if done + exploring.len() >= study.budget {
         return wait(Choice::Wait);
     }
+    let own = board_offsets(&view.records, study.baseline_batch)
+        .get(board)
+        .copied()
+        .unwrap_or(0.0);
+    let incumbent = f
+        .history
+        .best()
+        .filter(|o| o.feasible())
+        .map(|o| (o.value * own.exp(), o.rel_se()));
+    // A claim whose worker vanished mid-measurement is measured first, by whoever asks next.
+    let orphan = view.expired.iter().find(|c| {
+        !c.key.confirm
+            && !claimed.contains(&c.key)
+            && study
+                .space
+                .point_of(&c.key.config)
+                .is_some_and(|p| !f.index.contains_key(&p) && !history.contains(&p))
+    });
+    if let Some(c) = orphan {
+        return Decision {
+            choice: Choice::Measure(c.key),
+            incumbent,
+            confirming: None,
+        };
+    }
     // The constant liar: each configuration being measured elsewhere counts as measured at the
     // best value so far (before anything is measured, as taken without a value).
     let best = history.best().filter(|o| o.feasible()).cloned();
@@ -351,15 +376,6 @@ fn decide(
     if f.index.contains_key(&point) || claimed.contains(&key) {
         return wait(Choice::Wait);
     }
-    let own = board_offsets(&view.records, study.baseline_batch)
-        .get(board)
-        .copied()
-        .unwrap_or(0.0);
-    let incumbent = f
-        .history
-        .best()
-        .filter(|o| o.feasible())
-        .map(|o| (o.value * own.exp(), o.rel_se()));
     Decision {
         choice: Choice::Measure(key),
         incumbent,

@@ -55,6 +55,7 @@ impl Storage for JournalDir {
                 })
                 .collect(),
             claims: Vec::new(),
+            expired: Vec::new(),
         })
     }
 

@@ -179,6 +179,9 @@ pub struct StudyView {
     pub records: Vec<StoredRecord>,
     /// Configurations being measured now (leases not run out).
     pub claims: Vec<ActiveClaim>,
+    /// Claims whose lease ran out without a result (a worker killed, a board unplugged): back
+    /// in the pool, and the next worker measures them first.
+    pub expired: Vec<ActiveClaim>,
 }
 
 /// A worker's decision inside a claiming transaction.

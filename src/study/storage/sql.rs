@@ -234,23 +234,29 @@ impl SqlStorage {
         }
         let now = self.now_sql();
         let rows = self.query(
-            &format!("SELECT config, board, worker, backend FROM edgetune_claims WHERE study_id = $1 AND lease_until_s > {now} ORDER BY config"),
+            &format!("SELECT config, board, worker, backend, CASE WHEN lease_until_s > {now} THEN 1 ELSE 0 END FROM edgetune_claims WHERE study_id = $1 ORDER BY config"),
             &[Val::I(id)],
         )?;
-        let mut claims = Vec::new();
+        let (mut claims, mut expired) = (Vec::new(), Vec::new());
         for r in rows {
             let key = ClaimKey::parse(&r[0].text())
                 .ok_or_else(|| self.corrupt(name, format!("claim {}", r[0].text())))?;
-            claims.push(ActiveClaim {
+            let c = ActiveClaim {
                 key,
-                origin: origin_of(&r[1..]),
-            });
+                origin: origin_of(&r[1..4]),
+            };
+            if r[4].int() == 1 {
+                claims.push(c);
+            } else {
+                expired.push(c);
+            }
         }
         Ok(StudyView {
             name: name.into(),
             header,
             records,
             claims,
+            expired,
         })
     }
 

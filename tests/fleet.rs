@@ -1,0 +1,199 @@
+//! Fleets: one study measured by several workers through SQLite and a real PostgreSQL server
+//! (started by scripts/test.sh, `EDGETUNE_TEST_POSTGRES`), `tune --storage`, `study report`.
+
+mod common;
+
+use common::{edgetune, json_of, signal, std_edgetune};
+use edgetune::study::storage::{self, StoredRecord};
+use edgetune::study::JournalRecord;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The storages to test: SQLite in `dir`, and PostgreSQL when the test script started one
+/// (required there: `EDGETUNE_REQUIRE_POSTGRES=1`).
+fn storages(dir: &Path) -> Vec<String> {
+    let mut v = vec![format!("sqlite:{}", dir.join("studies.db").display())];
+    match std::env::var("EDGETUNE_TEST_POSTGRES") {
+        Ok(url) => v.push(url),
+        Err(_) => assert!(
+            std::env::var("EDGETUNE_REQUIRE_POSTGRES").is_err(),
+            "EDGETUNE_TEST_POSTGRES is not set: scripts/test.sh starts the server"
+        ),
+    }
+    v
+}
+
+/// A study name no other test run uses (PostgreSQL's database is shared by the run).
+fn unique(name: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{t:x}", std::process::id())
+}
+
+fn records(url: &str, name: &str) -> (Vec<StoredRecord>, usize) {
+    let v = storage::open(url).unwrap().study(name).unwrap();
+    (v.records, v.claims.len())
+}
+
+fn measured(recs: &[StoredRecord]) -> Vec<(edgetune::space::Config, String)> {
+    recs.iter()
+        .filter_map(|r| match &r.record {
+            JournalRecord::Measurement { config, .. } => Some((*config, r.origin.board.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn create(url: &str, name: &str, extra: &[&str]) {
+    let mut c = edgetune();
+    c.args(["study", "create", "-q", "--storage", url, "--study", name])
+        .args(["--model", "resnet18", "--device", "nano", "--inferences", "800"])
+        .args(extra);
+    c.assert().success();
+}
+
+#[test]
+fn a_worker_killed_mid_measurement_loses_nothing_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in storages(dir.path()) {
+        let name = unique("killed");
+        create(&url, &name, &["--budget", "6", "--seed", "5", "--no-race", "--screen-inferences", "0"]);
+        let worker = |board: &str| {
+            let mut c = std_edgetune();
+            c.args(["worker", "-q", "--storage", &url, "--study", &name, "--board-id", board])
+                .args(["--twin-sleep", "0.004", "--lease-s", "1"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            c
+        };
+        let mut a = worker("a").spawn().unwrap();
+        // Wait until `a` has written one result and claimed the next, then kill it mid-run.
+        let t0 = Instant::now();
+        let victim = loop {
+            let v = storage::open(&url).unwrap().study(&name).unwrap();
+            if !measured(&v.records).is_empty() {
+                if let Some(c) = v.claims.first() {
+                    break c.key.config;
+                }
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60), "worker a never claimed a second configuration");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(signal(a.id(), "-KILL"));
+        a.wait().unwrap();
+        let (before, _) = records(&url, &name);
+        let by_a: HashSet<_> = measured(&before).into_iter().map(|(c, _)| c).collect();
+        assert!(!by_a.contains(&victim), "{url}: the victim's result was written before the kill");
+        // A second worker takes the dead claim once its lease runs out, and finishes the study.
+        let out = worker("b").output().unwrap();
+        assert!(out.status.success(), "{url}: {}", String::from_utf8_lossy(&out.stderr));
+        let (after, live_claims) = records(&url, &name);
+        let all = measured(&after);
+        let configs: HashSet<_> = all.iter().map(|(c, _)| *c).collect();
+        assert_eq!(all.len(), 6, "{url}: the budget's measurements, each once: {all:?}");
+        assert_eq!(configs.len(), 6, "{url}: no configuration twice");
+        assert!(
+            all.iter().any(|(c, b)| *c == victim && b == "b"),
+            "{url}: the killed worker's configuration was measured by b"
+        );
+        assert!(by_a.iter().all(|c| configs.contains(c)), "{url}: a's results are kept");
+        assert_eq!(live_claims, 0, "{url}: no claim left behind");
+        // Both boards measured their own baseline.
+        let baselines: HashSet<_> = after
+            .iter()
+            .filter(|r| matches!(r.record, JournalRecord::Baseline { .. }))
+            .map(|r| r.origin.board.clone())
+            .collect();
+        assert_eq!(baselines, HashSet::from(["a".to_string(), "b".to_string()]), "{url}");
+    }
+}
+
+#[test]
+fn study_report_writes_the_files_tune_wrote_for_the_same_measurements() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("s.db").display());
+    let (tuned, reported) = (dir.path().join("tuned"), dir.path().join("reported"));
+    edgetune()
+        .args(["tune", "-q", "--storage", &url, "--study", "t", "--model", "resnet18"])
+        .args(["--device", "nano", "--budget", "10", "--seed", "2", "--out"])
+        .arg(&tuned)
+        .assert()
+        .success();
+    edgetune()
+        .args(["study", "report", "--storage", &url, "--study", "t", "--out"])
+        .arg(&reported)
+        .assert()
+        .success();
+    let names = |d: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&tuned), names(&reported));
+    assert!(names(&tuned).contains(&"report.json".to_string()));
+    for f in names(&tuned) {
+        let (a, b) = (
+            std::fs::read_to_string(tuned.join(&f)).unwrap(),
+            std::fs::read_to_string(reported.join(&f)).unwrap(),
+        );
+        assert!(a == b, "{f} differs:\n--- tune\n{a}\n--- study report\n{b}");
+    }
+}
+
+#[test]
+fn tune_with_a_storage_resumes_from_it_and_never_overwrites_a_study() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in storages(dir.path()) {
+        let name = unique("resume");
+        let tune = |extra: &[&str]| {
+            let mut c = edgetune();
+            c.current_dir(dir.path())
+                .args(["tune", "-q", "--storage", &url, "--study", &name])
+                .args(["--model", "resnet18", "--device", "nano", "--seed", "3"])
+                .args(extra);
+            c
+        };
+        tune(&["--budget", "5"]).assert().success();
+        let out = tune(&["--budget", "5"]).assert().code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains("already has a study named"), "{err}");
+        // --resume alone: the study's options from the storage, a larger budget given now.
+        let mut c = edgetune();
+        c.current_dir(dir.path())
+            .args(["tune", "-q", "--storage", &url, "--study", &name, "--resume", "--budget", "8"]);
+        let out = c.assert().success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(
+            text.contains(&format!("resumed the study `{name}` in {url}: 5 measurements from the storage, 3 measured now")),
+            "{text}"
+        );
+        let (recs, _) = records(&url, &name);
+        assert_eq!(measured(&recs).len(), 8, "{url}");
+    }
+}
+
+#[test]
+fn bad_storages_and_names_exit_2_with_what_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("s.db").display());
+    let cases: [(&[&str], &str); 5] = [
+        (&["study", "list", "--storage", "mysql://x"], "sqlite:PATH"),
+        (&["study", "report", "--storage", &url, "--study", "nope"], "no study named `nope`"),
+        (&["worker", "--storage", &url, "--study", "nope"], "no study named `nope`"),
+        (&["study", "create", "--storage", &url, "--study", "a b", "--model", "resnet18", "--device", "nano"], "a study name is"),
+        (&["study", "create", "--storage", "journal:x", "--study", "j", "--model", "resnet18", "--device", "nano"], "workers share a study"),
+    ];
+    for (args, says) in cases {
+        let out = edgetune().current_dir(dir.path()).args(args).assert().code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let listed = json_of(edgetune().args(["study", "list", "--json", "--storage", &url]));
+    assert_eq!(listed, serde_json::json!([]));
+}
