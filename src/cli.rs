@@ -71,9 +71,85 @@ pub enum Command {
     /// a configuration, measure it, write it, until the study is done. The study's options come
     /// from the database; give this board's own (--backend, --workload-cmd, --board-id).
     Worker(Box<WorkerArgs>),
+    /// Wall time and regret of one study measured by 1, 2, 4... workers at once on the twin
+    /// (each worker a thread with its own twin board, sleeping its run times scaled down).
+    BenchFleet(BenchFleetArgs),
     /// Studies kept in a database: create one for workers, list them, write a report.
     #[command(subcommand)]
     Study(StudyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFleetArgs {
+    /// Model.
+    #[arg(long, short = 'm', default_value = "resnet18")]
+    pub model: String,
+    /// Board.
+    #[arg(long, short = 'd', default_value = "nano")]
+    pub device: String,
+    /// Worker counts to compare, comma-separated (the first is the reference).
+    #[arg(long, default_value = "1,4")]
+    pub workers: String,
+    /// Seeds 1..=N per worker count.
+    #[arg(long, default_value_t = 10)]
+    pub seeds: u64,
+    /// Measurements per study.
+    #[arg(long, default_value_t = 40)]
+    pub budget: usize,
+    /// Strategy.
+    #[arg(long, short = 's', default_value = "bayes")]
+    pub strategy: String,
+    /// Wall seconds each worker sleeps per simulated second of a run.
+    #[arg(long, default_value_t = 0.01, value_name = "F")]
+    pub twin_sleep: f64,
+    /// Every other board's static power this many percent above the catalogue's; regret is
+    /// then the worse of both boards' twins.
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    pub static_power_pct: f64,
+    /// A database for the studies [default: a fresh SQLite file per study].
+    #[arg(long, value_name = "URL")]
+    pub storage: Option<String>,
+    /// Claim lease, seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub lease_s: f64,
+    /// Output folder [default: reports/bench-fleet/<timestamp>/].
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print bench-fleet.json to stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub board_time: BoardTimeArgs,
+}
+
+impl BenchFleetArgs {
+    pub fn to_options(&self) -> anyhow::Result<edgetune::fleet_bench::FleetBenchOptions> {
+        let workers = list(&Some(self.workers.clone()))
+            .iter()
+            .map(|w| {
+                w.parse::<usize>().map_err(|_| {
+                    UsageError(format!("--workers takes counts like 1,4; `{w}` is not one"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(edgetune::fleet_bench::FleetBenchOptions {
+            model: self.model.clone(),
+            device: self.device.clone(),
+            workers,
+            seeds: self.seeds,
+            budget: self.budget,
+            strategy: self.strategy.trim().to_ascii_lowercase(),
+            twin_sleep: self.twin_sleep,
+            static_power_pct: self.static_power_pct,
+            storage: self.storage.clone(),
+            protocol: ProtocolSettings::default(),
+            exploration: self
+                .board_time
+                .exploration()
+                .for_study(&Goal::default(), false, false),
+            lease_s: self.lease_s,
+        })
+    }
 }
 
 /// `study` subcommands.

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod device;
 pub mod emulator;
 pub mod error;
+pub mod fleet_bench;
 pub mod measure;
 pub mod objective;
 pub mod report;

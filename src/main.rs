@@ -39,6 +39,14 @@ fn run(cli: Cli, study_args: Vec<String>) -> anyhow::Result<()> {
             stdout,
         ),
         Command::Infer(a) => app::torch::infer_cmd(cat.as_deref(), &a.to_options(), stdout),
+        Command::BenchFleet(a) => app::bench_fleet::run(
+            cat.as_deref(),
+            &a.to_options()?,
+            a.out.clone(),
+            a.json,
+            stdout,
+        )
+        .map(|_| ()),
         Command::Worker(a) => app::worker::run(&a.to_options(cat)?, stdout).map(|_| ()),
         Command::Study(StudyCommand::Create(a)) => {
             app::study::create(&a.to_options(cat, study_args)?, stdout)
@@ -60,7 +68,9 @@ fn main() {
     // Arguments that are not UTF-8 (a path) go to clap as they are, unrecorded.
     let utf8: Option<Vec<String>> = std::env::args_os().map(|a| a.into_string().ok()).collect();
     let parsed = match utf8 {
-        Some(argv) => cli::with_journal_args(argv).map(|(argv, args)| (Cli::parse_from(argv), args)),
+        Some(argv) => {
+            cli::with_journal_args(argv).map(|(argv, args)| (Cli::parse_from(argv), args))
+        }
         None => Ok((Cli::parse(), Vec::new())),
     };
     if let Err(e) = parsed.and_then(|(cli, study_args)| run(cli, study_args)) {

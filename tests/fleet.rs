@@ -50,7 +50,14 @@ fn measured(recs: &[StoredRecord]) -> Vec<(edgetune::space::Config, String)> {
 fn create(url: &str, name: &str, extra: &[&str]) {
     let mut c = edgetune();
     c.args(["study", "create", "-q", "--storage", url, "--study", name])
-        .args(["--model", "resnet18", "--device", "nano", "--inferences", "800"])
+        .args([
+            "--model",
+            "resnet18",
+            "--device",
+            "nano",
+            "--inferences",
+            "800",
+        ])
         .args(extra);
     c.assert().success();
 }
@@ -60,13 +67,34 @@ fn a_worker_killed_mid_measurement_loses_nothing_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for url in storages(dir.path()) {
         let name = unique("killed");
-        create(&url, &name, &["--budget", "6", "--seed", "5", "--no-race", "--screen-inferences", "0"]);
+        create(
+            &url,
+            &name,
+            &[
+                "--budget",
+                "6",
+                "--seed",
+                "5",
+                "--no-race",
+                "--screen-inferences",
+                "0",
+            ],
+        );
         let worker = |board: &str| {
             let mut c = std_edgetune();
-            c.args(["worker", "-q", "--storage", &url, "--study", &name, "--board-id", board])
-                .args(["--twin-sleep", "0.004", "--lease-s", "1"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped());
+            c.args([
+                "worker",
+                "-q",
+                "--storage",
+                &url,
+                "--study",
+                &name,
+                "--board-id",
+                board,
+            ])
+            .args(["--twin-sleep", "0.004", "--lease-s", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
             c
         };
         let mut a = worker("a").spawn().unwrap();
@@ -79,27 +107,44 @@ fn a_worker_killed_mid_measurement_loses_nothing_and_duplicates_nothing() {
                     break c.key.config;
                 }
             }
-            assert!(t0.elapsed() < Duration::from_secs(60), "worker a never claimed a second configuration");
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "worker a never claimed a second configuration"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(signal(a.id(), "-KILL"));
         a.wait().unwrap();
         let (before, _) = records(&url, &name);
         let by_a: HashSet<_> = measured(&before).into_iter().map(|(c, _)| c).collect();
-        assert!(!by_a.contains(&victim), "{url}: the victim's result was written before the kill");
+        assert!(
+            !by_a.contains(&victim),
+            "{url}: the victim's result was written before the kill"
+        );
         // A second worker takes the dead claim once its lease runs out, and finishes the study.
         let out = worker("b").output().unwrap();
-        assert!(out.status.success(), "{url}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let (after, live_claims) = records(&url, &name);
         let all = measured(&after);
         let configs: HashSet<_> = all.iter().map(|(c, _)| *c).collect();
-        assert_eq!(all.len(), 6, "{url}: the budget's measurements, each once: {all:?}");
+        assert_eq!(
+            all.len(),
+            6,
+            "{url}: the budget's measurements, each once: {all:?}"
+        );
         assert_eq!(configs.len(), 6, "{url}: no configuration twice");
         assert!(
             all.iter().any(|(c, b)| *c == victim && b == "b"),
             "{url}: the killed worker's configuration was measured by b"
         );
-        assert!(by_a.iter().all(|c| configs.contains(c)), "{url}: a's results are kept");
+        assert!(
+            by_a.iter().all(|c| configs.contains(c)),
+            "{url}: a's results are kept"
+        );
         assert_eq!(live_claims, 0, "{url}: no claim left behind");
         // Both boards measured their own baseline.
         let baselines: HashSet<_> = after
@@ -107,7 +152,11 @@ fn a_worker_killed_mid_measurement_loses_nothing_and_duplicates_nothing() {
             .filter(|r| matches!(r.record, JournalRecord::Baseline { .. }))
             .map(|r| r.origin.board.clone())
             .collect();
-        assert_eq!(baselines, HashSet::from(["a".to_string(), "b".to_string()]), "{url}");
+        assert_eq!(
+            baselines,
+            HashSet::from(["a".to_string(), "b".to_string()]),
+            "{url}"
+        );
     }
 }
 
@@ -117,13 +166,30 @@ fn study_report_writes_the_files_tune_wrote_for_the_same_measurements() {
     let url = format!("sqlite:{}", dir.path().join("s.db").display());
     let (tuned, reported) = (dir.path().join("tuned"), dir.path().join("reported"));
     edgetune()
-        .args(["tune", "-q", "--storage", &url, "--study", "t", "--model", "resnet18"])
+        .args([
+            "tune",
+            "-q",
+            "--storage",
+            &url,
+            "--study",
+            "t",
+            "--model",
+            "resnet18",
+        ])
         .args(["--device", "nano", "--budget", "10", "--seed", "2", "--out"])
         .arg(&tuned)
         .assert()
         .success();
     edgetune()
-        .args(["study", "report", "--storage", &url, "--study", "t", "--out"])
+        .args([
+            "study",
+            "report",
+            "--storage",
+            &url,
+            "--study",
+            "t",
+            "--out",
+        ])
         .arg(&reported)
         .assert()
         .success();
@@ -165,8 +231,17 @@ fn tune_with_a_storage_resumes_from_it_and_never_overwrites_a_study() {
         assert!(err.contains("already has a study named"), "{err}");
         // --resume alone: the study's options from the storage, a larger budget given now.
         let mut c = edgetune();
-        c.current_dir(dir.path())
-            .args(["tune", "-q", "--storage", &url, "--study", &name, "--resume", "--budget", "8"]);
+        c.current_dir(dir.path()).args([
+            "tune",
+            "-q",
+            "--storage",
+            &url,
+            "--study",
+            &name,
+            "--resume",
+            "--budget",
+            "8",
+        ]);
         let out = c.assert().success();
         let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
         assert!(
@@ -184,13 +259,51 @@ fn bad_storages_and_names_exit_2_with_what_to_give() {
     let url = format!("sqlite:{}", dir.path().join("s.db").display());
     let cases: [(&[&str], &str); 5] = [
         (&["study", "list", "--storage", "mysql://x"], "sqlite:PATH"),
-        (&["study", "report", "--storage", &url, "--study", "nope"], "no study named `nope`"),
-        (&["worker", "--storage", &url, "--study", "nope"], "no study named `nope`"),
-        (&["study", "create", "--storage", &url, "--study", "a b", "--model", "resnet18", "--device", "nano"], "a study name is"),
-        (&["study", "create", "--storage", "journal:x", "--study", "j", "--model", "resnet18", "--device", "nano"], "workers share a study"),
+        (
+            &["study", "report", "--storage", &url, "--study", "nope"],
+            "no study named `nope`",
+        ),
+        (
+            &["worker", "--storage", &url, "--study", "nope"],
+            "no study named `nope`",
+        ),
+        (
+            &[
+                "study",
+                "create",
+                "--storage",
+                &url,
+                "--study",
+                "a b",
+                "--model",
+                "resnet18",
+                "--device",
+                "nano",
+            ],
+            "a study name is",
+        ),
+        (
+            &[
+                "study",
+                "create",
+                "--storage",
+                "journal:x",
+                "--study",
+                "j",
+                "--model",
+                "resnet18",
+                "--device",
+                "nano",
+            ],
+            "workers share a study",
+        ),
     ];
     for (args, says) in cases {
-        let out = edgetune().current_dir(dir.path()).args(args).assert().code(2);
+        let out = edgetune()
+            .current_dir(dir.path())
+            .args(args)
+            .assert()
+            .code(2);
         let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
         assert!(err.contains(says), "{args:?}: {err}");
     }

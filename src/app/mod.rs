@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 pub mod bench;
+pub mod bench_fleet;
 pub mod board;
 pub mod earlier;
 pub mod emulate;

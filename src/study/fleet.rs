@@ -498,7 +498,7 @@ fn work_inner(
             Choice::Done => break,
             Choice::Wait => {
                 std::thread::sleep(Duration::from_secs_f64(
-                    (fleet.lease_s / 10.0).clamp(0.05, 1.0),
+                    (fleet.lease_s / 50.0).clamp(0.02, 0.5),
                 ));
                 continue;
             }
