@@ -168,7 +168,7 @@ pub enum StudyCommand {
 pub struct StorageArgs {
     /// Keep the study's state in a database instead of the output folder's journal.jsonl:
     /// sqlite:PATH (one machine) or postgresql://USER@HOST/DB (boards on a network).
-    #[arg(long, value_name = "URL", requires = "study", env = "EDGETUNE_STORAGE")]
+    #[arg(long, value_name = "URL", requires = "study")]
     pub storage: Option<String>,
     /// The study's name in --storage.
     #[arg(long, value_name = "NAME", requires = "storage")]
@@ -1036,7 +1036,7 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
             .and_then(|(_, t)| option_value(t))
     };
     let resume = now.iter().any(|(i, _)| i == "resume");
-    let url = value("storage").or_else(|| std::env::var("EDGETUNE_STORAGE").ok());
+    let url = value("storage");
     let earlier = match (path[0], url, value("study")) {
         ("study", ..) => Vec::new(),
         // A worker has no options but the study's: a study that cannot be read is the error.

@@ -215,7 +215,12 @@ fn study_report_writes_the_files_tune_wrote_for_the_same_measurements() {
 #[test]
 fn tune_with_a_storage_resumes_from_it_and_never_overwrites_a_study() {
     let dir = tempfile::tempdir().unwrap();
-    for url in storages(dir.path()) {
+    let mut all = storages(dir.path());
+    all.push(format!(
+        "journal:{}",
+        dir.path().join("journal-study").display()
+    ));
+    for url in all {
         let name = unique("resume");
         let tune = |extra: &[&str]| {
             let mut c = edgetune();
@@ -309,4 +314,71 @@ fn bad_storages_and_names_exit_2_with_what_to_give() {
     }
     let listed = json_of(edgetune().args(["study", "list", "--json", "--storage", &url]));
     assert_eq!(listed, serde_json::json!([]));
+}
+
+#[test]
+fn two_boards_differing_by_5_percent_static_power_agree_on_the_configuration() {
+    use edgetune::catalog::Catalog;
+    use edgetune::space::{Config, Space};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("s.db").display());
+    create(&url, "pair", &["--budget", "30", "--seed", "7"]);
+    let worker = |board: &str, pct: &str| {
+        let mut c = std_edgetune();
+        c.args([
+            "worker",
+            "-q",
+            "--storage",
+            &url,
+            "--study",
+            "pair",
+            "--board-id",
+            board,
+        ])
+        .args(["--twin-static-power-pct", pct, "--twin-sleep", "0.0005"])
+        .stdout(std::process::Stdio::null());
+        c.spawn().unwrap()
+    };
+    let (mut a, mut b) = (worker("plain", "0"), worker("hot", "5"));
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    let rep = json_of(
+        edgetune()
+            .args([
+                "study",
+                "report",
+                "--json",
+                "--storage",
+                &url,
+                "--study",
+                "pair",
+                "--out",
+            ])
+            .arg(dir.path().join("rep")),
+    );
+    let boards = rep["boards"].as_array().expect("two boards in the report");
+    assert_eq!(boards.len(), 2, "{rep}");
+    let spread = rep["board_spread_pct"].as_f64().unwrap();
+    assert!((1.0..6.0).contains(&spread), "baselines spread {spread} %");
+    let best = &rep["best"];
+    let config = Config::new(
+        best["cpu_freq_khz"].as_u64().unwrap(),
+        best["gpu_freq_hz"].as_u64().unwrap(),
+        best["batch_size"].as_u64().unwrap() as u32,
+    );
+    let cat = Catalog::load(None).unwrap();
+    let (nano, model) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
+    let space = Space::new(nano, model, None, &[]).unwrap();
+    let k = space.index(&space.point_of(&config).unwrap());
+    for board in [nano.clone(), nano.with_static_power_pct(5.0)] {
+        let truth: Vec<f64> = edgetune::twin::true_grid(&board, model, &space, 800)
+            .iter()
+            .map(|p| p.energy_j)
+            .collect();
+        let min = truth.iter().copied().fold(f64::INFINITY, f64::min);
+        let regret = (truth[k] / min - 1.0) * 100.0;
+        assert!(
+            regret < 1.0,
+            "{config} is {regret:.2} % above the minimum of one board"
+        );
+    }
 }

@@ -396,7 +396,8 @@ impl Bayes {
         match self.acquisition {
             Acquisition::Ei => {
                 let ln_cost = self.ln_cost(h, free);
-                let alpha = self.cost_exponent(h.len());
+                // Configurations being measured elsewhere are not budget spent yet.
+                let alpha = self.cost_exponent(h.iter().filter(|o| !o.pending).count());
                 let ei: Vec<f64> = (0..free.len())
                     .map(|i| expected_improvement(incumbent - mu[i], var[i], &normal) * pof[i])
                     .collect();

@@ -49,6 +49,10 @@ pub struct Observation {
     /// One reading with no measured spread to go by (a single-row table): `cv` is a guess, and
     /// a model-based strategy should estimate the noise level itself.
     pub spread_unknown: bool,
+    /// Not a measurement: a configuration another worker of the study is measuring now, told
+    /// with a made-up value (the constant liar) so that proposals spread out. It counts as
+    /// taken, never as budget spent.
+    pub pending: bool,
 }
 
 /// Value given to an infeasible point for a strategy that does not model constraints: above any

@@ -350,12 +350,14 @@ fn decide(
                 point,
                 spread_unknown: false,
                 cost_s: 0.0,
+                pending: true,
                 ..b.clone()
             },
             None => Observation {
                 point,
                 value: penalised(1e6),
                 failed: true,
+                pending: true,
                 ..Default::default()
             },
         };

@@ -372,6 +372,7 @@ impl Study<'_> {
             failed: false,
             cost_s: m.wall_s,
             spread_unknown: m.runs.len() < 2 && baseline.runs.len() < 2,
+            pending: false,
         }
     }
 
