@@ -322,7 +322,14 @@ fn two_boards_differing_by_5_percent_static_power_agree_on_the_configuration() {
     use edgetune::space::{Config, Space};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("s.db").display());
-    create(&url, "pair", &["--budget", "30", "--seed", "7"]);
+    // Full-length runs (no racing, no screening): the noise of a short window is not what is
+    // tested here. bench-fleet --workers 2 --static-power-pct 5 gives the spread over seeds.
+    edgetune()
+        .args(["study", "create", "-q", "--storage", &url, "--study", "pair"])
+        .args(["--model", "resnet18", "--device", "nano", "--budget", "40", "--seed", "3"])
+        .args(["--no-race", "--screen-inferences", "0"])
+        .assert()
+        .success();
     let worker = |board: &str, pct: &str| {
         let mut c = std_edgetune();
         c.args([
@@ -370,7 +377,7 @@ fn two_boards_differing_by_5_percent_static_power_agree_on_the_configuration() {
     let space = Space::new(nano, model, None, &[]).unwrap();
     let k = space.index(&space.point_of(&config).unwrap());
     for board in [nano.clone(), nano.with_static_power_pct(5.0)] {
-        let truth: Vec<f64> = edgetune::twin::true_grid(&board, model, &space, 800)
+        let truth: Vec<f64> = edgetune::twin::true_grid(&board, model, &space, 3200)
             .iter()
             .map(|p| p.energy_j)
             .collect();

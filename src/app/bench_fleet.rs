@@ -24,7 +24,7 @@ pub fn run(
         )
         .into());
     }
-    if !(o.twin_sleep.is_finite() && o.twin_sleep >= 0.0) || !o.static_power_pct.is_finite() {
+    if !(o.twin_sleep.is_finite() && o.twin_sleep >= 0.0 && o.static_power_pct.is_finite()) {
         return Err(
             UsageError("--twin-sleep must be 0 or more, --static-power-pct finite".into()).into(),
         );

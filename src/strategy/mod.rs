@@ -50,8 +50,8 @@ pub struct Observation {
     /// a model-based strategy should estimate the noise level itself.
     pub spread_unknown: bool,
     /// Not a measurement: a configuration another worker of the study is measuring now, told
-    /// with a made-up value (the constant liar) so that proposals spread out. It counts as
-    /// taken, never as budget spent.
+    /// with a made-up value (the kriging believer, or the constant liar) so that proposals
+    /// spread out. It counts as taken, never as budget spent.
     pub pending: bool,
 }
 

@@ -2,9 +2,10 @@
 //! DVFS baseline, then claims a configuration in a transaction ([`Storage::claim`]), measures it
 //! through the same protocol and study code as `tune` (heartbeating its lease from a thread),
 //! and writes the result once. The strategy is rebuilt from the stored records at each claim,
-//! with the configurations other workers are measuring told as lies: the constant liar
-//! (Ginsbourger, Le Riche & Carraro 2010), CL-min: each pending point is given the best value
-//! measured so far, so the next proposal moves away from it. Boards of one kind differ by a few
+//! with the configurations other workers are measuring told as lies (Ginsbourger, Le Riche &
+//! Carraro 2010): the kriging believer, each pending point given the surrogate's own prediction
+//! there (the constant liar's best value so far for a strategy without a surrogate), so the next
+//! proposal moves away from it. Boards of one kind differ by a few
 //! percent in power: every value the strategy sees is divided by its board's offset, the ratio of
 //! that board's DVFS baseline to the geometric mean of all boards' baselines (the one
 //! configuration every board measures), so the search is about configurations, not about which
@@ -338,16 +339,27 @@ fn decide(
             confirming: None,
         };
     }
-    // The constant liar: each configuration being measured elsewhere counts as measured at the
-    // best value so far (before anything is measured, as taken without a value).
+    // The kriging believer: each configuration being measured elsewhere counts as measured at
+    // the surrogate's own prediction there; a strategy without a surrogate gets the constant
+    // liar's best value so far. Before anything is measured it is only taken.
     let best = history.best().filter(|o| o.feasible()).cloned();
-    for c in &exploring {
-        let Some(point) = study.space.point_of(&c.key.config) else {
-            continue;
-        };
+    let pending: Vec<_> = exploring
+        .iter()
+        .filter_map(|c| study.space.point_of(&c.key.config))
+        .collect();
+    let believed = match (&best, pending.is_empty()) {
+        (Some(_), false) => study.strategy.predict(&f.history, &pending),
+        _ => None,
+    };
+    for (i, point) in pending.into_iter().enumerate() {
         let lie = match &best {
             Some(b) => Observation {
                 point,
+                value: believed
+                    .as_ref()
+                    .and_then(|v| v.get(i).copied())
+                    .filter(|v| v.is_finite() && *v > 0.0)
+                    .unwrap_or(b.value),
                 spread_unknown: false,
                 cost_s: 0.0,
                 pending: true,

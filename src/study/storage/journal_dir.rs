@@ -29,13 +29,19 @@ impl Storage for JournalDir {
         &self.url
     }
 
-    fn create_study(&mut self, _name: &str, header: &StudyHeader) -> Result<(), StorageError> {
+    fn create_study(&mut self, name: &str, header: &StudyHeader) -> Result<(), StorageError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| StorageError::Db {
             url: self.url.clone(),
             message: e.to_string(),
         })?;
-        Journal::create(&self.path(), header)?;
-        Ok(())
+        match Journal::create(&self.path(), header) {
+            Ok(_) => Ok(()),
+            Err(crate::study::JournalError::Exists(_)) => Err(StorageError::Exists {
+                url: self.url.clone(),
+                name: name.to_string(),
+            }),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn study(&mut self, name: &str) -> Result<StudyView, StorageError> {

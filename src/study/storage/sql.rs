@@ -476,3 +476,150 @@ impl Storage for SqlStorage {
         })
     }
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+    use crate::space::Config;
+    use crate::study::storage::open;
+
+    fn header() -> StudyHeader {
+        let cat = crate::catalog::Catalog::load(None).unwrap();
+        let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
+        StudyHeader {
+            model: "resnet18".into(),
+            device: "nano".into(),
+            backend: crate::device::BackendKind::Sim,
+            strategy: "random".into(),
+            seed: 1,
+            budget: 3,
+            baseline_batch: 4,
+            protocol: Default::default(),
+            space: crate::space::Space::new(b, m, None, &[]).unwrap(),
+            goal: Default::default(),
+            exploration: Default::default(),
+            prior: String::new(),
+            args: vec!["--model".into(), "resnet18".into()],
+        }
+    }
+
+    fn origin(w: &str) -> Origin {
+        Origin {
+            board: format!("board-{w}"),
+            worker: w.into(),
+            backend: "sim".into(),
+        }
+    }
+
+    fn measurement() -> crate::measure::Measurement {
+        use crate::device::sim::{Noise, SimBoard};
+        let cat = crate::catalog::Catalog::load(None).unwrap();
+        let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
+        let sim = SimBoard::new(b, Noise::Off);
+        let (mut d, mut w) = (sim.device(), sim.workload(m).unwrap());
+        let p = crate::measure::ProtocolSettings {
+            inferences: 64,
+            ..Default::default()
+        };
+        crate::measure::measure(&mut d, &mut w, &crate::device::FreqSetting::Dvfs, 4, &p).unwrap()
+    }
+
+    fn failed(c: Config) -> JournalRecord {
+        JournalRecord::Failed {
+            config: c,
+            error: "x".into(),
+        }
+    }
+
+    #[test]
+    fn a_study_is_created_once_listed_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("s.db").display());
+        let mut s = open(&url).unwrap();
+        s.create_study("a", &header()).unwrap();
+        let e = s.create_study("a", &header()).unwrap_err();
+        assert!(matches!(e, StorageError::Exists { .. }), "{e}");
+        let c = Config::new(102_000, 76_800_000, 4);
+        s.append("a", &failed(c), &origin("w1")).unwrap();
+        let v = s.study("a").unwrap();
+        assert_eq!(v.header, header());
+        assert_eq!(v.records.len(), 1);
+        assert_eq!(v.records[0].origin, origin("w1"));
+        let l = s.list().unwrap();
+        assert_eq!((l.len(), l[0].measured, l[0].boards), (1, 1, 1));
+        assert!(matches!(s.study("b"), Err(StorageError::NoStudy { .. })));
+    }
+
+    #[test]
+    fn a_claim_is_exclusive_until_its_lease_runs_out_and_a_result_is_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("s.db").display());
+        let (mut a, mut b) = (open(&url).unwrap(), open(&url).unwrap());
+        a.create_study("s", &header()).unwrap();
+        let key = ClaimKey {
+            config: Config::new(102_000, 76_800_000, 4),
+            confirm: false,
+        };
+        let got = a
+            .claim("s", &origin("a"), 0.4, &mut |v| {
+                assert!(v.claims.is_empty());
+                Choice::Measure(key)
+            })
+            .unwrap();
+        assert_eq!(got, Choice::Measure(key));
+        // b sees a's live claim, and a's heartbeat keeps it.
+        b.claim("s", &origin("b"), 0.4, &mut |v| {
+            assert_eq!(v.claims.len(), 1);
+            assert_eq!(v.claims[0].origin.worker, "a");
+            Choice::Wait
+        })
+        .unwrap();
+        assert!(a.heartbeat("s", &key, &origin("a"), 0.4).unwrap());
+        assert!(!b.heartbeat("s", &key, &origin("b"), 0.4).unwrap());
+        // a goes silent: its lease runs out, b takes the configuration and writes it first.
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        b.claim("s", &origin("b"), 5.0, &mut |v| {
+            assert!(v.claims.is_empty());
+            assert_eq!(v.expired.len(), 1);
+            Choice::Measure(key)
+        })
+        .unwrap();
+        let m = |c| JournalRecord::Measurement {
+            config: c,
+            measurement: measurement(),
+        };
+        assert!(b.complete("s", &key, &m(key.config), &origin("b")).unwrap());
+        assert!(!a.complete("s", &key, &m(key.config), &origin("a")).unwrap());
+        let v = a.study("s").unwrap();
+        assert_eq!(v.records.len(), 1, "written once");
+        assert!(v.claims.is_empty() && v.expired.is_empty());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let url = format!("sqlite:{}", path.display());
+        drop(open(&url).unwrap());
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute("INSERT INTO edgetune_schema (version) VALUES (99)", [])
+            .unwrap();
+        let e = open(&url).err().expect("refused");
+        assert!(
+            matches!(
+                e,
+                StorageError::SchemaTooNew {
+                    found: 99,
+                    supported: SCHEMA_VERSION,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.is_usage());
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM edgetune_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2, "nothing altered");
+    }
+}
