@@ -325,8 +325,18 @@ fn two_boards_differing_by_5_percent_static_power_agree_on_the_configuration() {
     // Full-length runs (no racing, no screening): the noise of a short window is not what is
     // tested here. bench-fleet --workers 2 --static-power-pct 5 gives the spread over seeds.
     edgetune()
-        .args(["study", "create", "-q", "--storage", &url, "--study", "pair"])
-        .args(["--model", "resnet18", "--device", "nano", "--budget", "40", "--seed", "3"])
+        .args([
+            "study",
+            "create",
+            "-q",
+            "--storage",
+            &url,
+            "--study",
+            "pair",
+        ])
+        .args([
+            "--model", "resnet18", "--device", "nano", "--budget", "40", "--seed", "3",
+        ])
         .args(["--no-race", "--screen-inferences", "0"])
         .assert()
         .success();
