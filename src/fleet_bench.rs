@@ -133,6 +133,30 @@ fn header(o: &FleetBenchOptions, s: &Setup<'_>, seed: u64) -> StudyHeader {
     }
 }
 
+/// The study of the bench on a device (no records, no prior).
+fn study_on<'a>(
+    o: &FleetBenchOptions,
+    s: &'a Setup<'_>,
+    device: &'a mut dyn crate::device::Device,
+    workload: &'a mut dyn crate::workload::Workload,
+    seed: u64,
+) -> Result<Study<'a>> {
+    Ok(Study {
+        space: &s.space,
+        device,
+        workload,
+        strategy: strategy::make(&o.strategy, &seeded(&s.init, seed))?,
+        budget: o.budget,
+        protocol: o.protocol,
+        baseline_batch: s.baseline_batch,
+        journal: None,
+        prior: Prior::default(),
+        interrupt: None,
+        goal: Goal::default(),
+        exploration: o.exploration,
+    })
+}
+
 /// One worker thread's whole life.
 fn worker(
     o: &FleetBenchOptions,
@@ -153,20 +177,7 @@ fn worker(
     let make = || -> Box<dyn Strategy> {
         strategy::make(&o.strategy, &seeded(&s.init, seed)).expect("checked")
     };
-    let mut study = Study {
-        space: &s.space,
-        device: &mut dev,
-        workload: &mut wl,
-        strategy: make(),
-        budget: o.budget,
-        protocol: o.protocol,
-        baseline_batch: s.baseline_batch,
-        journal: None,
-        prior: Prior::default(),
-        interrupt: None,
-        goal: Goal::default(),
-        exploration: o.exploration,
-    };
+    let mut study = study_on(o, s, &mut dev, &mut wl, seed)?;
     let mut db = storage::open(url)?;
     let u = url.to_string();
     let reconnect = move || storage::open(&u);
@@ -230,20 +241,7 @@ fn one(
     let view = storage::open(&url)?.study(&name)?;
     let sim = SimBoard::new(s.board, Noise::Off);
     let (mut dev, mut wl) = (sim.device(), sim.workload(s.model)?);
-    let mut study = Study {
-        space: &s.space,
-        device: &mut dev,
-        workload: &mut wl,
-        strategy: strategy::make(&o.strategy, &seeded(&s.init, seed))?,
-        budget: o.budget,
-        protocol: o.protocol,
-        baseline_batch: s.baseline_batch,
-        journal: None,
-        prior: Prior::default(),
-        interrupt: None,
-        goal: Goal::default(),
-        exploration: o.exploration,
-    };
+    let mut study = study_on(o, s, &mut dev, &mut wl, seed)?;
     let outcome = fleet::outcome(&mut study, &view).context("the study stored no baseline")?;
     let board_s = view
         .records

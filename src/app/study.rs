@@ -11,7 +11,6 @@ use crate::error::UsageError;
 use crate::report::{summary::summary, Report};
 use crate::study::fleet;
 use crate::study::storage::{self, StudyView};
-use crate::study::Study;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -125,19 +124,9 @@ pub fn report(
     };
     let plan = Plan::new(&t, &o)?;
     let (mut device, mut workload) = t.open(&o.common)?;
-    let mut study = Study {
-        space: &plan.space,
-        device: &mut *device,
-        workload: &mut *workload,
-        strategy: plan.make_strategy(),
-        budget: view.header.budget,
-        protocol: plan.protocol,
-        baseline_batch: plan.baseline_batch,
-        journal: None,
-        prior: Default::default(),
+    let mut study = crate::study::Study {
         interrupt: None,
-        goal: o.goal,
-        exploration: plan.exploration,
+        ..plan.study(&mut *device, &mut *workload, &o, view.header.budget)
     };
     let outcome = fleet::outcome(&mut study, &view).ok_or_else(|| {
         UsageError(format!(

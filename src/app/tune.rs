@@ -110,18 +110,9 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         backend: t.kind(),
     };
     let mut study = Study {
-        space: &plan.space,
-        device: &mut *device,
-        workload: &mut *workload,
-        strategy: plan.make_strategy(),
-        budget: plan.budget,
-        protocol: plan.protocol,
-        baseline_batch: plan.baseline_batch,
         journal: Some(log),
         prior,
-        interrupt: Some(interrupt_flag()),
-        goal: o.goal,
-        exploration: plan.exploration,
+        ..plan.study(&mut *device, &mut *workload, o, plan.budget)
     };
     let progress = Progress::new(o.common.quiet, plan.budget);
     let outcome = study
@@ -397,6 +388,30 @@ impl Plan {
             prior,
             exploration,
         })
+    }
+
+    /// The study of this plan on `device` (budget `budget`; no records, no prior yet).
+    pub(super) fn study<'a>(
+        &'a self,
+        device: &'a mut dyn Device,
+        workload: &'a mut dyn Workload,
+        o: &TuneOptions,
+        budget: usize,
+    ) -> Study<'a> {
+        Study {
+            space: &self.space,
+            device,
+            workload,
+            strategy: self.make_strategy(),
+            budget,
+            protocol: self.protocol,
+            baseline_batch: self.baseline_batch,
+            journal: None,
+            prior: Prior::default(),
+            interrupt: Some(interrupt_flag()),
+            goal: o.goal,
+            exploration: self.exploration,
+        }
     }
 
     /// A fresh strategy of the plan (the same every time).

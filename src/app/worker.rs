@@ -3,13 +3,13 @@
 //! and board identity, checks that it measures the same study, and claims, measures and writes
 //! configurations until the study is done (see [`crate::study::fleet`]).
 
-use super::signals::{interrupt_flag, quiet_interrupts};
+use super::signals::quiet_interrupts;
 use super::target::Target;
 use super::tune::{Plan, TuneOptions};
 use crate::error::{Interrupted, UsageError};
 use crate::study::fleet::{self, Fleet, WorkerReport};
 use crate::study::storage::{self, Origin, StorageUrl};
-use crate::study::{Prior, Study};
+use crate::study::Prior;
 use anyhow::{Context, Result};
 use std::io::Write;
 
@@ -94,20 +94,7 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
         backend: t.kind().to_string(),
     };
     let (mut device, mut workload) = t.open(&tune.common)?;
-    let mut study = Study {
-        space: &plan.space,
-        device: &mut *device,
-        workload: &mut *workload,
-        strategy: plan.make_strategy(),
-        budget: view.header.budget,
-        protocol: plan.protocol,
-        baseline_batch: plan.baseline_batch,
-        journal: None,
-        prior: Prior::default(),
-        interrupt: Some(interrupt_flag()),
-        goal: tune.goal,
-        exploration: plan.exploration,
-    };
+    let mut study = plan.study(&mut *device, &mut *workload, &tune, view.header.budget);
     let url = s.url.clone();
     let reconnect = move || storage::open(&url);
     let make = || plan.make_strategy();

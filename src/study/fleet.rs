@@ -15,7 +15,7 @@
 use super::storage::{ActiveClaim, Choice, ClaimKey, Origin, Storage, StoredRecord, StudyView};
 use super::{Found, Measured, Outcome, StopReason, Study, StudyError, Taken, MAX_CONFIRMATIONS};
 use crate::measure::Measurement;
-use crate::strategy::{penalised, Observation, Strategy};
+use crate::strategy::{penalised, History, Observation, Strategy};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -252,20 +252,36 @@ struct Decision {
     confirming: Option<Measurement>,
 }
 
+impl Decision {
+    fn only(choice: Choice) -> Decision {
+        Decision {
+            choice,
+            incumbent: None,
+            confirming: None,
+        }
+    }
+
+    /// Done when nobody is measuring any more, else wait for them.
+    fn done_or_wait(view: &StudyView) -> Decision {
+        Decision::only(if view.claims.is_empty() {
+            Choice::Done
+        } else {
+            Choice::Wait
+        })
+    }
+}
+
+/// What a worker claims next: an orphaned claim first, then the strategy's proposal with the
+/// configurations being measured elsewhere told as lies; once the budget is measured, the
+/// recommendation's confirmation.
 fn decide(
     study: &mut Study,
     view: &StudyView,
     board: &str,
     make: &dyn Fn() -> Box<dyn Strategy>,
 ) -> Decision {
-    let wait = |choice| Decision {
-        choice,
-        incumbent: None,
-        confirming: None,
-    };
     study.strategy = make();
     let (f, failed) = replay(study, &view.records, false);
-    let mut history = f.history.clone();
     let done = f.measured.len() + failed.len();
     let claimed: HashSet<ClaimKey> = view.claims.iter().map(|c| c.key).collect();
     let exploring: Vec<&ActiveClaim> = view
@@ -280,39 +296,14 @@ fn decide(
         .collect();
     if done >= study.budget {
         // Every exploring measurement is in: confirm the recommendation if it was raced or screened.
-        if !exploring.is_empty() {
-            return wait(Choice::Wait);
-        }
-        let confirmations = view
-            .records
-            .iter()
-            .filter(|r| matches!(r.record, super::JournalRecord::Confirmed { .. }))
-            .count();
-        if let Some(b) = f.best {
-            let m = &f.measured[b];
-            let key = ClaimKey {
-                config: m.config,
-                confirm: true,
-            };
-            if !study.is_full(&m.measurement) && confirmations < MAX_CONFIRMATIONS {
-                if claimed.contains(&key) {
-                    return wait(Choice::Wait);
-                }
-                return Decision {
-                    choice: Choice::Measure(key),
-                    incumbent: None,
-                    confirming: Some(m.measurement.clone()),
-                };
-            }
-        }
-        return wait(if view.claims.is_empty() {
-            Choice::Done
+        return if exploring.is_empty() {
+            confirmation(study, view, &f, &claimed)
         } else {
-            Choice::Wait
-        });
+            Decision::only(Choice::Wait)
+        };
     }
     if done + exploring.len() >= study.budget {
-        return wait(Choice::Wait);
+        return Decision::only(Choice::Wait);
     }
     let own = board_offsets(&view.records, study.baseline_batch)
         .get(board)
@@ -330,25 +321,77 @@ fn decide(
             && study
                 .space
                 .point_of(&c.key.config)
-                .is_some_and(|p| !f.index.contains_key(&p) && !history.contains(&p))
+                .is_some_and(|p| !f.history.contains(&p))
     });
-    if let Some(c) = orphan {
-        return Decision {
-            choice: Choice::Measure(c.key),
-            incumbent,
-            confirming: None,
-        };
+    let key = match orphan {
+        Some(c) => c.key,
+        None => {
+            let history = with_lies(study, &f.history, &exploring);
+            let Some(point) = study.strategy.ask(&history) else {
+                return Decision::done_or_wait(view);
+            };
+            let key = ClaimKey {
+                config: study.space.config(&point),
+                confirm: false,
+            };
+            if f.history.contains(&point) || claimed.contains(&key) {
+                return Decision::only(Choice::Wait);
+            }
+            key
+        }
+    };
+    Decision {
+        choice: Choice::Measure(key),
+        incumbent,
+        confirming: None,
     }
-    // The kriging believer: each configuration being measured elsewhere counts as measured at
-    // the surrogate's own prediction there; a strategy without a surrogate gets the constant
-    // liar's best value so far. Before anything is measured it is only taken.
-    let best = history.best().filter(|o| o.feasible()).cloned();
+}
+
+/// The recommendation's confirmation at the full protocol when it was raced or screened (at most
+/// [`MAX_CONFIRMATIONS`]), else done.
+fn confirmation(
+    study: &Study,
+    view: &StudyView,
+    f: &Found,
+    claimed: &HashSet<ClaimKey>,
+) -> Decision {
+    let confirmations = view
+        .records
+        .iter()
+        .filter(|r| matches!(r.record, super::JournalRecord::Confirmed { .. }))
+        .count();
+    if let Some(b) = f.best {
+        let m = &f.measured[b];
+        let key = ClaimKey {
+            config: m.config,
+            confirm: true,
+        };
+        if !study.is_full(&m.measurement) && confirmations < MAX_CONFIRMATIONS {
+            if claimed.contains(&key) {
+                return Decision::only(Choice::Wait);
+            }
+            return Decision {
+                choice: Choice::Measure(key),
+                incumbent: None,
+                confirming: Some(m.measurement.clone()),
+            };
+        }
+    }
+    Decision::done_or_wait(view)
+}
+
+/// `measured` with each configuration being measured elsewhere told as measured. The kriging
+/// believer: at the surrogate's own prediction there; a strategy without a surrogate gets the
+/// constant liar's best value so far. Before anything is measured a pending one is only taken.
+fn with_lies(study: &mut Study, measured: &History, exploring: &[&ActiveClaim]) -> History {
+    let mut history = measured.clone();
+    let best = measured.best().filter(|o| o.feasible()).cloned();
     let pending: Vec<_> = exploring
         .iter()
         .filter_map(|c| study.space.point_of(&c.key.config))
         .collect();
     let believed = match (&best, pending.is_empty()) {
-        (Some(_), false) => study.strategy.predict(&f.history, &pending),
+        (Some(_), false) => study.strategy.predict(measured, &pending),
         _ => None,
     };
     for (i, point) in pending.into_iter().enumerate() {
@@ -375,26 +418,7 @@ fn decide(
         };
         history.push(lie);
     }
-    let Some(point) = study.strategy.ask(&history) else {
-        return wait(if view.claims.is_empty() {
-            Choice::Done
-        } else {
-            Choice::Wait
-        });
-    };
-    let config = study.space.config(&point);
-    let key = ClaimKey {
-        config,
-        confirm: false,
-    };
-    if f.index.contains_key(&point) || claimed.contains(&key) {
-        return wait(Choice::Wait);
-    }
-    Decision {
-        choice: Choice::Measure(key),
-        incumbent,
-        confirming: None,
-    }
+    history
 }
 
 /// Extends a claim's lease every third of it until dropped.
@@ -455,38 +479,11 @@ fn work_inner(
     fleet: &mut Fleet<'_>,
     on_event: &mut dyn FnMut(&str),
 ) -> Result<WorkerReport, StudyError> {
-    let mut rep = WorkerReport::default();
-    // This board's baseline: from the storage when this board measured it before.
-    let view = fleet.storage.study(fleet.name)?;
-    study.prior = super::Prior::default();
-    for r in view
-        .records
-        .iter()
-        .filter(|r| r.origin.board == fleet.origin.board)
-    {
-        if let super::JournalRecord::Baseline { measurement } = &r.record {
-            study
-                .prior
-                .baselines
-                .insert(measurement.batch_size, measurement.clone());
-        }
-    }
-    let (baseline, stored) = study.baseline_at(study.baseline_batch)?;
-    if !stored {
-        fleet.storage.append(
-            fleet.name,
-            &super::JournalRecord::Baseline {
-                measurement: baseline.clone(),
-            },
-            &fleet.origin,
-        )?;
-    }
-    on_event(&format!(
-        "baseline: {:.1} J ({})",
-        baseline.energy_j,
-        if stored { "stored earlier" } else { "measured" }
-    ));
-    rep.baseline = Some(baseline.clone());
+    let baseline = own_baseline(study, fleet, on_event)?;
+    let mut rep = WorkerReport {
+        baseline: Some(baseline.clone()),
+        ..WorkerReport::default()
+    };
     let make = fleet.make_strategy;
     loop {
         if study
@@ -520,49 +517,15 @@ fn work_inner(
         };
         let d = decision.expect("decided inside the claim");
         let beat = Heartbeat::start(fleet, key);
-        let record = if key.confirm {
-            let earlier = d
-                .confirming
-                .expect("a confirmation starts from a measurement");
-            // Runs of another board are not this board's: confirm with this board's runs only.
-            let fresh = Measurement {
-                inferences: 0,
-                ..earlier
-            };
-            match study.confirm(key.config, &fresh)? {
-                Some(full) => super::JournalRecord::Confirmed {
-                    config: key.config,
-                    measurement: full,
-                },
-                None => {
-                    drop(beat);
-                    fleet.storage.release(fleet.name, &key, &fleet.origin)?;
-                    rep.interrupted = true;
-                    break;
-                }
-            }
-        } else {
-            match study.take(key.config, d.incumbent, &baseline)? {
-                Taken::Measured(m, _) => super::JournalRecord::Measurement {
-                    config: key.config,
-                    measurement: m,
-                },
-                Taken::Failed(error, _) => {
-                    rep.failed += 1;
-                    super::JournalRecord::Failed {
-                        config: key.config,
-                        error,
-                    }
-                }
-                Taken::Interrupted => {
-                    drop(beat);
-                    fleet.storage.release(fleet.name, &key, &fleet.origin)?;
-                    rep.interrupted = true;
-                    break;
-                }
-            }
-        };
+        let record = measure_claim(study, key, d, &baseline)?;
         drop(beat);
+        let Some(record) = record else {
+            // A signal: the claim goes back at once rather than when its lease runs out.
+            fleet.storage.release(fleet.name, &key, &fleet.origin)?;
+            rep.interrupted = true;
+            break;
+        };
+        rep.failed += usize::from(matches!(record, super::JournalRecord::Failed { .. }));
         if fleet
             .storage
             .complete(fleet.name, &key, &record, &fleet.origin)?
@@ -582,6 +545,80 @@ fn work_inner(
         }
     }
     Ok(rep)
+}
+
+/// This board's DVFS baseline: from the storage when this board measured it before, else
+/// measured now and stored.
+fn own_baseline(
+    study: &mut Study,
+    fleet: &mut Fleet<'_>,
+    on_event: &mut dyn FnMut(&str),
+) -> Result<Measurement, StudyError> {
+    let view = fleet.storage.study(fleet.name)?;
+    study.prior = super::Prior::default();
+    for r in view
+        .records
+        .iter()
+        .filter(|r| r.origin.board == fleet.origin.board)
+    {
+        if let super::JournalRecord::Baseline { measurement } = &r.record {
+            study
+                .prior
+                .baselines
+                .insert(measurement.batch_size, measurement.clone());
+        }
+    }
+    let (baseline, stored) = study.baseline_at(study.baseline_batch)?;
+    if !stored {
+        fleet.storage.append(
+            fleet.name,
+            &super::JournalRecord::Baseline {
+                measurement: baseline.clone(),
+            },
+            &fleet.origin,
+        )?;
+    }
+    on_event(&format!(
+        "baseline: {:.1} J ({})",
+        baseline.energy_j,
+        if stored { "stored earlier" } else { "measured" }
+    ));
+    Ok(baseline)
+}
+
+/// Measures a claim through the study's protocol: its record, or `None` when a signal stopped
+/// it.
+fn measure_claim(
+    study: &mut Study,
+    key: ClaimKey,
+    d: Decision,
+    baseline: &Measurement,
+) -> Result<Option<super::JournalRecord>, StudyError> {
+    let config = key.config;
+    if key.confirm {
+        let earlier = d
+            .confirming
+            .expect("a confirmation starts from a measurement");
+        // Runs of another board are not this board's: confirm with this board's runs only.
+        let fresh = Measurement {
+            inferences: 0,
+            ..earlier
+        };
+        return Ok(study.confirm(config, &fresh)?.map(|measurement| {
+            super::JournalRecord::Confirmed {
+                config,
+                measurement,
+            }
+        }));
+    }
+    Ok(match study.take(config, d.incumbent, baseline)? {
+        Taken::Measured(measurement, _) => Some(super::JournalRecord::Measurement {
+            config,
+            measurement,
+        }),
+        Taken::Failed(error, _) => Some(super::JournalRecord::Failed { config, error }),
+        Taken::Interrupted => None,
+    })
 }
 
 fn describe(r: &super::JournalRecord) -> String {
