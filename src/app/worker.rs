@@ -83,8 +83,13 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     let t = Target::resolve(&tune.common)?;
     let plan = Plan::new(&t, &tune)?;
     let mut header = plan.header(&t, &tune);
-    // Workers bring their own backend: everything else must be the study's.
+    // Workers bring their own backend: everything else must be the study's. A GPU is named by
+    // its index on its own host (gpu:0, gpu:1); the space (its clocks, the batch sizes) says
+    // whether it is the same kind.
     header.backend = view.header.backend;
+    if matches!(t.rig, super::target::Rig::Nvml { .. }) && view.header.device.starts_with("gpu:") {
+        header.device = view.header.device.clone();
+    }
     let place = std::path::PathBuf::from(format!("study `{}` in {}", s.name, s.url));
     Prior::from_records(&place, &view.header, std::iter::empty(), &header)
         .context("this worker's options make another study than the stored one")?;
