@@ -28,7 +28,7 @@ pub enum JournalError {
         message: String,
     },
     /// The journal belongs to a different study.
-    #[error("the journal in {file} is for a different study: {field} is {journal} there but {now} now; rerun without --resume or with the same options")]
+    #[error("the records in {file} are for a different study: {field} is {journal} there but {now} now; rerun without --resume or with the same options")]
     Mismatch {
         /// Journal path.
         file: PathBuf,
@@ -415,6 +415,15 @@ pub fn read_records(path: &Path) -> Result<(StudyHeader, Vec<JournalRecord>), Jo
     Ok((header, records))
 }
 
+/// A header's prior, "none" for none.
+fn prior_words(p: &str) -> String {
+    if prior_is_none(&p.to_string()) {
+        "none".into()
+    } else {
+        p.to_string()
+    }
+}
+
 /// Whether a header's prior is none (left out of the header).
 fn prior_is_none(p: &String) -> bool {
     p.is_empty() || p == "none"
@@ -486,7 +495,8 @@ fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(),
             format!("{:?}", old.exploration),
             format!("{:?}", new.exploration),
         ),
-        ("prior (--prior)", old.prior.clone(), new.prior.clone()),
+        // "none" is left out of a header, and reads back empty.
+        ("prior (--prior)", prior_words(&old.prior), prior_words(&new.prior)),
         (
             "search space",
             serde_json::to_string(&old.space).unwrap_or_default(),

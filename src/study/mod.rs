@@ -1148,6 +1148,19 @@ mod tests {
     }
 
     #[test]
+    fn a_study_without_a_prior_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _, mut h) = journal_text(dir.path());
+        // "none" is left out of the header and reads back empty: still the same study.
+        h.prior = "none".into();
+        let p2 = dir.path().join("none.jsonl");
+        drop(Journal::create(&p2, &h).unwrap());
+        assert!(Journal::resume(&p2, &h).is_ok());
+        assert!(!std::fs::read_to_string(&p2).unwrap().contains("prior"));
+        drop(path);
+    }
+
+    #[test]
     fn a_journal_is_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let (path, text, h) = journal_text(dir.path());
