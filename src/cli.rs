@@ -70,6 +70,10 @@ pub enum Command {
     /// Measure one board's share of a study kept in a database (`study create` makes it): claim
     /// a configuration, measure it, write it, until the study is done. The study's options come
     /// from the database; give this board's own (--backend, --workload-cmd, --board-id).
+    #[command(
+        override_usage = "edgetune worker --storage <URL> --study <NAME> [--board-id <ID>] [--backend <BACKEND>] [--workload-cmd <COMMAND>] [OPTIONS]",
+        after_help = "Every tune option is accepted; those that define the study (model, board kind, space, protocol, goal, strategy, seed, budget) come from the storage, and a worker given different ones refuses to start (exit 2)."
+    )]
     Worker(Box<WorkerArgs>),
     /// Wall time and regret of one study measured by 1, 2, 4... workers at once on the twin
     /// (each worker a thread with its own twin board, sleeping its run times scaled down).
@@ -1041,6 +1045,11 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
         ("study", ..) => Vec::new(),
         // A worker has no options but the study's: a study that cannot be read is the error.
         ("worker", Some(u), Some(n)) => edgetune::study::storage::open(&u)?.study(&n)?.header.args,
+        ("worker", ..) if !now.iter().any(|(i, _)| i == "help") => return Err(UsageError(
+            "worker needs --storage URL and --study NAME: the study `edgetune study create` made"
+                .into(),
+        )
+        .into()),
         (_, Some(u), Some(n)) if resume => edgetune::study::storage::recorded_args(&u, &n),
         _ => value("resume").map_or(Vec::new(), |d| {
             edgetune::study::journal::recorded_args(d.as_ref())

@@ -262,7 +262,11 @@ fn tune_with_a_storage_resumes_from_it_and_never_overwrites_a_study() {
 fn bad_storages_and_names_exit_2_with_what_to_give() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("s.db").display());
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["worker", "--board-id", "x"],
+            "worker needs --storage URL and --study NAME",
+        ),
         (&["study", "list", "--storage", "mysql://x"], "sqlite:PATH"),
         (
             &["study", "report", "--storage", &url, "--study", "nope"],

@@ -125,11 +125,18 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     })?;
     writeln!(
         out,
-        "{}: measured {} configuration{} of study `{}`{}{}",
+        "{}: measured {} configuration{} of study `{}`{}{}{}",
         origin.board,
         rep.measured.len(),
         if rep.measured.len() == 1 { "" } else { "s" },
         s.name,
+        match rep.confirmed {
+            0 => String::new(),
+            n => format!(
+                ", confirmed {n} recommendation{} at the full protocol",
+                if n == 1 { "" } else { "s" }
+            ),
+        },
         match rep.duplicates {
             0 => String::new(),
             n => format!(", {n} dropped (measured by another worker first)"),

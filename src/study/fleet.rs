@@ -44,6 +44,8 @@ pub struct WorkerReport {
     pub baseline: Option<Measurement>,
     /// Configurations this worker measured (and wrote).
     pub measured: Vec<super::Config>,
+    /// Recommendations this worker confirmed at the full protocol.
+    pub confirmed: usize,
     /// Results not written: another worker wrote them first (this one's lease had run out).
     pub duplicates: usize,
     /// Configurations at which the workload failed here.
@@ -535,7 +537,11 @@ fn work_inner(
                 if key.confirm { "confirmed " } else { "" },
                 describe(&record)
             ));
-            rep.measured.push(key.config);
+            if key.confirm {
+                rep.confirmed += 1;
+            } else {
+                rep.measured.push(key.config);
+            }
         } else {
             on_event(&format!(
                 "{} was written by another worker first (this one's lease ran out); dropped",

@@ -496,7 +496,11 @@ fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(),
             format!("{:?}", new.exploration),
         ),
         // "none" is left out of a header, and reads back empty.
-        ("prior (--prior)", prior_words(&old.prior), prior_words(&new.prior)),
+        (
+            "prior (--prior)",
+            prior_words(&old.prior),
+            prior_words(&new.prior),
+        ),
         (
             "search space",
             serde_json::to_string(&old.space).unwrap_or_default(),
