@@ -92,13 +92,14 @@ fn a_worker_killed_mid_measurement_loses_nothing_and_duplicates_nothing() {
                 "--board-id",
                 board,
             ])
-            .args(["--twin-sleep", "0.004", "--lease-s", "1"])
+            .args(["--twin-sleep", "0.012", "--lease-s", "1"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
             c
         };
         let mut a = worker("a").spawn().unwrap();
-        // Wait until `a` has written one result and claimed the next, then kill it mid-run.
+        // Wait until `a` has written one result and claimed the next, then kill it mid-run (a
+        // measurement takes about a second here: far longer than reading the claim).
         let t0 = Instant::now();
         let victim = loop {
             let v = storage::open(&url).unwrap().study(&name).unwrap();
@@ -402,4 +403,59 @@ fn two_boards_differing_by_5_percent_static_power_agree_on_the_configuration() {
             "{config} is {regret:.2} % above the minimum of one board"
         );
     }
+}
+
+#[test]
+fn ctrl_c_gives_a_worker_s_claim_back_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("s.db").display());
+    create(
+        &url,
+        "int",
+        &["--budget", "6", "--no-race", "--screen-inferences", "0"],
+    );
+    let mut w = std_edgetune();
+    w.args([
+        "worker",
+        "-q",
+        "--storage",
+        &url,
+        "--study",
+        "int",
+        "--board-id",
+        "a",
+    ])
+    .args(["--twin-sleep", "0.004", "--lease-s", "600"])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped());
+    let w = w.spawn().unwrap();
+    let t0 = Instant::now();
+    loop {
+        let (_, live) = records(&url, "int");
+        if live > 0 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the worker never claimed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(signal(w.id(), "-INT"));
+    let out = w.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("its claim went back to the study"), "{err}");
+    // Released at once, not left to a 600 s lease.
+    let v = storage::open(&url).unwrap().study("int").unwrap();
+    assert!(
+        v.claims.is_empty() && v.expired.is_empty(),
+        "{:?}",
+        v.claims
+    );
 }
