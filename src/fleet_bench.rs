@@ -5,6 +5,7 @@
 
 use crate::catalog::{Board, Catalog, Model};
 use crate::device::sim::{Noise, SimBoard};
+use crate::measure::stats::{mean, median, percentile};
 use crate::measure::ProtocolSettings;
 use crate::objective::Goal;
 use crate::space::Space;
@@ -78,7 +79,7 @@ pub struct FleetSummary {
     pub regret_median_pct: f64,
     /// Mean final regret, percent.
     pub regret_mean_pct: f64,
-    /// 90th percentile of final regret, percent.
+    /// 90th percentile of final regret, percent (interpolated, as `bench`'s).
     pub regret_p90_pct: f64,
     /// Median simulated board seconds, all workers together.
     pub board_s: f64,
@@ -280,26 +281,6 @@ fn seeded(init: &StrategyInit, seed: u64) -> StrategyInit {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn p90(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(((v.len() as f64 * 0.9).ceil() as usize).saturating_sub(1))
-        .copied()
-        .unwrap_or(f64::NAN)
-}
-
 /// Runs the bench; `progress` gets a line per study.
 pub fn run(
     cat: &Catalog,
@@ -347,10 +328,11 @@ pub fn run(
         }
     }
     let reference = median(
-        runs.iter()
+        &runs
+            .iter()
             .filter(|r| r.workers == o.workers[0])
             .map(|r| r.wall_s)
-            .collect(),
+            .collect::<Vec<f64>>(),
     );
     let summary = o
         .workers
@@ -363,15 +345,15 @@ pub fn run(
                     .collect::<Vec<f64>>()
             };
             let regrets = of(|r| r.regret_pct);
-            let wall_s = median(of(|r| r.wall_s));
+            let wall_s = median(&of(|r| r.wall_s));
             FleetSummary {
                 workers: w,
                 wall_s,
                 wall_ratio: wall_s / reference,
-                regret_median_pct: median(regrets.clone()),
-                regret_mean_pct: regrets.iter().sum::<f64>() / regrets.len().max(1) as f64,
-                regret_p90_pct: p90(regrets),
-                board_s: median(of(|r| r.board_s)),
+                regret_median_pct: median(&regrets),
+                regret_mean_pct: mean(&regrets),
+                regret_p90_pct: percentile(&regrets, 0.9),
+                board_s: median(&of(|r| r.board_s)),
             }
         })
         .collect();
