@@ -196,19 +196,20 @@ impl SqlStorage {
         Ok(())
     }
 
-    fn study_id(&mut self, name: &str) -> Result<(i64, StudyHeader), StorageError> {
+    /// The study's id, if there is one of that name.
+    fn find_id(&mut self, name: &str) -> Result<Option<i64>, StorageError> {
         let rows = self.query(
-            "SELECT id, header FROM edgetune_studies WHERE name = $1",
+            "SELECT id FROM edgetune_studies WHERE name = $1",
             &[Val::T(name.into())],
         )?;
-        let Some(row) = rows.first() else {
-            return Err(StorageError::NoStudy {
-                url: self.url.clone(),
-                name: name.into(),
-            });
-        };
-        let header = serde_json::from_str(&row[1].text()).map_err(|e| self.corrupt(name, e))?;
-        Ok((row[0].int(), header))
+        Ok(rows.first().map(|r| r[0].int()))
+    }
+
+    fn study_id(&mut self, name: &str) -> Result<i64, StorageError> {
+        self.find_id(name)?.ok_or_else(|| StorageError::NoStudy {
+            url: self.url.clone(),
+            name: name.into(),
+        })
     }
 
     fn corrupt(&self, name: &str, e: impl std::fmt::Display) -> StorageError {
@@ -219,8 +220,20 @@ impl SqlStorage {
         }
     }
 
-    fn view(&mut self, name: &str) -> Result<StudyView, StorageError> {
-        let (id, header) = self.study_id(name)?;
+    /// A study's id and what it holds.
+    fn view(&mut self, name: &str) -> Result<(i64, StudyView), StorageError> {
+        let rows = self.query(
+            "SELECT id, header FROM edgetune_studies WHERE name = $1",
+            &[Val::T(name.into())],
+        )?;
+        let Some(row) = rows.first() else {
+            return Err(StorageError::NoStudy {
+                url: self.url.clone(),
+                name: name.into(),
+            });
+        };
+        let id = row[0].int();
+        let header = serde_json::from_str(&row[1].text()).map_err(|e| self.corrupt(name, e))?;
         let rows = self.query(
             "SELECT record, board, worker, backend FROM edgetune_records WHERE study_id = $1 ORDER BY id",
             &[Val::I(id)],
@@ -251,13 +264,16 @@ impl SqlStorage {
                 expired.push(c);
             }
         }
-        Ok(StudyView {
-            name: name.into(),
-            header,
-            records,
-            claims,
-            expired,
-        })
+        Ok((
+            id,
+            StudyView {
+                name: name.into(),
+                header,
+                records,
+                claims,
+                expired,
+            },
+        ))
     }
 
     fn insert(&mut self, id: i64, r: &JournalRecord, by: &Origin) -> Result<(), StorageError> {
@@ -286,6 +302,20 @@ impl SqlStorage {
         )?;
         Ok(())
     }
+}
+
+/// Deletes `by`'s claim of `key` (run inside a write transaction).
+fn drop_claim(
+    s: &mut SqlStorage,
+    id: i64,
+    key: &ClaimKey,
+    by: &Origin,
+) -> Result<(), StorageError> {
+    s.exec(
+        "DELETE FROM edgetune_claims WHERE study_id = $1 AND config = $2 AND worker = $3",
+        &[Val::I(id), Val::T(key.text()), Val::T(by.worker.clone())],
+    )?;
+    Ok(())
 }
 
 fn config_key(c: &crate::space::Config) -> String {
@@ -338,11 +368,7 @@ impl Storage for SqlStorage {
         super::check_name(name)?;
         let text = serde_json::to_string(header).expect("headers serialise");
         self.write(|s| {
-            let there = s.query(
-                "SELECT id FROM edgetune_studies WHERE name = $1",
-                &[Val::T(name.into())],
-            )?;
-            if !there.is_empty() {
+            if s.find_id(name)?.is_some() {
                 return Err(StorageError::Exists {
                     url: s.url.clone(),
                     name: name.into(),
@@ -360,14 +386,14 @@ impl Storage for SqlStorage {
     }
 
     fn study(&mut self, name: &str) -> Result<StudyView, StorageError> {
-        self.view(name)
+        Ok(self.view(name)?.1)
     }
 
     fn list(&mut self) -> Result<Vec<StudyListing>, StorageError> {
         let names = self.query("SELECT name FROM edgetune_studies ORDER BY id", &[])?;
         let mut out = Vec::new();
         for n in names {
-            let v = self.view(&n[0].text())?;
+            let (_, v) = self.view(&n[0].text())?;
             out.push(listing(&v));
         }
         Ok(out)
@@ -375,7 +401,7 @@ impl Storage for SqlStorage {
 
     fn append(&mut self, name: &str, r: &JournalRecord, by: &Origin) -> Result<(), StorageError> {
         self.write(|s| {
-            let (id, _) = s.study_id(name)?;
+            let id = s.study_id(name)?;
             s.insert(id, r, by)
         })
     }
@@ -388,10 +414,9 @@ impl Storage for SqlStorage {
         choose: &mut dyn FnMut(&StudyView) -> Choice,
     ) -> Result<Choice, StorageError> {
         self.write(|s| {
-            let view = s.view(name)?;
+            let (id, view) = s.view(name)?;
             let choice = choose(&view);
             if let Choice::Measure(key) = choice {
-                let (id, _) = s.study_id(name)?;
                 let now = s.now_sql();
                 // An expired claim of this configuration goes: its worker is gone.
                 s.exec(
@@ -422,7 +447,7 @@ impl Storage for SqlStorage {
         lease_s: f64,
     ) -> Result<bool, StorageError> {
         self.write(|s| {
-            let (id, _) = s.study_id(name)?;
+            let id = s.study_id(name)?;
             let now = s.now_sql();
             let n = s.exec(
                 &format!("UPDATE edgetune_claims SET lease_until_s = {now} + $1 WHERE study_id = $2 AND config = $3 AND worker = $4"),
@@ -440,11 +465,8 @@ impl Storage for SqlStorage {
         by: &Origin,
     ) -> Result<bool, StorageError> {
         self.write(|s| {
-            let (id, _) = s.study_id(name)?;
-            s.exec(
-                "DELETE FROM edgetune_claims WHERE study_id = $1 AND config = $2 AND worker = $3",
-                &[Val::I(id), Val::T(key.text()), Val::T(by.worker.clone())],
-            )?;
+            let id = s.study_id(name)?;
+            drop_claim(s, id, key, by)?;
             let kind = match r {
                 JournalRecord::Measurement { .. } => Some("measurement"),
                 JournalRecord::Confirmed { .. } => Some("confirmed"),
@@ -467,12 +489,8 @@ impl Storage for SqlStorage {
 
     fn release(&mut self, name: &str, key: &ClaimKey, by: &Origin) -> Result<(), StorageError> {
         self.write(|s| {
-            let (id, _) = s.study_id(name)?;
-            s.exec(
-                "DELETE FROM edgetune_claims WHERE study_id = $1 AND config = $2 AND worker = $3",
-                &[Val::I(id), Val::T(key.text()), Val::T(by.worker.clone())],
-            )?;
-            Ok(())
+            let id = s.study_id(name)?;
+            drop_claim(s, id, key, by)
         })
     }
 }
