@@ -55,21 +55,22 @@ pub struct WorkerReport {
 }
 
 /// Each board's offset, ln(its baseline / the geometric mean of every board's baseline), from
-/// the baselines at `batch`. A board without a baseline there gets none (0).
+/// the baselines at `batch` (each board's first). A board without a baseline there gets none (0).
 pub fn board_offsets(records: &[StoredRecord], batch: u32) -> HashMap<String, f64> {
-    let mut by_board: BTreeMap<&str, f64> = BTreeMap::new();
-    for r in records {
-        if let super::JournalRecord::Baseline { measurement } = &r.record {
-            if measurement.batch_size == batch {
-                by_board.insert(&r.origin.board, measurement.energy_j.ln());
-            }
-        }
-    }
+    offsets_of(&baselines(records, batch))
+}
+
+fn offsets_of(baselines: &HashMap<String, Measurement>) -> HashMap<String, f64> {
+    // Summed in the boards' order, so that every worker computes the same offsets bit for bit.
+    let by_board: BTreeMap<&String, f64> = baselines
+        .iter()
+        .map(|(b, m)| (b, m.energy_j.ln()))
+        .collect();
     let n = by_board.len().max(1) as f64;
     let mean = by_board.values().sum::<f64>() / n;
     by_board
         .into_iter()
-        .map(|(b, l)| (b.to_string(), l - mean))
+        .map(|(b, l)| (b.clone(), l - mean))
         .collect()
 }
 
@@ -100,25 +101,33 @@ fn normalised(m: &Measurement, offset: f64) -> Measurement {
     m
 }
 
+/// What [`replay`] found: the study's state, its failures, and each board's offset.
+struct Replayed {
+    f: Found,
+    failed: Vec<(super::Config, String)>,
+    offsets: HashMap<String, f64>,
+}
+
 /// Replays stored records into the study's strategy in order, as its loop would have told
 /// them; `asks`: ask before each, as the loop does (the strategy's state then matches a study
 /// that measured them itself).
-fn replay(
-    study: &mut Study,
-    records: &[StoredRecord],
-    asks: bool,
-) -> (Found, Vec<(super::Config, String)>) {
-    let batch = study.baseline_batch;
-    let offsets = board_offsets(records, batch);
-    let bases = baselines(records, batch);
+fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
+    let bases = baselines(records, study.baseline_batch);
+    let offsets = offsets_of(&bases);
+    // Each board's offset and its baseline in the study's common units, computed once.
+    let normal: HashMap<&str, (f64, Measurement)> = bases
+        .iter()
+        .map(|(b, m)| (b.as_str(), (offsets[b], normalised(m, offsets[b]))))
+        .collect();
     let mut f = Found::default();
     let mut failed = Vec::new();
+    // A board without a baseline yet is judged by another's, as it is (none: nothing to judge by).
+    let fallback = bases.values().next().map(|m| (0.0, m.clone()));
     for r in records {
-        let off = offsets.get(&r.origin.board).copied().unwrap_or(0.0);
-        let Some(base) = bases.get(&r.origin.board).or_else(|| bases.values().next()) else {
+        let Some((off, base)) = normal.get(r.origin.board.as_str()).or(fallback.as_ref()) else {
             continue;
         };
-        let base = normalised(base, off);
+        let off = *off;
         match &r.record {
             super::JournalRecord::Measurement {
                 config,
@@ -133,8 +142,8 @@ fn replay(
                 let obs = study.observe(
                     point,
                     &normalised(measurement, off),
-                    &base,
-                    study.run_cv(&base),
+                    base,
+                    study.run_cv(base),
                 );
                 study.strategy.tell(&obs);
                 f.index.insert(obs.point.clone(), f.measured.len());
@@ -150,17 +159,18 @@ fn replay(
                 config,
                 measurement,
             } => {
-                let (Some(point), Some(&i)) = (
-                    study.space.point_of(config),
-                    study.space.point_of(config).and_then(|p| f.index.get(&p)),
-                ) else {
+                let Some((point, i)) = study
+                    .space
+                    .point_of(config)
+                    .and_then(|p| f.index.get(&p).map(|i| (p, *i)))
+                else {
                     continue;
                 };
                 let obs = study.observe(
                     point,
                     &normalised(measurement, off),
-                    &base,
-                    study.run_cv(&base),
+                    base,
+                    study.run_cv(base),
                 );
                 study.strategy.tell(&obs);
                 f.history.push(obs);
@@ -188,14 +198,14 @@ fn replay(
             super::JournalRecord::Baseline { .. } | super::JournalRecord::Study(_) => {}
         }
     }
-    (f, failed)
+    Replayed { f, failed, offsets }
 }
 
 /// What a study found, rebuilt from its stored records: the report `study report` writes. The
 /// baseline shown is the first board's; a study short of its budget says so. `None` before any
 /// baseline is stored.
 pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
-    let (f, failed) = replay(study, &view.records, true);
+    let Replayed { f, failed, .. } = replay(study, &view.records, true);
     let first_board = view.records.iter().find_map(|r| match &r.record {
         super::JournalRecord::Baseline { measurement }
             if measurement.batch_size == study.baseline_batch =>
@@ -283,19 +293,17 @@ fn decide(
     make: &dyn Fn() -> Box<dyn Strategy>,
 ) -> Decision {
     study.strategy = make();
-    let (f, failed) = replay(study, &view.records, false);
+    let Replayed { f, failed, offsets } = replay(study, &view.records, false);
     let done = f.measured.len() + failed.len();
     let claimed: HashSet<ClaimKey> = view.claims.iter().map(|c| c.key).collect();
-    let exploring: Vec<&ActiveClaim> = view
-        .claims
-        .iter()
-        .filter(|c| {
-            !c.key.confirm
-                && !f
-                    .index
-                    .contains_key(&study.space.point_of(&c.key.config).unwrap_or_default())
-        })
-        .collect();
+    let unmeasured = |c: &&ActiveClaim| {
+        !c.key.confirm
+            && study
+                .space
+                .point_of(&c.key.config)
+                .is_some_and(|p| !f.history.contains(&p))
+    };
+    let exploring: Vec<&ActiveClaim> = view.claims.iter().filter(unmeasured).collect();
     if done >= study.budget {
         // Every exploring measurement is in: confirm the recommendation if it was raced or screened.
         return if exploring.is_empty() {
@@ -307,24 +315,17 @@ fn decide(
     if done + exploring.len() >= study.budget {
         return Decision::only(Choice::Wait);
     }
-    let own = board_offsets(&view.records, study.baseline_batch)
-        .get(board)
-        .copied()
-        .unwrap_or(0.0);
+    let own = offsets.get(board).copied().unwrap_or(0.0);
     let incumbent = f
         .history
         .best()
         .filter(|o| o.feasible())
         .map(|o| (o.value * own.exp(), o.rel_se()));
     // A claim whose worker vanished mid-measurement is measured first, by whoever asks next.
-    let orphan = view.expired.iter().find(|c| {
-        !c.key.confirm
-            && !claimed.contains(&c.key)
-            && study
-                .space
-                .point_of(&c.key.config)
-                .is_some_and(|p| !f.history.contains(&p))
-    });
+    let orphan = view
+        .expired
+        .iter()
+        .find(|c| !claimed.contains(&c.key) && unmeasured(c));
     let key = match orphan {
         Some(c) => c.key,
         None => {
@@ -423,35 +424,53 @@ fn with_lies(study: &mut Study, measured: &History, exploring: &[&ActiveClaim]) 
     history
 }
 
-/// Extends a claim's lease every third of it until dropped.
+/// Renews the lease of the claim being measured every third of it, from a thread with its own
+/// connection, opened once per worker; stops when dropped.
 struct Heartbeat {
-    stop: Option<mpsc::Sender<()>>,
+    /// The claim to keep alive (`None` between claims).
+    now: Option<mpsc::Sender<Option<ClaimKey>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Heartbeat {
-    fn start(fleet: &Fleet<'_>, key: ClaimKey) -> Heartbeat {
-        let (tx, rx) = mpsc::channel::<()>();
+    fn start(fleet: &Fleet<'_>) -> Heartbeat {
+        let (tx, rx) = mpsc::channel::<Option<ClaimKey>>();
         let (name, origin, lease_s) = (fleet.name.to_string(), fleet.origin.clone(), fleet.lease_s);
         let conn = (fleet.reconnect)();
         let thread = std::thread::spawn(move || {
             let Ok(mut storage) = conn else { return };
             let every = Duration::from_secs_f64((lease_s / 3.0).max(0.05));
-            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                // A failed heartbeat is retried; the lease covers two missed ones.
-                let _ = storage.heartbeat(&name, &key, &origin, lease_s);
+            let mut claim = None;
+            loop {
+                match rx.recv_timeout(every) {
+                    Ok(next) => claim = next,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Some(key) = &claim {
+                            // A failed heartbeat is retried; the lease covers two missed ones.
+                            let _ = storage.heartbeat(&name, key, &origin, lease_s);
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
             }
         });
         Heartbeat {
-            stop: Some(tx),
+            now: Some(tx),
             thread: Some(thread),
+        }
+    }
+
+    /// Keeps `claim` alive from now on (`None`: nothing).
+    fn keep(&self, claim: Option<ClaimKey>) {
+        if let Some(tx) = &self.now {
+            let _ = tx.send(claim);
         }
     }
 }
 
 impl Drop for Heartbeat {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        drop(self.now.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -487,6 +506,7 @@ fn work_inner(
         ..WorkerReport::default()
     };
     let make = fleet.make_strategy;
+    let beat = Heartbeat::start(fleet);
     loop {
         if study
             .interrupt
@@ -518,9 +538,9 @@ fn work_inner(
             Choice::Measure(key) => key,
         };
         let d = decision.expect("decided inside the claim");
-        let beat = Heartbeat::start(fleet, key);
+        beat.keep(Some(key));
         let record = measure_claim(study, key, d, &baseline)?;
-        drop(beat);
+        beat.keep(None);
         let Some(record) = record else {
             // A signal: the claim goes back at once rather than when its lease runs out.
             fleet.storage.release(fleet.name, &key, &fleet.origin)?;
