@@ -55,7 +55,7 @@ fn run(cli: Cli, study_args: Vec<String>) -> anyhow::Result<()> {
         Command::Study(StudyCommand::Report(a)) => {
             let view = edgetune::study::storage::open(&a.storage)?.study(&a.study)?;
             let o = cli::stored_tune_options(cat, &view.header.args, &a.storage, &a.study)?;
-            app::study::report(&o, a.out.as_deref(), a.json, stdout).map(|_| ())
+            app::study::report(&o, &view, a.out.as_deref(), a.json, stdout).map(|_| ())
         }
         Command::BenchTorch(a) => {
             app::torch::bench_torch_cmd(cat.as_deref(), &a.to_options()?, a.json, stdout)

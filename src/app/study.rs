@@ -2,7 +2,7 @@
 //! a storage's studies with their progress, and write a study's report files (the same files
 //! `tune` writes, from the stored measurements).
 
-use super::output::{create_dir, write_json};
+use super::output::create_dir;
 use super::target::Target;
 use super::tune::{self, DeviceFacts, Plan, TuneOptions};
 use super::Backend;
@@ -98,18 +98,17 @@ fn measured_by(view: &StudyView) -> BackendKind {
         .unwrap_or(view.header.backend)
 }
 
-/// `study report`: the report files of a stored study, in `out_dir` (default
-/// reports/<study>/, never an existing folder with files).
+/// `study report`: the report files of the stored study `view` (`o`: its options), in
+/// `out_dir` (default reports/study-<name>-<timestamp>/, never an existing folder with files).
 pub fn report(
     o: &TuneOptions,
+    view: &StudyView,
     out_dir: Option<&Path>,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<(Report, PathBuf)> {
     let s = stored(o)?;
-    let mut db = storage::open(&s.url)?;
-    let view = db.study(&s.name)?;
-    let backend = measured_by(&view);
+    let backend = measured_by(view);
     let mut common = o.common.clone();
     // Only the catalogue's board and model are needed here, never the hardware.
     if matches!(backend, BackendKind::Jetson | BackendKind::Sim) {
@@ -128,7 +127,7 @@ pub fn report(
         interrupt: None,
         ..plan.study(&mut *device, &mut *workload, &o, view.header.budget)
     };
-    let outcome = fleet::outcome(&mut study, &view).ok_or_else(|| {
+    let outcome = fleet::outcome(&mut study, view).ok_or_else(|| {
         UsageError(format!(
             "study `{}` in {} has no baseline yet: start a worker first",
             s.name, s.url
@@ -138,20 +137,16 @@ pub fn report(
         super::output::fresh_dir(Path::new("reports"), &format!("study-{}", s.name))
     })?;
     create_dir(&dir)?;
+    let boards = crate::report::boards(view, plan.baseline_batch);
     let facts = DeviceFacts {
         baseline_kind: crate::device::BaselineKind::Dvfs,
         notes: Vec::new(),
         emulated: false,
         backend,
+        // One board's study reports as `tune` does.
+        boards: if boards.len() > 1 { boards } else { Vec::new() },
     };
-    let mut rep = tune::reports(&t, &plan, &o, &outcome, &mut *study.strategy, facts, &dir)?;
-    let boards = crate::report::boards(&view, plan.baseline_batch);
-    if boards.len() > 1 {
-        rep.board_spread_pct = crate::report::spread_pct(&boards);
-        rep.boards = boards;
-        write_json(&dir, "report.json", &rep)?;
-        super::output::write_file(&dir, "report.md", &crate::report::markdown::render(&rep))?;
-    }
+    let rep = tune::reports(&t, &plan, &o, &outcome, &mut *study.strategy, facts, &dir)?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
     } else {

@@ -108,6 +108,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         notes: Vec::new(),
         emulated: device.emulated(),
         backend: t.kind(),
+        boards: Vec::new(),
     };
     let mut study = Study {
         journal: Some(log),
@@ -132,12 +133,14 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     Ok((rep, dir))
 }
 
-/// What the device said of a study, for its report.
+/// What the device (or a stored study's records) said of a study, for its report.
 pub(super) struct DeviceFacts {
     pub(super) baseline_kind: crate::device::BaselineKind,
     pub(super) notes: Vec<String>,
     pub(super) emulated: bool,
     pub(super) backend: crate::device::BackendKind,
+    /// The boards of a study measured by several (empty for one).
+    pub(super) boards: Vec<crate::report::BoardShare>,
 }
 
 /// Builds the report of `outcome` and writes its files and plots into `dir`.
@@ -168,6 +171,8 @@ pub(super) fn reports(
     let mut rep = Report::build(&ctx, outcome);
     rep.notes = facts.notes;
     rep.emulated = facts.emulated;
+    rep.board_spread_pct = crate::report::spread_pct(&facts.boards);
+    rep.boards = facts.boards;
     rep.notes.extend(board_file_note(t, &rep));
     if matches!(t.rig, Rig::Nvml { .. }) && !o.common.allow_clock_control {
         // Same clocks as the baseline: a "frequency saving" would only be run-to-run noise.
