@@ -62,6 +62,23 @@ fn create(url: &str, name: &str, extra: &[&str]) {
     c.assert().success();
 }
 
+/// `edgetune worker` on study `name` in `url` as board `board` (quiet; stdout discarded).
+fn worker(url: &str, name: &str, board: &str) -> std::process::Command {
+    let mut c = std_edgetune();
+    c.args([
+        "worker",
+        "-q",
+        "--storage",
+        url,
+        "--study",
+        name,
+        "--board-id",
+        board,
+    ])
+    .stdout(std::process::Stdio::null());
+    c
+}
+
 #[test]
 fn a_worker_killed_mid_measurement_loses_nothing_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -81,20 +98,9 @@ fn a_worker_killed_mid_measurement_loses_nothing_and_duplicates_nothing() {
             ],
         );
         let worker = |board: &str| {
-            let mut c = std_edgetune();
-            c.args([
-                "worker",
-                "-q",
-                "--storage",
-                &url,
-                "--study",
-                &name,
-                "--board-id",
-                board,
-            ])
-            .args(["--twin-sleep", "0.012", "--lease-s", "1"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
+            let mut c = worker(&url, &name, board);
+            c.args(["--twin-sleep", "0.012", "--lease-s", "1"])
+                .stderr(std::process::Stdio::piped());
             c
         };
         let mut a = worker("a").spawn().unwrap();
@@ -346,20 +352,10 @@ fn two_boards_differing_by_5_percent_static_power_agree_on_the_configuration() {
         .assert()
         .success();
     let worker = |board: &str, pct: &str| {
-        let mut c = std_edgetune();
-        c.args([
-            "worker",
-            "-q",
-            "--storage",
-            &url,
-            "--study",
-            "pair",
-            "--board-id",
-            board,
-        ])
-        .args(["--twin-static-power-pct", pct, "--twin-sleep", "0.0005"])
-        .stdout(std::process::Stdio::null());
-        c.spawn().unwrap()
+        worker(&url, "pair", board)
+            .args(["--twin-static-power-pct", pct, "--twin-sleep", "0.0005"])
+            .spawn()
+            .unwrap()
     };
     let (mut a, mut b) = (worker("plain", "0"), worker("hot", "5"));
     assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
@@ -414,20 +410,9 @@ fn ctrl_c_gives_a_worker_s_claim_back_at_once() {
         "int",
         &["--budget", "6", "--no-race", "--screen-inferences", "0"],
     );
-    let mut w = std_edgetune();
-    w.args([
-        "worker",
-        "-q",
-        "--storage",
-        &url,
-        "--study",
-        "int",
-        "--board-id",
-        "a",
-    ])
-    .args(["--twin-sleep", "0.004", "--lease-s", "600"])
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped());
+    let mut w = worker(&url, "int", "a");
+    w.args(["--twin-sleep", "0.004", "--lease-s", "600"])
+        .stderr(std::process::Stdio::piped());
     let w = w.spawn().unwrap();
     let t0 = Instant::now();
     loop {
