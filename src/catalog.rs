@@ -223,6 +223,44 @@ pub struct BoardTwin {
     /// settling after a clock change.
     #[serde(default)]
     pub measurement: TwinMeasurement,
+    /// The persistent structure a real board adds to the twin's smooth landscape (used only
+    /// where a rough board is asked for: `bench --rough`).
+    #[serde(default)]
+    pub rough: TwinRough,
+}
+
+/// How rough a real board's landscape is (`../shared/reference/real-landscapes.md`): each
+/// configuration's energy is the twin's times a persistent factor that stays when it is
+/// measured again, made of a per-configuration part, a part per value of each knob (a clock step
+/// in a poor voltage bin, a batch size that fits the caches badly) and rare sharp dips and bumps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwinRough {
+    /// Standard deviation of the per-configuration part, in ln energy.
+    pub config_sd: f64,
+    /// Standard deviation of each knob value's part, in ln energy.
+    pub value_sd: f64,
+    /// Share of configurations with a sharp dip.
+    pub dip_share: f64,
+    /// Depth of a dip, relative: drawn evenly between the two.
+    pub dip_depth: [f64; 2],
+    /// Share of configurations with a sharp bump.
+    pub bump_share: f64,
+    /// Height of a bump, relative: drawn evenly between the two.
+    pub bump_height: [f64; 2],
+}
+
+impl Default for TwinRough {
+    fn default() -> Self {
+        TwinRough {
+            config_sd: 0.028,
+            value_sd: 0.01,
+            dip_share: 0.01,
+            dip_depth: [0.04, 0.1],
+            bump_share: 0.03,
+            bump_height: [0.1, 0.4],
+        }
+    }
 }
 
 /// The twin's model of one energy window (`../shared/reference/measurement-noise.md`): a power
@@ -601,6 +639,21 @@ impl Board {
         c.positive("twin.measurement.poll_s", w.poll_s)?;
         c.fraction("twin.measurement.settle_bias", w.settle_bias, true)?;
         c.positive("twin.measurement.settle_tau_s", w.settle_tau_s)?;
+        let r = &t.rough;
+        c.fraction("twin.rough.config_sd", r.config_sd, true)?;
+        c.fraction("twin.rough.value_sd", r.value_sd, true)?;
+        c.fraction("twin.rough.dip_share", r.dip_share, true)?;
+        c.fraction("twin.rough.bump_share", r.bump_share, true)?;
+        for (field, [lo, hi]) in [
+            ("twin.rough.dip_depth", r.dip_depth),
+            ("twin.rough.bump_height", r.bump_height),
+        ] {
+            c.fraction(field, lo, true)?;
+            c.fraction(field, hi, true)?;
+            if lo > hi {
+                return Err(c.fail(field, "the first value must not exceed the second"));
+            }
+        }
         c.positive("twin.gpu.cores", t.gpu.cores as f64)?;
         c.positive("twin.gpu.flops_per_core_cycle", t.gpu.flops_per_core_cycle)?;
         c.positive("twin.gpu.dyn_mw_per_mhz_v2", t.gpu.dyn_mw_per_mhz_v2)?;

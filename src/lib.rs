@@ -16,6 +16,7 @@ pub mod device;
 pub mod emulator;
 pub mod error;
 pub mod fleet_bench;
+pub mod landscape;
 pub mod measure;
 pub mod objective;
 pub mod report;

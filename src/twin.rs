@@ -319,6 +319,27 @@ pub fn true_grid(board: &Board, model: &Model, space: &Space, inferences: u32) -
         .collect()
 }
 
+/// [`true_grid`] of a rough board: every configuration's energy times its persistent factor
+/// (the ground truth a rough board's noisy runs scatter around).
+pub fn rough_grid(
+    board: &Board,
+    model: &Model,
+    space: &Space,
+    inferences: u32,
+    rough: &crate::landscape::Roughness,
+) -> Vec<TwinPoint> {
+    true_grid(board, model, space, inferences)
+        .into_iter()
+        .zip(space.points())
+        .map(|(mut t, p)| {
+            let f = rough.factor(&space.config(&p));
+            t.power_mw *= f;
+            t.energy_j *= f;
+            t
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

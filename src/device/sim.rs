@@ -30,6 +30,8 @@ struct State {
     since_change_s: f64,
     /// Wall seconds slept per simulated second of a run (0: none).
     sleep_scale: f64,
+    /// A rough board's persistent structure (none: the twin's smooth landscape).
+    rough: Option<crate::landscape::Roughness>,
 }
 
 /// The simulated board shared by the device and the workload.
@@ -51,6 +53,7 @@ impl SimBoard {
                     Noise::Seeded(s) => Some(ChaCha8Rng::seed_from_u64(s)),
                 },
                 sleep_scale: 0.0,
+                rough: None,
                 // The board has been at its governors for long.
                 since_change_s: f64::INFINITY,
             })),
@@ -61,6 +64,13 @@ impl SimBoard {
     /// interrupt or kill a study part-way).
     pub fn with_sleep(self, scale: f64) -> SimBoard {
         self.lock().sleep_scale = scale;
+        self
+    }
+
+    /// Makes the board rough: every pinned configuration's energy carries its persistent factor
+    /// (measured again, it reads the same structure; only the run-to-run noise differs).
+    pub fn with_roughness(self, rough: crate::landscape::Roughness) -> SimBoard {
+        self.lock().rough = Some(rough);
         self
     }
 
@@ -169,7 +179,8 @@ impl Workload for SimWorkload {
         }
         meter.begin()?;
         let mut s = self.board.lock();
-        let p = truth(&s.board, &self.model, &s.setting, batch_size, inferences);
+        let mut p = truth(&s.board, &self.model, &s.setting, batch_size, inferences);
+        p.power_mw *= rough_factor(s.rough.as_ref(), &s.setting, batch_size);
         // Split the energy CV evenly between time and power, which vary independently.
         let sigma = s.board.twin.noise_cv / std::f64::consts::SQRT_2;
         let (ft, fp) = match s.rng.as_mut() {
@@ -207,6 +218,30 @@ impl Workload for SimWorkload {
         }
         meter.end()?;
         Ok(WorkloadRun { time_s: None })
+    }
+}
+
+/// A rough board's factor at a setting and batch size: 1 on a smooth board and under the
+/// governors (which mix many operating points).
+fn rough_factor(
+    rough: Option<&crate::landscape::Roughness>,
+    setting: &FreqSetting,
+    batch_size: u32,
+) -> f64 {
+    match (rough, setting) {
+        (
+            Some(r),
+            FreqSetting::Pinned {
+                cpu_freq_khz,
+                gpu_freq_hz,
+                ..
+            },
+        ) => r.factor(&crate::space::Config::new(
+            *cpu_freq_khz,
+            *gpu_freq_hz,
+            batch_size,
+        )),
+        _ => 1.0,
     }
 }
 
