@@ -5,6 +5,7 @@ use crate::catalog::{Board, Catalog, Model};
 use crate::device::replay::{ReplayBoard, ReplayTable};
 use crate::device::sim::{Noise, SimBoard};
 use crate::device::Device;
+use crate::landscape::{RealRanges, Roughness, Stats};
 use crate::measure::{stats, ProtocolSettings};
 use crate::objective::{hypervolume, pareto_front, violation, Goal, Quantities};
 use crate::space::Space;
@@ -53,6 +54,9 @@ pub struct BenchOptions {
     pub table_noise: Option<f64>,
     /// With `table_noise`: the share of configurations the generated tables leave out (holes).
     pub table_holes: f64,
+    /// Give each study a rough board ([`Roughness::of_study`]), judged against its own noiseless
+    /// rough grid, while the prior stays the smooth catalogue twin.
+    pub rough: bool,
 }
 
 /// Result of one study in the bench.
@@ -74,6 +78,9 @@ pub struct BenchRun {
     pub measurements: usize,
     /// True (noiseless) regret of the final recommendation, percent above the grid minimum.
     pub final_regret_pct: f64,
+    /// True regret of the best configuration the study measured, percent: what a perfect final
+    /// choice among the measured configurations would have recommended.
+    pub best_measured_regret_pct: f64,
     /// Measurements until the recommendation was within 1 / 2 / 5 % (the budget if never).
     pub to_1pct: usize,
     /// See `to_1pct`.
@@ -93,6 +100,14 @@ pub struct BenchRun {
     /// reached 95 % of the true front's (the budget if never).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to_95pct_hypervolume: Option<usize>,
+    /// Configurations the final choice considered (the recommendation and its rivals).
+    pub candidates: usize,
+    /// How well the strategy's model described the measurements at the end, where it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surrogate: Option<crate::strategy::ModelCheck>,
+    /// With `--rough`: the statistics of the study's noiseless rough energy grid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landscape: Option<Stats>,
 }
 
 /// Median and 90th percentile.
@@ -126,6 +141,8 @@ pub struct StrategySummary {
     pub to_5pct: Summary,
     /// Final regret, percent.
     pub final_regret_pct: Summary,
+    /// Regret of the best configuration measured, percent.
+    pub best_measured_regret_pct: Summary,
     /// Measurements made.
     pub measurements: Summary,
     /// Measurements as a share of the grid, percent.
@@ -168,8 +185,64 @@ pub struct BenchReport {
     pub by_model: BTreeMap<String, StrategySummary>,
     /// Objective and constraints judged.
     pub goal: Goal,
+    /// With `--rough`: each statistic of the study boards' noiseless rough grids beside the
+    /// range the real tables of `real-landscapes.md` span.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub landscape: Vec<LandscapeRow>,
     /// Every study.
     pub runs: Vec<BenchRun>,
+}
+
+/// One statistic of the rough boards' grids against the real tables' range.
+#[derive(Debug, Clone, Serialize)]
+pub struct LandscapeRow {
+    /// The statistic (a field of [`Stats`]).
+    pub statistic: String,
+    /// Lowest over the boards.
+    pub lowest: f64,
+    /// Median over the boards.
+    pub median: f64,
+    /// Highest over the boards.
+    pub highest: f64,
+    /// The real tables' range, lowest and highest.
+    pub real: [f64; 2],
+    /// Whether every board's value lies inside the real range.
+    pub inside: bool,
+}
+
+/// Each statistic over the distinct boards among `runs` (one per cell and seed), against the
+/// real tables' ranges.
+fn landscape_rows(runs: &[BenchRun]) -> Vec<LandscapeRow> {
+    let mut boards: BTreeMap<(&str, &str, u64), &Stats> = BTreeMap::new();
+    for r in runs {
+        if let Some(s) = &r.landscape {
+            boards.insert((&r.device, &r.model, r.seed), s);
+        }
+    }
+    if boards.is_empty() {
+        return Vec::new();
+    }
+    RealRanges::load()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, (name, real))| {
+            let v: Vec<f64> = boards.values().map(|s| s.fields()[i].1).collect();
+            let (lo, hi) = v
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                    (a.min(*x), b.max(*x))
+                });
+            LandscapeRow {
+                statistic: name.to_string(),
+                lowest: lo,
+                median: stats::median(&v),
+                highest: hi,
+                real: *real,
+                inside: lo >= real[0] && hi <= real[1],
+            }
+        })
+        .collect()
 }
 
 fn summarise(runs: &[&BenchRun]) -> StrategySummary {
@@ -181,6 +254,7 @@ fn summarise(runs: &[&BenchRun]) -> StrategySummary {
         to_2pct: f(&|r| r.to_2pct as f64),
         to_5pct: f(&|r| r.to_5pct as f64),
         final_regret_pct: f(&|r| r.final_regret_pct),
+        best_measured_regret_pct: f(&|r| r.best_measured_regret_pct),
         measurements: f(&|r| r.measurements as f64),
         grid_share_pct: f(&|r| 100.0 * r.measurements as f64 / r.grid_size as f64),
         tuning_time_fraction: f(&|r| r.tuning_time_fraction),
@@ -239,6 +313,10 @@ struct Cell<'a> {
     /// What the strategies are told before measuring: the catalogue twin's predictions with
     /// `--prior twin` on a twin cell (computed once per cell), else nothing.
     prior: GridPrior,
+    /// A rough board's structure, which its sim device measures too.
+    rough: Option<Roughness>,
+    /// With a rough board: its noiseless energy grid's statistics.
+    landscape: Option<Stats>,
 }
 
 /// Objective and feasibility of every configuration from its true quantities.
@@ -290,15 +368,25 @@ fn front_frame(q: &[Quantities]) -> (Vec<(f64, f64)>, f64) {
 /// Reference point of the scaled hypervolume.
 const HV_REFERENCE: (f64, f64) = (1.1, 1.1);
 
+/// A twin cell: the board's noiseless grid (its rough grid with `rough`) is the ground truth.
 fn twin_cell<'a>(
     b: &'a Board,
     m: &'a Model,
     p: &ProtocolSettings,
     goal: &Goal,
+    rough: Option<Roughness>,
 ) -> Result<Cell<'a>> {
     m.twin_for(&b.board.id)?;
     let space = Space::new(b, m, None, &[])?;
-    let q: Vec<Quantities> = crate::twin::true_grid(b, m, &space, p.inferences)
+    let grid = match &rough {
+        Some(r) => crate::twin::rough_grid(b, m, &space, p.inferences, r),
+        None => crate::twin::true_grid(b, m, &space, p.inferences),
+    };
+    let landscape = rough.map(|_| {
+        let e: Vec<f64> = grid.iter().map(|t| t.energy_j).collect();
+        Stats::of(&space.dims(), &e)
+    });
+    let q: Vec<Quantities> = grid
         .into_iter()
         .zip(space.points())
         .map(|(t, pt)| Quantities {
@@ -338,6 +426,8 @@ fn twin_cell<'a>(
         sweep_s,
         front: goal.pareto.then(|| front_frame(&q)),
         prior: GridPrior::default(),
+        rough,
+        landscape,
     })
 }
 
@@ -379,6 +469,8 @@ fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>>
         sweep_s,
         front: None,
         prior: GridPrior::default(),
+        rough: None,
+        landscape: None,
     })
 }
 
@@ -413,7 +505,9 @@ pub fn perturbed(b: &Board, m: &Model, seed: u64) -> (Board, Model) {
 /// A recorded table as a real single-shot sweep would give it, generated from the twin: one
 /// reading per configuration of `space` with seeded relative noise `noise` on its energy, a
 /// share `holes` of the configurations left out (never the all-max clock corner of a batch size,
-/// which stands in for the baseline), no DVFS rows. Returns the table and which configurations are holes.
+/// which stands in for the baseline), no DVFS rows; of a rough board's grid with `rough`.
+/// Returns the table and which configurations are holes.
+#[allow(clippy::too_many_arguments)]
 pub fn synthetic_table(
     b: &Board,
     m: &Model,
@@ -422,6 +516,7 @@ pub fn synthetic_table(
     noise: f64,
     holes: f64,
     seed: u64,
+    rough: Option<&Roughness>,
 ) -> Result<(ReplayTable, Vec<bool>)> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7461_626c_6573);
@@ -445,10 +540,11 @@ pub fn synthetic_table(
         }
         let c = space.config(&p);
         let t = crate::twin::truth(b, m, &c.setting(), c.batch_size, inferences);
+        let structure = rough.map_or(1.0, |r| r.factor(&c));
         let e: f64 = rand_distr::Distribution::sample(&normal, &mut rng);
         let key: Vec<u64> = knobs.iter().map(|k| c.get(*k).unwrap_or(0)).collect();
         let row = crate::device::replay::Row {
-            energy_j: t.energy_j * (1.0 + e).max(0.05),
+            energy_j: t.energy_j * structure * (1.0 + e).max(0.05),
             time_s: Some(t.time_s),
             inferences: Some(inferences),
         };
@@ -467,52 +563,58 @@ pub fn synthetic_table(
 
 /// Runs one study of a bench cell and judges it against the cell's ground truth.
 fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -> Result<BenchRun> {
-    match (&cell.source, o.table_noise, o.mismatch) {
-        (Source::Twin(b, m), Some(noise), _) => {
-            // A generated single-shot table, judged against the noiseless twin.
-            let salt = seed.wrapping_mul(7919) + c as u64;
-            let (table, holes) = synthetic_table(
-                b,
-                m,
-                &cell.space,
-                o.protocol.inferences,
-                noise,
-                o.table_holes,
-                salt,
-            )?;
-            let feasible: Vec<bool> = cell
-                .feasible
-                .iter()
-                .zip(&holes)
-                .map(|(f, h)| *f && !h)
-                .collect();
-            let mine = Cell {
-                device: cell.device.clone(),
-                model: cell.model.clone(),
-                source: Source::Table(Box::new(table)),
-                space: cell.space.clone(),
-                baseline_batch: cell.baseline_batch,
-                truth: cell.truth.clone(),
-                min: feasible_min(&cell.truth, &feasible),
-                feasible,
-                sweep_s: cell.sweep_s,
-                front: None,
-                prior: GridPrior::default(),
-            };
-            study_one(&mine, c, name, seed, o)
-        }
-        (Source::Twin(b, m), None, true) => {
-            // The study's own board: judged against its grid, with the catalogue's prior.
-            let (pb, pm) = perturbed(b, m, seed.wrapping_mul(31) + c as u64);
-            let mine = Cell {
-                source: Source::Twin(&pb, &pm),
-                prior: cell.prior.clone(),
-                ..twin_cell(&pb, &pm, &o.protocol, &o.goal)?
-            };
-            study_one(&mine, c, name, seed, o)
-        }
-        _ => study_one(cell, c, name, seed, o),
+    let Source::Twin(b, m) = &cell.source else {
+        return study_one(cell, c, name, seed, o);
+    };
+    if !o.mismatch && !o.rough && o.table_noise.is_none() {
+        return study_one(cell, c, name, seed, o);
     }
+    // The study's own board (perturbed, rough, or both), judged against its own noiseless grid,
+    // with the catalogue's smooth twin as the prior.
+    let (pb, pm) = if o.mismatch {
+        perturbed(b, m, seed.wrapping_mul(31) + c as u64)
+    } else {
+        ((*b).clone(), (*m).clone())
+    };
+    let rough = o
+        .rough
+        .then(|| Roughness::of_study(pb.twin.rough, seed, &b.board.id, &m.model.id));
+    let own = Cell {
+        source: Source::Twin(&pb, &pm),
+        prior: cell.prior.clone(),
+        ..twin_cell(&pb, &pm, &o.protocol, &o.goal, rough)?
+    };
+    let Some(noise) = o.table_noise else {
+        return study_one(&own, c, name, seed, o);
+    };
+    // A generated single-shot table of that board, judged against its noiseless grid.
+    let salt = seed.wrapping_mul(7919) + c as u64;
+    let (table, holes) = synthetic_table(
+        &pb,
+        &pm,
+        &own.space,
+        o.protocol.inferences,
+        noise,
+        o.table_holes,
+        salt,
+        rough.as_ref(),
+    )?;
+    let feasible: Vec<bool> = own
+        .feasible
+        .iter()
+        .zip(&holes)
+        .map(|(f, h)| *f && !h)
+        .collect();
+    let mine = Cell {
+        source: Source::Table(Box::new(table)),
+        min: feasible_min(&own.truth, &feasible),
+        feasible,
+        front: None,
+        prior: GridPrior::default(),
+        rough: None,
+        ..own
+    };
+    study_one(&mine, c, name, seed, o)
 }
 
 /// One study on `cell`, its strategy given the cell's prior.
@@ -524,10 +626,11 @@ fn study_one(
     o: &BenchOptions,
 ) -> Result<BenchRun> {
     let space = &cell.space;
-    let budget = o
-        .budget
-        .unwrap_or(((space.size() as f64) * o.budget_fraction).floor() as usize)
-        .max(1);
+    let budget = o.budget.unwrap_or_else(|| match cell.source {
+        // A recorded table of its own is read as tune reads one: whole when small.
+        Source::Table(_) if !o.tables.is_empty() => crate::study::table_budget(space.size()),
+        _ => (((space.size() as f64) * o.budget_fraction).floor() as usize).max(1),
+    });
     let options = StrategyOptions {
         pareto: o.goal.pareto,
         ..StrategyOptions::default()
@@ -541,7 +644,10 @@ fn study_one(
     let mut protocol = o.protocol;
     let (mut dev, mut wl): (Box<dyn Device>, Box<dyn Workload>) = match &cell.source {
         Source::Twin(b, m) => {
-            let sim = SimBoard::new(b, Noise::Seeded(seed.wrapping_mul(7919) + c as u64));
+            let mut sim = SimBoard::new(b, Noise::Seeded(seed.wrapping_mul(7919) + c as u64));
+            if let Some(r) = cell.rough {
+                sim = sim.with_roughness(r);
+            }
             (Box::new(sim.device()), Box::new(sim.workload(m)?))
         }
         Source::Table(t) => {
@@ -628,6 +734,13 @@ fn score(
         grid_size: space.size(),
         measurements: outcome.measured.len(),
         final_regret_pct: regrets.last().copied().unwrap_or(f64::INFINITY),
+        best_measured_regret_pct: outcome
+            .measured
+            .iter()
+            .map(|m| index_of(&m.config))
+            .filter(|k| cell.feasible[*k])
+            .map(|k| (cell.truth[k] / cell.min - 1.0) * 100.0)
+            .fold(f64::INFINITY, f64::min),
         to_1pct: to(1.0),
         to_2pct: to(2.0),
         to_5pct: to(5.0),
@@ -643,6 +756,9 @@ fn score(
             .last()
             .map(|i| outcome.measured[*i].config),
         to_95pct_hypervolume,
+        landscape: cell.landscape,
+        surrogate: outcome.surrogate,
+        candidates: outcome.choice.candidates.len(),
     }
 }
 
@@ -674,7 +790,7 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
             let mut cells = Vec::new();
             for b in &boards {
                 for m in &models {
-                    let mut cell = twin_cell(b, m, &o.protocol, &o.goal)?;
+                    let mut cell = twin_cell(b, m, &o.protocol, &o.goal, None)?;
                     if o.prior {
                         cell.prior = twin_prior(b, m, &cell.space, &o.goal, o.protocol.inferences);
                     }
@@ -727,7 +843,9 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
         }
     }
     Ok(BenchReport {
-        source: if o.tables.is_empty() {
+        source: if o.tables.is_empty() && o.rough {
+            "rough twin".into()
+        } else if o.tables.is_empty() {
             "twin".into()
         } else {
             o.tables
@@ -747,6 +865,7 @@ pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
         by_device,
         by_model,
         goal: o.goal,
+        landscape: landscape_rows(&runs),
         runs,
     })
 }
@@ -764,7 +883,11 @@ fn hours(h: f64, p90: Option<f64>) -> String {
 pub fn markdown(r: &BenchReport) -> String {
     let mut s = format!(
         "# edgetune bench ({})\n\n{} seeds x {} models x {} boards, budget {}. Regret is the true energy (noiseless twin, or the table's mean per configuration) of each strategy's recommendation above the grid minimum.\n\n",
-        if r.source == "twin" { "digital twin, noise on".to_string() } else { format!("replay table {}", r.source) },
+        match r.source.as_str() {
+            "twin" => "digital twin, noise on".to_string(),
+            "rough twin" => "rough boards: the twin with a persistent structure per configuration, noise on".to_string(),
+            s => format!("replay table {s}"),
+        },
         r.seeds,
         r.models.len(),
         r.devices.len(),
@@ -816,6 +939,21 @@ pub fn markdown(r: &BenchReport) -> String {
             if let Some(dev) = key.strip_prefix(&format!("{name}/")) {
                 s += &line(name, dev, d);
             }
+        }
+    }
+    if !r.landscape.is_empty() {
+        s += "\n## The rough boards against real tables\n\nEach study measured a board of its own, rough as real boards are; the statistics of their noiseless grids (lowest, median and highest over the boards) beside the range the eleven real tables of `real-landscapes.md` span.\n\n| statistic | rough boards: lowest | median | highest | real tables | inside |\n|---|---|---|---|---|---|\n";
+        for l in &r.landscape {
+            s += &format!(
+                "| {} | {:.1} | {:.1} | {:.1} | {} - {} | {} |\n",
+                l.statistic,
+                l.lowest,
+                l.median,
+                l.highest,
+                l.real[0],
+                l.real[1],
+                if l.inside { "yes" } else { "**no**" }
+            );
         }
     }
     s += "\n## Per model (median over seeds)\n\n| strategy | board | model | measurements | final regret % (median) | final regret % (p90) |\n|---|---|---|---|---|---|\n";

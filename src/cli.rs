@@ -578,8 +578,9 @@ pub struct TuneArgs {
     #[arg(long, default_value_t = 2.0, value_name = "K")]
     pub kappa: f64,
     /// bayes stops when the best expected improvement is below this fraction of the best energy
-    /// three times in a row (0.005 = 0.5 %).
-    #[arg(long, default_value_t = 0.005, value_name = "FRACTION")]
+    /// three times in a row (0.002 = 0.2 %), once the readings make a rough board improbable
+    /// (on a board that may be rough, when even a rough board's is below a tenth of it).
+    #[arg(long, default_value_t = 0.002, value_name = "FRACTION")]
     pub ei_stop: f64,
     /// Most configurations to measure [default: 10 % of the grid; all of it with --strategy grid].
     #[arg(long, value_name = "N")]
@@ -793,6 +794,12 @@ pub struct BenchArgs {
     /// 1 %), as failed runs leave holes in a real sweep.
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub table_holes: f64,
+    /// Make each study's board rough, as real boards are: a persistent, seeded structure per
+    /// configuration (dips and bumps that stay when it is measured again), calibrated to real
+    /// recorded tables; judged against that board's noiseless rough grid, while the prior stays
+    /// the smooth catalogue twin. With --table-noise, the tables are single readings of it.
+    #[arg(long)]
+    pub rough: bool,
     #[command(flatten)]
     pub board_time: BoardTimeArgs,
     #[command(flatten)]
@@ -1001,6 +1008,7 @@ impl BenchArgs {
             mismatch: self.mismatch,
             table_noise: self.table_noise,
             table_holes: self.table_holes,
+            rough: self.rough,
         }
     }
 }

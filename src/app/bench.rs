@@ -44,10 +44,17 @@ pub fn run(
         }
         if o.mismatch || !o.tables.is_empty() || !o.goal.is_plain() {
             return Err(UsageError(
-                "--table-noise generates tables from the twin: leave out --mismatch, --table and objectives or limits".into(),
+                "--table-noise generates tables from the twin (rough with --rough): leave out --mismatch, --table and objectives or limits".into(),
             )
             .into());
         }
+    }
+    if o.rough && !o.tables.is_empty() {
+        return Err(UsageError(
+            "--rough makes the twin's boards rough; a --table is a board of its own: leave one of them out"
+                .into(),
+        )
+        .into());
     }
     if o.mismatch && !o.tables.is_empty() {
         return Err(UsageError(

@@ -70,11 +70,6 @@ pub struct StoredStudy {
     pub resume: bool,
 }
 
-/// Default budget: 10 % of the grid, at least 10 (or the whole grid when smaller).
-pub fn default_budget(grid: usize) -> usize {
-    grid.div_ceil(10).max(10).min(grid)
-}
-
 /// What a tune will do, resolved from the options and the target.
 pub(super) struct Plan {
     pub(super) protocol: ProtocolSettings,
@@ -341,7 +336,7 @@ fn validate(o: &TuneOptions) -> Result<()> {
     let so = &o.strategy_options;
     if !(so.ei_stop.is_finite() && so.ei_stop >= 0.0) {
         return Err(UsageError(format!(
-            "--ei-stop must be a fraction of zero or more (0.005 = 0.5 %), got {}",
+            "--ei-stop must be a fraction of zero or more (0.002 = 0.2 %), got {}",
             so.ei_stop
         ))
         .into());
@@ -366,9 +361,10 @@ impl Plan {
         let space = space(t, o)?;
         let grid = space.size();
         let exhaustive = o.strategy.trim().eq_ignore_ascii_case("grid");
-        let budget = o.budget.unwrap_or(match exhaustive {
-            true => grid,
-            false => default_budget(grid),
+        let budget = o.budget.unwrap_or(match (exhaustive, &t.rig) {
+            (true, _) => grid,
+            (false, Rig::Replay { .. }) => crate::study::table_budget(grid),
+            (false, _) => crate::study::default_budget(grid),
         });
         let baseline_batch = baseline_batch(t, o, &space)?;
         let (grid_prior, prior) =
@@ -740,6 +736,8 @@ mod tests {
             failed: Vec::new(),
             inferences: 64,
             best_full: true,
+            choice: Default::default(),
+            surrogate: None,
         };
         let said = |o: &Outcome| finish(o, Path::new("out")).unwrap_err().to_string();
         assert!(

@@ -137,6 +137,9 @@ fn recommendation(r: &Report) -> String {
     if let Some(w) = r.lower_readings_words() {
         s += &format!("- Note: {w}.\n");
     }
+    if let Some(w) = r.surrogate_words() {
+        s += &format!("- Note: {w}.\n");
+    }
     if let Some(w) = r.boards_words() {
         s += &format!("- Boards: {w}.\n");
     }
@@ -418,6 +421,11 @@ mod tests {
             best_confirmed: true,
             objective_value: None,
             lower_readings: Vec::new(),
+            final_choice: Some(crate::report::FinalChoiceReport {
+                candidates: vec![2],
+                unresolved: Vec::new(),
+            }),
+            surrogate: None,
             emulated: false,
             boards: Vec::new(),
             board_spread_pct: None,
@@ -453,7 +461,19 @@ mod tests {
         assert!(crate::report::lower_readings(&goal, &r.measurements, &best).is_empty());
         r.lower_readings = expect;
         let md = render(&r);
-        assert!(md.contains("lower on the objective (energy) than the recommendation: bayes recommends the configuration its surrogate estimates lowest"), "{md}");
+        assert!(
+            md.contains("measurements reading lower on the objective (energy) than the recommendation: #3 (2.5 % lower) of fewer runs than the protocol's 3"),
+            "{md}"
+        );
+        // At the full protocol, a lower reading is within the noise of the comparison.
+        r.measurements[2].runs = 3;
+        r.measurements[2].screened_inferences = None;
+        r.measurements[2].cv = 0.01;
+        let md = render(&r);
+        assert!(
+            md.contains("#3 (2.5 % lower) at the full protocol, within two standard errors"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -231,6 +231,12 @@ pub struct Report {
     /// neighbouring readings against run-to-run noise, not the lowest single reading.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lower_readings: Vec<usize>,
+    /// How the recommendation was decided: the measurements compared at the full protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_choice: Option<FinalChoiceReport>,
+    /// How well the strategy's surrogate describes the measurements (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surrogate: Option<crate::strategy::ModelCheck>,
     /// Measured on edgetune's virtual Jetson (`emulate`): the twin behind real sysfs files.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub emulated: bool,
@@ -241,6 +247,18 @@ pub struct Report {
     /// The spread between the boards' DVFS baselines, percent (highest over lowest, minus 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub board_spread_pct: Option<f64>,
+}
+
+/// How the recommendation was decided (report.json's `final_choice`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalChoiceReport {
+    /// The measurements (their `n`) compared at the full protocol, the recommendation among
+    /// them: the strategy's recommendation and its rivals (on a table, also its lowest readings).
+    pub candidates: Vec<usize>,
+    /// Full-protocol readings that beat the recommendation by more than two standard errors,
+    /// and why they could not take its place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<String>,
 }
 
 /// One board's part in a study.
@@ -370,22 +388,75 @@ impl Report {
     }
 
     /// Why measurements that read lower than the recommendation were not recommended, when
-    /// there are any.
+    /// there are any: each is within the noise of a full-protocol comparison, or a reading of
+    /// fewer runs than the protocol's.
     pub fn lower_readings_words(&self) -> Option<String> {
-        self.best.as_ref()?;
-        let n = self.lower_readings.len();
-        let rows: Vec<String> = self
+        let best = self.best.as_ref()?;
+        if self.lower_readings.is_empty() {
+            return None;
+        }
+        let rows: Vec<&Row> = self
             .lower_readings
             .iter()
-            .map(|n| format!("#{n}"))
+            .filter_map(|n| self.measurements.get(n - 1))
             .collect();
-        (n > 0).then(|| format!(
-            "measurement{} {} read{} lower on the objective ({}) than the recommendation: {} recommends the configuration its surrogate estimates lowest, pooling neighbouring readings against run-to-run noise, not the lowest single reading",
-            if n == 1 { "" } else { "s" },
-            rows.join(", "),
-            if n == 1 { "s" } else { "" },
+        let full = |r: &Row| self.meets_protocol(r);
+        let list = |rs: Vec<&&Row>| {
+            rs.iter()
+                .map(|r| {
+                    format!(
+                        "#{} ({:.1} % lower)",
+                        r.n,
+                        (1.0 - r.energy.energy_j / best.energy.energy_j) * 100.0
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        let (within, short): (Vec<&&Row>, Vec<&&Row>) = rows.iter().partition(|r| full(r));
+        if !within.is_empty() {
+            parts.push(format!(
+                "{} at the full protocol, within two standard errors of the recommendation's figure (run-to-run noise can order them either way)",
+                list(within)
+            ));
+        }
+        if !short.is_empty() {
+            parts.push(format!(
+                "{} of fewer runs than the protocol's {} (single readings{}), which {} weighs against the readings around them; {}",
+                list(short),
+                self.protocol.min_runs,
+                if self.backend == crate::device::BackendKind::Replay { " a table cannot repeat" } else { " or racing's two" },
+                self.strategy,
+                if self.backend == crate::device::BackendKind::Replay {
+                    "the final choice compared the table's lowest readings and the surrogate's best"
+                } else {
+                    "the final choice measured the candidates it found likely to beat the recommendation at the full protocol, and these were not"
+                }
+            ));
+        }
+        Some(format!(
+            "measurements reading lower on the objective ({}) than the recommendation: {}",
             self.objective,
-            self.strategy
+            parts.join("; ")
+        ))
+    }
+
+    /// Whether a row meets the full protocol (its length, at least the fewest runs, converged or
+    /// out of runs).
+    pub fn meets_protocol(&self, r: &Row) -> bool {
+        let p = &self.protocol;
+        r.screened_inferences.is_none()
+            && r.runs as u32 >= p.min_runs
+            && (r.cv < p.cv_target || r.runs as u32 >= p.max_runs)
+    }
+
+    /// What the surrogate's own check says when it describes the measurements poorly.
+    pub fn surrogate_words(&self) -> Option<String> {
+        let c = self.surrogate.as_ref().filter(|c| c.poor)?;
+        Some(format!(
+            "the surrogate describes the measurements poorly (its leave-one-out errors are {:.1} times their expected size; structure fitted {:.1} %, noise {:.1} % per run from {:.0} degrees of freedom): its estimates are uncertain, and the recommendation rests on the full-protocol comparison of the final choice",
+            c.loo_rms, c.structure_pct, c.noise_pct, c.noise_df
         ))
     }
 
@@ -471,14 +542,31 @@ impl Report {
             "" | "none" => String::new(),
             p => format!("; prior: {p}"),
         };
-        let confirmed = if self.best.is_none() || self.exploration == Default::default() {
-            ""
-        } else if self.best_confirmed {
-            "; the recommendation was confirmed at the full protocol"
-        } else if self.backend == crate::device::BackendKind::Replay {
-            "; the recommendation does NOT meet the full protocol: the table holds fewer readings of it than the protocol's runs (or their CV is above the target)"
-        } else {
-            "; the recommendation is NOT confirmed at the full protocol (stopped first): its figure comes from exploring runs"
+        let compared = match self.final_choice.as_ref().map(|c| &c.candidates[..]) {
+            Some(c) if c.len() > 1 => Some(
+                c.iter()
+                    .map(|n| format!("#{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            _ => None,
+        };
+        let replay = self.backend == crate::device::BackendKind::Replay;
+        let confirmed = match (self.best.is_some(), self.best_confirmed, compared) {
+            (false, _, _) => String::new(),
+            (true, full, Some(c)) if replay => format!(
+                "; final choice: {c} compared by their readings (a table cannot be measured again), the lowest recommended{}",
+                if full { "" } else { "; its figure rests on fewer readings than the protocol's runs" }
+            ),
+            (true, true, Some(c)) => format!(
+                "; final choice: {c} measured at the full protocol, one run of each in turn, the lowest confirmed figure recommended"
+            ),
+            (true, _, _) if self.exploration == Default::default() && self.best_confirmed => {
+                String::new()
+            }
+            (true, true, None) => "; the recommendation was confirmed at the full protocol".into(),
+            (true, false, _) if replay => "; the recommendation does NOT meet the full protocol: the table holds fewer readings of it than the protocol's runs (or their CV is above the target)".into(),
+            (true, false, _) => "; the recommendation is NOT confirmed at the full protocol: a signal stopped the study first, so its figure comes from exploring runs".into(),
         };
         format!("{how}{prior}{confirmed}")
     }
@@ -673,6 +761,11 @@ impl Report {
             best_confirmed: o.best_full,
             objective_value: objective_value(ctx, o),
             lower_readings,
+            final_choice: o.best().map(|_| FinalChoiceReport {
+                candidates: o.choice.candidates.iter().map(|i| i + 1).collect(),
+                unresolved: o.choice.unresolved.clone(),
+            }),
+            surrogate: o.surrogate,
             emulated: false,
             boards: Vec::new(),
             board_spread_pct: None,

@@ -21,6 +21,9 @@ pub fn summary(r: &Report) -> String {
     if let Some(w) = r.lower_readings_words() {
         s += &format!("note: {w}\n");
     }
+    if let Some(w) = r.surrogate_words() {
+        s += &format!("note: {w}\n");
+    }
     if let Some(w) = r.boards_words() {
         s += &format!("{w}\n");
     }

@@ -20,7 +20,7 @@
 //! egobox-gp has one nugget for all points, so the noise enters as the mean of the points'
 //! squared relative standard errors, relative to the variance of the targets.
 
-use super::{History, Strategy, StrategyInit};
+use super::{gp, History, Observation, Strategy, StrategyInit};
 use crate::space::Point;
 use egobox_gp::correlation_models::Matern52Corr;
 use egobox_gp::mean_models::ConstantMean;
@@ -63,7 +63,17 @@ pub struct Bayes {
     ei_stop: f64,
     init: Vec<Point>,
     rng: ChaCha8Rng,
-    theta: Option<Array1<f64>>,
+    /// The objective GP's last hyper-parameters (the next fit starts from them).
+    hyper: Option<gp::Hyper>,
+    /// How probable it is, after the last fit, that the board is as rough as real boards are
+    /// ([`ROUGH_TAU`]) rather than as smooth as fitted.
+    p_rough: f64,
+    /// The last fit with the structure of a rough board (none when the fit is that rough).
+    rough_fit: Option<gp::Gp>,
+    /// Points in the history when the hyper-parameters were last re-estimated.
+    refitted_at: usize,
+    /// The cost model's last hyper-parameters (without a time prior).
+    cost_hyper: Option<gp::Hyper>,
     low_ei: u32,
     stopped: Option<String>,
     pareto: bool,
@@ -76,6 +86,32 @@ pub struct Bayes {
     /// Points in the initial design.
     n_init: usize,
 }
+
+/// Leave-one-out z above which a reading counts as an outlier (a bump), not as the board's
+/// structure.
+const OUTLIER_Z: f64 = 3.0;
+
+/// The structure of a rough board (standard deviation of ln energy per configuration): the
+/// real tables of `real-landscapes.md` show a few percent. Until the readings rule it out, the
+/// search weighs the chance that the board is that rough, though a dozen readings fit a smoother
+/// one (they cannot tell 1 % from 3 % apart).
+const ROUGH_TAU: f64 = 0.03;
+
+/// Up to this many points the hyper-parameters are re-estimated at every step; after, each time
+/// the history has grown by [`REFIT_GROWTH`].
+const REFIT_ALWAYS: usize = 24;
+/// See [`REFIT_ALWAYS`].
+const REFIT_GROWTH: f64 = 1.2;
+
+/// Prior probability that a board is that rough.
+const PRIOR_ROUGH: f64 = 0.5;
+
+/// Below this probability of a rough board, the search may stop on the fitted EI alone.
+const SMOOTH_ENOUGH: f64 = 0.25;
+
+/// On a board that may be rough, the search stops once even the rough board's EI falls below
+/// this fraction of `ei_stop`.
+const ROUGH_STOP: f64 = 0.1;
 
 /// Latin hypercubes drawn when choosing the cheapest initial design.
 const DESIGN_DRAWS: usize = 16;
@@ -131,7 +167,7 @@ impl Bayes {
 
     /// Predicted ln cost of measuring each of `points` (zeros without a time model): the
     /// prior's time scaled by what measurements cost against it, else a GP of measured costs.
-    fn ln_cost(&self, h: &History, points: &[&Point]) -> Vec<f64> {
+    fn ln_cost(&mut self, h: &History, points: &[&Point]) -> Vec<f64> {
         let costed: Vec<&super::Observation> = h.iter().filter(|o| o.cost_s > 0.0).collect();
         if !self.time_ln.is_empty() {
             let scale = if costed.is_empty() {
@@ -152,11 +188,20 @@ impl Bayes {
             return vec![0.0; points.len()];
         }
         let measured: Vec<&Point> = h.iter().map(|o| &o.point).collect();
-        let y: Array1<f64> = h.iter().map(|o| o.cost_s.ln()).collect();
-        let fit = self.fit_y(h, &measured, y, None, true);
-        match fit.map(|(gp, _)| gp.predict(&self.inputs(points))) {
-            Some(Ok(mu)) => mu.to_vec(),
-            _ => vec![0.0; points.len()],
+        let data = gp::Data {
+            x: self.inputs(&measured),
+            y: h.iter().map(|o| o.cost_s.ln()).collect(),
+            noise: vec![1e-4; h.len()],
+            screened: vec![false; h.len()],
+        };
+        // Re-estimated on the objective's schedule: a run's time is smooth in the clocks.
+        let refit = self.cost_hyper.is_none() || self.refitted_at == h.usable().len();
+        match gp::Gp::fit(&data, self.cost_hyper.as_ref(), refit) {
+            Some(g) => {
+                self.cost_hyper = Some(g.hyper().clone());
+                g.predict(&self.inputs(points)).0
+            }
+            None => vec![0.0; points.len()],
         }
     }
 
@@ -216,7 +261,11 @@ impl Bayes {
             ei_stop: init.options.ei_stop,
             init: design,
             rng,
-            theta: None,
+            hyper: None,
+            p_rough: PRIOR_ROUGH,
+            rough_fit: None,
+            refitted_at: 0,
+            cost_hyper: None,
             low_ei: 0,
             stopped: None,
             pareto: init.options.pareto,
@@ -233,23 +282,88 @@ impl Bayes {
         x
     }
 
-    /// Fits the GP to log energy of every measured point; `refit` re-estimates the
-    /// hyper-parameters, otherwise the last estimate is kept. Also returns the points, in order.
-    fn fit_on<'h>(&mut self, h: &'h History, refit: bool) -> Option<(Gp, Vec<&'h Point>, f64)> {
+    /// The objective's GP (its ln value less the prior's, each observation with its own noise),
+    /// and the points in order. Hyper-parameters are re-estimated when `refit` (and at least
+    /// every few measurements), otherwise the last estimate is kept.
+    fn fit_on<'h>(&mut self, h: &'h History, refit: bool) -> Option<(gp::Gp, Vec<&'h Point>)> {
         if h.len() < 3 || self.active.is_empty() {
             return None;
         }
         let points: Vec<&Point> = h.iter().map(|o| &o.point).collect();
-        let y: Array1<f64> = h
-            .iter()
-            .map(|o| o.value.max(f64::MIN_POSITIVE).ln() - self.offset(&o.point))
-            .collect();
-        let theta = self.theta.clone();
-        let (gp, sd) = self.fit_y(h, &points, y, theta.as_ref(), refit)?;
+        let data = self.objective_data(h, &points);
+        // Re-estimating costs far more than a posterior (a long replay fits hundreds of points):
+        // every step while the study is small, then each time it has grown by a fifth.
+        let refit = refit
+            || self.hyper.is_none()
+            || h.len() <= REFIT_ALWAYS
+            || h.len() as f64 >= REFIT_GROWTH * self.refitted_at as f64;
         if refit {
-            self.theta = Some(gp.theta().clone());
+            self.refitted_at = h.len();
         }
-        Some((gp, points, sd))
+        let (fitted, data) = robust_fit(data, self.hyper.as_ref(), refit)?;
+        // How strongly the readings reject a rough board (a likelihood ratio, the other
+        // hyper-parameters kept), turned into its probability.
+        let fitted_tau = fitted.hyper().tau();
+        self.rough_fit = (fitted_tau < ROUGH_TAU)
+            .then(|| fitted.with_tau2(&data, ROUGH_TAU.powi(2)))
+            .flatten();
+        self.p_rough = if fitted_tau >= ROUGH_TAU {
+            1.0
+        } else {
+            match fitted.score_with_tau2(&data, ROUGH_TAU.powi(2)) {
+                Some(rough) => {
+                    let odds =
+                        PRIOR_ROUGH / (1.0 - PRIOR_ROUGH) * (rough - fitted.score()).min(0.0).exp();
+                    odds / (1.0 + odds)
+                }
+                None => 0.0,
+            }
+        };
+        if refit {
+            self.hyper = Some(fitted.hyper().clone());
+        }
+        Some((fitted, points))
+    }
+
+    /// What the objective's GP is fitted to: ln value less the prior's, each observation with
+    /// the pooled noise of its kind over its runs.
+    fn objective_data(&self, h: &History, points: &[&Point]) -> gp::Data {
+        let pooled = [pooled_run_cv(h, true), pooled_run_cv(h, false)];
+        gp::Data {
+            x: self.inputs(points),
+            y: h.iter()
+                .map(|o| o.value.max(f64::MIN_POSITIVE).ln() - self.offset(&o.point))
+                .collect(),
+            noise: h
+                .iter()
+                .map(|o| noise_var(o, pooled[usize::from(!o.screened)]))
+                .collect(),
+            screened: h.iter().map(|o| o.screened).collect(),
+        }
+    }
+
+    /// Posterior mean (ln value, the prior added back) and variance of the latent value at each
+    /// measured point, in the history's order, averaged, as the search's EI is, over the board as smooth as fitted and as rough as real
+    /// boards are (weighted by their probability): on a rough board a reading says more about
+    /// its own configuration.
+    fn measured_posterior(&self, g: &gp::Gp, points: &[&Point]) -> (Vec<f64>, Vec<f64>) {
+        let (mut mu, mut var) = g.predict_measured();
+        if let Some(r) = self.rough_fit.as_ref().filter(|_| self.p_rough > 0.0) {
+            let (mu_r, var_r) = r.predict_measured();
+            let p = self.p_rough;
+            for i in 0..mu.len() {
+                let m = (1.0 - p) * mu[i] + p * mu_r[i];
+                var[i] =
+                    (1.0 - p) * (var[i] + mu[i].powi(2)) + p * (var_r[i] + mu_r[i].powi(2)) - m * m;
+                mu[i] = m;
+            }
+        }
+        let mu = mu
+            .iter()
+            .zip(points)
+            .map(|(m, p)| m + self.offset(p))
+            .collect();
+        (mu, var.into_iter().map(|v| v.max(0.0)).collect())
     }
 
     /// A GP of `y` at `points`, with the runs' relative variance as noise; `theta` fixes (or,
@@ -262,6 +376,8 @@ impl Bayes {
         theta: Option<&Array1<f64>>,
         refit: bool,
     ) -> Option<(Gp, f64)> {
+        // Kept for the cost model, the constraints and the Pareto scalarisation: smooth
+        // quantities with no structure of their own to keep.
         let mean = y.mean().unwrap_or(0.0);
         let var_y = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64;
         let noise = h.iter().map(|o| o.rel_se().powi(2)).sum::<f64>() / h.len() as f64;
@@ -384,7 +500,7 @@ impl Bayes {
     /// probability of feasibility) for the stopping rule (infinite under LCB, which never stops).
     /// EI is chosen per expected cost to a cooling power (CArBO).
     fn acquire(
-        &self,
+        &mut self,
         h: &History,
         free: &[&Point],
         mu: &[f64],
@@ -398,14 +514,40 @@ impl Bayes {
                 let ln_cost = self.ln_cost(h, free);
                 // Configurations being measured elsewhere are not budget spent yet.
                 let alpha = self.cost_exponent(h.iter().filter(|o| !o.pending).count());
-                let ei: Vec<f64> = (0..free.len())
+                // EI averaged over the board as smooth as fitted and as rough as real boards
+                // are, weighted by how probable each is.
+                let extra = (ROUGH_TAU.powi(2)
+                    - self.hyper.as_ref().map_or(0.0, |h| h.tau().powi(2)))
+                .max(0.0);
+                let p = self.p_rough;
+                let fitted: Vec<f64> = (0..free.len())
                     .map(|i| expected_improvement(incumbent - mu[i], var[i], &normal) * pof[i])
+                    .collect();
+                let ei: Vec<f64> = (0..free.len())
+                    .map(|i| {
+                        let rough =
+                            expected_improvement(incumbent - mu[i], var[i] + extra, &normal);
+                        (1.0 - p) * fitted[i] + p * rough * pof[i]
+                    })
                     .collect();
                 let per_cost: Vec<f64> = (0..free.len())
                     .map(|i| -(ei[i].max(1e-300).ln() - alpha * ln_cost[i]))
                     .collect();
                 let chosen = crate::measure::stats::argmin(&per_cost)?;
-                Some((chosen, ei.iter().copied().fold(0.0, f64::max)))
+                // Low enough to stop: the board looks smooth and the fit expects little, or
+                // even a rough board would give almost nothing more.
+                let best_fitted = fitted.iter().copied().fold(0.0, f64::max);
+                let best_mixed = ei.iter().copied().fold(0.0, f64::max);
+                let low = (p < SMOOTH_ENOUGH && best_fitted < self.ei_stop)
+                    || best_mixed < self.ei_stop * ROUGH_STOP;
+                Some((
+                    chosen,
+                    if low {
+                        0.0
+                    } else {
+                        best_mixed.max(self.ei_stop)
+                    },
+                ))
             }
             Acquisition::Lcb { kappa } => {
                 let (i, _) = (0..free.len())
@@ -480,6 +622,74 @@ pub fn regress(x: &[Vec<f64>], y: &[f64], at: &[Vec<f64>]) -> Option<Vec<f64>> {
     Some(gp.predict(&q).ok()?.to_vec())
 }
 
+/// A GP fitted to `data` that a bump cannot distort: a reading far above what the others predict
+/// (a batch that spills, a throttled run) would inflate the structure term and send the search
+/// everywhere, so it counts as a noisy reading and the GP is fitted again. Readings far below
+/// are what the search looks for: kept. Returns the fit and the data it was fitted to.
+fn robust_fit(
+    mut data: gp::Data,
+    warm: Option<&gp::Hyper>,
+    refit: bool,
+) -> Option<(gp::Gp, gp::Data)> {
+    let fitted = gp::Gp::fit(&data, warm, refit)?;
+    let z = fitted.loo_z();
+    if !z.iter().any(|z| *z > OUTLIER_Z) {
+        return Some((fitted, data));
+    }
+    for (n, z) in data.noise.iter_mut().zip(&z) {
+        if *z > OUTLIER_Z {
+            *n *= (z / 2.0).powi(2);
+        }
+    }
+    let again = gp::Gp::fit(&data, Some(fitted.hyper()), refit)?;
+    Some((again, data))
+}
+
+/// The noise of one run of a kind of observation (screened, or full-length): its CV and the
+/// degrees of freedom behind it. From the replicated runs of that kind: each one's first run over
+/// its later ones, whose spread across configurations is twice the run's variance (the first
+/// run's settling is the same offset for all, so it drops out), pooled with a single run's guessed
+/// CV (the baseline's) counted as two degrees of freedom. `None` with nothing to go by.
+fn pooled_noise(h: &History, screened: bool) -> Option<(f64, f64)> {
+    let mine = || h.iter().filter(|o| o.screened == screened && !o.pending);
+    let guess = mine().find(|o| o.runs <= 1).map(|o| o.cv.powi(2));
+    // Each replicate's excess, with the factor its variance carries over one run's.
+    let d: Vec<(f64, f64)> = mine()
+        .filter_map(|o| {
+            let k = 1.0 + 1.0 / (o.runs.max(2) - 1) as f64;
+            o.first_run_excess.map(|e| (e, k))
+        })
+        .collect();
+    let (mut df, mut ss) = (0.0, 0.0);
+    if d.len() >= 2 {
+        let mean = d.iter().map(|(e, _)| e).sum::<f64>() / d.len() as f64;
+        ss = d.iter().map(|(e, k)| (e - mean).powi(2) / k).sum::<f64>();
+        df = (d.len() - 1) as f64;
+    }
+    if let Some(g) = guess.or_else(|| {
+        (df == 0.0)
+            .then(|| mine().next().map(|o| o.cv.powi(2)))
+            .flatten()
+    }) {
+        ss += 2.0 * g;
+        df += 2.0;
+    }
+    (df > 0.0).then(|| ((ss / df).sqrt(), df))
+}
+
+/// The per-run CV of [`pooled_noise`].
+fn pooled_run_cv(h: &History, screened: bool) -> Option<f64> {
+    pooled_noise(h, screened).map(|(cv, _)| cv)
+}
+
+/// An observation's noise variance in ln units: the pooled per-run CV of its kind over its runs
+/// (its own CV without a pool), with a floor (no measurement is exact to better than half a
+/// percent).
+fn noise_var(o: &Observation, pooled_cv: Option<f64>) -> f64 {
+    let cv = pooled_cv.unwrap_or(o.cv);
+    (cv / (o.runs.max(1) as f64).sqrt()).max(0.005).powi(2)
+}
+
 /// Expected improvement of a Gaussian with mean improvement `imp` and variance `var`.
 fn expected_improvement(imp: f64, var: f64, normal: &Normal) -> f64 {
     let s = var.max(0.0).sqrt();
@@ -521,17 +731,12 @@ impl Strategy for Bayes {
         if self.pareto && h.len() >= 3 {
             return self.ask_pareto(h, &free);
         }
-        let Some((gp, points, _)) = self.fit_on(h, true) else {
+        let Some((g, points)) = self.fit_on(h, false) else {
             // Too few points or a degenerate fit: keep exploring.
             return self.random_unmeasured(all);
         };
         let free_refs: Vec<&Point> = free.iter().collect();
-        let (Ok(mu), Ok(var)) = (
-            gp.predict(&self.inputs(&free_refs)),
-            gp.predict_var(&self.inputs(&free_refs)),
-        ) else {
-            return self.random_unmeasured(all);
-        };
+        let (mu, var) = g.predict(&self.inputs(&free_refs));
         // The GP models the residual from the prior: add the prior back.
         let mu: Vec<f64> = (0..free.len())
             .map(|i| mu[i] + self.offset(&free[i]))
@@ -539,13 +744,7 @@ impl Strategy for Bayes {
         // With constraints: EI times the probability of meeting them, against the best
         // feasible point; before any point is feasible, the most probably feasible one.
         let pof = self.feasibility(h, &free_refs);
-        let mu_measured: Vec<f64> = gp
-            .predict(&self.inputs(&points))
-            .ok()?
-            .iter()
-            .zip(&points)
-            .map(|(m, p)| m + self.offset(p))
-            .collect();
+        let (mu_measured, _) = self.measured_posterior(&g, &points);
         let feasible: Vec<bool> = h.iter().map(|o| o.feasible()).collect();
         let incumbent = (0..points.len())
             .filter(|i| feasible[*i])
@@ -555,7 +754,7 @@ impl Strategy for Bayes {
             let i = crate::measure::stats::argmin(&pof.iter().map(|p| -p).collect::<Vec<_>>())?;
             return Some(free[i].clone());
         }
-        let (best, score) = self.acquire(h, &free_refs, &mu, var.as_slice()?, &pof, incumbent)?;
+        let (best, score) = self.acquire(h, &free_refs, &mu, &var, &pof, incumbent)?;
         // EI is in log-energy units: a relative improvement of the incumbent.
         if score >= self.ei_stop {
             self.low_ei = 0;
@@ -580,10 +779,18 @@ impl Strategy for Bayes {
         }
         // With readings of unknown spread a low EI may be the noise talking: spend the budget.
         if self.low_ei >= 3 && !h.iter().any(|o| o.spread_unknown) {
-            self.stopped = Some(format!(
-                "the best expected improvement stayed below {:.2} % of the incumbent three times in a row, with the incumbent's neighbours measured",
-                self.ei_stop * 100.0
-            ));
+            self.stopped = Some(if self.p_rough < SMOOTH_ENOUGH {
+                format!(
+                    "the best expected improvement stayed below {:.2} % of the incumbent three times in a row, with the incumbent's neighbours measured, and the readings made a board as rough as real ones improbable ({:.0} %)",
+                    self.ei_stop * 100.0,
+                    self.p_rough * 100.0
+                )
+            } else {
+                format!(
+                    "the best expected improvement stayed below {:.3} % of the incumbent three times in a row, with the incumbent's neighbours measured, even for a board as rough as real ones",
+                    self.ei_stop * ROUGH_STOP * 100.0
+                )
+            });
             return None;
         }
         Some(free[best].clone())
@@ -597,20 +804,13 @@ impl Strategy for Bayes {
         if !h.iter().any(|o| o.feasible()) {
             return h.best().map(|o| o.point.clone());
         }
-        let fitted = self.fit_on(h, self.theta.is_none());
-        match fitted {
-            Some((gp, points, _)) => {
-                let mu = gp.predict(&self.inputs(&points)).ok()?;
+        match self.fit_on(h, self.hyper.is_none()) {
+            Some((g, points)) => {
+                let (mu, _) = self.measured_posterior(&g, &points);
                 let masked: Vec<f64> = h
                     .iter()
-                    .zip(mu.iter())
-                    .map(|(o, m)| {
-                        if o.feasible() {
-                            *m + self.offset(&o.point)
-                        } else {
-                            f64::INFINITY
-                        }
-                    })
+                    .zip(&mu)
+                    .map(|(o, m)| if o.feasible() { *m } else { f64::INFINITY })
                     .collect();
                 let i = crate::measure::stats::argmin(&masked)?;
                 Some(points[i].clone())
@@ -626,15 +826,58 @@ impl Strategy for Bayes {
     fn predict(&mut self, all: &History, points: &[Point]) -> Option<Vec<f64>> {
         let usable = all.usable();
         let h = &usable;
-        let (gp, _, _) = self.fit_on(h, self.theta.is_none())?;
-        let refs: Vec<&Point> = points.iter().collect();
-        let mu = gp.predict(&self.inputs(&refs)).ok()?;
+        let (g, measured) = self.fit_on(h, self.hyper.is_none())?;
+        // A measured point's estimate keeps its own structure; an unmeasured one is the trend.
+        let (mu_m, _) = self.measured_posterior(&g, &measured);
+        let fresh: Vec<&Point> = points.iter().filter(|p| !h.contains(p)).collect();
+        let (mu_f, _) = g.predict(&self.inputs(&fresh));
+        let mut fresh_mu = mu_f.into_iter();
         Some(
-            mu.iter()
-                .zip(points)
-                .map(|(v, p)| (v + self.offset(p)).exp())
+            points
+                .iter()
+                .map(|p| match measured.iter().position(|q| *q == p) {
+                    Some(i) => mu_m[i].exp(),
+                    None => (fresh_mu.next().unwrap_or(0.0) + self.offset(p)).exp(),
+                })
                 .collect(),
         )
+    }
+
+    fn estimates(&mut self, all: &History) -> Option<std::collections::HashMap<Point, (f64, f64)>> {
+        let usable = all.usable();
+        let (g, points) = self.fit_on(&usable, self.hyper.is_none())?;
+        let (mu, var) = self.measured_posterior(&g, &points);
+        Some(
+            points
+                .into_iter()
+                .zip(mu.into_iter().zip(var))
+                .map(|(p, e)| (p.clone(), e))
+                .collect(),
+        )
+    }
+
+    fn check(&mut self, all: &History) -> Option<super::ModelCheck> {
+        let usable = all.usable();
+        if usable.len() < 3 || self.active.is_empty() {
+            return None;
+        }
+        // A fit from scratch: the check depends on the measurements alone, not on how the
+        // search reached them (a stored study's report says what tune said).
+        let points: Vec<&Point> = usable.iter().map(|o| &o.point).collect();
+        let (g, _) = robust_fit(self.objective_data(&usable, &points), None, true)?;
+        let z = g.loo_z();
+        let loo_rms = (z.iter().map(|z| z * z).sum::<f64>() / z.len().max(1) as f64).sqrt();
+        let (cv, df) = pooled_noise(&usable, true)
+            .or_else(|| pooled_noise(&usable, false))
+            .unwrap_or((0.0, 0.0));
+        Some(super::ModelCheck {
+            structure_pct: g.hyper().tau() * 100.0,
+            noise_pct: cv * 100.0,
+            noise_df: df,
+            screening_offset_pct: g.screening_offset() * 100.0,
+            loo_rms,
+            poor: !(0.5..=2.0).contains(&loo_rms),
+        })
     }
 
     fn stop_reason(&self) -> String {

@@ -5,6 +5,7 @@
 pub mod anneal;
 pub mod bayes;
 pub mod coordinate;
+pub mod gp;
 pub mod grid;
 pub mod random;
 
@@ -49,6 +50,13 @@ pub struct Observation {
     /// One reading with no measured spread to go by (a single-row table): `cv` is a guess, and
     /// a model-based strategy should estimate the noise level itself.
     pub spread_unknown: bool,
+    /// With two runs or more: ln of the first run over the mean of the later ones. The first run
+    /// after a clock change reads high (settling), so its spread across configurations, not
+    /// the runs' CV, measures the noise of one run.
+    pub first_run_excess: Option<f64>,
+    /// The value comes from screening runs (shorter than the protocol's, scaled to its length),
+    /// which read a little high: a model may fit their offset.
+    pub screened: bool,
     /// Not a measurement: a configuration another worker of the study is measuring now, told
     /// with a made-up value (the kriging believer, or the constant liar) so that proposals
     /// spread out. It counts as taken, never as budget spent.
@@ -151,6 +159,16 @@ pub trait Strategy: Send {
     fn predict(&mut self, _history: &History, _points: &[Point]) -> Option<Vec<f64>> {
         None
     }
+    /// What the strategy's model says of each measured configuration's value: the mean and
+    /// variance of its ln, for a full-length noiseless reading. `None` without a model (the
+    /// readings then speak for themselves).
+    fn estimates(&mut self, _history: &History) -> Option<HashMap<Point, (f64, f64)>> {
+        None
+    }
+    /// How well the strategy's model describes what was measured, if it has one.
+    fn check(&mut self, _history: &History) -> Option<ModelCheck> {
+        None
+    }
     /// Whether the strategy models constraints itself (from [`Observation::constraints`]);
     /// otherwise the study hands it penalised values for infeasible points.
     fn handles_constraints(&self) -> bool {
@@ -160,6 +178,25 @@ pub trait Strategy: Send {
     fn stop_reason(&self) -> String {
         "the strategy had nothing more to try".into()
     }
+}
+
+/// How well a surrogate describes the measurements (report.json's `surrogate`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelCheck {
+    /// The persistent structure per configuration it fitted, percent (standard deviation).
+    pub structure_pct: f64,
+    /// The per-run noise it assumed for exploring runs, percent (pooled over replicated runs).
+    pub noise_pct: f64,
+    /// Replicated runs behind that noise figure (degrees of freedom; the baseline's guess
+    /// counts as two).
+    pub noise_df: f64,
+    /// How much higher screening runs read than full-length ones, percent (0 when not fitted).
+    pub screening_offset_pct: f64,
+    /// Root mean square of the leave-one-out standardised errors (about 1 when the model's
+    /// noise and structure are right; well above 1: it is too sure of itself).
+    pub loo_rms: f64,
+    /// Whether the model describes the measurements poorly (`loo_rms` outside 0.5-2).
+    pub poor: bool,
 }
 
 /// What a strategy is built from.
@@ -216,7 +253,7 @@ impl Default for StrategyOptions {
     fn default() -> Self {
         StrategyOptions {
             acquisition: bayes::Acquisition::Ei,
-            ei_stop: 0.005,
+            ei_stop: 0.002,
             pareto: false,
         }
     }

@@ -12,8 +12,9 @@
 //! board measured them. [`outcome`] rebuilds what a study found from its records (`study
 //! report`), exactly as `tune` would have found it for the same records in the same order.
 
+use super::choice::{self, FinalChoice};
 use super::storage::{ActiveClaim, Choice, ClaimKey, Origin, Storage, StoredRecord, StudyView};
-use super::{Found, Measured, Outcome, StopReason, Study, StudyError, Taken, MAX_CONFIRMATIONS};
+use super::{Found, Measured, Outcome, StopReason, Study, StudyError, Taken};
 use crate::measure::Measurement;
 use crate::strategy::{penalised, History, Observation, Strategy};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -106,6 +107,10 @@ struct Replayed {
     f: Found,
     failed: Vec<(super::Config, String)>,
     offsets: HashMap<String, f64>,
+    /// The offset of the board behind each of `f.measured` (its latest record).
+    measured_offsets: Vec<f64>,
+    /// Indices into `f.measured` of the configurations confirmed, in order.
+    confirmed: Vec<usize>,
 }
 
 /// Replays stored records into the study's strategy in order, as its loop would have told
@@ -121,6 +126,8 @@ fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
         .collect();
     let mut f = Found::default();
     let mut failed = Vec::new();
+    let mut measured_offsets = Vec::new();
+    let mut confirmed = Vec::new();
     // A board without a baseline yet is judged by another's, as it is (none: nothing to judge by).
     let fallback = bases.values().next().map(|m| (0.0, m.clone()));
     for r in records {
@@ -153,6 +160,7 @@ fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
                     measurement: measurement.clone(),
                     from_journal: false,
                 });
+                measured_offsets.push(off);
                 study.recommend(&mut f);
             }
             super::JournalRecord::Confirmed {
@@ -175,6 +183,10 @@ fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
                 study.strategy.tell(&obs);
                 f.history.push(obs);
                 f.measured[i].measurement = measurement.clone();
+                measured_offsets[i] = off;
+                if !confirmed.contains(&i) {
+                    confirmed.push(i);
+                }
                 f.recommended.pop();
                 study.recommend(&mut f);
             }
@@ -198,14 +210,43 @@ fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
             super::JournalRecord::Baseline { .. } | super::JournalRecord::Study(_) => {}
         }
     }
-    Replayed { f, failed, offsets }
+    Replayed {
+        f,
+        failed,
+        offsets,
+        measured_offsets,
+        confirmed,
+    }
+}
+
+/// The final choice over what a fleet confirmed: the same rule as a study's, judged on every
+/// board's figures in the study's common units.
+fn settle(study: &mut Study, r: &mut Replayed, baseline: &Measurement) -> FinalChoice {
+    let mut choice = FinalChoice {
+        candidates: r.confirmed.clone(),
+        ..FinalChoice::default()
+    };
+    if let Some(b) = r.f.best {
+        if !choice.candidates.contains(&b) {
+            choice.candidates.insert(0, b);
+        }
+    }
+    let raw: Vec<Measurement> = r.f.measured.iter().map(|m| m.measurement.clone()).collect();
+    for (m, off) in r.f.measured.iter_mut().zip(&r.measured_offsets) {
+        m.measurement = normalised(&m.measurement, *off);
+    }
+    study.settle(&mut r.f, &mut choice, baseline);
+    for (m, raw) in r.f.measured.iter_mut().zip(raw) {
+        m.measurement = raw;
+    }
+    choice
 }
 
 /// What a study found, rebuilt from its stored records: the report `study report` writes. The
 /// baseline shown is the first board's; a study short of its budget says so. `None` before any
 /// baseline is stored.
 pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
-    let Replayed { f, failed, .. } = replay(study, &view.records, true);
+    let mut replayed = replay(study, &view.records, true);
     let first_board = view.records.iter().find_map(|r| match &r.record {
         super::JournalRecord::Baseline { measurement }
             if measurement.batch_size == study.baseline_batch =>
@@ -226,6 +267,9 @@ pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
         })
     };
     let baseline = baseline_of(study.baseline_batch)?;
+    let choice = settle(study, &mut replayed, &baseline);
+    let surrogate = study.strategy.check(&replayed.f.history);
+    let Replayed { f, failed, .. } = replayed;
     let done = f.measured.len() + failed.len();
     let stop_reason = if done >= study.budget {
         StopReason::Budget(study.budget)
@@ -252,6 +296,8 @@ pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
         failed,
         inferences: study.protocol.inferences,
         best_full,
+        choice,
+        surrogate,
     })
 }
 
@@ -293,7 +339,13 @@ fn decide(
     make: &dyn Fn() -> Box<dyn Strategy>,
 ) -> Decision {
     study.strategy = make();
-    let Replayed { f, failed, offsets } = replay(study, &view.records, false);
+    let Replayed {
+        f,
+        failed,
+        offsets,
+        confirmed,
+        ..
+    } = replay(study, &view.records, false);
     let done = f.measured.len() + failed.len();
     let claimed: HashSet<ClaimKey> = view.claims.iter().map(|c| c.key).collect();
     let unmeasured = |c: &&ActiveClaim| {
@@ -307,7 +359,7 @@ fn decide(
     if done >= study.budget {
         // Every exploring measurement is in: confirm the recommendation if it was raced or screened.
         return if exploring.is_empty() {
-            confirmation(study, view, &f, &claimed)
+            confirmation(study, view, &f, &confirmed, &claimed)
         } else {
             Decision::only(Choice::Wait)
         };
@@ -350,37 +402,46 @@ fn decide(
     }
 }
 
-/// The recommendation's confirmation at the full protocol when it was raced or screened (at most
-/// [`MAX_CONFIRMATIONS`]), else done.
+/// The next candidate of the final choice to confirm at the full protocol (the recommendation,
+/// then its rivals: see [`choice`]), one claim each and at most as many as a study confirms;
+/// done when every candidate meets the protocol.
 fn confirmation(
-    study: &Study,
+    study: &mut Study,
     view: &StudyView,
     f: &Found,
+    confirmed: &[usize],
     claimed: &HashSet<ClaimKey>,
 ) -> Decision {
-    let confirmations = view
-        .records
-        .iter()
-        .filter(|r| matches!(r.record, super::JournalRecord::Confirmed { .. }))
-        .count();
-    if let Some(b) = f.best {
-        let m = &f.measured[b];
-        let key = ClaimKey {
-            config: m.config,
-            confirm: true,
-        };
-        if !study.is_full(&m.measurement) && confirmations < MAX_CONFIRMATIONS {
+    let Some(b) = f.best else {
+        return Decision::done_or_wait(view);
+    };
+    let limit = choice::MAX_ROUNDS * (1 + choice::MAX_RIVALS);
+    let point = study.space.point_of(&f.measured[b].config);
+    let model = study.strategy.estimates(&f.history);
+    let rivals = point.map_or(Vec::new(), |p| {
+        choice::rivals(&f.history, model.as_ref(), &p)
+    });
+    let next = std::iter::once(b)
+        .chain(rivals.iter().filter_map(|p| f.index.get(p).copied()))
+        .find(|i| !study.is_full(&f.measured[*i].measurement));
+    match next {
+        Some(i) if confirmed.len() < limit => {
+            let m = &f.measured[i];
+            let key = ClaimKey {
+                config: m.config,
+                confirm: true,
+            };
             if claimed.contains(&key) {
                 return Decision::only(Choice::Wait);
             }
-            return Decision {
+            Decision {
                 choice: Choice::Measure(key),
                 incumbent: None,
                 confirming: Some(m.measurement.clone()),
-            };
+            }
         }
+        _ => Decision::done_or_wait(view),
     }
-    Decision::done_or_wait(view)
 }
 
 /// `measured` with each configuration being measured elsewhere told as measured. The kriging
@@ -637,7 +698,7 @@ fn measure_claim(
             }
         }));
     }
-    Ok(match study.take(config, d.incumbent, baseline)? {
+    Ok(match study.take(config, d.incumbent, false, baseline)? {
         Taken::Measured(measurement, _) => Some(super::JournalRecord::Measurement {
             config,
             measurement,

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use thiserror::Error;
 
+pub mod choice;
 pub mod fleet;
 pub mod journal;
 pub mod storage;
@@ -128,6 +129,10 @@ pub struct Outcome {
     /// Whether the recommendation's figure meets the full protocol (its length, at least the
     /// fewest runs, converged or out of runs); a signal may stop a study before it is confirmed.
     pub best_full: bool,
+    /// How the recommendation was decided: the candidates measured at the full protocol.
+    pub choice: choice::FinalChoice,
+    /// How well the strategy's model describes the measurements, where it has one.
+    pub surrogate: Option<crate::strategy::ModelCheck>,
 }
 
 impl Outcome {
@@ -210,6 +215,25 @@ impl Exploration {
     }
 }
 
+/// Default budget: 10 % of the grid, at least 10 (or the whole grid when smaller).
+pub fn default_budget(grid: usize) -> usize {
+    grid.div_ceil(10).max(10).min(grid)
+}
+
+/// Configurations of a recorded table searched whole by default: reading a table costs no board
+/// time, so stopping early saves nothing there.
+pub const TABLE_WHOLE: usize = 60;
+
+/// Default budget on a recorded table: the whole table up to [`TABLE_WHOLE`] configurations,
+/// else the larger of that and [`default_budget`].
+pub fn table_budget(grid: usize) -> usize {
+    if grid <= TABLE_WHOLE {
+        grid
+    } else {
+        default_budget(grid).max(TABLE_WHOLE)
+    }
+}
+
 /// Shortest screening run, seconds at the DVFS baseline's pace.
 pub const MIN_SCREEN_S: f64 = 20.0;
 
@@ -218,14 +242,16 @@ const RACE_Z: f64 = 0.5;
 
 /// Runs at most while exploring: the surrogate pools neighbouring configurations, and the
 /// recommendation is confirmed at the full protocol anyway.
-const RACE_MAX_RUNS: usize = 2;
+const RACE_MAX_RUNS: usize = 1;
+
+/// Configurations measured first that get a second exploring run whatever racing says: the
+/// replicated runs give the surrogate the noise of one exploring run, which three baseline runs
+/// tell poorly, and a second run of a configuration costs one window (no clock change, no
+/// warm-up).
+const REPLICATED: usize = 4;
 
 /// Smallest per-run CV the race assumes (a baseline's three runs may agree by chance).
 const RACE_MIN_CV: f64 = 0.01;
-
-/// Confirmations at most: a confirmed figure worse than another's posterior may move the
-/// recommendation, which is then confirmed in its turn.
-const MAX_CONFIRMATIONS: usize = 3;
 
 /// The twin's predictions for every configuration of `space`: the goal's value and the time of
 /// a run (what `--prior twin` gives a strategy).
@@ -353,6 +379,7 @@ impl Study<'_> {
         baseline: &Measurement,
         run_cv: f64,
     ) -> Observation {
+        let screened = m.inferences != self.protocol.inferences;
         let m = &m.at_length(self.protocol.inferences);
         let q = Quantities::of(m);
         let constraints = self.goal.measured_constraints(m, baseline);
@@ -372,6 +399,8 @@ impl Study<'_> {
             failed: false,
             cost_s: m.wall_s,
             spread_unknown: m.runs.len() < 2 && baseline.runs.len() < 2,
+            first_run_excess: first_run_excess(&m.runs),
+            screened,
             pending: false,
         }
     }
@@ -427,6 +456,7 @@ impl Study<'_> {
         &mut self,
         config: Config,
         incumbent: Option<(f64, f64)>,
+        replicate: bool,
         baseline: &Measurement,
     ) -> Result<Taken, StudyError> {
         if let Some(m) = self.prior.measurements.get(&config) {
@@ -437,6 +467,12 @@ impl Study<'_> {
         let (goal, full, batch_size) = (self.goal, self.protocol.inferences, config.batch_size);
         // Racing: more runs only while this configuration's interval overlaps the incumbent's.
         let keep = move |runs: &[Run]| -> bool {
+            // A second run of the first few configurations: the noise of one exploring run,
+            // measured where it is, tells the surrogate how much of what differs between
+            // configurations is noise and how much is the board's own structure.
+            if replicate && runs.len() < 2 {
+                return true;
+            }
             // The first configuration has nothing to race: one run tells the search enough.
             let Some((inc, inc_se)) = incumbent else {
                 return false;
@@ -568,29 +604,31 @@ impl Study<'_> {
                 .best()
                 .filter(|o| o.feasible())
                 .map(|o| (o.value, o.rel_se()));
-            let (measurement, from_journal) = match self.take(config, incumbent, &baseline)? {
-                Taken::Measured(m, from_journal) => (m, from_journal),
-                // A signal cut the measurement short: keep what was measured before it.
-                Taken::Interrupted => break StopReason::Interrupted,
-                // The workload failed here (or the table has a hole): never ask again, go on.
-                Taken::Failed(error, workload) => {
-                    let obs = Observation {
-                        point,
-                        value: penalised(1e6),
-                        failed: true,
-                        ..Default::default()
-                    };
-                    self.strategy.tell(&obs);
-                    f.history.push(obs);
-                    on_event(Event::Failed {
-                        config: &config,
-                        error: &error,
-                    });
-                    failed.push((config, error));
-                    in_a_row += usize::from(workload);
-                    continue;
-                }
-            };
+            let replicate = f.measured.len() < REPLICATED;
+            let (measurement, from_journal) =
+                match self.take(config, incumbent, replicate, &baseline)? {
+                    Taken::Measured(m, from_journal) => (m, from_journal),
+                    // A signal cut the measurement short: keep what was measured before it.
+                    Taken::Interrupted => break StopReason::Interrupted,
+                    // The workload failed here (or the table has a hole): never ask again, go on.
+                    Taken::Failed(error, workload) => {
+                        let obs = Observation {
+                            point,
+                            value: penalised(1e6),
+                            failed: true,
+                            ..Default::default()
+                        };
+                        self.strategy.tell(&obs);
+                        f.history.push(obs);
+                        on_event(Event::Failed {
+                            config: &config,
+                            error: &error,
+                        });
+                        failed.push((config, error));
+                        in_a_row += usize::from(workload);
+                        continue;
+                    }
+                };
             resumed += from_journal as usize;
             in_a_row = 0;
             let obs = self.observe(point, &measurement, &baseline, self.run_cv(&baseline));
@@ -614,9 +652,12 @@ impl Study<'_> {
                     .energy_j,
             });
         };
-        if stop_reason != StopReason::Interrupted {
-            self.confirm_recommendation(&mut f, &baseline, on_event)?;
-        }
+        let choice = if stop_reason != StopReason::Interrupted {
+            self.final_choice(&mut f, &baseline, on_event)?
+        } else {
+            choice::FinalChoice::default()
+        };
+        let surrogate = self.strategy.check(&f.history);
         // The frequency-only saving compares with DVFS at the recommended batch size.
         let baseline_same_batch = match f.best.map(|b| f.measured[b].config.batch_size) {
             Some(b) if b == self.baseline_batch => Some(baseline.clone()),
@@ -645,6 +686,8 @@ impl Study<'_> {
             failed,
             inferences: self.protocol.inferences,
             best_full,
+            choice,
+            surrogate,
         })
     }
 
@@ -661,45 +704,13 @@ impl Study<'_> {
         f.recommended.push(best);
         best
     }
+}
 
-    /// Confirms the recommendation at the full protocol when it was raced or screened; a
-    /// confirmed figure may move the recommendation, which is then confirmed in its turn.
-    fn confirm_recommendation(
-        &mut self,
-        f: &mut Found,
-        baseline: &Measurement,
-        on_event: &mut impl FnMut(Event<'_>),
-    ) -> Result<(), StudyError> {
-        for _ in 0..MAX_CONFIRMATIONS {
-            let Some(b) = f.best else { return Ok(()) };
-            let (config, m) = (f.measured[b].config, f.measured[b].measurement.clone());
-            if self.is_full(&m) || self.interrupted() {
-                return Ok(());
-            }
-            let Some(full) = self.confirm(config, &m)? else {
-                return Ok(());
-            };
-            // A recorded table may hold no more readings of it: nothing more to learn.
-            let stuck = full.runs.len() <= m.runs.len() && full.inferences == m.inferences;
-            let point = self.space.point_of(&config).expect("measured in the space");
-            let obs = self.observe(point, &full, baseline, self.run_cv(baseline));
-            self.strategy.tell(&obs);
-            f.history.push(obs);
-            let extra_wall_s = full.wall_s - m.wall_s;
-            f.measured[b].measurement = full;
-            if stuck {
-                return Ok(());
-            }
-            on_event(Event::Confirmed {
-                measured: &f.measured[b],
-                extra_wall_s,
-            });
-            // The trace's last entry is replaced: confirming measured nothing new.
-            f.recommended.pop();
-            self.recommend(f);
-        }
-        Ok(())
-    }
+/// ln of a measurement's first run over the mean of its later runs (two runs or more).
+fn first_run_excess(runs: &[Run]) -> Option<f64> {
+    let (first, rest) = runs.split_first()?;
+    let later = stats::mean(&rest.iter().map(|r| r.energy_j).collect::<Vec<_>>());
+    (!rest.is_empty() && first.energy_j > 0.0 && later > 0.0).then(|| (first.energy_j / later).ln())
 }
 
 /// What a study found so far.
