@@ -605,12 +605,12 @@ fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -
         .zip(&holes)
         .map(|(f, h)| *f && !h)
         .collect();
+    // A table of a catalogue board and model gets the twin's prior, as tune gives it.
     let mine = Cell {
         source: Source::Table(Box::new(table)),
         min: feasible_min(&own.truth, &feasible),
         feasible,
         front: None,
-        prior: GridPrior::default(),
         rough: None,
         ..own
     };

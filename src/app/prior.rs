@@ -61,6 +61,19 @@ impl PriorUsed {
     }
 }
 
+/// Whether the twin can predict every configuration of `space`: a CPU clock, a GPU clock and a
+/// batch size in each, and no knob it does not model (memory clock, cores).
+pub fn twin_models(space: &Space) -> bool {
+    space.points().all(|p| {
+        let c = space.config(&p);
+        c.cpu_freq_khz > 0
+            && c.gpu_freq_hz > 0
+            && c.batch_size > 0
+            && c.emc_freq_hz.is_none()
+            && c.cpu_cores.is_none()
+    })
+}
+
 /// The prior of a tune on `t` over `space`.
 pub fn resolve(
     choice: &PriorChoice,
@@ -73,6 +86,13 @@ pub fn resolve(
         Rig::Sim { board, model } | Rig::Jetson { board, model, .. } => {
             model.twin_for(&board.board.id).ok().map(|_| (board, model))
         }
+        // A recorded table of a board and model the catalogue knows, over the knobs the twin
+        // models: the twin predicts its rows as it predicts the board's.
+        Rig::Replay {
+            board: Some(board),
+            model: Some(model),
+            ..
+        } if twin_models(space) => model.twin_for(&board.board.id).ok().map(|_| (board, model)),
         Rig::Replay { .. } | Rig::Nvml { .. } => None,
     };
     match (choice, twin) {

@@ -97,6 +97,12 @@ const OUTLIER_Z: f64 = 3.0;
 /// one (they cannot tell 1 % from 3 % apart).
 const ROUGH_TAU: f64 = 0.03;
 
+/// Configurations with the lowest predicted value that remain candidates: this many per
+/// measurement left in the budget, plus [`FOCUS_MIN`].
+const FOCUS_PER_MEASUREMENT: usize = 4;
+/// See [`FOCUS_PER_MEASUREMENT`].
+const FOCUS_MIN: usize = 10;
+
 /// Up to this many points the hyper-parameters are re-estimated at every step; after, each time
 /// the history has grown by [`REFIT_GROWTH`].
 const REFIT_ALWAYS: usize = 24;
@@ -107,11 +113,11 @@ const REFIT_GROWTH: f64 = 1.2;
 const PRIOR_ROUGH: f64 = 0.5;
 
 /// Below this probability of a rough board, the search may stop on the fitted EI alone.
-const SMOOTH_ENOUGH: f64 = 0.25;
+const SMOOTH_ENOUGH: f64 = 0.15;
 
 /// On a board that may be rough, the search stops once even the rough board's EI falls below
 /// this fraction of `ei_stop`.
-const ROUGH_STOP: f64 = 0.1;
+const ROUGH_STOP: f64 = 0.05;
 
 /// Latin hypercubes drawn when choosing the cheapest initial design.
 const DESIGN_DRAWS: usize = 16;
@@ -743,7 +749,18 @@ impl Strategy for Bayes {
             .collect();
         // With constraints: EI times the probability of meeting them, against the best
         // feasible point; before any point is feasible, the most probably feasible one.
-        let pof = self.feasibility(h, &free_refs);
+        let mut pof = self.feasibility(h, &free_refs);
+        // Late in the budget, only the configurations predicted lowest are worth a measurement:
+        // far corners keep a large uncertainty, but on a landscape with a flat basin and sharp
+        // dips the budget left is better spent sampling the basin.
+        let focus = FOCUS_PER_MEASUREMENT * self.budget.saturating_sub(h.len()) + FOCUS_MIN;
+        if focus < free.len() {
+            let mut order: Vec<usize> = (0..free.len()).collect();
+            order.sort_by(|a, b| mu[*a].total_cmp(&mu[*b]));
+            for i in &order[focus..] {
+                pof[*i] = 0.0;
+            }
+        }
         let (mu_measured, _) = self.measured_posterior(&g, &points);
         let feasible: Vec<bool> = h.iter().map(|o| o.feasible()).collect();
         let incumbent = (0..points.len())
