@@ -656,6 +656,12 @@ fn study_one(
             (Box::new(rb.device()), Box::new(rb.workload(&cell.model)))
         }
     };
+    let exploration = o.exploration.for_study(
+        &o.goal,
+        name == "grid",
+        matches!(cell.source, Source::Table(_)),
+        strategy.pools_readings(),
+    );
     let mut study = Study {
         space,
         device: &mut *dev,
@@ -668,11 +674,7 @@ fn study_one(
         prior: Prior::default(),
         interrupt: None,
         goal: o.goal,
-        exploration: o.exploration.for_study(
-            &o.goal,
-            name == "grid",
-            matches!(cell.source, Source::Table(_)),
-        ),
+        exploration,
     };
     let outcome = study.run(|_| {})?;
     Ok(score(cell, study.strategy.name(), seed, budget, &outcome))

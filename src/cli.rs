@@ -147,10 +147,12 @@ impl BenchFleetArgs {
             static_power_pct: self.static_power_pct,
             storage: self.storage.clone(),
             protocol: ProtocolSettings::default(),
-            exploration: self
-                .board_time
-                .exploration()
-                .for_study(&Goal::default(), false, false),
+            exploration: self.board_time.exploration().for_study(
+                &Goal::default(),
+                false,
+                false,
+                edgetune::strategy::pools_readings(&self.strategy),
+            ),
             lease_s: self.lease_s,
         })
     }

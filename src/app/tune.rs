@@ -378,7 +378,10 @@ impl Plan {
         let strategy_name = o.strategy.trim().to_ascii_lowercase();
         strategy::make(&strategy_name, &init)?;
         let recorded = matches!(t.rig, Rig::Replay { .. });
-        let exploration = o.exploration.for_study(&o.goal, exhaustive, recorded);
+        let pools = strategy::pools_readings(&strategy_name);
+        let exploration = o
+            .exploration
+            .for_study(&o.goal, exhaustive, recorded, pools);
         Ok(Plan {
             protocol,
             space,

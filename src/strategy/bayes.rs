@@ -840,6 +840,10 @@ impl Strategy for Bayes {
         true
     }
 
+    fn pools_readings(&self) -> bool {
+        true
+    }
+
     fn predict(&mut self, all: &History, points: &[Point]) -> Option<Vec<f64>> {
         let usable = all.usable();
         let h = &usable;

@@ -169,6 +169,11 @@ pub trait Strategy: Send {
     fn check(&mut self, _history: &History) -> Option<ModelCheck> {
         None
     }
+    /// Whether the strategy pools neighbouring readings (a surrogate), so that a short, noisy
+    /// run tells it enough; one that compares readings one by one does not.
+    fn pools_readings(&self) -> bool {
+        false
+    }
     /// Whether the strategy models constraints itself (from [`Observation::constraints`]);
     /// otherwise the study hands it penalised values for infeasible points.
     fn handles_constraints(&self) -> bool {
@@ -310,6 +315,12 @@ impl StrategyInit {
             prior: GridPrior::default(),
         }
     }
+}
+
+/// Whether the strategy of that name pools neighbouring readings (see
+/// [`Strategy::pools_readings`]); false for a name that is no strategy.
+pub fn pools_readings(name: &str) -> bool {
+    make(name, &StrategyInit::new(vec![1], 0, 1)).is_ok_and(|s| s.pools_readings())
 }
 
 /// Builds a strategy by name.

@@ -203,14 +203,25 @@ impl Exploration {
     /// full protocol. A recorded row is a run of its own length (`recorded`), which screening
     /// would only scale. A Pareto front is mapped from full measurements, and limits need the
     /// runs' spread for their noise margin, so neither races (a Pareto study does not screen
-    /// either; limits are judged on screened runs scaled to full length).
-    pub fn for_study(self, goal: &Goal, whole_grid: bool, recorded: bool) -> Exploration {
+    /// either; limits are judged on screened runs scaled to full length). A strategy that
+    /// compares readings one by one (`!pools_readings`: coordinate descent, annealing, random)
+    /// cannot judge short runs, whose noise and settling bias would decide its comparisons: it
+    /// explores at full length.
+    pub fn for_study(
+        self,
+        goal: &Goal,
+        whole_grid: bool,
+        recorded: bool,
+        pools_readings: bool,
+    ) -> Exploration {
         if whole_grid || goal.pareto {
             return Exploration::default();
         }
         Exploration {
             race: self.race && goal.limits_info().is_empty(),
-            screen_inferences: self.screen_inferences.filter(|_| !recorded),
+            screen_inferences: self
+                .screen_inferences
+                .filter(|_| !recorded && pools_readings),
         }
     }
 }
@@ -240,9 +251,17 @@ pub const MIN_SCREEN_S: f64 = 20.0;
 /// Standard errors either side of a mean that a racing interval spans.
 const RACE_Z: f64 = 0.5;
 
-/// Runs at most while exploring: the surrogate pools neighbouring configurations, and the
-/// recommendation is confirmed at the full protocol anyway.
-const RACE_MAX_RUNS: usize = 1;
+/// Runs at most while exploring: one for a strategy whose surrogate pools neighbouring
+/// configurations (a second run of a near-tie costs more than it tells it), two for one that
+/// compares readings one by one; the recommendation and its rivals are confirmed at the full
+/// protocol anyway.
+fn race_max_runs(pools_readings: bool) -> usize {
+    if pools_readings {
+        1
+    } else {
+        2
+    }
+}
 
 /// Configurations measured first that get a second exploring run whatever racing says: the
 /// replicated runs give the surrogate the noise of one exploring run, which three baseline runs
@@ -465,6 +484,7 @@ impl Study<'_> {
         let settings = self.explore_settings(config.batch_size, baseline);
         let run_cv = self.run_cv(baseline);
         let (goal, full, batch_size) = (self.goal, self.protocol.inferences, config.batch_size);
+        let max_runs = race_max_runs(self.strategy.pools_readings());
         // Racing: more runs only while this configuration's interval overlaps the incumbent's.
         let keep = move |runs: &[Run]| -> bool {
             // A second run of the first few configurations: the noise of one exploring run,
@@ -484,7 +504,7 @@ impl Study<'_> {
                 inferences: full,
                 batch_size,
             };
-            if runs.len() >= RACE_MAX_RUNS {
+            if runs.len() >= max_runs {
                 return false;
             }
             let se = run_cv / (runs.len() as f64).sqrt();
