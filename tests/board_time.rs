@@ -150,3 +150,66 @@ fn bench_reports_board_time_and_takes_a_mismatched_twin() {
             .stderr(predicates::str::contains(says));
     }
 }
+
+#[test]
+fn limits_nothing_can_meet_stop_the_search_early_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, limit) in [["--max-latency-ms", "50"], ["--max-power-w", "0.5"]]
+        .iter()
+        .enumerate()
+    {
+        let mut args = vec!["-m", "yolov4-tiny", "-d", "nano"];
+        args.extend(limit);
+        let r = tune_json(&args, &dir.path().join(format!("hopeless-{i}")));
+        let n = r["measured_configs"].as_u64().unwrap();
+        assert!(n <= 10, "{limit:?}: {n} measurements");
+        let why = r["stop_reason"].as_str().unwrap();
+        assert!(
+            why.starts_with("no configuration can meet the limits"),
+            "{why}"
+        );
+        assert_eq!(r["best_feasible"], false);
+    }
+    // A limit the board can meet is searched as usual.
+    let r = tune_json(
+        &["-m", "yolov4-tiny", "-d", "nano", "--max-power-w", "2.4"],
+        &dir.path().join("feasible"),
+    );
+    assert_eq!(r["best_feasible"], true);
+}
+
+#[test]
+fn a_rough_board_s_bench_prints_its_landscape_beside_the_real_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = json_of(
+        edgetune()
+            .args(["bench", "--rough", "--json", "--strategies", "bayes,random"])
+            .args(["--models", "resnet18", "--devices", "nano", "--seeds", "3"])
+            .args(["--budget", "30", "--out"])
+            .arg(dir.path().join("bench")),
+    );
+    assert_eq!(b["source"], "rough twin");
+    let rows = b["landscape"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    for l in rows {
+        assert_eq!(l["inside"], true, "{l}");
+    }
+    // Each study measured a board of its own, judged against its own rough grid: bayes's
+    // recommendations beat random's.
+    let med = |s: &str| {
+        b["strategies"][s]["final_regret_pct"]["median"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        med("bayes") < med("random"),
+        "{} {}",
+        med("bayes"),
+        med("random")
+    );
+    let md = std::fs::read_to_string(dir.path().join("bench/bench.md")).unwrap();
+    assert!(
+        md.contains("## The rough boards against real tables"),
+        "{md}"
+    );
+}

@@ -272,3 +272,73 @@ fn values_off_the_board_s_tables_get_no_board_files_and_a_note() {
         .code(2)
         .stderr(predicates::str::contains("no `time_s`"));
 }
+
+/// An own table of `cpus` x `gpus` single readings (no catalogue labels, so no prior): a smooth
+/// bowl whose lowest cell reads 600 J, and an isolated dip elsewhere reading 540 J, the table's
+/// lowest reading (a board whose best is a sharp dip).
+fn dipped_table(dir: &std::path::Path, cpus: u64, gpus: u64) -> std::path::PathBuf {
+    let mut csv = String::from("cpu_freq_khz,gpu_freq_hz,energy_j\n");
+    for c in 0..cpus {
+        for g in 0..gpus {
+            let bowl =
+                600.0 * (1.0 + 0.02 * (c as f64 - 3.0).powi(2) + 0.03 * (g as f64 - 1.0).powi(2));
+            let e = if (c, g) == (cpus - 1, gpus - 1) {
+                540.0
+            } else {
+                bowl
+            };
+            csv += &format!(
+                "{},{},{e}\n",
+                400_000 + 100_000 * c,
+                300_000_000 + 100_000_000 * g
+            );
+        }
+    }
+    let p = dir.join(format!("own-{cpus}x{gpus}.csv"));
+    std::fs::write(&p, csv).unwrap();
+    p
+}
+
+#[test]
+fn a_small_table_is_searched_whole_to_its_own_lowest_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    for (cpus, gpus) in [(6, 3), (12, 5)] {
+        let table = dipped_table(dir.path(), cpus, gpus);
+        let r: Value = json_of(
+            edgetune()
+                .args([
+                    "tune", "--model", "my-net", "--device", "my-board", "--json", "-q",
+                ])
+                .arg("--table")
+                .arg(&table)
+                .arg("--out")
+                .arg(dir.path().join(format!("tune-{cpus}"))),
+        );
+        // Reading a table costs no board time: up to 60 rows, the default reads it whole.
+        assert_eq!(r["budget"], cpus * gpus);
+        assert_eq!(r["measured_configs"], cpus * gpus);
+        assert_eq!(r["best"]["energy_j"], 540.0, "{}", r["final_choice"]);
+        assert!(r.get("lower_readings").is_none());
+    }
+    // bench --table reads an 18-row table whole by default and finds its dip every time.
+    let table = dipped_table(dir.path(), 6, 3);
+    let b: Value = json_of(
+        edgetune()
+            .args([
+                "bench",
+                "--json",
+                "--strategies",
+                "bayes,random",
+                "--seeds",
+                "3",
+            ])
+            .arg("--table")
+            .arg(&table)
+            .arg("--out")
+            .arg(dir.path().join("bench")),
+    );
+    for run in b["runs"].as_array().unwrap() {
+        assert_eq!(run["budget"], 18, "{run}");
+        assert_eq!(run["final_regret_pct"], 0.0, "{run}");
+    }
+}

@@ -97,6 +97,10 @@ const OUTLIER_Z: f64 = 3.0;
 /// one (they cannot tell 1 % from 3 % apart).
 const ROUGH_TAU: f64 = 0.03;
 
+/// Below this probability that the likeliest unmeasured configuration meets the limits (and
+/// none measured does), the search stops: nothing can meet them.
+const HOPELESS: f64 = 1e-3;
+
 /// Configurations with the lowest predicted value that remain candidates: this many per
 /// measurement left in the budget, plus [`FOCUS_MIN`].
 const FOCUS_PER_MEASUREMENT: usize = 4;
@@ -750,6 +754,7 @@ impl Strategy for Bayes {
         // With constraints: EI times the probability of meeting them, against the best
         // feasible point; before any point is feasible, the most probably feasible one.
         let mut pof = self.feasibility(h, &free_refs);
+        let likeliest = pof.iter().copied().fold(0.0, f64::max);
         // Late in the budget, only the configurations predicted lowest are worth a measurement:
         // far corners keep a large uncertainty, but on a landscape with a flat basin and sharp
         // dips the budget left is better spent sampling the basin.
@@ -768,6 +773,16 @@ impl Strategy for Bayes {
             .map(|i| mu_measured[i])
             .fold(f64::INFINITY, f64::min);
         if !incumbent.is_finite() {
+            // Nothing measured meets the limits. Once the initial design is in, a search whose
+            // models give no unmeasured configuration a real chance stops and says so, rather
+            // than spend the budget (hours of board time) on limits nothing meets.
+            if h.len() >= self.n_init && likeliest < HOPELESS {
+                self.stopped = Some(format!(
+                    "no configuration can meet the limits: none of the {} measured does, and by the models of the limits fitted to them the likeliest of the rest would with probability {likeliest:.1e}",
+                    h.len()
+                ));
+                return None;
+            }
             let i = crate::measure::stats::argmin(&pof.iter().map(|p| -p).collect::<Vec<_>>())?;
             return Some(free[i].clone());
         }

@@ -356,7 +356,13 @@ fn full_runs(m: &Measurement, inferences: u32) -> Vec<Run> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::Observation;
+    use crate::device::{Device, EnergyWindow, FreqSetting, VirtualMeter};
+    use crate::measure::ProtocolSettings;
+    use crate::space::{Axis, Config, Knob, Space};
+    use crate::strategy::{Observation, Strategy, StrategyInit};
+    use crate::study::{Exploration, Outcome, Prior, Study};
+    use crate::workload::{Meter, Workload, WorkloadRun};
+    use std::sync::{Arc, Mutex};
 
     fn obs(point: Point, value: f64, cv: f64, runs: u32) -> Observation {
         Observation {
@@ -393,5 +399,202 @@ mod tests {
         assert!((expected_gain(0.03, 0.0) - 0.03).abs() < 1e-12);
         assert_eq!(expected_gain(-0.03, 0.0), 0.0);
         assert!(expected_gain(0.0, 0.02f64.powi(2)) > expected_gain(0.0, 0.01f64.powi(2)));
+    }
+
+    /// A board measured exactly: one GPU-clock axis (1 to 10 Hz, batch 8), each clock's energy
+    /// per full run of 3200 inferences, screening runs reading `screened[i]` times as much per
+    /// inference; under the governors 150 J.
+    #[derive(Clone)]
+    struct Land {
+        now: Arc<Mutex<(FreqSetting, VirtualMeter)>>,
+        full: Vec<f64>,
+        screened: Vec<f64>,
+    }
+
+    impl Device for Land {
+        fn backend(&self) -> crate::device::BackendKind {
+            crate::device::BackendKind::Sim
+        }
+        fn apply(&mut self, s: &FreqSetting) -> Result<(), DeviceError> {
+            self.now.lock().unwrap().0 = *s;
+            Ok(())
+        }
+        fn window_begin(&mut self) -> Result<(), DeviceError> {
+            self.now.lock().unwrap().1.begin();
+            Ok(())
+        }
+        fn window_end(&mut self) -> Result<EnergyWindow, DeviceError> {
+            self.now.lock().unwrap().1.end()
+        }
+        fn restore(&mut self) -> Result<(), DeviceError> {
+            self.now.lock().unwrap().0 = FreqSetting::Dvfs;
+            Ok(())
+        }
+    }
+
+    impl Workload for Land {
+        fn name(&self) -> String {
+            "land".into()
+        }
+        fn run(&mut self, _: u32, n: u32, m: &mut dyn Meter) -> Result<WorkloadRun, DeviceError> {
+            m.begin()?;
+            let mut now = self.now.lock().unwrap();
+            let per_run = match now.0 {
+                FreqSetting::Pinned { gpu_freq_hz, .. } => {
+                    let i = gpu_freq_hz as usize - 1;
+                    self.full[i] * if n < 3200 { self.screened[i] } else { 1.0 }
+                }
+                FreqSetting::Dvfs => 150.0,
+            };
+            now.1.advance(n as f64 * 0.01, per_run * n as f64 / 3200.0);
+            drop(now);
+            m.end()?;
+            Ok(WorkloadRun::default())
+        }
+    }
+
+    fn land_space() -> Space {
+        Space::from_axes(
+            vec![Axis {
+                knob: Knob::GpuFreqHz,
+                values: (1..=10).collect(),
+            }],
+            Config::new(1_000_000, 0, 8),
+        )
+    }
+
+    /// A study of `strategy` on `land` that measures every configuration, exploring as given.
+    fn study_on(land: &Land, strategy: Box<dyn Strategy>, exploration: Exploration) -> Outcome {
+        let space = land_space();
+        let (mut dev, mut wl) = (land.clone(), land.clone());
+        let mut study = Study {
+            space: &space,
+            device: &mut dev,
+            workload: &mut wl,
+            strategy,
+            budget: 10,
+            protocol: ProtocolSettings {
+                warmup_inferences: 0,
+                ..ProtocolSettings::default()
+            },
+            baseline_batch: 8,
+            journal: None,
+            prior: Prior::default(),
+            interrupt: None,
+            goal: Default::default(),
+            exploration,
+        };
+        study.run(|_| {}).unwrap()
+    }
+
+    fn land(full: [f64; 10], screened: [f64; 10]) -> Land {
+        Land {
+            now: Arc::new(Mutex::new((FreqSetting::Dvfs, VirtualMeter::default()))),
+            full: full.to_vec(),
+            screened: screened.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_confirmation_that_moves_three_times_still_ends_confirmed_at_the_lowest_figure() {
+        // Screening runs read the first four clocks low; at the full protocol the first three
+        // are the worst of all and the fourth is the best. Each confirmation moves the
+        // recommendation on.
+        let l = land(
+            [
+                110.0, 109.0, 108.0, 95.0, 100.0, 100.0, 101.0, 102.0, 103.0, 104.0,
+            ],
+            [
+                90.0 / 110.0,
+                91.0 / 109.0,
+                92.0 / 108.0,
+                93.0 / 95.0,
+                1.0,
+                1.0,
+                1.0,
+                1.0,
+                1.0,
+                1.0,
+            ],
+        );
+        let init = StrategyInit::new(vec![10], 1, 10);
+        let o = study_on(
+            &l,
+            crate::strategy::make("random", &init).unwrap(),
+            Exploration {
+                race: true,
+                screen_inferences: Some(400),
+            },
+        );
+        let gpu = |i: usize| o.measured[i].config.gpu_freq_hz;
+        let named: Vec<u64> = o.choice.candidates.iter().map(|i| gpu(*i)).collect();
+        // Round 1 confirms clock 1 (110 J); round 2 its rivals 2 and 3 (109, 108 J); round 3
+        // clock 4 (95 J) and one more rival. Each round moved the recommendation on.
+        assert_eq!(named[..4], [1, 2, 3, 4], "{named:?}");
+        let best = o.best().unwrap();
+        assert_eq!(best.config.gpu_freq_hz, 4, "{named:?}");
+        assert!(o.best_full, "the recommendation ends at the full protocol");
+        assert!((best.measurement.energy_j - 95.0).abs() < 1e-9);
+        assert_eq!(o.recommended.last().map(|i| gpu(*i)), Some(4));
+    }
+
+    /// A strategy that recommends clock 5 whatever was measured, and says its model agrees.
+    struct Stubborn;
+    impl Strategy for Stubborn {
+        fn name(&self) -> &'static str {
+            "stubborn"
+        }
+        fn ask(&mut self, h: &History) -> Option<Point> {
+            (0..10).map(|i| vec![i]).find(|p| !h.contains(p))
+        }
+        fn recommend(&mut self, _: &History) -> Option<Point> {
+            Some(vec![4])
+        }
+        fn estimates(&mut self, h: &History) -> Option<HashMap<Point, (f64, f64)>> {
+            Some(
+                h.iter()
+                    .map(|o| {
+                        (
+                            o.point.clone(),
+                            (if o.point == [4] { 0.0 } else { 1.0 }, 1e-6),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    #[test]
+    fn a_full_protocol_reading_two_standard_errors_below_the_recommendation_takes_its_place() {
+        // Every configuration at the full protocol; clock 5 (the strategy's pick) reads 100 J,
+        // clock 8 reads 90 J, exactly: 10 % lower, far beyond two standard errors.
+        let l = land(
+            [
+                120.0, 118.0, 115.0, 110.0, 100.0, 105.0, 95.0, 90.0, 99.0, 104.0,
+            ],
+            [1.0; 10],
+        );
+        let o = study_on(&l, Box::new(Stubborn), Exploration::default());
+        let best = o.best().unwrap();
+        assert_eq!(best.config.gpu_freq_hz, 8);
+        assert!(o.best_full);
+        assert!(o.choice.unresolved.is_empty());
+        // A reading within two standard errors does not: 99.5 J against 100 J.
+        let mut near = [
+            120.0, 118.0, 115.0, 110.0, 100.0, 105.0, 101.0, 99.5, 102.0, 104.0,
+        ];
+        let o = study_on(
+            &land(near, [1.0; 10]),
+            Box::new(Stubborn),
+            Exploration::default(),
+        );
+        assert_eq!(o.best().unwrap().config.gpu_freq_hz, 5);
+        near[7] = 95.0;
+        let o = study_on(
+            &land(near, [1.0; 10]),
+            Box::new(Stubborn),
+            Exploration::default(),
+        );
+        assert_eq!(o.best().unwrap().config.gpu_freq_hz, 8);
     }
 }
