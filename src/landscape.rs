@@ -8,9 +8,18 @@
 //! page uses, so a rough grid can be checked against the real tables' ranges.
 
 use crate::catalog::TwinRough;
-use crate::measure::stats;
 use crate::space::{Config, Knob};
 use serde::{Deserialize, Serialize};
+use statrs::statistics::{Data, Median, OrderStatistics};
+
+/// The median and 90th percentile of `x` (NaN when empty).
+fn median_p90(x: &[f64]) -> (f64, f64) {
+    if x.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut d = Data::new(x.to_vec());
+    (d.median(), d.percentile(90))
+}
 
 /// A rough board's persistent structure: the catalogue's parameters and a seed (one seed, one
 /// board).
@@ -142,18 +151,21 @@ impl Stats {
         }
         let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         sorted.sort_by(f64::total_cmp);
-        let best_i = stats::argmin(values).unwrap_or(0);
+        let best_i = (0..values.len())
+            .min_by(|a, b| values[*a].total_cmp(&values[*b]))
+            .unwrap_or(0);
         let best = values[best_i];
         let around: Vec<f64> = neighbours(dims, best_i)
             .into_iter()
             .filter(|j| ok(*j))
             .map(|j| (values[j] / best - 1.0) * 100.0)
             .collect();
+        let (diff_median, diff_p90) = median_p90(&diffs);
         Stats {
             local_minima_pct: 100.0 * minima as f64 / counted.max(1) as f64,
-            neighbour_diff_median_pct: stats::median(&diffs),
-            neighbour_diff_p90_pct: stats::percentile(&diffs, 0.9),
-            best_vs_neighbours_pct: stats::median(&around),
+            neighbour_diff_median_pct: diff_median,
+            neighbour_diff_p90_pct: diff_p90,
+            best_vs_neighbours_pct: median_p90(&around).0,
             within_2pct: sorted.iter().filter(|v| **v <= best * 1.02).count(),
             second_best_pct: sorted.get(1).map_or(0.0, |s| (s / best - 1.0) * 100.0),
         }
@@ -261,7 +273,7 @@ mod tests {
         let f: Vec<f64> = (0..2000u64)
             .map(|i| r.factor(&Config::new(100_000 + i, 614_400_000, 8)).ln())
             .collect();
-        let sd = stats::std_dev(&f);
+        let sd = statrs::statistics::Statistics::std_dev(&f);
         assert!((0.02..0.08).contains(&sd), "sd {sd}");
         let flat = Roughness {
             params: TwinRough {

@@ -522,9 +522,14 @@ impl Report {
     pub fn exploration_words(&self) -> String {
         let e = &self.exploration;
         let mut parts = Vec::new();
-        if e.race {
+        if e.race && crate::strategy::pools_readings(&self.strategy) {
             parts.push(
-                "racing (one run first, more only while a configuration could still be the best)"
+                "one exploring run a configuration (two for the first four: the noise of one run, measured)"
+                    .to_string(),
+            );
+        } else if e.race {
+            parts.push(
+                "racing (one run first, a second only while a configuration could still be the best)"
                     .to_string(),
             );
         }
