@@ -136,6 +136,16 @@ impl BenchFleetArgs {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let prior =
+            match self.board_time.prior() {
+                edgetune::app::PriorChoice::Auto | edgetune::app::PriorChoice::Twin => true,
+                edgetune::app::PriorChoice::None => false,
+                edgetune::app::PriorChoice::Dir(_) => return Err(UsageError(
+                    "bench-fleet takes --prior twin or none: its boards are the catalogue's twin"
+                        .into(),
+                )
+                .into()),
+            };
         Ok(edgetune::fleet_bench::FleetBenchOptions {
             model: self.model.clone(),
             device: self.device.clone(),
@@ -154,6 +164,7 @@ impl BenchFleetArgs {
                 edgetune::strategy::pools_readings(&self.strategy),
             ),
             lease_s: self.lease_s,
+            prior,
         })
     }
 }

@@ -44,6 +44,8 @@ pub struct FleetBenchOptions {
     pub exploration: Exploration,
     /// Claim lease, seconds.
     pub lease_s: f64,
+    /// Whether the search starts from the catalogue twin's prior (`--prior twin`, the default).
+    pub prior: bool,
 }
 
 /// One study of the bench.
@@ -129,9 +131,40 @@ fn header(o: &FleetBenchOptions, s: &Setup<'_>, seed: u64) -> StudyHeader {
         space: s.space.clone(),
         goal: Goal::default(),
         exploration: o.exploration,
-        prior: "the catalogue's digital twin".into(),
-        args: Vec::new(),
+        prior: if o.prior {
+            "the catalogue's digital twin".into()
+        } else {
+            "none".into()
+        },
+        args: tune_args(o, seed),
     }
+}
+
+/// The `tune` arguments of one study of the bench, recorded so that `study report` rebuilds it.
+fn tune_args(o: &FleetBenchOptions, seed: u64) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--model",
+        &o.model,
+        "--device",
+        &o.device,
+        "--strategy",
+        &o.strategy,
+        "--seed",
+        &seed.to_string(),
+        "--budget",
+        &o.budget.to_string(),
+        "--screen-inferences",
+        &o.exploration.screen_inferences.unwrap_or(0).to_string(),
+        "--prior",
+        if o.prior { "twin" } else { "none" },
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    if !o.exploration.race {
+        args.push("--no-race".into());
+    }
+    args
 }
 
 /// The study of the bench on a device (no records, no prior).
@@ -292,13 +325,16 @@ pub fn run(
     model.twin_for(&board.board.id)?;
     let space = Space::new(board, model, None, &[])?;
     let goal = Goal::default();
-    let init = StrategyInit::for_space(&space, 0, o.budget).with_prior(crate::study::twin_prior(
-        board,
-        model,
-        &space,
-        &goal,
-        o.protocol.inferences,
-    ));
+    let mut init = StrategyInit::for_space(&space, 0, o.budget);
+    if o.prior {
+        init = init.with_prior(crate::study::twin_prior(
+            board,
+            model,
+            &space,
+            &goal,
+            o.protocol.inferences,
+        ));
+    }
     strategy::make(&o.strategy, &init)?;
     let s = Setup {
         board,

@@ -269,7 +269,11 @@ fn tune_with_a_storage_resumes_from_it_and_never_overwrites_a_study() {
 fn bad_storages_and_names_exit_2_with_what_to_give() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("s.db").display());
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["bench-fleet", "--seeds", "1", "--prior", "earlier-tune"],
+            "bench-fleet takes --prior twin or none",
+        ),
         (
             &["worker", "--board-id", "x"],
             "worker needs --storage URL and --study NAME",
@@ -325,6 +329,41 @@ fn bad_storages_and_names_exit_2_with_what_to_give() {
     }
     let listed = json_of(edgetune().args(["study", "list", "--json", "--storage", &url]));
     assert_eq!(listed, serde_json::json!([]));
+}
+
+#[test]
+fn a_study_of_bench_fleet_in_a_storage_can_be_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("b.db").display());
+    edgetune()
+        .current_dir(dir.path())
+        .args([
+            "bench-fleet",
+            "--seeds",
+            "1",
+            "--workers",
+            "2",
+            "--budget",
+            "8",
+        ])
+        .args(["--twin-sleep", "0", "--prior", "none", "--storage", &url])
+        .args(["--out", "bench"])
+        .assert()
+        .success();
+    let listed = json_of(edgetune().args(["study", "list", "--json", "--storage", &url]));
+    let name = listed[0]["name"].as_str().unwrap().to_string();
+    edgetune()
+        .current_dir(dir.path())
+        .args(["study", "report", "--storage", &url, "--study", &name])
+        .args(["--out", "report"])
+        .assert()
+        .success();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["measured_configs"], 8, "{report}");
+    assert_eq!(report["prior"], "none", "{report}");
+    assert_eq!(report["boards"].as_array().unwrap().len(), 2, "{report}");
 }
 
 #[test]

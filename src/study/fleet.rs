@@ -8,8 +8,9 @@
 //! proposal moves away from it. Boards of one kind differ by a few
 //! percent in power: every value the strategy sees is divided by its board's offset, the ratio of
 //! that board's DVFS baseline to the geometric mean of all boards' baselines (the one
-//! configuration every board measures), so the search is about configurations, not about which
-//! board measured them. [`outcome`] rebuilds what a study found from its records (`study
+//! configuration every board measures), shrunk toward 1 by how much of the boards' spread their
+//! baselines' own noise explains, so the search is about configurations, not about which board
+//! measured them. The final choice's candidates are confirmed by one board. [`outcome`] rebuilds what a study found from its records (`study
 //! report`), exactly as `tune` would have found it for the same records in the same order.
 
 use super::choice::{self, FinalChoice};
@@ -63,16 +64,55 @@ pub fn board_offsets(records: &[StoredRecord], batch: u32) -> HashMap<String, f6
 
 fn offsets_of(baselines: &HashMap<String, Measurement>) -> HashMap<String, f64> {
     // Summed in the boards' order, so that every worker computes the same offsets bit for bit.
-    let by_board: BTreeMap<&String, f64> = baselines
+    let by_board: BTreeMap<&String, (f64, f64)> = baselines
         .iter()
-        .map(|(b, m)| (b, m.energy_j.ln()))
+        .map(|(b, m)| (b, (m.energy_j.ln(), ln_mean_var(m))))
         .collect();
     let n = by_board.len().max(1) as f64;
-    let mean = by_board.values().sum::<f64>() / n;
+    let mean = by_board.values().map(|(l, _)| l).sum::<f64>() / n;
+    // Empirical Bayes: a baseline is one noisy reading of its board's offset, so each raw offset
+    // shrinks toward the fleet's mean by how much of the spread its own noise explains. Boards
+    // that are alike get offsets near 0 instead of their baselines' noise, which would otherwise
+    // reach every value those boards measure; boards that differ keep most of theirs.
+    let noise = by_board.values().map(|(_, v)| v).sum::<f64>() / n;
+    let spread = if n > 1.0 {
+        by_board
+            .values()
+            .map(|(l, _)| (l - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0)
+    } else {
+        0.0
+    };
+    let between = (spread - noise).max(0.0);
     by_board
         .into_iter()
-        .map(|(b, l)| (b.clone(), l - mean))
+        .map(|(b, (l, v))| {
+            let keep = if between + v > 0.0 {
+                between / (between + v)
+            } else {
+                1.0
+            };
+            (b.clone(), keep * (l - mean))
+        })
         .collect()
+}
+
+/// The variance of ln(a measurement's mean energy) from the spread of its runs (0 for fewer
+/// than two runs).
+fn ln_mean_var(m: &Measurement) -> f64 {
+    let logs: Vec<f64> = m
+        .runs
+        .iter()
+        .filter(|r| r.energy_j > 0.0)
+        .map(|r| r.energy_j.ln())
+        .collect();
+    let k = logs.len() as f64;
+    if k < 2.0 {
+        return 0.0;
+    }
+    let mean = logs.iter().sum::<f64>() / k;
+    logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (k - 1.0) / k
 }
 
 /// Each board's DVFS baseline at `batch` (the first recorded).
@@ -117,6 +157,9 @@ struct Replayed {
 /// them; `asks`: ask before each, as the loop does (the strategy's state then matches a study
 /// that measured them itself).
 fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
+    // A report replays the loop exactly (its trace is the recommendation after each record); a
+    // claim needs the last recommendation only, and each one is a surrogate fit.
+    let trace = asks;
     let bases = baselines(records, study.baseline_batch);
     let offsets = offsets_of(&bases);
     // Each board's offset and its baseline in the study's common units, computed once.
@@ -161,7 +204,9 @@ fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
                     from_journal: false,
                 });
                 measured_offsets.push(off);
-                study.recommend(&mut f);
+                if trace {
+                    study.recommend(&mut f);
+                }
             }
             super::JournalRecord::Confirmed {
                 config,
@@ -187,8 +232,10 @@ fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
                 if !confirmed.contains(&i) {
                     confirmed.push(i);
                 }
-                f.recommended.pop();
-                study.recommend(&mut f);
+                if trace {
+                    f.recommended.pop();
+                    study.recommend(&mut f);
+                }
             }
             super::JournalRecord::Failed { config, error } => {
                 let Some(point) = study.space.point_of(config) else {
@@ -209,6 +256,9 @@ fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
             }
             super::JournalRecord::Baseline { .. } | super::JournalRecord::Study(_) => {}
         }
+    }
+    if !trace && !f.measured.is_empty() {
+        study.recommend(&mut f);
     }
     Replayed {
         f,
@@ -359,7 +409,7 @@ fn decide(
     if done >= study.budget {
         // Every exploring measurement is in: confirm the recommendation if it was raced or screened.
         return if exploring.is_empty() {
-            confirmation(study, view, &f, &confirmed, &claimed)
+            confirmation(study, view, board, &f, &confirmed, &claimed)
         } else {
             Decision::only(Choice::Wait)
         };
@@ -403,11 +453,13 @@ fn decide(
 }
 
 /// The next candidate of the final choice to confirm at the full protocol (the recommendation,
-/// then its rivals: see [`choice`]), one claim each and at most as many as a study confirms;
-/// done when every candidate meets the protocol.
+/// then its rivals: see [`choice`]), one claim each and at most as many as a study confirms; done
+/// when every candidate meets the protocol. One board confirms them all, as `tune` does: figures
+/// of one board compare without the error of two boards' offsets, and drift hits them alike.
 fn confirmation(
     study: &mut Study,
     view: &StudyView,
+    board: &str,
     f: &Found,
     confirmed: &[usize],
     claimed: &HashSet<ClaimKey>,
@@ -415,33 +467,70 @@ fn confirmation(
     let Some(b) = f.best else {
         return Decision::done_or_wait(view);
     };
+    if confirming_elsewhere(view, board) {
+        return Decision::only(Choice::Wait);
+    }
     let limit = choice::MAX_ROUNDS * (1 + choice::MAX_RIVALS);
-    let point = study.space.point_of(&f.measured[b].config);
+    // As a study's final choice: first the recommendation and its rivals, then only what may
+    // beat the best confirmed figure (the values the strategy saw, in the study's units).
+    let value = |i: &usize| {
+        study
+            .space
+            .point_of(&f.measured[*i].config)
+            .and_then(|p| f.history.get(&p))
+            .map_or(f64::INFINITY, |o| o.value)
+    };
+    let leader = confirmed
+        .iter()
+        .filter(|i| study.is_full(&f.measured[**i].measurement))
+        .min_by(|a, b| value(a).total_cmp(&value(b)))
+        .copied();
+    let anchor = leader.unwrap_or(b);
+    let point = study.space.point_of(&f.measured[anchor].config);
     let model = study.strategy.estimates(&f.history);
     let rivals = point.map_or(Vec::new(), |p| {
         choice::rivals(&f.history, model.as_ref(), &p)
     });
-    let next = std::iter::once(b)
+    let key = |i: usize| ClaimKey {
+        config: f.measured[i].config,
+        confirm: true,
+    };
+    // Every candidate not yet at the full protocol; each is a claim of its own, so several
+    // boards confirm candidates at once.
+    let open: Vec<usize> = leader
+        .map_or(Some(b), |_| None)
+        .into_iter()
         .chain(rivals.iter().filter_map(|p| f.index.get(p).copied()))
-        .find(|i| !study.is_full(&f.measured[*i].measurement));
-    match next {
-        Some(i) if confirmed.len() < limit => {
-            let m = &f.measured[i];
-            let key = ClaimKey {
-                config: m.config,
-                confirm: true,
-            };
-            if claimed.contains(&key) {
-                return Decision::only(Choice::Wait);
-            }
-            Decision {
-                choice: Choice::Measure(key),
-                incumbent: None,
-                confirming: Some(m.measurement.clone()),
-            }
-        }
+        .filter(|i| !study.is_full(&f.measured[*i].measurement))
+        .collect();
+    match open.iter().find(|i| !claimed.contains(&key(**i))) {
+        Some(&i) if confirmed.len() < limit => Decision {
+            choice: Choice::Measure(key(i)),
+            incumbent: None,
+            confirming: Some(f.measured[i].measurement.clone()),
+        },
+        None if !open.is_empty() && confirmed.len() < limit => Decision::only(Choice::Wait),
         _ => Decision::done_or_wait(view),
     }
+}
+
+/// Whether another board owns the final choice and is measuring now: it holds a confirming
+/// claim, or wrote the latest confirmation and holds a claim. A board that vanished holds none
+/// (its lease runs out), and whoever asks next goes on with the candidates.
+fn confirming_elsewhere(view: &StudyView, board: &str) -> bool {
+    let owner = view
+        .claims
+        .iter()
+        .find(|c| c.key.confirm)
+        .map(|c| &c.origin.board)
+        .or_else(|| {
+            view.records
+                .iter()
+                .rev()
+                .find(|r| matches!(r.record, super::JournalRecord::Confirmed { .. }))
+                .map(|r| &r.origin.board)
+        });
+    owner.is_some_and(|o| o != board && view.claims.iter().any(|c| &c.origin.board == o))
 }
 
 /// `measured` with each configuration being measured elsewhere told as measured. The kriging
@@ -722,5 +811,68 @@ fn describe(r: &super::JournalRecord) -> String {
         }
         super::JournalRecord::Failed { config, error } => format!("{config}: failed: {error}"),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::Run;
+
+    /// A baseline of three runs with the given energies.
+    fn baseline(runs_j: [f64; 3]) -> Measurement {
+        let energy_j = runs_j.iter().sum::<f64>() / 3.0;
+        Measurement {
+            setting: crate::device::FreqSetting::Dvfs,
+            batch_size: 4,
+            inferences: 3200,
+            energy_j,
+            time_s: 10.0,
+            avg_power_w: energy_j / 10.0,
+            energy_per_inference_mj: energy_j / 3.2,
+            cv: 0.0,
+            converged: true,
+            runs: runs_j
+                .iter()
+                .map(|&energy_j| Run {
+                    energy_j,
+                    time_s: 10.0,
+                })
+                .collect(),
+            wall_s: 30.0,
+            rail_energy_j: Default::default(),
+            window_repeats: 1,
+        }
+    }
+
+    fn offsets(boards: &[[f64; 3]]) -> Vec<f64> {
+        let bases: HashMap<String, Measurement> = boards
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("b{i}"), baseline(*r)))
+            .collect();
+        let o = offsets_of(&bases);
+        (0..boards.len()).map(|i| o[&format!("b{i}")]).collect()
+    }
+
+    #[test]
+    fn boards_whose_baselines_differ_by_their_noise_alone_get_no_offset() {
+        // Means 100 and 101: 1 % apart, each from runs 5 % apart.
+        let o = offsets(&[[95.0, 100.0, 105.0], [97.0, 101.0, 105.0]]);
+        assert!(o.iter().all(|x| x.abs() < 1e-12), "{o:?}");
+    }
+
+    #[test]
+    fn boards_far_apart_keep_nearly_all_of_their_offsets() {
+        // 20 % apart, each from runs within 0.4 %: the offsets stay near +-9 %.
+        let o = offsets(&[[100.0, 100.2, 100.4], [120.0, 120.24, 120.48]]);
+        let raw = 1.2f64.ln() / 2.0;
+        assert!((o[1] - raw).abs() < 0.01 * raw, "{o:?} against {raw}");
+        assert!((o[0] + o[1]).abs() < 1e-9, "{o:?}");
+    }
+
+    #[test]
+    fn one_board_has_no_offset() {
+        assert_eq!(offsets(&[[100.0, 101.0, 102.0]]), vec![0.0]);
     }
 }
