@@ -169,6 +169,9 @@ fn limits_nothing_can_meet_stop_the_search_early_and_say_so() {
             "{why}"
         );
         assert_eq!(r["best_feasible"], false);
+        // The least infeasible recommendation is a confirmed figure too (with the latency limit
+        // the strategy moves to another configuration once its first choice is confirmed).
+        assert_eq!(r["best_confirmed"], true, "{limit:?}");
     }
     // A limit the board can meet is searched as usual.
     let r = tune_json(

@@ -12,7 +12,7 @@ pub mod sweep;
 use crate::measure::Measurement;
 use crate::objective::Quantities;
 use crate::space::{Config, Knob};
-use crate::study::Outcome;
+use crate::study::{Outcome, StopReason};
 use serde::{Deserialize, Serialize};
 
 /// Energy, time and power of a measurement, as every output writes them (flattened into its
@@ -571,7 +571,15 @@ impl Report {
             }
             (true, true, None) => "; the recommendation was confirmed at the full protocol".into(),
             (true, false, _) if replay => "; the recommendation does NOT meet the full protocol: the table holds fewer readings of it than the protocol's runs (or their CV is above the target)".into(),
-            (true, false, _) => "; the recommendation is NOT confirmed at the full protocol: a signal stopped the study first, so its figure comes from exploring runs".into(),
+            (true, false, _) => format!(
+                "; the recommendation is NOT confirmed at the full protocol: {}, so its figure comes from exploring runs",
+                // Only a signal should leave it unconfirmed; anything else is said as it was.
+                if self.stop_reason == StopReason::Interrupted.to_string() {
+                    "a signal stopped the study first".to_string()
+                } else {
+                    format!("its confirmation did not finish (the study: {})", self.stop_reason)
+                }
+            ),
         };
         format!("{how}{prior}{confirmed}")
     }

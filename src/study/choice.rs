@@ -145,7 +145,13 @@ impl super::Study<'_> {
             let Some(a) = anchor else { break };
             let model = self.strategy.estimates(&f.history);
             let point = self.point_of(f, a);
-            let mut named: Vec<usize> = if round == 0 { vec![a] } else { Vec::new() };
+            // The anchor is named when it still needs the protocol: the first recommendation,
+            // or a later one the strategy moved to when no candidate meets the limits.
+            let mut named: Vec<usize> = if round == 0 || !self.is_full(&f.measured[a].measurement) {
+                vec![a]
+            } else {
+                Vec::new()
+            };
             if round == 0 && self.device.backend() == crate::device::BackendKind::Replay {
                 named.extend(
                     lowest_readings(&f.history, TABLE_LOWEST)
@@ -175,7 +181,7 @@ impl super::Study<'_> {
             }
             f.recommended.pop();
             self.recommend(f);
-            anchor = self.leader(f, &choice.candidates, baseline).or(anchor);
+            anchor = self.leader(f, &choice.candidates, baseline).or(f.best);
         }
         self.settle(f, &mut choice, baseline);
         Ok(choice)
@@ -187,6 +193,34 @@ impl super::Study<'_> {
             .iter()
             .map(|i| (*i, self.judged(&f.measured[*i].measurement, baseline).0))
             .filter(|(_, v)| v.is_finite())
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    }
+
+    /// When no candidate meets the limits and the strategy's recommendation is not at the full
+    /// protocol: the candidate at the full protocol that misses them by the least, so that the
+    /// least infeasible recommendation is a confirmed figure too.
+    fn least_infeasible(
+        &self,
+        f: &Found,
+        candidates: &[usize],
+        baseline: &Measurement,
+    ) -> Option<usize> {
+        if f.best
+            .is_some_and(|b| self.is_full(&f.measured[b].measurement))
+        {
+            return None;
+        }
+        candidates
+            .iter()
+            .filter(|i| self.is_full(&f.measured[**i].measurement))
+            .map(|i| {
+                let full = f.measured[*i]
+                    .measurement
+                    .at_length(self.protocol.inferences);
+                let g = self.goal.measured_constraints(&full, baseline);
+                (*i, crate::objective::violation(&g))
+            })
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(i, _)| i)
     }
@@ -204,7 +238,10 @@ impl super::Study<'_> {
             .iter()
             .map(|m| self.judged(&m.measurement, baseline))
             .collect();
-        let mut winner = self.leader(f, &choice.candidates, baseline).or(f.best);
+        let mut winner = self
+            .leader(f, &choice.candidates, baseline)
+            .or_else(|| self.least_infeasible(f, &choice.candidates, baseline))
+            .or(f.best);
         // A full-protocol reading well below the winner is the better figure in hand.
         while let Some(w) = winner {
             let (vw, sw) = judged[w];
