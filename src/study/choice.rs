@@ -11,8 +11,7 @@
 //! winner by more than two standard errors: such a reading takes its place.
 
 use super::{Event, Found, JournalRecord, StudyError};
-use crate::device::DeviceError;
-use crate::measure::protocol::{measure_how, How, KeepGoing};
+use crate::measure::protocol::KeepGoing;
 use crate::measure::{Measurement, Run};
 use crate::objective::Quantities;
 use crate::space::Point;
@@ -353,27 +352,9 @@ impl super::Study<'_> {
         let earlier = full_runs(m, self.protocol.inferences);
         let before = earlier.len();
         let once = move |runs: &[Run]| runs.len() <= before;
-        let how = How {
-            stop: self.interrupt.as_deref(),
-            earlier: &earlier,
-            keep_going: Some(&once as &KeepGoing),
-        };
-        let mut next = match measure_how(
-            self.device,
-            self.workload,
-            &config.setting(),
-            config.batch_size,
-            &self.protocol,
-            &how,
-        ) {
-            Ok(next) => next,
-            Err(DeviceError::Interrupted) => return Ok(None),
-            Err(source) => {
-                return Err(StudyError::Device {
-                    what: format!("confirming {config}"),
-                    source,
-                })
-            }
+        let Some(mut next) = self.at_full_protocol(config, &earlier, Some(&once as &KeepGoing))?
+        else {
+            return Ok(None);
         };
         next.wall_s += m.wall_s;
         Ok(Some(next))
@@ -393,7 +374,7 @@ fn full_runs(m: &Measurement, inferences: u32) -> Vec<Run> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::{Device, EnergyWindow, FreqSetting, VirtualMeter};
+    use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
     use crate::measure::ProtocolSettings;
     use crate::space::{Axis, Config, Knob, Space};
     use crate::strategy::{Observation, Strategy, StrategyInit};

@@ -552,6 +552,36 @@ impl Study<'_> {
         Ok(Taken::Measured(m, false))
     }
 
+    /// `config` measured through the protocol from its `earlier` runs (until `keep_going` says
+    /// stop, or the protocol is met), as a confirmation; `None` when a signal stopped it.
+    fn at_full_protocol(
+        &mut self,
+        config: Config,
+        earlier: &[crate::measure::Run],
+        keep_going: Option<&KeepGoing>,
+    ) -> Result<Option<Measurement>, StudyError> {
+        let how = How {
+            stop: self.interrupt.as_deref(),
+            earlier,
+            keep_going,
+        };
+        match measure_how(
+            self.device,
+            self.workload,
+            &config.setting(),
+            config.batch_size,
+            &self.protocol,
+            &how,
+        ) {
+            Ok(m) => Ok(Some(m)),
+            Err(DeviceError::Interrupted) => Ok(None),
+            Err(source) => Err(StudyError::Device {
+                what: format!("confirming {config}"),
+                source,
+            }),
+        }
+    }
+
     /// Measures `m` (of `config`) again at the full protocol, counting its runs when they were
     /// full-length; journals the result. `None` when a signal stopped it.
     fn confirm(
@@ -564,27 +594,8 @@ impl Study<'_> {
         } else {
             Vec::new()
         };
-        let how = How {
-            stop: self.interrupt.as_deref(),
-            earlier: &earlier,
-            keep_going: None,
-        };
-        let mut full = match measure_how(
-            self.device,
-            self.workload,
-            &config.setting(),
-            config.batch_size,
-            &self.protocol,
-            &how,
-        ) {
-            Ok(full) => full,
-            Err(DeviceError::Interrupted) => return Ok(None),
-            Err(source) => {
-                return Err(StudyError::Device {
-                    what: format!("confirming {config}"),
-                    source,
-                })
-            }
+        let Some(mut full) = self.at_full_protocol(config, &earlier, None)? else {
+            return Ok(None);
         };
         // What the configuration cost in all: exploring it, then confirming it.
         full.wall_s += m.wall_s;
