@@ -1029,6 +1029,11 @@ impl BenchArgs {
 /// `tune` options that say how to show a study, not what it is: never recorded.
 const NOT_RECORDED: [&str; 6] = ["out", "resume", "json", "quiet", "storage", "study"];
 
+/// Options that say what runs on this machine and where it writes: each run brings its own,
+/// and stored arguments (a journal, a database) never supply them, so whoever can write to a
+/// study cannot run a command or pick files on the boards that measure it. Never recorded.
+const MACHINE_LOCAL: [&str; 3] = ["workload_cmd", "sysfs_root", "state_file"];
+
 /// The command line to parse, and (for `tune` and `study create`) the study's arguments to
 /// record with it. `tune --resume DIR` takes the arguments recorded in DIR's journal, `tune
 /// --storage URL --study NAME --resume` and `worker` those recorded with the stored study; the
@@ -1077,14 +1082,32 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
         }),
     };
     let earlier = groups(sub, &earlier);
+    let ignored: Vec<String> = earlier
+        .iter()
+        .filter(|(id, _)| MACHINE_LOCAL.contains(&id.as_str()))
+        .filter_map(|(_, t)| {
+            t.first()
+                .map(|f| f.split('=').next().unwrap_or(f).to_string())
+        })
+        .collect();
+    if !ignored.is_empty() {
+        eprintln!(
+            "note: the stored study's {} not used: a journal or database never decides what runs here or where edgetune writes; give {} on this command line",
+            ignored.join(", ") + if ignored.len() == 1 { " is" } else { " are" },
+            if ignored.len() == 1 { "it" } else { "them" }
+        );
+    }
     let mut merged: Vec<(String, Vec<String>)> = earlier
         .into_iter()
+        .filter(|(id, _)| !MACHINE_LOCAL.contains(&id.as_str()))
         .filter(|(id, _)| now.iter().all(|(n, _)| n != id))
         .collect();
     merged.extend(now);
     let record = merged
         .iter()
-        .filter(|(id, _)| !NOT_RECORDED.contains(&id.as_str()))
+        .filter(|(id, _)| {
+            !NOT_RECORDED.contains(&id.as_str()) && !MACHINE_LOCAL.contains(&id.as_str())
+        })
         .flat_map(|(_, t)| t.clone())
         .collect();
     let parse = argv[..skip]

@@ -332,6 +332,61 @@ fn bad_storages_and_names_exit_2_with_what_to_give() {
 }
 
 #[test]
+fn a_stored_study_never_decides_what_runs_or_where_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let url = format!("sqlite:{}", db.display());
+    create(&url, "s", &["--budget", "2"]);
+    // Whoever can write to the database adds a command and another board's tree.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let header: String = c
+        .query_row("SELECT header FROM edgetune_studies", [], |r| r.get(0))
+        .unwrap();
+    let mut h: serde_json::Value = serde_json::from_str(&header).unwrap();
+    assert!(!h["args"].to_string().contains("workload-cmd"), "{h}");
+    let pwned = dir.path().join("PWNED");
+    for a in [
+        "--workload-cmd".to_string(),
+        format!("touch {}", pwned.display()),
+        "--sysfs-root".into(),
+        dir.path().join("other").display().to_string(),
+    ] {
+        h["args"].as_array_mut().unwrap().push(a.into());
+    }
+    c.execute("UPDATE edgetune_studies SET header = ?1", [h.to_string()])
+        .unwrap();
+    let out = worker(&url, "s", "w1").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("the stored study's --workload-cmd, --sysfs-root are not used"),
+        "{err}"
+    );
+    assert!(!pwned.exists());
+    assert!(!dir.path().join("other").exists());
+    // And tune's command-line options for this machine are never recorded.
+    let o = edgetune()
+        .args(["study", "create", "-q", "--storage", &url, "--study", "t"])
+        .args(["-m", "resnet18", "-d", "nano", "--backend", "jetson"])
+        .args([
+            "--sysfs-root",
+            "/nonexistent",
+            "--state-file",
+            "/tmp/x.json",
+        ])
+        .output()
+        .unwrap();
+    if o.status.success() {
+        let v = storage::open(&url).unwrap().study("t").unwrap();
+        let args = v.header.args.join(" ");
+        assert!(
+            !args.contains("sysfs-root") && !args.contains("state-file"),
+            "{args}"
+        );
+    }
+}
+
+#[test]
 fn a_study_of_bench_fleet_in_a_storage_can_be_reported() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("b.db").display());

@@ -286,6 +286,11 @@ fn sigint_sigterm_and_sighup_restore_the_board_and_exit_130() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(130), "{sig}: {err}");
         assert!(err.contains("--resume"), "{sig}: {err}");
+        // A journal never keeps what runs or where it writes: the hint gives them again.
+        assert!(
+            err.contains("--workload-cmd 'sleep 0.3'") && err.contains("--sysfs-root '"),
+            "{sig}: {err}"
+        );
         same(&tree(&root), &before);
         assert!(!state(&root).exists(), "{sig}");
         // What was measured is kept.

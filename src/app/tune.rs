@@ -124,7 +124,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     if !o.common.quiet {
         eprintln!("reports written to {}", dir.display());
     }
-    finish(&outcome, &dir)?;
+    finish(&outcome, &dir, &machine_local(o))?;
     Ok((rep, dir))
 }
 
@@ -681,9 +681,27 @@ fn write_reports(rep: &Report, rig: &Rig, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The options of this run that a journal does not keep (what runs, where it writes), as a
+/// resume must give them again; empty when there are none.
+fn machine_local(o: &TuneOptions) -> String {
+    let quote = |v: &str| format!("'{}'", v.replace('\'', "'\\''"));
+    let mut again = String::new();
+    if let Some(c) = &o.common.workload_cmd {
+        again += &format!(" --workload-cmd {}", quote(c));
+    }
+    let root = &o.common.board.sysfs_root;
+    if root != Path::new("/") {
+        again += &format!(" --sysfs-root {}", quote(&root.display().to_string()));
+    }
+    if let Some(f) = &o.common.board.state_file {
+        again += &format!(" --state-file {}", quote(&f.display().to_string()));
+    }
+    again
+}
+
 /// The exit status of a tune whose reports are written: a failure when the workload failed
 /// everywhere, an interrupt when one stopped it.
-fn finish(outcome: &Outcome, dir: &Path) -> Result<()> {
+fn finish(outcome: &Outcome, dir: &Path, again: &str) -> Result<()> {
     if outcome.measured.is_empty() && !outcome.failed.is_empty() {
         return Err(anyhow::anyhow!(
             "the workload failed at every configuration tried ({}); the errors are in {}",
@@ -693,7 +711,7 @@ fn finish(outcome: &Outcome, dir: &Path) -> Result<()> {
     }
     if outcome.interrupted() {
         return Err(Interrupted(format!(
-            "stopped after {} measurement{}; partial reports are in {}; continue with --resume {}",
+            "stopped after {} measurement{}; partial reports are in {}; continue with --resume {}{again}",
             outcome.measured.len(),
             if outcome.measured.len() == 1 { "" } else { "s" },
             dir.display(),
@@ -742,7 +760,7 @@ mod tests {
             choice: Default::default(),
             surrogate: None,
         };
-        let said = |o: &Outcome| finish(o, Path::new("out")).unwrap_err().to_string();
+        let said = |o: &Outcome| finish(o, Path::new("out"), "").unwrap_err().to_string();
         assert!(
             said(&o).contains("stopped after 1 measurement;"),
             "{}",
