@@ -1082,9 +1082,12 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
         }),
     };
     let earlier = groups(sub, &earlier);
+    // A worker brings its backend too: a stored `--backend jetson` would otherwise drive the
+    // board of a worker started for the twin.
+    let local = |id: &str| MACHINE_LOCAL.contains(&id) || (path[0] == "worker" && id == "backend");
     let ignored: Vec<String> = earlier
         .iter()
-        .filter(|(id, _)| MACHINE_LOCAL.contains(&id.as_str()))
+        .filter(|(id, _)| local(id))
         .filter_map(|(_, t)| {
             t.first()
                 .map(|f| f.split('=').next().unwrap_or(f).to_string())
@@ -1099,7 +1102,7 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
     }
     let mut merged: Vec<(String, Vec<String>)> = earlier
         .into_iter()
-        .filter(|(id, _)| !MACHINE_LOCAL.contains(&id.as_str()))
+        .filter(|(id, _)| !local(id))
         .filter(|(id, _)| now.iter().all(|(n, _)| n != id))
         .collect();
     merged.extend(now);

@@ -346,7 +346,9 @@ fn a_stored_study_never_decides_what_runs_or_where_it_writes() {
     assert!(!h["args"].to_string().contains("workload-cmd"), "{h}");
     let pwned = dir.path().join("PWNED");
     for a in [
-        "--workload-cmd".to_string(),
+        "--backend".to_string(),
+        "jetson".into(),
+        "--workload-cmd".into(),
         format!("touch {}", pwned.display()),
         "--sysfs-root".into(),
         dir.path().join("other").display().to_string(),
@@ -359,7 +361,7 @@ fn a_stored_study_never_decides_what_runs_or_where_it_writes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("the stored study's --workload-cmd, --sysfs-root are not used"),
+        err.contains("the stored study's --backend, --workload-cmd, --sysfs-root are not used"),
         "{err}"
     );
     assert!(!pwned.exists());
