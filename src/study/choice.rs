@@ -115,14 +115,19 @@ impl super::Study<'_> {
             .expect("measured in the space")
     }
 
+    /// How far a measurement, at the protocol's length, misses the limits (0: it meets them).
+    fn missed_by(&self, m: &Measurement, baseline: &Measurement) -> f64 {
+        let full = m.at_length(self.protocol.inferences);
+        crate::objective::violation(&self.goal.measured_constraints(&full, baseline))
+    }
+
     /// The objective's value of a measurement at the protocol's length, and its relative
     /// standard error; infeasible measurements are infinite.
     fn judged(&self, m: &Measurement, baseline: &Measurement) -> (f64, f64) {
-        let full = m.at_length(self.protocol.inferences);
-        let g = self.goal.measured_constraints(&full, baseline);
-        if crate::objective::violation(&g) > 0.0 {
+        if self.missed_by(m, baseline) > 0.0 {
             return (f64::INFINITY, 0.0);
         }
+        let full = m.at_length(self.protocol.inferences);
         let se = full.cv / (full.runs.len().max(1) as f64).sqrt();
         (self.goal.value(&Quantities::of(&full)), se.max(MIN_REL_SE))
     }
@@ -213,13 +218,7 @@ impl super::Study<'_> {
         candidates
             .iter()
             .filter(|i| self.is_full(&f.measured[**i].measurement))
-            .map(|i| {
-                let full = f.measured[*i]
-                    .measurement
-                    .at_length(self.protocol.inferences);
-                let g = self.goal.measured_constraints(&full, baseline);
-                (*i, crate::objective::violation(&g))
-            })
+            .map(|i| (*i, self.missed_by(&f.measured[*i].measurement, baseline)))
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(i, _)| i)
     }

@@ -10,13 +10,15 @@
 //! that board's DVFS baseline to the geometric mean of all boards' baselines (the one
 //! configuration every board measures), shrunk toward 1 by how much of the boards' spread their
 //! baselines' own noise explains, so the search is about configurations, not about which board
-//! measured them. The final choice's candidates are confirmed by one board. [`outcome`] rebuilds what a study found from its records (`study
-//! report`), exactly as `tune` would have found it for the same records in the same order.
+//! measured them. The final choice's candidates are confirmed by one board. [`outcome`] rebuilds
+//! what a study found from its records (`study report`), exactly as `tune` would have found it
+//! for the same records in the same order.
 
 use super::choice::{self, FinalChoice};
 use super::storage::{ActiveClaim, Choice, ClaimKey, Origin, Storage, StoredRecord, StudyView};
 use super::{Found, Measured, Outcome, StopReason, Study, StudyError, Taken};
-use crate::measure::Measurement;
+use crate::measure::{stats, Measurement};
+use crate::space::Config;
 use crate::strategy::{penalised, History, Observation, Strategy};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -63,37 +65,26 @@ pub fn board_offsets(records: &[StoredRecord], batch: u32) -> HashMap<String, f6
 }
 
 fn offsets_of(baselines: &HashMap<String, Measurement>) -> HashMap<String, f64> {
-    // Summed in the boards' order, so that every worker computes the same offsets bit for bit.
-    let by_board: BTreeMap<&String, (f64, f64)> = baselines
-        .iter()
-        .map(|(b, m)| (b, (m.energy_j.ln(), ln_mean_var(m))))
-        .collect();
-    let n = by_board.len().max(1) as f64;
-    let mean = by_board.values().map(|(l, _)| l).sum::<f64>() / n;
+    // In the boards' order, so that every worker computes the same offsets bit for bit.
+    let by_board: BTreeMap<&String, &Measurement> = baselines.iter().collect();
+    let logs: Vec<f64> = by_board.values().map(|m| m.energy_j.ln()).collect();
+    let vars: Vec<f64> = by_board.values().map(|m| ln_mean_var(m)).collect();
+    let mean = stats::mean(&logs);
     // Empirical Bayes: a baseline is one noisy reading of its board's offset, so each raw offset
     // shrinks toward the fleet's mean by how much of the spread its own noise explains. Boards
     // that are alike get offsets near 0 instead of their baselines' noise, which would otherwise
     // reach every value those boards measure; boards that differ keep most of theirs.
-    let noise = by_board.values().map(|(_, v)| v).sum::<f64>() / n;
-    let spread = if n > 1.0 {
-        by_board
-            .values()
-            .map(|(l, _)| (l - mean).powi(2))
-            .sum::<f64>()
-            / (n - 1.0)
-    } else {
-        0.0
-    };
-    let between = (spread - noise).max(0.0);
+    let between = (stats::std_dev(&logs).powi(2) - stats::mean(&vars)).max(0.0);
     by_board
-        .into_iter()
+        .keys()
+        .zip(logs.iter().zip(&vars))
         .map(|(b, (l, v))| {
             let keep = if between + v > 0.0 {
                 between / (between + v)
             } else {
                 1.0
             };
-            (b.clone(), keep * (l - mean))
+            ((*b).clone(), keep * (l - mean))
         })
         .collect()
 }
@@ -107,12 +98,7 @@ fn ln_mean_var(m: &Measurement) -> f64 {
         .filter(|r| r.energy_j > 0.0)
         .map(|r| r.energy_j.ln())
         .collect();
-    let k = logs.len() as f64;
-    if k < 2.0 {
-        return 0.0;
-    }
-    let mean = logs.iter().sum::<f64>() / k;
-    logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (k - 1.0) / k
+    stats::std_dev(&logs).powi(2) / logs.len().max(1) as f64
 }
 
 /// Each board's DVFS baseline at `batch` (the first recorded).
@@ -153,13 +139,106 @@ struct Replayed {
     confirmed: Vec<usize>,
 }
 
+impl Replayed {
+    /// An exploring measurement told as the loop tells it (asked for first when `asks`); a
+    /// report's trace (`asks`) records the recommendation after it.
+    fn measured(
+        &mut self,
+        study: &mut Study,
+        r: (&Config, &Measurement),
+        by: (f64, &Measurement),
+        asks: bool,
+    ) {
+        let ((config, measurement), (off, base)) = (r, by);
+        let Some(point) = study.space.point_of(config) else {
+            return;
+        };
+        let f = &mut self.f;
+        if asks {
+            study.strategy.ask(&f.history);
+        }
+        let obs = study.observe(
+            point,
+            &normalised(measurement, off),
+            base,
+            study.run_cv(base),
+        );
+        study.strategy.tell(&obs);
+        f.index.insert(obs.point.clone(), f.measured.len());
+        f.history.push(obs);
+        f.measured.push(Measured {
+            config: *config,
+            measurement: measurement.clone(),
+            from_journal: false,
+        });
+        self.measured_offsets.push(off);
+        if asks {
+            study.recommend(f);
+        }
+    }
+
+    /// A confirmation at the full protocol: its figure replaces the exploring one.
+    fn confirmed(
+        &mut self,
+        study: &mut Study,
+        r: (&Config, &Measurement),
+        by: (f64, &Measurement),
+        asks: bool,
+    ) {
+        let ((config, measurement), (off, base)) = (r, by);
+        let f = &mut self.f;
+        let Some((point, i)) = study
+            .space
+            .point_of(config)
+            .and_then(|p| f.index.get(&p).map(|i| (p, *i)))
+        else {
+            return;
+        };
+        let obs = study.observe(
+            point,
+            &normalised(measurement, off),
+            base,
+            study.run_cv(base),
+        );
+        study.strategy.tell(&obs);
+        f.history.push(obs);
+        f.measured[i].measurement = measurement.clone();
+        self.measured_offsets[i] = off;
+        if !self.confirmed.contains(&i) {
+            self.confirmed.push(i);
+        }
+        if asks {
+            f.recommended.pop();
+            study.recommend(f);
+        }
+    }
+
+    /// A configuration at which the workload failed, told as a penalised value.
+    fn failed(&mut self, study: &mut Study, config: &Config, error: &str, asks: bool) {
+        let Some(point) = study.space.point_of(config) else {
+            return;
+        };
+        if asks {
+            study.strategy.ask(&self.f.history);
+        }
+        let obs = Observation {
+            point,
+            value: penalised(1e6),
+            failed: true,
+            ..Default::default()
+        };
+        study.strategy.tell(&obs);
+        self.f.history.push(obs);
+        self.failed.push((*config, error.to_string()));
+    }
+}
+
 /// Replays stored records into the study's strategy in order, as its loop would have told
-/// them; `asks`: ask before each, as the loop does (the strategy's state then matches a study
-/// that measured them itself).
+/// them; `asks`: ask before each and recommend after each, as the loop does (the strategy's
+/// state and the report's trace then match a study that measured them itself); without it (a
+/// claim) only the last recommendation is made, since each one is a surrogate fit.
 fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
-    // A report replays the loop exactly (its trace is the recommendation after each record); a
-    // claim needs the last recommendation only, and each one is a surrogate fit.
-    let trace = asks;
+    use super::JournalRecord as R;
     let bases = baselines(records, study.baseline_batch);
     let offsets = offsets_of(&bases);
     // Each board's offset and its baseline in the study's common units, computed once.
@@ -167,106 +246,36 @@ fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
         .iter()
         .map(|(b, m)| (b.as_str(), (offsets[b], normalised(m, offsets[b]))))
         .collect();
-    let mut f = Found::default();
-    let mut failed = Vec::new();
-    let mut measured_offsets = Vec::new();
-    let mut confirmed = Vec::new();
+    let mut out = Replayed {
+        f: Found::default(),
+        failed: Vec::new(),
+        offsets,
+        measured_offsets: Vec::new(),
+        confirmed: Vec::new(),
+    };
     // A board without a baseline yet is judged by another's, as it is (none: nothing to judge by).
     let fallback = bases.values().next().map(|m| (0.0, m.clone()));
     for r in records {
         let Some((off, base)) = normal.get(r.origin.board.as_str()).or(fallback.as_ref()) else {
             continue;
         };
-        let off = *off;
         match &r.record {
-            super::JournalRecord::Measurement {
+            R::Measurement {
                 config,
                 measurement,
-            } => {
-                let Some(point) = study.space.point_of(config) else {
-                    continue;
-                };
-                if asks {
-                    study.strategy.ask(&f.history);
-                }
-                let obs = study.observe(
-                    point,
-                    &normalised(measurement, off),
-                    base,
-                    study.run_cv(base),
-                );
-                study.strategy.tell(&obs);
-                f.index.insert(obs.point.clone(), f.measured.len());
-                f.history.push(obs);
-                f.measured.push(Measured {
-                    config: *config,
-                    measurement: measurement.clone(),
-                    from_journal: false,
-                });
-                measured_offsets.push(off);
-                if trace {
-                    study.recommend(&mut f);
-                }
-            }
-            super::JournalRecord::Confirmed {
+            } => out.measured(study, (config, measurement), (*off, base), asks),
+            R::Confirmed {
                 config,
                 measurement,
-            } => {
-                let Some((point, i)) = study
-                    .space
-                    .point_of(config)
-                    .and_then(|p| f.index.get(&p).map(|i| (p, *i)))
-                else {
-                    continue;
-                };
-                let obs = study.observe(
-                    point,
-                    &normalised(measurement, off),
-                    base,
-                    study.run_cv(base),
-                );
-                study.strategy.tell(&obs);
-                f.history.push(obs);
-                f.measured[i].measurement = measurement.clone();
-                measured_offsets[i] = off;
-                if !confirmed.contains(&i) {
-                    confirmed.push(i);
-                }
-                if trace {
-                    f.recommended.pop();
-                    study.recommend(&mut f);
-                }
-            }
-            super::JournalRecord::Failed { config, error } => {
-                let Some(point) = study.space.point_of(config) else {
-                    continue;
-                };
-                if asks {
-                    study.strategy.ask(&f.history);
-                }
-                let obs = Observation {
-                    point,
-                    value: penalised(1e6),
-                    failed: true,
-                    ..Default::default()
-                };
-                study.strategy.tell(&obs);
-                f.history.push(obs);
-                failed.push((*config, error.clone()));
-            }
-            super::JournalRecord::Baseline { .. } | super::JournalRecord::Study(_) => {}
+            } => out.confirmed(study, (config, measurement), (*off, base), asks),
+            R::Failed { config, error } => out.failed(study, config, error, asks),
+            R::Baseline { .. } | R::Study(_) => {}
         }
     }
-    if !trace && !f.measured.is_empty() {
-        study.recommend(&mut f);
+    if !asks && !out.f.measured.is_empty() {
+        study.recommend(&mut out.f);
     }
-    Replayed {
-        f,
-        failed,
-        offsets,
-        measured_offsets,
-        confirmed,
-    }
+    out
 }
 
 /// The final choice over what a fleet confirmed: the same rule as a study's, judged on every
