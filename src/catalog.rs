@@ -506,6 +506,10 @@ struct Checks<'a> {
     src: &'a str,
 }
 
+/// Largest value of a twin or model parameter (mW, MHz, cores, GB/s, megacycles...): far above
+/// any board's, far below where the twin's arithmetic overflows.
+const MAX_PARAMETER: f64 = 1e9;
+
 impl Checks<'_> {
     fn fail(&self, field: &str, message: impl Into<String>) -> CatalogError {
         CatalogError::Invalid {
@@ -515,18 +519,25 @@ impl Checks<'_> {
             message: message.into(),
         }
     }
+    // Bounded above too: 1e308 mW is finite, but the twin's energy from it is not.
     fn positive(&self, field: &str, v: f64) -> Result<(), CatalogError> {
-        if v.is_finite() && v > 0.0 {
+        if v.is_finite() && v > 0.0 && v <= MAX_PARAMETER {
             Ok(())
         } else {
-            Err(self.fail(field, format!("must be a positive number, got {v}")))
+            Err(self.fail(
+                field,
+                format!("must be a positive number, at most {MAX_PARAMETER:e}, got {v}"),
+            ))
         }
     }
     fn non_negative(&self, field: &str, v: f64) -> Result<(), CatalogError> {
-        if v.is_finite() && v >= 0.0 {
+        if v.is_finite() && (0.0..=MAX_PARAMETER).contains(&v) {
             Ok(())
         } else {
-            Err(self.fail(field, format!("must be zero or more, got {v}")))
+            Err(self.fail(
+                field,
+                format!("must be zero or more, at most {MAX_PARAMETER:e}, got {v}"),
+            ))
         }
     }
     fn fraction(&self, field: &str, v: f64, allow_zero: bool) -> Result<(), CatalogError> {
@@ -1084,6 +1095,19 @@ mod tests {
             .unwrap()
             + 1;
         assert_eq!(*line, expect);
+    }
+
+    #[test]
+    fn a_huge_parameter_is_rejected_before_it_overflows_the_twin() {
+        let (mut boards, models) = embedded();
+        let line = boards[0]
+            .1
+            .lines()
+            .find(|l| l.starts_with("base_power_mw"))
+            .unwrap();
+        boards[0].1 = boards[0].1.replace(line, "base_power_mw = 1e308");
+        let e = Catalog::from_sources(&boards, &models).unwrap_err();
+        assert!(e.to_string().contains("twin.base_power_mw"), "{e}");
     }
 
     #[test]

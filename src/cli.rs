@@ -95,26 +95,26 @@ pub struct BenchFleetArgs {
     #[arg(long, default_value = "1,4")]
     pub workers: String,
     /// Seeds 1..=N per worker count.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = crate::bounds::repeats::<u64>())]
     pub seeds: u64,
     /// Measurements per study.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = crate::bounds::budget())]
     pub budget: usize,
     /// Strategy.
     #[arg(long, short = 's', default_value = "bayes")]
     pub strategy: String,
     /// Wall seconds each worker sleeps per simulated second of a run.
-    #[arg(long, default_value_t = 0.01, value_name = "F")]
+    #[arg(long, default_value_t = 0.01, value_name = "F", value_parser = crate::bounds::sleep_factor())]
     pub twin_sleep: f64,
     /// Every other board's static power this many percent above the catalogue's; regret is
     /// then the worse of both boards' twins.
-    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    #[arg(long, default_value_t = 0.0, value_name = "PCT", value_parser = crate::bounds::pct())]
     pub static_power_pct: f64,
     /// A database for the studies [default: a fresh SQLite file per study].
     #[arg(long, value_name = "URL")]
     pub storage: Option<String>,
     /// Claim lease, seconds.
-    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    #[arg(long, default_value_t = 10.0, value_name = "S", value_parser = crate::bounds::lease())]
     pub lease_s: f64,
     /// Output folder [default: reports/bench-fleet/<timestamp>/].
     #[arg(long, short = 'o', value_name = "DIR")]
@@ -131,9 +131,15 @@ impl BenchFleetArgs {
         let workers = list(&Some(self.workers.clone()))
             .iter()
             .map(|w| {
-                w.parse::<usize>().map_err(|_| {
-                    UsageError(format!("--workers takes counts like 1,4; `{w}` is not one"))
-                })
+                w.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=crate::bounds::MAX_WORKERS).contains(n))
+                    .ok_or_else(|| {
+                        UsageError(format!(
+                            "--workers takes counts from 1 to {} like 1,4; `{w}` is not one",
+                            crate::bounds::MAX_WORKERS
+                        ))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let prior =
@@ -228,7 +234,7 @@ pub struct WorkerArgs {
     pub board_id: Option<String>,
     /// Seconds a claim lives without a heartbeat (one every third of it): a worker killed
     /// mid-measurement gives its configuration back after this long.
-    #[arg(long, default_value_t = edgetune::app::worker::DEFAULT_LEASE_S, value_name = "S")]
+    #[arg(long, default_value_t = edgetune::app::worker::DEFAULT_LEASE_S, value_name = "S", value_parser = crate::bounds::lease())]
     pub lease_s: f64,
     /// On the twin: this board's static power this many percent above the catalogue's (two
     /// boards of one kind differ so).
@@ -236,7 +242,8 @@ pub struct WorkerArgs {
         long,
         default_value_t = 0.0,
         value_name = "PCT",
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = crate::bounds::pct(),
     )]
     pub twin_static_power_pct: f64,
 }
@@ -274,10 +281,10 @@ pub struct InferArgs {
     #[arg(long, short = 'm')]
     pub model: String,
     /// Batch size.
-    #[arg(long, short = 'b', default_value_t = 8, value_name = "B")]
+    #[arg(long, short = 'b', default_value_t = 8, value_name = "B", value_parser = crate::bounds::batch())]
     pub batch: u32,
     /// Inferences (the last batch is smaller when B does not divide N).
-    #[arg(long, short = 'n', default_value_t = 3200, value_name = "N")]
+    #[arg(long, short = 'n', default_value_t = 3200, value_name = "N", value_parser = crate::bounds::inferences())]
     pub inferences: u32,
     #[command(flatten)]
     pub torch: TorchArgs,
@@ -312,10 +319,10 @@ pub struct BenchTorchArgs {
     #[arg(long, default_value = "8,32")]
     pub batch_sizes: String,
     /// Inferences per timed run.
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = crate::bounds::inferences())]
     pub inferences: u32,
     /// Timed runs per side and configuration, interleaved; the median is reported.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = crate::bounds::repeats::<u32>())]
     pub repeats: u32,
     /// libtorch device: cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
@@ -353,10 +360,10 @@ pub struct EmulateArgs {
     #[arg(long, value_name = "DIR")]
     pub root: PathBuf,
     /// How often the power sensors refresh, ms (JetPack 5's INA3221 averages over 430 ms).
-    #[arg(long, default_value_t = 430, value_name = "MS")]
+    #[arg(long, default_value_t = 430, value_name = "MS", value_parser = crate::bounds::interval_ms())]
     pub sensor_refresh_ms: u64,
     /// Real seconds per twin second (0.01 runs a 100 s workload in 1 s).
-    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    #[arg(long, default_value_t = 1.0, value_name = "X", value_parser = crate::bounds::time_scale())]
     pub time_scale: f64,
     /// Print no notes on stderr.
     #[arg(long, short = 'q')]
@@ -384,10 +391,10 @@ pub struct EmulateInferArgs {
     #[arg(long, short = 'm')]
     pub model: String,
     /// Batch size.
-    #[arg(long, short = 'b', value_name = "B")]
+    #[arg(long, short = 'b', value_name = "B", value_parser = crate::bounds::batch())]
     pub batch: u32,
     /// Inferences.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::bounds::inferences())]
     pub inferences: u32,
 }
 
@@ -520,23 +527,23 @@ pub struct CommonArgs {
     #[arg(long, value_name = "FILE.csv")]
     pub table: Option<PathBuf>,
     /// Inferences per measured run.
-    #[arg(long, default_value_t = 3200, value_name = "N")]
+    #[arg(long, default_value_t = 3200, value_name = "N", value_parser = crate::bounds::inferences())]
     pub inferences: u32,
     /// Inferences run before measuring each configuration (0 for none).
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = crate::bounds::int::<u32>(0, crate::bounds::MAX_INFERENCES))]
     pub warmup: u32,
     /// Repeat runs until the coefficient of variation of energy is below this (0.05 = 5 %).
-    #[arg(long, default_value_t = 0.05, value_name = "FRACTION")]
+    #[arg(long, default_value_t = 0.05, value_name = "FRACTION", value_parser = crate::bounds::positive_fraction())]
     pub cv_target: f64,
     /// Runs per configuration, at least.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = crate::bounds::repeats::<u32>())]
     pub min_runs: u32,
     /// Runs per configuration, at most.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = crate::bounds::repeats::<u32>())]
     pub max_runs: u32,
     /// Shortest energy window: a run of --inferences that is shorter repeats inside one window
     /// until it is this long, and is reported per --inferences [default: 2 on NVML, else 0].
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = crate::bounds::real(0.0, edgetune::measure::protocol::MAX_MIN_WINDOW_S))]
     pub min_window_s: Option<f64>,
     /// On an NVIDIA GPU (root only), lock the GPU clock per configuration so it becomes a
     /// knob; the clocks are reset on every exit path and by `edgetune restore`.
@@ -550,7 +557,7 @@ pub struct CommonArgs {
     pub noise: OnOff,
     /// Make the twin take wall time: sleep this many seconds per simulated second of each run
     /// (0.001 runs a 9.8 h study in about 35 s), for demos and for interrupting a study.
-    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = crate::bounds::sleep_factor())]
     pub twin_sleep: f64,
     /// Print no notes or progress on stderr.
     #[arg(long, short = 'q')]
@@ -561,10 +568,10 @@ pub struct CommonArgs {
     #[arg(long, value_name = "COMMAND")]
     pub workload_cmd: Option<String>,
     /// Stop a run of --workload-cmd that takes longer than this many seconds.
-    #[arg(long, default_value_t = 600.0, value_name = "S")]
+    #[arg(long, default_value_t = 600.0, value_name = "S", value_parser = crate::bounds::positive_seconds())]
     pub workload_timeout: f64,
     /// Power polling interval of the board's sensors, ms.
-    #[arg(long, default_value_t = 100, value_name = "MS")]
+    #[arg(long, default_value_t = 100, value_name = "MS", value_parser = crate::bounds::interval_ms())]
     pub poll_ms: u64,
     /// On a board, also tune the memory (EMC) clock through debugfs: rates from the board's
     /// search-spaces file within the limits debugfs reports.
@@ -588,15 +595,15 @@ pub struct TuneArgs {
     #[arg(long, value_enum, default_value_t = AcquisitionArg::Ei)]
     pub acquisition: AcquisitionArg,
     /// Exploration weight of --acquisition lcb (mean minus kappa standard deviations).
-    #[arg(long, default_value_t = 2.0, value_name = "K")]
+    #[arg(long, default_value_t = 2.0, value_name = "K", value_parser = crate::bounds::positive(crate::bounds::MAX_LIMIT))]
     pub kappa: f64,
     /// bayes stops when the best expected improvement is below this fraction of the best energy
     /// three times in a row (0.002 = 0.2 %), once the readings make a rough board improbable
     /// (on a board that may be rough, when even a rough board's is below a tenth of it).
-    #[arg(long, default_value_t = 0.002, value_name = "FRACTION")]
+    #[arg(long, default_value_t = 0.002, value_name = "FRACTION", value_parser = crate::bounds::fraction())]
     pub ei_stop: f64,
     /// Most configurations to measure [default: 10 % of the grid; all of it with --strategy grid].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::bounds::budget())]
     pub budget: Option<usize>,
     /// Only these batch sizes, comma-separated (a subset of the model's; any sizes on a GPU).
     #[arg(long, value_name = "LIST")]
@@ -605,7 +612,7 @@ pub struct TuneArgs {
     #[arg(long, value_name = "KNOB=VALUE")]
     pub fix: Vec<String>,
     /// Batch size of the DVFS baseline [default: the model's smallest].
-    #[arg(long, value_name = "B")]
+    #[arg(long, value_name = "B", value_parser = crate::bounds::batch())]
     pub baseline_batch: Option<u32>,
     /// Output folder [default: reports/<model>-<device>-<timestamp>/].
     #[arg(long, short = 'o', value_name = "DIR")]
@@ -646,7 +653,7 @@ pub struct BoardTimeArgs {
     /// Inferences per run while exploring (0: the full --inferences). The recommendation is
     /// always confirmed at the full protocol; nothing measured at this length is reported as a
     /// final figure.
-    #[arg(long, value_name = "N", default_value_t = edgetune::app::DEFAULT_SCREEN_INFERENCES)]
+    #[arg(long, value_name = "N", default_value_t = edgetune::app::DEFAULT_SCREEN_INFERENCES, value_parser = crate::bounds::int::<u32>(0, crate::bounds::MAX_INFERENCES))]
     pub screen_inferences: u32,
     /// What the search knows before it measures: `twin` (the catalogue twin's predictions; the
     /// default where the catalogue has the board and model), `none`, or the folder of an earlier
@@ -674,17 +681,17 @@ pub struct GoalArgs {
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Energy)]
     pub objective: ObjectiveArg,
     /// Time of one batch must be at most this, ms.
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", value_parser = crate::bounds::limit())]
     pub max_latency_ms: Option<f64>,
     /// Inferences per second must be at least this.
-    #[arg(long, value_name = "PER_S")]
+    #[arg(long, value_name = "PER_S", value_parser = crate::bounds::limit())]
     pub min_throughput: Option<f64>,
     /// Time for the workload must be at most F times that of the DVFS baseline (at the baseline
     /// batch size): 1.2 allows 20 % slower.
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", value_parser = crate::bounds::limit())]
     pub max_slowdown: Option<f64>,
     /// Average board power must be at most this, W.
-    #[arg(long, value_name = "W")]
+    #[arg(long, value_name = "W", value_parser = crate::bounds::limit())]
     pub max_power_w: Option<f64>,
     /// Map the energy-latency Pareto front: report it, plot it, write pareto.csv (bayes spends
     /// its budget on the front, not one minimum).
@@ -716,7 +723,7 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     /// Only this batch size.
-    #[arg(long, value_name = "B")]
+    #[arg(long, value_name = "B", value_parser = crate::bounds::batch())]
     pub batch: Option<u32>,
     /// Only these batch sizes, comma-separated (on a GPU any sizes; elsewhere the model's).
     #[arg(long, value_name = "LIST", conflicts_with = "batch")]
@@ -740,7 +747,7 @@ pub struct MeasureArgs {
     #[arg(long, value_name = "FREQ")]
     pub gpu_freq: String,
     /// Batch size.
-    #[arg(long, short = 'b', value_name = "B")]
+    #[arg(long, short = 'b', value_name = "B", value_parser = crate::bounds::batch())]
     pub batch: u32,
     /// Print JSON.
     #[arg(long)]
@@ -771,16 +778,16 @@ pub struct BenchArgs {
     #[arg(long)]
     pub devices: Option<String>,
     /// Seeds per model and board.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = crate::bounds::repeats::<u64>())]
     pub seeds: u64,
     /// Measurements per study [default: --budget-fraction of each grid].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::budget())]
     pub budget: Option<usize>,
     /// Budget as a fraction of each grid.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = crate::bounds::positive_fraction())]
     pub budget_fraction: f64,
     /// Inferences per run.
-    #[arg(long, default_value_t = 3200)]
+    #[arg(long, default_value_t = 3200, value_parser = crate::bounds::inferences())]
     pub inferences: u32,
     /// Compare the strategies on recorded tables instead of the twin (repeatable; each table's
     /// mean energy per configuration is its ground truth); --models and --devices then name the
@@ -801,11 +808,11 @@ pub struct BenchArgs {
     /// Replay each study from a table generated from the twin: one reading per configuration
     /// with this relative noise on its energy (0.05 = 5 %), no DVFS rows; judged against the
     /// noiseless twin.
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", value_parser = crate::bounds::fraction())]
     pub table_noise: Option<f64>,
     /// With --table-noise: the share of configurations the generated tables leave out (0.01 =
     /// 1 %), as failed runs leave holes in a real sweep.
-    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    #[arg(long, value_name = "F", default_value_t = 0.0, requires = "table_noise", value_parser = crate::bounds::real(0.0, 0.5))]
     pub table_holes: f64,
     /// Make each study's board rough, as real boards are: a persistent, seeded structure per
     /// configuration (dips and bumps that stay when it is measured again), calibrated to real

@@ -1,5 +1,6 @@
 //! The `edgetune` binary: parse, run, print the error chain, exit with the right code.
 
+mod bounds;
 mod cli;
 
 use clap::Parser;

@@ -425,3 +425,42 @@ fn devices_says_when_there_is_no_nvidia_gpu() {
         .success()
         .stdout(predicate::str::contains("NVIDIA GPUs: none found"));
 }
+
+/// A workload whose time does not grow with its inference count (it ignores {inferences})
+/// asks the screening for ~2^32 inferences to fill its window: that count is capped, not
+/// wrapped to 0 (which divided by zero in the protocol), and its confirmation goes on at the
+/// window its runs were measured in (it started each round from scratch: a tune that never
+/// ended).
+#[test]
+fn a_workload_that_ignores_its_count_does_not_overflow_the_screening() {
+    let t = tempfile::tempdir().unwrap();
+    let f = fake(t.path(), false);
+    let out = t.path().join("out");
+    let o = edgetune(&f, t.path())
+        .args([
+            "tune",
+            "-q",
+            "-m",
+            "resnet18",
+            "-d",
+            "gpu",
+            "--batch-sizes",
+            "1,4,16",
+        ])
+        .args([
+            "--workload-cmd",
+            "sleep 0.1",
+            "--budget",
+            "3",
+            "--max-runs",
+            "3",
+            "--out",
+        ])
+        .arg(&out)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.join("report.json").exists());
+}

@@ -318,6 +318,9 @@ pub struct How<'a> {
     /// Runs of the same setting, batch and length measured earlier: they count as runs of this
     /// measurement (a configuration confirmed after it was screened at full length).
     pub earlier: &'a [Run],
+    /// Inference counts per window the `earlier` runs were measured at (0 or 1: single
+    /// runs): the protocol goes on at that window instead of starting again from one run.
+    pub earlier_window_repeats: u32,
     /// Racing: asked after each run whether the configuration can still be the best; on `false`
     /// the protocol stops early and the measurement is not converged (unless it already was).
     pub keep_going: Option<&'a KeepGoing>,
@@ -351,7 +354,7 @@ pub fn measure_how(
     let mut runs = how.earlier.to_vec();
     let mut earlier = runs.len();
     let mut rails: BTreeMap<String, f64> = BTreeMap::new();
-    let mut repeats: u32 = 1;
+    let mut repeats: u32 = how.earlier_window_repeats.max(1);
     loop {
         if stopped() {
             return Err(DeviceError::Interrupted);
@@ -378,7 +381,7 @@ pub fn measure_how(
             // quarter above the minimum so run-to-run jitter does not fall under it.
             let per_run_s = w.time_s.max(1e-4) / repeats as f64;
             let wanted = (1.25 * settings.min_window_s / per_run_s).ceil() as u64;
-            let cap = (MAX_WINDOW_INFERENCES / settings.inferences as u64).max(1);
+            let cap = (MAX_WINDOW_INFERENCES / u64::from(settings.inferences.max(1))).max(1);
             // At the cap the window cannot grow: measure it as it is.
             let next = wanted.max(repeats as u64 + 1).min(cap) as u32;
             if next > repeats {

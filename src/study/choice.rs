@@ -351,7 +351,8 @@ impl super::Study<'_> {
         let earlier = full_runs(m, self.protocol.inferences);
         let before = earlier.len();
         let once = move |runs: &[Run]| runs.len() <= before;
-        let Some(mut next) = self.at_full_protocol(config, &earlier, Some(&once as &KeepGoing))?
+        let window = (&earlier[..], m.window_repeats);
+        let Some(mut next) = self.at_full_protocol(config, window, Some(&once as &KeepGoing))?
         else {
             return Ok(None);
         };
@@ -361,9 +362,10 @@ impl super::Study<'_> {
 }
 
 /// The runs of `m` that count towards a full-protocol measurement: all of them when they were
-/// full-length single windows, none when they were screening runs.
-fn full_runs(m: &Measurement, inferences: u32) -> Vec<Run> {
-    if m.inferences == inferences && m.window_repeats == 1 {
+/// full-length (each reported per `inferences`, whatever window it was measured in; the
+/// protocol goes on at that window), none when they were screening runs.
+pub(super) fn full_runs(m: &Measurement, inferences: u32) -> Vec<Run> {
+    if m.inferences == inferences {
         m.runs.clone()
     } else {
         Vec::new()

@@ -436,8 +436,10 @@ impl Study<'_> {
             } else {
                 0
             };
-            let n = n.max(long_enough).div_ceil(batch.max(1)) * batch.max(1);
-            p.inferences = n.min(p.inferences);
+            // In u64: a workload whose time does not grow with its count asks for ~2^32.
+            let b = u64::from(batch.max(1));
+            let n = u64::from(n.max(long_enough)).div_ceil(b) * b;
+            p.inferences = n.min(u64::from(p.inferences)).max(1) as u32;
         }
         p
     }
@@ -513,6 +515,7 @@ impl Study<'_> {
         let how = How {
             stop: self.interrupt.as_deref(),
             earlier: &[],
+            earlier_window_repeats: 1,
             keep_going: self.exploration.race.then_some(&keep as &KeepGoing),
         };
         let m = match measure_how(
@@ -557,12 +560,13 @@ impl Study<'_> {
     fn at_full_protocol(
         &mut self,
         config: Config,
-        earlier: &[crate::measure::Run],
+        (earlier, earlier_window_repeats): (&[crate::measure::Run], u32),
         keep_going: Option<&KeepGoing>,
     ) -> Result<Option<Measurement>, StudyError> {
         let how = How {
             stop: self.interrupt.as_deref(),
             earlier,
+            earlier_window_repeats,
             keep_going,
         };
         match measure_how(
@@ -589,12 +593,9 @@ impl Study<'_> {
         config: Config,
         m: &Measurement,
     ) -> Result<Option<Measurement>, StudyError> {
-        let earlier = if m.inferences == self.protocol.inferences && m.window_repeats == 1 {
-            m.runs.clone()
-        } else {
-            Vec::new()
-        };
-        let Some(mut full) = self.at_full_protocol(config, &earlier, None)? else {
+        let earlier = choice::full_runs(m, self.protocol.inferences);
+        let window = m.window_repeats;
+        let Some(mut full) = self.at_full_protocol(config, (&earlier, window), None)? else {
             return Ok(None);
         };
         // What the configuration cost in all: exploring it, then confirming it.
