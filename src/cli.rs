@@ -1036,10 +1036,11 @@ impl BenchArgs {
 /// `tune` options that say how to show a study, not what it is: never recorded.
 const NOT_RECORDED: [&str; 6] = ["out", "resume", "json", "quiet", "storage", "study"];
 
-/// Options that say what runs on this machine and where it writes: each run brings its own,
-/// and stored arguments (a journal, a database) never supply them, so whoever can write to a
-/// study cannot run a command or pick files on the boards that measure it. Never recorded.
-const MACHINE_LOCAL: [&str; 3] = ["workload_cmd", "sysfs_root", "state_file"];
+/// Options that say what runs on this machine and where it reads and writes: each run brings
+/// its own, and stored arguments (a journal, a database) never supply them, so whoever can
+/// write to a study cannot run a command or pick files on the boards that measure it. Never
+/// recorded: stored arguments that carry one were changed outside edgetune, and are refused.
+const MACHINE_LOCAL: [&str; 4] = ["workload_cmd", "sysfs_root", "state_file", "catalog"];
 
 /// The command line to parse, and (for `tune` and `study create`) the study's arguments to
 /// record with it. `tune --resume DIR` takes the arguments recorded in DIR's journal, `tune
@@ -1089,24 +1090,10 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
         }),
     };
     let earlier = groups(sub, &earlier);
+    refuse_machine_local(&earlier)?;
     // A worker brings its backend too: a stored `--backend jetson` would otherwise drive the
     // board of a worker started for the twin.
     let local = |id: &str| MACHINE_LOCAL.contains(&id) || (path[0] == "worker" && id == "backend");
-    let ignored: Vec<String> = earlier
-        .iter()
-        .filter(|(id, _)| local(id))
-        .filter_map(|(_, t)| {
-            t.first()
-                .map(|f| f.split('=').next().unwrap_or(f).to_string())
-        })
-        .collect();
-    if !ignored.is_empty() {
-        eprintln!(
-            "note: the stored study's {} not used: a journal or database never decides what runs here or where edgetune writes; give {} on this command line",
-            ignored.join(", ") + if ignored.len() == 1 { " is" } else { " are" },
-            if ignored.len() == 1 { "it" } else { "them" }
-        );
-    }
     let mut merged: Vec<(String, Vec<String>)> = earlier
         .into_iter()
         .filter(|(id, _)| !local(id))
@@ -1128,6 +1115,24 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
     Ok((parse, record))
 }
 
+/// Stored arguments that carry a machine-local option were written outside edgetune (it never
+/// records them): the study is refused, before anything runs or is written.
+fn refuse_machine_local(stored: &[(String, Vec<String>)]) -> anyhow::Result<()> {
+    let flags: Vec<String> = stored
+        .iter()
+        .filter(|(id, _)| MACHINE_LOCAL.contains(&id.as_str()))
+        .filter_map(|(_, t)| t.first().map(|f| f.split('=').next().unwrap_or(f).into()))
+        .collect();
+    if flags.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "the stored study carries {}, which edgetune never records (what runs on this machine and where it reads and writes come from this command line only): its journal or database was changed outside edgetune; nothing was run",
+        flags.join(", ")
+    ))
+    .into())
+}
+
 /// The options of a stored study for its report: its recorded `tune` arguments, parsed as
 /// `tune` parses them.
 pub fn stored_tune_options(
@@ -1136,6 +1141,12 @@ pub fn stored_tune_options(
     url: &str,
     name: &str,
 ) -> anyhow::Result<TuneOptions> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    if let Some(tune) = cmd.find_subcommand("tune") {
+        refuse_machine_local(&groups(tune, args))?;
+    }
     let argv = ["edgetune", "tune"]
         .iter()
         .map(|s| s.to_string())

@@ -357,15 +357,65 @@ fn a_stored_study_never_decides_what_runs_or_where_it_writes() {
     }
     c.execute("UPDATE edgetune_studies SET header = ?1", [h.to_string()])
         .unwrap();
+    let before = std::fs::read(&db).unwrap();
     let out = worker(&url, "s", "w1").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("the stored study's --backend, --workload-cmd, --sysfs-root are not used"),
+        err.contains("carries --workload-cmd, --sysfs-root, which edgetune never records"),
         "{err}"
     );
+    let report = edgetune()
+        .args(["study", "report", "--storage", &url, "--study", "s", "-o"])
+        .arg(dir.path().join("rep"))
+        .output()
+        .unwrap();
+    assert_eq!(report.status.code(), Some(2));
     assert!(!pwned.exists());
-    assert!(!dir.path().join("other").exists());
+    assert!(!dir.path().join("other").exists() && !dir.path().join("rep").exists());
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the database was written"
+    );
+    // A journal's header, tampered the same way, is refused by --resume.
+    let out = dir.path().join("o");
+    edgetune()
+        .args([
+            "tune", "-q", "-m", "resnet18", "-d", "nano", "--budget", "2", "-o",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let journal = out.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let (head, rest) = text.split_once('\n').unwrap();
+    let mut h: serde_json::Value = serde_json::from_str(head).unwrap();
+    for a in ["--catalog", "/nonexistent", "--workload-cmd", "touch PWNED"] {
+        h["args"].as_array_mut().unwrap().push(a.into());
+    }
+    std::fs::write(&journal, format!("{h}\n{rest}")).unwrap();
+    let listing = |d: &std::path::Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    let files = listing(&out);
+    let o = edgetune()
+        .current_dir(dir.path())
+        .arg("tune")
+        .arg("--resume")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("carries --catalog, --workload-cmd"), "{err}");
+    assert_eq!(listing(&out), files);
+    assert!(!dir.path().join("PWNED").exists());
     // And tune's command-line options for this machine are never recorded.
     let o = edgetune()
         .args(["study", "create", "-q", "--storage", &url, "--study", "t"])

@@ -288,7 +288,8 @@ fn sigint_sigterm_and_sighup_restore_the_board_and_exit_130() {
         assert!(err.contains("--resume"), "{sig}: {err}");
         // A journal never keeps what runs or where it writes: the hint gives them again.
         assert!(
-            err.contains("--workload-cmd 'sleep 0.3'") && err.contains("--sysfs-root '"),
+            err.contains("--workload-cmd 'sleep 0.3'")
+                && err.contains(&format!("--sysfs-root {}", root.display())),
             "{sig}: {err}"
         );
         same(&tree(&root), &before);

@@ -684,17 +684,25 @@ fn write_reports(rep: &Report, rig: &Rig, dir: &Path) -> Result<()> {
 /// The options of this run that a journal does not keep (what runs, where it writes), as a
 /// resume must give them again; empty when there are none.
 fn machine_local(o: &TuneOptions) -> String {
-    let quote = |v: &str| format!("'{}'", v.replace('\'', "'\\''"));
     let mut again = String::new();
+    let mut add = |flag: &str, v: &str| {
+        // A value a shell cannot take as one word (a NUL) is left for the user to give.
+        if let Ok(q) = shlex::try_quote(v) {
+            again += &format!(" {flag} {q}");
+        }
+    };
     if let Some(c) = &o.common.workload_cmd {
-        again += &format!(" --workload-cmd {}", quote(c));
+        add("--workload-cmd", c);
     }
     let root = &o.common.board.sysfs_root;
     if root != Path::new("/") {
-        again += &format!(" --sysfs-root {}", quote(&root.display().to_string()));
+        add("--sysfs-root", &root.display().to_string());
     }
     if let Some(f) = &o.common.board.state_file {
-        again += &format!(" --state-file {}", quote(&f.display().to_string()));
+        add("--state-file", &f.display().to_string());
+    }
+    if let Some(c) = &o.common.catalog_dir {
+        add("--catalog", &c.display().to_string());
     }
     again
 }
