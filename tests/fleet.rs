@@ -590,3 +590,95 @@ fn ctrl_c_gives_a_worker_s_claim_back_at_once() {
         v.claims
     );
 }
+
+/// A storage URL's password is never printed: not by `study create` (its summary, a second
+/// create), a connection error, "has no study named", or a worker's interrupt message.
+#[test]
+fn a_storage_password_is_never_printed() {
+    const SECRET: &str = "S3cr3t-pw";
+    let check = |what: &str, o: &std::process::Output| {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!all.contains(SECRET), "{what}: {all}");
+        assert!(all.contains("***"), "{what}: {all}");
+    };
+    // Nothing listens on port 1: the connection error names the URL, not its password.
+    let down = format!("postgresql://edgetune:{SECRET}@127.0.0.1:1/edgetune");
+    let o = edgetune()
+        .args(["study", "list", "--storage", &down])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    check("connection error", &o);
+    let down = format!("host=127.0.0.1 port=1 password={SECRET} user=edgetune");
+    let o = edgetune()
+        .args([
+            "study",
+            "list",
+            "--storage",
+            &format!("postgresql://x?{down}"),
+        ])
+        .output()
+        .unwrap();
+    check("key=value", &o);
+    let Ok(url) = std::env::var("EDGETUNE_TEST_POSTGRES") else {
+        return;
+    };
+    // The test server trusts the loopback, so any password connects.
+    let url = url.replacen("edgetune@", &format!("edgetune:{SECRET}@"), 1);
+    let name = unique("pw");
+    let create = || {
+        edgetune()
+            .args(["study", "create", "--storage", &url, "--study", &name])
+            .args(["-m", "resnet18", "-d", "nano", "--budget", "3"])
+            .output()
+            .unwrap()
+    };
+    let o = create();
+    assert!(o.status.success());
+    check("study create", &o);
+    check("a second study create", &create());
+    let o = edgetune()
+        .args([
+            "study",
+            "report",
+            "--storage",
+            &url,
+            "--study",
+            "no-such-study",
+        ])
+        .output()
+        .unwrap();
+    check("no study named", &o);
+    let mut w = worker(&url, &name, "w1");
+    w.args(["--twin-sleep", "0.05"])
+        .stderr(std::process::Stdio::piped());
+    let child = w.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(common::signal(child.id(), "-INT"));
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    check("worker interrupted", &o);
+}
+
+#[test]
+fn redact_hides_every_form_of_password() {
+    use edgetune::study::storage::redact;
+    assert_eq!(
+        redact("postgresql://u:pw@h:5/db"),
+        "postgresql://u:***@h:5/db"
+    );
+    assert_eq!(redact("postgresql://u@h/db"), "postgresql://u@h/db");
+    assert_eq!(
+        redact("postgres://u:p@w@h/db?password=x&sslmode=off"),
+        "postgres://u:***@h/db?password=***&sslmode=off"
+    );
+    assert_eq!(
+        redact("host=h password='a b' user=u"),
+        "host=h password=*** user=u"
+    );
+    assert_eq!(redact("sqlite:/tmp/s.db"), "sqlite:/tmp/s.db");
+}

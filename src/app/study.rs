@@ -26,7 +26,7 @@ fn stored(o: &TuneOptions) -> Result<&tune::StoredStudy> {
 pub fn create(o: &TuneOptions, out: &mut dyn Write) -> Result<()> {
     let s = stored(o)?;
     if !storage::StorageUrl::parse(&s.url)?.shared() {
-        return Err(storage::StorageError::NoClaims(s.url.clone()).into());
+        return Err(storage::StorageError::NoClaims(storage::redact(&s.url)).into());
     }
     super::check_common(&o.common)?;
     super::check_goal(&o.goal)?;
@@ -40,13 +40,13 @@ pub fn create(o: &TuneOptions, out: &mut dyn Write) -> Result<()> {
         out,
         "created study `{}` in {}: {} on {}, {} strategy, {} measurements of a {}-configuration grid\nstart a worker on each board: edgetune worker --storage {} --study {}",
         s.name,
-        s.url,
+        storage::redact(&s.url),
         header.model,
         header.device,
         header.strategy,
         header.budget,
         plan.space.size(),
-        s.url,
+        storage::redact(&s.url),
         s.name
     )?;
     Ok(())
@@ -63,7 +63,8 @@ pub fn list(url: &str, json: bool, out: &mut dyn Write) -> Result<()> {
     if studies.is_empty() {
         writeln!(
             out,
-            "no studies in {url}; make one with `edgetune study create`"
+            "no studies in {}; make one with `edgetune study create`",
+            storage::redact(url)
         )?;
         return Ok(());
     }
@@ -130,7 +131,8 @@ pub fn report(
     let outcome = fleet::outcome(&mut study, view).ok_or_else(|| {
         UsageError(format!(
             "study `{}` in {} has no baseline yet: start a worker first",
-            s.name, s.url
+            s.name,
+            storage::redact(&s.url)
         ))
     })?;
     let dir = super::output::new_out_dir(out_dir, || {

@@ -200,7 +200,10 @@ fn print(o: &TuneOptions, rep: &Report, out: &mut dyn Write) -> Result<()> {
     }
     let resumed = match (&o.resume, &o.storage) {
         (Some(d), _) => Some((format!("in {}", d.display()), "its journal")),
-        (None, Some(s)) if s.resume => Some((format!("`{}` in {}", s.name, s.url), "the storage")),
+        (None, Some(s)) if s.resume => Some((
+            format!("`{}` in {}", s.name, crate::study::storage::redact(&s.url)),
+            "the storage",
+        )),
         _ => None,
     };
     if let Some((place, from)) = resumed {
@@ -276,7 +279,7 @@ fn start_stored(
     let mut db = storage::open(&s.url)?;
     let prior = if s.resume {
         let v = db.study(&s.name)?;
-        let place = PathBuf::from(format!("study `{}` in {}", s.name, s.url));
+        let place = PathBuf::from(format!("study `{}` in {}", s.name, storage::redact(&s.url)));
         Prior::from_records(
             &place,
             &v.header,

@@ -55,7 +55,7 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
         .into());
     };
     if !StorageUrl::parse(&s.url)?.shared() {
-        return Err(storage::StorageError::NoClaims(s.url.clone()).into());
+        return Err(storage::StorageError::NoClaims(storage::redact(&s.url)).into());
     }
     if !(o.lease_s.is_finite() && o.lease_s >= 0.3) {
         return Err(UsageError(format!(
@@ -90,7 +90,8 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     if matches!(t.rig, super::target::Rig::Nvml { .. }) && view.header.device.starts_with("gpu:") {
         header.device = view.header.device.clone();
     }
-    let place = std::path::PathBuf::from(format!("study `{}` in {}", s.name, s.url));
+    let place =
+        std::path::PathBuf::from(format!("study `{}` in {}", s.name, storage::redact(&s.url)));
     Prior::from_records(&place, &view.header, std::iter::empty(), &header)
         .context("this worker's options make another study than the stored one")?;
     let origin = Origin {
@@ -120,7 +121,8 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     .with_context(|| {
         format!(
             "worker stopped; what it measured is in study `{}` in {}",
-            s.name, s.url
+            s.name,
+            storage::redact(&s.url)
         )
     })?;
     writeln!(
@@ -150,7 +152,7 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     if rep.interrupted {
         return Err(Interrupted(format!(
             "worker stopped; its claim went back to the study; start it again to go on: edgetune worker --storage {} --study {}",
-            s.url, s.name
+            storage::redact(&s.url), s.name
         ))
         .into());
     }

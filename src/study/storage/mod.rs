@@ -286,7 +286,7 @@ impl StorageUrl {
         if let Some(p) = s.strip_prefix("journal:").and_then(path) {
             return Ok(StorageUrl::Journal(p));
         }
-        Err(StorageError::BadUrl(s.to_string()))
+        Err(StorageError::BadUrl(redact(s)))
     }
 
     /// Whether several workers can share it.
@@ -309,28 +309,61 @@ pub fn check_name(name: &str) -> Result<(), StorageError> {
     }
 }
 
+/// `url` as it may be printed or logged: a password (`user:PASSWORD@host`, `password=...` in
+/// a query or in key=value pairs) becomes `***`. Every message that names a storage goes
+/// through it.
+pub fn redact(url: &str) -> String {
+    let mut out = url.to_string();
+    // user:password@ of a URL: the authority is what follows `://` up to the path.
+    if let Some(start) = out.find("://").map(|i| i + 3) {
+        let end = out[start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| start + i);
+        if let Some(at) = out[start..end].rfind('@').map(|i| start + i) {
+            if let Some(colon) = out[start..at].find(':').map(|i| start + i) {
+                out.replace_range(colon + 1..at, "***");
+            }
+        }
+    }
+    // password=VALUE, up to `&`, whitespace, or the closing quote of a quoted value.
+    let mut from = 0;
+    while let Some(i) = out[from..].to_ascii_lowercase().find("password=") {
+        let v = from + i + "password=".len();
+        let rest = &out[v..];
+        let len = match rest.strip_prefix('\'') {
+            Some(q) => q.find('\'').map_or(rest.len(), |j| j + 2),
+            None => rest.find(['&', ' ', '\t', '\n']).unwrap_or(rest.len()),
+        };
+        out.replace_range(v..v + len, "***");
+        from = v + 3;
+    }
+    out
+}
+
 /// Opens (and migrates to [`SCHEMA_VERSION`]) the storage at `url`.
 pub fn open(url: &str) -> Result<Box<dyn Storage>, StorageError> {
+    // What messages name: the URL without its password (the connection gets the whole URL).
+    let shown = redact(url);
     match StorageUrl::parse(url)? {
         StorageUrl::Journal(dir) => Ok(Box::new(JournalDir::new(dir))),
         #[cfg(feature = "sqlite")]
         StorageUrl::Sqlite(path) => Ok(Box::new(sql::SqlStorage::new(
-            url,
-            Box::new(sqlite::Sqlite::open(url, &path)?),
+            &shown,
+            Box::new(sqlite::Sqlite::open(&shown, &path)?),
         )?)),
         #[cfg(not(feature = "sqlite"))]
         StorageUrl::Sqlite(_) => Err(StorageError::NotBuilt {
-            url: url.into(),
+            url: shown,
             feature: "sqlite",
         }),
         #[cfg(feature = "postgres")]
         StorageUrl::Postgres(u) => Ok(Box::new(sql::SqlStorage::new(
-            url,
+            &shown,
             Box::new(postgres::Postgres::connect(&u)?),
         )?)),
         #[cfg(not(feature = "postgres"))]
         StorageUrl::Postgres(_) => Err(StorageError::NotBuilt {
-            url: url.into(),
+            url: shown,
             feature: "postgres",
         }),
     }

@@ -14,7 +14,7 @@ impl Postgres {
     pub fn connect(url: &str) -> Result<Postgres, StorageError> {
         let client =
             postgres::Client::connect(url, postgres::NoTls).map_err(|e| StorageError::Db {
-                url: url.into(),
+                url: super::redact(url),
                 message: format!("connecting: {e}"),
             })?;
         Ok(Postgres { client })
