@@ -540,6 +540,47 @@ impl Checks<'_> {
             ))
         }
     }
+    /// What generated scripts and configs write as names (a sysfs device, an nvpmodel PARAM, the
+    /// board's name in their comments) is what sysfs and nvpmodel allow: nothing a shell or
+    /// nvpmodel.conf would read as more than a name.
+    fn names(&self, b: &Board) -> Result<(), CatalogError> {
+        let sysfs = |s: &str| {
+            !s.is_empty()
+                && s != "."
+                && s != ".."
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
+        };
+        let param = |s: &str| {
+            s.starts_with(|c: char| c.is_ascii_uppercase())
+                && s.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        };
+        if !sysfs(&b.gpu.devfreq) {
+            return Err(self.fail(
+                "gpu.devfreq",
+                format!(
+                    "`{}` is not a sysfs device name ([A-Za-z0-9._:-])",
+                    b.gpu.devfreq
+                ),
+            ));
+        }
+        let params = b.cpu.clusters.iter().map(|c| &c.nvpmodel_param);
+        for (field, p) in std::iter::once(("gpu.nvpmodel_param", &b.gpu.nvpmodel_param))
+            .chain(params.map(|p| ("cpu.clusters.nvpmodel_param", p)))
+        {
+            if !param(p) {
+                return Err(self.fail(
+                    field,
+                    format!("`{p}` is not an nvpmodel PARAM name ([A-Z0-9_])"),
+                ));
+            }
+        }
+        if b.board.name.chars().any(char::is_control) || b.board.name.len() > 200 {
+            return Err(self.fail("board.name", "must be one line of at most 200 characters"));
+        }
+        Ok(())
+    }
     fn fraction(&self, field: &str, v: f64, allow_zero: bool) -> Result<(), CatalogError> {
         let ok = v.is_finite() && v <= 1.0 && (v > 0.0 || (allow_zero && v == 0.0));
         if ok {
@@ -630,6 +671,7 @@ impl Board {
                 }
             }
         }
+        c.names(&b)?;
         if !b.sensors.rails.contains(&b.sensors.total_rail) {
             return Err(c.fail(
                 "sensors.total_rail",

@@ -1708,3 +1708,56 @@ fn edgetune_s_own_errors_begin_with_a_lowercase_error() {
         assert!(!err.contains("Error:"), "{args:?}: {err}");
     }
 }
+
+/// Catalogue text reaches generated scripts and nvpmodel.conf only as the names sysfs and
+/// nvpmodel allow: a command substitution in `gpu.devfreq`, or a newline that would add lines to
+/// nvpmodel.conf, is refused with its field (exit 2), and nothing runs.
+#[test]
+fn catalogue_names_that_a_shell_or_nvpmodel_would_read_as_more_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pwned = dir.path().join("PWNED");
+    let cases = [
+        (
+            "devfreq = \"57000000.gpu\"".to_string(),
+            format!("devfreq = \"g$(touch {})\"", pwned.display()),
+            "gpu.devfreq",
+        ),
+        (
+            "nvpmodel_param = \"GPU\"".into(),
+            "nvpmodel_param = \"GPU\\nCPU_ONLINE CORE_0 0\"".into(),
+            "gpu.nvpmodel_param",
+        ),
+        (
+            "name = \"NVIDIA Jetson Nano\"".into(),
+            "name = \"Nano\\ntouch PWNED\"".into(),
+            "board.name",
+        ),
+    ];
+    for (i, (from, to, field)) in cases.iter().enumerate() {
+        let cat = dir.path().join(format!("cat{i}"));
+        for d in ["models", "search-spaces"] {
+            std::fs::create_dir_all(cat.join(d)).unwrap();
+            for e in std::fs::read_dir(root.join(d)).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), cat.join(d).join(e.file_name())).unwrap();
+            }
+        }
+        let nano = cat.join("search-spaces/nano.toml");
+        let text = std::fs::read_to_string(&nano).unwrap();
+        assert!(text.contains(from.as_str()), "{from}");
+        std::fs::write(&nano, text.replacen(from.as_str(), to, 1)).unwrap();
+        edgetune()
+            .current_dir(dir.path())
+            .args([
+                "tune", "-m", "resnet18", "-d", "nano", "-q", "--budget", "2",
+            ])
+            .arg("--catalog")
+            .arg(&cat)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(*field));
+    }
+    assert!(!pwned.exists());
+    assert!(!dir.path().join("reports").exists());
+}

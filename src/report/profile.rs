@@ -88,10 +88,16 @@ fn sets_the_board(c: &crate::space::Config) -> bool {
 /// nvpmodel's units: kHz for the CPU, Hz for the GPU), with the board's own PARAM names.
 pub fn nvpmodel_block(r: &Report, board: &Board, id: u32) -> Option<String> {
     let b = r.best.as_ref().filter(|b| sets_the_board(&b.config))?;
-    let name = format!(
-        "EDGETUNE_{}",
-        r.model.to_ascii_uppercase().replace('-', "_")
-    );
+    // nvpmodel's NAME is one word: anything but letters and digits becomes `_`.
+    let word: String = r
+        .model
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() => c.to_ascii_uppercase(),
+            _ => '_',
+        })
+        .collect();
+    let name = format!("EDGETUNE_{word}");
     let mut s = format!(
         "{}# Paste into /etc/nvpmodel.conf (keep the PARAM sections) and select with `sudo nvpmodel -m {id}`.\n< POWER_MODEL ID={id} NAME={name} >\n",
         provenance(r, b, &board.board.name)
@@ -130,9 +136,12 @@ fn all_cpus(board: &Board) -> Vec<u32> {
 
 /// The comment line saying what a profile is for and where its energy came from.
 fn provenance(r: &Report, b: &super::Best, board_name: &str) -> String {
+    // One comment line whatever the names hold: a newline would end the comment.
+    let line = |s: &str| s.replace(char::is_control, " ");
     format!(
-        "# edgetune: {} on {board_name}{}, {:.1} J per {} inferences ({}).\n",
-        r.model,
+        "# edgetune: {} on {}{}, {:.1} J per {} inferences ({}).\n",
+        line(&r.model),
+        line(board_name),
         comma_batch(b.config.batch_size),
         b.energy.energy_j,
         r.inferences,
@@ -195,10 +204,10 @@ pub fn shell_snippet(r: &Report, board: &Board) -> Option<String> {
         );
     }
     if b.config.gpu_freq_hz != 0 {
-        s += &format!(
-            "pin /sys/class/devfreq/{} min_freq max_freq {}\n",
-            board.gpu.devfreq, b.config.gpu_freq_hz
-        );
+        // The catalogue checks the name; quoted all the same, as everything a script runs.
+        let dir = format!("/sys/class/devfreq/{}", board.gpu.devfreq);
+        let dir = shlex::try_quote(&dir).map_err(|_| ()).ok()?;
+        s += &format!("pin {dir} min_freq max_freq {}\n", b.config.gpu_freq_hz);
     }
     if let Some(f) = b.config.emc_freq_hz {
         // jetson_clocks' do_emc, with debugfs mounted.
