@@ -43,6 +43,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause.is::<crate::device::replay::ReplayError>()
             || cause.is::<crate::workload::command::CommandError>()
             || cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(crate::files::is_not_own)
+            || cause
                 .downcast_ref::<crate::device::jetson::JetsonError>()
                 .is_some_and(|e| e.is_usage())
         {

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod device;
 pub mod emulator;
 pub mod error;
+pub mod files;
 pub mod fleet_bench;
 pub mod landscape;
 pub mod measure;

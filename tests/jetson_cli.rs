@@ -600,3 +600,58 @@ fn an_unknown_board_is_explained_whatever_the_backend() {
             );
     }
 }
+
+/// Issue 25, case 3: edgetune never writes through a link. A `restore.lock` that links to
+/// another file is refused (exit 2, the other file untouched, the board as found), and the
+/// reports a `--resume DIR` writes replace links placed in DIR instead of writing through them.
+#[test]
+fn edgetune_never_writes_through_a_link() {
+    let (t, root) = fixture("nano-jp4");
+    let before = tree(&root);
+    let victim = t.path().join("victim");
+    std::fs::write(&victim, "mine").unwrap();
+    let lock = root.join("var/lib/edgetune/restore.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    let out = t.path().join("out");
+    let o = edgetune()
+        .args(tune_args(&root, &out, "true", "2"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "mine");
+    std::fs::remove_file(&lock).unwrap();
+    same(&tree(&root), &before);
+    // A finished study's folder with links where its reports go, resumed.
+    let o = edgetune()
+        .args(tune_args(&root, &out, "true", "2"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in [
+        "report.md",
+        "report.json",
+        "energy_vs_gpu.svg",
+        "profile.toml",
+    ] {
+        let p = out.join(name);
+        if p.exists() {
+            std::fs::remove_file(&p).unwrap();
+        }
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+    }
+    let o = edgetune()
+        .arg("tune")
+        .arg("--resume")
+        .arg(&out)
+        .args(["--workload-cmd", "true", "--sysfs-root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "mine");
+    let md = out.join("report.md");
+    assert!(!md.symlink_metadata().unwrap().file_type().is_symlink());
+}

@@ -62,10 +62,11 @@ pub fn create_dir(p: &Path) -> Result<()> {
     })
 }
 
-/// Writes `body` to `dir/name`.
+/// Writes `body` to `dir/name`, never through a link placed there ([`crate::files`]).
 pub fn write_file(dir: &Path, name: &str, body: &str) -> Result<PathBuf> {
     let p = dir.join(name);
-    std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?;
+    crate::files::write_replacing(&p, body.as_bytes())
+        .with_context(|| format!("writing {}", p.display()))?;
     Ok(p)
 }
 

@@ -152,16 +152,31 @@ fn tick_label(v: f64) -> String {
     }
 }
 
+/// Draws an SVG in memory, then writes it (when there was something to draw) by the rule for
+/// every file edgetune writes ([`crate::files`]): never through a link placed at `path`.
+fn to_file(
+    path: &Path,
+    draw: impl FnOnce(&mut String) -> Result<bool, String>,
+) -> Result<bool, String> {
+    let mut svg = String::new();
+    if !draw(&mut svg)? {
+        return Ok(false);
+    }
+    crate::files::write_replacing(path, svg.as_bytes())
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(true)
+}
+
 /// Draws every plot that has data into `dir`; returns the files written.
 pub fn draw_all(p: &PlotInput<'_>, dir: &Path, which: &[usize]) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for i in which {
         let path = dir.join(FILES[*i]);
         let drawn = match i {
-            0 => energy_vs_gpu(p, &path)?,
-            1 => heatmap(p, &path)?,
-            2 => convergence(p, &path)?,
-            _ => batch(p, &path)?,
+            0 => to_file(&path, |svg| energy_vs_gpu(p, svg))?,
+            1 => to_file(&path, |svg| heatmap(p, svg))?,
+            2 => to_file(&path, |svg| convergence(p, svg))?,
+            _ => to_file(&path, |svg| batch(p, svg))?,
         };
         if drawn {
             out.push(FILES[*i].to_string());
@@ -179,7 +194,7 @@ fn at_cpu(v: &[Sample], cpu: u64, batch: u32) -> Vec<&Sample> {
     s
 }
 
-fn energy_vs_gpu(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
+fn energy_vs_gpu(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     let Some(best) = p.best else { return Ok(false) };
     let lines: Option<(&[Sample], &str)> = p.surrogate.map(|s| (s, "surrogate")).or(p.grid);
     let all: Vec<&Sample> = lines
@@ -196,7 +211,7 @@ fn energy_vs_gpu(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
     let (x0, x1) = bounds(all.iter().map(|x| mhz(x.config.gpu_freq_hz)));
     let entries = batches.len() * usize::from(lines.is_some()) + 1;
     let (y0, y1) = with_legend_room(bounds(all.iter().map(|x| x.energy_j)), entries, 400.0);
-    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut c = ChartBuilder::on(&root)
         .caption(
@@ -283,7 +298,7 @@ fn cell_centres(n: usize, most: usize) -> Vec<f64> {
     (0..n).step_by(step).map(|i| i as f64 + 0.5).collect()
 }
 
-fn heatmap(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
+fn heatmap(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     let Some(best) = p.best else { return Ok(false) };
     let (cells, source): (Vec<&Sample>, &str) = match p.grid {
         Some((g, l)) => (g.iter().collect(), l),
@@ -321,7 +336,7 @@ fn heatmap(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
             0.0
         }
     };
-    let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (800, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (main, bar) = root.split_horizontally(690);
     let mut c = ChartBuilder::on(&main)
@@ -404,7 +419,7 @@ fn heatmap(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
     Ok(true)
 }
 
-fn convergence(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
+fn convergence(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     if p.trace_j.is_empty() {
         return Ok(false);
     }
@@ -424,7 +439,7 @@ fn convergence(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
         entries,
         400.0,
     );
-    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut c = ChartBuilder::on(&root)
         .caption(format!("{}: convergence", p.title), ("sans-serif", 18))
@@ -477,7 +492,7 @@ fn convergence(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
     Ok(true)
 }
 
-fn batch(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
+fn batch(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     // Batch 0: the batch size is not a knob (a table without that column).
     let Some(best) = p.best.filter(|b| b.batch_size != 0) else {
         return Ok(false);
@@ -494,7 +509,7 @@ fn batch(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
         return Ok(false);
     }
     let n = p.inferences as f64;
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (900, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let halves = root.split_evenly((1, 2));
     let metrics: [(&str, Metric); 2] = [
@@ -568,6 +583,10 @@ fn batch(p: &PlotInput<'_>, path: &Path) -> Result<bool, String> {
 /// `pareto.svg`: energy per inference against batch latency for every measured configuration,
 /// the Pareto front drawn through its points, the DVFS baseline marked (log-log axes).
 pub fn pareto(rep: &super::Report, path: &Path) -> Result<bool, String> {
+    to_file(path, |svg| pareto_svg(rep, svg))
+}
+
+fn pareto_svg(rep: &super::Report, svg: &mut String) -> Result<bool, String> {
     if rep.pareto.is_empty() {
         return Ok(false);
     }
@@ -592,7 +611,7 @@ pub fn pareto(rep: &super::Report, path: &Path) -> Result<bool, String> {
     let log = |v: (f64, f64)| (v.0.max(1e-9).log10(), v.1.max(1e-9).log10());
     let (x0, x1) = bounds(all.iter().chain([&base]).map(|p| log(*p).0));
     let (y0, y1) = bounds(all.iter().chain([&base]).map(|p| log(*p).1));
-    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (800, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut c = ChartBuilder::on(&root)
         .caption(

@@ -175,11 +175,8 @@ impl Journal {
             file: path.to_path_buf(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
+        let mut file =
+            crate::files::open_own(OpenOptions::new().read(true).write(true), path).map_err(io)?;
         file.set_len(prior.valid_len).map_err(io)?;
         file.seek(SeekFrom::End(0)).map_err(io)?;
         if prior.needs_newline {

@@ -44,6 +44,15 @@ pub enum JetsonError {
     /// A write outside the cpufreq, devfreq and memory-clock directories discovery found.
     #[error("refusing to write {0}: edgetune writes only under the board's cpufreq, devfreq and memory-clock directories")]
     Forbidden(PathBuf),
+    /// edgetune's own file (the board lock, the state file) is a link or not a plain file:
+    /// written, it would change another file.
+    #[error("refusing to write {path}: {reason}; remove it (edgetune makes it again)")]
+    NotOwn {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        reason: String,
+    },
     /// A file with other names (hard links): a write would change them too.
     #[error("refusing to write {0}: it has more than one hard link, so the write would reach another file too; sysfs files have one")]
     Linked(PathBuf),
@@ -109,6 +118,13 @@ fn io_message(path: &Path, e: &std::io::Error) -> String {
 
 impl JetsonError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> JetsonError {
+        // crate::files refuses a link or a shared file: the user's to fix.
+        if crate::files::is_not_own(&source) {
+            return JetsonError::NotOwn {
+                path: path.to_path_buf(),
+                reason: source.to_string(),
+            };
+        }
         JetsonError::Io {
             path: path.to_path_buf(),
             source,
@@ -122,6 +138,7 @@ impl JetsonError {
             self,
             JetsonError::Forbidden(_)
                 | JetsonError::Linked(_)
+                | JetsonError::NotOwn { .. }
                 | JetsonError::NotFound(_)
                 | JetsonError::Unsupported(_)
                 | JetsonError::StaleSnapshot { .. }

@@ -31,13 +31,16 @@ impl BoardLock {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| JetsonError::io(dir, e))?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| JetsonError::io(&path, e))?;
+        // Never through a link: the lock is written (the owner's pid) once it is taken.
+        let mut file = crate::files::open_own(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            &path,
+        )
+        .map_err(|e| JetsonError::io(&path, e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -6,7 +6,6 @@ use super::owner::BoardLock;
 use super::sysfs::Sysfs;
 use super::{discover, discover_emc, Discovery, JetsonError};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -113,13 +112,8 @@ impl Snapshot {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| JetsonError::io(dir, e))?;
         }
-        let tmp = path.with_extension("json.tmp");
         let body = serde_json::to_string_pretty(self).expect("snapshot serialises");
-        let mut f = std::fs::File::create(&tmp).map_err(|e| JetsonError::io(&tmp, e))?;
-        f.write_all(body.as_bytes())
-            .and_then(|_| f.sync_all())
-            .map_err(|e| JetsonError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| JetsonError::io(path, e))
+        crate::files::write_replacing(path, body.as_bytes()).map_err(|e| JetsonError::io(path, e))
     }
 
     /// Checks every entry names a file this backend may write (a snapshot edited to name any

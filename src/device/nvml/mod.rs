@@ -486,7 +486,6 @@ impl NvmlDevice {
 }
 
 fn write_record(path: &Path, rec: &ClockRecord) -> Result<(), String> {
-    use std::io::Write;
     let err = |e: std::io::Error| {
         format!(
             "cannot write the restore record {}: {e} (set --state-file to a writable place)",
@@ -496,14 +495,8 @@ fn write_record(path: &Path, rec: &ClockRecord) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let mut f = std::fs::File::create(path).map_err(err)?;
-    f.write_all(
-        serde_json::to_string_pretty(rec)
-            .expect("plain data")
-            .as_bytes(),
-    )
-    .and_then(|_| f.sync_all())
-    .map_err(err)
+    let body = serde_json::to_string_pretty(rec).expect("plain data");
+    crate::files::write_replacing(path, body.as_bytes()).map_err(err)
 }
 
 /// Energy between two counter readings, mJ, across a wrap-around of the u64 counter.

@@ -80,9 +80,7 @@ impl Storage for JournalDir {
                 source,
             })
         };
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.path())
+        let mut f = crate::files::open_own(std::fs::OpenOptions::new().append(true), &self.path())
             .map_err(io)?;
         let line = serde_json::to_string(r).expect("journal records serialise") + "\n";
         f.write_all(line.as_bytes()).map_err(io)?;
