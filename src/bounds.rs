@@ -119,7 +119,7 @@ pub fn pct() -> impl TypedValueParser<Value = f64> {
 
 /// A claim's lease, seconds: half a second to a day (its heartbeat beats every third of it).
 pub fn lease() -> impl TypedValueParser<Value = f64> {
-    real(0.5, 86_400.0)
+    real(0.5, edgetune::study::storage::MAX_LEASE_S)
 }
 
 /// Real seconds per twin second of the virtual Jetson: 1e-4 to 1000.

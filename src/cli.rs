@@ -1084,10 +1084,14 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
                 .into(),
         )
         .into()),
-        (_, Some(u), Some(n)) if resume => edgetune::study::storage::recorded_args(&u, &n),
-        _ => value("resume").map_or(Vec::new(), |d| {
-            edgetune::study::journal::recorded_args(d.as_ref())
-        }),
+        // The stored study is read (and checked) here: its options are the command's.
+        (_, Some(u), Some(n)) if resume => {
+            edgetune::study::storage::open(&u)?.study(&n)?.header.args
+        }
+        _ => match value("resume") {
+            Some(d) => edgetune::study::journal::recorded_args(d.as_ref())?,
+            None => Vec::new(),
+        },
     };
     let earlier = groups(sub, &earlier);
     refuse_machine_local(&earlier)?;

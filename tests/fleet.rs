@@ -682,3 +682,147 @@ fn redact_hides_every_form_of_password() {
     );
     assert_eq!(redact("sqlite:/tmp/s.db"), "sqlite:/tmp/s.db");
 }
+
+/// Issue 25, case 2: every reader of a stored study checks its records (the check a resume
+/// makes): a negative energy, a duplicated row, a schema version no edgetune writes are exit 2
+/// naming the study and the record, for `study report`, `worker` and `tune --resume`; one bad
+/// study is listed as unreadable without hiding the others; a claim leased far beyond any
+/// `--lease-s` does not hold its configuration forever.
+#[test]
+fn stored_records_are_checked_by_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let url = format!("sqlite:{}", db.display());
+    for name in ["bad", "good"] {
+        create(&url, name, &["--budget", "2"]);
+        let o = worker(&url, name, "w1").output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let (id, text): (i64, String) = c
+        .query_row(
+            "SELECT r.id, r.record FROM edgetune_records r JOIN edgetune_studies s ON s.id = r.study_id WHERE s.name = 'bad' AND r.kind = 'measurement' ORDER BY r.id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["measurement"]["energy_j"] = (-1000.0).into();
+    c.execute(
+        "UPDATE edgetune_records SET record = ?1 WHERE id = ?2",
+        rusqlite::params![v.to_string(), id],
+    )
+    .unwrap();
+    let refused = |args: &[&str]| {
+        let o = edgetune().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("study `bad`") && err.contains(&format!("record {id}")),
+            "{err}"
+        );
+        assert!(err.contains("energy must be positive"), "{err}");
+    };
+    let out = dir.path().join("rep");
+    let out_s = out.display().to_string();
+    refused(&[
+        "study",
+        "report",
+        "--storage",
+        &url,
+        "--study",
+        "bad",
+        "-o",
+        &out_s,
+    ]);
+    assert!(!out.exists());
+    refused(&["worker", "--storage", &url, "--study", "bad", "-q"]);
+    refused(&[
+        "tune",
+        "--storage",
+        &url,
+        "--study",
+        "bad",
+        "--resume",
+        "-q",
+    ]);
+    let o = edgetune()
+        .args(["study", "list", "--storage", &url])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(
+        listed.contains("bad") && listed.contains("unreadable"),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("good") && l.contains("2/2")),
+        "{listed}"
+    );
+    // Rows duplicated behind the unique index's back: refused, not a worker that loops.
+    create(&url, "dup", &["--budget", "3"]);
+    let o = worker(&url, "dup", "w1")
+        .args(["--budget", "3"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    c.execute_batch(
+        "DROP INDEX edgetune_records_once;
+         INSERT INTO edgetune_records (study_id, kind, config, record, board, worker, backend, created_s)
+           SELECT study_id, kind, config, record, board, worker, backend, created_s FROM edgetune_records
+           WHERE kind = 'measurement' AND study_id = (SELECT id FROM edgetune_studies WHERE name = 'dup');",
+    )
+    .unwrap();
+    let o = worker(&url, "dup", "w2").timeout_output(Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("measured twice"));
+    // A claim leased until 1e18 counts as expired: the study still ends.
+    create(&url, "lease", &["--budget", "2"]);
+    c.execute(
+        r#"INSERT INTO edgetune_claims (study_id, config, board, worker, backend, lease_until_s) SELECT id, '{"cpu_freq_khz":1479000,"gpu_freq_hz":921600000,"batch_size":4}', 'x', 'x', 'sim', 1e18 FROM edgetune_studies WHERE name = 'lease'"#,
+        [],
+    )
+    .unwrap();
+    let o = worker(&url, "lease", "w1").timeout_output(Duration::from_secs(60));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A schema version no edgetune writes: exit 2, not a panic.
+    c.execute("UPDATE edgetune_schema SET version = -5", [])
+        .unwrap();
+    let o = edgetune()
+        .args(["study", "list", "--storage", &url])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Runs `c` (stderr captured), killing it after `limit`.
+trait TimeoutOutput {
+    fn timeout_output(&mut self, limit: Duration) -> std::process::Output;
+}
+
+impl TimeoutOutput for std::process::Command {
+    fn timeout_output(&mut self, limit: Duration) -> std::process::Output {
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t0.elapsed() > limit {
+                child.kill().unwrap();
+                panic!("still running after {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+}

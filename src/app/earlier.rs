@@ -9,7 +9,7 @@ use crate::measure::Measurement;
 use crate::objective::{Goal, Quantities};
 use crate::space::{Axis, Config, Space};
 use crate::strategy::{bayes, GridPrior};
-use crate::study::{JournalRecord, StudyHeader};
+use crate::study::JournalRecord;
 use anyhow::Result;
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,19 +17,25 @@ use std::path::Path;
 /// The prior over `space` from the journal of the tune in `dir`.
 pub fn prior_from(dir: &Path, space: &Space, goal: &Goal, inferences: u32) -> Result<GridPrior> {
     let path = dir.join("journal.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        UsageError(format!(
-            "--prior {}: cannot read {} ({e}); --prior takes twin, none, or the folder of an earlier tune",
+    if !path.exists() {
+        return Err(UsageError(format!(
+            "--prior {}: there is no {}; --prior takes twin, none, or the folder of an earlier tune",
             dir.display(),
             path.display()
         ))
-    })?;
-    let (header, measured) = read(&text).ok_or_else(|| {
+        .into());
+    }
+    // Checked as a resume checks it: a journal is input.
+    let (header, records) = crate::study::journal::read_records(&path)?;
+    crate::study::Prior::check_stored(&header, &records).map_err(|(i, m)| {
         UsageError(format!(
-            "{} is not the journal of a tune (no study header); --prior DIR takes the folder of an earlier tune",
-            path.display()
+            "--prior {}: {}{}: {m}",
+            dir.display(),
+            path.display(),
+            i.map_or(String::new(), |i| format!(":{}", i + 2))
         ))
     })?;
+    let measured = last_of_each(records);
     if measured.len() < 3 {
         return Err(UsageError(format!(
             "{} holds {} measurements; a prior needs at least 3",
@@ -88,18 +94,12 @@ fn position(v: u64, a: &Axis) -> f64 {
     ((v as f64).ln() - lo.ln()) / (hi.ln() - lo.ln())
 }
 
-/// The header and the last measurement of each configuration, in journal order (a
-/// confirmation replaces a screened one); `None` without a header.
-fn read(text: &str) -> Option<(StudyHeader, Vec<(Config, Measurement)>)> {
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header = match serde_json::from_str(lines.next()?).ok()? {
-        JournalRecord::Study(h) => h,
-        _ => return None,
-    };
+/// The last measurement of each configuration, in journal order (a confirmation replaces a
+/// screened one).
+fn last_of_each(records: Vec<JournalRecord>) -> Vec<(Config, Measurement)> {
     let mut measured: Vec<(Config, Measurement)> = Vec::new();
     let mut index: HashMap<Config, usize> = HashMap::new();
-    // A torn last line (a killed run) is left out like the resume leaves it out.
-    for rec in lines.filter_map(|l| serde_json::from_str::<JournalRecord>(l).ok()) {
+    for rec in records {
         match rec {
             JournalRecord::Measurement {
                 config,
@@ -118,5 +118,5 @@ fn read(text: &str) -> Option<(StudyHeader, Vec<(Config, Measurement)>)> {
             _ => {}
         }
     }
-    Some((header, measured))
+    measured
 }

@@ -74,6 +74,10 @@ pub fn list(url: &str, json: bool, out: &mut dyn Write) -> Result<()> {
         "study", "model", "device", "strategy", "measured", "running", "boards"
     )?;
     for s in studies {
+        if let Some(why) = &s.unreadable {
+            writeln!(out, "{:<24} unreadable: {why}", s.name)?;
+            continue;
+        }
         writeln!(
             out,
             "{:<24} {:<14} {:<12} {:<10} {:>9} {:>8} {:>6}",

@@ -89,15 +89,22 @@ pub struct StudyHeader {
     pub args: Vec<String>,
 }
 
-/// The arguments recorded in the journal in `dir` (empty when it has none, or cannot be read:
-/// the resume itself then says what is wrong).
-pub fn recorded_args(dir: &Path) -> Vec<String> {
-    let first = std::fs::read_to_string(dir.join("journal.jsonl"))
-        .ok()
-        .and_then(|t| t.lines().next().map(str::to_string));
-    match first.and_then(|l| serde_json::from_str::<JournalRecord>(&l).ok()) {
-        Some(JournalRecord::Study(h)) => h.args,
-        _ => Vec::new(),
+/// The arguments recorded in the journal in `dir` (empty when there is no journal to read: the
+/// resume itself then says so); a journal whose first line is not its header is refused here,
+/// before its options are needed.
+pub fn recorded_args(dir: &Path) -> Result<Vec<String>, JournalError> {
+    let path = dir.join("journal.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    let first = text.lines().next().unwrap_or_default();
+    match serde_json::from_str::<JournalRecord>(first) {
+        Ok(JournalRecord::Study(h)) => Ok(h.args),
+        _ => Err(JournalError::Corrupt {
+            file: path,
+            line: 1,
+            message: "no study header: the first line of a journal says what the study is, and this one does not, so it cannot be resumed".into(),
+        }),
     }
 }
 
@@ -274,6 +281,7 @@ impl Prior {
             let Some(rec) = rec else { continue };
             match (rec, seen_header) {
                 (JournalRecord::Study(h), false) => {
+                    check_study(&h).map_err(|m| corrupt(n, m))?;
                     check_header(path, &h, header)?;
                     seen_header = true;
                 }
@@ -317,6 +325,22 @@ impl Prior {
                 })?;
         }
         Ok(prior)
+    }
+
+    /// Checks a stored study as input: its header, then every record in order, as a resume
+    /// checks a journal's. The one check every reader of stored records goes through (a
+    /// journal's resume, a storage's view of a study for a worker, a report or a listing, a
+    /// prior from an earlier tune). On a bad record: its index in `records` and what is wrong.
+    pub fn check_stored<'r>(
+        header: &StudyHeader,
+        records: impl IntoIterator<Item = &'r JournalRecord>,
+    ) -> Result<(), (Option<usize>, String)> {
+        check_study(header).map_err(|m| (None, m))?;
+        let mut prior = Prior::default();
+        for (i, r) in records.into_iter().enumerate() {
+            prior.add(r.clone(), header).map_err(|m| (Some(i), m))?;
+        }
+        Ok(())
     }
 
     /// Takes one record after checking it as input.
@@ -461,6 +485,20 @@ fn check_measurement(m: &Measurement, header: &StudyHeader) -> Result<(), String
             "the measurement is for {} inferences, the study for {}",
             m.inferences, header.protocol.inferences
         ));
+    }
+    Ok(())
+}
+
+/// Checks a stored header on its own: a budget, a protocol the protocol accepts, a space.
+fn check_study(h: &StudyHeader) -> Result<(), String> {
+    if h.budget == 0 {
+        return Err("the study's budget is 0 measurements".into());
+    }
+    h.protocol
+        .validate()
+        .map_err(|e| format!("the study's protocol: {e}"))?;
+    if h.space.size() == 0 {
+        return Err("the study's search space is empty".into());
     }
     Ok(())
 }

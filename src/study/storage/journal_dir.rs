@@ -46,6 +46,17 @@ impl Storage for JournalDir {
 
     fn study(&mut self, name: &str) -> Result<StudyView, StorageError> {
         let (header, records) = read_records(&self.path())?;
+        crate::study::Prior::check_stored(&header, &records).map_err(|(i, message)| {
+            StorageError::Corrupt {
+                url: self.url.clone(),
+                name: name.to_string(),
+                // Line 1 is the header.
+                message: match i {
+                    Some(i) => format!("record {} (line {}): {message}", i + 1, i + 2),
+                    None => message,
+                },
+            }
+        })?;
         let origin = Origin {
             backend: header.backend.to_string(),
             ..Origin::default()

@@ -82,6 +82,14 @@ pub enum StorageError {
         "{0} keeps one process's study; workers share a study through sqlite:PATH or postgresql://"
     )]
     NoClaims(String),
+    /// A schema version no edgetune writes (below 1): another program's table, or an edit.
+    #[error("{url}: edgetune_schema holds version {found}, which no edgetune writes: this is not a database edgetune made, or it was changed outside edgetune (it is left as it is)")]
+    SchemaUnknown {
+        /// The storage.
+        url: String,
+        /// The version found.
+        found: i64,
+    },
     /// A record in the storage that is not one.
     #[error("{url}: study `{name}`: a stored record is not one: {message}")]
     Corrupt {
@@ -214,7 +222,31 @@ pub struct StudyListing {
     pub in_progress: usize,
     /// Boards that recorded something.
     pub boards: usize,
+    /// Why the study could not be read (its other fields are then empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
+
+impl StudyListing {
+    /// The listing of a study that could not be read, and why.
+    pub fn unreadable(name: &str, e: &StorageError) -> StudyListing {
+        StudyListing {
+            name: name.to_string(),
+            model: String::new(),
+            device: String::new(),
+            strategy: String::new(),
+            budget: 0,
+            measured: 0,
+            in_progress: 0,
+            boards: 0,
+            unreadable: Some(e.to_string()),
+        }
+    }
+}
+
+/// The longest claim lease a worker may ask for, seconds (`--lease-s`'s bound): a stored lease
+/// beyond it counts as expired.
+pub const MAX_LEASE_S: f64 = 86_400.0;
 
 /// A storage of studies.
 pub trait Storage: Send {
@@ -367,15 +399,6 @@ pub fn open(url: &str) -> Result<Box<dyn Storage>, StorageError> {
             feature: "postgres",
         }),
     }
-}
-
-/// The `tune` arguments recorded with a stored study (empty when there are none or the storage
-/// cannot be read: the command itself then says what is wrong).
-pub fn recorded_args(url: &str, name: &str) -> Vec<String> {
-    open(url)
-        .and_then(|mut s| s.study(name))
-        .map(|v| v.header.args)
-        .unwrap_or_default()
 }
 
 /// What the study loop writes each record through.

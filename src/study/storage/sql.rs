@@ -174,6 +174,12 @@ impl SqlStorage {
             &[],
         )?;
         let found = rows.first().map_or(0, |r| r[0].int());
+        if found < 0 {
+            return Err(StorageError::SchemaUnknown {
+                url: self.url.clone(),
+                found,
+            });
+        }
         if found > SCHEMA_VERSION {
             return Err(StorageError::SchemaTooNew {
                 url: self.url.clone(),
@@ -235,20 +241,33 @@ impl SqlStorage {
         let id = row[0].int();
         let header = serde_json::from_str(&row[1].text()).map_err(|e| self.corrupt(name, e))?;
         let rows = self.query(
-            "SELECT record, board, worker, backend FROM edgetune_records WHERE study_id = $1 ORDER BY id",
+            "SELECT record, board, worker, backend, id FROM edgetune_records WHERE study_id = $1 ORDER BY id",
             &[Val::I(id)],
         )?;
         let mut records = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
         for r in rows {
+            let record = serde_json::from_str(&r[0].text())
+                .map_err(|e| self.corrupt(name, format!("record {}: {e}", r[4].int())))?;
             records.push(StoredRecord {
-                record: serde_json::from_str(&r[0].text()).map_err(|e| self.corrupt(name, e))?,
-                origin: origin_of(&r[1..]),
+                record,
+                origin: origin_of(&r[1..4]),
             });
+            ids.push(r[4].int());
         }
+        // What a worker, a report, a listing and a resume read is checked here, once.
+        crate::study::Prior::check_stored(&header, records.iter().map(|r| &r.record)).map_err(
+            |(i, m)| match i {
+                Some(i) => self.corrupt(name, format!("record {}: {m}", ids[i])),
+                None => self.corrupt(name, m),
+            },
+        )?;
         let now = self.now_sql();
+        // A lease longer than any worker asks for (`--lease-s` is at most a day) was not
+        // written by one: it counts as expired rather than holding its configuration forever.
         let rows = self.query(
-            &format!("SELECT config, board, worker, backend, CASE WHEN lease_until_s > {now} THEN 1 ELSE 0 END FROM edgetune_claims WHERE study_id = $1 ORDER BY config"),
-            &[Val::I(id)],
+            &format!("SELECT config, board, worker, backend, CASE WHEN lease_until_s > {now} AND lease_until_s <= {now} + $2 THEN 1 ELSE 0 END FROM edgetune_claims WHERE study_id = $1 ORDER BY config"),
+            &[Val::I(id), Val::F(super::MAX_LEASE_S)],
         )?;
         let (mut claims, mut expired) = (Vec::new(), Vec::new());
         for r in rows {
@@ -356,6 +375,7 @@ pub(super) fn listing(v: &StudyView) -> StudyListing {
         measured: measured.len(),
         in_progress: v.claims.len(),
         boards: boards.len(),
+        unreadable: None,
     }
 }
 
@@ -392,9 +412,12 @@ impl Storage for SqlStorage {
     fn list(&mut self) -> Result<Vec<StudyListing>, StorageError> {
         let names = self.query("SELECT name FROM edgetune_studies ORDER BY id", &[])?;
         let mut out = Vec::new();
+        // One unreadable study is listed as such; it does not hide the others.
         for n in names {
-            let (_, v) = self.view(&n[0].text())?;
-            out.push(listing(&v));
+            out.push(match self.view(&n[0].text()) {
+                Ok((_, v)) => listing(&v),
+                Err(e) => StudyListing::unreadable(&n[0].text(), &e),
+            });
         }
         Ok(out)
     }
@@ -535,8 +558,9 @@ mod tests {
         let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
         let sim = SimBoard::new(b, Noise::Off);
         let (mut d, mut w) = (sim.device(), sim.workload(m).unwrap());
+        // At the study's length: a stored measurement of another length is refused on reading.
         let p = crate::measure::ProtocolSettings {
-            inferences: 64,
+            inferences: header().protocol.inferences,
             ..Default::default()
         };
         crate::measure::measure(&mut d, &mut w, &crate::device::FreqSetting::Dvfs, 4, &p).unwrap()
