@@ -1761,3 +1761,37 @@ fn catalogue_names_that_a_shell_or_nvpmodel_would_read_as_more_are_refused() {
     assert!(!pwned.exists());
     assert!(!dir.path().join("reports").exists());
 }
+
+/// Issue 25, case 6, as a user meets it: `--resume` of a finished study measures nothing, says
+/// so, and writes reports with every configuration the journal holds, also after a resume that
+/// asked for a lower budget.
+#[test]
+fn resuming_a_finished_study_measures_nothing_and_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e1");
+    let rows = |d: &Path| -> (u64, f64) {
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).unwrap())
+                .unwrap();
+        (
+            r["measured_configs"].as_u64().unwrap(),
+            r["tuning_time_s"].as_f64().unwrap(),
+        )
+    };
+    edgetune()
+        .args(["tune", "-q", "-m", "resnet18", "-d", "nano", "--objective", "edp", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    let (first, time_s) = rows(&out);
+    for extra in [&["--budget", "6"][..], &[]] {
+        edgetune()
+            .args(["tune", "--resume"])
+            .arg(&out)
+            .args(extra)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("nothing left to measure"));
+        assert_eq!(rows(&out), (first, time_s), "{extra:?}");
+    }
+}

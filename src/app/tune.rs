@@ -207,12 +207,17 @@ fn print(o: &TuneOptions, rep: &Report, out: &mut dyn Write) -> Result<()> {
         _ => None,
     };
     if let Some((place, from)) = resumed {
+        let now = rep.measured_configs.saturating_sub(rep.resumed_configs);
         writeln!(
             out,
-            "resumed the study {place}: {} measurement{} from {from}, {} measured now",
+            "resumed the study {place}: {} measurement{} from {from}, {}",
             rep.resumed_configs,
             if rep.resumed_configs == 1 { "" } else { "s" },
-            rep.measured_configs.saturating_sub(rep.resumed_configs)
+            match now {
+                // A finished study: the reports are written again from what it holds.
+                0 => "nothing left to measure (the reports are written again from them)".into(),
+                n => format!("{n} measured now"),
+            }
         )?;
     }
     write!(out, "{}", summary(rep))?;

@@ -309,18 +309,29 @@ impl super::Study<'_> {
                 }
                 let m = f.measured[i].measurement.clone();
                 explored.entry(i).or_insert(m.wall_s);
-                let Some(next) = self.one_more_run(f.measured[i].config, &m)? else {
-                    return Ok(false);
+                // A resumed study's confirmation comes from its journal, as it was recorded.
+                let journaled = self.prior.confirmed.get(&f.measured[i].config).cloned();
+                let next = match journaled.clone() {
+                    Some(c) => c,
+                    None => match self.one_more_run(f.measured[i].config, &m)? {
+                        Some(next) => next,
+                        None => return Ok(false),
+                    },
                 };
-                let grew = next.runs.len() > full_runs(&m, self.protocol.inferences).len();
+                let grew = journaled.is_some()
+                    || next.runs.len() > full_runs(&m, self.protocol.inferences).len();
                 f.measured[i].measurement = next.clone();
                 if !grew {
                     stuck.push(i);
                 }
-                if self.is_full(&next) || !grew {
+                if journaled.is_some() && !self.is_full(&next) {
+                    // Recorded because it could not grow (a table ran out): it stays as it is.
+                    stuck.push(i);
+                }
+                if self.is_full(&next) || !grew || journaled.is_some() {
                     // A confirmation is recorded once, finished (a storage keeps one per
                     // configuration); a signal mid-round loses that round's runs only.
-                    if let Some(j) = self.journal.as_mut() {
+                    if let Some(j) = self.journal.as_mut().filter(|_| journaled.is_none()) {
                         j.record(&JournalRecord::Confirmed {
                             config: f.measured[i].config,
                             measurement: next.clone(),

@@ -222,8 +222,13 @@ impl Journal {
 pub struct Prior {
     /// DVFS baselines by batch size.
     pub baselines: HashMap<u32, Measurement>,
-    /// Configurations measured.
+    /// Configurations measured, as first measured (a screened figure stays screened: a resume
+    /// tells the strategy what the first run told it, so it asks what it asked then).
     pub measurements: HashMap<Config, Measurement>,
+    /// Configurations in the order they were first measured.
+    pub order: Vec<Config>,
+    /// The last confirmation of each confirmed configuration, at the full protocol.
+    pub confirmed: HashMap<Config, Measurement>,
     /// What the user should know about the journal (a torn last line that was dropped).
     pub warnings: Vec<String>,
     /// Bytes of the journal that hold whole records.
@@ -368,6 +373,7 @@ impl Prior {
                 if self.measurements.contains_key(&config) {
                     return Err(format!("{config} is measured twice"));
                 }
+                self.order.push(config);
                 self.measurements.insert(config, measurement);
             }
             JournalRecord::Confirmed {
@@ -385,7 +391,7 @@ impl Prior {
                 if !self.measurements.contains_key(&config) {
                     return Err(format!("{config} is confirmed before it was measured"));
                 }
-                self.measurements.insert(config, measurement);
+                self.confirmed.insert(config, measurement);
             }
             JournalRecord::Failed { .. } => {}
         }

@@ -593,6 +593,10 @@ impl Study<'_> {
         config: Config,
         m: &Measurement,
     ) -> Result<Option<Measurement>, StudyError> {
+        // A resumed study confirms from its journal: no board time, nothing journaled twice.
+        if let Some(c) = self.prior.confirmed.get(&config) {
+            return Ok(Some(c.clone()));
+        }
         let earlier = choice::full_runs(m, self.protocol.inferences);
         let window = m.window_repeats;
         let Some(mut full) = self.at_full_protocol(config, (&earlier, window), None)? else {
@@ -684,6 +688,7 @@ impl Study<'_> {
                     .energy_j,
             });
         };
+        resumed += self.take_leftovers(&mut f, &baseline);
         let choice = if stop_reason != StopReason::Interrupted {
             self.final_choice(&mut f, &baseline, on_event)?
         } else {
@@ -721,6 +726,39 @@ impl Study<'_> {
             choice,
             surrogate,
         })
+    }
+
+    /// Journaled measurements this run did not ask for (a lower budget, another stop rule, a
+    /// signal this time): they are the study's all the same, told to the strategy and
+    /// reported, never dropped. How many there were.
+    fn take_leftovers(&mut self, f: &mut Found, baseline: &Measurement) -> usize {
+        let taken: std::collections::HashSet<Config> =
+            f.measured.iter().map(|m| m.config).collect();
+        let left: Vec<Config> = (self.prior.order.iter())
+            .filter(|c| !taken.contains(c))
+            .copied()
+            .collect();
+        let mut n = 0;
+        for config in left {
+            let Some(point) = self.space.point_of(&config) else {
+                continue;
+            };
+            let measurement = self.prior.measurements[&config].clone();
+            let obs = self.observe(point, &measurement, baseline, self.run_cv(baseline));
+            self.strategy.tell(&obs);
+            f.index.insert(obs.point.clone(), f.measured.len());
+            f.history.push(obs);
+            f.measured.push(Measured {
+                config,
+                measurement,
+                from_journal: true,
+            });
+            n += 1;
+        }
+        if n > 0 {
+            self.recommend(f);
+        }
+        n
     }
 
     /// What the strategy would recommend now (a surrogate's best mean, or the lowest
@@ -929,12 +967,24 @@ mod tests {
         prior: Prior,
         exploration: Exploration,
     ) -> Outcome {
+        study_seeded(strategy, 1, budget, journal, prior, exploration)
+    }
+
+    /// [`study_with`] with the strategy's and the twin's noise's seed.
+    fn study_seeded(
+        strategy: &str,
+        seed: u64,
+        budget: usize,
+        journal: Journal,
+        prior: Prior,
+        exploration: Exploration,
+    ) -> Outcome {
         let cat = Catalog::load(None).unwrap();
         let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
         let space = Space::new(b, m, None, &[]).unwrap();
-        let sim = SimBoard::new(b, Noise::Seeded(1));
+        let sim = SimBoard::new(b, Noise::Seeded(seed));
         let (mut dev, mut wl) = (sim.device(), sim.workload(m).unwrap());
-        let mut init = StrategyInit::for_space(&space, 1, budget);
+        let mut init = StrategyInit::for_space(&space, seed, budget);
         if exploration != Exploration::default() {
             init = init.with_prior(twin_prior(b, m, &space, &Goal::default(), 3200));
         }
@@ -1001,12 +1051,70 @@ mod tests {
             raced.tuning_time_s(),
             plain.tuning_time_s()
         );
-        // The confirmation is journaled, and a resume takes it instead of the screened figure.
+        // The confirmation is journaled, and a resume takes it beside the screened figure
+        // (which it replays, so the strategy asks what it asked).
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"type\":\"confirmed\""));
         let (_, prior) = Journal::resume(&path, &h).unwrap();
         let c = raced.best().unwrap().config;
-        assert_eq!(prior.measurements[&c].inferences, 3200);
+        assert_eq!(prior.confirmed[&c].inferences, 3200);
+        assert!(prior.measurements[&c].inferences < 3200);
+    }
+
+    /// Issue 25, case 6: a study of every strategy, screened and confirmed, cut anywhere in its
+    /// journal (or not cut: finished) and resumed, reuses every journaled configuration, never
+    /// measures past its budget, never reports fewer configurations than the journal holds, and
+    /// resumed whole measures nothing and recommends what the first run recommended.
+    #[test]
+    fn a_resumed_study_reuses_every_journaled_configuration_whatever_the_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let cheap = Exploration {
+            race: true,
+            screen_inferences: Some(400),
+        };
+        let budget = 10;
+        for strategy in ["bayes", "coordinate", "anneal", "random", "grid"] {
+            for seed in [1, 7] {
+                let h = StudyHeader {
+                    exploration: cheap,
+                    seed,
+                    ..nano_header(strategy, budget)
+                };
+                let path = dir.path().join(format!("{strategy}-{seed}.jsonl"));
+                let journal = Journal::create(&path, &h).unwrap();
+                let full = study_seeded(strategy, seed, budget, journal, Prior::default(), cheap);
+                let text = std::fs::read_to_string(&path).unwrap();
+                let lines: Vec<&str> = text.lines().collect();
+                let confirmed = lines.iter().any(|l| l.contains("\"type\":\"confirmed\""));
+                assert!(
+                    confirmed || strategy == "grid",
+                    "{strategy} {seed}: no confirmation"
+                );
+                for cut in [2, lines.len() / 2, lines.len() - 1, lines.len()] {
+                    let kept = &lines[..cut];
+                    let journaled = kept
+                        .iter()
+                        .filter(|l| l.contains("\"type\":\"measurement\""))
+                        .count();
+                    let p = dir.path().join(format!("{strategy}-{seed}-{cut}.jsonl"));
+                    std::fs::write(&p, kept.join("\n") + "\n").unwrap();
+                    let (j, prior) = Journal::resume(&p, &h).unwrap();
+                    let again = study_seeded(strategy, seed, budget, j, prior, cheap);
+                    let what = format!("{strategy} seed {seed} cut {cut}/{}", lines.len());
+                    assert_eq!(again.resumed, journaled, "{what}: reused");
+                    let n = again.measured.len() + again.failed.len();
+                    assert!(n <= budget.max(journaled), "{what}: {n} measured");
+                    assert!(again.measured.len() >= journaled, "{what}");
+                    if cut == lines.len() {
+                        assert_eq!(again.measured.len(), full.measured.len(), "{what}");
+                        let best = |o: &Outcome| o.best().map(|b| b.config);
+                        assert_eq!(best(&again), best(&full), "{what}");
+                        let new = std::fs::read_to_string(&p).unwrap();
+                        assert_eq!(new.lines().count(), lines.len(), "{what}: journaled again");
+                    }
+                }
+            }
+        }
     }
 
     fn nano_header(strategy: &str, budget: usize) -> StudyHeader {
