@@ -142,16 +142,17 @@ impl BenchFleetArgs {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let prior =
-            match self.board_time.prior() {
-                edgetune::app::PriorChoice::Auto | edgetune::app::PriorChoice::Twin => true,
-                edgetune::app::PriorChoice::None => false,
-                edgetune::app::PriorChoice::Dir(_) => return Err(UsageError(
+        let prior = match self.board_time.prior() {
+            edgetune::app::PriorChoice::Auto | edgetune::app::PriorChoice::Twin => true,
+            edgetune::app::PriorChoice::None => false,
+            edgetune::app::PriorChoice::Dir(_) | edgetune::app::PriorChoice::Stored(_) => {
+                return Err(UsageError(
                     "bench-fleet takes --prior twin or none: its boards are the catalogue's twin"
                         .into(),
                 )
-                .into()),
-            };
+                .into())
+            }
+        };
         Ok(edgetune::fleet_bench::FleetBenchOptions {
             model: self.model.clone(),
             device: self.device.clone(),
@@ -1109,7 +1110,13 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
         .filter(|(id, _)| {
             !NOT_RECORDED.contains(&id.as_str()) && !MACHINE_LOCAL.contains(&id.as_str())
         })
-        .flat_map(|(_, t)| t.clone())
+        .flat_map(|(id, t)| match (id.as_str(), option_value(t).as_deref()) {
+            // A study keeps the prior's content, never the folder it came from.
+            ("prior", Some(v)) if !["twin", "none", "stored"].contains(&v.trim()) => {
+                vec!["--prior".to_string(), "stored".to_string()]
+            }
+            _ => t.clone(),
+        })
         .collect();
     let parse = argv[..skip]
         .iter()

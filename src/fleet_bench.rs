@@ -136,6 +136,7 @@ fn header(o: &FleetBenchOptions, s: &Setup<'_>, seed: u64) -> StudyHeader {
         } else {
             "none".into()
         },
+        prior_grid: None,
         args: tune_args(o, seed),
     }
 }

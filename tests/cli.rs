@@ -1771,15 +1771,24 @@ fn resuming_a_finished_study_measures_nothing_and_keeps_every_row() {
     let out = dir.path().join("e1");
     let rows = |d: &Path| -> (u64, f64) {
         let r: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).unwrap()).unwrap();
         (
             r["measured_configs"].as_u64().unwrap(),
             r["tuning_time_s"].as_f64().unwrap(),
         )
     };
     edgetune()
-        .args(["tune", "-q", "-m", "resnet18", "-d", "nano", "--objective", "edp", "-o"])
+        .args([
+            "tune",
+            "-q",
+            "-m",
+            "resnet18",
+            "-d",
+            "nano",
+            "--objective",
+            "edp",
+            "-o",
+        ])
         .arg(&out)
         .assert()
         .success();

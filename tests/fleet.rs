@@ -826,3 +826,89 @@ impl TimeoutOutput for std::process::Command {
         child.wait_with_output().unwrap()
     }
 }
+
+/// Issue 25, case 1: a study made with `--prior DIR` stores the prior's content, not the path:
+/// workers and resumes never read a folder the stored arguments name (gone here), and a prior
+/// changed in the database is refused.
+#[test]
+fn a_prior_from_an_earlier_tune_is_stored_with_the_study_not_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let earlier = dir.path().join("earlier");
+    edgetune()
+        .args([
+            "tune", "-q", "-m", "resnet18", "-d", "nano", "--budget", "5", "-o",
+        ])
+        .arg(&earlier)
+        .assert()
+        .success();
+    let db = dir.path().join("s.db");
+    let url = format!("sqlite:{}", db.display());
+    edgetune()
+        .args(["study", "create", "-q", "--storage", &url, "--study", "p"])
+        .args([
+            "-m",
+            "mobilenet-v2",
+            "-d",
+            "nano",
+            "--budget",
+            "3",
+            "--prior",
+        ])
+        .arg(&earlier)
+        .assert()
+        .success();
+    let tuned = dir.path().join("tuned");
+    edgetune()
+        .args([
+            "tune",
+            "-q",
+            "-m",
+            "mobilenet-v2",
+            "-d",
+            "nano",
+            "--budget",
+            "3",
+            "--prior",
+        ])
+        .arg(&earlier)
+        .arg("-o")
+        .arg(&tuned)
+        .assert()
+        .success();
+    std::fs::rename(&earlier, dir.path().join("moved")).unwrap();
+    let v = storage::open(&url).unwrap().study("p").unwrap();
+    let args = v.header.args.join(" ");
+    assert!(
+        args.contains("--prior stored") && !args.contains("earlier"),
+        "{args}"
+    );
+    assert!(v.header.prior_grid.is_some());
+    let o = worker(&url, "p", "w1").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = edgetune()
+        .args(["tune", "-q", "--budget", "4", "--resume"])
+        .arg(&tuned)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A stored prior that does not fit the study's space is refused.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let mut h: serde_json::Value = serde_json::from_str(
+        &c.query_row("SELECT header FROM edgetune_studies", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    h["prior_grid"]["value"] = serde_json::json!([1.0, 2.0]);
+    c.execute("UPDATE edgetune_studies SET header = ?1", [h.to_string()])
+        .unwrap();
+    let o = edgetune()
+        .args(["study", "report", "--storage", &url, "--study", "p", "-o"])
+        .arg(dir.path().join("rep"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("does not fit its search space"), "{err}");
+}

@@ -45,6 +45,7 @@ fn journal() -> &'static (StudyHeader, Vec<String>) {
             // Racing leaves single runs and a confirmation in the journal, to break too.
             exploration: race,
             prior: String::new(),
+            prior_grid: None,
             args: vec!["-m".into(), "resnet18".into()],
         };
         let dir = tempfile::tempdir().unwrap();

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 pub const DEFAULT_SCREEN_INFERENCES: u32 = 400;
 
 /// `--prior` as given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PriorChoice {
     /// Not given: the twin where the catalogue has the board and model, else none.
     Auto,
@@ -25,6 +25,9 @@ pub enum PriorChoice {
     None,
     /// The folder of an earlier tune.
     Dir(PathBuf),
+    /// `stored`: the earlier study's prior stored with this study (what a study recorded with
+    /// `--prior DIR` says in its arguments); the prior itself once read from the study.
+    Stored(Option<GridPrior>),
 }
 
 impl PriorChoice {
@@ -34,20 +37,21 @@ impl PriorChoice {
             None => PriorChoice::Auto,
             Some(w) if w.eq_ignore_ascii_case("twin") => PriorChoice::Twin,
             Some(w) if w.eq_ignore_ascii_case("none") => PriorChoice::None,
+            Some(w) if w.eq_ignore_ascii_case("stored") => PriorChoice::Stored(None),
             Some(d) => PriorChoice::Dir(PathBuf::from(d)),
         }
     }
 }
 
 /// Which prior a study got, in words for its report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PriorUsed {
     /// None.
     None,
     /// The catalogue twin of the board and model.
     Twin,
-    /// An earlier study's measurements.
-    Study(PathBuf),
+    /// An earlier study's measurements (read from its folder now, or stored with this study).
+    Study(GridPrior),
 }
 
 impl PriorUsed {
@@ -56,7 +60,8 @@ impl PriorUsed {
         match self {
             PriorUsed::None => "none".into(),
             PriorUsed::Twin => "the catalogue's digital twin".into(),
-            PriorUsed::Study(d) => format!("the earlier study in {}", d.display()),
+            // The same words read from a folder or from the study: a resume compares them.
+            PriorUsed::Study(_) => "an earlier study's measurements".into(),
         }
     }
 }
@@ -109,9 +114,49 @@ pub fn resolve(
             t.device_id()
         ))
         .into()),
-        (PriorChoice::Dir(d), _) => Ok((
-            super::earlier::prior_from(d, space, goal, inferences)?,
-            PriorUsed::Study(d.clone()),
-        )),
+        (PriorChoice::Dir(d), _) => {
+            let g = super::earlier::prior_from(d, space, goal, inferences)?;
+            Ok((g.clone(), PriorUsed::Study(g)))
+        }
+        (PriorChoice::Stored(Some(g)), _) => {
+            let fits = |v: &[f64]| {
+                (v.is_empty() || v.len() == space.size())
+                    && v.iter().all(|x| x.is_finite() && *x > 0.0)
+            };
+            if !(fits(&g.value) && fits(&g.time_s)) {
+                return Err(UsageError(format!(
+                    "the prior stored with this study does not fit its search space of {} configurations (or holds values that are not positive numbers): it was changed outside edgetune",
+                    space.size()
+                ))
+                .into());
+            }
+            Ok((g.clone(), PriorUsed::Study(g.clone())))
+        }
+        (PriorChoice::Stored(None), _) => Err(UsageError(
+            "--prior stored takes the prior stored with a study (`tune --resume`, a worker), and this study holds none; give --prior twin, none or DIR".into(),
+        )
+        .into()),
+    }
+}
+
+impl PriorChoice {
+    /// `--prior stored` filled in with the prior stored in `header` (a study's, read by a
+    /// worker, a report or a resume); any other choice as it is.
+    pub fn from_study(&self, header: &crate::study::StudyHeader) -> PriorChoice {
+        match self {
+            PriorChoice::Stored(None) => PriorChoice::Stored(header.prior_grid.clone()),
+            other => other.clone(),
+        }
+    }
+}
+
+impl PriorUsed {
+    /// The prior to store with the study: an earlier study's (the twin's is the catalogue's,
+    /// made again anywhere).
+    pub fn to_store(&self) -> Option<GridPrior> {
+        match self {
+            PriorUsed::Study(g) => Some(g.clone()),
+            _ => None,
+        }
     }
 }

@@ -124,6 +124,7 @@ pub fn report(
         Target::resolve(&common).context("resolving the study's board and model for its report")?;
     let o = TuneOptions {
         common,
+        prior: o.prior.from_study(&view.header),
         ..o.clone()
     };
     let plan = Plan::new(&t, &o)?;

@@ -88,6 +88,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
     validate(o)?;
     quiet_interrupts(o.common.quiet);
     let t = Target::resolve(&o.common)?;
+    let o = &with_stored_prior(o)?;
     let plan = Plan::new(&t, o)?;
     let header = plan.header(&t, o);
     let Started {
@@ -222,6 +223,25 @@ fn print(o: &TuneOptions, rep: &Report, out: &mut dyn Write) -> Result<()> {
     }
     write!(out, "{}", summary(rep))?;
     Ok(())
+}
+
+/// `--prior stored` (what a study made with `--prior DIR` records) filled in from the study it
+/// resumes: its journal's header, or the storage's.
+fn with_stored_prior(o: &TuneOptions) -> Result<TuneOptions> {
+    if o.prior != PriorChoice::Stored(None) {
+        return Ok(o.clone());
+    }
+    let header = match (&o.resume, &o.storage) {
+        (Some(d), _) => Some(crate::study::journal::read_records(&d.join("journal.jsonl"))?.0),
+        (None, Some(s)) if s.resume => {
+            Some(crate::study::storage::open(&s.url)?.study(&s.name)?.header)
+        }
+        _ => None,
+    };
+    Ok(TuneOptions {
+        prior: header.map_or(o.prior.clone(), |h| o.prior.from_study(&h)),
+        ..o.clone()
+    })
 }
 
 /// A tune ready to measure: its folder, device, workload and where its records go.
@@ -446,6 +466,7 @@ impl Plan {
             goal: o.goal,
             exploration: self.exploration,
             prior: self.prior.words(),
+            prior_grid: self.prior.to_store(),
             args: o.args.clone(),
         }
     }

@@ -80,6 +80,7 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     };
     let mut tune = o.tune.clone();
     tune.common.noise_salt = salt(&board);
+    tune.prior = tune.prior.from_study(&view.header);
     let t = Target::resolve(&tune.common)?;
     let plan = Plan::new(&t, &tune)?;
     let mut header = plan.header(&t, &tune);

@@ -225,8 +225,9 @@ pub struct StrategyInit {
 }
 
 /// Predictions for every point of the space, in flat-index order, made before the study starts
-/// (by the twin, or from an earlier study); each is empty when not known.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// (by the twin, or from an earlier study); each is empty when not known. An earlier study's is
+/// stored with the study it informs (a worker or a resume never reads it from a path).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GridPrior {
     /// The objective's predicted value: a surrogate's prior mean.
     pub value: Vec<f64>,

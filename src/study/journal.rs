@@ -80,6 +80,10 @@ pub struct StudyHeader {
     /// The search's prior, in words (absent: none).
     #[serde(default, skip_serializing_if = "prior_is_none")]
     pub prior: String,
+    /// An earlier study's prior, as the search got it (`--prior DIR`): stored with the study,
+    /// so a worker or a resume takes it from here, never from a folder a header names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_grid: Option<crate::strategy::GridPrior>,
     /// Racing and screening (absent: neither, as before they existed).
     #[serde(default, skip_serializing_if = "is_plain_exploration")]
     pub exploration: super::Exploration,

@@ -855,6 +855,7 @@ mod tests {
             exploration: Exploration::default(),
             args: Vec::new(),
             prior: String::new(),
+            prior_grid: None,
         }
     }
 

@@ -540,6 +540,7 @@ mod tests {
             goal: Default::default(),
             exploration: Default::default(),
             prior: String::new(),
+            prior_grid: None,
             args: vec!["--model".into(), "resnet18".into()],
         }
     }
