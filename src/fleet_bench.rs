@@ -252,7 +252,7 @@ fn one(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let name = format!("bench-{}-{workers}w-s{seed}-{stamp:x}", std::process::id());
-    storage::open(&url)?.create_study(&name, &header(o, s, seed))?;
+    storage::create_or_open(&url)?.create_study(&name, &header(o, s, seed))?;
     let t0 = Instant::now();
     let dups: Vec<Result<usize>> = std::thread::scope(|sc| {
         let hs: Vec<_> = (0..workers)

@@ -269,7 +269,9 @@ fn tune_with_a_storage_resumes_from_it_and_never_overwrites_a_study() {
 fn bad_storages_and_names_exit_2_with_what_to_give() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("s.db").display());
-    let cases: [(&[&str], &str); 7] = [
+    let missing = format!("sqlite:{}", dir.path().join("missing.db").display());
+    create(&url, "other", &["--budget", "2"]);
+    let cases: [(&[&str], &str); 8] = [
         (
             &["bench-fleet", "--seeds", "1", "--prior", "earlier-tune"],
             "bench-fleet takes --prior twin or none",
@@ -286,6 +288,10 @@ fn bad_storages_and_names_exit_2_with_what_to_give() {
         (
             &["worker", "--storage", &url, "--study", "nope"],
             "no study named `nope`",
+        ),
+        (
+            &["study", "list", "--storage", &missing],
+            "there is no database there",
         ),
         (
             &[
@@ -328,7 +334,8 @@ fn bad_storages_and_names_exit_2_with_what_to_give() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
     let listed = json_of(edgetune().args(["study", "list", "--json", "--storage", &url]));
-    assert_eq!(listed, serde_json::json!([]));
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert!(!dir.path().join("missing.db").exists());
 }
 
 #[test]
@@ -911,4 +918,36 @@ fn a_prior_from_an_earlier_tune_is_stored_with_the_study_not_its_folder() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("does not fit its search space"), "{err}");
+}
+
+/// Issue 25, case 8: a worker whose SQLite file is deleted under it stops with an error (its
+/// results are not going anywhere), and nothing makes a new empty database there; a worker's
+/// own `--budget` is refused.
+#[test]
+fn a_worker_whose_database_is_deleted_stops_and_a_budget_of_its_own_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let url = format!("sqlite:{}", db.display());
+    create(&url, "s", &["--budget", "6"]);
+    let o = worker(&url, "s", "w1")
+        .args(["--budget", "99"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--budget 99"));
+    let mut w = worker(&url, "s", "w1");
+    w.args(["--twin-sleep", "0.02", "--lease-s", "1"])
+        .stderr(std::process::Stdio::piped());
+    let child = w.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    for f in ["s.db", "s.db-wal", "s.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    let t0 = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(t0.elapsed() < Duration::from_secs(60));
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("removed or replaced"), "{err}");
+    assert!(!db.exists(), "a new database was made");
 }

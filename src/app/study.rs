@@ -34,7 +34,7 @@ pub fn create(o: &TuneOptions, out: &mut dyn Write) -> Result<()> {
     let t = Target::resolve(&o.common)?;
     let plan = Plan::new(&t, o)?;
     let header = plan.header(&t, o);
-    let mut db = storage::open(&s.url)?;
+    let mut db = storage::create_or_open(&s.url)?;
     db.create_study(&s.name, &header)?;
     writeln!(
         out,

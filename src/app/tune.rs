@@ -301,7 +301,10 @@ fn start_stored(
 ) -> Result<Started> {
     use crate::study::storage;
     storage::check_name(&s.name)?;
-    let mut db = storage::open(&s.url)?;
+    let mut db = match s.resume {
+        true => storage::open(&s.url)?,
+        false => storage::create_or_open(&s.url)?,
+    };
     let prior = if s.resume {
         let v = db.study(&s.name)?;
         let place = PathBuf::from(format!("study `{}` in {}", s.name, storage::redact(&s.url)));

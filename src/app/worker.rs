@@ -81,6 +81,14 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     let mut tune = o.tune.clone();
     tune.common.noise_salt = salt(&board);
     tune.prior = tune.prior.from_study(&view.header);
+    // The budget is the study's: a worker's own is refused, as its help says.
+    if let Some(b) = tune.budget.filter(|b| *b != view.header.budget) {
+        return Err(UsageError(format!(
+            "--budget {b}: study `{}` has a budget of {} measurements, and a worker takes it from the study; leave --budget out",
+            s.name, view.header.budget
+        ))
+        .into());
+    }
     let t = Target::resolve(&tune.common)?;
     let plan = Plan::new(&t, &tune)?;
     let mut header = plan.header(&t, &tune);

@@ -82,13 +82,21 @@ pub enum StorageError {
         "{0} keeps one process's study; workers share a study through sqlite:PATH or postgresql://"
     )]
     NoClaims(String),
+    /// A database edgetune must not write: not a plain file, missing, or another program's.
+    #[error("{url}: {message}")]
+    NotOurs {
+        /// The storage.
+        url: String,
+        /// Why.
+        message: String,
+    },
     /// A schema version no edgetune writes (below 1): another program's table, or an edit.
     #[error("{url}: edgetune_schema holds version {found}, which no edgetune writes: this is not a database edgetune made, or it was changed outside edgetune (it is left as it is)")]
     SchemaUnknown {
         /// The storage.
         url: String,
-        /// The version found.
-        found: i64,
+        /// The version found, as stored.
+        found: String,
     },
     /// A record in the storage that is not one.
     #[error("{url}: study `{name}`: a stored record is not one: {message}")]
@@ -372,8 +380,19 @@ pub fn redact(url: &str) -> String {
     out
 }
 
-/// Opens (and migrates to [`SCHEMA_VERSION`]) the storage at `url`.
+/// Opens (and migrates to [`SCHEMA_VERSION`]) the existing storage at `url`: a SQLite file that
+/// is not there is an error (a worker whose database was deleted does not make a new one).
 pub fn open(url: &str) -> Result<Box<dyn Storage>, StorageError> {
+    open_with(url, false)
+}
+
+/// [`open`], making a SQLite file that is not there yet (a new study).
+pub fn create_or_open(url: &str) -> Result<Box<dyn Storage>, StorageError> {
+    open_with(url, true)
+}
+
+#[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+fn open_with(url: &str, create: bool) -> Result<Box<dyn Storage>, StorageError> {
     // What messages name: the URL without its password (the connection gets the whole URL).
     let shown = redact(url);
     match StorageUrl::parse(url)? {
@@ -381,7 +400,7 @@ pub fn open(url: &str) -> Result<Box<dyn Storage>, StorageError> {
         #[cfg(feature = "sqlite")]
         StorageUrl::Sqlite(path) => Ok(Box::new(sql::SqlStorage::new(
             &shown,
-            Box::new(sqlite::Sqlite::open(&shown, &path)?),
+            Box::new(sqlite::Sqlite::open(&shown, &path, create)?),
         )?)),
         #[cfg(not(feature = "sqlite"))]
         StorageUrl::Sqlite(_) => Err(StorageError::NotBuilt {

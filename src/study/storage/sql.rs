@@ -58,6 +58,10 @@ pub(super) trait Conn: Send {
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, String>;
     /// Runs one query; its rows.
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Vec<Val>>, String>;
+    /// Whether the database is still the one opened (a file removed under it is not).
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The schema, one entry per version; `{id}` is the dialect's auto-increment key.
@@ -148,6 +152,7 @@ impl SqlStorage {
         &mut self,
         f: impl FnOnce(&mut SqlStorage) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
+        self.conn.check().map_err(|e| self.err(e))?;
         let begin = match self.conn.dialect() {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres => "BEGIN; SELECT pg_advisory_xact_lock(7343236504)",
@@ -169,15 +174,28 @@ impl SqlStorage {
         self.conn
             .batch("CREATE TABLE IF NOT EXISTS edgetune_schema (version BIGINT NOT NULL)")
             .map_err(|e| self.err(e))?;
-        let rows = self.query(
-            "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM edgetune_schema",
-            &[],
-        )?;
-        let found = rows.first().map_or(0, |r| r[0].int());
+        // Every row an integer: another program's `edgetune_schema` ('abc') is not read as 0.
+        let rows = self.query("SELECT CAST(version AS TEXT) FROM edgetune_schema", &[])?;
+        let versions: Option<Vec<i64>> = rows
+            .iter()
+            .map(|r| r[0].text().trim().parse().ok())
+            .collect();
+        let Some(versions) = versions else {
+            let found = rows
+                .iter()
+                .map(|r| r[0].text())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(StorageError::SchemaUnknown {
+                url: self.url.clone(),
+                found: format!("`{found}`"),
+            });
+        };
+        let found = versions.into_iter().max().unwrap_or(0);
         if found < 0 {
             return Err(StorageError::SchemaUnknown {
                 url: self.url.clone(),
-                found,
+                found: found.to_string(),
             });
         }
         if found > SCHEMA_VERSION {
@@ -493,6 +511,9 @@ impl Storage for SqlStorage {
             let kind = match r {
                 JournalRecord::Measurement { .. } => Some("measurement"),
                 JournalRecord::Confirmed { .. } => Some("confirmed"),
+                // A failure where another worker has measured (this one's lease ran out while
+                // it was stopped) is not the configuration's result.
+                JournalRecord::Failed { .. } => Some("measurement"),
                 _ => None,
             };
             if let Some(kind) = kind {
@@ -522,7 +543,7 @@ impl Storage for SqlStorage {
 mod tests {
     use super::*;
     use crate::space::Config;
-    use crate::study::storage::open;
+    use crate::study::storage::{create_or_open, open};
 
     fn header() -> StudyHeader {
         let cat = crate::catalog::Catalog::load(None).unwrap();
@@ -578,7 +599,7 @@ mod tests {
     fn a_study_is_created_once_listed_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("s.db").display());
-        let mut s = open(&url).unwrap();
+        let mut s = create_or_open(&url).unwrap();
         s.create_study("a", &header()).unwrap();
         let e = s.create_study("a", &header()).unwrap_err();
         assert!(matches!(e, StorageError::Exists { .. }), "{e}");
@@ -597,7 +618,7 @@ mod tests {
     fn a_claim_is_exclusive_until_its_lease_runs_out_and_a_result_is_written_once() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("s.db").display());
-        let (mut a, mut b) = (open(&url).unwrap(), open(&url).unwrap());
+        let (mut a, mut b) = (create_or_open(&url).unwrap(), open(&url).unwrap());
         a.create_study("s", &header()).unwrap();
         let key = ClaimKey {
             config: Config::new(102_000, 76_800_000, 4),
@@ -639,11 +660,74 @@ mod tests {
     }
 
     #[test]
+    fn a_late_failure_does_not_undo_another_worker_s_measurement() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("s.db").display());
+        let mut s = create_or_open(&url).unwrap();
+        s.create_study("s", &header()).unwrap();
+        let key = ClaimKey {
+            config: Config::new(102_000, 76_800_000, 4),
+            confirm: false,
+        };
+        let m = JournalRecord::Measurement {
+            config: key.config,
+            measurement: measurement(),
+        };
+        assert!(s.complete("s", &key, &m, &origin("b")).unwrap());
+        // Worker a's lease ran out while it was stopped; its workload then failed.
+        assert!(!s
+            .complete("s", &key, &failed(key.config), &origin("a"))
+            .unwrap());
+        let v = s.study("s").unwrap();
+        assert_eq!(v.records.len(), 1);
+        assert!(matches!(
+            v.records[0].record,
+            JournalRecord::Measurement { .. }
+        ));
+    }
+
+    #[test]
+    fn a_database_edgetune_did_not_make_is_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE notes (t TEXT)").unwrap();
+        let url = format!("sqlite:{}", path.display());
+        let e = create_or_open(&url).err().expect("refused");
+        assert!(matches!(e, StorageError::NotOurs { .. }), "{e}");
+        let tables: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((tables, mode.as_str()), (1, "delete"));
+        // Another program's `edgetune_schema`, and a file that is not a plain one.
+        c.execute_batch("CREATE TABLE edgetune_schema (version TEXT); INSERT INTO edgetune_schema VALUES ('abc')")
+            .unwrap();
+        let e = open(&url).err().expect("refused");
+        assert!(matches!(e, StorageError::SchemaUnknown { .. }), "{e}");
+        assert!(matches!(
+            open("sqlite:/dev/null"),
+            Err(StorageError::NotOurs { .. })
+        ));
+        assert!(!std::path::Path::new("/dev/null-journal").exists());
+        // Missing: only a new study makes the file.
+        let gone = format!("sqlite:{}", dir.path().join("gone.db").display());
+        assert!(matches!(open(&gone), Err(StorageError::NotOurs { .. })));
+        assert!(!dir.path().join("gone.db").exists());
+    }
+
+    #[test]
     fn a_newer_schema_is_refused_and_left_as_it_is() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let url = format!("sqlite:{}", path.display());
-        drop(open(&url).unwrap());
+        drop(create_or_open(&url).unwrap());
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute("INSERT INTO edgetune_schema (version) VALUES (99)", [])
             .unwrap();

@@ -5,21 +5,56 @@
 use super::sql::{Conn, Dialect, Val};
 use super::StorageError;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A SQLite connection.
 pub(super) struct Sqlite {
     conn: rusqlite::Connection,
+    path: PathBuf,
+    /// The file opened (device, inode): a file removed or replaced under a running worker is
+    /// noticed at its next transaction instead of taking its results.
+    file: (u64, u64),
 }
 
 impl Sqlite {
-    /// Opens (creating) the database file.
-    pub fn open(url: &str, path: &Path) -> Result<Sqlite, StorageError> {
+    /// Opens the database file; `create`: makes it when it is missing (`study create`, a new
+    /// `tune --storage` study). A file that is not a plain file (`/dev/null`) and another
+    /// program's database are refused before anything is written to them.
+    pub fn open(url: &str, path: &Path, create: bool) -> Result<Sqlite, StorageError> {
         let err = |e: rusqlite::Error| StorageError::Db {
             url: url.into(),
             message: e.to_string(),
         };
+        let refuse = |message: String| StorageError::NotOurs {
+            url: url.into(),
+            message,
+        };
+        match path.metadata() {
+            Ok(m) if !m.is_file() => {
+                return Err(refuse("it is not a plain file".into()));
+            }
+            Err(_) if !create => {
+                return Err(refuse(
+                    "there is no database there; `edgetune study create` makes one".into(),
+                ))
+            }
+            _ => {}
+        }
         let conn = rusqlite::Connection::open(path).map_err(err)?;
+        // Another program's file: tables, none of them edgetune's.
+        let foreign: i64 = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'edgetune\\_%' ESCAPE '\\') > 0 AND (SELECT COUNT(*) FROM sqlite_master WHERE name = 'edgetune_schema') = 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if foreign != 0 {
+            return Err(refuse(
+                "it holds another program's tables and none of edgetune's; give edgetune a database of its own".into(),
+            ));
+        }
+        let file = identity(path).map_err(|e| refuse(e.to_string()))?;
         // Writers wait for each other rather than fail; WAL lets readers go on meanwhile.
         conn.busy_timeout(std::time::Duration::from_secs(60))
             .map_err(err)?;
@@ -27,8 +62,19 @@ impl Sqlite {
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
-        Ok(Sqlite { conn })
+        Ok(Sqlite {
+            conn,
+            path: path.to_path_buf(),
+            file,
+        })
     }
+}
+
+/// A file's (device, inode).
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = path.metadata()?;
+    Ok((m.dev(), m.ino()))
 }
 
 impl rusqlite::ToSql for Val {
@@ -44,6 +90,16 @@ impl rusqlite::ToSql for Val {
 impl Conn for Sqlite {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match identity(&self.path) {
+            Ok(f) if f == self.file => Ok(()),
+            _ => Err(format!(
+                "{} was removed or replaced while edgetune had it open; what was written since is not in it",
+                self.path.display()
+            )),
+        }
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), String> {
