@@ -910,7 +910,7 @@ pub fn markdown(r: &BenchReport) -> String {
     s += "| strategy | scope | studies | measurements (median) | % of grid (median) | to 1 % (med/p90) | to 2 % (med/p90) | to 5 % (med/p90) | final regret % (med/p90) | within 3 % | feasible | to 95 % hypervolume (med/p90) | tuning time / sweep (median) | board time h (med/p90) | board time h, sum of cell medians |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     let line = |name: &str, scope: &str, x: &StrategySummary| {
         format!(
-            "| {name} | {scope} | {} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.0} % | {:.0} % | {} | {} | {} | {} |\n",
+            "| {name} | {scope} | {} | {:.0} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {} | {:.0} % | {:.0} % | {} | {} | {} | {} |\n",
             x.runs,
             x.measurements.median,
             x.grid_share_pct.median,
@@ -920,8 +920,11 @@ pub fn markdown(r: &BenchReport) -> String {
             x.to_2pct.p90,
             x.to_5pct.median,
             x.to_5pct.p90,
-            x.final_regret_pct.median,
-            x.final_regret_pct.p90,
+            // No feasible configuration anywhere (limits nothing meets): no regret to give.
+            match (x.final_regret_pct.median, x.final_regret_pct.p90) {
+                (m, p) if m.is_finite() && p.is_finite() => format!("{m:.2} / {p:.2}"),
+                _ => "- (nothing meets the limits)".into(),
+            },
             x.within_3pct_share * 100.0,
             x.feasible_share * 100.0,
             x.to_95pct_hypervolume
@@ -961,14 +964,18 @@ pub fn markdown(r: &BenchReport) -> String {
     s += "\n## Per model (median over seeds)\n\n| strategy | board | model | measurements | final regret % (median) | final regret % (p90) |\n|---|---|---|---|---|---|\n";
     for (key, x) in &r.by_model {
         let parts: Vec<&str> = key.splitn(3, '/').collect();
+        let pct = |v: f64| match v.is_finite() {
+            true => format!("{v:.2}"),
+            false => "-".into(),
+        };
         s += &format!(
-            "| {} | {} | {} | {:.0} | {:.2} | {:.2} |\n",
+            "| {} | {} | {} | {:.0} | {} | {} |\n",
             parts[0],
             parts[1],
             parts[2],
             x.measurements.median,
-            x.final_regret_pct.median,
-            x.final_regret_pct.p90
+            pct(x.final_regret_pct.median),
+            pct(x.final_regret_pct.p90)
         );
     }
     s

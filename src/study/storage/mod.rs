@@ -30,7 +30,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// A `--storage` value that is not a storage.
-    #[error("--storage {0}: not a storage; give sqlite:PATH (a file, created if missing), postgresql://USER@HOST/DB, or journal:DIR")]
+    #[error("--storage {0}: not a storage; give sqlite:PATH (a file; `study create` makes it), postgresql://USER@HOST/DB, or journal:DIR")]
     BadUrl(String),
     /// This build lacks the client.
     #[error("--storage {url}: this edgetune was built without the `{feature}` feature; build it with `cargo install edgetune --features {feature}`")]
@@ -313,7 +313,14 @@ impl StorageUrl {
     /// Parses a `--storage` value.
     pub fn parse(s: &str) -> Result<StorageUrl, StorageError> {
         let s = s.trim();
-        if s.starts_with("postgresql://") || s.starts_with("postgres://") {
+        let rest = s
+            .strip_prefix("postgresql://")
+            .or_else(|| s.strip_prefix("postgres://"));
+        if let Some(rest) = rest {
+            // Nothing after the scheme names no server: bad input, not a failed connection.
+            if rest.trim().is_empty() {
+                return Err(StorageError::BadUrl(redact(s)));
+            }
             return Ok(StorageUrl::Postgres(s.to_string()));
         }
         let path = |p: &str| {
