@@ -623,7 +623,19 @@ pub fn load_config(root: &Path) -> Result<EmulatorConfig, EmulatorError> {
             root.display()
         ))
     })?;
-    serde_json::from_str(&text).map_err(|e| EmulatorError::Usage(format!("{}: {e}", p.display())))
+    let c: EmulatorConfig = serde_json::from_str(&text)
+        .map_err(|e| EmulatorError::Usage(format!("{}: {e}", p.display())))?;
+    // Stored data is input: a time scale of 1e20 would panic the sleep that uses it.
+    let scale_ok = c.time_scale.is_finite() && (1e-4..=1e3).contains(&c.time_scale);
+    if !scale_ok || !(1..=60_000).contains(&c.sensor_refresh_ms) {
+        return Err(EmulatorError::Usage(format!(
+            "{}: time_scale must be 1e-4 to 1000 and sensor_refresh_ms 1 to 60000 (got {} and {}); start the virtual board again",
+            p.display(),
+            c.time_scale,
+            c.sensor_refresh_ms
+        )));
+    }
+    Ok(c)
 }
 
 /// What one `emulate-infer` run did.
@@ -699,6 +711,28 @@ pub fn infer(
 mod tests {
     use super::*;
     use crate::device::jetson::discover;
+
+    #[test]
+    fn a_stored_config_out_of_bounds_is_refused_not_slept_on() {
+        let t = tempfile::tempdir().unwrap();
+        let run = t.path().join(RUN_DIR);
+        std::fs::create_dir_all(&run).unwrap();
+        for (scale, ms) in [
+            (1e20, 430),
+            (f64::MIN_POSITIVE, 430),
+            (0.01, 0),
+            (1.0, u64::MAX),
+        ] {
+            let c =
+                format!(r#"{{"board":"nano","time_scale":{scale:e},"sensor_refresh_ms":{ms}}}"#);
+            std::fs::write(run.join("config.json"), c).unwrap();
+            let e = load_config(t.path()).unwrap_err();
+            assert!(matches!(e, EmulatorError::Usage(_)), "{e}");
+        }
+        let ok = r#"{"board":"nano","time_scale":0.01,"sensor_refresh_ms":430}"#;
+        std::fs::write(run.join("config.json"), ok).unwrap();
+        assert_eq!(load_config(t.path()).unwrap().time_scale, 0.01);
+    }
 
     #[test]
     fn the_tree_is_discovered_as_the_real_board() {

@@ -145,7 +145,7 @@ fn bad_torch_input_exits_2_with_a_reason() {
             &["infer", "-m", "resnet18", "--torch-device", "cuda:99"],
             "use --torch-device cpu",
         ),
-        (&["infer", "-m", "resnet18", "-b", "0"], "at least 1"),
+        (&["infer", "-m", "resnet18", "-b", "0"], "0 is not in 1..="),
         (&["infer", "-m", "nosuch"], "nosuch"),
         (
             &[
@@ -191,7 +191,7 @@ fn bad_torch_input_exits_2_with_a_reason() {
         ),
         (
             &["bench-torch", "--repeats", "0", "--torch-device", "cpu"],
-            "at least 1",
+            "0 is not in 1..=",
         ),
     ];
     for (args, msg) in cases {

@@ -66,6 +66,21 @@ pub struct Snapshot {
     pub entries: Vec<Entry>,
 }
 
+/// Whether `pid` is a live edgetune process: not a zombie, and not another program that was
+/// given the pid of one that died.
+fn edgetune_running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // pid (comm) state ...: comm may hold spaces and parentheses, so split at the last `)`.
+    let Some((head, tail)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let comm = head.split_once('(').map_or("", |(_, c)| c);
+    let state = tail.trim_start().chars().next();
+    comm.starts_with("edgetune") && !matches!(state, Some('Z' | 'X'))
+}
+
 impl Snapshot {
     /// A snapshot of `entries` on the discovered board.
     pub fn new(disc: &Discovery, entries: Vec<Entry>) -> Snapshot {
@@ -81,7 +96,7 @@ impl Snapshot {
 
     /// Who wrote it and when, for messages.
     pub fn describe(&self) -> String {
-        let alive = Path::new(&format!("/proc/{}", self.pid)).exists();
+        let alive = edgetune_running(self.pid);
         format!(
             "written by edgetune {} pid {}{} at {}",
             self.edgetune_version,
@@ -312,4 +327,21 @@ fn put_back_held(root: &Path, state: &Path, closed: &mut WritesHeld) -> String {
     };
     closed.push(state.to_path_buf());
     said
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_live_edgetune_counts_as_running() {
+        // This test binary is edgetune's (its name starts so); pid 1 is not; a reaped child is
+        // gone.
+        assert!(edgetune_running(std::process::id()));
+        assert!(!edgetune_running(1));
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        assert!(!edgetune_running(pid));
+    }
 }
