@@ -127,9 +127,9 @@ pub fn time_scale() -> impl TypedValueParser<Value = f64> {
     real(1e-4, 1e3)
 }
 
-/// Wall seconds slept per simulated second: 0 to 10.
+/// Wall seconds slept per simulated second: 0 to 1.
 pub fn sleep_factor() -> impl TypedValueParser<Value = f64> {
-    real(0.0, 10.0)
+    real(0.0, 1.0)
 }
 
 #[cfg(test)]

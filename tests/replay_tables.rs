@@ -342,3 +342,31 @@ fn a_small_table_is_searched_whole_to_its_own_lowest_reading() {
         assert_eq!(run["final_regret_pct"], 0.0, "{run}");
     }
 }
+
+/// Issue 25, case 9: `--min-window-s` cannot lengthen a recorded row: with `--table` it is bad
+/// input naming the flag (it ran out of readings with exit 1).
+#[test]
+fn a_window_asked_of_a_recorded_table_is_refused_with_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = clocks_only_table(dir.path());
+    let o = edgetune()
+        .current_dir(dir.path())
+        .args([
+            "tune",
+            "-q",
+            "-m",
+            "my-net",
+            "-d",
+            "my-board",
+            "--min-window-s",
+            "100",
+        ])
+        .arg("--table")
+        .arg(&table)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--min-window-s 100"), "{err}");
+    assert!(!dir.path().join("reports").exists());
+}

@@ -6,7 +6,7 @@ use super::Common;
 use crate::device::sim::SimBoard;
 use crate::device::{Device, FreqSetting};
 use crate::error::UsageError;
-use crate::measure::measure;
+use crate::measure::protocol::measure_or_stop;
 use crate::report::measure::{text, MeasureReport};
 use crate::space::{check_freq, check_model_batch, Config, Knob};
 use anyhow::Result;
@@ -61,9 +61,13 @@ pub fn run(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureReport> {
     }
     let sim = SimBoard::new(board, o.common.noise(0));
     let (mut d, mut w) = (sim.device(), sim.workload(model)?);
+    // SIGINT and SIGTERM stop it between runs (exit 130), as they stop a tune.
+    super::signals::quiet_interrupts(o.common.quiet);
+    let stop = super::signals::interrupt_flag();
+    let p = &o.common.protocol;
     let measured: Result<Vec<_>, _> = batches
         .iter()
-        .map(|b| measure(&mut d, &mut w, &setting, *b, &o.common.protocol))
+        .map(|b| measure_or_stop(&mut d, &mut w, &setting, *b, p, Some(&stop)))
         .collect();
     d.restore()?;
     let rep = MeasureReport {

@@ -11,6 +11,7 @@ use crate::catalog::{Board, Model};
 use crate::device::sim::SimBoard;
 use crate::device::{Device, FreqSetting};
 use crate::error::{Interrupted, UsageError};
+use crate::measure::protocol::measure_or_stop;
 use crate::measure::{measure, Measurement, ProtocolSettings};
 use crate::report::plot::{self, PlotInput, Sample};
 use crate::report::sweep::{self as render, SweepBaseline, SweepReport, SweepRow};
@@ -116,10 +117,13 @@ pub fn run(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBu
 
 /// Every configuration of `space` on the twin, in parallel, and the DVFS baseline per batch.
 fn on_twin(board: &Board, model: &Model, c: &Common, space: &Space) -> Result<Swept> {
+    // SIGINT and SIGTERM stop it between runs (exit 130), as they stop a tune.
+    quiet_interrupts(c.quiet);
+    let stop = interrupt_flag();
     let once = |salt: u64, setting: &FreqSetting, batch: u32| -> Result<Measurement> {
         let sim = SimBoard::new(board, c.noise(salt));
         let (mut d, mut w) = (sim.device(), sim.workload(model)?);
-        let m = measure(&mut d, &mut w, setting, batch, &c.protocol);
+        let m = measure_or_stop(&mut d, &mut w, setting, batch, &c.protocol, Some(&stop));
         d.restore()?;
         Ok(m?)
     };

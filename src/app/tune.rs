@@ -386,8 +386,16 @@ impl Plan {
     pub(super) fn new(t: &Target, o: &TuneOptions) -> Result<Plan> {
         let mut protocol = o.common.protocol_on(t.kind());
         if let Rig::Replay { .. } = t.rig {
-            // A recorded row is a measured run; there is nothing to warm up.
+            // A recorded row is a measured run; there is nothing to warm up, and no window to
+            // lengthen (asking to would run out of readings).
             protocol.warmup_inferences = 0;
+            if protocol.min_window_s > 0.0 {
+                return Err(UsageError(format!(
+                    "--min-window-s {}: a recorded table's rows are runs as they were recorded, and none can be lengthened; leave --min-window-s out with --table",
+                    protocol.min_window_s
+                ))
+                .into());
+            }
         }
         let space = space(t, o)?;
         let grid = space.size();
