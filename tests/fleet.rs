@@ -753,6 +753,16 @@ fn stored_records_are_checked_by_every_reader() {
         "--resume",
         "-q",
     ]);
+    // 0 and 1e308 are no energies either.
+    for e in [0.0, 1e308] {
+        v["measurement"]["energy_j"] = e.into();
+        c.execute(
+            "UPDATE edgetune_records SET record = ?1 WHERE id = ?2",
+            rusqlite::params![v.to_string(), id],
+        )
+        .unwrap();
+        refused(&["study", "report", "--storage", &url, "--study", "bad"]);
+    }
     let o = edgetune()
         .args(["study", "list", "--storage", &url])
         .output()
@@ -918,6 +928,35 @@ fn a_prior_from_an_earlier_tune_is_stored_with_the_study_not_its_folder() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("does not fit its search space"), "{err}");
+    // An earlier tune's journal is input too: a record in it that is not one is refused.
+    let moved = dir.path().join("moved");
+    let journal = moved.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let bad = text.replacen("\"energy_j\":", "\"energy_j\":-", 3);
+    std::fs::write(&journal, bad).unwrap();
+    let o = edgetune()
+        .args([
+            "tune",
+            "-q",
+            "-m",
+            "mobilenet-v2",
+            "-d",
+            "nano",
+            "--budget",
+            "3",
+            "--prior",
+        ])
+        .arg(&moved)
+        .arg("-o")
+        .arg(dir.path().join("t2"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("journal.jsonl:") && err.contains("energy must be positive"),
+        "{err}"
+    );
 }
 
 /// Issue 25, case 8: a worker whose SQLite file is deleted under it stops with an error (its

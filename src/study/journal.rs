@@ -465,19 +465,25 @@ fn is_plain_exploration(e: &super::Exploration) -> bool {
     *e == super::Exploration::default()
 }
 
-/// Checks a journaled measurement as input: finite positive energy, finite times, runs that
-/// agree with it, the study's inferences.
+/// Largest energy (J) or time (s) a stored run may hold: a 3200-inference run on a Nano is about
+/// 1000 J and a few minutes; 1e308 is finite, and turns every saving it enters into nonsense.
+const MAX_STORED: f64 = 1e9;
+
+/// Checks a journaled measurement as input: positive energy and times no larger than
+/// [`MAX_STORED`], runs that agree with it, the study's inferences.
 fn check_measurement(m: &Measurement, header: &StudyHeader) -> Result<(), String> {
-    let finite_pos = |x: f64| x.is_finite() && x > 0.0;
-    let finite_nonneg = |x: f64| x.is_finite() && x >= 0.0;
+    let finite_pos = |x: f64| x.is_finite() && x > 0.0 && x <= MAX_STORED;
+    let finite_nonneg = |x: f64| x.is_finite() && (0.0..=MAX_STORED).contains(&x);
     if !finite_pos(m.energy_j) {
         return Err(format!(
-            "energy must be positive and finite, got {} J",
+            "energy must be positive and at most {MAX_STORED:e} J, got {} J",
             m.energy_j
         ));
     }
     if !(finite_nonneg(m.time_s) && finite_nonneg(m.cv) && finite_nonneg(m.wall_s)) {
-        return Err("time, CV and wall time must be finite and not negative".into());
+        return Err(format!(
+            "time, CV and wall time must be zero or more and at most {MAX_STORED:e}"
+        ));
     }
     if m.runs.is_empty()
         || m.runs
