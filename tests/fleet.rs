@@ -874,9 +874,10 @@ fn a_prior_from_an_earlier_tune_is_stored_with_the_study_not_its_folder() {
         .arg(&earlier)
         .assert()
         .success();
-    let tuned = dir.path().join("tuned");
-    edgetune()
-        .args([
+    // A tune of another model with an earlier tune's folder as its prior.
+    let tune_with_prior = |prior: &Path, out: &Path| {
+        let mut c = edgetune();
+        c.args([
             "tune",
             "-q",
             "-m",
@@ -885,13 +886,15 @@ fn a_prior_from_an_earlier_tune_is_stored_with_the_study_not_its_folder() {
             "nano",
             "--budget",
             "3",
-            "--prior",
         ])
-        .arg(&earlier)
+        .arg("--prior")
+        .arg(prior)
         .arg("-o")
-        .arg(&tuned)
-        .assert()
-        .success();
+        .arg(out);
+        c
+    };
+    let tuned = dir.path().join("tuned");
+    tune_with_prior(&earlier, &tuned).assert().success();
     std::fs::rename(&earlier, dir.path().join("moved")).unwrap();
     let v = storage::open(&url).unwrap().study("p").unwrap();
     let args = v.header.args.join(" ");
@@ -934,21 +937,7 @@ fn a_prior_from_an_earlier_tune_is_stored_with_the_study_not_its_folder() {
     let text = std::fs::read_to_string(&journal).unwrap();
     let bad = text.replacen("\"energy_j\":", "\"energy_j\":-", 3);
     std::fs::write(&journal, bad).unwrap();
-    let o = edgetune()
-        .args([
-            "tune",
-            "-q",
-            "-m",
-            "mobilenet-v2",
-            "-d",
-            "nano",
-            "--budget",
-            "3",
-            "--prior",
-        ])
-        .arg(&moved)
-        .arg("-o")
-        .arg(dir.path().join("t2"))
+    let o = tune_with_prior(&moved, &dir.path().join("t2"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);

@@ -232,7 +232,7 @@ fn with_stored_prior(o: &TuneOptions) -> Result<TuneOptions> {
         return Ok(o.clone());
     }
     let header = match (&o.resume, &o.storage) {
-        (Some(d), _) => Some(crate::study::journal::read_records(&d.join("journal.jsonl"))?.0),
+        (Some(d), _) => crate::study::journal::recorded_header(d)?,
         (None, Some(s)) if s.resume => {
             Some(crate::study::storage::open(&s.url)?.study(&s.name)?.header)
         }

@@ -8,7 +8,7 @@ use super::target::Target;
 use super::tune::{Plan, TuneOptions};
 use crate::error::{Interrupted, UsageError};
 use crate::study::fleet::{self, Fleet, WorkerReport};
-use crate::study::storage::{self, Origin, StorageUrl};
+use crate::study::storage::{self, Origin, StorageUrl, StudyView};
 use crate::study::Prior;
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -46,6 +46,38 @@ fn salt(board: &str) -> u64 {
     })
 }
 
+/// `--board-id`, checked, else the machine's identity.
+fn board_name(o: &WorkerOptions) -> Result<String> {
+    match &o.board_id {
+        Some(b) => {
+            storage::check_name(b).map_err(|_| {
+                UsageError(format!(
+                    "--board-id `{b}`: 1-64 of letters, digits, `.`, `_`, `-`"
+                ))
+            })?;
+            Ok(b.clone())
+        }
+        None => Ok(storage::machine_identity(&o.tune.common.board.sysfs_root)),
+    }
+}
+
+/// This board's tune options for the stored study `view`: its own noise stream on the twin,
+/// the prior stored with the study, and no budget but the study's.
+fn tune_options(o: &WorkerOptions, view: &StudyView, board: &str) -> Result<TuneOptions> {
+    let mut tune = o.tune.clone();
+    tune.common.noise_salt = salt(board);
+    tune.prior = tune.prior.from_study(&view.header);
+    // The budget is the study's: a worker's own is refused, as its help says.
+    if let Some(b) = tune.budget.filter(|b| *b != view.header.budget) {
+        return Err(UsageError(format!(
+            "--budget {b}: study `{}` has a budget of {} measurements, and a worker takes it from the study; leave --budget out",
+            view.name, view.header.budget
+        ))
+        .into());
+    }
+    Ok(tune)
+}
+
 /// Runs a worker until its study is done; prints what it measured.
 pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     let Some(s) = o.tune.storage.clone() else {
@@ -67,28 +99,8 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     quiet_interrupts(o.tune.common.quiet);
     let mut db = storage::open(&s.url)?;
     let view = db.study(&s.name)?;
-    let board = match &o.board_id {
-        Some(b) => {
-            storage::check_name(b).map_err(|_| {
-                UsageError(format!(
-                    "--board-id `{b}`: 1-64 of letters, digits, `.`, `_`, `-`"
-                ))
-            })?;
-            b.clone()
-        }
-        None => storage::machine_identity(&o.tune.common.board.sysfs_root),
-    };
-    let mut tune = o.tune.clone();
-    tune.common.noise_salt = salt(&board);
-    tune.prior = tune.prior.from_study(&view.header);
-    // The budget is the study's: a worker's own is refused, as its help says.
-    if let Some(b) = tune.budget.filter(|b| *b != view.header.budget) {
-        return Err(UsageError(format!(
-            "--budget {b}: study `{}` has a budget of {} measurements, and a worker takes it from the study; leave --budget out",
-            s.name, view.header.budget
-        ))
-        .into());
-    }
+    let board = board_name(o)?;
+    let tune = tune_options(o, &view, &board)?;
     let t = Target::resolve(&tune.common)?;
     let plan = Plan::new(&t, &tune)?;
     let mut header = plan.header(&t, &tune);

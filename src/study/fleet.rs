@@ -164,13 +164,14 @@ impl Replayed {
             study.run_cv(base),
         );
         study.strategy.tell(&obs);
-        f.index.insert(obs.point.clone(), f.measured.len());
-        f.history.push(obs);
-        f.measured.push(Measured {
-            config: *config,
-            measurement: measurement.clone(),
-            from_journal: false,
-        });
+        f.add(
+            obs,
+            Measured {
+                config: *config,
+                measurement: measurement.clone(),
+                from_journal: false,
+            },
+        );
         self.measured_offsets.push(off);
         if asks {
             study.recommend(f);

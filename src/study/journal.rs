@@ -97,13 +97,21 @@ pub struct StudyHeader {
 /// resume itself then says so); a journal whose first line is not its header is refused here,
 /// before its options are needed.
 pub fn recorded_args(dir: &Path) -> Result<Vec<String>, JournalError> {
+    Ok(recorded_header(dir)?.map_or(Vec::new(), |h| h.args))
+}
+
+/// The header of the journal in `dir`, read from its first line alone (`None` when there is
+/// no journal to read); a first line that is not a header is refused.
+pub fn recorded_header(dir: &Path) -> Result<Option<StudyHeader>, JournalError> {
+    use std::io::BufRead;
     let path = dir.join("journal.jsonl");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(Vec::new());
+    let Ok(file) = File::open(&path) else {
+        return Ok(None);
     };
-    let first = text.lines().next().unwrap_or_default();
-    match serde_json::from_str::<JournalRecord>(first) {
-        Ok(JournalRecord::Study(h)) => Ok(h.args),
+    let first = std::io::BufReader::new(file).lines().next();
+    let first = first.and_then(Result::ok).unwrap_or_default();
+    match serde_json::from_str::<JournalRecord>(&first) {
+        Ok(JournalRecord::Study(h)) => Ok(Some(h)),
         _ => Err(JournalError::Corrupt {
             file: path,
             line: 1,

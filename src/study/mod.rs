@@ -669,13 +669,14 @@ impl Study<'_> {
             in_a_row = 0;
             let obs = self.observe(point, &measurement, &baseline, self.run_cv(&baseline));
             self.strategy.tell(&obs);
-            f.index.insert(obs.point.clone(), f.measured.len());
-            f.history.push(obs);
-            f.measured.push(Measured {
-                config,
-                measurement,
-                from_journal,
-            });
+            f.add(
+                obs,
+                Measured {
+                    config,
+                    measurement,
+                    from_journal,
+                },
+            );
             let best = self.recommend(&mut f);
             on_event(Event::Measured {
                 n: f.measured.len(),
@@ -695,20 +696,8 @@ impl Study<'_> {
             choice::FinalChoice::default()
         };
         let surrogate = self.strategy.check(&f.history);
-        // The frequency-only saving compares with DVFS at the recommended batch size.
-        let baseline_same_batch = match f.best.map(|b| f.measured[b].config.batch_size) {
-            Some(b) if b == self.baseline_batch => Some(baseline.clone()),
-            // A table may hold no baseline at that batch: then there is no frequency-only saving.
-            Some(b) if !self.interrupted() => match self.baseline_at(b) {
-                Ok((m, _)) => Some(m),
-                Err(StudyError::Device {
-                    source: DeviceError::NotRecorded(_),
-                    ..
-                }) => None,
-                Err(e) => return Err(e),
-            },
-            _ => None,
-        };
+        let baseline_same_batch =
+            self.baseline_same_batch(f.best.map(|b| f.measured[b].config.batch_size), &baseline)?;
         let best_full = f
             .best
             .is_some_and(|b| self.is_full(&f.measured[b].measurement));
@@ -726,6 +715,28 @@ impl Study<'_> {
             choice,
             surrogate,
         })
+    }
+
+    /// The DVFS baseline at the recommended batch size `batch`, for the frequency-only saving;
+    /// `None` without a recommendation, after a signal, or where a table holds no baseline at
+    /// that batch.
+    fn baseline_same_batch(
+        &mut self,
+        batch: Option<u32>,
+        baseline: &Measurement,
+    ) -> Result<Option<Measurement>, StudyError> {
+        match batch {
+            Some(b) if b == self.baseline_batch => Ok(Some(baseline.clone())),
+            Some(b) if !self.interrupted() => match self.baseline_at(b) {
+                Ok((m, _)) => Ok(Some(m)),
+                Err(StudyError::Device {
+                    source: DeviceError::NotRecorded(_),
+                    ..
+                }) => Ok(None),
+                Err(e) => Err(e),
+            },
+            _ => Ok(None),
+        }
     }
 
     /// Journaled measurements this run did not ask for (a lower budget, another stop rule, a
@@ -746,13 +757,14 @@ impl Study<'_> {
             let measurement = self.prior.measurements[&config].clone();
             let obs = self.observe(point, &measurement, baseline, self.run_cv(baseline));
             self.strategy.tell(&obs);
-            f.index.insert(obs.point.clone(), f.measured.len());
-            f.history.push(obs);
-            f.measured.push(Measured {
-                config,
-                measurement,
-                from_journal: true,
-            });
+            f.add(
+                obs,
+                Measured {
+                    config,
+                    measurement,
+                    from_journal: true,
+                },
+            );
             n += 1;
         }
         if n > 0 {
@@ -793,6 +805,15 @@ struct Found {
     best: Option<usize>,
     /// The recommendation after each measurement.
     recommended: Vec<usize>,
+}
+
+impl Found {
+    /// A measurement and the observation the strategy was told of it.
+    fn add(&mut self, obs: Observation, measured: Measured) {
+        self.index.insert(obs.point.clone(), self.measured.len());
+        self.history.push(obs);
+        self.measured.push(measured);
+    }
 }
 
 #[cfg(test)]
