@@ -2,8 +2,8 @@
 //! the noiseless grid. The quality figures live here, not in timed tests.
 
 use crate::catalog::{Board, Catalog, Model};
-use crate::device::replay::{ReplayBoard, ReplayTable};
-use crate::device::sim::{Noise, SimBoard};
+use crate::backend::replay::{ReplayBoard, ReplayTable};
+use crate::backend::sim::{Noise, SimBoard};
 use crate::device::Device;
 use crate::landscape::{RealRanges, Roughness, Stats};
 use crate::measure::{stats, ProtocolSettings};
@@ -543,7 +543,7 @@ pub fn synthetic_table(
         let structure = rough.map_or(1.0, |r| r.factor(&c));
         let e: f64 = rand_distr::Distribution::sample(&normal, &mut rng);
         let key: Vec<u64> = knobs.iter().map(|k| c.get(*k).unwrap_or(0)).collect();
-        let row = crate::device::replay::Row {
+        let row = crate::backend::replay::Row {
             energy_j: t.energy_j * structure * (1.0 + e).max(0.05),
             time_s: Some(t.time_s),
             inferences: Some(inferences),

@@ -710,7 +710,7 @@ pub fn infer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::jetson::discover;
+    use crate::backend::jetson::discover;
 
     #[test]
     fn a_stored_config_out_of_bounds_is_refused_not_slept_on() {

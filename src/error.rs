@@ -40,13 +40,13 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause
                 .downcast_ref::<crate::study::StorageError>()
                 .is_some_and(|e| e.is_usage())
-            || cause.is::<crate::device::replay::ReplayError>()
+            || cause.is::<crate::backend::replay::ReplayError>()
             || cause.is::<crate::workload::command::CommandError>()
             || cause
                 .downcast_ref::<std::io::Error>()
                 .is_some_and(crate::files::is_not_own)
             || cause
-                .downcast_ref::<crate::device::jetson::JetsonError>()
+                .downcast_ref::<crate::backend::jetson::JetsonError>()
                 .is_some_and(|e| e.is_usage())
         {
             return EXIT_BAD_INPUT;

@@ -4,7 +4,7 @@
 //! the recommendation's true regret on every board's noiseless twin.
 
 use crate::catalog::{Board, Catalog, Model};
-use crate::device::sim::{Noise, SimBoard};
+use crate::backend::sim::{Noise, SimBoard};
 use crate::measure::stats::{mean, median, percentile};
 use crate::measure::ProtocolSettings;
 use crate::objective::Goal;

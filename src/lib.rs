@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod backend;
 pub mod bench;
 pub mod catalog;
 pub mod device;

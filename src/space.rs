@@ -277,7 +277,7 @@ pub struct Axis {
 }
 
 /// The clock values a device offers, as the space and `--fix` see them: a catalogue board's
-/// tables, or an NVIDIA GPU's (see [`crate::device::nvml::GpuSpec`]).
+/// tables, or an NVIDIA GPU's (see [`crate::backend::nvml::GpuSpec`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClockTables<'a> {
     /// The device's id, for messages.

@@ -1,6 +1,6 @@
 //! The digital twin's physics: time and power of a board running a model at one operating point,
 //! and under its default DVFS governors. Pure functions of the catalogue's parameters; the
-//! `sim` device ([`crate::device::sim`]) adds a virtual clock and measurement noise on top.
+//! `sim` device ([`crate::backend::sim`]) adds a virtual clock and measurement noise on top.
 //!
 //! Per batch of `B` inferences:
 //! - GPU compute time `gflops * B / (cores * flops_per_cycle * f_gpu * eff(B))`, with the batch

@@ -4,8 +4,8 @@
 //! as bad input naming its line; never a panic. Bounded to a few seconds.
 
 use edgetune::catalog::Catalog;
-use edgetune::device::replay::{ReplayError, ReplayTable};
-use edgetune::device::sim::{Noise, SimBoard};
+use edgetune::backend::replay::{ReplayError, ReplayTable};
+use edgetune::backend::sim::{Noise, SimBoard};
 use edgetune::device::BackendKind;
 use edgetune::measure::ProtocolSettings;
 use edgetune::space::{Config, Space};

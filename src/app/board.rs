@@ -3,9 +3,9 @@
 
 use super::{load_catalog, Common};
 use crate::catalog::{Board, Catalog};
-use crate::device::jetson::live::{live, Live};
-use crate::device::jetson::snapshot::restore_from_state;
-use crate::device::jetson::{
+use crate::backend::jetson::live::{live, Live};
+use crate::backend::jetson::snapshot::restore_from_state;
+use crate::backend::jetson::{
     apply_and_keep, default_state_path, device_tree_model, discover, Discovery, JetsonDevice,
     JetsonError,
 };
@@ -199,10 +199,10 @@ pub fn live_board(o: &BoardOptions, catalog: &Catalog, explicit: bool) -> Result
 pub fn restore(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> {
     let state = o.state_path();
     // GPU clocks an NVML run left locked come first: that needs no board.
-    let record = crate::device::nvml::record_path(&state);
+    let record = crate::backend::nvml::record_path(&state);
     if record.exists() {
-        let mut api = crate::device::nvml::load().map_err(|e| UsageError(e.to_string()))?;
-        let rec = crate::device::nvml::restore_from_record(api.as_mut(), &record)?
+        let mut api = crate::backend::nvml::load().map_err(|e| UsageError(e.to_string()))?;
+        let rec = crate::backend::nvml::restore_from_record(api.as_mut(), &record)?
             .expect("the record exists");
         if json {
             writeln!(out, "{}", serde_json::json!({"found": true, "nvml": rec}))?;

@@ -3,8 +3,8 @@
 
 use super::board::{live_board, BoardOptions};
 use super::load_catalog;
-use crate::device::jetson::device_tree_model;
-use crate::device::nvml;
+use crate::backend::jetson::device_tree_model;
+use crate::backend::nvml;
 use crate::report::listing;
 use anyhow::Result;
 use std::io::Write;

@@ -3,7 +3,7 @@
 
 use super::target::{Rig, Target};
 use super::Common;
-use crate::device::sim::SimBoard;
+use crate::backend::sim::SimBoard;
 use crate::device::{Device, FreqSetting};
 use crate::error::UsageError;
 use crate::measure::protocol::measure_or_stop;

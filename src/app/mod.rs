@@ -4,7 +4,7 @@
 //! render; its notes (which backend, where files went) go to stderr.
 
 use crate::catalog::Catalog;
-use crate::device::sim::Noise;
+use crate::backend::sim::Noise;
 use crate::device::BackendKind;
 use crate::measure::ProtocolSettings;
 use anyhow::{Context, Result};

@@ -1,8 +1,8 @@
 //! SIGINT, SIGTERM and SIGHUP: the first stops the running command at its next safe point (the
 //! running workload too); a second puts the hardware back from its snapshot at once and quits.
 
-use crate::device::jetson::snapshot;
-use crate::device::nvml;
+use crate::backend::jetson::snapshot;
+use crate::backend::nvml;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 

@@ -8,7 +8,7 @@ use super::signals::{interrupt_flag, quiet_interrupts};
 use super::target::{Rig, Target};
 use super::Common;
 use crate::catalog::{Board, Model};
-use crate::device::sim::SimBoard;
+use crate::backend::sim::SimBoard;
 use crate::device::{Device, FreqSetting};
 use crate::error::{Interrupted, UsageError};
 use crate::measure::protocol::measure_or_stop;

@@ -4,10 +4,10 @@
 
 use super::{board, load_catalog, torch, Backend, Common};
 use crate::catalog::{Board, Catalog, Labelled, Model};
-use crate::device::jetson::{device_tree_model, Discovery, JetsonDevice};
-use crate::device::nvml::{self, GpuSpec, NvmlDevice, NvmlGpu};
-use crate::device::replay::{ReplayBoard, ReplayTable};
-use crate::device::sim::SimBoard;
+use crate::backend::jetson::{device_tree_model, Discovery, JetsonDevice};
+use crate::backend::nvml::{self, GpuSpec, NvmlDevice, NvmlGpu};
+use crate::backend::replay::{ReplayBoard, ReplayTable};
+use crate::backend::sim::SimBoard;
 use crate::device::{BackendKind, Device};
 use crate::error::UsageError;
 use crate::workload::command::CommandWorkload;

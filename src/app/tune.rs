@@ -8,7 +8,7 @@ use super::progress::Progress;
 use super::signals::{interrupt_flag, quiet_interrupts};
 use super::target::{Rig, Target};
 use super::Common;
-use crate::device::replay::ReplayTable;
+use crate::backend::replay::ReplayTable;
 use crate::device::Device;
 use crate::error::{Interrupted, UsageError};
 use crate::measure::ProtocolSettings;
@@ -328,7 +328,7 @@ fn start_stored(
         name: s.name.clone(),
         origin: storage::Origin {
             board: storage::machine_identity(&o.common.board.sysfs_root),
-            worker: super::worker::process_identity(),
+            worker: crate::study::storage::process_identity(),
             backend: t.kind().to_string(),
         },
     };
@@ -774,7 +774,7 @@ fn finish(outcome: &Outcome, dir: &Path, again: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
-    use crate::device::sim::{Noise, SimBoard};
+    use crate::backend::sim::{Noise, SimBoard};
     use crate::device::FreqSetting;
     use crate::study::{Measured, StopReason};
 

@@ -28,17 +28,6 @@ pub struct WorkerOptions {
     pub lease_s: f64,
 }
 
-/// This process, told apart from every other worker: host, process id, start time.
-pub fn process_identity() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{host}/{}/{t:x}", std::process::id())
-}
-
 /// FNV-1a of a board's name: its own noise stream on the twin.
 fn salt(board: &str) -> u64 {
     board.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -117,7 +106,7 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
         .context("this worker's options make another study than the stored one")?;
     let origin = Origin {
         board,
-        worker: process_identity(),
+        worker: crate::study::storage::process_identity(),
         backend: t.kind().to_string(),
     };
     let (mut device, mut workload) = t.open(&tune.common)?;

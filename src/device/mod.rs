@@ -1,11 +1,8 @@
-//! Devices (what the frequencies are set on and energy is read from) and workloads (what runs
-//! inferences, [`crate::workload`]). A device never decides what to measure; a workload knows
-//! nothing about frequencies. The protocol ([`crate::measure::protocol`]) drives both.
-
-pub mod jetson;
-pub mod nvml;
-pub mod replay;
-pub mod sim;
+//! What every backend shares: the [`Device`] trait (what the frequencies are set on and energy
+//! is read from), its settings, energy windows and errors. The backends themselves live in
+//! [`crate::backend`], above the protocol, the twin and the workloads they use. A device never
+//! decides what to measure; a workload ([`crate::workload`]) knows nothing about frequencies. The
+//! protocol ([`crate::measure::protocol`]) drives both.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

@@ -2,8 +2,8 @@
 //! (its live state), and the NVIDIA GPUs NVML sees.
 
 use crate::catalog::{Board, Catalog};
-use crate::device::jetson::live::Live;
-use crate::device::nvml::GpuInfo;
+use crate::backend::jetson::live::Live;
+use crate::backend::nvml::GpuInfo;
 use crate::units::{hz_to_mhz, khz_to_mhz, opt_mhz};
 
 /// `models --json`.

@@ -163,7 +163,7 @@ fn round3(x: f64) -> f64 {
 
 /// For an NVML GPU: `nvidia-smi` locks the recommended GPU clock (when the study locked clocks);
 /// the batch size is for the user's program either way.
-pub fn nvml_snippet(r: &Report, spec: &crate::device::nvml::GpuSpec) -> Option<String> {
+pub fn nvml_snippet(r: &Report, spec: &crate::backend::nvml::GpuSpec) -> Option<String> {
     let b = r.best.as_ref()?;
     let gpu = spec.index;
     let mut s = format!("#!/bin/sh\n{}", provenance(r, b, &spec.name));

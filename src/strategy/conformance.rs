@@ -4,7 +4,7 @@
 
 use super::{make, History, Observation, StrategyInit, NAMES};
 use crate::catalog::Catalog;
-use crate::device::sim::{Noise, SimBoard};
+use crate::backend::sim::{Noise, SimBoard};
 use crate::measure::{measure, stats, ProtocolSettings};
 use crate::space::{Point, Space};
 

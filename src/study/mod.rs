@@ -820,14 +820,14 @@ impl Found {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
-    use crate::device::sim::{Noise, SimBoard};
+    use crate::backend::sim::{Noise, SimBoard};
     use crate::device::EnergyWindow;
     use crate::strategy::{make, StrategyInit};
     use std::path::{Path, PathBuf};
 
     /// Wraps the sim device to record restores and fail on demand.
     struct Watched {
-        inner: crate::device::sim::SimDevice,
+        inner: crate::backend::sim::SimDevice,
         restores: Arc<std::sync::atomic::AtomicUsize>,
         fail_after: Option<usize>,
         windows: usize,

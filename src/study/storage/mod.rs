@@ -481,6 +481,17 @@ pub fn machine_identity(root: &std::path::Path) -> String {
         .unwrap_or_else(|| "unknown-board".into())
 }
 
+/// This process, told apart from every other worker: host, process id, start time.
+pub fn process_identity() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{host}/{}/{t:x}", std::process::id())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

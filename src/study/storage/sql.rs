@@ -575,7 +575,7 @@ mod tests {
     }
 
     fn measurement() -> crate::measure::Measurement {
-        use crate::device::sim::{Noise, SimBoard};
+        use crate::backend::sim::{Noise, SimBoard};
         let cat = crate::catalog::Catalog::load(None).unwrap();
         let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
         let sim = SimBoard::new(b, Noise::Off);

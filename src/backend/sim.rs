@@ -3,7 +3,7 @@
 //! [`SimDevice`] sets the clocks and reads the counter; the [`SimWorkload`] runs a model on the
 //! board, which advances the clock and the counter by what the twin says, with seeded noise.
 
-use super::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
+use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
 use crate::catalog::{Board, Model};
 use crate::twin::truth;
 use crate::workload::{Meter, Workload, WorkloadRun};

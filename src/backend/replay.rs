@@ -11,7 +11,7 @@
 //! unknown spread). A combination of the knobs' values without a row is a hole: a study records
 //! it as not measured, as it records a configuration its workload failed at.
 
-use super::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
+use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
 use crate::device::BaselineKind;
 use crate::space::{Axis, Config, Knob, Space};
 use crate::workload::{Meter, Workload, WorkloadRun};

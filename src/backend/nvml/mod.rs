@@ -12,7 +12,7 @@
 //! [`SystemNvml`] is the real library, loaded at run time (nvml-wrapper opens
 //! `libnvidia-ml.so.1`), so edgetune builds and runs where there is no driver.
 
-use super::{Device, DeviceError, EnergyWindow, FreqSetting};
+use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
 use crate::device::BaselineKind;
 use crate::measure::power::Poller;
 use serde::{Deserialize, Serialize};
