@@ -1,9 +1,9 @@
 //! `edgetune bench`: strategies x models x boards x seeds on the twin (noise on), judged against
 //! the noiseless grid. The quality figures live here, not in timed tests.
 
-use crate::catalog::{Board, Catalog, Model};
 use crate::backend::replay::{ReplayBoard, ReplayTable};
 use crate::backend::sim::{Noise, SimBoard};
+use crate::catalog::{Board, Catalog, Model};
 use crate::device::Device;
 use crate::landscape::{RealRanges, Roughness, Stats};
 use crate::measure::{stats, ProtocolSettings};

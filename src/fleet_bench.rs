@@ -3,8 +3,8 @@
 //! asked) sleeping its run times scaled down, so wall time is real. Judged on wall time and on
 //! the recommendation's true regret on every board's noiseless twin.
 
-use crate::catalog::{Board, Catalog, Model};
 use crate::backend::sim::{Noise, SimBoard};
+use crate::catalog::{Board, Catalog, Model};
 use crate::measure::stats::{mean, median, percentile};
 use crate::measure::ProtocolSettings;
 use crate::objective::Goal;

@@ -28,7 +28,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "device",
         ],
     ),
-    ("workloads and the protocol", &["workload", "emulator", "measure"]),
+    (
+        "workloads and the protocol",
+        &["workload", "emulator", "measure"],
+    ),
     ("backends", &["backend"]),
     ("search", &["strategy", "objective"]),
     ("the loop", &["study"]),
@@ -344,10 +347,7 @@ fn sources() -> BTreeMap<Vec<String>, Source> {
 }
 
 /// The file a path lands in: the longest module prefix that is a file.
-fn file_of<'a>(
-    files: &'a BTreeMap<Vec<String>, Source>,
-    path: &[String],
-) -> Option<&'a [String]> {
+fn file_of<'a>(files: &'a BTreeMap<Vec<String>, Source>, path: &[String]) -> Option<&'a [String]> {
     (1..=path.len())
         .rev()
         .find_map(|n| files.get_key_value(&path[..n]).map(|(k, _)| k.as_slice()))

@@ -3,9 +3,9 @@
 //! and generated replay tables for `--table`. Each is taken whole with nothing lost, or refused
 //! as bad input naming its line; never a panic. Bounded to a few seconds.
 
-use edgetune::catalog::Catalog;
 use edgetune::backend::replay::{ReplayError, ReplayTable};
 use edgetune::backend::sim::{Noise, SimBoard};
+use edgetune::catalog::Catalog;
 use edgetune::device::BackendKind;
 use edgetune::measure::ProtocolSettings;
 use edgetune::space::{Config, Space};

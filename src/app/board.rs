@@ -2,13 +2,13 @@
 //! board, `restore` and `apply`.
 
 use super::{load_catalog, Common};
-use crate::catalog::{Board, Catalog};
 use crate::backend::jetson::live::{live, Live};
 use crate::backend::jetson::snapshot::restore_from_state;
 use crate::backend::jetson::{
     apply_and_keep, default_state_path, device_tree_model, discover, Discovery, JetsonDevice,
     JetsonError,
 };
+use crate::catalog::{Board, Catalog};
 use crate::error::UsageError;
 use crate::measure::power::DEFAULT_POLL_MS;
 use crate::report::profile::Profile;

@@ -3,10 +3,9 @@
 //! [`target::Target`], calls the library, and hands what came back to [`crate::report`] to
 //! render; its notes (which backend, where files went) go to stderr.
 
-use crate::catalog::Catalog;
-use crate::backend::sim::Noise;
-use crate::device::BackendKind;
-use crate::measure::ProtocolSettings;
+use crate::{
+    backend::sim::Noise, catalog::Catalog, device::BackendKind, measure::ProtocolSettings,
+};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -47,10 +46,6 @@ pub enum Backend {
     /// An NVIDIA GPU through NVML.
     Nvml,
 }
-
-/// Default `--min-window-s` on NVML: the counter moves in steps, and 3200 inferences of a small
-/// model can take 0.2 s on a data-centre GPU.
-pub const NVML_MIN_WINDOW_S: f64 = 2.0;
 
 /// Options shared by every command that measures.
 #[derive(Debug, Clone)]
@@ -134,7 +129,7 @@ impl Common {
     /// The protocol on `kind`: `--min-window-s` as given, else 2 s on NVML and none elsewhere.
     pub fn protocol_on(&self, kind: BackendKind) -> ProtocolSettings {
         let default_s = if kind == BackendKind::Nvml {
-            NVML_MIN_WINDOW_S
+            crate::backend::nvml::MIN_WINDOW_S
         } else {
             0.0
         };

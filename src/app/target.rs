@@ -3,11 +3,11 @@
 //! ties a flag to a backend is here, once; the commands only match on [`Rig`].
 
 use super::{board, load_catalog, torch, Backend, Common};
-use crate::catalog::{Board, Catalog, Labelled, Model};
 use crate::backend::jetson::{device_tree_model, Discovery, JetsonDevice};
 use crate::backend::nvml::{self, GpuSpec, NvmlDevice, NvmlGpu};
 use crate::backend::replay::{ReplayBoard, ReplayTable};
 use crate::backend::sim::SimBoard;
+use crate::catalog::{Board, Catalog, Labelled, Model};
 use crate::device::{BackendKind, Device};
 use crate::error::UsageError;
 use crate::workload::command::CommandWorkload;

@@ -773,8 +773,8 @@ fn finish(outcome: &Outcome, dir: &Path, again: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Catalog;
     use crate::backend::sim::{Noise, SimBoard};
+    use crate::catalog::Catalog;
     use crate::device::FreqSetting;
     use crate::study::{Measured, StopReason};
 

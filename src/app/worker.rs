@@ -137,27 +137,8 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     })?;
     writeln!(
         out,
-        "{}: measured {} configuration{} of study `{}`{}{}{}",
-        origin.board,
-        rep.measured.len(),
-        if rep.measured.len() == 1 { "" } else { "s" },
-        s.name,
-        match rep.confirmed {
-            0 => String::new(),
-            n => format!(
-                ", confirmed {n} recommendation{} at the full protocol",
-                if n == 1 { "" } else { "s" }
-            ),
-        },
-        match rep.duplicates {
-            0 => String::new(),
-            n => format!(", {n} dropped (measured by another worker first)"),
-        },
-        if rep.interrupted {
-            "; interrupted"
-        } else {
-            "; the study is done"
-        }
+        "{}",
+        crate::report::summary::worker_line(&origin.board, &s.name, &rep)
     )?;
     if rep.interrupted {
         return Err(Interrupted(format!(

@@ -1,9 +1,9 @@
 //! What `models` and `devices` print: the catalogue's models and boards, the board this is
 //! (its live state), and the NVIDIA GPUs NVML sees.
 
-use crate::catalog::{Board, Catalog};
 use crate::backend::jetson::live::Live;
 use crate::backend::nvml::GpuInfo;
+use crate::catalog::{Board, Catalog};
 use crate::units::{hz_to_mhz, khz_to_mhz, opt_mhz};
 
 /// `models --json`.

@@ -451,14 +451,14 @@ mod tests {
         let mut lower_row = r.measurements[1].clone();
         (lower_row.n, lower_row.energy.energy_j) = (3, 780.0);
         r.measurements.push(lower_row);
-        let lower = crate::report::lower_readings(&goal, &r.measurements, &best);
+        let lower = crate::report::build::lower_readings(&goal, &r.measurements, &best);
         assert_eq!(lower, [3]);
         let expect = lower;
         // A screened row is for shorter runs: never compared.
         r.measurements
             .iter_mut()
             .for_each(|m| m.screened_inferences = Some(400));
-        assert!(crate::report::lower_readings(&goal, &r.measurements, &best).is_empty());
+        assert!(crate::report::build::lower_readings(&goal, &r.measurements, &best).is_empty());
         r.lower_readings = expect;
         let md = render(&r);
         assert!(

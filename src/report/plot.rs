@@ -298,6 +298,12 @@ fn cell_centres(n: usize, most: usize) -> Vec<f64> {
     (0..n).step_by(step).map(|i| i as f64 + 0.5).collect()
 }
 
+/// The distinct values of one knob over `cells`, in order.
+fn distinct(cells: &[&Sample], knob: impl Fn(&crate::space::Config) -> u64) -> Vec<u64> {
+    let set: BTreeSet<u64> = cells.iter().map(|x| knob(&x.config)).collect();
+    set.into_iter().collect()
+}
+
 fn heatmap(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     let Some(best) = p.best else { return Ok(false) };
     let (cells, source): (Vec<&Sample>, &str) = match p.grid {
@@ -311,18 +317,8 @@ fn heatmap(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     if cells.is_empty() {
         return Ok(false);
     }
-    let cpus: Vec<u64> = cells
-        .iter()
-        .map(|x| x.config.cpu_freq_khz)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let gpus: Vec<u64> = cells
-        .iter()
-        .map(|x| x.config.gpu_freq_hz)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let cpus = distinct(&cells, |c| c.cpu_freq_khz);
+    let gpus = distinct(&cells, |c| c.gpu_freq_hz);
     let (e0, e1) = cells
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
@@ -392,8 +388,19 @@ fn heatmap(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
         RED.stroke_width(3),
     )))
     .map_err(err)?;
-    // Colour scale.
-    let mut s = ChartBuilder::on(&bar)
+    colour_bar(&bar, e0, e1, &shade)?;
+    root.present().map_err(err)?;
+    Ok(true)
+}
+
+/// The heat map's colour scale, from `e0` to `e1` joules, shaded as the cells are.
+fn colour_bar(
+    bar: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    e0: f64,
+    e1: f64,
+    shade: &dyn Fn(f64) -> f64,
+) -> Result<(), String> {
+    let mut s = ChartBuilder::on(bar)
         .margin_top(50)
         .margin_bottom(57)
         .margin_right(8)
@@ -415,8 +422,7 @@ fn heatmap(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
         Rectangle::new([(0.0, a), (1.0, b)], ramp(shade(a)).filled())
     }))
     .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(true)
+    Ok(())
 }
 
 fn convergence(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {

@@ -149,3 +149,29 @@ fn knob_words(r: &Report, c: &crate::space::Config) -> String {
     }
     parts.join(", ")
 }
+
+/// The line a worker prints when it stops: what it measured of the study, and why it stopped.
+pub fn worker_line(board: &str, study: &str, rep: &crate::study::fleet::WorkerReport) -> String {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    format!(
+        "{board}: measured {} configuration{} of study `{study}`{}{}{}",
+        rep.measured.len(),
+        plural(rep.measured.len()),
+        match rep.confirmed {
+            0 => String::new(),
+            n => format!(
+                ", confirmed {n} recommendation{} at the full protocol",
+                plural(n)
+            ),
+        },
+        match rep.duplicates {
+            0 => String::new(),
+            n => format!(", {n} dropped (measured by another worker first)"),
+        },
+        if rep.interrupted {
+            "; interrupted"
+        } else {
+            "; the study is done"
+        }
+    )
+}

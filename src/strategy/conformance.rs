@@ -3,8 +3,8 @@
 //! strategies that search rather than enumerate) beats random search over seeds.
 
 use super::{make, History, Observation, StrategyInit, NAMES};
-use crate::catalog::Catalog;
 use crate::backend::sim::{Noise, SimBoard};
+use crate::catalog::Catalog;
 use crate::measure::{measure, stats, ProtocolSettings};
 use crate::space::{Point, Space};
 

@@ -819,8 +819,8 @@ impl Found {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Catalog;
     use crate::backend::sim::{Noise, SimBoard};
+    use crate::catalog::Catalog;
     use crate::device::EnergyWindow;
     use crate::strategy::{make, StrategyInit};
     use std::path::{Path, PathBuf};

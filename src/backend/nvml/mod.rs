@@ -12,8 +12,8 @@
 //! [`SystemNvml`] is the real library, loaded at run time (nvml-wrapper opens
 //! `libnvidia-ml.so.1`), so edgetune builds and runs where there is no driver.
 
-use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
 use crate::device::BaselineKind;
+use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
 use crate::measure::power::Poller;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,10 @@ mod spec;
 mod tests;
 
 pub use spec::GpuSpec;
+
+/// Default `--min-window-s` on NVML: the counter moves in steps, and 3200 inferences of a small
+/// model can take 0.2 s on a data-centre GPU.
+pub const MIN_WINDOW_S: f64 = 2.0;
 
 /// How an NVML call failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
