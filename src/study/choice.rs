@@ -10,7 +10,8 @@
 //! readings are the confirmed figures. Last, no full-protocol reading in hand may beat the
 //! winner by more than two standard errors: such a reading takes its place.
 
-use super::{Event, Found, JournalRecord, StudyError};
+use super::engine::Found;
+use super::{Event, JournalRecord, StudyError};
 use crate::measure::protocol::KeepGoing;
 use crate::measure::{Measurement, Run};
 use crate::objective::Quantities;
@@ -338,9 +339,7 @@ impl super::Study<'_> {
                         })?;
                     }
                     let point = self.point_of(f, i);
-                    let obs = self.observe(point, &next, baseline, self.run_cv(baseline));
-                    self.strategy.tell(&obs);
-                    f.history.push(obs);
+                    self.tell_confirmed(f, point, &next, baseline);
                     if grew {
                         on_event(Event::Confirmed {
                             measured: &f.measured[i],

@@ -15,13 +15,13 @@
 //! for the same records in the same order.
 
 use super::choice::{self, FinalChoice};
+use super::engine::{Found, Taken};
 use super::storage::{ActiveClaim, Choice, ClaimKey, Origin, Storage, StoredRecord, StudyView};
-use super::{Found, Measured, Outcome, StopReason, Study, StudyError, Taken};
+use super::{Measured, Outcome, StopReason, Study, StudyError};
 use crate::measure::{stats, Measurement};
 use crate::space::Config;
 use crate::strategy::{penalised, History, Observation, Strategy};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -157,21 +157,12 @@ impl Replayed {
         if asks {
             study.strategy.ask(&f.history);
         }
-        let obs = study.observe(
-            point,
-            &normalised(measurement, off),
-            base,
-            study.run_cv(base),
-        );
-        study.strategy.tell(&obs);
-        f.add(
-            obs,
-            Measured {
-                config: *config,
-                measurement: measurement.clone(),
-                from_journal: false,
-            },
-        );
+        let kept = Measured {
+            config: *config,
+            measurement: measurement.clone(),
+            from_journal: false,
+        };
+        study.tell_measured(f, point, &normalised(measurement, off), kept, base);
         self.measured_offsets.push(off);
         if asks {
             study.recommend(f);
@@ -195,14 +186,7 @@ impl Replayed {
         else {
             return;
         };
-        let obs = study.observe(
-            point,
-            &normalised(measurement, off),
-            base,
-            study.run_cv(base),
-        );
-        study.strategy.tell(&obs);
-        f.history.push(obs);
+        study.tell_confirmed(f, point, &normalised(measurement, off), base);
         f.measured[i].measurement = measurement.clone();
         self.measured_offsets[i] = off;
         if !self.confirmed.contains(&i) {
@@ -222,14 +206,7 @@ impl Replayed {
         if asks {
             study.strategy.ask(&self.f.history);
         }
-        let obs = Observation {
-            point,
-            value: penalised(1e6),
-            failed: true,
-            ..Default::default()
-        };
-        study.strategy.tell(&obs);
-        self.f.history.push(obs);
+        study.tell_failed(&mut self.f, point);
         self.failed.push((*config, error.to_string()));
     }
 }
@@ -668,11 +645,7 @@ fn work_inner(
     let make = fleet.make_strategy;
     let beat = Heartbeat::start(fleet);
     loop {
-        if study
-            .interrupt
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::SeqCst))
-        {
+        if study.interrupted() {
             rep.interrupted = true;
             break;
         }
