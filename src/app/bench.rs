@@ -70,7 +70,7 @@ pub fn run(
     let rep = bench::run(&cat, o)?;
     create_dir(&dir)?;
     write_json(&dir, "bench.json", &rep)?;
-    let md = bench::markdown(&rep);
+    let md = crate::report::bench::markdown(&rep);
     write_file(&dir, "bench.md", &md)?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;

@@ -1,6 +1,7 @@
 //! Reports: `report.json` (the machine-readable result), `report.md`, the summary `tune` prints,
 //! `profile.toml`, the nvpmodel `POWER_MODEL` block, and what `sweep` writes and prints.
 
+pub mod bench;
 pub mod build;
 pub mod listing;
 pub mod markdown;
