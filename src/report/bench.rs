@@ -110,4 +110,3 @@ pub fn markdown(r: &BenchReport) -> String {
     }
     s
 }
-

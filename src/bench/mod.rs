@@ -8,16 +8,19 @@ use crate::device::Device;
 use crate::landscape::{RealRanges, Roughness, Stats};
 use crate::measure::{stats, ProtocolSettings};
 use crate::objective::{hypervolume, pareto_front, violation, Goal, Quantities};
+use crate::space::Config;
 use crate::space::Space;
-use crate::space::{Config, Knob};
 use crate::strategy::GridPrior;
 use crate::strategy::{self, StrategyInit, StrategyOptions};
 use crate::study::{twin_prior, Exploration, Prior, Study};
 use crate::workload::Workload;
 use anyhow::Result;
+
+mod tables;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
+pub use tables::{perturbed, synthetic_table};
 
 /// Options of `bench`.
 #[derive(Debug, Clone)]
@@ -474,93 +477,6 @@ fn table_cell<'a>(cat: &Catalog, o: &BenchOptions, i: usize) -> Result<Cell<'a>>
     })
 }
 
-/// A board and model unlike the catalogue's twin, seeded: static power, CPU and GPU dynamic
-/// power, GPU efficiency and memory traffic each off by up to ±20 %, and both voltage curves
-/// stretched along the frequency axis by up to ±15 % (which moves the optimum by a few steps).
-pub fn perturbed(b: &Board, m: &Model, seed: u64) -> (Board, Model) {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6d69_736d_6174_6368);
-    let mut f = |spread: f64| 1.0 + rng.random_range(-spread..=spread);
-    let (mut b, mut m) = (b.clone(), m.clone());
-    let t = &mut b.twin;
-    t.base_power_mw *= f(0.2);
-    t.gpu.dyn_mw_per_mhz_v2 *= f(0.2);
-    t.cpu.dyn_mw_per_mhz_v2 *= f(0.2);
-    t.gpu.leak_mw_at_1v *= f(0.2);
-    let (sg, sc) = (f(0.15), f(0.15));
-    for p in &mut t.gpu.voltage_mv_by_mhz {
-        p[0] *= sg;
-    }
-    for p in &mut t.cpu.voltage_mv_by_mhz {
-        p[0] *= sc;
-    }
-    if let Some(mt) = m.twin.get_mut(&b.board.id) {
-        mt.gpu_efficiency *= f(0.2);
-        mt.activations_mb_per_inference *= f(0.2);
-        mt.cpu_mcycles_per_batch *= f(0.2);
-    }
-    (b, m)
-}
-
-/// A recorded table as a real single-shot sweep would give it, generated from the twin: one
-/// reading per configuration of `space` with seeded relative noise `noise` on its energy, a
-/// share `holes` of the configurations left out (never the all-max clock corner of a batch size,
-/// which stands in for the baseline), no DVFS rows; of a rough board's grid with `rough`.
-/// Returns the table and which configurations are holes.
-#[allow(clippy::too_many_arguments)]
-pub fn synthetic_table(
-    b: &Board,
-    m: &Model,
-    space: &Space,
-    inferences: u32,
-    noise: f64,
-    holes: f64,
-    seed: u64,
-    rough: Option<&Roughness>,
-) -> Result<(ReplayTable, Vec<bool>)> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7461_626c_6573);
-    let normal = rand_distr::Normal::new(0.0, noise.max(0.0))?;
-    let knobs: Vec<Knob> = space.axes.iter().map(|a| a.knob).collect();
-    let dims = space.dims();
-    // The all-max clock corner at each batch size stands in for the baseline: never a hole.
-    let corner = |p: &[usize]| {
-        space
-            .axes
-            .iter()
-            .enumerate()
-            .all(|(a, ax)| ax.knob == Knob::BatchSize || p[a] == dims[a] - 1)
-    };
-    let mut rows = std::collections::HashMap::new();
-    let mut hole = vec![false; space.size()];
-    for (i, p) in space.points().enumerate() {
-        if !corner(&p) && rng.random::<f64>() < holes {
-            hole[i] = true;
-            continue;
-        }
-        let c = space.config(&p);
-        let t = crate::twin::truth(b, m, &c.setting(), c.batch_size, inferences);
-        let structure = rough.map_or(1.0, |r| r.factor(&c));
-        let e: f64 = rand_distr::Distribution::sample(&normal, &mut rng);
-        let key: Vec<u64> = knobs.iter().map(|k| c.get(*k).unwrap_or(0)).collect();
-        let row = crate::backend::replay::Row {
-            energy_j: t.energy_j * structure * (1.0 + e).max(0.05),
-            time_s: Some(t.time_s),
-            inferences: Some(inferences),
-        };
-        rows.insert(key, vec![row]);
-    }
-    let table = ReplayTable {
-        path: format!("generated from the twin of {} on {}", m.id(), b.board.id).into(),
-        knobs,
-        rows,
-        dvfs: std::collections::HashMap::new(),
-        space: space.clone(),
-        holes: hole.iter().filter(|h| **h).count(),
-    };
-    Ok((table, hole))
-}
-
 /// Runs one study of a bench cell and judges it against the cell's ground truth.
 fn run_one(cell: &Cell<'_>, c: usize, name: &str, seed: u64, o: &BenchOptions) -> Result<BenchRun> {
     let Source::Twin(b, m) = &cell.source else {
@@ -807,7 +723,6 @@ fn cells<'a>(cat: &'a Catalog, o: &BenchOptions) -> Result<Vec<Cell<'a>>> {
             .collect::<Result<_>>()?,
     })
 }
-
 
 /// Runs the benchmark.
 pub fn run(cat: &Catalog, o: &BenchOptions) -> Result<BenchReport> {
