@@ -100,6 +100,8 @@ fn is_test_attr(attrs: &[syn::Attribute]) -> bool {
 /// Collects the paths a file uses and its long functions, skipping test code.
 struct Walker<'a> {
     module: &'a [String],
+    /// Every module that is a file, to tell a child module's path from an outside crate's.
+    modules: &'a BTreeSet<Vec<String>>,
     binary: bool,
     /// Names a `use` brought in, to the module path they stand for.
     aliases: BTreeMap<String, Vec<String>>,
@@ -133,10 +135,16 @@ impl Walker<'_> {
                 }
                 Some([base, rest.to_vec()].concat())
             }
-            name => self
-                .aliases
-                .get(name)
-                .map(|base| [base.clone(), rest.to_vec()].concat()),
+            name => match self.aliases.get(name) {
+                Some(base) => Some([base.clone(), rest.to_vec()].concat()),
+                // A path through a child module (`mod rails;` then `rails::Rails`).
+                None => {
+                    let child = [self.module.to_vec(), vec![name.to_string()]].concat();
+                    self.modules
+                        .contains(&child)
+                        .then(|| [child, rest.to_vec()].concat())
+                }
+            },
         }
     }
 
@@ -278,6 +286,18 @@ fn sources() -> BTreeMap<Vec<String>, Source> {
     let mut files = Vec::new();
     rust_files(&root, &mut files);
     let binary_files = ["main", "cli", "bounds"];
+    let modules: BTreeSet<Vec<String>> = files
+        .iter()
+        .map(|path| {
+            let m = module_of(path.strip_prefix(&root).unwrap());
+            match m.first().map(String::as_str) {
+                Some("lib") => Vec::new(),
+                Some("main") => vec!["bin".to_string()],
+                Some(f) if binary_files.contains(&f) => [vec!["bin".to_string()], m].concat(),
+                _ => m,
+            }
+        })
+        .collect();
     let mut out = BTreeMap::new();
     let mut test_mods: BTreeSet<Vec<String>> = BTreeSet::new();
     for path in &files {
@@ -315,6 +335,7 @@ fn sources() -> BTreeMap<Vec<String>, Source> {
         };
         let mut w = Walker {
             module: &module_for_walk,
+            modules: &modules,
             binary,
             aliases: BTreeMap::new(),
             paths: Vec::new(),

@@ -1,7 +1,7 @@
 //! A board's state now, for `edgetune devices`: every cpufreq policy and the GPU with governor,
 //! current clock and limits, each rail's power, and whether a restore snapshot is waiting.
 
-use super::Discovery;
+use super::discover::Discovery;
 use crate::catalog::Catalog;
 use serde::Serialize;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! file stays when its owner is gone (deleting lock files races with the next taker); what it
 //! holds names the last owner.
 
-use super::JetsonError;
+use super::error::JetsonError;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! `in_power{N}_input` in mW) and the hwmon driver `ina3221` of JetPack 5 and later
 //! (`in{N}_label`, `in{N}_input` mV x `curr{N}_input` mA, no power file).
 
+use super::error::JetsonError;
 use super::sysfs::{subdirs, Sysfs};
-use super::JetsonError;
 use crate::measure::power::PowerSource;
 use serde::Serialize;
 use std::path::{Path, PathBuf};

@@ -2,9 +2,10 @@
 //! the first write, saved to a state file that outlives the process (SIGKILL, power loss) so
 //! `edgetune restore` can put the board back.
 
+use super::discover::{discover, discover_emc, Discovery};
+use super::error::JetsonError;
 use super::owner::BoardLock;
 use super::sysfs::Sysfs;
-use super::{discover, discover_emc, Discovery, JetsonError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -327,6 +328,62 @@ fn put_back_held(root: &Path, state: &Path, closed: &mut WritesHeld) -> String {
     };
     closed.push(state.to_path_buf());
     said
+}
+
+impl Discovery {
+    /// The files this backend may write, with their current values, in restore order:
+    /// per policy its governor, `scaling_setspeed` (best effort: the kernel accepts it only
+    /// under the userspace governor) and min/max; then the GPU's min/max.
+    pub fn snapshot_entries(&self, fs: &Sysfs) -> Result<Vec<Entry>, JetsonError> {
+        let mut v = Vec::new();
+        for p in &self.cpu {
+            let gov = p.file("scaling_governor");
+            v.push(Entry::File {
+                value: fs.read(&gov)?,
+                path: gov,
+                best_effort: false,
+            });
+            if p.has_userspace() {
+                let s = p.file("scaling_setspeed");
+                v.push(Entry::File {
+                    value: fs.read(&s)?,
+                    path: s,
+                    best_effort: true,
+                });
+            }
+            v.push(range_entry(
+                fs,
+                p.file("scaling_min_freq"),
+                p.file("scaling_max_freq"),
+            )?);
+        }
+        v.push(range_entry(
+            fs,
+            self.gpu.dir.join("min_freq"),
+            self.gpu.dir.join("max_freq"),
+        )?);
+        // The rate goes back first, then the override flag is released.
+        if let Some(e) = &self.emc {
+            let (rate, flag, _) = e.files();
+            for path in [rate, flag] {
+                v.push(Entry::File {
+                    value: fs.read(&path)?,
+                    path,
+                    best_effort: false,
+                });
+            }
+        }
+        Ok(v)
+    }
+}
+
+fn range_entry(fs: &Sysfs, min_path: PathBuf, max_path: PathBuf) -> Result<Entry, JetsonError> {
+    Ok(Entry::Range {
+        min: fs.read_u64(&min_path)?,
+        max: fs.read_u64(&max_path)?,
+        min_path,
+        max_path,
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Reading and writing sysfs files under a root folder (`/` on a board, a fixture tree in tests),
 //! with every write confined to the directories discovery allowed.
 
-use super::JetsonError;
+use super::error::JetsonError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

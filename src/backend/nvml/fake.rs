@@ -4,7 +4,7 @@
 //! constant power in steps; clock locks and resets are kept, and appended to `log` when given,
 //! so a test in another process can see them.
 
-use super::{NvmlApi, NvmlFailure};
+use super::api::{NvmlApi, NvmlFailure};
 use serde::Deserialize;
 use std::io::Write;
 use std::path::PathBuf;

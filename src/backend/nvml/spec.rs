@@ -2,7 +2,7 @@
 //! is not a catalogue board: its CPU clock is not a knob, its GPU clock is one only with
 //! `--allow-clock-control`, and any positive batch size is allowed.
 
-use super::{GpuInfo, DEFAULT_CLOCKS};
+use super::api::{GpuInfo, DEFAULT_CLOCKS};
 use crate::catalog::Model;
 use crate::space::{ClockTables, Knob, Space, SpaceError};
 
