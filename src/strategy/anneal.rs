@@ -6,7 +6,7 @@
 //! exchange is strictly sequential, so a seed gives the same sequence every time. Points the
 //! solver revisits are answered from the history without measuring again.
 
-use super::{History, Strategy, StrategyInit};
+use super::base::{History, Strategy, StrategyInit};
 use crate::space::Point;
 use argmin::core::{CostFunction, Error, Executor};
 use argmin::solver::simulatedannealing::{Anneal as ArgminAnneal, SimulatedAnnealing};

@@ -4,7 +4,7 @@
 //! standard error of the two values compared). Then one restart from a second, seeded start
 //! point, if budget remains.
 
-use super::{History, Strategy, StrategyInit};
+use super::base::{History, Strategy, StrategyInit};
 use crate::space::Point;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -1,6 +1,6 @@
 //! Exhaustive search in grid order (what the paper did), skipping what was measured.
 
-use super::{History, Strategy, StrategyInit};
+use super::base::{History, Strategy, StrategyInit};
 use crate::space::point_at;
 use crate::space::Point;
 

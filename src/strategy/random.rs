@@ -1,6 +1,6 @@
 //! Uniform random search without repeats, seeded.
 
-use super::{History, Strategy, StrategyInit};
+use super::base::{History, Strategy, StrategyInit};
 use crate::space::point_at;
 use crate::space::Point;
 use rand::{Rng, SeedableRng};

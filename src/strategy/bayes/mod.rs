@@ -22,7 +22,9 @@
 
 mod numbers;
 
-use super::{gp, History, Strategy, StrategyInit};
+pub use super::base::Acquisition;
+use super::base::{History, Strategy, StrategyInit};
+use super::gp;
 use crate::space::Point;
 use egobox_gp::correlation_models::Matern52Corr;
 use egobox_gp::mean_models::ConstantMean;
@@ -33,21 +35,7 @@ pub use numbers::regress;
 use numbers::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
-
-/// Acquisition function.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Acquisition {
-    /// Expected improvement.
-    Ei,
-    /// Lower confidence bound `mu - kappa * sigma`.
-    Lcb {
-        /// Exploration weight.
-        kappa: f64,
-    },
-}
 
 type Gp = GaussianProcess<f64, ConstantMean, Matern52Corr>;
 
@@ -134,7 +122,7 @@ impl Bayes {
     /// Predicted ln cost of measuring each of `points` (zeros without a time model): the
     /// prior's time scaled by what measurements cost against it, else a GP of measured costs.
     fn ln_cost(&mut self, h: &History, points: &[&Point]) -> Vec<f64> {
-        let costed: Vec<&super::Observation> = h.iter().filter(|o| o.cost_s > 0.0).collect();
+        let costed: Vec<&super::base::Observation> = h.iter().filter(|o| o.cost_s > 0.0).collect();
         if !self.time_ln.is_empty() {
             let scale = if costed.is_empty() {
                 0.0
@@ -754,7 +742,7 @@ impl Strategy for Bayes {
         )
     }
 
-    fn check(&mut self, all: &History) -> Option<super::ModelCheck> {
+    fn check(&mut self, all: &History) -> Option<super::base::ModelCheck> {
         let usable = all.usable();
         if usable.len() < 3 || self.active.is_empty() {
             return None;
@@ -768,7 +756,7 @@ impl Strategy for Bayes {
         let (cv, df) = pooled_noise(&usable, true)
             .or_else(|| pooled_noise(&usable, false))
             .unwrap_or((0.0, 0.0));
-        Some(super::ModelCheck {
+        Some(super::base::ModelCheck {
             structure_pct: g.hyper().tau() * 100.0,
             noise_pct: cv * 100.0,
             noise_df: df,

@@ -2,8 +2,8 @@
 //! robust regression, pooled noise and expected improvement.
 
 use crate::space::Point;
+use crate::strategy::base::{History, Observation};
 use crate::strategy::gp;
-use crate::strategy::{History, Observation};
 use egobox_gp::correlation_models::Matern52Corr;
 use egobox_gp::mean_models::ConstantMean;
 use egobox_gp::GaussianProcess;
