@@ -41,6 +41,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("binary", &["lib", "main", "cli", "bounds"]),
 ];
 
+/// Cycles not yet broken (issue 27): each may only shrink or go. The study module's types
+/// (`Study`, `Outcome`, `Prior`, `StudyLog`) and its children still import each other.
+const KNOWN_CYCLES: &[&str] = &[
+    "study, study::choice, study::engine, study::journal, study::storage, study::storage::journal_dir, study::storage::postgres, study::storage::sql, study::storage::sqlite",
+];
+
+/// Files over [`MAX_FILE_LINES`] not yet split (issue 27), with their length now: each may
+/// only shrink. `cli.rs` is walked by `tests/options.rs` through a `#[path]` include.
+const KNOWN_LONG_FILES: &[(&str, usize)] = &[("bin::cli", 1243)];
+
 const MAX_FN_LINES: usize = 100;
 const MAX_FILE_LINES: usize = 800;
 const MAX_APP_MOD_LINES: usize = 150;
@@ -99,7 +109,8 @@ fn is_test_attr(attrs: &[syn::Attribute]) -> bool {
 
 /// Collects the paths a file uses and its long functions, skipping test code.
 struct Walker<'a> {
-    module: &'a [String],
+    /// The module being walked: the file's, then an inline module's inside it.
+    module: Vec<String>,
     /// Every module that is a file, to tell a child module's path from an outside crate's.
     modules: &'a BTreeSet<Vec<String>>,
     binary: bool,
@@ -205,7 +216,10 @@ impl<'ast> Visit<'ast> for Walker<'_> {
             self.skip(m.span());
             return;
         }
+        // `super::` inside an inline module means the module of its file.
+        self.module.push(m.ident.to_string());
         syn::visit::visit_item_mod(self, m);
+        self.module.pop();
     }
 
     fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
@@ -334,7 +348,7 @@ fn sources() -> BTreeMap<Vec<String>, Source> {
             module.clone()
         };
         let mut w = Walker {
-            module: &module_for_walk,
+            module: module_for_walk.clone(),
             modules: &modules,
             binary,
             aliases: BTreeMap::new(),
@@ -506,13 +520,27 @@ fn the_import_graph_has_no_cycle() {
     let g = graph(&files);
     let found: Vec<String> = cycles(&g)
         .iter()
-        .map(|c| c.iter().map(|m| name(m)).collect::<Vec<_>>().join(", "))
+        .map(|c| {
+            let mut names: Vec<String> = c.iter().map(|m| name(m)).collect();
+            names.sort();
+            names.join(", ")
+        })
+        .collect();
+    let new: Vec<&String> = found
+        .iter()
+        .filter(|c| !KNOWN_CYCLES.contains(&c.as_str()))
         .collect();
     assert!(
-        found.is_empty(),
-        "files that import each other (directly or round a cycle):\n{}",
-        found.join("\n")
+        new.is_empty(),
+        "files that import each other (directly or round a cycle):\n{}\n(a known cycle that shrank: update KNOWN_CYCLES)",
+        new.iter().map(|c| c.as_str()).collect::<Vec<_>>().join("\n")
     );
+    for known in KNOWN_CYCLES {
+        assert!(
+            found.iter().any(|c| c == known),
+            "the known cycle `{known}` is gone or changed: take it out of KNOWN_CYCLES"
+        );
+    }
 }
 
 #[test]
@@ -523,7 +551,11 @@ fn functions_and_files_stay_short() {
         for (f, n) in &s.long_fns {
             long.push(format!("{}::{f}: {n} lines", name(&s.module)));
         }
-        if s.lines_outside_tests > MAX_FILE_LINES {
+        let allowed = KNOWN_LONG_FILES
+            .iter()
+            .find(|(f, _)| *f == name(&s.module))
+            .map_or(MAX_FILE_LINES, |(_, n)| *n);
+        if s.lines_outside_tests > allowed {
             long.push(format!(
                 "{}: {} lines outside tests",
                 name(&s.module),
@@ -546,4 +578,7 @@ fn the_checker_sees_imports() {
     let s = |x: &str| x.split("::").map(String::from).collect::<Vec<_>>();
     assert!(g[&s("measure::protocol")].iter().any(|t| t == &s("device")));
     assert!(g[&s("app::tune")].contains(&s("study")));
+    // `super::` from a child, and a path through a child module.
+    assert!(g[&s("backend::jetson::snapshot")].contains(&s("backend::jetson::discover")));
+    assert!(g[&s("backend::jetson")].contains(&s("backend::jetson::snapshot")));
 }

@@ -1,56 +1,20 @@
 //! The commands and checks that touch a real board: choosing the jetson backend, `devices` on a
 //! board, `restore` and `apply`.
 
-use super::{load_catalog, Common};
+use super::options::{load_catalog, Common};
 use crate::backend::jetson::live::{live, Live};
 use crate::backend::jetson::snapshot::restore_from_state;
 use crate::backend::jetson::{
-    apply_and_keep, default_state_path, device_tree_model, discover, Discovery, JetsonDevice,
-    JetsonError,
+    apply_and_keep, device_tree_model, discover, Discovery, JetsonDevice, JetsonError,
 };
 use crate::catalog::{Board, Catalog};
 use crate::error::UsageError;
-use crate::measure::power::DEFAULT_POLL_MS;
 use crate::report::profile::Profile;
 use anyhow::Result;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Where a board's files are and how to watch it.
-#[derive(Debug, Clone)]
-pub struct BoardOptions {
-    /// Root of `/sys` and `/proc` (`/` on a board).
-    pub sysfs_root: PathBuf,
-    /// Restore snapshot; `None` for `<root>/var/lib/edgetune/restore.json`.
-    pub state_file: Option<PathBuf>,
-    /// Power polling interval.
-    pub poll_ms: u64,
-    /// Also control the memory clock (debugfs).
-    pub emc: bool,
-    /// `restore --force`: restore even while another run owns the board.
-    pub force: bool,
-}
-
-impl Default for BoardOptions {
-    fn default() -> Self {
-        BoardOptions {
-            sysfs_root: PathBuf::from("/"),
-            state_file: None,
-            poll_ms: DEFAULT_POLL_MS,
-            emc: false,
-            force: false,
-        }
-    }
-}
-
-impl BoardOptions {
-    /// The restore snapshot's path.
-    pub fn state_path(&self) -> PathBuf {
-        self.state_file
-            .clone()
-            .unwrap_or_else(|| default_state_path(&self.sysfs_root))
-    }
-}
+pub use super::options::BoardOptions;
 
 /// The error for `--backend jetson` where no catalogue board is found.
 pub fn not_a_known_board(root: &Path, dt: Option<&str>, catalog: &Catalog) -> UsageError {

@@ -1,7 +1,7 @@
 //! The command line's words for what the library validates: its typed errors name fields
 //! (`max_runs`), the user typed flags (`--max-runs`).
 
-use super::Common;
+use super::options::Common;
 use crate::error::UsageError;
 use crate::measure::protocol::Setting;
 use crate::measure::ProtocolSettings;

@@ -2,7 +2,8 @@
 //! it (the twin, a replay table, a Jetson through sysfs, a GPU through NVML). Every rule that
 //! ties a flag to a backend is here, once; the commands only match on [`Rig`].
 
-use super::{board, load_catalog, torch, Backend, Common};
+use super::options::{load_catalog, Backend, Common};
+use super::{board, torch};
 use crate::backend::jetson::{device_tree_model, Discovery, JetsonDevice};
 use crate::backend::nvml::{self, GpuSpec, NvmlDevice, NvmlGpu};
 use crate::backend::replay::{ReplayBoard, ReplayTable};

@@ -13,16 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// How the built-in workload runs.
-#[derive(Debug, Clone, Default)]
-pub struct TorchOptions {
-    /// `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when libtorch sees a GPU).
-    pub device: String,
-    /// A user's TorchScript model instead of the built-in one.
-    pub torchscript: Option<PathBuf>,
-    /// The TorchScript model's input (`3,224,224`, `tokens:512`); default the catalogue model's.
-    pub input_shape: Option<String>,
-}
+pub use super::options::TorchOptions;
 
 /// Whether this binary has the built-in models.
 pub const ENABLED: bool = cfg!(feature = "torch");
@@ -36,7 +27,11 @@ pub fn not_built(what: &str) -> UsageError {
 
 /// Checks that a real device (`on`, for the message) has a workload: `--workload-cmd`,
 /// `--torchscript` or the built-in model, never two of them; `otherwise` ends the message.
-pub fn check_workload(c: &super::Common, on: &str, otherwise: &str) -> Result<(), UsageError> {
+pub fn check_workload(
+    c: &super::options::Common,
+    on: &str,
+    otherwise: &str,
+) -> Result<(), UsageError> {
     if c.workload_cmd.is_some() && c.torch.torchscript.is_some() {
         return Err(UsageError(
             "give --workload-cmd or --torchscript, not both: each is the workload".into(),
@@ -480,7 +475,7 @@ pub use imp::{bench, infer, workload};
 /// `edgetune infer`: prints the markers around the timed part, then the throughput line (or
 /// JSON).
 pub fn infer_cmd(catalog_dir: Option<&Path>, o: &InferOptions, out: &mut dyn Write) -> Result<()> {
-    let cat = super::load_catalog(catalog_dir)?;
+    let cat = super::options::load_catalog(catalog_dir)?;
     let model = cat.model(&o.model)?.clone();
     let r = infer(&model, o)?;
     if o.save_torchscript.is_some() {
@@ -511,7 +506,7 @@ pub fn bench_torch_cmd(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<TorchBenchReport> {
-    let cat = super::load_catalog(catalog_dir)?;
+    let cat = super::options::load_catalog(catalog_dir)?;
     let models = o
         .models
         .iter()
