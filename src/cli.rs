@@ -1,20 +1,6 @@
 //! Command-line definitions (clap) and their conversion into the library's option structs.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use edgetune::app::board::BoardOptions;
-use edgetune::app::emulate::EmulateOptions;
-use edgetune::app::measure::MeasureOptions;
-use edgetune::app::sweep::SweepOptions;
-use edgetune::app::torch::{InferOptions, TorchBenchOptions, TorchOptions};
-use edgetune::app::tune::{StoredStudy, TuneOptions};
-use edgetune::app::{Backend, Common};
-use edgetune::bench::BenchOptions;
-use edgetune::error::UsageError;
-use edgetune::measure::ProtocolSettings;
-use edgetune::objective::{Goal, Limits, Objective};
-use edgetune::space::{self, Knob, SpaceError};
-use edgetune::strategy::bayes::Acquisition;
-use edgetune::strategy::StrategyOptions;
 use std::path::PathBuf;
 
 /// Find the CPU frequency, GPU frequency and batch size at which DNN inference uses the least
@@ -126,56 +112,6 @@ pub struct BenchFleetArgs {
     pub board_time: BoardTimeArgs,
 }
 
-impl BenchFleetArgs {
-    pub fn to_options(&self) -> anyhow::Result<edgetune::fleet_bench::FleetBenchOptions> {
-        let workers = list(&Some(self.workers.clone()))
-            .iter()
-            .map(|w| {
-                w.parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=crate::bounds::MAX_WORKERS).contains(n))
-                    .ok_or_else(|| {
-                        UsageError(format!(
-                            "--workers takes counts from 1 to {} like 1,4; `{w}` is not one",
-                            crate::bounds::MAX_WORKERS
-                        ))
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let prior = match self.board_time.prior() {
-            edgetune::app::PriorChoice::Auto | edgetune::app::PriorChoice::Twin => true,
-            edgetune::app::PriorChoice::None => false,
-            edgetune::app::PriorChoice::Dir(_) | edgetune::app::PriorChoice::Stored(_) => {
-                return Err(UsageError(
-                    "bench-fleet takes --prior twin or none: its boards are the catalogue's twin"
-                        .into(),
-                )
-                .into())
-            }
-        };
-        Ok(edgetune::fleet_bench::FleetBenchOptions {
-            model: self.model.clone(),
-            device: self.device.clone(),
-            workers,
-            seeds: self.seeds,
-            budget: self.budget,
-            strategy: self.strategy.trim().to_ascii_lowercase(),
-            twin_sleep: self.twin_sleep,
-            static_power_pct: self.static_power_pct,
-            storage: self.storage.clone(),
-            protocol: ProtocolSettings::default(),
-            exploration: self.board_time.exploration().for_study(
-                &Goal::default(),
-                false,
-                false,
-                edgetune::strategy::pools_readings(&self.strategy),
-            ),
-            lease_s: self.lease_s,
-            prior,
-        })
-    }
-}
-
 /// `study` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum StudyCommand {
@@ -266,16 +202,6 @@ pub struct TorchArgs {
     pub input_shape: Option<String>,
 }
 
-impl TorchArgs {
-    fn to_options(&self) -> TorchOptions {
-        TorchOptions {
-            device: self.torch_device.clone(),
-            torchscript: self.torchscript.clone(),
-            input_shape: self.input_shape.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct InferArgs {
     /// Model (see `edgetune models`).
@@ -296,19 +222,6 @@ pub struct InferArgs {
     /// the same network for torch.jit.load, another tool, or --torchscript (any batch size).
     #[arg(long, value_name = "FILE.pt")]
     pub save_torchscript: Option<PathBuf>,
-}
-
-impl InferArgs {
-    pub fn to_options(&self) -> InferOptions {
-        InferOptions {
-            model: self.model.clone(),
-            batch: self.batch,
-            inferences: self.inferences,
-            torch: self.torch.to_options(),
-            json: self.json,
-            save_torchscript: self.save_torchscript.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -336,22 +249,6 @@ pub struct BenchTorchArgs {
     pub json: bool,
 }
 
-impl BenchTorchArgs {
-    pub fn to_options(&self) -> Result<TorchBenchOptions, SpaceError> {
-        Ok(TorchBenchOptions {
-            models: list(&Some(self.models.clone())),
-            batch_sizes: space::parse_batch_list(&self.batch_sizes)?
-                .into_iter()
-                .map(|b| b as u32)
-                .collect(),
-            inferences: self.inferences,
-            repeats: self.repeats,
-            device: self.torch_device.clone(),
-            python: self.python.clone(),
-        })
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct EmulateArgs {
     /// Board to emulate (see `edgetune devices`).
@@ -369,18 +266,6 @@ pub struct EmulateArgs {
     /// Print no notes on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
-}
-
-impl EmulateArgs {
-    pub fn to_options(&self) -> EmulateOptions {
-        EmulateOptions {
-            board: self.board.clone(),
-            root: self.root.clone(),
-            sensor_refresh_ms: self.sensor_refresh_ms,
-            time_scale: self.time_scale,
-            quiet: self.quiet,
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -412,21 +297,6 @@ pub struct BoardArgs {
     pub state_file: Option<PathBuf>,
 }
 
-impl BoardArgs {
-    fn to_options(&self, poll_ms: u64) -> BoardOptions {
-        BoardOptions {
-            sysfs_root: self
-                .sysfs_root
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("/")),
-            state_file: self.state_file.clone(),
-            poll_ms,
-            emc: false,
-            force: false,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct DevicesArgs {
     #[command(flatten)]
@@ -434,12 +304,6 @@ pub struct DevicesArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-impl DevicesArgs {
-    pub fn options(&self) -> (BoardOptions, bool) {
-        (self.board.to_options(0), self.board.sysfs_root.is_some())
-    }
 }
 
 #[derive(Debug, Args)]
@@ -455,15 +319,6 @@ pub struct RestoreArgs {
     pub force: bool,
 }
 
-impl RestoreArgs {
-    pub fn options(&self) -> BoardOptions {
-        BoardOptions {
-            force: self.force,
-            ..self.board.to_options(0)
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// A profile.toml written by `edgetune tune`.
@@ -471,12 +326,6 @@ pub struct ApplyArgs {
     pub profile: PathBuf,
     #[command(flatten)]
     pub board: BoardArgs,
-}
-
-impl ApplyArgs {
-    pub fn options(&self) -> BoardOptions {
-        self.board.to_options(0)
-    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -493,6 +342,9 @@ pub enum BackendArg {
     /// An NVIDIA GPU through NVML (--device gpu, gpu:N or its name): energy counter, batch size,
     /// GPU clocks with --allow-clock-control.
     Nvml,
+    /// This host's CPU through Linux powercap (RAPL) energy counters, its clock through cpufreq
+    /// (runs --workload-cmd; root).
+    Powercap,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
@@ -663,18 +515,6 @@ pub struct BoardTimeArgs {
     pub prior: Option<String>,
 }
 
-impl BoardTimeArgs {
-    fn exploration(&self) -> edgetune::study::Exploration {
-        edgetune::study::Exploration {
-            race: !self.no_race,
-            screen_inferences: (self.screen_inferences > 0).then_some(self.screen_inferences),
-        }
-    }
-    fn prior(&self) -> edgetune::app::PriorChoice {
-        edgetune::app::PriorChoice::parse(self.prior.as_deref())
-    }
-}
-
 /// What to minimise and under which limits.
 #[derive(Debug, Args)]
 pub struct GoalArgs {
@@ -698,25 +538,6 @@ pub struct GoalArgs {
     /// its budget on the front, not one minimum).
     #[arg(long)]
     pub pareto: bool,
-}
-
-impl GoalArgs {
-    pub fn to_goal(&self) -> Goal {
-        Goal {
-            objective: match self.objective {
-                ObjectiveArg::Energy => Objective::Energy,
-                ObjectiveArg::Edp => Objective::Edp,
-                ObjectiveArg::Time => Objective::Time,
-            },
-            limits: Limits {
-                max_latency_ms: self.max_latency_ms,
-                min_throughput: self.min_throughput,
-                max_slowdown: self.max_slowdown,
-                max_power_w: self.max_power_w,
-            },
-            pareto: self.pareto,
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -832,444 +653,4 @@ pub struct ListArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-fn list(s: &Option<String>) -> Vec<String> {
-    s.as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(|x| x.trim().to_string())
-        .filter(|x| !x.is_empty())
-        .collect()
-}
-
-impl CommonArgs {
-    pub fn to_common(&self, catalog: &Option<PathBuf>) -> Common {
-        Common {
-            catalog_dir: catalog.clone(),
-            model: self.model.clone(),
-            device: self.device.clone(),
-            backend: match self.backend {
-                BackendArg::Auto => Backend::Auto,
-                BackendArg::Sim => Backend::Sim,
-                BackendArg::Replay => Backend::Replay,
-                BackendArg::Jetson => Backend::Jetson,
-                BackendArg::Nvml => Backend::Nvml,
-            },
-            protocol: ProtocolSettings {
-                inferences: self.inferences,
-                warmup_inferences: self.warmup,
-                cv_target: self.cv_target,
-                min_runs: self.min_runs,
-                max_runs: self.max_runs,
-                min_window_s: self.min_window_s.unwrap_or(0.0),
-            },
-            seed: self.seed,
-            noise: self.noise == OnOff::On,
-            twin_sleep: self.twin_sleep,
-            noise_salt: 0,
-            twin_static_power_pct: 0.0,
-            quiet: self.quiet,
-            table: self.table.clone(),
-            board: BoardOptions {
-                emc: self.emc,
-                ..self.board.to_options(self.poll_ms)
-            },
-            workload_cmd: self.workload_cmd.clone(),
-            workload_timeout_s: self.workload_timeout,
-            torch: self.torch.to_options(),
-            allow_clock_control: self.allow_clock_control,
-            min_window_s: self.min_window_s,
-        }
-    }
-}
-
-impl TuneArgs {
-    /// The options; `args` are the study's arguments, recorded in its journal.
-    pub fn to_options(
-        &self,
-        catalog: &Option<PathBuf>,
-        args: Vec<String>,
-    ) -> anyhow::Result<TuneOptions> {
-        Ok(TuneOptions {
-            common: self.common.to_common(catalog),
-            args,
-            strategy: self.strategy.clone(),
-            strategy_options: StrategyOptions {
-                acquisition: match self.acquisition {
-                    AcquisitionArg::Ei => Acquisition::Ei,
-                    AcquisitionArg::Lcb => Acquisition::Lcb { kappa: self.kappa },
-                },
-                ei_stop: self.ei_stop,
-                pareto: self.goal.pareto,
-            },
-            budget: self.budget,
-            batch_sizes: self
-                .batch_sizes
-                .as_deref()
-                .map(space::parse_batch_list)
-                .transpose()?,
-            fixes: self
-                .fix
-                .iter()
-                .map(|f| space::parse_fix(f))
-                .collect::<Result<_, _>>()?,
-            baseline_batch: self.baseline_batch,
-            out: self.out.clone(),
-            json: self.json,
-            resume: self
-                .resume
-                .clone()
-                .filter(|d| !d.is_empty())
-                .map(PathBuf::from),
-            goal: self.goal.to_goal(),
-            exploration: self.board_time.exploration(),
-            prior: self.board_time.prior(),
-            storage: self.stored()?,
-        })
-    }
-
-    /// `--storage`/`--study` with `--resume`, checked against each other.
-    fn stored(&self) -> Result<Option<StoredStudy>, UsageError> {
-        let resume = self.resume.as_ref();
-        match (&self.storage.storage, &self.storage.study) {
-            (Some(url), Some(name)) => {
-                if resume.is_some_and(|d| !d.is_empty()) {
-                    return Err(UsageError("with --storage, --resume takes no folder: the study is --study in --storage".into()));
-                }
-                Ok(Some(StoredStudy {
-                    url: url.clone(),
-                    name: name.clone(),
-                    resume: resume.is_some(),
-                }))
-            }
-            _ => match resume {
-                Some(d) if d.is_empty() => Err(UsageError(
-                    "--resume needs the folder of an earlier tune (or --storage URL --study NAME)"
-                        .into(),
-                )),
-                Some(_) if self.out.is_some() => Err(UsageError(
-                    "--resume DIR continues the study in DIR and writes there; leave out --out"
-                        .into(),
-                )),
-                _ => Ok(None),
-            },
-        }
-    }
-}
-
-impl SweepArgs {
-    pub fn to_options(&self, catalog: &Option<PathBuf>) -> Result<SweepOptions, SpaceError> {
-        Ok(SweepOptions {
-            common: self.common.to_common(catalog),
-            batch: self.batch,
-            batch_sizes: self
-                .batch_sizes
-                .as_deref()
-                .map(space::parse_batch_list)
-                .transpose()?,
-            out: self.out.clone(),
-            json: self.json,
-        })
-    }
-}
-
-impl MeasureArgs {
-    pub fn to_options(&self, catalog: &Option<PathBuf>) -> Result<MeasureOptions, SpaceError> {
-        Ok(MeasureOptions {
-            common: self.common.to_common(catalog),
-            cpu_freq_khz: Some(Knob::CpuFreqKhz.parse_value(&self.cpu_freq)?),
-            gpu_freq_hz: Some(Knob::GpuFreqHz.parse_value(&self.gpu_freq)?),
-            batches: vec![self.batch],
-            json: self.json,
-        })
-    }
-}
-
-impl BaselineArgs {
-    pub fn to_options(&self, catalog: &Option<PathBuf>) -> Result<MeasureOptions, SpaceError> {
-        let batches = match &self.batch {
-            Some(b) => space::parse_batch_list(b)?
-                .into_iter()
-                .map(|b| b as u32)
-                .collect(),
-            None => vec![],
-        };
-        Ok(MeasureOptions {
-            common: self.common.to_common(catalog),
-            cpu_freq_khz: None,
-            gpu_freq_hz: None,
-            batches,
-            json: self.json,
-        })
-    }
-}
-
-impl BenchArgs {
-    pub fn to_options(&self) -> BenchOptions {
-        BenchOptions {
-            strategies: list(&Some(self.strategies.clone())),
-            models: list(&self.models),
-            devices: list(&self.devices),
-            seeds: self.seeds,
-            budget: self.budget,
-            budget_fraction: self.budget_fraction,
-            protocol: ProtocolSettings {
-                inferences: self.inferences,
-                ..ProtocolSettings::default()
-            },
-            tables: self.table.clone(),
-            goal: self.goal.to_goal(),
-            exploration: self.board_time.exploration(),
-            prior: !matches!(self.board_time.prior(), edgetune::app::PriorChoice::None),
-            prior_dir: match self.board_time.prior() {
-                edgetune::app::PriorChoice::Dir(d) => Some(d),
-                _ => None,
-            },
-            mismatch: self.mismatch,
-            table_noise: self.table_noise,
-            table_holes: self.table_holes,
-            rough: self.rough,
-        }
-    }
-}
-
-/// `tune` options that say how to show a study, not what it is: never recorded.
-const NOT_RECORDED: [&str; 6] = ["out", "resume", "json", "quiet", "storage", "study"];
-
-/// Options that say what runs on this machine and where it reads and writes: each run brings
-/// its own, and stored arguments (a journal, a database) never supply them, so whoever can
-/// write to a study cannot run a command or pick files on the boards that measure it. Never
-/// recorded: stored arguments that carry one were changed outside edgetune, and are refused.
-const MACHINE_LOCAL: [&str; 4] = ["workload_cmd", "sysfs_root", "state_file", "catalog"];
-
-/// The command line to parse, and (for `tune` and `study create`) the study's arguments to
-/// record with it. `tune --resume DIR` takes the arguments recorded in DIR's journal, `tune
-/// --storage URL --study NAME --resume` and `worker` those recorded with the stored study; the
-/// ones given now replace those of the same option (all values of a repeatable one).
-pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    use clap::CommandFactory;
-    let path: &[&str] = match (
-        argv.get(1).map(String::as_str),
-        argv.get(2).map(String::as_str),
-    ) {
-        (Some("tune"), _) => &["tune"],
-        (Some("worker"), _) => &["worker"],
-        (Some("study"), Some("create")) => &["study", "create"],
-        _ => return Ok((argv, Vec::new())),
-    };
-    let mut cmd = Cli::command();
-    cmd.build();
-    let mut sub = Some(&cmd);
-    for name in path {
-        sub = sub.and_then(|c| c.find_subcommand(name));
-    }
-    let Some(sub) = sub else {
-        return Ok((argv, Vec::new()));
-    };
-    let skip = 1 + path.len();
-    let now = groups(sub, &argv[skip..]);
-    let value = |id: &str| {
-        now.iter()
-            .find(|(i, _)| i == id)
-            .and_then(|(_, t)| option_value(t))
-    };
-    let resume = now.iter().any(|(i, _)| i == "resume");
-    let url = value("storage");
-    let earlier = match (path[0], url, value("study")) {
-        ("study", ..) => Vec::new(),
-        // A worker has no options but the study's: a study that cannot be read is the error.
-        ("worker", Some(u), Some(n)) => edgetune::study::storage::open(&u)?.study(&n)?.header.args,
-        ("worker", ..) if !now.iter().any(|(i, _)| i == "help") => return Err(UsageError(
-            "worker needs --storage URL and --study NAME: the study `edgetune study create` made"
-                .into(),
-        )
-        .into()),
-        // The stored study is read (and checked) here: its options are the command's.
-        (_, Some(u), Some(n)) if resume => {
-            edgetune::study::storage::open(&u)?.study(&n)?.header.args
-        }
-        _ => match value("resume") {
-            Some(d) => edgetune::study::journal::recorded_args(d.as_ref())?,
-            None => Vec::new(),
-        },
-    };
-    let earlier = groups(sub, &earlier);
-    refuse_machine_local(&earlier)?;
-    // A worker brings its backend too: a stored `--backend jetson` would otherwise drive the
-    // board of a worker started for the twin.
-    let local = |id: &str| MACHINE_LOCAL.contains(&id) || (path[0] == "worker" && id == "backend");
-    let mut merged: Vec<(String, Vec<String>)> = earlier
-        .into_iter()
-        .filter(|(id, _)| !local(id))
-        .filter(|(id, _)| now.iter().all(|(n, _)| n != id))
-        .collect();
-    merged.extend(now);
-    let record = merged
-        .iter()
-        .filter(|(id, _)| {
-            !NOT_RECORDED.contains(&id.as_str()) && !MACHINE_LOCAL.contains(&id.as_str())
-        })
-        .flat_map(|(id, t)| match (id.as_str(), option_value(t).as_deref()) {
-            // A study keeps the prior's content, never the folder it came from.
-            ("prior", Some(v)) if !["twin", "none", "stored"].contains(&v.trim()) => {
-                vec!["--prior".to_string(), "stored".to_string()]
-            }
-            _ => t.clone(),
-        })
-        .collect();
-    let parse = argv[..skip]
-        .iter()
-        .cloned()
-        .chain(merged.into_iter().flat_map(|(_, t)| t))
-        .collect();
-    Ok((parse, record))
-}
-
-/// Stored arguments that carry a machine-local option were written outside edgetune (it never
-/// records them): the study is refused, before anything runs or is written.
-fn refuse_machine_local(stored: &[(String, Vec<String>)]) -> anyhow::Result<()> {
-    let flags: Vec<String> = stored
-        .iter()
-        .filter(|(id, _)| MACHINE_LOCAL.contains(&id.as_str()))
-        .filter_map(|(_, t)| t.first().map(|f| f.split('=').next().unwrap_or(f).into()))
-        .collect();
-    if flags.is_empty() {
-        return Ok(());
-    }
-    Err(UsageError(format!(
-        "the stored study carries {}, which edgetune never records (what runs on this machine and where it reads and writes come from this command line only): its journal or database was changed outside edgetune; nothing was run",
-        flags.join(", ")
-    ))
-    .into())
-}
-
-/// The options of a stored study for its report: its recorded `tune` arguments, parsed as
-/// `tune` parses them.
-pub fn stored_tune_options(
-    catalog: &Option<PathBuf>,
-    args: &[String],
-    url: &str,
-    name: &str,
-) -> anyhow::Result<TuneOptions> {
-    use clap::CommandFactory;
-    let mut cmd = Cli::command();
-    cmd.build();
-    if let Some(tune) = cmd.find_subcommand("tune") {
-        refuse_machine_local(&groups(tune, args))?;
-    }
-    let argv = ["edgetune", "tune"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(args.iter().cloned())
-        .chain([
-            "--storage".into(),
-            url.into(),
-            "--study".into(),
-            name.into(),
-        ]);
-    let cli = Cli::try_parse_from(argv)
-        .map_err(|e| UsageError(format!("the stored study's options do not parse: {e}")))?;
-    match cli.command {
-        Command::Tune(t) => t.to_options(catalog, args.to_vec()),
-        _ => unreachable!("parsed as tune"),
-    }
-}
-
-impl WorkerArgs {
-    /// The worker's options; `args` are the study's (unused: a worker records nothing).
-    pub fn to_options(
-        &self,
-        catalog: &Option<PathBuf>,
-    ) -> anyhow::Result<edgetune::app::worker::WorkerOptions> {
-        let mut tune = self.tune.to_options(catalog, Vec::new())?;
-        tune.common.twin_static_power_pct = self.twin_static_power_pct;
-        Ok(edgetune::app::worker::WorkerOptions {
-            tune,
-            board_id: self.board_id.clone(),
-            lease_s: self.lease_s,
-        })
-    }
-}
-
-/// The value of a one-option group (`--x v` or `--x=v`).
-fn option_value(tokens: &[String]) -> Option<String> {
-    match tokens {
-        [_, v] => Some(v.clone()),
-        [t] => t.split_once('=').map(|(_, v)| v.to_string()),
-        _ => None,
-    }
-}
-
-/// A subcommand's arguments as groups, each an option (by its clap id) with its value's tokens.
-/// Tokens clap does not know form a group of their own (clap reports them when parsing).
-fn groups(cmd: &clap::Command, args: &[String]) -> Vec<(String, Vec<String>)> {
-    let arg_of = |short: char| cmd.get_arguments().find(|a| a.get_short() == Some(short));
-    let mut args: std::collections::VecDeque<String> = args.iter().cloned().collect();
-    let mut out = Vec::new();
-    while let Some(t) = args.pop_front() {
-        let (found, attached) = if let Some(long) = t.strip_prefix("--") {
-            let name = long.split('=').next().unwrap_or(long);
-            let a = cmd.get_arguments().find(|a| a.get_long() == Some(name));
-            (a, long.contains('='))
-        } else if let Some(short) = t.strip_prefix('-').and_then(|s| s.chars().next()) {
-            (arg_of(short), t.len() > 2)
-        } else {
-            (None, false)
-        };
-        let takes_value = found.is_some_and(|a| a.get_action().takes_values());
-        let id = found.map_or(t.clone(), |a| a.get_id().to_string());
-        if found.is_some() && attached && !takes_value && !t.starts_with("--") {
-            // Short flags written together (`-qm resnet18`), as clap reads them: this flag,
-            // then the rest of the cluster.
-            let rest = &t[1 + t[1..].chars().next().map_or(0, char::len_utf8)..];
-            args.push_front(format!("-{rest}"));
-            out.push((id, vec![t[..t.len() - rest.len()].to_string()]));
-            continue;
-        }
-        let mut tokens = vec![t];
-        // An option whose value may be left out (`--resume` with --storage) takes no flag.
-        let optional = found
-            .and_then(|a| a.get_num_args())
-            .is_some_and(|r| r.min_values() == 0);
-        let next_is_flag = args.front().is_some_and(|n| n.starts_with('-'));
-        if takes_value && !attached && !(optional && next_is_flag) {
-            tokens.extend(args.pop_front());
-        }
-        out.push((id, tokens));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    fn tune_groups(args: &[&str]) -> Vec<(String, Vec<String>)> {
-        let mut cmd = Cli::command();
-        cmd.build();
-        let tune = cmd.find_subcommand("tune").unwrap().clone();
-        groups(
-            &tune,
-            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        )
-    }
-
-    #[test]
-    fn arguments_group_by_option_as_clap_reads_them() {
-        let g = tune_groups(&[
-            "-qm",
-            "resnet18",
-            "--fix=gpu=1",
-            "--fix",
-            "batch=8",
-            "-dnano",
-        ]);
-        let ids: Vec<&str> = g.iter().map(|(id, _)| id.as_str()).collect();
-        assert_eq!(ids, ["quiet", "model", "fix", "fix", "device"]);
-        assert_eq!(g[1].1, ["-m", "resnet18"]);
-        assert_eq!(g[3].1, ["--fix", "batch=8"]);
-        assert_eq!(g[4].1, ["-dnano"]);
-    }
 }

@@ -28,3 +28,8 @@ pub mod study;
 pub mod twin;
 pub mod units;
 pub mod workload;
+
+/// The fixture-tree helpers the integration tests use, for the backends' unit tests.
+#[cfg(test)]
+#[path = "../tests/common/sysfs_tree.rs"]
+pub(crate) mod sysfs_tree;

@@ -2,6 +2,8 @@
 
 mod bounds;
 mod cli;
+mod options;
+mod recorded;
 
 use clap::Parser;
 use cli::{Cli, Command, StudyCommand};
@@ -55,7 +57,7 @@ fn run(cli: Cli, study_args: Vec<String>) -> anyhow::Result<()> {
         Command::Study(StudyCommand::List(a)) => app::study::list(&a.storage, a.json, stdout),
         Command::Study(StudyCommand::Report(a)) => {
             let view = edgetune::study::storage::open(&a.storage)?.study(&a.study)?;
-            let o = cli::stored_tune_options(cat, &view.header.args, &a.storage, &a.study)?;
+            let o = recorded::stored_tune_options(cat, &view.header.args, &a.storage, &a.study)?;
             app::study::report(&o, &view, a.out.as_deref(), a.json, stdout).map(|_| ())
         }
         Command::BenchTorch(a) => {
@@ -70,7 +72,7 @@ fn main() {
     let utf8: Option<Vec<String>> = std::env::args_os().map(|a| a.into_string().ok()).collect();
     let parsed = match utf8 {
         Some(argv) => {
-            cli::with_journal_args(argv).map(|(argv, args)| (Cli::parse_from(argv), args))
+            recorded::with_journal_args(argv).map(|(argv, args)| (Cli::parse_from(argv), args))
         }
         None => Ok((Cli::parse(), Vec::new())),
     };

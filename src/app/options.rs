@@ -72,6 +72,8 @@ pub enum Backend {
     Jetson,
     /// An NVIDIA GPU through NVML.
     Nvml,
+    /// The host CPU through Linux powercap (RAPL).
+    Powercap,
 }
 
 /// Options shared by every command that measures.

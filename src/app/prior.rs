@@ -98,7 +98,7 @@ pub fn resolve(
             model: Some(model),
             ..
         } if twin_models(space) => model.twin_for(&board.board.id).ok().map(|_| (board, model)),
-        Rig::Replay { .. } | Rig::Nvml { .. } => None,
+        Rig::Replay { .. } | Rig::Nvml { .. } | Rig::Powercap { .. } => None,
     };
     match (choice, twin) {
         (PriorChoice::None, _) | (PriorChoice::Auto, None) => {

@@ -3,6 +3,7 @@
 
 use crate::backend::jetson::snapshot;
 use crate::backend::nvml;
+use crate::backend::powercap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -41,6 +42,10 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
                     eprintln!("interrupted again: {said}");
                 }
                 if let Some(said) = nvml::emergency_restore(nvml::load) {
+                    eprintln!("interrupted again: {said}");
+                }
+                let (said, _held_too) = powercap::emergency_restore();
+                if let Some(said) = said {
                     eprintln!("interrupted again: {said}");
                 }
                 std::process::exit(crate::error::EXIT_INTERRUPTED);

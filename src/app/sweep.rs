@@ -73,7 +73,7 @@ pub fn run(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBu
             let space = Space::new(board, model, batches.as_deref(), &[])?;
             on_twin(board, model, &o.common, &space)?
         }
-        Rig::Replay { .. } | Rig::Jetson { .. } => {
+        Rig::Replay { .. } | Rig::Jetson { .. } | Rig::Powercap { .. } => {
             return Err(UsageError(super::target::TWIN_OR_GPU.into()).into())
         }
     };

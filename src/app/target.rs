@@ -6,6 +6,7 @@ use super::options::{load_catalog, Backend, Common};
 use super::{board, torch};
 use crate::backend::jetson::{device_tree_model, Discovery, JetsonDevice};
 use crate::backend::nvml::{self, GpuSpec, NvmlDevice, NvmlGpu};
+use crate::backend::powercap::{self, HostSpec, PowercapDevice};
 use crate::backend::replay::{ReplayBoard, ReplayTable};
 use crate::backend::sim::SimBoard;
 use crate::catalog::{Board, Catalog, Labelled, Model};
@@ -44,6 +45,15 @@ pub enum Rig {
         /// What discovery found under the sysfs root.
         discovery: Discovery,
     },
+    /// The host CPU through Linux powercap (RAPL).
+    Powercap {
+        /// Its id and knob values.
+        host: HostSpec,
+        /// What discovery found under the sysfs root.
+        discovery: powercap::Discovery,
+        /// The model.
+        model: Model,
+    },
     /// An NVIDIA GPU through NVML.
     Nvml {
         /// The GPU and the library handle.
@@ -77,6 +87,9 @@ impl Target {
         if let Some(gpu) = choose_gpu(c, &catalog)? {
             return nvml_rig(c, gpu, model);
         }
+        if c.backend == Backend::Powercap {
+            return powercap_rig(c, model);
+        }
         if c.allow_clock_control {
             return Err(UsageError(
                 "--allow-clock-control locks an NVIDIA GPU's clocks (--backend nvml); on a Jetson edgetune always sets the clocks".into(),
@@ -96,7 +109,7 @@ impl Target {
             .into());
         }
         let t = Target::resolve(c)?;
-        if let Rig::Jetson { .. } = t.rig {
+        if let Rig::Jetson { .. } | Rig::Powercap { .. } = t.rig {
             return Err(UsageError(TWIN_OR_GPU.into()).into());
         }
         Ok(t)
@@ -109,6 +122,7 @@ impl Target {
             Rig::Replay { .. } => BackendKind::Replay,
             Rig::Jetson { .. } => BackendKind::Jetson,
             Rig::Nvml { .. } => BackendKind::Nvml,
+            Rig::Powercap { .. } => BackendKind::Powercap,
         }
     }
 
@@ -117,16 +131,17 @@ impl Target {
         match &self.rig {
             Rig::Sim { board, .. } | Rig::Jetson { board, .. } => Some(board),
             Rig::Replay { board, .. } => board.as_ref(),
-            Rig::Nvml { .. } => None,
+            Rig::Nvml { .. } | Rig::Powercap { .. } => None,
         }
     }
 
     /// The catalogue model, unless the target is a table of a model it does not have.
     pub fn model(&self) -> Option<&Model> {
         match &self.rig {
-            Rig::Sim { model, .. } | Rig::Jetson { model, .. } | Rig::Nvml { model, .. } => {
-                Some(model)
-            }
+            Rig::Sim { model, .. }
+            | Rig::Jetson { model, .. }
+            | Rig::Nvml { model, .. }
+            | Rig::Powercap { model, .. } => Some(model),
             Rig::Replay { model, .. } => model.as_ref(),
         }
     }
@@ -163,6 +178,19 @@ impl Target {
                     &c.board.state_path(),
                     Some(c.board.poll_ms),
                 )?;
+                Ok((Box::new(d), w))
+            }
+            Rig::Powercap {
+                discovery, model, ..
+            } => {
+                // The built-in model runs on the CPU being measured unless told otherwise.
+                let mut on_cpu = c.clone();
+                if on_cpu.torch.device == "auto" {
+                    on_cpu.torch.device = "cpu".into();
+                }
+                let w = self.real_workload(&on_cpu, model, None)?;
+                let d = PowercapDevice::open(discovery.clone(), &c.board.state_path())
+                    .map_err(|e| UsageError(e.to_string()))?;
                 Ok((Box::new(d), w))
             }
             Rig::Nvml { gpu, model, .. } => {
@@ -290,6 +318,41 @@ fn board_backend(
                 "--backend nvml measures an NVIDIA GPU: name it with --device gpu:N".into(),
             ))
         }
+        // Resolved before a board is looked for.
+        Backend::Powercap => BackendKind::Powercap,
+    })
+}
+
+/// The rig on this host's CPU through powercap; says on stderr what it is about to measure.
+fn powercap_rig(c: &Common, model: Model) -> Result<Target> {
+    if c.board.emc {
+        return Err(UsageError(
+            "--emc sets a Jetson's memory clock; the powercap backend does not".into(),
+        )
+        .into());
+    }
+    let discovery = powercap::discover(&c.board.sysfs_root).map_err(|e| match e {
+        powercap::PowercapError::NotFound(m) => UsageError(format!("--backend powercap: {m}")),
+        e => UsageError(e.to_string()),
+    })?;
+    let host = HostSpec::new(&discovery.root, &discovery.cpu_freq_khz);
+    torch::check_workload(c, &host.name, "")?;
+    if !c.quiet {
+        eprintln!(
+            "note: measuring this host's CPU ({}) through RAPL ({} counters) while pinning its clock through cpufreq ({} policies)",
+            host.name,
+            discovery.zones.iter().filter(|z| z.counted).count(),
+            discovery.policies.len()
+        );
+    }
+    Ok(Target {
+        model_id: model.id().into(),
+        device_id: host.id.clone(),
+        rig: Rig::Powercap {
+            host,
+            discovery,
+            model,
+        },
     })
 }
 

@@ -499,6 +499,7 @@ fn space(t: &Target, o: &TuneOptions) -> Result<Space> {
             table.space.clone()
         }
         Rig::Nvml { spec, model, .. } => spec.space(model, batches, fixes)?,
+        Rig::Powercap { host, model, .. } => host.space(model, batches, fixes)?,
         Rig::Sim { board, model } => Space::new(board, model, batches, fixes)?,
         Rig::Jetson {
             board,
@@ -587,7 +588,7 @@ fn known_grid(t: &Target, space: &Space, inferences: u32) -> Option<(Vec<Sample>
                 .collect();
             Some((grid, "twin, noiseless"))
         }
-        Rig::Jetson { .. } | Rig::Nvml { .. } => None,
+        Rig::Jetson { .. } | Rig::Nvml { .. } | Rig::Powercap { .. } => None,
     }
 }
 
@@ -699,7 +700,7 @@ fn write_reports(rep: &Report, rig: &Rig, dir: &Path) -> Result<()> {
         Rig::Replay { board, .. } => board
             .as_ref()
             .filter(|b| profile::off_the_board(rep, b).is_empty()),
-        Rig::Nvml { .. } => None,
+        Rig::Nvml { .. } | Rig::Powercap { .. } => None,
     };
     let (nvpmodel, script) = match (rig, board) {
         (Rig::Nvml { spec, .. }, _) => (None, profile::nvml_snippet(rep, spec)),

@@ -5,5 +5,6 @@
 
 pub mod jetson;
 pub mod nvml;
+pub mod powercap;
 pub mod replay;
 pub mod sim;

@@ -89,6 +89,8 @@ pub enum BackendKind {
     Jetson,
     /// An NVIDIA GPU through NVML.
     Nvml,
+    /// The host CPU through Linux powercap (RAPL).
+    Powercap,
 }
 
 impl BackendKind {
@@ -99,6 +101,7 @@ impl BackendKind {
             BackendKind::Replay => "replay",
             BackendKind::Jetson => "jetson",
             BackendKind::Nvml => "nvml",
+            BackendKind::Powercap => "powercap",
         }
     }
 
@@ -109,6 +112,7 @@ impl BackendKind {
             BackendKind::Replay => "replay table",
             BackendKind::Jetson => "measured on the board",
             BackendKind::Nvml => "measured through NVML",
+            BackendKind::Powercap => "measured through RAPL",
         }
     }
 
@@ -144,6 +148,7 @@ impl BackendKind {
             BackendKind::Sim => "measured on the digital twin, not on a board",
             BackendKind::Replay => "replayed from a recorded table",
             BackendKind::Jetson | BackendKind::Nvml => "measured on the board",
+            BackendKind::Powercap => "measured on this host's CPU through RAPL",
         }
     }
 
@@ -153,6 +158,7 @@ impl BackendKind {
             BackendKind::Sim => Some("Measured on the **digital twin** of the board (no board was attached), not on hardware."),
             BackendKind::Replay => Some("Replayed from a **recorded table**, not measured now."),
             BackendKind::Nvml => Some("Measured on the GPU through **NVML** (its energy counter, or its power polled where it has none)."),
+            BackendKind::Powercap => Some("Measured on this host's CPU through Linux **powercap (RAPL)** energy counters: CPU packages and their DRAM, not the whole machine."),
             BackendKind::Jetson => None,
         }
     }
@@ -164,7 +170,10 @@ impl BackendKind {
 
     /// Whether it drives real hardware (a board or a GPU).
     pub fn is_hardware(self) -> bool {
-        matches!(self, BackendKind::Jetson | BackendKind::Nvml)
+        matches!(
+            self,
+            BackendKind::Jetson | BackendKind::Nvml | BackendKind::Powercap
+        )
     }
 }
 

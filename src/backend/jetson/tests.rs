@@ -8,9 +8,7 @@ use super::*;
 use crate::device::{Device, FreqSetting};
 use std::collections::BTreeMap;
 
-#[path = "../../../tests/common/sysfs_tree.rs"]
-mod sysfs_tree;
-use sysfs_tree::{fixture, same, tree};
+use crate::sysfs_tree::{fixture, same, tree};
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap().trim().to_string()

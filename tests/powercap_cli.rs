@@ -1,0 +1,112 @@
+//! The powercap backend end to end on the host fixture tree: `tune` pins the CPU clock through
+//! cpufreq, reads RAPL counters (which wrap around), recommends the clock the fixture's
+//! workload makes cheapest, and leaves every file as found.
+
+mod common;
+
+use common::sysfs_tree::{fixture, fixture_dir, same, tree};
+use std::path::Path;
+
+fn workload(root: &Path) -> String {
+    format!(
+        "sh {} {} {{batch}} {{inferences}}",
+        fixture_dir("host-workload.sh").display(),
+        root.display()
+    )
+}
+
+#[test]
+fn tune_on_a_host_recommends_the_cheapest_cpu_clock_and_restores_cpufreq() {
+    let (t, root) = fixture("host-rapl");
+    let before = tree(&root);
+    let out = t.path().join("out");
+    let o = common::edgetune()
+        .args(["tune", "--model", "yolov4-tiny", "--backend", "powercap"])
+        .arg("--sysfs-root")
+        .arg(&root)
+        .args(["--workload-cmd", &workload(&root)])
+        .args(["--batch-sizes", "8,64", "--inferences", "320", "--no-race"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("through RAPL"), "{stderr}");
+    let rep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(rep["backend"], "powercap");
+    assert_eq!(rep["device"], "host");
+    assert_eq!(rep["best"]["cpu_freq_khz"], 1200000);
+    assert_eq!(rep["best"]["batch_size"], 64);
+    // The GPU clock is not a knob here: not in the recommendation.
+    assert!(rep["best"].get("gpu_freq_hz").is_none(), "{rep}");
+    // 320 inferences at batch 64: 0.32 s x 1.125 / 1.2 GHz at 13.456 W, plus dram's tenth,
+    // across the package counter's wrap-around.
+    let e = rep["best"]["energy_j"].as_f64().unwrap();
+    let want = 320.0 * 0.001 * 1.125 / 1.2 * (10.0 + 2.0 * 1.728) * 1.1;
+    assert!((e - want).abs() / want < 1e-3, "{e} vs {want}");
+    // The baseline ran at the governor's limits as found (2.4 GHz at most): 28.5 % more.
+    let same_batch = rep["saving_same_batch_pct"].as_f64().unwrap();
+    assert!((same_batch - 28.5).abs() < 0.5, "{rep}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("powercap (RAPL)"), "{md}");
+    let mut after = tree(&root);
+    // The counters moved (as a real host's do); every other file is as found.
+    for z in ["intel-rapl:0", "intel-rapl:0/intel-rapl:0:1"] {
+        let p = root
+            .join("sys/devices/virtual/powercap/intel-rapl")
+            .join(z)
+            .join("energy_uj");
+        after.insert(p.clone(), before[&p].clone());
+    }
+    same(&before, &after);
+}
+
+#[test]
+fn powercap_mistakes_exit_2_with_what_to_do() {
+    // A Jetson's tree has no RAPL.
+    let (_t, root) = fixture("nano-jp4");
+    common::edgetune()
+        .args(["tune", "--model", "yolov4-tiny", "--backend", "powercap"])
+        .arg("--sysfs-root")
+        .arg(&root)
+        .args(["--workload-cmd", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "--backend powercap: no RAPL package zone",
+        ));
+    // measure, sweep and baseline run on the twin or a GPU.
+    let (_t, root) = fixture("host-rapl");
+    common::edgetune()
+        .args(["measure", "--model", "yolov4-tiny", "--backend", "powercap"])
+        .arg("--sysfs-root")
+        .arg(&root)
+        .args([
+            "--workload-cmd",
+            "true",
+            "--cpu-freq",
+            "1200000",
+            "--batch",
+            "8",
+        ])
+        .assert()
+        .code(2);
+    // --emc is a Jetson's.
+    common::edgetune()
+        .args([
+            "tune",
+            "--model",
+            "yolov4-tiny",
+            "--backend",
+            "powercap",
+            "--emc",
+        ])
+        .arg("--sysfs-root")
+        .arg(&root)
+        .args(["--workload-cmd", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--emc"));
+}
