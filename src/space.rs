@@ -322,6 +322,21 @@ impl Space {
         Space::with_batches(board.into(), model.id(), &allowed, batch_sizes, fixes)
     }
 
+    /// A space over a device that runs any positive batch size (a GPU, a host CPU): its clock
+    /// tables x the batch sizes asked for, or the model's, narrowed by `fixes`.
+    pub fn with_any_batches(
+        tables: ClockTables<'_>,
+        model: &Model,
+        batch_sizes: Option<&[u64]>,
+        fixes: &[(Knob, u64)],
+    ) -> Result<Space, SpaceError> {
+        let allowed: Vec<u64> = match batch_sizes {
+            Some(b) => b.to_vec(),
+            None => model.paper.batch_sizes.iter().map(|b| *b as u64).collect(),
+        };
+        Space::with_batches(tables, model.id(), &allowed, Some(&allowed), fixes)
+    }
+
     /// As [`Space::new`], for any device's clock tables and with the batch sizes `allowed` given
     /// instead of taken from the model (`model` names it in errors): a GPU is not limited to the
     /// paper's batch sizes.

@@ -38,7 +38,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("exit codes", &["error"]),
     ("rendering", &["report", "bench", "fleet_bench"]),
     ("commands", &["app"]),
-    ("binary", &["lib", "main", "cli", "bounds", "recorded", "options"]),
+    (
+        "binary",
+        &["lib", "main", "cli", "bounds", "recorded", "options"],
+    ),
 ];
 
 /// Cycles not yet broken (issue 27): each may only shrink or go. The study module's types

@@ -163,14 +163,23 @@ impl Study<'_> {
 
     /// Runs the study. The device is restored on every path out of this function.
     pub fn run(&mut self, mut on_event: impl FnMut(Event<'_>)) -> Result<Outcome, StudyError> {
-        let result = self.run_inner(&mut on_event);
+        self.restoring(|s| s.run_inner(&mut on_event))
+    }
+
+    /// Runs `f` on the study, then restores the device whatever `f` returned: the one way a
+    /// driver of the engine (the loop, a fleet's worker) ends.
+    pub(super) fn restoring<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, StudyError>,
+    ) -> Result<T, StudyError> {
+        let result = f(self);
         let restored = self.device.restore();
-        let outcome = result?;
+        let value = result?;
         restored.map_err(|source| StudyError::Device {
             what: "restoring the device".into(),
             source,
         })?;
-        Ok(outcome)
+        Ok(value)
     }
 
     /// A configuration's measurement: from the journal of an earlier run, or measured now

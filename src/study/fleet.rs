@@ -622,14 +622,7 @@ pub fn work(
     fleet: &mut Fleet<'_>,
     on_event: &mut dyn FnMut(&str),
 ) -> Result<WorkerReport, StudyError> {
-    let result = work_inner(study, fleet, on_event);
-    let restored = study.device.restore();
-    let report = result?;
-    restored.map_err(|source| StudyError::Device {
-        what: "restoring the device".into(),
-        source,
-    })?;
-    Ok(report)
+    study.restoring(|s| work_inner(s, fleet, on_event))
 }
 
 fn work_inner(

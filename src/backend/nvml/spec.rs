@@ -62,28 +62,20 @@ impl GpuSpec {
         batch_sizes: Option<&[u64]>,
         fixes: &[(Knob, u64)],
     ) -> Result<Space, SpaceError> {
-        let allowed: Vec<u64> = match batch_sizes {
-            Some(b) => b.to_vec(),
-            None => model.paper.batch_sizes.iter().map(|b| *b as u64).collect(),
-        };
-        Space::with_batches(self.tables(), model.id(), &allowed, Some(&allowed), fixes).map_err(
-            |e| match e {
-                // Only the default clocks: say how to get the others.
-                SpaceError::NotInTable {
-                    knob: Knob::GpuFreqHz,
-                    value,
-                    board,
-                    valid,
-                } if self.gpu_freq_hz == [DEFAULT_CLOCKS] => SpaceError::NotInTable {
-                    knob: Knob::GpuFreqHz,
-                    value,
-                    board,
-                    valid: format!(
-                        "{valid} (0: default clocks; locking needs --allow-clock-control)"
-                    ),
-                },
-                e => e,
+        Space::with_any_batches(self.tables(), model, batch_sizes, fixes).map_err(|e| match e {
+            // Only the default clocks: say how to get the others.
+            SpaceError::NotInTable {
+                knob: Knob::GpuFreqHz,
+                value,
+                board,
+                valid,
+            } if self.gpu_freq_hz == [DEFAULT_CLOCKS] => SpaceError::NotInTable {
+                knob: Knob::GpuFreqHz,
+                value,
+                board,
+                valid: format!("{valid} (0: default clocks; locking needs --allow-clock-control)"),
             },
-        )
+            e => e,
+        })
     }
 }

@@ -55,10 +55,6 @@ impl HostSpec {
         batch_sizes: Option<&[u64]>,
         fixes: &[(Knob, u64)],
     ) -> Result<Space, SpaceError> {
-        let allowed: Vec<u64> = match batch_sizes {
-            Some(b) => b.to_vec(),
-            None => model.paper.batch_sizes.iter().map(|b| *b as u64).collect(),
-        };
-        Space::with_batches(self.tables(), model.id(), &allowed, Some(&allowed), fixes)
+        Space::with_any_batches(self.tables(), model, batch_sizes, fixes)
     }
 }
