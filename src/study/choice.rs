@@ -11,7 +11,7 @@
 //! winner by more than two standard errors: such a reading takes its place.
 
 use super::engine::Found;
-use super::{Event, JournalRecord, StudyError};
+use super::{Event, FinalChoice, JournalRecord, StudyError};
 use crate::measure::protocol::KeepGoing;
 use crate::measure::{Measurement, Run};
 use crate::objective::Quantities;
@@ -93,19 +93,6 @@ fn lowest_readings(h: &History, k: usize) -> Vec<Point> {
         .collect();
     v.sort_by(|a, b| a.1.total_cmp(&b.1));
     v.into_iter().take(k).map(|(p, _)| p.clone()).collect()
-}
-
-/// Why the recommendation is what it is, for the report.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-pub struct FinalChoice {
-    /// The configurations measured at the full protocol to decide (indices into the study's
-    /// measurements), in the order they were first named.
-    pub candidates: Vec<usize>,
-    /// The one that won.
-    pub winner: Option<usize>,
-    /// Full-protocol readings that beat the winner by more than two standard errors and why
-    /// they could not take its place (empty when none does).
-    pub unresolved: Vec<String>,
 }
 
 impl super::Study<'_> {

@@ -398,7 +398,7 @@ impl Study<'_> {
         let choice = if stop_reason != StopReason::Interrupted {
             self.final_choice(&mut f, &baseline, on_event)?
         } else {
-            choice::FinalChoice::default()
+            FinalChoice::default()
         };
         let surrogate = self.strategy.check(&f.history);
         let baseline_same_batch =

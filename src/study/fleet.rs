@@ -14,10 +14,10 @@
 //! what a study found from its records (`study report`), exactly as `tune` would have found it
 //! for the same records in the same order.
 
-use super::choice::{self, FinalChoice};
+use super::choice;
 use super::engine::{Found, Taken};
 use super::storage::{ActiveClaim, Choice, ClaimKey, Origin, Storage, StoredRecord, StudyView};
-use super::{Measured, Outcome, StopReason, Study, StudyError};
+use super::{FinalChoice, Measured, Outcome, StopReason, Study, StudyError};
 use crate::measure::{stats, Measurement};
 use crate::space::Config;
 use crate::strategy::{penalised, History, Observation, Strategy};

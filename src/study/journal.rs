@@ -86,7 +86,7 @@ pub struct StudyHeader {
     pub prior_grid: Option<crate::strategy::GridPrior>,
     /// Racing and screening (absent: neither, as before they existed).
     #[serde(default, skip_serializing_if = "is_plain_exploration")]
-    pub exploration: super::Exploration,
+    pub exploration: super::budget::Exploration,
     /// The `tune` arguments that started the study (without `--out`, `--resume`, `--json`,
     /// `--quiet`): `--resume DIR` alone takes them from here. Absent in older journals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -469,8 +469,8 @@ fn prior_is_none(p: &String) -> bool {
 }
 
 /// Whether a header's exploration is the plain protocol (left out of the header).
-fn is_plain_exploration(e: &super::Exploration) -> bool {
-    *e == super::Exploration::default()
+fn is_plain_exploration(e: &super::budget::Exploration) -> bool {
+    *e == super::budget::Exploration::default()
 }
 
 /// Largest energy (J) or time (s) a stored run may hold: a 3200-inference run on a Nano is about

@@ -136,7 +136,7 @@ pub struct Outcome {
     /// fewest runs, converged or out of runs); a signal may stop a study before it is confirmed.
     pub best_full: bool,
     /// How the recommendation was decided: the candidates measured at the full protocol.
-    pub choice: choice::FinalChoice,
+    pub choice: FinalChoice,
     /// How well the strategy's model describes the measurements, where it has one.
     pub surrogate: Option<crate::strategy::ModelCheck>,
 }
@@ -191,6 +191,19 @@ impl Outcome {
                 .sum::<f64>()
     }
 }
+/// Why the recommendation is what it is, for the report.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct FinalChoice {
+    /// The configurations measured at the full protocol to decide (indices into the study's
+    /// measurements), in the order they were first named.
+    pub candidates: Vec<usize>,
+    /// The one that won.
+    pub winner: Option<usize>,
+    /// Full-protocol readings that beat the winner by more than two standard errors and why
+    /// they could not take its place (empty when none does).
+    pub unresolved: Vec<String>,
+}
+
 /// The study loop.
 pub struct Study<'a> {
     /// Search space.

@@ -1,7 +1,7 @@
 //! `journal:DIR`: the journal.jsonl of one `tune` folder as a [`Storage`]. It holds one study
 //! for one process: it can be created, read, appended to and listed, never claimed from.
 
-use super::{Choice, ClaimKey, Origin, Storage, StorageError, StudyListing, StudyView};
+use super::base::{Choice, ClaimKey, Origin, Storage, StorageError, StudyListing, StudyView};
 use crate::study::journal::{read_records, Journal, JournalRecord, StudyHeader};
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,7 +36,7 @@ impl Storage for JournalDir {
         })?;
         match Journal::create(&self.path(), header) {
             Ok(_) => Ok(()),
-            Err(crate::study::JournalError::Exists(_)) => Err(StorageError::Exists {
+            Err(crate::study::journal::JournalError::Exists(_)) => Err(StorageError::Exists {
                 url: self.url.clone(),
                 name: name.to_string(),
             }),
@@ -46,7 +46,7 @@ impl Storage for JournalDir {
 
     fn study(&mut self, name: &str) -> Result<StudyView, StorageError> {
         let (header, records) = read_records(&self.path())?;
-        crate::study::Prior::check_stored(&header, &records).map_err(|(i, message)| {
+        crate::study::journal::Prior::check_stored(&header, &records).map_err(|(i, message)| {
             StorageError::Corrupt {
                 url: self.url.clone(),
                 name: name.to_string(),
@@ -66,7 +66,7 @@ impl Storage for JournalDir {
             header,
             records: records
                 .into_iter()
-                .map(|record| super::StoredRecord {
+                .map(|record| super::base::StoredRecord {
                     record,
                     origin: origin.clone(),
                 })
@@ -86,7 +86,7 @@ impl Storage for JournalDir {
 
     fn append(&mut self, _name: &str, r: &JournalRecord, _by: &Origin) -> Result<(), StorageError> {
         let io = |source| {
-            StorageError::Journal(crate::study::JournalError::Io {
+            StorageError::Journal(crate::study::journal::JournalError::Io {
                 file: self.path(),
                 source,
             })

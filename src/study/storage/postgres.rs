@@ -1,7 +1,7 @@
 //! PostgreSQL through the pure-Rust `postgres` client (no TLS: a lab network, or a tunnel).
 
+use super::base::StorageError;
 use super::sql::{Conn, Dialect, Val};
-use super::StorageError;
 use postgres::types::{ToSql, Type};
 
 /// A PostgreSQL connection.
@@ -14,7 +14,7 @@ impl Postgres {
     pub fn connect(url: &str) -> Result<Postgres, StorageError> {
         let client =
             postgres::Client::connect(url, postgres::NoTls).map_err(|e| StorageError::Db {
-                url: super::redact(url),
+                url: super::base::redact(url),
                 message: format!("connecting: {e}"),
             })?;
         Ok(Postgres { client })

@@ -4,7 +4,7 @@
 //! transaction-level advisory lock), so a claim sees every result and claim committed before it.
 //! Times are the database's clock, so boards with unsynchronised clocks agree on leases.
 
-use super::{
+use super::base::{
     ActiveClaim, Choice, ClaimKey, Origin, Storage, StorageError, StoredRecord, StudyListing,
     StudyView, SCHEMA_VERSION,
 };
@@ -274,18 +274,17 @@ impl SqlStorage {
             ids.push(r[4].int());
         }
         // What a worker, a report, a listing and a resume read is checked here, once.
-        crate::study::Prior::check_stored(&header, records.iter().map(|r| &r.record)).map_err(
-            |(i, m)| match i {
+        crate::study::journal::Prior::check_stored(&header, records.iter().map(|r| &r.record))
+            .map_err(|(i, m)| match i {
                 Some(i) => self.corrupt(name, format!("record {}: {m}", ids[i])),
                 None => self.corrupt(name, m),
-            },
-        )?;
+            })?;
         let now = self.now_sql();
         // A lease longer than any worker asks for (`--lease-s` is at most a day) was not
         // written by one: it counts as expired rather than holding its configuration forever.
         let rows = self.query(
             &format!("SELECT config, board, worker, backend, CASE WHEN lease_until_s > {now} AND lease_until_s <= {now} + $2 THEN 1 ELSE 0 END FROM edgetune_claims WHERE study_id = $1 ORDER BY config"),
-            &[Val::I(id), Val::F(super::MAX_LEASE_S)],
+            &[Val::I(id), Val::F(super::base::MAX_LEASE_S)],
         )?;
         let (mut claims, mut expired) = (Vec::new(), Vec::new());
         for r in rows {
@@ -403,7 +402,7 @@ impl Storage for SqlStorage {
     }
 
     fn create_study(&mut self, name: &str, header: &StudyHeader) -> Result<(), StorageError> {
-        super::check_name(name)?;
+        super::base::check_name(name)?;
         let text = serde_json::to_string(header).expect("headers serialise");
         self.write(|s| {
             if s.find_id(name)?.is_some() {

@@ -2,8 +2,8 @@
 //! on one machine: workers on that machine (or on a shared filesystem with working locks) share
 //! it; boards on a network use PostgreSQL.
 
+use super::base::StorageError;
 use super::sql::{Conn, Dialect, Val};
-use super::StorageError;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use std::path::{Path, PathBuf};
 
