@@ -406,27 +406,3 @@ pub fn run(
         summary,
     })
 }
-
-/// The bench as a markdown table.
-pub fn markdown(r: &FleetBenchReport) -> String {
-    let mut s = format!(
-        "# bench-fleet: {} on {}, {} with {} measurements, seeds 1-{}, twin sleeping {} s per simulated s{}\n\n| workers | median wall time | vs {} worker{} | final regret median | mean | p90 | board time (simulated, all boards) |\n|---|---|---|---|---|---|---|\n",
-        r.model, r.device, r.strategy, r.budget, r.seeds, r.twin_sleep,
-        if r.static_power_pct != 0.0 { format!(", every other board +{} % static power (regret: the worse of both boards' twins)", r.static_power_pct) } else { String::new() },
-        r.summary.first().map_or(1, |x| x.workers),
-        if r.summary.first().map_or(1, |x| x.workers) == 1 { "" } else { "s" },
-    );
-    for x in &r.summary {
-        s += &format!(
-            "| {} | {:.1} s | {:.2}x | {:.2} % | {:.2} % | {:.2} % | {:.2} h |\n",
-            x.workers,
-            x.wall_s,
-            x.wall_ratio,
-            x.regret_median_pct,
-            x.regret_mean_pct,
-            x.regret_p90_pct,
-            x.board_s / 3600.0
-        );
-    }
-    s
-}

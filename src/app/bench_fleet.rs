@@ -46,7 +46,7 @@ pub fn run(
     })?;
     create_dir(&dir)?;
     write_json(&dir, "bench-fleet.json", &rep)?;
-    let md = fleet_bench::markdown(&rep);
+    let md = crate::report::bench::fleet_markdown(&rep);
     write_file(&dir, "bench-fleet.md", &md)?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;

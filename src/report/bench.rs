@@ -1,6 +1,7 @@
-//! The text `bench` writes: its Markdown tables.
+//! The text `bench` and `bench-fleet` write: their Markdown tables.
 
 use crate::bench::{BenchReport, StrategySummary};
+use crate::fleet_bench::FleetBenchReport;
 
 /// Hours with two decimals, "not known" without a time model.
 fn hours(h: f64, p90: Option<f64>) -> String {
@@ -106,6 +107,30 @@ pub fn markdown(r: &BenchReport) -> String {
             x.measurements.median,
             pct(x.final_regret_pct.median),
             pct(x.final_regret_pct.p90)
+        );
+    }
+    s
+}
+
+/// `bench-fleet` as a markdown table.
+pub fn fleet_markdown(r: &FleetBenchReport) -> String {
+    let mut s = format!(
+        "# bench-fleet: {} on {}, {} with {} measurements, seeds 1-{}, twin sleeping {} s per simulated s{}\n\n| workers | median wall time | vs {} worker{} | final regret median | mean | p90 | board time (simulated, all boards) |\n|---|---|---|---|---|---|---|\n",
+        r.model, r.device, r.strategy, r.budget, r.seeds, r.twin_sleep,
+        if r.static_power_pct != 0.0 { format!(", every other board +{} % static power (regret: the worse of both boards' twins)", r.static_power_pct) } else { String::new() },
+        r.summary.first().map_or(1, |x| x.workers),
+        if r.summary.first().map_or(1, |x| x.workers) == 1 { "" } else { "s" },
+    );
+    for x in &r.summary {
+        s += &format!(
+            "| {} | {:.1} s | {:.2}x | {:.2} % | {:.2} % | {:.2} % | {:.2} h |\n",
+            x.workers,
+            x.wall_s,
+            x.wall_ratio,
+            x.regret_median_pct,
+            x.regret_mean_pct,
+            x.regret_p90_pct,
+            x.board_s / 3600.0
         );
     }
     s
