@@ -14,6 +14,8 @@ mod tests;
 pub use spec::HostSpec;
 
 use crate::backend::jetson::owner::BoardLock;
+use crate::backend::jetson::sysfs::{subdirs, Sysfs};
+use crate::backend::jetson::JetsonError;
 use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,33 +29,13 @@ pub enum PowercapError {
     /// The files a host needs are not there.
     #[error("{0}")]
     NotFound(String),
-    /// Reading or writing a file failed.
-    #[error("{}: {source}{}", path.display(), permission_hint(source))]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What failed.
-        source: std::io::Error,
-    },
-    /// A file did not hold a number.
-    #[error("{}: expected a number, read `{text}`", path.display())]
-    NotANumber {
-        /// The file.
-        path: PathBuf,
-        /// What it held.
-        text: String,
-    },
+    /// Reading or writing a file failed, or a write would leave the cpufreq folders (the
+    /// board backend's checked sysfs access, which this one shares).
+    #[error(transparent)]
+    Files(#[from] JetsonError),
     /// Another process owns the host's clocks.
     #[error("{0}")]
     Busy(String),
-}
-
-fn permission_hint(e: &std::io::Error) -> &'static str {
-    if e.kind() == std::io::ErrorKind::PermissionDenied {
-        " (energy_uj is readable by root only since Linux 5.10, and cpufreq limits are writable by root only: run with sudo)"
-    } else {
-        ""
-    }
 }
 
 impl From<PowercapError> for DeviceError {
@@ -99,58 +81,20 @@ pub struct Discovery {
     pub cpu_freq_khz: Vec<u64>,
 }
 
-fn read(path: &Path) -> Result<String, PowercapError> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .map_err(|source| PowercapError::Io {
-            path: path.into(),
-            source,
-        })
-}
-
-fn read_u64(path: &Path) -> Result<u64, PowercapError> {
-    let text = read(path)?;
-    text.parse().map_err(|_| PowercapError::NotANumber {
-        path: path.into(),
-        text,
-    })
-}
-
-fn write(path: &Path, value: u64) -> Result<(), PowercapError> {
-    // As `echo` writes it: sysfs takes the newline, and a fixture reads back as found.
-    std::fs::write(path, format!("{value}\n")).map_err(|source| PowercapError::Io {
-        path: path.into(),
-        source,
-    })
-}
-
-/// Sorted subdirectories of `dir` whose names satisfy `keep`.
-fn subdirs(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| keep(&n.to_string_lossy())))
-        .collect();
-    v.sort();
-    v
-}
-
 /// A package zone is `intel-rapl:N`; a subzone `intel-rapl:N:M` (also a directory inside it).
-fn zones(root: &Path) -> Result<Vec<Zone>, PowercapError> {
-    let class = root.join("sys/class/powercap");
+fn zones(fs: &Sysfs) -> Result<Vec<Zone>, PowercapError> {
+    let class = fs.path("/sys/class/powercap");
     let mut out = Vec::new();
     for dir in subdirs(&class, |n| n.starts_with("intel-rapl:")) {
         let depth = dir
             .file_name()
             .map_or(0, |n| n.to_string_lossy().matches(':').count());
-        let name = read(&dir.join("name"))?;
+        let name = fs.read(&dir.join("name"))?;
         out.push(Zone {
             // psys (the platform) already holds the packages: never added to them.
             counted: (depth == 1 && name.starts_with("package")) || (depth == 2 && name == "dram"),
             energy_path: dir.join("energy_uj"),
-            max_range_uj: read_u64(&dir.join("max_energy_range_uj"))?,
+            max_range_uj: fs.read_u64(&dir.join("max_energy_range_uj"))?,
             name,
         });
     }
@@ -164,8 +108,8 @@ fn zones(root: &Path) -> Result<Vec<Zone>, PowercapError> {
     Ok(out)
 }
 
-fn policies(root: &Path) -> Result<(Vec<Policy>, Vec<u64>), PowercapError> {
-    let dir = root.join("sys/devices/system/cpu/cpufreq");
+fn policies(fs: &Sysfs) -> Result<(Vec<Policy>, Vec<u64>), PowercapError> {
+    let dir = fs.path("/sys/devices/system/cpu/cpufreq");
     let mut out = Vec::new();
     let mut common: Option<Vec<u64>> = None;
     for p in subdirs(&dir, |n| n.starts_with("policy")) {
@@ -174,24 +118,14 @@ fn policies(root: &Path) -> Result<(Vec<Policy>, Vec<u64>), PowercapError> {
             common = Some(Vec::new());
             continue;
         }
-        let avail = read(&listed)?;
-        let mut khz: Vec<u64> = avail
-            .split_whitespace()
-            .map(|w| w.parse())
-            .collect::<Result<_, _>>()
-            .map_err(|_| PowercapError::NotANumber {
-                path: p.join("scaling_available_frequencies"),
-                text: avail.clone(),
-            })?;
-        khz.sort_unstable();
-        khz.dedup();
+        let khz = fs.read_list(&listed)?;
         common = Some(match common {
             None => khz,
             Some(c) => c.into_iter().filter(|f| khz.contains(f)).collect(),
         });
         out.push(Policy {
-            min_khz: read_u64(&p.join("scaling_min_freq"))?,
-            max_khz: read_u64(&p.join("scaling_max_freq"))?,
+            min_khz: fs.read_u64(&p.join("scaling_min_freq"))?,
+            max_khz: fs.read_u64(&p.join("scaling_max_freq"))?,
             dir: p,
         });
     }
@@ -206,14 +140,27 @@ fn policies(root: &Path) -> Result<(Vec<Policy>, Vec<u64>), PowercapError> {
 
 /// Finds the host's RAPL zones and cpufreq policies under `root`.
 pub fn discover(root: &Path) -> Result<Discovery, PowercapError> {
-    let zones = zones(root)?;
-    let (policies, cpu_freq_khz) = policies(root)?;
+    let fs = Sysfs::new(root);
+    let zones = zones(&fs)?;
+    let (policies, cpu_freq_khz) = policies(&fs)?;
     Ok(Discovery {
         root: root.into(),
         zones,
         policies,
         cpu_freq_khz,
     })
+}
+
+impl Discovery {
+    /// A sysfs handle allowed to write exactly where this backend writes: the cpufreq
+    /// policies' folders.
+    pub fn sysfs(&self) -> Sysfs {
+        let mut fs = Sysfs::new(&self.root);
+        for p in &self.policies {
+            fs.allow(&p.dir);
+        }
+        fs
+    }
 }
 
 /// Energy between two readings of a counter that wraps around past `max_range_uj` (one wrap at
@@ -227,32 +174,34 @@ pub fn delta_uj(start: u64, end: u64, max_range_uj: u64) -> u64 {
     }
 }
 
-/// Every open device's policies as found, by device: what a second Ctrl-C puts back. Writes
-/// hold it, so the signal's restore never interleaves with a pin.
-static OPEN: Mutex<Vec<(u64, Vec<Policy>)>> = Mutex::new(Vec::new());
+/// Every open device's discovery (its policies as found), by device: what a second Ctrl-C puts
+/// back. Writes hold it, so the signal's restore never interleaves with a pin.
+static OPEN: Mutex<Vec<(u64, Discovery)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// The list of open devices, held.
-pub type OpenDevices = MutexGuard<'static, Vec<(u64, Vec<Policy>)>>;
+pub type OpenDevices = MutexGuard<'static, Vec<(u64, Discovery)>>;
 
 fn open_devices() -> OpenDevices {
     OPEN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn write_limits(p: &Policy, min: u64, max: u64) -> Result<(), PowercapError> {
-    let now_max = read_u64(&p.dir.join("scaling_max_freq"))?;
-    let (min_f, max_f) = (
-        p.dir.join("scaling_min_freq"),
-        p.dir.join("scaling_max_freq"),
-    );
-    // The order keeps min <= max at each step.
-    if min > now_max {
-        write(&max_f, max)?;
-        write(&min_f, min)
-    } else {
-        write(&min_f, min)?;
-        write(&max_f, max)
+/// Pins every policy at `pin` kHz (min = max), or puts its limits back as found (`None`), in
+/// the order that keeps min <= max.
+fn write_limits(
+    fs: &mut Sysfs,
+    policies: &[Policy],
+    pin: Option<u64>,
+) -> Result<(), PowercapError> {
+    for p in policies {
+        let (min, max) = pin.map_or((p.min_khz, p.max_khz), |f| (f, f));
+        let (min_f, max_f) = (
+            p.dir.join("scaling_min_freq"),
+            p.dir.join("scaling_max_freq"),
+        );
+        fs.write_range(&min_f, &max_f, min, max)?;
     }
+    Ok(())
 }
 
 /// Puts back the limits of every open device (a second Ctrl-C; the process exits right after)
@@ -265,8 +214,7 @@ pub fn emergency_restore() -> (Option<String>, OpenDevices) {
     }
     let failed: Vec<String> = open
         .iter()
-        .flat_map(|(_, ps)| ps.iter())
-        .filter_map(|p| write_limits(p, p.min_khz, p.max_khz).err())
+        .filter_map(|(_, d)| write_limits(&mut d.sysfs(), &d.policies, None).err())
         .map(|e| e.to_string())
         .collect();
     open.clear();
@@ -285,6 +233,7 @@ pub fn emergency_restore() -> (Option<String>, OpenDevices) {
 pub struct PowercapDevice {
     id: u64,
     disc: Discovery,
+    fs: Sysfs,
     _lock: BoardLock,
     window: Option<(Instant, Vec<u64>)>,
     /// Whether a limit was written since the last restore.
@@ -296,14 +245,16 @@ impl PowercapDevice {
     /// its counters once, so a missing permission shows before anything is pinned.
     pub fn open(disc: Discovery, state_path: &Path) -> Result<PowercapDevice, PowercapError> {
         let lock = BoardLock::take(state_path).map_err(|e| PowercapError::Busy(e.to_string()))?;
+        let fs = disc.sysfs();
         for z in &disc.zones {
-            read_u64(&z.energy_path)?;
+            fs.read_u64(&z.energy_path)?;
         }
         let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
-        open_devices().push((id, disc.policies.clone()));
+        open_devices().push((id, disc.clone()));
         Ok(PowercapDevice {
             id,
             disc,
+            fs,
             _lock: lock,
             window: None,
             touched: false,
@@ -314,27 +265,19 @@ impl PowercapDevice {
         self.disc
             .zones
             .iter()
-            .map(|z| read_u64(&z.energy_path))
+            .map(|z| Ok(self.fs.read_u64(&z.energy_path)?))
             .collect()
     }
 
     /// Sets every policy's limits, unless a second signal restored them (then nothing is
     /// written again: the process is about to exit).
-    fn set_limits(&mut self, limits: &[(u64, u64)]) -> Result<(), PowercapError> {
+    fn set_limits(&mut self, pin: Option<u64>) -> Result<(), PowercapError> {
         let open = open_devices();
         if !open.iter().any(|(id, _)| *id == self.id) {
             return Ok(());
         }
         self.touched = true;
-        for (p, (min, max)) in self.disc.policies.iter().zip(limits) {
-            write_limits(p, *min, *max)?;
-        }
-        Ok(())
-    }
-
-    fn as_found(&self) -> Vec<(u64, u64)> {
-        let p = &self.disc.policies;
-        p.iter().map(|p| (p.min_khz, p.max_khz)).collect()
+        write_limits(&mut self.fs, &self.disc.policies, pin)
     }
 }
 
@@ -345,15 +288,14 @@ impl Device for PowercapDevice {
 
     fn apply(&mut self, setting: &FreqSetting) -> Result<(), DeviceError> {
         match setting {
-            FreqSetting::Dvfs => Ok(self.set_limits(&self.as_found())?),
+            FreqSetting::Dvfs => Ok(self.set_limits(None)?),
             FreqSetting::Pinned { cpu_freq_khz, .. } => {
                 if !self.disc.cpu_freq_khz.contains(cpu_freq_khz) {
                     return Err(DeviceError::Unsupported(format!(
                         "{cpu_freq_khz} kHz is not a clock every cpufreq policy offers"
                     )));
                 }
-                let pin = vec![(*cpu_freq_khz, *cpu_freq_khz); self.disc.policies.len()];
-                Ok(self.set_limits(&pin)?)
+                Ok(self.set_limits(Some(*cpu_freq_khz))?)
             }
         }
     }
@@ -385,7 +327,7 @@ impl Device for PowercapDevice {
 
     fn restore(&mut self) -> Result<(), DeviceError> {
         if self.touched {
-            self.set_limits(&self.as_found())?;
+            self.set_limits(None)?;
             self.touched = false;
         }
         Ok(())

@@ -141,3 +141,18 @@ fn a_second_signal_puts_the_limits_back_and_no_pin_follows() {
     drop(dev);
     assert!(emergency_restore().0.is_none(), "nothing open");
 }
+
+#[test]
+fn a_policy_folder_linked_out_of_the_tree_is_never_written() {
+    let _s = serial();
+    let (t, root) = fixture("host-rapl");
+    let policy1 = root.join("sys/devices/system/cpu/cpufreq/policy1");
+    let outside = t.path().join("elsewhere");
+    std::fs::rename(&policy1, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &policy1).unwrap();
+    let mut dev = PowercapDevice::open(discover(&root).unwrap(), &state(&root)).unwrap();
+    let e = dev.apply(&pin(1200000)).unwrap_err().to_string();
+    assert!(e.contains("policy1"), "{e}");
+    let max = std::fs::read_to_string(outside.join("scaling_max_freq")).unwrap();
+    assert_eq!(max.trim(), "2400000", "the linked folder was written");
+}
