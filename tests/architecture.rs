@@ -48,10 +48,9 @@ const MAX_FN_LINES: usize = 100;
 const MAX_FILE_LINES: usize = 800;
 const MAX_APP_MOD_LINES: usize = 150;
 
-/// One source file: its module path (`backend::jetson::sysfs`), whether only tests compile it,
-/// the modules it imports, and its long functions.
+/// One source file, kept under its module path (`backend::jetson::sysfs`): whether only tests
+/// compile it, the modules it imports, and its long functions.
 struct Source {
-    module: Vec<String>,
     test_only: bool,
     imports: BTreeSet<Vec<String>>,
     long_fns: Vec<(String, usize)>,
@@ -288,62 +287,42 @@ fn test_only_children(file: &syn::File) -> BTreeSet<String> {
         .collect()
 }
 
+/// The files of the binary crate (beside `main.rs`); their modules are kept under `bin`.
+const BINARY_FILES: [&str; 5] = ["main", "cli", "bounds", "recorded", "options"];
+
+/// The module path of a file under `src/`: `lib.rs` is the root, the binary's files are under
+/// `bin`.
+fn module_path(rel: &Path) -> Vec<String> {
+    let m = module_of(rel);
+    match m[0].as_str() {
+        "lib" => Vec::new(),
+        "main" => vec!["bin".to_string()],
+        f if BINARY_FILES.contains(&f) => [vec!["bin".to_string()], m].concat(),
+        _ => m,
+    }
+}
+
 fn sources() -> BTreeMap<Vec<String>, Source> {
     let root = src_dir();
     let mut files = Vec::new();
     rust_files(&root, &mut files);
-    let binary_files = ["main", "cli", "bounds", "recorded", "options"];
     let modules: BTreeSet<Vec<String>> = files
         .iter()
-        .map(|path| {
-            let m = module_of(path.strip_prefix(&root).unwrap());
-            match m.first().map(String::as_str) {
-                Some("lib") => Vec::new(),
-                Some("main") => vec!["bin".to_string()],
-                Some(f) if binary_files.contains(&f) => [vec!["bin".to_string()], m].concat(),
-                _ => m,
-            }
-        })
+        .map(|path| module_path(path.strip_prefix(&root).unwrap()))
         .collect();
     let mut out = BTreeMap::new();
     let mut test_mods: BTreeSet<Vec<String>> = BTreeSet::new();
     for path in &files {
-        let rel = path.strip_prefix(&root).unwrap();
-        let mut module = module_of(rel);
-        let binary = binary_files.contains(&module[0].as_str());
-        if binary {
-            module.insert(0, "bin".to_string());
-        }
+        let module = module_path(path.strip_prefix(&root).unwrap());
         let text = std::fs::read_to_string(path).unwrap();
         let file = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let parent_dir_module = if rel.file_name().unwrap() == "mod.rs"
-            || rel == Path::new("lib.rs")
-            || rel == Path::new("main.rs")
-        {
-            if module.first().is_some_and(|m| m == "lib") {
-                Vec::new()
-            } else if module == ["bin", "main"] {
-                vec!["bin".to_string()]
-            } else {
-                module.clone()
-            }
-        } else {
-            module.clone()
-        };
         for child in test_only_children(&file) {
-            test_mods.insert([parent_dir_module.clone(), vec![child]].concat());
+            test_mods.insert([module.clone(), vec![child]].concat());
         }
-        let module_for_walk = if module == ["lib"] {
-            Vec::new()
-        } else if module == ["bin", "main"] {
-            vec!["bin".to_string()]
-        } else {
-            module.clone()
-        };
         let mut w = Walker {
-            module: module_for_walk.clone(),
+            module: module.clone(),
             modules: &modules,
-            binary,
+            binary: module.first().is_some_and(|m| m == "bin"),
             aliases: BTreeMap::new(),
             paths: Vec::new(),
             long_fns: Vec::new(),
@@ -356,13 +335,11 @@ fn sources() -> BTreeMap<Vec<String>, Source> {
             }
         }
         w.visit_file(&file);
-        let imports = w.paths.iter().cloned().collect();
         out.insert(
-            module_for_walk.clone(),
+            module,
             Source {
-                module: module_for_walk.clone(),
                 test_only: false,
-                imports,
+                imports: w.paths.into_iter().collect(),
                 long_fns: w.long_fns,
                 lines_outside_tests: text.lines().count().saturating_sub(w.test_lines),
             },
@@ -420,7 +397,7 @@ fn graph(files: &BTreeMap<Vec<String>, Source>) -> BTreeMap<Vec<String>, BTreeSe
             .filter(|t| !t.is_empty() && *t != ["bin"])
             .map(|t| t.to_vec())
             .collect();
-        g.insert(s.module.clone(), targets);
+        g.insert(m.clone(), targets);
     }
     g
 }
@@ -530,14 +507,14 @@ fn the_import_graph_has_no_cycle() {
 fn functions_and_files_stay_short() {
     let files = sources();
     let mut long = Vec::new();
-    for s in files.values().filter(|s| !s.test_only) {
+    for (m, s) in files.iter().filter(|(_, s)| !s.test_only) {
         for (f, n) in &s.long_fns {
-            long.push(format!("{}::{f}: {n} lines", name(&s.module)));
+            long.push(format!("{}::{f}: {n} lines", name(m)));
         }
         if s.lines_outside_tests > MAX_FILE_LINES {
             long.push(format!(
                 "{}: {} lines outside tests",
-                name(&s.module),
+                name(m),
                 s.lines_outside_tests
             ));
         }
