@@ -184,17 +184,16 @@ impl Target {
                 discovery, model, ..
             } => {
                 // The built-in model runs on the CPU being measured unless told otherwise.
-                let mut on_cpu = c.clone();
-                if on_cpu.torch.device == "auto" {
-                    on_cpu.torch.device = "cpu".into();
-                }
-                let w = self.real_workload(&on_cpu, model, None)?;
+                let w = self.real_workload(c, model, Some("cpu".into()))?;
                 let d = PowercapDevice::open(discovery.clone(), &c.board.state_path())
                     .map_err(|e| UsageError(e.to_string()))?;
                 Ok((Box::new(d), w))
             }
             Rig::Nvml { gpu, model, .. } => {
-                let w = self.real_workload(c, model, Some(gpu.info.index))?;
+                // The GPU being measured (NVML and CUDA number GPUs alike unless
+                // CUDA_DEVICE_ORDER or CUDA_VISIBLE_DEVICES say otherwise).
+                let on = format!("cuda:{}", gpu.info.index);
+                let w = self.real_workload(c, model, Some(on))?;
                 let d = NvmlDevice::open(
                     gpu.api.clone(),
                     gpu.info.clone(),
@@ -208,12 +207,13 @@ impl Target {
         }
     }
 
-    /// `--workload-cmd`, else the built-in (or TorchScript) model; on GPU `cuda_index` by default.
+    /// `--workload-cmd`, else the built-in (or TorchScript) model, on `measured` (the torch
+    /// device of what is measured) where `--torch-device` is `auto`.
     fn real_workload(
         &self,
         c: &Common,
         model: &Model,
-        cuda_index: Option<u32>,
+        measured: Option<String>,
     ) -> Result<Box<dyn Workload>> {
         let stop = Some(super::signals::interrupt_flag());
         if let Some(cmd) = c.workload_cmd.as_deref() {
@@ -226,10 +226,8 @@ impl Target {
             )?));
         }
         let mut torch_o = c.torch.clone();
-        if let (Some(i), "auto") = (cuda_index, torch_o.device.as_str()) {
-            // The GPU being measured (NVML and CUDA number GPUs alike unless
-            // CUDA_DEVICE_ORDER or CUDA_VISIBLE_DEVICES say otherwise).
-            torch_o.device = format!("cuda:{i}");
+        if let (Some(on), "auto") = (measured, torch_o.device.as_str()) {
+            torch_o.device = on;
         }
         torch::workload(model, &torch_o, stop, c.quiet)
     }
