@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and their conversion into the library's option structs.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use edgetune::device::BackendKind;
 use std::path::PathBuf;
 
 /// Find the CPU frequency, GPU frequency and batch size at which DNN inference uses the least
@@ -328,23 +329,21 @@ pub struct ApplyArgs {
     pub board: BoardArgs,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum BackendArg {
-    /// The real board when running on it, an NVIDIA GPU when --device names one, else the twin.
-    Auto,
-    /// The digital twin.
-    Sim,
-    /// A recorded table given with --table.
-    Replay,
-    /// A real Jetson through sysfs (runs --workload-cmd, or the built-in model with the `torch`
-    /// feature).
-    Jetson,
-    /// An NVIDIA GPU through NVML (--device gpu, gpu:N or its name): energy counter, batch size,
-    /// GPU clocks with --allow-clock-control.
-    Nvml,
-    /// This host's CPU through Linux powercap (RAPL) energy counters, its clock through cpufreq
-    /// (runs --workload-cmd; root).
-    Powercap,
+/// `--backend`: `auto`, or a backend of the registry.
+#[derive(Debug, Clone, Copy)]
+pub struct BackendChoice(pub Option<BackendKind>);
+
+/// `--backend`'s values and their help: `auto`, then every registered backend's.
+fn backend_parser() -> impl clap::builder::TypedValueParser<Value = BackendChoice> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let auto = PossibleValue::new("auto").help(
+        "The real board when running on it, an NVIDIA GPU when --device names one, else the twin",
+    );
+    let each = edgetune::backend::ALL
+        .iter()
+        .map(|e| PossibleValue::new(e.kind.name()).help(e.help));
+    PossibleValuesParser::new(std::iter::once(auto).chain(each))
+        .map(|name| BackendChoice(edgetune::backend::by_name(&name)))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
@@ -373,8 +372,8 @@ pub struct CommonArgs {
     #[arg(long, short = 'd')]
     pub device: Option<String>,
     /// Where to measure.
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    pub backend: BackendArg,
+    #[arg(long, default_value = "auto", value_parser = backend_parser())]
+    pub backend: BackendChoice,
     /// Replay a recorded table (CSV: knob columns, then energy_j or power_w and time_s) instead
     /// of measuring; implies --backend replay.
     #[arg(long, value_name = "FILE.csv")]

@@ -33,6 +33,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             return EXIT_INTERRUPTED;
         }
         if cause.is::<UsageError>()
+            || cause.is::<crate::backend::rig::Refusal>()
             || cause.is::<crate::catalog::CatalogError>()
             || cause.is::<crate::space::SpaceError>()
             || cause.is::<crate::strategy::StrategyError>()

@@ -8,7 +8,7 @@ use edgetune::app::measure::MeasureOptions;
 use edgetune::app::sweep::SweepOptions;
 use edgetune::app::torch::{InferOptions, TorchBenchOptions, TorchOptions};
 use edgetune::app::tune::{StoredStudy, TuneOptions};
-use edgetune::app::{Backend, Common};
+use edgetune::app::Common;
 use edgetune::bench::BenchOptions;
 use edgetune::error::UsageError;
 use edgetune::measure::ProtocolSettings;
@@ -201,14 +201,7 @@ impl CommonArgs {
             catalog_dir: catalog.clone(),
             model: self.model.clone(),
             device: self.device.clone(),
-            backend: match self.backend {
-                BackendArg::Auto => Backend::Auto,
-                BackendArg::Sim => Backend::Sim,
-                BackendArg::Replay => Backend::Replay,
-                BackendArg::Jetson => Backend::Jetson,
-                BackendArg::Nvml => Backend::Nvml,
-                BackendArg::Powercap => Backend::Powercap,
-            },
+            backend: self.backend.0,
             protocol: ProtocolSettings {
                 inferences: self.inferences,
                 warmup_inferences: self.warmup,

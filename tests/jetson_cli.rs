@@ -472,7 +472,7 @@ fn jetson_input_errors_exit_2_with_what_to_do() {
             &["-d", "nano", "--backend", "sim", "--workload-cmd", "true"],
             "--backend jetson",
         ),
-        (&["-d", "nano", "--emc"], "memory-clock model"),
+        (&["-d", "nano", "--emc"], "memory-clock control"),
         (
             &["--emc", "--workload-cmd", "true", "--sysfs-root", &nodebug],
             "debugfs",

@@ -1,13 +1,14 @@
 //! The commands and checks that touch a real board: choosing the jetson backend, `devices` on a
 //! board, `restore` and `apply`.
 
-use super::options::{load_catalog, Common};
+use super::options::load_catalog;
 use crate::backend::jetson::live::{live, Live};
+use crate::backend::jetson::rig::{discover_or_explain, not_a_known_board};
 use crate::backend::jetson::snapshot::restore_from_state;
 use crate::backend::jetson::{
-    apply_and_keep, device_tree_model, discover, Discovery, JetsonDevice, JetsonError,
+    apply_and_keep, device_tree_model, discover, JetsonDevice, JetsonError,
 };
-use crate::catalog::{Board, Catalog};
+use crate::catalog::Catalog;
 use crate::error::UsageError;
 use crate::report::profile::Profile;
 use anyhow::Result;
@@ -15,138 +16,6 @@ use std::io::Write;
 use std::path::Path;
 
 pub use super::options::BoardOptions;
-
-/// The error for `--backend jetson` where no catalogue board is found.
-pub fn not_a_known_board(root: &Path, dt: Option<&str>, catalog: &Catalog) -> UsageError {
-    UsageError(match dt {
-        None => format!(
-            "--backend jetson: not a Jetson ({} is missing); use --backend sim for the digital twin, or --sysfs-root for a board's files mounted elsewhere",
-            root.join("proc/device-tree/model").display()
-        ),
-        Some(m) => format!(
-            "this board (`{m}`) matches no search-spaces file ({}); add one for it (copy search-spaces/xavier-nx.toml, set detect_model and the frequency lists from `edgetune devices`) and pass --catalog, or name the closest board with --device",
-            catalog.board_ids().join(", ")
-        ),
-    })
-}
-
-fn discover_or_explain(root: &Path) -> Result<Discovery> {
-    discover(root).map_err(|e| match e {
-        JetsonError::NotFound(m) => UsageError(format!("--backend jetson: {m}")).into(),
-        e => anyhow::Error::new(e),
-    })
-}
-
-/// The board for the jetson backend, with the frequency lists the board itself lists (they win
-/// over the catalogue's), and what discovery found. Says on stderr what it is about to drive.
-pub fn jetson_target(
-    c: &Common,
-    catalog: &Catalog,
-    mut board: Board,
-    detected: Option<&Board>,
-    dt: Option<String>,
-) -> Result<(Board, Discovery)> {
-    let root = &c.board.sysfs_root;
-    let mut disc = discover_or_explain(root)?;
-    if c.board.emc {
-        disc = disc.with_emc().map_err(|e| UsageError(e.to_string()))?;
-    }
-    match detected {
-        Some(d) if d.board.id != board.board.id => {
-            return Err(UsageError(format!(
-            "--device {} was given, but this board is a {} (`{}`); leave --device out on the board",
-            board.board.id,
-            d.board.name,
-            dt.unwrap_or_default()
-        ))
-            .into())
-        }
-        None => return Err(not_a_known_board(root, dt.as_deref(), catalog).into()),
-        Some(_) => {}
-    }
-    super::torch::check_workload(
-        c,
-        &format!("the {}", board.board.name),
-        ", or use --backend sim for the digital twin",
-    )?;
-    // The board's own lists: the CPU steps every policy offers, the GPU's steps.
-    let mut cpu: Vec<u64> = disc.cpu[0].available_khz.clone();
-    cpu.retain(|f| disc.cpu.iter().all(|p| p.available_khz.contains(f)));
-    if cpu.is_empty() {
-        return Err(anyhow::anyhow!(
-            "the cpufreq policies share no frequency, so one CPU frequency cannot be set on all of them"
-        ));
-    }
-    let notes = [
-        (cpu != board.cpu.frequencies_khz).then(|| {
-            format!(
-                "the board lists {} CPU steps ({}-{} kHz), the catalogue {}; using the board's",
-                cpu.len(),
-                cpu[0],
-                cpu[cpu.len() - 1],
-                board.cpu.frequencies_khz.len()
-            )
-        }),
-        (disc.gpu.available_hz != board.gpu.frequencies_hz).then(|| {
-            format!(
-                "the board lists {} GPU steps, the catalogue {}; using the board's",
-                disc.gpu.available_hz.len(),
-                board.gpu.frequencies_hz.len()
-            )
-        }),
-        (disc.rails.total_name() != board.sensors.total_rail).then(|| {
-            format!(
-                "board power is {} here, the catalogue expects {}",
-                disc.rails.total_name(),
-                board.sensors.total_rail
-            )
-        }),
-    ];
-    board.cpu.frequencies_khz = cpu;
-    board.gpu.frequencies_hz = disc.gpu.available_hz.clone();
-    if let Some(e) = &disc.emc {
-        board.emc = Some(crate::catalog::EmcSpec {
-            frequencies_hz: emc_rates(&board, e.min_hz, e.max_hz)?,
-        });
-    }
-    if !c.quiet {
-        eprintln!(
-            "note: measuring on this {} (`{}`, {}) through {}: {} cpufreq policies, GPU devfreq {}, power {}",
-            board.board.name,
-            disc.dt_model,
-            disc.rails.driver.jetpack(),
-            root.display(),
-            disc.cpu.len(),
-            disc.gpu.name,
-            disc.rails.total_name()
-        );
-        for n in notes.into_iter().flatten() {
-            eprintln!("note: {n}");
-        }
-    }
-    Ok((board, disc))
-}
-
-/// The memory-clock rates for `--emc`: debugfs lists none, so the catalogue's, within the
-/// board's limits.
-fn emc_rates(board: &Board, min_hz: u64, max_hz: u64) -> Result<Vec<u64>> {
-    let rates: Vec<u64> = board
-        .emc
-        .as_ref()
-        .map(|s| s.frequencies_hz.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|f| (min_hz..=max_hz).contains(f))
-        .collect();
-    if rates.is_empty() {
-        return Err(UsageError(format!(
-            "--emc: {} lists no memory-clock rates within the board's limits {min_hz}-{max_hz} Hz; add them under [emc] frequencies_hz",
-            board.file
-        ))
-        .into());
-    }
-    Ok(rates)
-}
 
 /// The board under `o.sysfs_root`, if it is one. A root given explicitly must hold a board.
 pub fn live_board(o: &BoardOptions, catalog: &Catalog, explicit: bool) -> Result<Option<Live>> {

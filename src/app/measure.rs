@@ -1,10 +1,10 @@
 //! `edgetune measure` (pinned clocks) and `edgetune baseline` (the DVFS governors): one
 //! configuration at some batch sizes through the protocol, on the twin.
 
-use super::target::{Rig, Target};
+use super::target::Target;
 use super::Common;
 use crate::backend::sim::SimBoard;
-use crate::device::{Device, FreqSetting};
+use crate::device::{BackendKind, Device, FreqSetting};
 use crate::error::UsageError;
 use crate::measure::protocol::measure_or_stop;
 use crate::report::measure::{text, MeasureReport};
@@ -31,7 +31,7 @@ pub struct MeasureOptions {
 pub fn run(o: &MeasureOptions, out: &mut dyn Write) -> Result<MeasureReport> {
     super::check_common(&o.common)?;
     let t = Target::resolve_twin_or_gpu(&o.common)?;
-    let Rig::Sim { board, model } = &t.rig else {
+    let (BackendKind::Sim, Some((board, model))) = (t.kind(), t.rig.twin()) else {
         return Err(UsageError(
             "`measure` and `baseline` run on the twin (--backend sim); on a GPU, `sweep --batch-sizes` measures each batch size and `tune` searches".into(),
         )

@@ -24,5 +24,5 @@ pub mod tune;
 pub mod worker;
 
 pub use flags::{check_budget, check_common, check_goal, check_protocol};
-pub use options::{load_catalog, Backend, Common};
+pub use options::{load_catalog, Common};
 pub use prior::{PriorChoice, DEFAULT_SCREEN_INFERENCES};

@@ -2,7 +2,7 @@
 //! catalogue has the board and model (the default), nothing, or an earlier study's
 //! measurements carried over to this space.
 
-use super::target::{Rig, Target};
+use super::target::Target;
 use crate::error::UsageError;
 use crate::objective::Goal;
 use crate::space::Space;
@@ -87,19 +87,12 @@ pub fn resolve(
     goal: &Goal,
     inferences: u32,
 ) -> Result<(GridPrior, PriorUsed)> {
-    let twin = match &t.rig {
-        Rig::Sim { board, model } | Rig::Jetson { board, model, .. } => {
-            model.twin_for(&board.board.id).ok().map(|_| (board, model))
-        }
-        // A recorded table of a board and model the catalogue knows, over the knobs the twin
-        // models: the twin predicts its rows as it predicts the board's.
-        Rig::Replay {
-            board: Some(board),
-            model: Some(model),
-            ..
-        } if twin_models(space) => model.twin_for(&board.board.id).ok().map(|_| (board, model)),
-        Rig::Replay { .. } | Rig::Nvml { .. } | Rig::Powercap { .. } => None,
-    };
+    // A recorded table of a board and model the catalogue knows only over the knobs the twin
+    // models: then the twin predicts its rows as it predicts the board's.
+    let twin = t
+        .rig
+        .twin()
+        .filter(|_| t.rig.recorded().is_none() || twin_models(space));
     match (choice, twin) {
         (PriorChoice::None, _) | (PriorChoice::Auto, None) => {
             Ok((GridPrior::default(), PriorUsed::None))

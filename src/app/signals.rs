@@ -1,9 +1,6 @@
 //! SIGINT, SIGTERM and SIGHUP: the first stops the running command at its next safe point (the
 //! running workload too); a second puts the hardware back from its snapshot at once and quits.
 
-use crate::backend::jetson::snapshot;
-use crate::backend::nvml;
-use crate::backend::powercap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -37,16 +34,13 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
         let _ = ctrlc::set_handler(move || {
             if f2.swap(true, Ordering::SeqCst) {
                 // Held until exit: no board write starts, or is cut short, after this.
-                let (said, _held) = snapshot::emergency_restore();
-                if let Some(said) = said {
-                    eprintln!("interrupted again: {said}");
-                }
-                if let Some(said) = nvml::emergency_restore(nvml::load) {
-                    eprintln!("interrupted again: {said}");
-                }
-                let (said, _held_too) = powercap::emergency_restore();
-                if let Some(said) = said {
-                    eprintln!("interrupted again: {said}");
+                let mut held = Vec::new();
+                for e in crate::backend::ALL {
+                    let (said, h) = (e.emergency_restore)();
+                    held.push(h);
+                    if let Some(said) = said {
+                        eprintln!("interrupted again: {said}");
+                    }
                 }
                 std::process::exit(crate::error::EXIT_INTERRUPTED);
             }

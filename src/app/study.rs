@@ -5,7 +5,6 @@
 use super::output::create_dir;
 use super::target::Target;
 use super::tune::{self, DeviceFacts, Plan, TuneOptions};
-use super::Backend;
 use crate::device::BackendKind;
 use crate::error::UsageError;
 use crate::report::{summary::summary, Report};
@@ -117,7 +116,7 @@ pub fn report(
     let mut common = o.common.clone();
     // Only the catalogue's board and model are needed here, never the hardware.
     if matches!(backend, BackendKind::Jetson | BackendKind::Sim) {
-        common.backend = Backend::Sim;
+        common.backend = Some(BackendKind::Sim);
     }
     common.quiet = true;
     let t =

@@ -5,11 +5,11 @@
 use super::output::{create_dir, fresh_dir, new_out_dir, write_file, write_json};
 use super::progress::SweepLog;
 use super::signals::{interrupt_flag, quiet_interrupts};
-use super::target::{Rig, Target};
+use super::target::Target;
 use super::Common;
 use crate::backend::sim::SimBoard;
 use crate::catalog::{Board, Model};
-use crate::device::{Device, FreqSetting};
+use crate::device::{BackendKind, Device, FreqSetting};
 use crate::error::{Interrupted, UsageError};
 use crate::measure::protocol::measure_or_stop;
 use crate::measure::{measure, Measurement, ProtocolSettings};
@@ -64,18 +64,13 @@ pub fn run(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBu
             &format!("sweep-{}-{}", t.model_id(), t.device_id()),
         )
     })?;
-    let swept = match &t.rig {
-        Rig::Nvml { spec, model, .. } => {
-            let space = spec.space(model, batches.as_deref(), &[])?;
-            on_device(&t, &o.common, &space)?
-        }
-        Rig::Sim { board, model } => {
-            let space = Space::new(board, model, batches.as_deref(), &[])?;
+    let space = t.rig.space(batches.as_deref(), &[])?;
+    // On the twin itself the grid runs in parallel; elsewhere one configuration at a time.
+    let swept = match t.rig.twin() {
+        Some((board, model)) if t.kind() == BackendKind::Sim => {
             on_twin(board, model, &o.common, &space)?
         }
-        Rig::Replay { .. } | Rig::Jetson { .. } | Rig::Powercap { .. } => {
-            return Err(UsageError(super::target::TWIN_OR_GPU.into()).into())
-        }
+        _ => on_device(&t, &o.common, &space)?,
     };
     let Some(min) = swept
         .grid
@@ -159,7 +154,7 @@ fn on_twin(board: &Board, model: &Model, c: &Common, space: &Space) -> Result<Sw
 /// measured at the other batch sizes afterwards, else the grid's rows are the baseline.
 fn on_device(t: &Target, c: &Common, space: &Space) -> Result<Swept> {
     quiet_interrupts(c.quiet);
-    let protocol = c.protocol_on(t.kind());
+    let protocol = super::options::protocol_on(c, t.kind());
     let (mut device, mut workload) = t.open(c)?;
     let batches = space.batch_sizes();
     let total = space.size();

@@ -15,34 +15,11 @@ use std::sync::Arc;
 
 pub use super::options::TorchOptions;
 
-/// Whether this binary has the built-in models.
-pub const ENABLED: bool = cfg!(feature = "torch");
-
 /// The message for a binary built without them.
 pub fn not_built(what: &str) -> UsageError {
     UsageError(format!(
         "{what} needs the built-in models, and this edgetune was built without them: build with `--features torch` after `eval \"$(./scripts/setup-torch.sh)\"` (see the README)"
     ))
-}
-
-/// Checks that a real device (`on`, for the message) has a workload: `--workload-cmd`,
-/// `--torchscript` or the built-in model, never two of them; `otherwise` ends the message.
-pub fn check_workload(
-    c: &super::options::Common,
-    on: &str,
-    otherwise: &str,
-) -> Result<(), UsageError> {
-    if c.workload_cmd.is_some() && c.torch.torchscript.is_some() {
-        return Err(UsageError(
-            "give --workload-cmd or --torchscript, not both: each is the workload".into(),
-        ));
-    }
-    if c.workload_cmd.is_none() && !ENABLED {
-        return Err(UsageError(format!(
-            "on {on} edgetune measures a real workload: give --workload-cmd 'your-program --model {{model}} --batch {{batch}} --count {{inferences}}' (see examples/infer-with-markers.py), or build edgetune with `--features torch` to run the built-in model{otherwise}"
-        )));
-    }
-    Ok(())
 }
 
 /// Options of `edgetune infer`.

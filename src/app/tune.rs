@@ -6,16 +6,17 @@ use super::output::{create_dir, fresh_dir, new_out_dir, write_file, write_json};
 use super::prior::{PriorChoice, PriorUsed};
 use super::progress::Progress;
 use super::signals::{interrupt_flag, quiet_interrupts};
-use super::target::{Rig, Target};
+use super::target::Target;
 use super::Common;
 use crate::backend::replay::ReplayTable;
+use crate::backend::Rig;
 use crate::device::Device;
 use crate::error::{Interrupted, UsageError};
 use crate::measure::ProtocolSettings;
 use crate::objective::Goal;
 use crate::report::plot::{self, PlotInput, Sample};
 use crate::report::{self, profile, summary::summary, Report, ReportContext};
-use crate::space::{top_corner, Axis, Knob, Point, Space};
+use crate::space::{Knob, Space};
 use crate::strategy::{self, bayes::Acquisition, Strategy, StrategyInit, StrategyOptions};
 use crate::study::{Exploration, Journal, Outcome, Prior, Study, StudyHeader, StudyLog};
 use crate::workload::Workload;
@@ -170,7 +171,7 @@ pub(super) fn reports(
     rep.board_spread_pct = crate::report::spread_pct(&facts.boards);
     rep.boards = facts.boards;
     rep.notes.extend(board_file_note(t, &rep));
-    if matches!(t.rig, Rig::Nvml { .. }) && !o.common.allow_clock_control {
+    if !t.rig.sets_clocks() {
         // Same clocks as the baseline: a "frequency saving" would only be run-to-run noise.
         rep.saving_same_batch_pct = None;
         rep.baseline_same_batch = None;
@@ -181,14 +182,9 @@ pub(super) fn reports(
         }
     }
     let surrogate = surrogate(strategy, outcome, &plan.space);
-    let known = match facts.backend {
-        crate::device::BackendKind::Sim | crate::device::BackendKind::Replay => {
-            known_grid(t, &plan.space, plan.protocol.inferences)
-        }
-        _ => None,
-    };
+    let known = known_grid(t, &plan.space, plan.protocol.inferences);
     draw(&mut rep, outcome, &known, surrogate.as_deref(), dir)?;
-    write_reports(&rep, &t.rig, dir)?;
+    write_reports(&rep, t.rig.as_ref(), dir)?;
     Ok(rep)
 }
 
@@ -384,8 +380,9 @@ fn validate(o: &TuneOptions) -> Result<()> {
 
 impl Plan {
     pub(super) fn new(t: &Target, o: &TuneOptions) -> Result<Plan> {
-        let mut protocol = o.common.protocol_on(t.kind());
-        if let Rig::Replay { .. } = t.rig {
+        let mut protocol = super::options::protocol_on(&o.common, t.kind());
+        let recorded = t.rig.recorded().is_some();
+        if recorded {
             // A recorded row is a measured run; there is nothing to warm up, and no window to
             // lengthen (asking to would run out of readings).
             protocol.warmup_inferences = 0;
@@ -400,10 +397,10 @@ impl Plan {
         let space = space(t, o)?;
         let grid = space.size();
         let exhaustive = o.strategy.trim().eq_ignore_ascii_case("grid");
-        let budget = o.budget.unwrap_or(match (exhaustive, &t.rig) {
+        let budget = o.budget.unwrap_or(match (exhaustive, recorded) {
             (true, _) => grid,
-            (false, Rig::Replay { .. }) => crate::study::table_budget(grid),
-            (false, _) => crate::study::default_budget(grid),
+            (false, true) => crate::study::table_budget(grid),
+            (false, false) => crate::study::default_budget(grid),
         });
         let baseline_batch = baseline_batch(t, o, &space)?;
         let (grid_prior, prior) =
@@ -416,7 +413,6 @@ impl Plan {
             .with_prior(grid_prior);
         let strategy_name = o.strategy.trim().to_ascii_lowercase();
         strategy::make(&strategy_name, &init)?;
-        let recorded = matches!(t.rig, Rig::Replay { .. });
         let pools = strategy::pools_readings(&strategy_name);
         let exploration = o
             .exploration
@@ -486,41 +482,10 @@ impl Plan {
 /// The search space: the table's columns on replay, the GPU's clocks and batch sizes on NVML,
 /// the board's tables (and its memory clock with `--emc`) otherwise.
 fn space(t: &Target, o: &TuneOptions) -> Result<Space> {
-    let (batches, fixes) = (o.batch_sizes.as_deref(), &o.fixes[..]);
-    Ok(match &t.rig {
-        Rig::Replay { table, .. } => {
-            check_table_goal(table, &o.goal)?;
-            if batches.is_some() || !fixes.is_empty() {
-                return Err(UsageError(
-                    "--batch-sizes and --fix do not apply to a replay table: its columns define the space; narrow the table instead".into(),
-                )
-                .into());
-            }
-            table.space.clone()
-        }
-        Rig::Nvml { spec, model, .. } => spec.space(model, batches, fixes)?,
-        Rig::Powercap { host, model, .. } => host.space(model, batches, fixes)?,
-        Rig::Sim { board, model } => Space::new(board, model, batches, fixes)?,
-        Rig::Jetson {
-            board,
-            model,
-            discovery,
-        } => {
-            let s = Space::new(board, model, batches, fixes)?;
-            match (&discovery.emc, &board.emc) {
-                // --emc on a board: the memory clock is a fourth axis.
-                (Some(_), Some(emc)) => {
-                    let mut axes = s.axes;
-                    axes.push(Axis {
-                        knob: Knob::EmcFreqHz,
-                        values: emc.frequencies_hz.clone(),
-                    });
-                    Space::from_axes(axes, top_corner(board, model))
-                }
-                _ => s,
-            }
-        }
-    })
+    if let Some(table) = t.rig.recorded() {
+        check_table_goal(table, &o.goal)?;
+    }
+    t.rig.space(o.batch_sizes.as_deref(), &o.fixes)
 }
 
 /// A goal a table can judge: time for anything but plain energy, the batch size for a batch's
@@ -562,34 +527,19 @@ fn baseline_batch(t: &Target, o: &TuneOptions, space: &Space) -> Result<u32> {
 /// The grid's ground truth when it is known (the twin's noiseless energies, a table's means);
 /// on real hardware it is what is being searched for.
 fn known_grid(t: &Target, space: &Space, inferences: u32) -> Option<(Vec<Sample>, &'static str)> {
-    let sample = |(p, (energy_j, time_s)): (Point, (f64, f64))| Sample {
-        config: space.config(&p),
-        energy_j,
-        time_s,
-    };
-    match &t.rig {
-        Rig::Replay { table, .. } => {
-            let means = table.mean_energy_time(inferences);
-            // A hole has no energy to draw.
-            let grid = space
-                .points()
-                .zip(means)
-                .filter(|(_, (e, _))| e.is_finite())
-                .map(sample)
-                .collect();
-            Some((grid, "table means"))
-        }
-        Rig::Sim { board, model } => {
-            let truth = crate::twin::true_grid(board, model, space, inferences);
-            let grid = space
-                .points()
-                .zip(truth.iter().map(|p| (p.energy_j, p.time_s)))
-                .map(sample)
-                .collect();
-            Some((grid, "twin, noiseless"))
-        }
-        Rig::Jetson { .. } | Rig::Nvml { .. } | Rig::Powercap { .. } => None,
-    }
+    let (known, words) = t.rig.known_grid(space, inferences)?;
+    let grid = space
+        .points()
+        .zip(known)
+        // A hole in a table has no energy to draw.
+        .filter(|(_, (e, _))| e.is_finite())
+        .map(|(p, (energy_j, time_s))| Sample {
+            config: space.config(&p),
+            energy_j,
+            time_s,
+        })
+        .collect();
+    Some((grid, words))
 }
 
 /// The strategy's prediction at every configuration, when it has a model.
@@ -665,11 +615,9 @@ fn draw(
 /// Why a replayed recommendation gets no board files: its values are not the board's, or the
 /// catalogue does not know the board.
 fn board_file_note(t: &Target, rep: &Report) -> Option<String> {
-    let Rig::Replay { board, .. } = &t.rig else {
-        return None;
-    };
+    t.rig.recorded()?;
     rep.best.as_ref()?;
-    match board {
+    match t.board() {
         None => Some(format!(
             "{} is not a catalogue board, so no nvpmodel.conf or apply-profile.sh was written (profile.toml records the recommendation)",
             rep.device
@@ -688,22 +636,18 @@ fn board_file_note(t: &Target, rep: &Report) -> Option<String> {
 
 /// Writes report.json, report.md, profile.toml, and for a board nvpmodel.conf and
 /// apply-profile.sh (for a GPU an apply-profile.sh for nvidia-smi), and pareto.csv.
-fn write_reports(rep: &Report, rig: &Rig, dir: &Path) -> Result<()> {
+fn write_reports(rep: &Report, rig: &dyn Rig, dir: &Path) -> Result<()> {
     write_json(dir, "report.json", rep)?;
     write_file(dir, "report.md", &report::markdown::render(rep))?;
     if let Some(p) = profile::profile_toml(rep) {
         write_file(dir, "profile.toml", &p)?;
     }
-    let board = match rig {
-        Rig::Sim { board, .. } | Rig::Jetson { board, .. } => Some(board),
-        // A table's values need not be the board's: board files only for values it has.
-        Rig::Replay { board, .. } => board
-            .as_ref()
-            .filter(|b| profile::off_the_board(rep, b).is_empty()),
-        Rig::Nvml { .. } | Rig::Powercap { .. } => None,
-    };
-    let (nvpmodel, script) = match (rig, board) {
-        (Rig::Nvml { spec, .. }, _) => (None, profile::nvml_snippet(rep, spec)),
+    // A table's values need not be the board's: board files only for values it has.
+    let board = rig
+        .board()
+        .filter(|b| rig.recorded().is_none() || profile::off_the_board(rep, b).is_empty());
+    let (nvpmodel, script) = match (rig.gpu(), board) {
+        (Some(spec), _) => (None, profile::nvml_snippet(rep, spec)),
         (_, Some(b)) => (
             profile::nvpmodel_block(rep, b, 10),
             profile::shell_snippet(rep, b),

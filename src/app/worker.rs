@@ -97,7 +97,7 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
     // its index on its own host (gpu:0, gpu:1); the space (its clocks, the batch sizes) says
     // whether it is the same kind.
     header.backend = view.header.backend;
-    if matches!(t.rig, super::target::Rig::Nvml { .. }) && view.header.device.starts_with("gpu:") {
+    if t.kind() == crate::device::BackendKind::Nvml && view.header.device.starts_with("gpu:") {
         header.device = view.header.device.clone();
     }
     let place =

@@ -4,6 +4,7 @@ use super::{human_duration, Energy, Report};
 use crate::device::BaselineKind;
 use crate::space::{Config, Knob};
 
+use super::source::Source;
 use crate::units::{cpu_cell as mhz_khz, gpu_cell as mhz_hz};
 
 /// Renders the Markdown report.

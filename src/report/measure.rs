@@ -1,5 +1,6 @@
 //! What `measure` and `baseline` print: one row per batch size.
 
+use super::source::Source;
 use crate::device::{BackendKind, FreqSetting};
 use crate::measure::Measurement;
 use crate::units::{cpu_mhz, gpu_mhz};

@@ -8,6 +8,7 @@ pub mod markdown;
 pub mod measure;
 pub mod plot;
 pub mod profile;
+pub mod source;
 pub mod summary;
 pub mod sweep;
 pub mod words;

@@ -1,6 +1,7 @@
 //! `profile.toml` (what `edgetune apply` will take) and the nvpmodel `POWER_MODEL` block for
 //! Jetson users who prefer nvpmodel.
 
+use super::source::Source;
 use super::Report;
 use crate::catalog::Board;
 use serde::{Deserialize, Serialize};

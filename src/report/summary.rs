@@ -1,5 +1,6 @@
 //! The summary `tune` prints: the recommendation, its saving, how it was found.
 
+use super::source::Source;
 use super::{at_batch, human_duration, Best, Report};
 use crate::units::{cpu_mhz, gpu_mhz};
 

@@ -2,6 +2,7 @@
 //! tables.
 
 use super::saving_pct;
+use super::source::Source;
 use crate::device::BackendKind;
 use crate::measure::Measurement;
 use crate::space::Config;

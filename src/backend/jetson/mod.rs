@@ -10,6 +10,7 @@ mod error;
 pub mod live;
 pub mod owner;
 pub mod rails;
+pub mod rig;
 pub mod snapshot;
 pub mod sysfs;
 

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 pub mod fake;
+pub mod rig;
 mod spec;
 #[cfg(test)]
 mod tests;

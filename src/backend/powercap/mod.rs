@@ -7,6 +7,7 @@
 //! parts of their package; psys, the platform, which holds the packages) are reported as rails
 //! only.
 
+pub mod rig;
 mod spec;
 #[cfg(test)]
 mod tests;

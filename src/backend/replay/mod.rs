@@ -11,6 +11,8 @@
 //! unknown spread). A combination of the knobs' values without a row is a hole: a study records
 //! it as not measured, as it records a configuration its workload failed at.
 
+pub mod rig;
+
 use crate::device::BaselineKind;
 use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
 use crate::space::{Axis, Config, Knob, Space};

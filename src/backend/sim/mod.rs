@@ -3,6 +3,8 @@
 //! [`SimDevice`] sets the clocks and reads the counter; the [`SimWorkload`] runs a model on the
 //! board, which advances the clock and the counter by what the twin says, with seeded noise.
 
+pub mod rig;
+
 use crate::catalog::{Board, Model};
 use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
 use crate::twin::truth;
