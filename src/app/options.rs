@@ -1,5 +1,5 @@
-//! The options every measuring command shares, resolved by `app/` into typed values: the
-//! backend asked for, the protocol, the board's files and the workload. A leaf of `app/`: the
+//! The options every measuring command shares (defined in `backend/request.rs`, where the rigs
+//! read them), the protocol each backend gets, and the catalogue they name. A leaf of `app/`: the
 //! commands import it, it imports none of them.
 
 use crate::catalog::Catalog;
