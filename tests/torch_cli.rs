@@ -187,7 +187,7 @@ fn bad_torch_input_exits_2_with_a_reason() {
                 "--torchscript",
                 junk,
             ],
-            "real board's workload",
+            "real board's or processor's workload",
         ),
         (
             &["bench-torch", "--repeats", "0", "--torch-device", "cpu"],
