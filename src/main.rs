@@ -9,11 +9,14 @@ use clap::Parser;
 use cli::{Cli, Command, StudyCommand};
 use edgetune::{app, error};
 
-fn run(cli: Cli, study_args: Vec<String>) -> anyhow::Result<()> {
+fn run(cli: Cli, merged: recorded::Merged) -> anyhow::Result<()> {
+    let (study_args, opened) = (merged.record, merged.opened);
     let stdout = &mut std::io::stdout().lock();
     let cat = &cli.catalog;
     match &cli.command {
-        Command::Tune(a) => app::tune::run(&a.to_options(cat, study_args)?, stdout).map(|_| ()),
+        Command::Tune(a) => {
+            app::tune::run(&a.to_options(cat, study_args)?, opened, stdout).map(|_| ())
+        }
         Command::Sweep(a) => app::sweep::run(&a.to_options(cat)?, stdout).map(|_| ()),
         Command::Measure(a) => app::measure::run(&a.to_options(cat)?, stdout).map(|_| ()),
         Command::Baseline(a) => app::measure::run(&a.to_options(cat)?, stdout).map(|_| ()),
@@ -50,13 +53,13 @@ fn run(cli: Cli, study_args: Vec<String>) -> anyhow::Result<()> {
             stdout,
         )
         .map(|_| ()),
-        Command::Worker(a) => app::worker::run(&a.to_options(cat)?, stdout).map(|_| ()),
+        Command::Worker(a) => app::worker::run(&a.to_options(cat)?, opened, stdout).map(|_| ()),
         Command::Study(StudyCommand::Create(a)) => {
             app::study::create(&a.to_options(cat, study_args)?, stdout)
         }
         Command::Study(StudyCommand::List(a)) => app::study::list(&a.storage, a.json, stdout),
         Command::Study(StudyCommand::Report(a)) => {
-            let view = edgetune::study::storage::open(&a.storage)?.study(&a.study)?;
+            let view = edgetune::study::storage::OpenedStudy::open(&a.storage, &a.study)?.view;
             let o = recorded::stored_tune_options(cat, &view.header.args, &a.storage, &a.study)?;
             app::study::report(&o, &view, a.out.as_deref(), a.json, stdout).map(|_| ())
         }
@@ -71,12 +74,13 @@ fn main() {
     // Arguments that are not UTF-8 (a path) go to clap as they are, unrecorded.
     let utf8: Option<Vec<String>> = std::env::args_os().map(|a| a.into_string().ok()).collect();
     let parsed = match utf8 {
-        Some(argv) => {
-            recorded::with_journal_args(argv).map(|(argv, args)| (Cli::parse_from(argv), args))
-        }
-        None => Ok((Cli::parse(), Vec::new())),
+        Some(argv) => recorded::with_journal_args(argv).map(|mut m| {
+            let cli = Cli::parse_from(std::mem::take(&mut m.argv));
+            (cli, m)
+        }),
+        None => Ok((Cli::parse(), recorded::Merged::default())),
     };
-    if let Err(e) = parsed.and_then(|(cli, study_args)| run(cli, study_args)) {
+    if let Err(e) = parsed.and_then(|(cli, merged)| run(cli, merged)) {
         // A closed pipe (`edgetune models | head -1`) is the reader's choice, not a failure.
         let broken_pipe = e.chain().any(|c| {
             c.downcast_ref::<std::io::Error>()

@@ -7,6 +7,7 @@ use crate::cli::{Cli, Command};
 use clap::Parser;
 use edgetune::app::tune::TuneOptions;
 use edgetune::error::UsageError;
+use edgetune::study::storage::OpenedStudy;
 use std::path::PathBuf;
 
 /// `tune` options that say how to show a study, not what it is: never recorded.
@@ -18,11 +19,22 @@ const NOT_RECORDED: [&str; 6] = ["out", "resume", "json", "quiet", "storage", "s
 /// recorded: stored arguments that carry one were changed outside edgetune, and are refused.
 const MACHINE_LOCAL: [&str; 4] = ["workload_cmd", "sysfs_root", "state_file", "catalog"];
 
-/// The command line to parse, and (for `tune` and `study create`) the study's arguments to
-/// record with it. `tune --resume DIR` takes the arguments recorded in DIR's journal, `tune
-/// --storage URL --study NAME --resume` and `worker` those recorded with the stored study; the
-/// ones given now replace those of the same option (all values of a repeatable one).
-pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+/// A command line with the arguments a study recorded merged in.
+#[derive(Default)]
+pub struct Merged {
+    /// The command line to parse.
+    pub argv: Vec<String>,
+    /// For `tune` and `study create`: the study's arguments to record with it.
+    pub record: Vec<String>,
+    /// The stored study whose arguments were merged, read once and handed to the command.
+    pub opened: Option<OpenedStudy>,
+}
+
+/// The command line with a study's recorded arguments merged in. `tune --resume DIR` takes
+/// the arguments recorded in DIR's journal, `tune --storage URL --study NAME --resume` and
+/// `worker` those recorded with the stored study; the ones given now replace those of the same
+/// option (all values of a repeatable one).
+pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<Merged> {
     use clap::CommandFactory;
     let path: &[&str] = match (
         argv.get(1).map(String::as_str),
@@ -31,7 +43,12 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
         (Some("tune"), _) => &["tune"],
         (Some("worker"), _) => &["worker"],
         (Some("study"), Some("create")) => &["study", "create"],
-        _ => return Ok((argv, Vec::new())),
+        _ => {
+            return Ok(Merged {
+                argv,
+                ..Merged::default()
+            })
+        }
     };
     let mut cmd = Cli::command();
     cmd.build();
@@ -40,7 +57,10 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
         sub = sub.and_then(|c| c.find_subcommand(name));
     }
     let Some(sub) = sub else {
-        return Ok((argv, Vec::new()));
+        return Ok(Merged {
+            argv,
+            ..Merged::default()
+        });
     };
     let skip = 1 + path.len();
     let now = groups(sub, &argv[skip..]);
@@ -51,19 +71,28 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
     };
     let resume = now.iter().any(|(i, _)| i == "resume");
     let url = value("storage");
+    let mut opened = None;
     let earlier = match (path[0], url, value("study")) {
         ("study", ..) => Vec::new(),
         // A worker has no options but the study's: a study that cannot be read is the error.
-        ("worker", Some(u), Some(n)) => edgetune::study::storage::open(&u)?.study(&n)?.header.args,
+        ("worker", Some(u), Some(n)) => opened
+            .insert(OpenedStudy::open(&u, &n)?)
+            .view
+            .header
+            .args
+            .clone(),
         ("worker", ..) if !now.iter().any(|(i, _)| i == "help") => return Err(UsageError(
             "worker needs --storage URL and --study NAME: the study `edgetune study create` made"
                 .into(),
         )
         .into()),
         // The stored study is read (and checked) here: its options are the command's.
-        (_, Some(u), Some(n)) if resume => {
-            edgetune::study::storage::open(&u)?.study(&n)?.header.args
-        }
+        (_, Some(u), Some(n)) if resume => opened
+            .insert(OpenedStudy::open(&u, &n)?)
+            .view
+            .header
+            .args
+            .clone(),
         _ => match value("resume") {
             Some(d) => edgetune::study::journal::recorded_args(d.as_ref())?,
             None => Vec::new(),
@@ -98,7 +127,11 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<
         .cloned()
         .chain(merged.into_iter().flat_map(|(_, t)| t))
         .collect();
-    Ok((parse, record))
+    Ok(Merged {
+        argv: parse,
+        record,
+        opened,
+    })
 }
 
 /// Stored arguments that carry a machine-local option were written outside edgetune (it never

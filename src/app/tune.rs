@@ -18,6 +18,7 @@ use crate::report::plot::{self, PlotInput, Sample};
 use crate::report::{self, profile, summary::summary, Report, ReportContext};
 use crate::space::{Knob, Space};
 use crate::strategy::{self, bayes::Acquisition, Strategy, StrategyInit, StrategyOptions};
+use crate::study::storage::OpenedStudy;
 use crate::study::{Exploration, Journal, Outcome, Prior, Study, StudyHeader, StudyLog};
 use crate::workload::Workload;
 use anyhow::{Context, Result};
@@ -85,11 +86,20 @@ pub(super) struct Plan {
 }
 
 /// Runs `tune`: baseline, search, reports. Returns the report and the output folder.
-pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
+pub fn run(
+    o: &TuneOptions,
+    opened: Option<OpenedStudy>,
+    out: &mut dyn Write,
+) -> Result<(Report, PathBuf)> {
     validate(o)?;
     quiet_interrupts(o.common.quiet);
     let t = Target::resolve(&o.common)?;
-    let o = &with_stored_prior(o)?;
+    let opened = match (opened, &o.storage) {
+        (Some(d), _) => Some(d),
+        (None, Some(s)) if s.resume => Some(OpenedStudy::open(&s.url, &s.name)?),
+        _ => None,
+    };
+    let o = &with_stored_prior(o, opened.as_ref())?;
     let plan = Plan::new(&t, o)?;
     let header = plan.header(&t, o);
     let Started {
@@ -98,7 +108,7 @@ pub fn run(o: &TuneOptions, out: &mut dyn Write) -> Result<(Report, PathBuf)> {
         mut workload,
         log,
         prior,
-    } = start(&t, o, &header)?;
+    } = start(&t, o, &header, opened)?;
     let place = log.place();
     let facts = DeviceFacts {
         baseline_kind: device.baseline_kind(),
@@ -222,16 +232,14 @@ fn print(o: &TuneOptions, rep: &Report, out: &mut dyn Write) -> Result<()> {
 }
 
 /// `--prior stored` (what a study made with `--prior DIR` records) filled in from the study it
-/// resumes: its journal's header, or the storage's.
-fn with_stored_prior(o: &TuneOptions) -> Result<TuneOptions> {
+/// resumes: its journal's header, or the storage's (`opened`).
+fn with_stored_prior(o: &TuneOptions, opened: Option<&OpenedStudy>) -> Result<TuneOptions> {
     if o.prior != PriorChoice::Stored(None) {
         return Ok(o.clone());
     }
-    let header = match (&o.resume, &o.storage) {
+    let header = match (&o.resume, opened) {
         (Some(d), _) => crate::study::journal::recorded_header(d)?,
-        (None, Some(s)) if s.resume => {
-            Some(crate::study::storage::open(&s.url)?.study(&s.name)?.header)
-        }
+        (None, Some(d)) => Some(d.view.header.clone()),
         _ => None,
     };
     Ok(TuneOptions {
@@ -252,9 +260,14 @@ struct Started {
 /// Opens the study's records and the device. A resumed study is read (and checked) before the
 /// board is touched; a fresh one is made once the device has opened, so a refused start leaves
 /// nothing behind.
-fn start(t: &Target, o: &TuneOptions, header: &StudyHeader) -> Result<Started> {
+fn start(
+    t: &Target,
+    o: &TuneOptions,
+    header: &StudyHeader,
+    opened: Option<OpenedStudy>,
+) -> Result<Started> {
     if let Some(s) = &o.storage {
-        return start_stored(t, o, s, header);
+        return start_stored(t, o, s, header, opened);
     }
     let resumed = match &o.resume {
         Some(d) => Some(Journal::resume(&d.join("journal.jsonl"), header)?),
@@ -288,21 +301,22 @@ fn default_out_dir(t: &Target, o: &TuneOptions) -> Result<PathBuf> {
     })
 }
 
-/// `start` for a study in a storage: its records there, its reports in the output folder.
+/// `start` for a study in a storage: its records there, its reports in the output folder. A
+/// resumed study comes `opened` (read once, by the command line's merge or by `run`).
 fn start_stored(
     t: &Target,
     o: &TuneOptions,
     s: &StoredStudy,
     header: &StudyHeader,
+    opened: Option<OpenedStudy>,
 ) -> Result<Started> {
     use crate::study::storage;
     storage::check_name(&s.name)?;
-    let mut db = match s.resume {
-        true => storage::open(&s.url)?,
-        false => storage::create_or_open(&s.url)?,
+    let (mut db, view) = match opened {
+        Some(d) => (d.storage, Some(d.view)),
+        None => (storage::create_or_open(&s.url)?, None),
     };
-    let prior = if s.resume {
-        let v = db.study(&s.name)?;
+    let prior = if let Some(v) = view {
         let place = PathBuf::from(format!("study `{}` in {}", s.name, storage::redact(&s.url)));
         Prior::from_records(
             &place,

@@ -8,7 +8,7 @@ use super::target::Target;
 use super::tune::{Plan, TuneOptions};
 use crate::error::{Interrupted, UsageError};
 use crate::study::fleet::{self, Fleet, WorkerReport};
-use crate::study::storage::{self, Origin, StorageUrl, StudyView};
+use crate::study::storage::{self, OpenedStudy, Origin, StorageUrl, StudyView};
 use crate::study::Prior;
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -67,8 +67,13 @@ fn tune_options(o: &WorkerOptions, view: &StudyView, board: &str) -> Result<Tune
     Ok(tune)
 }
 
-/// Runs a worker until its study is done; prints what it measured.
-pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
+/// Runs a worker until its study is done; prints what it measured. `opened`: the stored study
+/// as the command line's merge read it (else it is opened here).
+pub fn run(
+    o: &WorkerOptions,
+    opened: Option<OpenedStudy>,
+    out: &mut dyn Write,
+) -> Result<WorkerReport> {
     let Some(s) = o.tune.storage.clone() else {
         return Err(UsageError(
             "worker needs --storage URL and --study NAME (made by `edgetune study create`)".into(),
@@ -86,8 +91,13 @@ pub fn run(o: &WorkerOptions, out: &mut dyn Write) -> Result<WorkerReport> {
         .into());
     }
     quiet_interrupts(o.tune.common.quiet);
-    let mut db = storage::open(&s.url)?;
-    let view = db.study(&s.name)?;
+    let OpenedStudy {
+        storage: mut db,
+        view,
+    } = match opened {
+        Some(o) => o,
+        None => OpenedStudy::open(&s.url, &s.name)?,
+    };
     let board = board_name(o)?;
     let tune = tune_options(o, &view, &board)?;
     let t = Target::resolve(&tune.common)?;

@@ -62,6 +62,25 @@ fn open_with(url: &str, create: bool) -> Result<Box<dyn Storage>, StorageError> 
     }
 }
 
+/// A stored study read once for a command: the connection, and the study as it was read.
+/// `tune --resume` and `worker` read it to merge its recorded arguments, then hand it to the
+/// command, which measures on through the same connection.
+pub struct OpenedStudy {
+    /// The connection.
+    pub storage: Box<dyn Storage>,
+    /// The study when it was read.
+    pub view: StudyView,
+}
+
+impl OpenedStudy {
+    /// Opens the existing storage at `url` and reads study `name` from it.
+    pub fn open(url: &str, name: &str) -> Result<OpenedStudy, StorageError> {
+        let mut storage = open(url)?;
+        let view = storage.study(name)?;
+        Ok(OpenedStudy { storage, view })
+    }
+}
+
 /// What the study loop writes each record through.
 pub trait StudyLog: Send {
     /// Records one line of the study, durably, before the next measurement starts.
