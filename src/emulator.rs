@@ -9,6 +9,7 @@
 //! restore) runs end to end on any machine.
 
 use crate::catalog::{Board, Catalog, EmulatorLayout, Model};
+use crate::opt::Opt;
 use crate::twin::{idle_power_mw, residency, TwinModel};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -618,8 +619,10 @@ pub fn load_config(root: &Path) -> Result<EmulatorConfig, EmulatorError> {
     let p = root.join(RUN_DIR).join("config.json");
     let text = std::fs::read_to_string(&p).map_err(|_| {
         EmulatorError::Usage(format!(
-            "no virtual board at {}: start `edgetune emulate --board nano --root {}` first",
+            "no virtual board at {}: start `edgetune emulate {} nano {} {}` first",
             root.display(),
+            Opt::Board,
+            Opt::Root,
             root.display()
         ))
     })?;
@@ -666,9 +669,11 @@ pub fn infer(
         .board(&config.board)
         .map_err(|e| EmulatorError::Usage(e.to_string()))?;
     if batch_size == 0 || inferences == 0 {
-        return Err(EmulatorError::Usage(
-            "--batch and --inferences must be at least 1".into(),
-        ));
+        return Err(EmulatorError::Usage(format!(
+            "{} and {} must be at least 1",
+            Opt::Batch,
+            Opt::Inferences
+        )));
     }
     let layout = Layout::new(root, board)?;
     let (cpu, gpu) = read_drive(&layout, board);

@@ -21,6 +21,7 @@ pub mod fleet_bench;
 pub mod landscape;
 pub mod measure;
 pub mod objective;
+pub mod opt;
 pub mod report;
 pub mod space;
 pub mod strategy;

@@ -71,6 +71,7 @@ fn run(cli: Cli, merged: recorded::Merged) -> anyhow::Result<()> {
 }
 
 fn main() {
+    app::flags::name_options_by_flags();
     // Arguments that are not UTF-8 (a path) go to clap as they are, unrecorded.
     let utf8: Option<Vec<String>> = std::env::args_os().map(|a| a.into_string().ok()).collect();
     let parsed = match utf8 {

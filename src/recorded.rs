@@ -69,35 +69,8 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<Merged> {
             .find(|(i, _)| i == id)
             .and_then(|(_, t)| option_value(t))
     };
-    let resume = now.iter().any(|(i, _)| i == "resume");
-    let url = value("storage");
-    let mut opened = None;
-    let earlier = match (path[0], url, value("study")) {
-        ("study", ..) => Vec::new(),
-        // A worker has no options but the study's: a study that cannot be read is the error.
-        ("worker", Some(u), Some(n)) => opened
-            .insert(OpenedStudy::open(&u, &n)?)
-            .view
-            .header
-            .args
-            .clone(),
-        ("worker", ..) if !now.iter().any(|(i, _)| i == "help") => return Err(UsageError(
-            "worker needs --storage URL and --study NAME: the study `edgetune study create` made"
-                .into(),
-        )
-        .into()),
-        // The stored study is read (and checked) here: its options are the command's.
-        (_, Some(u), Some(n)) if resume => opened
-            .insert(OpenedStudy::open(&u, &n)?)
-            .view
-            .header
-            .args
-            .clone(),
-        _ => match value("resume") {
-            Some(d) => edgetune::study::journal::recorded_args(d.as_ref())?,
-            None => Vec::new(),
-        },
-    };
+    let has = |id: &str| now.iter().any(|(i, _)| i == id);
+    let (earlier, opened) = earlier_args(path[0], has("resume"), has("help"), value)?;
     let earlier = groups(sub, &earlier);
     refuse_machine_local(&earlier)?;
     // A worker brings its backend too: a stored `--backend jetson` would otherwise drive the
@@ -132,6 +105,36 @@ pub fn with_journal_args(argv: Vec<String>) -> anyhow::Result<Merged> {
         record,
         opened,
     })
+}
+
+/// The arguments the study recorded: `command`'s `--storage` and `--study` (`value`) name a
+/// stored study, read here (its options are the command's) and returned to hand over, or
+/// `--resume DIR` a journal.
+fn earlier_args(
+    command: &str,
+    resume: bool,
+    help: bool,
+    value: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<(Vec<String>, Option<OpenedStudy>)> {
+    let stored = |u: &str, n: &str| -> anyhow::Result<_> {
+        let o = OpenedStudy::open(u, n)?;
+        Ok((o.view.header.args.clone(), Some(o)))
+    };
+    match (command, value("storage"), value("study")) {
+        ("study", ..) => Ok((Vec::new(), None)),
+        // A worker has no options but the study's: a study that cannot be read is the error.
+        ("worker", Some(u), Some(n)) => stored(&u, &n),
+        ("worker", ..) if !help => Err(UsageError(
+            "worker needs --storage URL and --study NAME: the study `edgetune study create` made"
+                .into(),
+        )
+        .into()),
+        (_, Some(u), Some(n)) if resume => stored(&u, &n),
+        _ => match value("resume") {
+            Some(d) => Ok((edgetune::study::journal::recorded_args(d.as_ref())?, None)),
+            None => Ok((Vec::new(), None)),
+        },
+    }
 }
 
 /// Stored arguments that carry a machine-local option were written outside edgetune (it never

@@ -4,6 +4,7 @@
 //! [`Config`]s in sysfs units.
 
 use crate::catalog::{Board, Model};
+use crate::opt::Opt;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use thiserror::Error;
@@ -12,11 +13,12 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SpaceError {
     /// `--fix` names a knob that does not exist.
-    #[error("unknown knob `{0}` in --fix; knobs: cpu_freq_khz (cpu), gpu_freq_hz (gpu), batch_size (batch)")]
+    #[error("unknown knob `{0}` in {fix}; knobs: cpu_freq_khz (cpu), gpu_freq_hz (gpu), batch_size (batch)", fix = Opt::Fix)]
     UnknownKnob(String),
     /// `--fix` is not `knob=value`.
     #[error(
-        "--fix expects knob=value (for example gpu_freq_hz=614400000 or gpu=614.4MHz), got `{0}`"
+        "{fix} expects knob=value (for example gpu_freq_hz=614400000 or gpu=614.4MHz), got `{0}`",
+        fix = Opt::Fix
     )]
     Malformed(String),
     /// A value that is not a number (with an optional unit).
@@ -382,14 +384,15 @@ impl Space {
             }
             if !axis.values.contains(value) {
                 return Err(SpaceError::Empty(format!(
-                    "--fix {knob}={value} (not among the values still allowed: {})",
+                    "{} {knob}={value} (not among the values still allowed: {})",
+                    Opt::Fix,
                     join(&axis.values)
                 )));
             }
             axis.values = vec![*value];
         }
         if axes.iter().any(|a| a.values.is_empty()) {
-            return Err(SpaceError::Empty("--batch-sizes".into()));
+            return Err(SpaceError::Empty(Opt::BatchSizes.to_string()));
         }
         Ok(Space { axes, base: None })
     }

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "model of the world",
         &[
             "units",
+            "opt",
             "files",
             "space",
             "catalog",

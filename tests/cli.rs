@@ -593,6 +593,49 @@ fn assert_bad_input(args: &[&str], msg: &str, dir: &Path) {
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
 }
 
+/// The library's errors name options by field (`opt::Opt`); the command line names them by the
+/// flags the user typed, wherever in the layers the error was made.
+#[test]
+fn lower_layers_errors_name_the_flags_the_user_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let tune = ["tune", "-q", "-m", "alexnet", "-d", "nano"];
+    let cases: [(&[&str], &str); 5] = [
+        (&["--fix", "memory=1"], "unknown knob `memory` in --fix;"),
+        (&["--fix", "gpu"], "--fix expects knob=value"),
+        (
+            &["--storage", "ftp:x", "--study", "s"],
+            "--storage ftp:x: not a storage",
+        ),
+        (
+            &["--storage", "sqlite:x.db", "--study", "a b"],
+            "--study `a b`: a study name",
+        ),
+        (
+            &["--backend", "sim", "--table", "t.csv"],
+            "--table is for --backend replay; leave --backend out",
+        ),
+    ];
+    for (extra, msg) in cases {
+        let args: Vec<&str> = tune.iter().chain(extra.iter()).copied().collect();
+        assert_bad_input(&args, msg, dir.path());
+    }
+    assert_bad_input(
+        &[
+            "emulate-infer",
+            "--root",
+            "nowhere",
+            "-m",
+            "alexnet",
+            "-b",
+            "4",
+            "--inferences",
+            "8",
+        ],
+        "start `edgetune emulate --board nano --root nowhere` first",
+        dir.path(),
+    );
+}
+
 /// Values the break-it campaign (issue 18) found panicking or accepted: each is bad input now.
 #[test]
 fn extreme_values_are_bad_input_in_every_command_that_takes_them() {

@@ -6,6 +6,7 @@ use crate::error::UsageError;
 use crate::measure::protocol::Setting;
 use crate::measure::ProtocolSettings;
 use crate::objective::{Goal, Limit};
+use crate::opt::Opt;
 
 /// The flag that sets a protocol setting.
 pub fn protocol_flag(s: Setting) -> &'static str {
@@ -26,6 +27,44 @@ pub fn limit_flag(l: Limit) -> &'static str {
         Limit::MaxSlowdown => "--max-slowdown",
         Limit::MaxPowerW => "--max-power-w",
     }
+}
+
+/// The flag that sets an option lower layers name in their messages.
+pub fn opt_flag(o: Opt) -> &'static str {
+    match o {
+        Opt::AllowClockControl => "--allow-clock-control",
+        Opt::Backend => "--backend",
+        Opt::Device => "--device",
+        Opt::SysfsRoot => "--sysfs-root",
+        Opt::StateFile => "--state-file",
+        Opt::Catalog => "--catalog",
+        Opt::Emc => "--emc",
+        Opt::WorkloadCmd => "--workload-cmd",
+        Opt::WorkloadTimeout => "--workload-timeout",
+        Opt::MinWindowS => "--min-window-s",
+        Opt::TorchDevice => "--torch-device",
+        Opt::Torchscript => "--torchscript",
+        Opt::InputShape => "--input-shape",
+        Opt::Fix => "--fix",
+        Opt::BatchSizes => "--batch-sizes",
+        Opt::Table => "--table",
+        Opt::Resume => "--resume",
+        Opt::Out => "--out",
+        Opt::Storage => "--storage",
+        Opt::Study => "--study",
+        Opt::NoRace => "--no-race",
+        Opt::ScreenInferences => "--screen-inferences",
+        Opt::Prior => "--prior",
+        Opt::Batch => "--batch",
+        Opt::Inferences => "--inferences",
+        Opt::Board => "--board",
+        Opt::Root => "--root",
+    }
+}
+
+/// Makes every message name options by their flags: the command line's first step.
+pub fn name_options_by_flags() {
+    crate::opt::name_with(opt_flag);
 }
 
 /// Checks protocol settings, saying which flag to change.

@@ -200,12 +200,14 @@ mod tests {
         assert!(t.board().is_some());
     }
 
+    // Unit tests name options by their fields: the flags are the binary's (`app::flags`), and
+    // the CLI tests check those.
     #[test]
     fn without_a_device_off_the_board_the_user_is_asked_to_name_one() {
         let d = tempfile::tempdir().unwrap();
         let mut c = common(d.path());
         c.device = None;
-        assert!(err(&c).contains("name the board to simulate with --device"));
+        assert!(err(&c).contains("name the board to simulate with device"));
         c.backend = Some(BackendKind::Jetson);
         assert!(err(&c).contains("not a Jetson"));
     }
@@ -227,11 +229,11 @@ mod tests {
         assert_eq!(Target::resolve(&c).unwrap().kind(), BackendKind::Replay);
         for asked in [BackendKind::Sim, BackendKind::Jetson, BackendKind::Nvml] {
             c.backend = Some(asked);
-            assert!(err(&c).contains("--table is for --backend replay"));
+            assert!(err(&c).contains("table is for backend replay"));
         }
         c.table = None;
         c.backend = Some(BackendKind::Replay);
-        assert!(err(&c).contains("needs --table"));
+        assert!(err(&c).contains("needs table"));
     }
 
     #[test]

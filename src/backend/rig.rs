@@ -9,6 +9,7 @@ use super::replay::ReplayTable;
 use super::request::Common;
 use crate::catalog::{Board, Catalog, Model};
 use crate::device::{BackendKind, Device};
+use crate::opt::Opt;
 use crate::space::{Knob, Space};
 use crate::workload::Workload;
 use anyhow::Result;
@@ -149,13 +150,16 @@ const TORCH: bool = cfg!(feature = "torch");
 /// `--torchscript` or the built-in model, never two of them; `otherwise` ends the message.
 pub fn check_workload(c: &Common, on: &str, otherwise: &str) -> Result<(), Refusal> {
     if c.workload_cmd.is_some() && c.torch.torchscript.is_some() {
-        return Err(Refusal(
-            "give --workload-cmd or --torchscript, not both: each is the workload".into(),
-        ));
+        return Err(Refusal(format!(
+            "give {} or {}, not both: each is the workload",
+            Opt::WorkloadCmd,
+            Opt::Torchscript
+        )));
     }
     if c.workload_cmd.is_none() && !TORCH {
         return Err(Refusal(format!(
-            "on {on} edgetune measures a real workload: give --workload-cmd 'your-program --model {{model}} --batch {{batch}} --count {{inferences}}' (see examples/infer-with-markers.py), or build edgetune with `--features torch` to run the built-in model{otherwise}"
+            "on {on} edgetune measures a real workload: give {cmd} 'your-program --model {{model}} --batch {{batch}} --count {{inferences}}' (see examples/infer-with-markers.py), or build edgetune with `--features torch` to run the built-in model{otherwise}",
+            cmd = Opt::WorkloadCmd
         )));
     }
     Ok(())

@@ -9,6 +9,7 @@
 
 use super::stats;
 use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
+use crate::opt::Opt;
 use crate::workload::{Meter, Workload};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -326,6 +327,26 @@ pub struct How<'a> {
     pub keep_going: Option<&'a KeepGoing>,
 }
 
+/// A window whose energy is not a positive number is a broken meter, not a measurement.
+fn check_energy(w: &EnergyWindow, settings: &ProtocolSettings) -> Result<(), DeviceError> {
+    if w.energy_j.is_finite() && w.energy_j > 0.0 {
+        return Ok(());
+    }
+    Err(DeviceError::Failed(format!(
+        "the device measured {} J for a run of {:.3} s; the energy meter is not working{}",
+        w.energy_j,
+        w.time_s,
+        if settings.min_window_s == 0.0 {
+            format!(
+                " (or moves in steps longer than the run: set {})",
+                Opt::MinWindowS
+            )
+        } else {
+            String::new()
+        }
+    )))
+}
+
 /// The protocol with the additions of [`How`].
 pub fn measure_how(
     device: &mut dyn Device,
@@ -392,18 +413,7 @@ pub fn measure_how(
                 continue;
             }
         }
-        if !(w.energy_j.is_finite() && w.energy_j > 0.0) {
-            return Err(DeviceError::Failed(format!(
-                "the device measured {} J for a run of {:.3} s; the energy meter is not working{}",
-                w.energy_j,
-                w.time_s,
-                if settings.min_window_s == 0.0 {
-                    " (or moves in steps longer than the run: set --min-window-s)"
-                } else {
-                    ""
-                }
-            )));
-        }
+        check_energy(&w, settings)?;
         let per = repeats as f64;
         for (name, e) in &w.rail_energy_j {
             *rails.entry(name.clone()).or_default() += e / per;
@@ -646,7 +656,7 @@ mod tests {
         };
         let e = measure(&mut d, &mut Counting(0), &FreqSetting::Dvfs, 8, &s).unwrap_err();
         // A counter that did not move at all may move in steps longer than the run.
-        assert!(e.to_string().contains("--min-window-s"), "{e}");
+        assert!(e.to_string().contains("min_window_s"), "{e}");
     }
 
     /// A GPU-like meter that moves in steps: a window lasts 0.2 s per 3200 inferences (the

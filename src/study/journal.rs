@@ -3,6 +3,7 @@
 
 use crate::measure::{Measurement, ProtocolSettings};
 use crate::objective::Goal;
+use crate::opt::Opt;
 use crate::space::{Config, Space};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum JournalError {
     /// No journal where one was expected.
-    #[error("no journal at {0}; --resume takes the output folder of an earlier tune")]
+    #[error("no journal at {0}; {flag} takes the output folder of an earlier tune", flag = Opt::Resume)]
     Missing(PathBuf),
     /// A line that is not a journal record.
     #[error("{file}:{line}: not a journal record: {message}")]
@@ -28,7 +29,7 @@ pub enum JournalError {
         message: String,
     },
     /// The journal belongs to a different study.
-    #[error("the records in {file} are for a different study: {field} is {journal} there but {now} now; rerun without --resume or with the same options")]
+    #[error("the records in {file} are for a different study: {field} is {journal} there but {now} now; rerun without {resume} or with the same options", resume = Opt::Resume)]
     Mismatch {
         /// Journal path.
         file: PathBuf,
@@ -40,7 +41,7 @@ pub enum JournalError {
         now: String,
     },
     /// A journal is already there (a fresh study never overwrites one).
-    #[error("{} already holds a study's journal; continue it with --resume {}, or choose another --out", .0.display(), .0.parent().map_or(String::new(), |d| d.display().to_string()))]
+    #[error("{} already holds a study's journal; continue it with {} {}, or choose another {}", .0.display(), Opt::Resume, .0.parent().map_or(String::new(), |d| d.display().to_string()), Opt::Out)]
     Exists(PathBuf),
     /// Reading or writing failed.
     #[error("journal {file}: {source}")]
@@ -528,6 +529,12 @@ fn check_study(h: &StudyHeader) -> Result<(), String> {
 }
 
 fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(), JournalError> {
+    let racing = format!(
+        "racing and screening ({}, {})",
+        Opt::NoRace,
+        Opt::ScreenInferences
+    );
+    let prior = format!("prior ({})", Opt::Prior);
     let fields: [(&str, String, String); 11] = [
         ("model", old.model.clone(), new.model.clone()),
         ("device", old.device.clone(), new.device.clone()),
@@ -550,16 +557,12 @@ fn check_header(path: &Path, old: &StudyHeader, new: &StudyHeader) -> Result<(),
             format!("{:?}", new.goal),
         ),
         (
-            "racing and screening (--no-race, --screen-inferences)",
+            &racing,
             format!("{:?}", old.exploration),
             format!("{:?}", new.exploration),
         ),
         // "none" is left out of a header, and reads back empty.
-        (
-            "prior (--prior)",
-            prior_words(&old.prior),
-            prior_words(&new.prior),
-        ),
+        (&prior, prior_words(&old.prior), prior_words(&new.prior)),
         (
             "search space",
             serde_json::to_string(&old.space).unwrap_or_default(),

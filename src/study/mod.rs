@@ -7,6 +7,7 @@ use crate::device::{Device, DeviceError, FreqSetting};
 use crate::measure::protocol::{measure_how, measure_or_stop, How, KeepGoing};
 use crate::measure::{stats, Measurement, ProtocolSettings, Run};
 use crate::objective::{violation, Goal, Quantities};
+use crate::opt::Opt;
 use crate::space::Point;
 use crate::space::{Config, Space};
 use crate::strategy::{penalised, History, Observation, Strategy};
@@ -103,7 +104,8 @@ impl std::fmt::Display for StopReason {
             StopReason::Budget(n) => write!(f, "the budget of {n} measurements was used"),
             StopReason::FailuresInARow { last_error } => write!(
                 f,
-                "the workload failed at {MAX_FAILURES_IN_A_ROW} configurations in a row; fix it and continue with --resume (last error: {last_error})"
+                "the workload failed at {MAX_FAILURES_IN_A_ROW} configurations in a row; fix it and continue with {} (last error: {last_error})",
+                Opt::Resume
             ),
             StopReason::Strategy(words) => f.write_str(words),
         }
@@ -771,7 +773,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, text, h) = journal_text(dir.path());
         let e = Journal::create(&path, &h).err().unwrap();
-        assert!(e.to_string().contains("--resume"), "{e}");
+        assert!(e.to_string().contains("resume"), "{e}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 

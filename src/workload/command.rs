@@ -7,6 +7,7 @@
 //! between the markers counts (model loading is left out) and its time is the run time.
 
 use crate::device::DeviceError;
+use crate::opt::Opt;
 use crate::workload::{Meter, Workload, WorkloadRun};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -28,7 +29,7 @@ const STDERR_TAIL: usize = 12;
 
 /// A command line that cannot be used.
 #[derive(Debug, Error)]
-#[error("--workload-cmd: {0}")]
+#[error("{flag}: {0}", flag = Opt::WorkloadCmd)]
 pub struct CommandError(pub String);
 
 /// An external program that runs inferences.
@@ -73,9 +74,10 @@ impl CommandWorkload {
             }
         }
         if timeout.is_zero() {
-            return Err(CommandError(
-                "--workload-timeout must be positive".to_string(),
-            ));
+            return Err(CommandError(format!(
+                "{} must be positive",
+                Opt::WorkloadTimeout
+            )));
         }
         let mut template = template;
         if let Ok(me) = std::env::current_exe() {
@@ -275,7 +277,8 @@ impl Workload for CommandWorkload {
                 group.kill();
                 let _ = stderr_done.recv_timeout(PIPE_GRACE);
                 return Err(DeviceError::Workload(format!(
-                    "`{shown}` ran longer than --workload-timeout ({} s) and was stopped; last stderr lines:\n{}",
+                    "`{shown}` ran longer than {} ({} s) and was stopped; last stderr lines:\n{}",
+                    Opt::WorkloadTimeout,
                     self.timeout.as_secs_f64(),
                     tail(&stderr_lines)
                 )));
@@ -461,7 +464,7 @@ mod tests {
         let mut w = CommandWorkload::new("sleep 5", "m", Duration::from_millis(300), None).unwrap();
         let t0 = Instant::now();
         let e = w.run(1, 1, &mut Calls::default()).unwrap_err().to_string();
-        assert!(e.contains("--workload-timeout"), "{e}");
+        assert!(e.contains("workload_timeout_s"), "{e}");
         assert!(t0.elapsed() < Duration::from_secs(3));
     }
 
@@ -506,7 +509,7 @@ mod tests {
             CommandWorkload::new("sh -c 'yes >&2'", "m", Duration::from_millis(500), None).unwrap();
         let t0 = Instant::now();
         let e = w.run(1, 1, &mut Calls::default()).unwrap_err().to_string();
-        assert!(e.contains("--workload-timeout"), "{e}");
+        assert!(e.contains("workload_timeout_s"), "{e}");
         assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     }
 

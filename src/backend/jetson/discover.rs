@@ -4,6 +4,7 @@
 use super::error::JetsonError;
 use super::rails::{self, Rails};
 use super::sysfs::{subdirs, Sysfs};
+use crate::opt::Opt;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -110,7 +111,8 @@ pub fn discover_emc(fs: &Sysfs) -> Result<EmcControl, JetsonError> {
         )
     } else {
         return Err(JetsonError::NotFound(format!(
-            "--emc: no memory-clock control in debugfs (looked for {} and {}); debugfs must be mounted (`mount -t debugfs none /sys/kernel/debug`) and readable by root",
+            "{}: no memory-clock control in debugfs (looked for {} and {}); debugfs must be mounted (`mount -t debugfs none /sys/kernel/debug`) and readable by root",
+            Opt::Emc,
             t210.join("clk_update_rate").display(),
             bpmp.join("mrq_rate_locked").display()
         )));

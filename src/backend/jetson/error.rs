@@ -1,6 +1,7 @@
 //! What can go wrong with a board's files, in words that say what to do.
 
 use crate::device::DeviceError;
+use crate::opt::Opt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -45,7 +46,7 @@ pub enum JetsonError {
     #[error("{0}")]
     Unsupported(String),
     /// A snapshot from an earlier run is still there.
-    #[error("a snapshot of the board's clocks from an earlier edgetune run is still at {path} ({what}); the board may still be pinned. Run `sudo edgetune restore` first (add --sysfs-root/--state-file as you used them)")]
+    #[error("a snapshot of the board's clocks from an earlier edgetune run is still at {path} ({what}); the board may still be pinned. Run `sudo edgetune restore` first (add {root}/{state} as you used them)", root = Opt::SysfsRoot, state = Opt::StateFile)]
     StaleSnapshot {
         /// The state file.
         path: PathBuf,

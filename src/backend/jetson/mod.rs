@@ -17,6 +17,7 @@ pub mod sysfs;
 use crate::device::BaselineKind;
 use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
 use crate::measure::power::{Poller, DEFAULT_POLL_MS};
+use crate::opt::Opt;
 use snapshot::{Entry, Snapshot};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -198,7 +199,8 @@ impl JetsonDevice {
             match &self.disc.emc {
                 None => {
                     return Err(JetsonError::Unsupported(format!(
-                        "a memory clock ({f} Hz) was asked for, but memory-clock control is off; pass --emc"
+                        "a memory clock ({f} Hz) was asked for, but memory-clock control is off; pass {}",
+                        Opt::Emc
                     )))
                 }
                 Some(e) if !(e.min_hz..=e.max_hz).contains(&f) => {

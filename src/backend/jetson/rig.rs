@@ -8,6 +8,7 @@ use crate::backend::rig::{
 };
 use crate::catalog::{Board, Catalog, Model};
 use crate::device::{BackendKind, Device};
+use crate::opt::Opt;
 use crate::space::{top_corner, Axis, Knob, Space};
 use crate::workload::Workload;
 use anyhow::Result;
@@ -59,7 +60,8 @@ pub fn choose_board(r: &Request) -> Result<BoardChoice> {
         }
         (None, None) => {
             return Err(Refusal(format!(
-                "no Jetson detected here, so name the board to simulate with --device ({})",
+                "no Jetson detected here, so name the board to simulate with {} ({})",
+                Opt::Device,
                 catalog.board_ids().join(", ")
             ))
             .into())
@@ -162,12 +164,16 @@ impl Rig for JetsonRig {
 pub fn not_a_known_board(root: &Path, dt: Option<&str>, catalog: &Catalog) -> Refusal {
     Refusal(match dt {
         None => format!(
-            "--backend jetson: not a Jetson ({} is missing); use --backend sim for the digital twin, or --sysfs-root for a board's files mounted elsewhere",
-            root.join("proc/device-tree/model").display()
+            "{backend} jetson: not a Jetson ({} is missing); use {backend} sim for the digital twin, or {} for a board's files mounted elsewhere",
+            root.join("proc/device-tree/model").display(),
+            Opt::SysfsRoot,
+            backend = Opt::Backend
         ),
         Some(m) => format!(
-            "this board (`{m}`) matches no search-spaces file ({}); add one for it (copy search-spaces/xavier-nx.toml, set detect_model and the frequency lists from `edgetune devices`) and pass --catalog, or name the closest board with --device",
-            catalog.board_ids().join(", ")
+            "this board (`{m}`) matches no search-spaces file ({}); add one for it (copy search-spaces/xavier-nx.toml, set detect_model and the frequency lists from `edgetune devices`) and pass {}, or name the closest board with {}",
+            catalog.board_ids().join(", "),
+            Opt::Catalog,
+            Opt::Device
         ),
     })
 }
@@ -175,7 +181,7 @@ pub fn not_a_known_board(root: &Path, dt: Option<&str>, catalog: &Catalog) -> Re
 /// Discovery, or what is missing for `--backend jetson`.
 pub fn discover_or_explain(root: &Path) -> Result<Discovery> {
     discover(root).map_err(|e| match e {
-        JetsonError::NotFound(m) => Refusal(format!("--backend jetson: {m}")).into(),
+        JetsonError::NotFound(m) => Refusal(format!("{} jetson: {m}", Opt::Backend)).into(),
         e => anyhow::Error::new(e),
     })
 }
@@ -197,10 +203,11 @@ fn jetson_target(
     match detected {
         Some(d) if d.board.id != board.board.id => {
             return Err(Refusal(format!(
-            "--device {} was given, but this board is a {} (`{}`); leave --device out on the board",
+            "{device} {} was given, but this board is a {} (`{}`); leave {device} out on the board",
             board.board.id,
             d.board.name,
-            dt.unwrap_or_default()
+            dt.unwrap_or_default(),
+            device = Opt::Device
         ))
             .into())
         }
@@ -210,7 +217,7 @@ fn jetson_target(
     check_workload(
         c,
         &format!("the {}", board.board.name),
-        ", or use --backend sim for the digital twin",
+        &format!(", or use {} sim for the digital twin", Opt::Backend),
     )?;
     // The board's own lists: the CPU steps every policy offers, the GPU's steps.
     let mut cpu: Vec<u64> = disc.cpu[0].available_khz.clone();
@@ -281,7 +288,8 @@ fn emc_rates(board: &Board, min_hz: u64, max_hz: u64) -> Result<Vec<u64>> {
         .collect();
     if rates.is_empty() {
         return Err(Refusal(format!(
-            "--emc: {} lists no memory-clock rates within the board's limits {min_hz}-{max_hz} Hz; add them under [emc] frequencies_hz",
+            "{}: {} lists no memory-clock rates within the board's limits {min_hz}-{max_hz} Hz; add them under [emc] frequencies_hz",
+            Opt::Emc,
             board.file
         ))
         .into());

@@ -491,7 +491,7 @@ fn the_memory_clock_is_pinned_through_debugfs_and_restored() {
         .apply(&pinned_emc(921_600, 614_400_000, 800_000_000))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("--emc"), "{err}");
+    assert!(err.contains("emc"), "{err}");
     let mut fs = discover(&root).unwrap().sysfs();
     let flag = root.join("sys/kernel/debug/clk/override.emc/clk_state");
     assert!(matches!(

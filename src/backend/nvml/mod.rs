@@ -15,6 +15,7 @@
 use crate::device::BaselineKind;
 use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
 use crate::measure::power::Poller;
+use crate::opt::Opt;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -39,7 +40,7 @@ pub const MIN_WINDOW_S: f64 = 2.0;
 #[derive(Debug, Error)]
 pub enum NvmlError {
     /// The library is not there.
-    #[error("NVML could not be loaded ({0}): libnvidia-ml.so.1 comes with the NVIDIA driver; install the driver, or use --backend sim for a Jetson's digital twin")]
+    #[error("NVML could not be loaded ({0}): libnvidia-ml.so.1 comes with the NVIDIA driver; install the driver, or use {backend} sim for a Jetson's digital twin", backend = Opt::Backend)]
     NotFound(String),
     /// No GPU matches what was asked.
     #[error("no NVIDIA GPU `{asked}` here; NVML lists {listed} (name one as gpu:N or by name)")]
@@ -50,7 +51,7 @@ pub enum NvmlError {
         listed: String,
     },
     /// Locking clocks was refused.
-    #[error("--allow-clock-control: NVML refused to lock the GPU clocks ({0}); run as root, or leave the flag out to tune the batch size at the default clocks")]
+    #[error("{flag}: NVML refused to lock the GPU clocks ({0}); run as root, or leave it out to tune the batch size at the default clocks", flag = Opt::AllowClockControl)]
     ClockControl(NvmlFailure),
     /// A restore record from an earlier run is still there.
     #[error("{} records GPU clocks locked by an earlier edgetune that did not finish; run `sudo edgetune restore` first", .0.display())]
@@ -353,9 +354,10 @@ impl NvmlDevice {
             ));
         }
         if !clock_control {
-            notes.push(
-                "GPU clocks were not locked (no --allow-clock-control): every configuration ran at the GPU's default boost behaviour, which is also the baseline; only the batch size was tuned".into(),
-            );
+            notes.push(format!(
+                "GPU clocks were not locked (no {}): every configuration ran at the GPU's default boost behaviour, which is also the baseline; only the batch size was tuned",
+                Opt::AllowClockControl
+            ));
         }
         Ok(NvmlDevice {
             api,
@@ -433,8 +435,9 @@ impl NvmlDevice {
 fn write_record(path: &Path, rec: &ClockRecord) -> Result<(), String> {
     let err = |e: std::io::Error| {
         format!(
-            "cannot write the restore record {}: {e} (set --state-file to a writable place)",
-            path.display()
+            "cannot write the restore record {}: {e} (set {} to a writable place)",
+            path.display(),
+            Opt::StateFile
         )
     };
     if let Some(dir) = path.parent() {
@@ -472,9 +475,10 @@ impl Device for NvmlDevice {
                     return self.unlock();
                 }
                 if !self.clock_control {
-                    return Err(DeviceError::Unsupported(
-                        "locking the GPU clock needs --allow-clock-control".into(),
-                    ));
+                    return Err(DeviceError::Unsupported(format!(
+                        "locking the GPU clock needs {}",
+                        Opt::AllowClockControl
+                    )));
                 }
                 let mhz = (gpu_freq_hz / 1_000_000) as u32;
                 if !self.gpu.graphics_clocks_mhz.contains(&mhz) {
@@ -524,7 +528,8 @@ impl Device for NvmlDevice {
                 if delta == 0 && !self.stalled_noted {
                     self.stalled_noted = true;
                     self.notes.push(format!(
-                        "the energy counter did not move during a {time_s:.3} s window: windows that short are below its update period, which is why runs are lengthened to --min-window-s"
+                        "the energy counter did not move during a {time_s:.3} s window: windows that short are below its update period, which is why runs are lengthened to {}",
+                        Opt::MinWindowS
                     ));
                 }
                 Ok(EnergyWindow {

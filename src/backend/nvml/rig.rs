@@ -8,6 +8,7 @@ use crate::backend::rig::{
 };
 use crate::catalog::Model;
 use crate::device::{BackendKind, Device};
+use crate::opt::Opt;
 use crate::space::{Knob, Space};
 use crate::workload::Workload;
 use anyhow::Result;
@@ -56,9 +57,10 @@ fn resolve(r: &Request) -> Resolved {
     };
     check_workload(c, &gpu.info.name, "")?;
     if c.allow_clock_control && !gpu.may_lock_clocks() {
-        return Err(Refusal(
-            "--allow-clock-control locks GPU clocks, which NVML allows root only: run with sudo, or leave the flag out to tune the batch size at the default clocks".into(),
-        )
+        return Err(Refusal(format!(
+            "{} locks GPU clocks, which NVML allows root only: run with sudo, or leave the flag out to tune the batch size at the default clocks",
+            Opt::AllowClockControl
+        ))
         .into());
     }
     let spec = GpuSpec::new(&gpu.info, c.allow_clock_control);
@@ -72,9 +74,12 @@ fn resolve(r: &Request) -> Resolved {
             "polling its power"
         },
         if c.allow_clock_control {
-            "GPU clocks are locked per configuration and reset at the end"
+            "GPU clocks are locked per configuration and reset at the end".to_string()
         } else {
-            "GPU clocks stay at their defaults (--allow-clock-control to tune them)"
+            format!(
+                "GPU clocks stay at their defaults ({} to tune them)",
+                Opt::AllowClockControl
+            )
         }
     );
     Ok(Some(Box::new(NvmlRig {

@@ -4,6 +4,7 @@
 
 use super::api::{GpuInfo, DEFAULT_CLOCKS};
 use crate::catalog::Model;
+use crate::opt::Opt;
 use crate::space::{ClockTables, Knob, Space, SpaceError};
 
 /// The CPU axis of a GPU: one value, 0 kHz ("not set").
@@ -73,7 +74,10 @@ impl GpuSpec {
                 knob: Knob::GpuFreqHz,
                 value,
                 board,
-                valid: format!("{valid} (0: default clocks; locking needs --allow-clock-control)"),
+                valid: format!(
+                    "{valid} (0: default clocks; locking needs {})",
+                    Opt::AllowClockControl
+                ),
             },
             e => e,
         })

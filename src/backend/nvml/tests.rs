@@ -241,7 +241,7 @@ fn clock_control_without_permission_or_without_the_flag_is_explained() {
     assert!(!record_path(&t.path().join("restore.json")).exists());
     let mut d = open(&fake, false, t.path());
     let e = d.apply(&pinned).unwrap_err().to_string();
-    assert!(e.contains("--allow-clock-control"), "{e}");
+    assert!(e.contains("allow_clock_control"), "{e}");
     // The default clocks need no permission at all.
     let default = FreqSetting::Pinned {
         cpu_freq_khz: 0,

@@ -8,6 +8,7 @@ use crate::backend::rig::{
 };
 use crate::catalog::Model;
 use crate::device::{BackendKind, Device};
+use crate::opt::Opt;
 use crate::space::{Knob, Space};
 use crate::workload::Workload;
 use anyhow::Result;
@@ -41,7 +42,7 @@ fn resolve(r: &Request) -> Resolved {
     }
     let model = r.catalog.model(&c.model)?.clone();
     let discovery = discover(&c.board.sysfs_root).map_err(|e| match e {
-        PowercapError::NotFound(m) => Refusal(format!("--backend powercap: {m}")),
+        PowercapError::NotFound(m) => Refusal(format!("{} powercap: {m}", Opt::Backend)),
         e => Refusal(e.to_string()),
     })?;
     let host = HostSpec::new(&discovery.root, &discovery.cpu_freq_khz);

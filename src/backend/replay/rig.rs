@@ -9,6 +9,7 @@ use crate::backend::rig::{
 };
 use crate::catalog::{Board, Labelled, Model};
 use crate::device::{BackendKind, Device};
+use crate::opt::Opt;
 use crate::space::{Knob, Space};
 use crate::workload::Workload;
 use anyhow::Result;
@@ -37,14 +38,21 @@ fn resolve(r: &Request) -> Resolved {
     let (c, catalog) = (r.c, r.catalog);
     let Some(path) = &c.table else {
         if c.backend == Some(BackendKind::Replay) {
-            return Err(Refusal("--backend replay needs --table FILE.csv".into()).into());
+            return Err(Refusal(format!(
+                "{} replay needs {} FILE.csv",
+                Opt::Backend,
+                Opt::Table
+            ))
+            .into());
         }
         return Ok(None);
     };
     if !matches!(c.backend, None | Some(BackendKind::Replay)) {
-        return Err(Refusal(
-            "--table is for --backend replay; leave --backend out or set it to replay".into(),
-        )
+        return Err(Refusal(format!(
+            "{} is for {backend} replay; leave {backend} out or set it to replay",
+            Opt::Table,
+            backend = Opt::Backend
+        ))
         .into());
     }
     let model = catalog.model_label(&c.model)?;
@@ -132,9 +140,11 @@ impl Rig for ReplayRig {
     }
     fn space(&self, batch_sizes: Option<&[u64]>, fixes: &[(Knob, u64)]) -> Result<Space> {
         if batch_sizes.is_some() || !fixes.is_empty() {
-            return Err(Refusal(
-                "--batch-sizes and --fix do not apply to a replay table: its columns define the space; narrow the table instead".into(),
-            )
+            return Err(Refusal(format!(
+                "{} and {} do not apply to a replay table: its columns define the space; narrow the table instead",
+                Opt::BatchSizes,
+                Opt::Fix
+            ))
             .into());
         }
         Ok(self.table.space.clone())

@@ -1,6 +1,7 @@
 //! What every storage shares: the [`Storage`] trait, its records, claims, listings and
 //! errors, and its URLs. A leaf: the storages import it and [`super`] re-exports it.
 
+use crate::opt::Opt;
 use crate::space::Config;
 use crate::study::journal::{JournalError, JournalRecord, StudyHeader};
 use std::path::PathBuf;
@@ -13,10 +14,10 @@ pub const SCHEMA_VERSION: i64 = 1;
 #[derive(Debug, Error)]
 pub enum StorageError {
     /// A `--storage` value that is not a storage.
-    #[error("--storage {0}: not a storage; give sqlite:PATH (a file; `study create` makes it), postgresql://USER@HOST/DB, or journal:DIR")]
+    #[error("{storage} {0}: not a storage; give sqlite:PATH (a file; `study create` makes it), postgresql://USER@HOST/DB, or journal:DIR", storage = Opt::Storage)]
     BadUrl(String),
     /// This build lacks the client.
-    #[error("--storage {url}: this edgetune was built without the `{feature}` feature; build it with `cargo install edgetune --features {feature}`")]
+    #[error("{storage} {url}: this edgetune was built without the `{feature}` feature; build it with `cargo install edgetune --features {feature}`", storage = Opt::Storage)]
     NotBuilt {
         /// The URL.
         url: String,
@@ -42,7 +43,7 @@ pub enum StorageError {
         supported: i64,
     },
     /// No study of that name.
-    #[error("{url} has no study named `{name}`; `edgetune study list --storage {url}` lists them, `edgetune study create` makes one")]
+    #[error("{url} has no study named `{name}`; `edgetune study list {storage} {url}` lists them, `edgetune study create` makes one", storage = Opt::Storage)]
     NoStudy {
         /// The storage.
         url: String,
@@ -50,7 +51,11 @@ pub enum StorageError {
         name: String,
     },
     /// A study of that name is already there (never overwritten).
-    #[error("{url} already has a study named `{name}`; continue it with --resume, or choose another --study")]
+    #[error(
+        "{url} already has a study named `{name}`; continue it with {}, or choose another {}",
+        Opt::Resume,
+        Opt::Study
+    )]
     Exists {
         /// The storage.
         url: String,
@@ -58,7 +63,7 @@ pub enum StorageError {
         name: String,
     },
     /// A study name that cannot be one.
-    #[error("--study `{0}`: a study name is 1-64 of letters, digits, `.`, `_`, `-`")]
+    #[error("{study} `{0}`: a study name is 1-64 of letters, digits, `.`, `_`, `-`", study = Opt::Study)]
     BadName(String),
     /// The storage cannot hold claims (a journal folder is one process's).
     #[error(

@@ -13,6 +13,7 @@ pub mod yolo;
 
 use crate::catalog::{BuiltSpec, Model};
 use crate::device::DeviceError;
+use crate::opt::Opt;
 use crate::workload::{Meter, Workload, WorkloadRun};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,10 +27,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum TorchError {
     /// `--torch-device` not understood.
-    #[error("--torch-device `{0}`: expected cpu, cuda or cuda:N")]
+    #[error("{flag} `{0}`: expected cpu, cuda or cuda:N", flag = Opt::TorchDevice)]
     BadDevice(String),
     /// CUDA asked for but not there.
-    #[error("--torch-device {asked}: {why}; use --torch-device cpu")]
+    #[error("{flag} {asked}: {why}; use {flag} cpu", flag = Opt::TorchDevice)]
     NoCuda {
         /// What was asked.
         asked: String,
@@ -37,7 +38,7 @@ pub enum TorchError {
         why: String,
     },
     /// The model has no `[built]` section.
-    #[error("model {0} has no built-in architecture (no [built] section in its models/*.toml); give --torchscript FILE.pt or --workload-cmd")]
+    #[error("model {0} has no built-in architecture (no [built] section in its models/*.toml); give {ts} FILE.pt or {cmd}", ts = Opt::Torchscript, cmd = Opt::WorkloadCmd)]
     NotBuilt(String),
     /// An unknown builder in a `[built]` section.
     #[error("{file}: [built] arch `{arch}` is not one of alexnet, resnet18, mobilenet-v2, yolov4-tiny, encoder")]
@@ -56,7 +57,7 @@ pub enum TorchError {
         message: String,
     },
     /// An input shape that cannot be used.
-    #[error("--input-shape: {0}")]
+    #[error("{flag}: {0}", flag = Opt::InputShape)]
     BadInput(String),
 }
 
