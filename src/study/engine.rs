@@ -400,26 +400,40 @@ impl Study<'_> {
         } else {
             FinalChoice::default()
         };
-        let surrogate = self.strategy.check(&f.history);
         let baseline_same_batch =
             self.baseline_same_batch(f.best.map(|b| f.measured[b].config.batch_size), &baseline)?;
-        let best_full = f
-            .best
-            .is_some_and(|b| self.is_full(&f.measured[b].measurement));
-        Ok(Outcome {
+        let end = Ending {
             baseline,
             baseline_same_batch,
-            measured: f.measured,
-            best: f.best,
-            recommended: f.recommended,
             stop_reason,
             resumed,
             failed,
+            choice,
+        };
+        Ok(self.outcome(f, end))
+    }
+
+    /// The outcome of a study whose loop (or replay of records) has ended: what it found, how
+    /// it ended, and what the strategy's surrogate says of itself.
+    pub(super) fn outcome(&mut self, f: Found, end: Ending) -> Outcome {
+        let surrogate = self.strategy.check(&f.history);
+        let best_full = f
+            .best
+            .is_some_and(|b| self.is_full(&f.measured[b].measurement));
+        Outcome {
+            baseline: end.baseline,
+            baseline_same_batch: end.baseline_same_batch,
+            measured: f.measured,
+            best: f.best,
+            recommended: f.recommended,
+            stop_reason: end.stop_reason,
+            resumed: end.resumed,
+            failed: end.failed,
             inferences: self.protocol.inferences,
             best_full,
-            choice,
+            choice: end.choice,
             surrogate,
-        })
+        }
     }
 
     /// The DVFS baseline at the recommended batch size `batch`, for the frequency-only saving;
@@ -498,6 +512,16 @@ pub(super) fn first_run_excess(runs: &[Run]) -> Option<f64> {
     let (first, rest) = runs.split_first()?;
     let later = stats::mean(&rest.iter().map(|r| r.energy_j).collect::<Vec<_>>());
     (!rest.is_empty() && first.energy_j > 0.0 && later > 0.0).then(|| (first.energy_j / later).ln())
+}
+
+/// How a study ended, for its [`Outcome`].
+pub(super) struct Ending {
+    pub(super) baseline: Measurement,
+    pub(super) baseline_same_batch: Option<Measurement>,
+    pub(super) stop_reason: StopReason,
+    pub(super) resumed: usize,
+    pub(super) failed: Vec<(Config, String)>,
+    pub(super) choice: FinalChoice,
 }
 
 /// What a study found so far.

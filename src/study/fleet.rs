@@ -15,7 +15,7 @@
 //! for the same records in the same order.
 
 use super::choice;
-use super::engine::{Found, Taken};
+use super::engine::{Ending, Found, Taken};
 use super::storage::{ActiveClaim, Choice, ClaimKey, Origin, Storage, StoredRecord, StudyView};
 use super::{FinalChoice, Measured, Outcome, StopReason, Study, StudyError};
 use crate::measure::{stats, Measurement};
@@ -305,7 +305,6 @@ pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
     };
     let baseline = baseline_of(study.baseline_batch)?;
     let choice = settle(study, &mut replayed, &baseline);
-    let surrogate = study.strategy.check(&replayed.f.history);
     let Replayed { f, failed, .. } = replayed;
     let done = f.measured.len() + failed.len();
     let stop_reason = if done >= study.budget {
@@ -316,26 +315,18 @@ pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
             study.budget
         ))
     };
-    let best_full = f
-        .best
-        .is_some_and(|b| study.is_full(&f.measured[b].measurement));
     let baseline_same_batch = f
         .best
         .and_then(|b| baseline_of(f.measured[b].config.batch_size));
-    Some(Outcome {
+    let end = Ending {
         baseline,
         baseline_same_batch,
-        measured: f.measured,
-        best: f.best,
-        recommended: f.recommended,
         stop_reason,
         resumed: 0,
         failed,
-        inferences: study.protocol.inferences,
-        best_full,
         choice,
-        surrogate,
-    })
+    };
+    Some(study.outcome(f, end))
 }
 
 /// What a worker claims next, inside the claiming transaction.
