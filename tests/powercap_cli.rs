@@ -110,3 +110,75 @@ fn powercap_mistakes_exit_2_with_what_to_do() {
         .code(2)
         .stderr(predicates::str::contains("--emc"));
 }
+
+/// A tune killed with SIGKILL leaves its state file (the limits as found); the next run is
+/// refused until `edgetune restore` puts them back, as on a board.
+#[test]
+fn after_sigkill_restore_puts_the_cpufreq_limits_back() {
+    let (t, root) = fixture("host-rapl");
+    let before = tree(&root);
+    let state = root.join("var/lib/edgetune/restore.json");
+    let slow = format!("sh -c 'sleep 0.3; {}'", workload(&root));
+    let tune = |out: &str| {
+        let mut c = common::std_edgetune();
+        c.args([
+            "tune",
+            "-q",
+            "--model",
+            "yolov4-tiny",
+            "--backend",
+            "powercap",
+        ])
+        .arg("--sysfs-root")
+        .arg(&root)
+        .args(["--workload-cmd", &slow, "--inferences", "320", "--no-race"])
+        .arg("--out")
+        .arg(t.path().join(out));
+        c
+    };
+    let mut child = tune("out")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for(&state, "the state file");
+    // After the baseline (at the limits as found), the search pins a clock: kill it then.
+    let limit = root.join("sys/devices/system/cpu/cpufreq/policy0/scaling_max_freq");
+    let pinned = || std::fs::read(&limit).unwrap() != before[&limit];
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !pinned() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(common::signal(child.id(), "-KILL"));
+    child.wait().unwrap();
+    assert!(state.exists() && pinned(), "killed while pinned");
+    let pinned = std::fs::read_to_string(&limit).unwrap();
+    let o = tune("out2").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("edgetune restore"));
+    assert_eq!(
+        std::fs::read_to_string(&limit).unwrap(),
+        pinned,
+        "a refused run writes nothing"
+    );
+    let o = common::edgetune()
+        .args(["restore", "--sysfs-root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && stdout.contains("restored"),
+        "{stdout}"
+    );
+    assert!(!state.exists());
+    let mut after = tree(&root);
+    for z in ["intel-rapl:0", "intel-rapl:0/intel-rapl:0:1"] {
+        let p = root
+            .join("sys/devices/virtual/powercap/intel-rapl")
+            .join(z)
+            .join("energy_uj");
+        after.insert(p.clone(), before[&p].clone());
+    }
+    same(&before, &after);
+}

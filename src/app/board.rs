@@ -4,11 +4,12 @@
 use super::options::load_catalog;
 use crate::backend::jetson::live::{live, Live};
 use crate::backend::jetson::rig::{discover_or_explain, not_a_known_board};
-use crate::backend::jetson::snapshot::restore_from_state;
+use crate::backend::jetson::snapshot::{restore_from_state, Snapshot};
 use crate::backend::jetson::{
     apply_and_keep, device_tree_model, discover, JetsonDevice, JetsonError,
 };
 use crate::catalog::Catalog;
+use crate::device::BackendKind;
 use crate::error::UsageError;
 use crate::report::profile::Profile;
 use anyhow::Result;
@@ -52,6 +53,12 @@ pub fn restore(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> 
             return Ok(());
         }
     }
+    // A host's cpufreq limits (powercap) or a Jetson's clocks: the snapshot says whose.
+    let host = Snapshot::load(&state).is_ok_and(|s| s.backend == Some(BackendKind::Powercap));
+    let restore_from_state = match host {
+        true => crate::backend::powercap::restore_from_state,
+        false => restore_from_state,
+    };
     let r = restore_from_state(&o.sysfs_root, &state, o.force).map_err(|e| -> anyhow::Error {
         if let JetsonError::Busy { .. } = e {
             return UsageError(format!(

@@ -6,6 +6,7 @@ use super::discover::{discover, discover_emc, Discovery};
 use super::error::JetsonError;
 use super::owner::BoardLock;
 use super::sysfs::Sysfs;
+use crate::device::BackendKind;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -65,6 +66,10 @@ pub struct Snapshot {
     pub dt_model: String,
     /// What to put back, in order.
     pub entries: Vec<Entry>,
+    /// The backend that wrote it where not the Jetson's (`powercap`: a host's cpufreq limits,
+    /// put back by that backend's restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendKind>,
 }
 
 /// Whether `pid` is a live edgetune process: not a zombie, and not another program that was
@@ -92,6 +97,20 @@ impl Snapshot {
             sysfs_root: disc.root.clone(),
             dt_model: disc.dt_model.clone(),
             entries,
+            backend: None,
+        }
+    }
+
+    /// A snapshot of `entries` written by `backend` on the machine under `root` (no board).
+    pub fn of(backend: BackendKind, root: &Path, entries: Vec<Entry>) -> Snapshot {
+        Snapshot {
+            edgetune_version: env!("CARGO_PKG_VERSION").into(),
+            created: chrono::Local::now().to_rfc3339(),
+            pid: std::process::id(),
+            sysfs_root: root.to_path_buf(),
+            dt_model: String::new(),
+            entries,
+            backend: Some(backend),
         }
     }
 

@@ -15,9 +15,10 @@ mod tests;
 pub use spec::HostSpec;
 
 use crate::backend::jetson::owner::BoardLock;
+use crate::backend::jetson::snapshot::{self, Entry, Restored, Snapshot};
 use crate::backend::jetson::sysfs::{subdirs, Sysfs};
 use crate::backend::jetson::JetsonError;
-use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting};
+use crate::device::{BackendKind, Device, DeviceError, EnergyWindow, FreqSetting};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -175,13 +176,13 @@ pub fn delta_uj(start: u64, end: u64, max_range_uj: u64) -> u64 {
     }
 }
 
-/// Every open device's discovery (its policies as found), by device: what a second Ctrl-C puts
-/// back. Writes hold it, so the signal's restore never interleaves with a pin.
-static OPEN: Mutex<Vec<(u64, Discovery)>> = Mutex::new(Vec::new());
+/// Every open device's discovery (its policies as found) and state file, by device: what a
+/// second Ctrl-C puts back. Writes hold it, so the signal's restore never interleaves with a pin.
+static OPEN: Mutex<Vec<(u64, Discovery, PathBuf)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// The list of open devices, held.
-pub type OpenDevices = MutexGuard<'static, Vec<(u64, Discovery)>>;
+pub type OpenDevices = MutexGuard<'static, Vec<(u64, Discovery, PathBuf)>>;
 
 fn open_devices() -> OpenDevices {
     OPEN.lock().unwrap_or_else(|e| e.into_inner())
@@ -205,6 +206,51 @@ fn write_limits(
     Ok(())
 }
 
+/// The limits as found, as the restore snapshot holds them.
+fn entries(policies: &[Policy]) -> Vec<Entry> {
+    policies
+        .iter()
+        .map(|p| Entry::Range {
+            min_path: p.dir.join("scaling_min_freq"),
+            max_path: p.dir.join("scaling_max_freq"),
+            min: p.min_khz,
+            max: p.max_khz,
+        })
+        .collect()
+}
+
+/// `edgetune restore` on a host: puts the cpufreq limits back from the state file a run that
+/// was killed left (SIGKILL, power loss), checks they read back, and deletes it. Takes the
+/// host's lock first unless `force`; refuses a snapshot naming any file outside the policies'
+/// folders.
+pub fn restore_from_state(
+    root: &Path,
+    state_path: &Path,
+    force: bool,
+) -> Result<Restored, JetsonError> {
+    let _owner = match force {
+        false => Some(BoardLock::take(state_path)?),
+        true => None,
+    };
+    let snap = Snapshot::load(state_path)?;
+    let disc = discover(root).map_err(|e| match e {
+        PowercapError::Files(j) => j,
+        e => JetsonError::NotFound(e.to_string()),
+    })?;
+    let mut fs = disc.sysfs();
+    snap.check(&fs)?;
+    snapshot::restore_and_verify(&mut fs, &snap.entries, state_path)?;
+    snapshot::remove_state(state_path)?;
+    let mut files: Vec<PathBuf> = fs.log.iter().map(|(p, _)| p.clone()).collect();
+    files.dedup();
+    Ok(Restored {
+        state_path: state_path.to_path_buf(),
+        found: true,
+        files,
+        written_by: Some(snap.describe()),
+    })
+}
+
 /// Puts back the limits of every open device (a second Ctrl-C; the process exits right after)
 /// and returns what it did, with the guard that keeps any later write from starting: hold it
 /// until exit. `None` when no device is open.
@@ -215,7 +261,11 @@ pub fn emergency_restore() -> (Option<String>, OpenDevices) {
     }
     let failed: Vec<String> = open
         .iter()
-        .filter_map(|(_, d)| write_limits(&mut d.sysfs(), &d.policies, None).err())
+        .filter_map(|(_, d, state)| {
+            write_limits(&mut d.sysfs(), &d.policies, None)
+                .and_then(|()| Ok(snapshot::remove_state(state)?))
+                .err()
+        })
         .map(|e| e.to_string())
         .collect();
     open.clear();
@@ -236,6 +286,8 @@ pub struct PowercapDevice {
     disc: Discovery,
     fs: Sysfs,
     _lock: BoardLock,
+    /// Where the limits as found are saved before the first write, for `edgetune restore`.
+    state_path: PathBuf,
     window: Option<(Instant, Vec<u64>)>,
     /// Whether a limit was written since the last restore.
     touched: bool,
@@ -243,20 +295,31 @@ pub struct PowercapDevice {
 
 impl PowercapDevice {
     /// Takes the host (one process at a time, through a lock beside `state_path`) and reads
-    /// its counters once, so a missing permission shows before anything is pinned.
+    /// its counters once, so a missing permission shows before anything is pinned. A state
+    /// file left by a run that was killed is refused: `edgetune restore` puts its limits back.
     pub fn open(disc: Discovery, state_path: &Path) -> Result<PowercapDevice, PowercapError> {
         let lock = BoardLock::take(state_path).map_err(|e| PowercapError::Busy(e.to_string()))?;
+        if state_path.exists() {
+            return Err(JetsonError::StaleSnapshot {
+                path: state_path.to_path_buf(),
+                what: Snapshot::load(state_path)
+                    .map(|s| s.describe())
+                    .unwrap_or_else(|e| e.to_string()),
+            }
+            .into());
+        }
         let fs = disc.sysfs();
         for z in &disc.zones {
             fs.read_u64(&z.energy_path)?;
         }
         let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
-        open_devices().push((id, disc.clone()));
+        open_devices().push((id, disc.clone(), state_path.to_path_buf()));
         Ok(PowercapDevice {
             id,
             disc,
             fs,
             _lock: lock,
+            state_path: state_path.to_path_buf(),
             window: None,
             touched: false,
         })
@@ -271,11 +334,17 @@ impl PowercapDevice {
     }
 
     /// Sets every policy's limits, unless a second signal restored them (then nothing is
-    /// written again: the process is about to exit).
+    /// written again: the process is about to exit). The first write after opening or
+    /// restoring saves the limits as found to the state file first, durably.
     fn set_limits(&mut self, pin: Option<u64>) -> Result<(), PowercapError> {
         let open = open_devices();
-        if !open.iter().any(|(id, _)| *id == self.id) {
+        if !open.iter().any(|(id, ..)| *id == self.id) {
             return Ok(());
+        }
+        if !self.touched {
+            let root = &self.disc.root;
+            Snapshot::of(BackendKind::Powercap, root, entries(&self.disc.policies))
+                .save(&self.state_path)?;
         }
         self.touched = true;
         write_limits(&mut self.fs, &self.disc.policies, pin)
@@ -330,6 +399,7 @@ impl Device for PowercapDevice {
         if self.touched {
             self.set_limits(None)?;
             self.touched = false;
+            snapshot::remove_state(&self.state_path).map_err(PowercapError::from)?;
         }
         Ok(())
     }
@@ -339,6 +409,6 @@ impl Drop for PowercapDevice {
     fn drop(&mut self) {
         // Every way out leaves the limits as found; a panic still unwinds through here.
         let _ = self.restore();
-        open_devices().retain(|(id, _)| *id != self.id);
+        open_devices().retain(|(id, ..)| *id != self.id);
     }
 }

@@ -81,6 +81,10 @@ fn pins_every_policy_and_leaves_the_tree_as_found() {
     {
         let mut dev = PowercapDevice::open(discover(&root).unwrap(), &state(&root)).unwrap();
         dev.apply(&pin(1200000)).unwrap();
+        // The limits as found are saved before the first write (for `edgetune restore`).
+        let saved = Snapshot::load(&state(&root)).unwrap();
+        assert_eq!(saved.backend, Some(crate::device::BackendKind::Powercap));
+        assert_eq!(saved.entries.len(), 2);
         for p in 0..2 {
             for f in ["scaling_min_freq", "scaling_max_freq"] {
                 let v = std::fs::read_to_string(policy_file(&root, p, f)).unwrap();
@@ -134,6 +138,7 @@ fn a_second_signal_puts_the_limits_back_and_no_pin_follows() {
         Some("put the CPU clock limits back as found")
     );
     same(&before, &tree(&root));
+    assert!(!state(&root).exists(), "nothing left to restore");
     drop(held);
     // The run goes on for a moment before the process exits: nothing is pinned again.
     dev.apply(&pin(800000)).unwrap();
