@@ -182,3 +182,24 @@ fn after_sigkill_restore_puts_the_cpufreq_limits_back() {
     }
     same(&before, &after);
 }
+
+/// `edgetune restore` asks the snapshot whose it is; one naming a backend that keeps no state
+/// file was not written by edgetune, and is refused as it is.
+#[test]
+fn restore_refuses_a_snapshot_of_a_backend_without_one() {
+    let (_t, root) = fixture("host-rapl");
+    let state = root.join("var/lib/edgetune/restore.json");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    let body = r#"{"edgetune_version":"0.1.0","created":"2026-12-03T00:00:00+00:00","pid":1,"sysfs_root":"/","dt_model":"","entries":[],"backend":"sim"}"#;
+    std::fs::write(&state, body).unwrap();
+    let before = tree(&root);
+    common::edgetune()
+        .args(["restore", "--sysfs-root"])
+        .arg(&root)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "names the sim backend, which keeps no state file",
+        ));
+    same(&before, &tree(&root));
+}

@@ -4,7 +4,7 @@
 use super::options::load_catalog;
 use crate::backend::jetson::live::{live, Live};
 use crate::backend::jetson::rig::{discover_or_explain, not_a_known_board};
-use crate::backend::jetson::snapshot::{restore_from_state, Snapshot};
+use crate::backend::jetson::snapshot::Snapshot;
 use crate::backend::jetson::{
     apply_and_keep, device_tree_model, discover, JetsonDevice, JetsonError,
 };
@@ -53,12 +53,20 @@ pub fn restore(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> 
             return Ok(());
         }
     }
-    // A host's cpufreq limits (powercap) or a Jetson's clocks: the snapshot says whose.
-    let host = Snapshot::load(&state).is_ok_and(|s| s.backend == Some(BackendKind::Powercap));
-    let restore_from_state = match host {
-        true => crate::backend::powercap::restore_from_state,
-        false => restore_from_state,
-    };
+    // The snapshot says whose it is (a Jetson's where it does not say); a snapshot that does
+    // not load is the Jetson restore's to report.
+    let whose = Snapshot::load(&state)
+        .ok()
+        .and_then(|s| s.backend)
+        .unwrap_or(BackendKind::Jetson);
+    let restore_from_state = crate::backend::entry(whose)
+        .restore_from_state
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{} names the {whose} backend, which keeps no state file: it was not written by edgetune; delete it",
+                state.display()
+            ))
+        })?;
     let r = restore_from_state(&o.sysfs_root, &state, o.force).map_err(|e| -> anyhow::Error {
         if let JetsonError::Busy { .. } = e {
             return UsageError(format!(

@@ -4,6 +4,8 @@
 //! space, what it knows of the grid, how it opens a device and a workload). A leaf of
 //! `backend/`: each backend's `rig.rs` implements it, [`super::ALL`] lists the entries.
 
+use super::jetson::snapshot::Restored;
+use super::jetson::JetsonError;
 use super::nvml::GpuSpec;
 use super::replay::ReplayTable;
 use super::request::Common;
@@ -14,6 +16,7 @@ use crate::space::{Knob, Space};
 use crate::workload::Workload;
 use anyhow::Result;
 use std::any::Any;
+use std::path::Path;
 
 /// A backend refusing the options it was given, in words for the user (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +80,13 @@ pub struct Entry {
     pub resolve: fn(&Request) -> Resolved,
     /// On a second Ctrl-C: puts back what this process changed, and says what it did.
     pub emergency_restore: fn() -> (Option<String>, Held),
+    /// `edgetune restore`: puts back, from the state file, what a run of this backend that was
+    /// killed left changed; `None` where it keeps no state file (its snapshot says whose it is).
+    pub restore_from_state: Option<RestoreFromState>,
 }
+
+/// Puts a machine back from a state file: (sysfs root, state file, `--force`).
+pub type RestoreFromState = fn(&Path, &Path, bool) -> Result<Restored, JetsonError>;
 
 /// Nothing to restore on a second Ctrl-C.
 pub fn nothing_to_restore() -> (Option<String>, Held) {

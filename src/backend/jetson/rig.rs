@@ -28,6 +28,7 @@ pub const ENTRY: Entry = Entry {
     min_window_s: 0.0,
     resolve,
     emergency_restore: restore_now,
+    restore_from_state: Some(super::snapshot::restore_from_state),
 };
 
 fn restore_now() -> (Option<String>, crate::backend::rig::Held) {

@@ -28,6 +28,7 @@ pub const ENTRY: Entry = Entry {
     min_window_s: super::MIN_WINDOW_S,
     resolve,
     emergency_restore: restore_now,
+    restore_from_state: None,
 };
 
 fn restore_now() -> (Option<String>, Held) {

@@ -28,6 +28,7 @@ pub const ENTRY: Entry = Entry {
     min_window_s: 0.0,
     resolve,
     emergency_restore: nothing_to_restore,
+    restore_from_state: None,
 };
 
 /// The device label of a table recorded on a board that is neither named nor detected.

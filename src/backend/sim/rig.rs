@@ -25,6 +25,7 @@ pub const ENTRY: Entry = Entry {
     min_window_s: 0.0,
     resolve,
     emergency_restore: nothing_to_restore,
+    restore_from_state: None,
 };
 
 /// The twin of the board named (or detected) when asked for, or as `--backend auto`'s last word.
