@@ -8,6 +8,7 @@ use clap::Parser;
 use edgetune::app::tune::TuneOptions;
 use edgetune::error::UsageError;
 use edgetune::study::storage::OpenedStudy;
+use edgetune::study::JournalError;
 use std::path::PathBuf;
 
 /// `tune` options that say how to show a study, not what it is: never recorded.
@@ -130,8 +131,13 @@ fn earlier_args(
         )
         .into()),
         (_, Some(u), Some(n)) if resume => stored(&u, &n),
+        // `--resume DIR` takes its options from DIR's journal: none there is the error (not
+        // the `--model` clap would miss without them).
         _ => match value("resume") {
-            Some(d) => Ok((edgetune::study::journal::recorded_args(d.as_ref())?, None)),
+            Some(d) => match edgetune::study::journal::recorded_header(d.as_ref())? {
+                Some(h) => Ok((h.args, None)),
+                None => Err(JournalError::Missing(PathBuf::from(d).join("journal.jsonl")).into()),
+            },
             None => Ok((Vec::new(), None)),
         },
     }

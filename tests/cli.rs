@@ -460,6 +460,8 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
             vec!["tune", "-m", "alexnet", "-d", "nano", "--strategy", "magic"],
             "unknown strategy `magic`",
         ),
+        // The options come from the journal: its absence is the error, not a missing --model.
+        (vec!["tune", "--resume", missing], "no journal at"),
         (
             vec!["tune", "-m", "alexnet", "-d", "nano", "--budget", "0"],
             "--budget",

@@ -62,6 +62,23 @@ fn create(url: &str, name: &str, extra: &[&str]) {
     c.assert().success();
 }
 
+/// `study create` measures nothing, so it does not say which backend would measure (a worker
+/// brings its own).
+#[test]
+fn study_create_says_what_it_made_and_nothing_about_a_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("c.db").display());
+    let o = edgetune()
+        .args(["study", "create", "--storage", &url, "--study", "c"])
+        .args(["-m", "alexnet", "-d", "nano"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("created study `c`"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("digital twin"), "{err}");
+}
+
 /// `edgetune worker` on study `name` in `url` as board `board` (quiet; stdout discarded).
 fn worker(url: &str, name: &str, board: &str) -> std::process::Command {
     let mut c = std_edgetune();

@@ -30,7 +30,12 @@ pub fn create(o: &TuneOptions, out: &mut dyn Write) -> Result<()> {
     super::check_common(&o.common)?;
     super::check_goal(&o.goal)?;
     super::check_budget(o.budget)?;
-    let t = Target::resolve(&o.common)?;
+    // It measures nothing: which backend a worker will measure with is the worker's to say.
+    let quiet = super::Common {
+        quiet: true,
+        ..o.common.clone()
+    };
+    let t = Target::resolve(&quiet)?;
     let plan = Plan::new(&t, o)?;
     let header = plan.header(&t, o);
     let mut db = storage::create_or_open(&s.url)?;

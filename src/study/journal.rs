@@ -94,13 +94,6 @@ pub struct StudyHeader {
     pub args: Vec<String>,
 }
 
-/// The arguments recorded in the journal in `dir` (empty when there is no journal to read: the
-/// resume itself then says so); a journal whose first line is not its header is refused here,
-/// before its options are needed.
-pub fn recorded_args(dir: &Path) -> Result<Vec<String>, JournalError> {
-    Ok(recorded_header(dir)?.map_or(Vec::new(), |h| h.args))
-}
-
 /// The header of the journal in `dir`, read from its first line alone (`None` when there is
 /// no journal to read); a first line that is not a header is refused.
 pub fn recorded_header(dir: &Path) -> Result<Option<StudyHeader>, JournalError> {
