@@ -1849,3 +1849,30 @@ fn resuming_a_finished_study_measures_nothing_and_keeps_every_row() {
         assert_eq!(rows(&out), (first, time_s), "{extra:?}");
     }
 }
+
+/// Every objective's figures carry their unit in the summary (time: seconds for the workload).
+#[test]
+fn the_time_objective_is_printed_in_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    edgetune()
+        .args([
+            "tune",
+            "-q",
+            "-m",
+            "alexnet",
+            "-d",
+            "nano",
+            "--objective",
+            "time",
+        ])
+        .args(["--budget", "6", "-o"])
+        .arg(dir.path().join("out"))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("objective time (for the workload): ").and(
+                predicate::str::is_match(r" s at the recommendation, [0-9.]+ s at the baseline")
+                    .unwrap(),
+            ),
+        );
+}

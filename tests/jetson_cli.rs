@@ -199,7 +199,7 @@ fn a_workload_that_fails_at_one_configuration_does_not_stop_the_study() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "1 configuration(s) could not be measured",
+            "1 configuration could not be measured",
         ));
     same(&tree(&root), &before);
     let r: Value =
@@ -445,7 +445,7 @@ fn jetson_input_errors_exit_2_with_what_to_do() {
                 "--sysfs-root",
                 &nano_s,
             ],
-            "this board is a NVIDIA Jetson Nano",
+            "this board is the NVIDIA Jetson Nano",
         ),
         (
             &[

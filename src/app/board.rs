@@ -180,7 +180,7 @@ pub fn apply(
                 != Some(b.board.id.clone()) =>
         {
             return Err(UsageError(format!(
-                "{} is a profile for board `{}`, but this board is a {}",
+                "{} is a profile for board `{}`, but this board is the {}",
                 profile.display(),
                 p.board,
                 b.board.name

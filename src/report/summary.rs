@@ -33,8 +33,9 @@ pub fn summary(r: &Report) -> String {
             "objective edp (energy x time per inference): {:.2} mJ ms at the recommendation, {:.2} mJ ms at the baseline{}: {:.1} % lower\n",
             v.best * 1e6, v.baseline * 1e6, at_batch(r.baseline.batch_size), v.saving_pct
         ),
+        // Time is the only other objective with a value: seconds for the workload.
         (Some(v), _) => s += &format!(
-            "objective {}: {:.4} at the recommendation, {:.4} at the baseline{}: {:.1} % lower\n",
+            "objective {} (for the workload): {:.2} s at the recommendation, {:.2} s at the baseline{}: {:.1} % lower\n",
             r.objective, v.best, v.baseline, at_batch(r.baseline.batch_size), v.saving_pct
         ),
         (None, "energy") => {}
@@ -53,8 +54,11 @@ pub fn summary(r: &Report) -> String {
     }
     if !r.failed.is_empty() {
         s += &format!(
-            "{} configuration(s) could not be measured (the workload failed there, or the table has no row for them); why is in report.json and report.md\n",
-            r.failed.len()
+            "{} could not be measured (the workload failed there, or the table has no row for them); why is in report.json and report.md\n",
+            match r.failed.len() {
+                1 => "1 configuration".to_string(),
+                n => format!("{n} configurations"),
+            }
         );
     }
     if !r.pareto.is_empty() {

@@ -204,7 +204,7 @@ fn jetson_target(
     match detected {
         Some(d) if d.board.id != board.board.id => {
             return Err(Refusal(format!(
-            "{device} {} was given, but this board is a {} (`{}`); leave {device} out on the board",
+            "{device} {} was given, but this board is the {} (`{}`); leave {device} out on the board",
             board.board.id,
             d.board.name,
             dt.unwrap_or_default(),
@@ -261,12 +261,15 @@ fn jetson_target(
         });
     }
     let measuring = format!(
-        "measuring on this {} (`{}`, {}) through {}: {} cpufreq policies, GPU devfreq {}, power {}",
+        "measuring on this {} (`{}`, {}) through {}: {}, GPU devfreq {}, power {}",
         board.board.name,
         disc.dt_model,
         disc.rails.driver.jetpack(),
         root.display(),
-        disc.cpu.len(),
+        match disc.cpu.len() {
+            1 => "1 cpufreq policy".to_string(),
+            n => format!("{n} cpufreq policies"),
+        },
         disc.gpu.name,
         disc.rails.total_name()
     );
