@@ -5,7 +5,7 @@
 mod common;
 
 use common::sysfs_tree::{fixture, fixture_dir, same, tree};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn workload(root: &Path) -> String {
     format!(
@@ -13,6 +13,20 @@ fn workload(root: &Path) -> String {
         fixture_dir("host-workload.sh").display(),
         root.display()
     )
+}
+
+/// Every file under `root` as in `before`, but the RAPL counters (which move, as a real
+/// host's do).
+fn as_found_but_the_counters(root: &Path, before: &std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+    let mut after = tree(root);
+    for z in ["intel-rapl:0", "intel-rapl:0/intel-rapl:0:1"] {
+        let p = root
+            .join("sys/devices/virtual/powercap/intel-rapl")
+            .join(z)
+            .join("energy_uj");
+        after.insert(p.clone(), before[&p].clone());
+    }
+    same(before, &after);
 }
 
 #[test]
@@ -51,16 +65,7 @@ fn tune_on_a_host_recommends_the_cheapest_cpu_clock_and_restores_cpufreq() {
     assert!((same_batch - 28.5).abs() < 0.5, "{rep}");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("powercap (RAPL)"), "{md}");
-    let mut after = tree(&root);
-    // The counters moved (as a real host's do); every other file is as found.
-    for z in ["intel-rapl:0", "intel-rapl:0/intel-rapl:0:1"] {
-        let p = root
-            .join("sys/devices/virtual/powercap/intel-rapl")
-            .join(z)
-            .join("energy_uj");
-        after.insert(p.clone(), before[&p].clone());
-    }
-    same(&before, &after);
+    as_found_but_the_counters(&root, &before);
 }
 
 #[test]
@@ -142,25 +147,29 @@ fn after_sigkill_restore_puts_the_cpufreq_limits_back() {
         .spawn()
         .unwrap();
     common::wait_for(&state, "the state file");
-    // After the baseline (at the limits as found), the search pins a clock: kill it then.
-    let limit = root.join("sys/devices/system/cpu/cpufreq/policy0/scaling_max_freq");
-    let pinned = || std::fs::read(&limit).unwrap() != before[&limit];
+    // After the baseline (at the limits as found), the search pins a clock (min = max): kill
+    // it then. A file read mid-write is empty: not yet a pin.
+    let policy = root.join("sys/devices/system/cpu/cpufreq/policy0");
+    let limits =
+        || ["scaling_min_freq", "scaling_max_freq"].map(|f| std::fs::read(policy.join(f)).unwrap());
+    let found = ["scaling_min_freq", "scaling_max_freq"].map(|f| before[&policy.join(f)].clone());
     let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !pinned() && std::time::Instant::now() < until {
+    while std::time::Instant::now() < until {
+        let [min, max] = limits();
+        if !min.is_empty() && min == max && [min, max] != found {
+            break;
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(common::signal(child.id(), "-KILL"));
     child.wait().unwrap();
-    assert!(state.exists() && pinned(), "killed while pinned");
-    let pinned = std::fs::read_to_string(&limit).unwrap();
+    assert!(state.exists());
+    let pinned = limits();
+    assert_ne!(pinned, found, "killed while pinned");
     let o = tune("out2").output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("edgetune restore"));
-    assert_eq!(
-        std::fs::read_to_string(&limit).unwrap(),
-        pinned,
-        "a refused run writes nothing"
-    );
+    assert_eq!(limits(), pinned, "a refused run writes nothing");
     let o = common::edgetune()
         .args(["restore", "--sysfs-root"])
         .arg(&root)
@@ -172,15 +181,7 @@ fn after_sigkill_restore_puts_the_cpufreq_limits_back() {
         "{stdout}"
     );
     assert!(!state.exists());
-    let mut after = tree(&root);
-    for z in ["intel-rapl:0", "intel-rapl:0/intel-rapl:0:1"] {
-        let p = root
-            .join("sys/devices/virtual/powercap/intel-rapl")
-            .join(z)
-            .join("energy_uj");
-        after.insert(p.clone(), before[&p].clone());
-    }
-    same(&before, &after);
+    as_found_but_the_counters(&root, &before);
 }
 
 /// `edgetune restore` asks the snapshot whose it is; one naming a backend that keeps no state

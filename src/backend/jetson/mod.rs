@@ -63,14 +63,7 @@ impl JetsonDevice {
         poll_ms: Option<u64>,
     ) -> Result<JetsonDevice, JetsonError> {
         let owner = owner::BoardLock::take(state_path)?;
-        if state_path.exists() {
-            return Err(JetsonError::StaleSnapshot {
-                path: state_path.to_path_buf(),
-                what: Snapshot::load(state_path)
-                    .map(|s| s.describe())
-                    .unwrap_or_else(|e| e.to_string()),
-            });
-        }
+        snapshot::refuse_stale(state_path)?;
         Self::take_over(disc, state_path, poll_ms, None, owner)
     }
 

@@ -275,10 +275,7 @@ pub fn restore_from_state(
     state_path: &Path,
     force: bool,
 ) -> Result<Restored, JetsonError> {
-    let _owner = match force {
-        false => Some(BoardLock::take(state_path)?),
-        true => None,
-    };
+    let _owner = lock_unless_forced(state_path, force)?;
     let _writing = writes();
     restore_locked(root, state_path)
 }
@@ -297,9 +294,18 @@ fn restore_locked(root: &Path, state_path: &Path) -> Result<Restored, JetsonErro
     let mut disc = discover(root)?;
     // The memory clock's directory is allowed where the board has one (a run with --emc).
     disc.emc = discover_emc(&Sysfs::new(root)).ok();
-    let mut fs = disc.sysfs();
-    snap.check(&fs)?;
-    restore_and_verify(&mut fs, &snap.entries, state_path)?;
+    put_back(&mut disc.sysfs(), &snap, state_path)
+}
+
+/// Puts `snap`'s entries back through `fs` (allowed only where its backend writes: a snapshot
+/// naming any other file is refused first), checks they read back, and deletes the state file.
+pub fn put_back(
+    fs: &mut Sysfs,
+    snap: &Snapshot,
+    state_path: &Path,
+) -> Result<Restored, JetsonError> {
+    snap.check(fs)?;
+    restore_and_verify(fs, &snap.entries, state_path)?;
     remove_state(state_path)?;
     let mut files: Vec<PathBuf> = fs.log.iter().map(|(p, _)| p.clone()).collect();
     files.dedup();
@@ -308,6 +314,31 @@ fn restore_locked(root: &Path, state_path: &Path) -> Result<Restored, JetsonErro
         found: true,
         files,
         written_by: Some(snap.describe()),
+    })
+}
+
+/// The machine's lock for `edgetune restore`, unless `force` (a run that is stuck holds it).
+pub fn lock_unless_forced(
+    state_path: &Path,
+    force: bool,
+) -> Result<Option<BoardLock>, JetsonError> {
+    match force {
+        false => Ok(Some(BoardLock::take(state_path)?)),
+        true => Ok(None),
+    }
+}
+
+/// Refuses to take a machine whose state file an earlier run left: its clocks may still be
+/// pinned, and `edgetune restore` puts them back.
+pub fn refuse_stale(state_path: &Path) -> Result<(), JetsonError> {
+    if !state_path.exists() {
+        return Ok(());
+    }
+    Err(JetsonError::StaleSnapshot {
+        path: state_path.to_path_buf(),
+        what: Snapshot::load(state_path)
+            .map(|s| s.describe())
+            .unwrap_or_else(|e| e.to_string()),
     })
 }
 

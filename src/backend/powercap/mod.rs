@@ -228,27 +228,13 @@ pub fn restore_from_state(
     state_path: &Path,
     force: bool,
 ) -> Result<Restored, JetsonError> {
-    let _owner = match force {
-        false => Some(BoardLock::take(state_path)?),
-        true => None,
-    };
+    let _owner = snapshot::lock_unless_forced(state_path, force)?;
     let snap = Snapshot::load(state_path)?;
     let disc = discover(root).map_err(|e| match e {
         PowercapError::Files(j) => j,
         e => JetsonError::NotFound(e.to_string()),
     })?;
-    let mut fs = disc.sysfs();
-    snap.check(&fs)?;
-    snapshot::restore_and_verify(&mut fs, &snap.entries, state_path)?;
-    snapshot::remove_state(state_path)?;
-    let mut files: Vec<PathBuf> = fs.log.iter().map(|(p, _)| p.clone()).collect();
-    files.dedup();
-    Ok(Restored {
-        state_path: state_path.to_path_buf(),
-        found: true,
-        files,
-        written_by: Some(snap.describe()),
-    })
+    snapshot::put_back(&mut disc.sysfs(), &snap, state_path)
 }
 
 /// Puts back the limits of every open device (a second Ctrl-C; the process exits right after)
@@ -299,15 +285,7 @@ impl PowercapDevice {
     /// file left by a run that was killed is refused: `edgetune restore` puts its limits back.
     pub fn open(disc: Discovery, state_path: &Path) -> Result<PowercapDevice, PowercapError> {
         let lock = BoardLock::take(state_path).map_err(|e| PowercapError::Busy(e.to_string()))?;
-        if state_path.exists() {
-            return Err(JetsonError::StaleSnapshot {
-                path: state_path.to_path_buf(),
-                what: Snapshot::load(state_path)
-                    .map(|s| s.describe())
-                    .unwrap_or_else(|e| e.to_string()),
-            }
-            .into());
-        }
+        snapshot::refuse_stale(state_path)?;
         let fs = disc.sysfs();
         for z in &disc.zones {
             fs.read_u64(&z.energy_path)?;
