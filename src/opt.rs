@@ -28,8 +28,16 @@ pub enum Opt {
     WorkloadCmd,
     /// The longest one workload run may take.
     WorkloadTimeout,
+    /// Inferences of a measured run.
+    Inferences,
+    /// Fewest runs of the protocol.
+    MinRuns,
+    /// Most runs of the protocol.
+    MaxRuns,
     /// The shortest energy window.
     MinWindowS,
+    /// The CV the runs must reach.
+    CvTarget,
     /// Where libtorch runs the model.
     TorchDevice,
     /// A TorchScript model file.
@@ -58,8 +66,6 @@ pub enum Opt {
     Prior,
     /// One batch size.
     Batch,
-    /// Inferences of one run.
-    Inferences,
     /// The board a virtual board emulates.
     Board,
     /// A virtual board's root folder.
@@ -79,7 +85,11 @@ impl Opt {
             Opt::Emc => "emc",
             Opt::WorkloadCmd => "workload_cmd",
             Opt::WorkloadTimeout => "workload_timeout_s",
+            Opt::Inferences => "inferences",
+            Opt::MinRuns => "min_runs",
+            Opt::MaxRuns => "max_runs",
             Opt::MinWindowS => "min_window_s",
+            Opt::CvTarget => "cv_target",
             Opt::TorchDevice => "torch_device",
             Opt::Torchscript => "torchscript",
             Opt::InputShape => "input_shape",
@@ -94,7 +104,6 @@ impl Opt {
             Opt::ScreenInferences => "screen_inferences",
             Opt::Prior => "prior",
             Opt::Batch => "batch",
-            Opt::Inferences => "inferences",
             Opt::Board => "board",
             Opt::Root => "root",
         }

@@ -10,13 +10,7 @@ use crate::opt::Opt;
 
 /// The flag that sets a protocol setting.
 pub fn protocol_flag(s: Setting) -> &'static str {
-    match s {
-        Setting::Inferences => "--inferences",
-        Setting::MinRuns => "--min-runs",
-        Setting::MaxRuns => "--max-runs",
-        Setting::MinWindowS => "--min-window-s",
-        Setting::CvTarget => "--cv-target",
-    }
+    opt_flag(s.opt())
 }
 
 /// The flag that sets a limit.
@@ -41,7 +35,11 @@ pub fn opt_flag(o: Opt) -> &'static str {
         Opt::Emc => "--emc",
         Opt::WorkloadCmd => "--workload-cmd",
         Opt::WorkloadTimeout => "--workload-timeout",
+        Opt::Inferences => "--inferences",
+        Opt::MinRuns => "--min-runs",
+        Opt::MaxRuns => "--max-runs",
         Opt::MinWindowS => "--min-window-s",
+        Opt::CvTarget => "--cv-target",
         Opt::TorchDevice => "--torch-device",
         Opt::Torchscript => "--torchscript",
         Opt::InputShape => "--input-shape",
@@ -56,7 +54,6 @@ pub fn opt_flag(o: Opt) -> &'static str {
         Opt::ScreenInferences => "--screen-inferences",
         Opt::Prior => "--prior",
         Opt::Batch => "--batch",
-        Opt::Inferences => "--inferences",
         Opt::Board => "--board",
         Opt::Root => "--root",
     }

@@ -68,15 +68,20 @@ pub enum Setting {
 }
 
 impl Setting {
+    /// The option it is, as messages name it.
+    pub fn opt(self) -> Opt {
+        match self {
+            Setting::Inferences => Opt::Inferences,
+            Setting::MinRuns => Opt::MinRuns,
+            Setting::MaxRuns => Opt::MaxRuns,
+            Setting::MinWindowS => Opt::MinWindowS,
+            Setting::CvTarget => Opt::CvTarget,
+        }
+    }
+
     /// Its field name in [`ProtocolSettings`].
     pub fn name(self) -> &'static str {
-        match self {
-            Setting::Inferences => "inferences",
-            Setting::MinRuns => "min_runs",
-            Setting::MaxRuns => "max_runs",
-            Setting::MinWindowS => "min_window_s",
-            Setting::CvTarget => "cv_target",
-        }
+        self.opt().field()
     }
 }
 

@@ -90,14 +90,11 @@ fn edgetune_running(pid: u32) -> bool {
 impl Snapshot {
     /// A snapshot of `entries` on the discovered board.
     pub fn new(disc: &Discovery, entries: Vec<Entry>) -> Snapshot {
+        // A Jetson's snapshot names no backend (files written before there was one read so).
         Snapshot {
-            edgetune_version: env!("CARGO_PKG_VERSION").into(),
-            created: chrono::Local::now().to_rfc3339(),
-            pid: std::process::id(),
-            sysfs_root: disc.root.clone(),
             dt_model: disc.dt_model.clone(),
-            entries,
             backend: None,
+            ..Snapshot::of(BackendKind::Jetson, &disc.root, entries)
         }
     }
 
