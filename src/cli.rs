@@ -546,9 +546,13 @@ pub struct SweepArgs {
     /// Only this batch size.
     #[arg(long, value_name = "B", value_parser = crate::bounds::batch())]
     pub batch: Option<u32>,
-    /// Only these batch sizes, comma-separated (on a GPU any sizes; elsewhere the model's).
+    /// Only these batch sizes, comma-separated (on a board or a GPU any sizes; on the twin the
+    /// model's).
     #[arg(long, value_name = "LIST", conflicts_with = "batch")]
     pub batch_sizes: Option<String>,
+    /// Fix a knob: cpu_freq_khz=1479000, gpu=614.4MHz (repeatable): sweep a slice of the grid.
+    #[arg(long, value_name = "KNOB=VALUE")]
+    pub fix: Vec<String>,
     /// Output folder [default: reports/sweep-<model>-<device>-<timestamp>/].
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -561,13 +565,14 @@ pub struct SweepArgs {
 pub struct MeasureArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// CPU frequency: kHz as in sysfs (1479000) or with a unit (1479MHz).
+    /// CPU frequency: kHz as in sysfs (1479000) or with a unit (1479MHz); not on a GPU, whose
+    /// CPU clock is not a knob.
+    #[arg(long, value_name = "FREQ", required_unless_present = "gpu_freq")]
+    pub cpu_freq: Option<String>,
+    /// GPU frequency: Hz as in sysfs (921600000) or with a unit (921.6MHz); not on a host CPU.
     #[arg(long, value_name = "FREQ")]
-    pub cpu_freq: String,
-    /// GPU frequency: Hz as in sysfs (921600000) or with a unit (921.6MHz).
-    #[arg(long, value_name = "FREQ")]
-    pub gpu_freq: String,
-    /// Batch size.
+    pub gpu_freq: Option<String>,
+    /// Batch size (on a board or a GPU any size, 1 included; on the twin the model's).
     #[arg(long, short = 'b', value_name = "B", value_parser = crate::bounds::batch())]
     pub batch: u32,
     /// Print JSON.

@@ -314,6 +314,11 @@ impl SweepArgs {
                 .as_deref()
                 .map(space::parse_batch_list)
                 .transpose()?,
+            fixes: self
+                .fix
+                .iter()
+                .map(|f| space::parse_fix(f))
+                .collect::<Result<_, _>>()?,
             out: self.out.clone(),
             json: self.json,
         })
@@ -324,8 +329,16 @@ impl MeasureArgs {
     pub fn to_options(&self, catalog: &Option<PathBuf>) -> Result<MeasureOptions, SpaceError> {
         Ok(MeasureOptions {
             common: self.common.to_common(catalog),
-            cpu_freq_khz: Some(Knob::CpuFreqKhz.parse_value(&self.cpu_freq)?),
-            gpu_freq_hz: Some(Knob::GpuFreqHz.parse_value(&self.gpu_freq)?),
+            cpu_freq_khz: self
+                .cpu_freq
+                .as_deref()
+                .map(|f| Knob::CpuFreqKhz.parse_value(f))
+                .transpose()?,
+            gpu_freq_hz: self
+                .gpu_freq
+                .as_deref()
+                .map(|f| Knob::GpuFreqHz.parse_value(f))
+                .transpose()?,
             batches: vec![self.batch],
             json: self.json,
         })

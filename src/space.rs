@@ -195,6 +195,12 @@ impl Config {
         }
     }
 
+    /// Whether it pins a clock (a GPU without clock control, a table without clock columns:
+    /// every clock 0, the device's defaults).
+    pub fn pins_a_clock(&self) -> bool {
+        self.cpu_freq_khz != 0 || self.gpu_freq_hz != 0 || self.emc_freq_hz.is_some_and(|e| e != 0)
+    }
+
     /// The clock setting of this configuration (everything but the batch size).
     pub fn setting(&self) -> crate::device::FreqSetting {
         crate::device::FreqSetting::Pinned {

@@ -655,3 +655,129 @@ fn edgetune_never_writes_through_a_link() {
     let md = out.join("report.md");
     assert!(!md.symlink_metadata().unwrap().file_type().is_symlink());
 }
+
+/// The protocol's shortest settings on a fixture board, with the workload `sleep 0.1`.
+fn quick(root: &Path) -> Vec<String> {
+    [
+        "--workload-cmd",
+        "sleep 0.1",
+        "--inferences",
+        "10",
+        "--warmup",
+        "0",
+        "--min-runs",
+        "1",
+        "--max-runs",
+        "1",
+        "--poll-ms",
+        "20",
+        "--sysfs-root",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([root.display().to_string()])
+    .collect()
+}
+
+/// Issue 26: `measure`, `baseline` and `sweep` on a board, through the same protocol and
+/// restore as `tune`; a model the catalogue lacks and batch 1 run on it (the user brings the
+/// workload), and the board is as found after each.
+#[test]
+fn measure_baseline_and_sweep_run_on_a_fixture_board_with_any_model_and_batch() {
+    let (t, root) = fixture("nano-jp4");
+    let before = tree(&root);
+    let json = |args: &[&str]| -> Value {
+        let o = edgetune()
+            .args(args)
+            .args(quick(&root))
+            .args(["--json", "-q"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {err}");
+        same(&tree(&root), &before);
+        assert!(!state(&root).exists());
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let pinned = [
+        "measure",
+        "-m",
+        "yolov8n",
+        "--cpu-freq",
+        "1479000",
+        "--gpu-freq",
+        "921600000",
+        "-b",
+        "1",
+    ];
+    let m = json(&pinned);
+    assert_eq!(m["backend"], "jetson");
+    assert_eq!(m["model"], "yolov8n");
+    let row = &m["measurements"][0];
+    assert_eq!(row["batch_size"], 1);
+    // The fixture's POM_5V_IN reads 4798 mW throughout.
+    let power_w = row["energy_j"].as_f64().unwrap() / row["time_s"].as_f64().unwrap();
+    assert!((power_w - 4.798).abs() < 1e-6, "{power_w}");
+    let b = json(&["baseline", "-m", "yolov8n", "-b", "1,2"]);
+    let batches: Vec<u64> = b["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["batch_size"].as_u64().unwrap())
+        .collect();
+    assert_eq!(batches, [1, 2]);
+    let out = t.path().join("sweep");
+    let out_s = out.display().to_string();
+    let s = json(&[
+        "sweep",
+        "-m",
+        "yolov8n",
+        "--batch",
+        "1",
+        "--fix",
+        "cpu=1479MHz",
+        "--out",
+        &out_s,
+    ]);
+    // The Nano's 12 GPU steps at one CPU clock, and the DVFS baseline at batch 1.
+    assert_eq!(s["grid"].as_array().unwrap().len(), 12);
+    assert_eq!(s["baseline"][0]["batch_size"], 1);
+    assert!(out.join("sweep.csv").exists());
+    // A half pin, a clock not in the board's table: exit 2, the board untouched.
+    for (args, says) in [
+        (
+            vec![
+                "measure",
+                "-m",
+                "yolov8n",
+                "-b",
+                "1",
+                "--cpu-freq",
+                "1479000",
+            ],
+            "give both --cpu-freq and --gpu-freq",
+        ),
+        (
+            vec![
+                "measure",
+                "-m",
+                "yolov8n",
+                "--cpu-freq",
+                "1479000",
+                "--gpu-freq",
+                "1",
+                "-b",
+                "1",
+            ],
+            "not in the nano table",
+        ),
+    ] {
+        edgetune()
+            .args(&args)
+            .args(quick(&root))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says));
+        same(&tree(&root), &before);
+    }
+}

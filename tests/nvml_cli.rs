@@ -258,7 +258,24 @@ fn gpu_mistakes_exit_2_with_a_reason() {
                 "--workload-cmd",
                 "true",
             ],
-            "`sweep --batch-sizes`",
+            "gpu:0 has no CPU clock to pin here; leave out --cpu-freq",
+        ),
+        (
+            f.clone(),
+            vec![
+                "measure",
+                "-m",
+                "resnet18",
+                "-d",
+                "gpu",
+                "--gpu-freq",
+                "1410MHz",
+                "-b",
+                "8",
+                "--workload-cmd",
+                "true",
+            ],
+            "`edgetune baseline` measures them there",
         ),
     ];
     // tune on the fake GPU with a workload, and one mistake.
@@ -463,4 +480,58 @@ fn a_workload_that_ignores_its_count_does_not_overflow_the_screening() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(out.join("report.json").exists());
+}
+
+/// Issue 26: `measure` locks a GPU's clock (with --allow-clock-control) and resets it; `baseline`
+/// measures the default clocks at any batch sizes, for a model the catalogue lacks.
+#[test]
+fn measure_and_baseline_run_on_a_gpu() {
+    let t = tempfile::tempdir().unwrap();
+    let f = fake(t.path(), true);
+    let quick = [
+        "--workload-cmd",
+        WORKLOAD,
+        "--inferences",
+        "320",
+        "--warmup",
+        "0",
+        "--min-runs",
+        "1",
+        "--max-runs",
+        "1",
+        "--min-window-s",
+        "0.1",
+        "-q",
+    ];
+    let o = edgetune(&f, t.path())
+        .args(["measure", "-m", "resnet18", "-d", "gpu", "-b", "1"])
+        .args(["--gpu-freq", "1410MHz", "--allow-clock-control"])
+        .args(quick)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("resnet18 on gpu:0 (GPU), GPU 1410.0 MHz"),
+        "{out}"
+    );
+    let log = std::fs::read_to_string(t.path().join("nvml.log")).unwrap();
+    let calls: Vec<&str> = log.lines().collect();
+    assert!(calls.contains(&"lock 0 1410 1410"), "{log}");
+    assert_eq!(*calls.last().unwrap(), "reset 0", "{log}");
+    let o = edgetune(&f, t.path())
+        .args(["baseline", "-m", "my-detector", "-d", "gpu", "-b", "1,3"])
+        .args(quick)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["model"], "my-detector");
+    assert_eq!(r["backend"], "nvml");
+    let m = r["measurements"].as_array().unwrap();
+    assert_eq!(m.len(), 2);
+    // The workload's time per inference falls with the batch size (20 us + 200 us / batch).
+    let per_inf = |i: usize| m[i]["time_s"].as_f64().unwrap() / 320.0;
+    assert!(per_inf(0) > 1.5 * per_inf(1), "{m:?}");
 }

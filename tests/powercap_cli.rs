@@ -82,7 +82,7 @@ fn powercap_mistakes_exit_2_with_what_to_do() {
         .stderr(predicates::str::contains(
             "--backend powercap: no RAPL package zone",
         ));
-    // measure, sweep and baseline run on the twin or a GPU.
+    // A host CPU has no GPU clock to pin.
     let (_t, root) = fixture("host-rapl");
     common::edgetune()
         .args(["measure", "--model", "yolov4-tiny", "--backend", "powercap"])
@@ -91,13 +91,16 @@ fn powercap_mistakes_exit_2_with_what_to_do() {
         .args([
             "--workload-cmd",
             "true",
-            "--cpu-freq",
-            "1200000",
+            "--gpu-freq",
+            "1GHz",
             "--batch",
             "8",
         ])
         .assert()
-        .code(2);
+        .code(2)
+        .stderr(predicates::str::contains(
+            "host has no GPU clock to pin; leave out --gpu-freq",
+        ));
     // --emc is a Jetson's.
     common::edgetune()
         .args([
@@ -203,4 +206,34 @@ fn restore_refuses_a_snapshot_of_a_backend_without_one() {
             "names the sim backend, which keeps no state file",
         ));
     same(&before, &tree(&root));
+}
+
+/// Issue 26: `measure` pins the CPU clock on a host (and puts cpufreq back), `sweep` measures
+/// each clock, and the fixture's workload makes 1.2 GHz the cheapest.
+#[test]
+fn measure_and_sweep_run_on_a_host() {
+    let (t, root) = fixture("host-rapl");
+    let before = tree(&root);
+    let host = |cmd: &[&str]| -> serde_json::Value {
+        let o = common::edgetune()
+            .args(cmd)
+            .args(["--model", "yolov4-tiny", "--backend", "powercap"])
+            .arg("--sysfs-root")
+            .arg(&root)
+            .args(["--workload-cmd", &workload(&root)])
+            .args(["--inferences", "320", "--json", "-q"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        as_found_but_the_counters(&root, &before);
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let m = host(&["measure", "--cpu-freq", "1200000", "--batch", "64"]);
+    let e = m["measurements"][0]["energy_j"].as_f64().unwrap();
+    let want = 320.0 * 0.001 * 1.125 / 1.2 * (10.0 + 2.0 * 1.728) * 1.1;
+    assert!((e - want).abs() / want < 1e-3, "{e} vs {want}");
+    let out = t.path().join("sweep");
+    let s = host(&["sweep", "--batch", "64", "--out", out.to_str().unwrap()]);
+    assert_eq!(s["min"]["cpu_freq_khz"], 1200000, "{s}");
+    assert!(s["grid"].as_array().unwrap().len() >= 3, "{s}");
 }

@@ -291,3 +291,91 @@ fn double_signals_on_the_virtual_board_leave_every_file_as_found_or_restorable()
     }
     eprintln!("{trials} trials on the virtual board, {restored} needed `restore`");
 }
+
+/// Issue 26: `measure`, `baseline` and `sweep` on the virtual board through the jetson backend:
+/// the pinned and DVFS energies agree with the twin's, the sweep of the GPU clocks at one CPU
+/// clock finds the twin's cheapest step (or one within 3 % of it), and every knob is as found.
+#[test]
+fn measure_baseline_and_sweep_on_the_virtual_board_agree_with_the_twin() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("nano");
+    let mut emu = Emulator::start("nano", &root, TIME_SCALE);
+    let before = knobs(&root);
+    let cat = Catalog::load(None).unwrap();
+    let (board, model) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
+    let run = |args: &[&str]| -> Value {
+        let mut v = tune_args(&root, "cpu=1479MHz", "7", "8");
+        // The study's options but for tune's own: the board, the workload, the protocol.
+        v.drain(..1);
+        for flag in ["--batch-sizes", "--fix", "--seed", "--budget", "--min-runs"] {
+            let i = v.iter().position(|a| a == flag).unwrap();
+            v.drain(i..i + 2);
+        }
+        v.extend(["--min-runs".into(), "1".into()]);
+        let o = cmd().args(args).args(&v).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(knobs(&root), before, "{args:?} left the board changed");
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let pinned = FreqSetting::Pinned {
+        cpu_freq_khz: 1_479_000,
+        gpu_freq_hz: 614_400_000,
+        emc_freq_hz: None,
+        cpu_cores: None,
+    };
+    let off = |got: &Value, setting: &FreqSetting| {
+        let want = truth(board, model, setting, 8, INFERENCES).energy_j * TIME_SCALE;
+        (got["energy_j"].as_f64().unwrap() / want - 1.0).abs()
+    };
+    let m = run(&[
+        "measure",
+        "--cpu-freq",
+        "1479MHz",
+        "--gpu-freq",
+        "614.4MHz",
+        "-b",
+        "8",
+    ]);
+    assert_eq!(m["backend"], "jetson");
+    let dev = off(&m["measurements"][0], &pinned);
+    assert!(dev < 0.05, "measure off the twin by {:.1} %", dev * 100.0);
+    let b = run(&["baseline", "-b", "8"]);
+    let dev = off(&b["measurements"][0], &FreqSetting::Dvfs);
+    assert!(dev < 0.05, "baseline off the twin by {:.1} %", dev * 100.0);
+    let out = t.path().join("sweep");
+    let s = run(&[
+        "sweep",
+        "--batch",
+        "8",
+        "--fix",
+        "cpu=1479MHz",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(s["grid"].as_array().unwrap().len(), 12);
+    let e = |gpu_freq_hz: u64| {
+        let at = FreqSetting::Pinned {
+            cpu_freq_khz: 1_479_000,
+            gpu_freq_hz,
+            emc_freq_hz: None,
+            cpu_cores: None,
+        };
+        truth(board, model, &at, 8, INFERENCES).energy_j
+    };
+    let cheapest = board
+        .gpu
+        .frequencies_hz
+        .iter()
+        .map(|f| e(*f))
+        .fold(f64::INFINITY, f64::min);
+    let chosen = e(s["min"]["gpu_freq_hz"].as_u64().unwrap());
+    assert!(
+        chosen <= cheapest * 1.03,
+        "sweep's minimum {chosen} J vs the twin's {cheapest} J"
+    );
+    assert!(emu.stop().success());
+}

@@ -15,7 +15,7 @@ use crate::measure::protocol::measure_or_stop;
 use crate::measure::{measure, Measurement, ProtocolSettings};
 use crate::report::plot::{self, PlotInput, Sample};
 use crate::report::sweep::{self as render, SweepBaseline, SweepReport, SweepRow};
-use crate::space::Space;
+use crate::space::{Knob, Space};
 use crate::strategy::{self, StrategyInit};
 use crate::study::{Prior, StopReason, Study};
 use crate::workload::Workload;
@@ -33,6 +33,8 @@ pub struct SweepOptions {
     pub batch: Option<u32>,
     /// Only these batch sizes (any positive sizes on an NVML GPU; the model's elsewhere).
     pub batch_sizes: Option<Vec<u64>>,
+    /// Knobs held at one value (`--fix`): a slice of the grid.
+    pub fixes: Vec<(Knob, u64)>,
     /// Output folder; `None` for `reports/sweep-<model>-<device>-<timestamp>/`.
     pub out: Option<PathBuf>,
     /// Print sweep.json to stdout.
@@ -49,7 +51,7 @@ struct Swept {
 /// Runs `sweep`; returns sweep.json's content and the folder it is in.
 pub fn run(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBuf)> {
     super::check_common(&o.common)?;
-    let t = Target::resolve_twin_or_gpu(&o.common)?;
+    let t = Target::resolve_measuring(&o.common)?;
     let batches: Option<Vec<u64>> = match (&o.batch_sizes, o.batch) {
         (Some(_), Some(_)) => {
             return Err(UsageError("give --batch or --batch-sizes, not both".into()).into())
@@ -64,7 +66,7 @@ pub fn run(o: &SweepOptions, out: &mut dyn Write) -> Result<(SweepReport, PathBu
             &format!("sweep-{}-{}", t.model_id(), t.device_id()),
         )
     })?;
-    let space = t.rig.space(batches.as_deref(), &[])?;
+    let space = t.rig.space(batches.as_deref(), &o.fixes)?;
     // On the twin itself the grid runs in parallel; elsewhere one configuration at a time.
     let swept = match t.rig.twin() {
         Some((board, model)) if t.kind() == BackendKind::Sim => {
@@ -193,7 +195,7 @@ fn on_device(t: &Target, c: &Common, space: &Space) -> Result<Swept> {
     if let StopReason::FailuresInARow { .. } = outcome.stop_reason {
         eprintln!("note: the sweep stopped early: {}", outcome.stop_reason);
     }
-    let locked = grid.iter().any(|r| r.config.gpu_freq_hz != 0);
+    let locked = grid.iter().any(|r| r.config.pins_a_clock());
     let mut baseline = vec![SweepBaseline::of(&outcome.baseline)];
     for b in batches.into_iter().skip(1) {
         let entry = match locked {

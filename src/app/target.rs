@@ -54,20 +54,16 @@ impl Target {
         Ok(Target { rig })
     }
 
-    /// As [`Target::resolve`], for the commands that measure on the twin or a GPU only
-    /// (`sweep`, `measure`, `baseline`).
-    pub fn resolve_twin_or_gpu(c: &Common) -> Result<Target> {
+    /// As [`Target::resolve`], for the commands that measure one configuration or a grid
+    /// (`sweep`, `measure`, `baseline`): anything but a recorded table.
+    pub fn resolve_measuring(c: &Common) -> Result<Target> {
         if c.table.is_some() || c.backend == Some(BackendKind::Replay) {
             return Err(UsageError(
-                "a replay table is used by `tune` and `bench`; `sweep`, `measure` and `baseline` run on the twin".into(),
+                "a replay table is used by `tune` and `bench`; `sweep`, `measure` and `baseline` measure (on the twin, a board or a GPU)".into(),
             )
             .into());
         }
-        let t = Target::resolve(c)?;
-        if !t.rig.sweeps() {
-            return Err(UsageError(TWIN_OR_GPU.into()).into());
-        }
-        Ok(t)
+        Target::resolve(c)
     }
 
     /// Which backend measures.
@@ -125,9 +121,6 @@ impl Target {
         torch::workload(model, &torch_o, stop, c.quiet)
     }
 }
-
-/// Why `sweep`, `measure` and `baseline` refuse a board.
-pub const TWIN_OR_GPU: &str = "`sweep`, `measure` and `baseline` run on the twin (--backend sim); on the board, `tune --strategy grid` measures a grid and `--fix` pins knobs";
 
 /// The backends that take `flag`, in words: `jetson, nvml or powercap`.
 fn takers(flag: Flag) -> String {

@@ -126,6 +126,12 @@ impl Common {
         }
     }
 
+    /// Whether the user brings the workload (`--workload-cmd`, `--torchscript`): then any model
+    /// name is theirs to give.
+    pub fn brings_workload(&self) -> bool {
+        self.workload_cmd.is_some() || self.torch.torchscript.is_some()
+    }
+
     /// The twin's noise: seeded from `--seed` and `salt` (one stream per parallel measurement),
     /// or off.
     pub fn noise(&self, salt: u64) -> Noise {

@@ -134,10 +134,6 @@ pub trait Rig {
     ) -> Option<(Vec<(f64, f64)>, &'static str)> {
         None
     }
-    /// Whether `sweep`, `measure` and `baseline` may measure on it (the twin, a GPU).
-    fn sweeps(&self) -> bool {
-        false
-    }
     /// Whether it sets clocks per configuration (a GPU without `--allow-clock-control` does not:
     /// its frequency saving would be run-to-run noise).
     fn sets_clocks(&self) -> bool {

@@ -1,6 +1,7 @@
 //! Loading and validating the catalogue: boards (`search-spaces/*.toml`) and models
 //! (`models/*.toml`). Every error names the file, the field and the line.
 
+use crate::opt::Opt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,7 +43,7 @@ pub enum CatalogError {
         message: String,
     },
     /// A model name that is not in the catalogue.
-    #[error("unknown model `{name}`; valid models: {valid}")]
+    #[error("unknown model `{name}`; valid models: {valid} (a model of your own runs on a board, a GPU or a host with {} or {})", Opt::WorkloadCmd, Opt::Torchscript)]
     UnknownModel {
         /// Name given.
         name: String,
@@ -340,6 +341,10 @@ pub struct TwinDvfs {
     pub spread_steps: usize,
 }
 
+/// The batch sizes of a model the catalogue does not have: one frame at a time, as a camera
+/// pipeline runs, and the paper's sizes.
+pub const OWN_MODEL_BATCH_SIZES: [u32; 6] = [1, 4, 8, 16, 32, 64];
+
 /// A model: the paper's row and the twin's per-board parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -495,6 +500,31 @@ impl Model {
         std::iter::once(self.model.id.as_str()).chain(self.model.aliases.iter().map(|s| s.as_str()))
     }
 
+    /// A model the catalogue does not have, under the user's own name, for a workload the user
+    /// brings (`--workload-cmd`, `--torchscript`): no paper row, no twin, nothing built; its
+    /// batch sizes are [`OWN_MODEL_BATCH_SIZES`] unless `--batch-sizes` says.
+    pub fn own(name: &str) -> Result<Model, CatalogError> {
+        let id = check_label(name, "model")?;
+        Ok(Model {
+            model: ModelInfo {
+                name: id.clone(),
+                id,
+                aliases: Vec::new(),
+            },
+            paper: PaperRow {
+                layers: 0,
+                params_m: 0.0,
+                gflops: 0.0,
+                batch_sizes: OWN_MODEL_BATCH_SIZES.to_vec(),
+                input: String::new(),
+                framework: String::new(),
+            },
+            twin: BTreeMap::new(),
+            built: None,
+            file: String::new(),
+        })
+    }
+
     /// Twin parameters for a board, or an error naming the missing section.
     pub fn twin_for(&self, board: &str) -> Result<&ModelTwin, CatalogError> {
         self.twin.get(board).ok_or_else(|| CatalogError::NoTwin {
@@ -588,6 +618,17 @@ impl Catalog {
         match self.board(name) {
             Ok(b) => Ok(Labelled::Known(b)),
             Err(_) => Ok(Labelled::Label(check_label(name, "board")?)),
+        }
+    }
+
+    /// The model named; where the user brings the workload (`own_workload`), a name the
+    /// catalogue lacks is the user's own model ([`Model::own`]): the catalogue's models are
+    /// defaults on a real device, not a whitelist.
+    pub fn model_or_own(&self, name: &str, own_workload: bool) -> Result<Model, CatalogError> {
+        match self.model(name) {
+            Ok(m) => Ok(m.clone()),
+            Err(_) if own_workload => Model::own(name),
+            Err(e) => Err(e),
         }
     }
 
@@ -819,5 +860,20 @@ mod tests {
             .unwrap()
             + 1;
         assert_eq!(*line, expect);
+    }
+
+    #[test]
+    fn a_name_the_catalogue_lacks_is_the_users_own_model_only_with_their_workload() {
+        let c = Catalog::load(None).unwrap();
+        let e = c.model_or_own("yolov8n", false).unwrap_err().to_string();
+        assert!(e.contains("unknown model `yolov8n`"), "{e}");
+        let m = c.model_or_own("yolov8n", true).unwrap();
+        assert_eq!(m.id(), "yolov8n");
+        assert_eq!(m.paper.batch_sizes, OWN_MODEL_BATCH_SIZES);
+        assert!(m.twin.is_empty() && m.built.is_none());
+        // A catalogue model stays the catalogue's, by an alias too.
+        assert!(c.model_or_own("resnet18", true).unwrap().built.is_some());
+        // The name becomes part of report folders: a plain file-name part only.
+        assert!(c.model_or_own("../x", true).is_err());
     }
 }

@@ -1,7 +1,6 @@
 //! What `measure` and `baseline` print: one row per batch size.
 
-use super::source::Source;
-use crate::device::{BackendKind, FreqSetting};
+use crate::device::{BackendKind, BaselineKind, FreqSetting};
 use crate::measure::Measurement;
 use crate::units::{cpu_mhz, gpu_mhz};
 use serde::Serialize;
@@ -19,24 +18,41 @@ pub struct MeasureReport {
     pub measurements: Vec<Measurement>,
 }
 
-/// The table `measure` and `baseline` print.
-pub fn text(rep: &MeasureReport, setting: &FreqSetting, inferences: u32) -> String {
-    let what = match setting {
-        FreqSetting::Dvfs => "DVFS governors".to_string(),
-        FreqSetting::Pinned {
-            cpu_freq_khz,
-            gpu_freq_hz,
-            ..
-        } => format!(
-            "CPU {} MHz, GPU {} MHz",
-            cpu_mhz(*cpu_freq_khz),
-            gpu_mhz(*gpu_freq_hz)
-        ),
+/// The table `measure` and `baseline` print; `baseline` is what the DVFS setting is on the
+/// device measured (a GPU's default clocks, a Jetson's clocks as found).
+pub fn text(
+    rep: &MeasureReport,
+    setting: &FreqSetting,
+    baseline: BaselineKind,
+    inferences: u32,
+) -> String {
+    let what = match (setting, baseline) {
+        (FreqSetting::Dvfs, BaselineKind::Dvfs) => "DVFS governors".to_string(),
+        (FreqSetting::Dvfs, other) => other.short().to_string(),
+        (
+            FreqSetting::Pinned {
+                cpu_freq_khz,
+                gpu_freq_hz,
+                ..
+            },
+            _,
+        ) => {
+            // A clock the device has no knob for (0) is left out.
+            let cpu = (*cpu_freq_khz != 0).then(|| format!("CPU {} MHz", cpu_mhz(*cpu_freq_khz)));
+            let gpu = (*gpu_freq_hz != 0).then(|| format!("GPU {} MHz", gpu_mhz(*gpu_freq_hz)));
+            [cpu, gpu]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     };
-    let source = if rep.backend.is_simulated() {
-        "digital twin"
-    } else {
-        "board"
+    let source = match rep.backend {
+        BackendKind::Sim => "digital twin",
+        BackendKind::Replay => "recorded table",
+        BackendKind::Jetson => "board",
+        BackendKind::Nvml => "GPU",
+        BackendKind::Powercap => "host CPU",
     };
     let mut s = format!(
         "{} on {} ({source}), {what}, {inferences} inferences per run\n",

@@ -157,16 +157,28 @@ pub fn text(rep: &SweepReport) -> String {
     s += &format!("minimum: {:.1} J at {}\n", rep.min.energy_j, rep.min.config);
     if !rep.backend.is_simulated() {
         // Measured on hardware: every row, as measured.
-        s += "batch | GPU clock | energy (J) | time (s) | power (W) | CV (%) | runs\n";
+        // The clock columns the device has (a GPU's CPU clock, a host's GPU clock are not knobs).
+        let cpu = rep.grid.iter().any(|r| r.config.cpu_freq_khz != 0);
+        let gpu = rep.grid.iter().any(|r| r.config.gpu_freq_hz != 0) || !cpu;
+        s += "batch";
+        s += if cpu { " | CPU clock" } else { "" };
+        s += if gpu { " | GPU clock" } else { "" };
+        s += " | energy (J) | time (s) | power (W) | CV (%) | runs\n";
         for r in &rep.grid {
-            let clock = match r.config.gpu_freq_hz {
-                0 => gpu_cell(0),
-                hz => format!("{:.0} MHz", crate::units::hz_to_mhz(hz)),
-            };
+            s += &format!("{:>5}", r.config.batch_size);
+            if cpu {
+                let mhz = crate::units::khz_to_mhz(r.config.cpu_freq_khz);
+                s += &format!(" | {:>9}", format!("{mhz:.0} MHz"));
+            }
+            if gpu {
+                let clock = match r.config.gpu_freq_hz {
+                    0 => gpu_cell(0),
+                    hz => format!("{:.0} MHz", crate::units::hz_to_mhz(hz)),
+                };
+                s += &format!(" | {clock:>9}");
+            }
             s += &format!(
-                "{:>5} | {:>9} | {:>10.2} | {:>8.3} | {:>9.1} | {:>6.1} | {:>4}\n",
-                r.config.batch_size,
-                clock,
+                " | {:>10.2} | {:>8.3} | {:>9.1} | {:>6.1} | {:>4}\n",
                 r.energy_j,
                 r.time_s,
                 r.avg_power_w,
@@ -175,7 +187,7 @@ pub fn text(rep: &SweepReport) -> String {
             );
         }
     }
-    if rep.grid.iter().all(|r| r.config.gpu_freq_hz == 0) {
+    if rep.grid.iter().all(|r| !r.config.pins_a_clock()) {
         // The grid ran at the baseline's clocks: the table above is all there is.
         return s;
     }

@@ -82,7 +82,7 @@ fn resolve(r: &Request) -> Resolved {
     if !matches!(c.backend, None | Some(BackendKind::Jetson)) {
         return Ok(None);
     }
-    let model = r.catalog.model(&c.model)?.clone();
+    let model = r.catalog.model_or_own(&c.model, c.brings_workload())?;
     let ch = choose_board(r)?;
     let on_board = ch.detected.as_ref().map(|b| b.board.id.as_str()) == Some(&ch.board.board.id);
     let real_workload_on_a_board = c.workload_cmd.is_some() && ch.dt.is_some();
@@ -136,7 +136,8 @@ impl Rig for JetsonRig {
             .map(|_| (&self.board, &self.model))
     }
     fn space(&self, batch_sizes: Option<&[u64]>, fixes: &[(Knob, u64)]) -> Result<Space> {
-        let s = Space::new(&self.board, &self.model, batch_sizes, fixes)?;
+        // The workload is real: any batch size runs (the model's are the default).
+        let s = Space::with_any_batches((&self.board).into(), &self.model, batch_sizes, fixes)?;
         Ok(match (&self.discovery.emc, &self.board.emc) {
             // --emc on a board: the memory clock is a fourth axis.
             (Some(_), Some(emc)) => {

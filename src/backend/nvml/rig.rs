@@ -49,7 +49,7 @@ fn resolve(r: &Request) -> Resolved {
     if !wanted {
         return Ok(None);
     }
-    let model = r.catalog.model(&c.model)?.clone();
+    let model = r.catalog.model_or_own(&c.model, c.brings_workload())?;
     let gpu = match find(device.unwrap_or("gpu")) {
         Ok(gpu) => gpu,
         // auto with a name that is neither a board nor a GPU: the catalogue's error says more.
@@ -119,9 +119,6 @@ impl Rig for NvmlRig {
     }
     fn space(&self, batch_sizes: Option<&[u64]>, fixes: &[(Knob, u64)]) -> Result<Space> {
         Ok(self.spec.space(&self.model, batch_sizes, fixes)?)
-    }
-    fn sweeps(&self) -> bool {
-        true
     }
     fn sets_clocks(&self) -> bool {
         self.spec.clock_control

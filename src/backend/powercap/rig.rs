@@ -41,7 +41,7 @@ fn resolve(r: &Request) -> Resolved {
     if c.backend != Some(BackendKind::Powercap) {
         return Ok(None);
     }
-    let model = r.catalog.model(&c.model)?.clone();
+    let model = r.catalog.model_or_own(&c.model, c.brings_workload())?;
     let discovery = discover(&c.board.sysfs_root).map_err(|e| match e {
         PowercapError::NotFound(m) => Refusal(format!("{} powercap: {m}", Opt::Backend)),
         e => Refusal(e.to_string()),

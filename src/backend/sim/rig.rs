@@ -88,9 +88,6 @@ impl Rig for SimRig {
         let grid = truth.iter().map(|p| (p.energy_j, p.time_s)).collect();
         Some((grid, "twin, noiseless"))
     }
-    fn sweeps(&self) -> bool {
-        true
-    }
     fn open(
         &self,
         c: &Common,
