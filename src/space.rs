@@ -68,6 +68,9 @@ pub enum Knob {
     EmcFreqHz,
     /// Online CPU cores (replay tables only).
     CpuCores,
+    /// An nvpmodel power mode's id (`nvpmodel -m N`): its caps set the clocks and cores, whose
+    /// governors stay active (replay tables with a `power_mode` column).
+    PowerMode,
     /// Inferences per batch.
     BatchSize,
 }
@@ -76,11 +79,12 @@ impl Knob {
     /// The knobs of a board's space, in axis order.
     pub const ALL: [Knob; 3] = [Knob::CpuFreqKhz, Knob::GpuFreqHz, Knob::BatchSize];
     /// Every knob, in the order axes are kept.
-    pub const EVERY: [Knob; 5] = [
+    pub const EVERY: [Knob; 6] = [
         Knob::CpuFreqKhz,
         Knob::GpuFreqHz,
         Knob::EmcFreqHz,
         Knob::CpuCores,
+        Knob::PowerMode,
         Knob::BatchSize,
     ];
 
@@ -91,6 +95,7 @@ impl Knob {
             Knob::GpuFreqHz => "gpu_freq_hz",
             Knob::EmcFreqHz => "emc_freq_hz",
             Knob::CpuCores => "cpu_cores",
+            Knob::PowerMode => "power_mode",
             Knob::BatchSize => "batch_size",
         }
     }
@@ -103,11 +108,12 @@ impl Knob {
     /// Search priority for coordinate-wise strategies: clocks with the most effect first.
     pub fn priority(self) -> usize {
         match self {
-            Knob::GpuFreqHz => 0,
-            Knob::CpuFreqKhz => 1,
-            Knob::EmcFreqHz => 2,
-            Knob::CpuCores => 3,
-            Knob::BatchSize => 4,
+            Knob::PowerMode => 0,
+            Knob::GpuFreqHz => 1,
+            Knob::CpuFreqKhz => 2,
+            Knob::EmcFreqHz => 3,
+            Knob::CpuCores => 4,
+            Knob::BatchSize => 5,
         }
     }
 
@@ -117,6 +123,7 @@ impl Knob {
             "cpu_freq_khz" | "cpu" | "cpu_freq" => Ok(Knob::CpuFreqKhz),
             "gpu_freq_hz" | "gpu" | "gpu_freq" => Ok(Knob::GpuFreqHz),
             "batch_size" | "batch" | "bs" => Ok(Knob::BatchSize),
+            "power_mode" | "mode" | "nvpmodel" => Ok(Knob::PowerMode),
             _ => Err(SpaceError::UnknownKnob(s.to_string())),
         }
     }
@@ -133,10 +140,11 @@ impl Knob {
                 Knob::GpuFreqHz => "GPU frequency (Hz, or with a unit: 921.6MHz)".into(),
                 Knob::EmcFreqHz => "memory frequency (Hz, or with a unit: 1600MHz)".into(),
                 Knob::CpuCores => "number of CPU cores".into(),
+                Knob::PowerMode => "power mode id (nvpmodel -m N)".into(),
                 Knob::BatchSize => "batch size".into(),
             },
         };
-        if matches!(self, Knob::BatchSize | Knob::CpuCores) {
+        if matches!(self, Knob::BatchSize | Knob::CpuCores | Knob::PowerMode) {
             return t.parse::<u64>().map_err(|_| bad());
         }
         let base_hz = match self {
@@ -181,6 +189,9 @@ pub struct Config {
     /// Online CPU cores, when it is a knob (replay tables).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_cores: Option<u32>,
+    /// The nvpmodel power mode, when it is a knob (its id; 0 is a mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_mode: Option<u32>,
 }
 
 impl Config {
@@ -192,13 +203,17 @@ impl Config {
             batch_size,
             emc_freq_hz: None,
             cpu_cores: None,
+            power_mode: None,
         }
     }
 
     /// Whether it pins a clock (a GPU without clock control, a table without clock columns:
     /// every clock 0, the device's defaults).
     pub fn pins_a_clock(&self) -> bool {
-        self.cpu_freq_khz != 0 || self.gpu_freq_hz != 0 || self.emc_freq_hz.is_some_and(|e| e != 0)
+        self.cpu_freq_khz != 0
+            || self.gpu_freq_hz != 0
+            || self.emc_freq_hz.is_some_and(|e| e != 0)
+            || self.power_mode.is_some()
     }
 
     /// The clock setting of this configuration (everything but the batch size).
@@ -208,6 +223,7 @@ impl Config {
             gpu_freq_hz: self.gpu_freq_hz,
             emc_freq_hz: self.emc_freq_hz,
             cpu_cores: self.cpu_cores,
+            power_mode: self.power_mode,
         }
     }
 
@@ -218,6 +234,7 @@ impl Config {
             Knob::GpuFreqHz => Some(self.gpu_freq_hz),
             Knob::EmcFreqHz => self.emc_freq_hz,
             Knob::CpuCores => self.cpu_cores.map(u64::from),
+            Knob::PowerMode => self.power_mode.map(u64::from),
             Knob::BatchSize => Some(self.batch_size as u64),
         }
     }
@@ -229,6 +246,7 @@ impl Config {
             Knob::GpuFreqHz => self.gpu_freq_hz = v,
             Knob::EmcFreqHz => self.emc_freq_hz = Some(v),
             Knob::CpuCores => self.cpu_cores = Some(v as u32),
+            Knob::PowerMode => self.power_mode = Some(v as u32),
             Knob::BatchSize => self.batch_size = v as u32,
         }
     }
@@ -238,6 +256,9 @@ impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A knob at 0 is not a knob of the study (see [`Config`]).
         let mut parts = Vec::new();
+        if let Some(m) = self.power_mode {
+            parts.push(format!("power mode {m}"));
+        }
         if self.cpu_freq_khz != 0 {
             parts.push(format!(
                 "CPU {} MHz",
@@ -481,11 +502,24 @@ impl Space {
 
     /// Each axis's values mapped to [0, 1] on a log scale (a fixed axis maps to 0.5). Energy
     /// goes roughly as 1/f where static power dominates, so it is smoother in log frequency;
-    /// batch sizes are powers of two.
+    /// batch sizes are powers of two. A power mode's id names a mode, not an amount (and may be
+    /// 0): its modes are evenly spaced in id order.
     pub fn log_coords(&self) -> Vec<Vec<f64>> {
         self.axes
             .iter()
             .map(|a| {
+                if a.knob == Knob::PowerMode {
+                    let n = a.values.len();
+                    return (0..n)
+                        .map(|i| {
+                            if n > 1 {
+                                i as f64 / (n - 1) as f64
+                            } else {
+                                0.5
+                            }
+                        })
+                        .collect();
+                }
                 let (lo, hi) = (
                     (a.values[0] as f64).ln(),
                     (a.values[a.values.len() - 1] as f64).ln(),
@@ -631,6 +665,30 @@ mod tests {
             (c[2][2] - 0.5).abs() < 1e-12,
             "batch 16 sits halfway between 4 and 64 in log"
         );
+    }
+
+    #[test]
+    fn power_modes_are_evenly_spaced_names_and_mode_0_is_one() {
+        let s = Space::from_axes(
+            vec![
+                Axis {
+                    knob: Knob::BatchSize,
+                    values: vec![1, 2, 4],
+                },
+                Axis {
+                    knob: Knob::PowerMode,
+                    values: vec![0, 3, 8],
+                },
+            ],
+            Config::new(0, 0, 0),
+        );
+        assert_eq!(s.axes[0].knob, Knob::PowerMode);
+        assert_eq!(s.log_coords()[0], [0.0, 0.5, 1.0]);
+        let c = s.config(&[0, 2]);
+        assert_eq!((c.power_mode, c.batch_size), (Some(0), 4));
+        assert_eq!(c.to_string(), "power mode 0, batch 4");
+        assert_eq!(Knob::parse("mode").unwrap(), Knob::PowerMode);
+        assert_eq!(Knob::PowerMode.parse_value("0").unwrap(), 0);
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub fn gpu_cell(hz: u64) -> String {
     }
 }
 
+/// `3200 inferences`, `1 inference`.
+pub fn inferences(n: u32) -> String {
+    format!("{n} inference{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,6 +83,7 @@ fn setting(m: &Value) -> FreqSetting {
         gpu_freq_hz: m["gpu_freq_hz"].as_u64().unwrap(),
         emc_freq_hz: None,
         cpu_cores: None,
+        power_mode: None,
     }
 }
 
@@ -326,6 +327,7 @@ fn measure_baseline_and_sweep_on_the_virtual_board_agree_with_the_twin() {
         gpu_freq_hz: 614_400_000,
         emc_freq_hz: None,
         cpu_cores: None,
+        power_mode: None,
     };
     let off = |got: &Value, setting: &FreqSetting| {
         let want = truth(board, model, setting, 8, INFERENCES).energy_j * TIME_SCALE;
@@ -363,6 +365,7 @@ fn measure_baseline_and_sweep_on_the_virtual_board_agree_with_the_twin() {
             gpu_freq_hz,
             emc_freq_hz: None,
             cpu_cores: None,
+            power_mode: None,
         };
         truth(board, model, &at, 8, INFERENCES).energy_j
     };

@@ -90,6 +90,8 @@ pub fn synthetic_table(
         dvfs: std::collections::HashMap::new(),
         space: space.clone(),
         holes: hole.iter().filter(|h| **h).count(),
+        modes: Default::default(),
+        ignored: Vec::new(),
     };
     Ok((table, hole))
 }

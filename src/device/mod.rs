@@ -49,6 +49,9 @@ pub enum BaselineKind {
     /// A Jetson whose clocks were pinned when edgetune started: the clocks as found.
     #[serde(rename = "as found (clocks were pinned at start)")]
     AsFound,
+    /// A power-mode table without DVFS rows: its highest-numbered mode stands in.
+    #[serde(rename = "highest power mode")]
+    HighestMode,
 }
 
 impl BaselineKind {
@@ -59,6 +62,7 @@ impl BaselineKind {
             BaselineKind::MaxClocks => "max clocks",
             BaselineKind::DefaultClocks => "default clocks",
             BaselineKind::AsFound => "clocks as found",
+            BaselineKind::HighestMode => "highest power mode",
         }
     }
 
@@ -72,6 +76,9 @@ impl BaselineKind {
             BaselineKind::DefaultClocks => "the default clocks",
             BaselineKind::AsFound => {
                 "the clocks as found (they were pinned when edgetune started, so not DVFS)"
+            }
+            BaselineKind::HighestMode => {
+                "the highest-numbered power mode (standing in for the default mode: the table has no DVFS rows; add copies of the default mode's rows marked `setting=dvfs` to make them the baseline)"
             }
         }
     }
@@ -128,6 +135,10 @@ pub enum FreqSetting {
         /// Online CPU cores, where it is a knob.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cpu_cores: Option<u32>,
+        /// The nvpmodel power mode, where it is a knob (its caps, not pins: the governors run
+        /// within them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        power_mode: Option<u32>,
     },
     /// The board's default governors, as found at start.
     Dvfs,

@@ -29,6 +29,7 @@ fn knob_header(knobs: &[Knob]) -> (String, String) {
             Knob::GpuFreqHz => "GPU (MHz)",
             Knob::EmcFreqHz => "memory (MHz)",
             Knob::CpuCores => "CPU cores",
+            Knob::PowerMode => "power mode",
             Knob::BatchSize => "batch",
         })
         .collect();
@@ -47,7 +48,7 @@ fn knob_cells(knobs: &[Knob], c: &Config) -> String {
             match k {
                 Knob::CpuFreqKhz => format!(" {} |", mhz_khz(v)),
                 Knob::GpuFreqHz | Knob::EmcFreqHz => format!(" {} |", mhz_hz(v)),
-                Knob::CpuCores | Knob::BatchSize => format!(" {v} |"),
+                Knob::CpuCores | Knob::PowerMode | Knob::BatchSize => format!(" {v} |"),
             }
         })
         .collect()
@@ -113,8 +114,12 @@ fn recommendation(r: &Report) -> String {
     }
     // At the baseline's batch (or with no batch knob) the line above says it all.
     if let Some(p) = r.saving_pct.filter(|_| !r.one_saving()) {
+        let knobs = match b.config.power_mode {
+            Some(_) => "power mode",
+            None => "frequencies",
+        };
         s += &format!(
-            "- Saving against {} at the baseline batch size ({}), frequencies and batch size together: **{p:.1} %** ({:.1} J).\n",
+            "- Saving against {} at the baseline batch size ({}), {knobs} and batch size together: **{p:.1} %** ({:.1} J).\n",
             r.baseline.kind.words(), r.baseline.batch_size, r.baseline.energy_j
         );
     }
@@ -229,6 +234,7 @@ fn measurements(r: &Report) -> String {
         BaselineKind::MaxClocks => ("max clocks (stands in for DVFS)", "max"),
         BaselineKind::DefaultClocks => (b.kind.short(), "default"),
         BaselineKind::AsFound => (b.kind.short(), "as found"),
+        BaselineKind::HighestMode => ("highest power mode (stands in for DVFS)", "highest"),
     };
     let setting: String = knobs
         .iter()

@@ -204,7 +204,8 @@ fn energy_vs_gpu(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
         .chain(p.measured.iter())
         .filter(|x| x.config.cpu_freq_khz == best.cpu_freq_khz)
         .collect();
-    if all.is_empty() {
+    // Without GPU clocks (a power-mode table, a GPU at its default clocks) there is no curve.
+    if all.is_empty() || all.iter().all(|x| x.config.gpu_freq_hz == 0) {
         return Ok(false);
     }
     let batches: BTreeSet<u32> = all.iter().map(|x| x.config.batch_size).collect();
@@ -319,6 +320,10 @@ fn heatmap(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     }
     let cpus = distinct(&cells, |c| c.cpu_freq_khz);
     let gpus = distinct(&cells, |c| c.gpu_freq_hz);
+    // One cell (no clock knobs, as in a power-mode table): no map to draw.
+    if cpus.len() < 2 && gpus.len() < 2 {
+        return Ok(false);
+    }
     let (e0, e1) = cells
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {

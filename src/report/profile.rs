@@ -39,13 +39,24 @@ pub fn profile_toml(r: &Report) -> Option<String> {
         saving_pct: r.saving_pct.map(round3),
     };
     let body = toml::to_string(&p).expect("profile serialises");
+    let (mode, how) = match b.config.power_mode {
+        // A mode the board's nvpmodel.conf defines already: select it.
+        Some(m) => (
+            format!(", power mode {m}"),
+            format!("`sudo nvpmodel -m {m}` (apply-profile.sh), with the batch size in your application"),
+        ),
+        None => (
+            String::new(),
+            "`sudo edgetune apply profile.toml` (undo: `sudo edgetune restore`), apply-profile.sh, or the nvpmodel.conf block beside this file".into(),
+        ),
+    };
     Some(format!(
-        "# edgetune profile: {} on {}{}, {:.1} J per {} inferences ({}).\n# On the board: `sudo edgetune apply profile.toml` (undo: `sudo edgetune restore`), apply-profile.sh, or the nvpmodel.conf block beside this file.\n[profile]\n{body}",
+        "# edgetune profile: {} on {}{mode}{}, {:.1} J per {} ({}).\n# On the board: {how}.\n[profile]\n{body}",
         r.model,
         r.device,
         comma_batch(b.config.batch_size),
         b.energy.energy_j,
-        r.inferences,
+        crate::units::inferences(r.inferences),
         r.backend.provenance_on(r.emulated),
     ))
 }
@@ -82,13 +93,21 @@ pub fn off_the_board(r: &Report, board: &Board) -> Vec<String> {
 
 /// Whether the recommendation sets anything on a board (a table may vary the batch size only).
 fn sets_the_board(c: &crate::space::Config) -> bool {
-    c.cpu_freq_khz != 0 || c.gpu_freq_hz != 0 || c.emc_freq_hz.is_some() || c.cpu_cores.is_some()
+    c.cpu_freq_khz != 0
+        || c.gpu_freq_hz != 0
+        || c.emc_freq_hz.is_some()
+        || c.cpu_cores.is_some()
+        || c.power_mode.is_some()
 }
 
 /// An nvpmodel `POWER_MODEL` block pinning the recommended clocks (MIN_FREQ = MAX_FREQ, in
 /// nvpmodel's units: kHz for the CPU, Hz for the GPU), with the board's own PARAM names.
 pub fn nvpmodel_block(r: &Report, board: &Board, id: u32) -> Option<String> {
-    let b = r.best.as_ref().filter(|b| sets_the_board(&b.config))?;
+    // A power mode is one of the board's own: there is no block to add.
+    let b = r
+        .best
+        .as_ref()
+        .filter(|b| sets_the_board(&b.config) && b.config.power_mode.is_none())?;
     // nvpmodel's NAME is one word: anything but letters and digits becomes `_`.
     let word: String = r
         .model
@@ -140,12 +159,15 @@ fn provenance(r: &Report, b: &super::Best, board_name: &str) -> String {
     // One comment line whatever the names hold: a newline would end the comment.
     let line = |s: &str| s.replace(char::is_control, " ");
     format!(
-        "# edgetune: {} on {}{}, {:.1} J per {} inferences ({}).\n",
+        "# edgetune: {} on {}{}{}, {:.1} J per {} ({}).\n",
         line(&r.model),
         line(board_name),
+        b.config
+            .power_mode
+            .map_or(String::new(), |m| format!(", power mode {m}")),
         comma_batch(b.config.batch_size),
         b.energy.energy_j,
-        r.inferences,
+        crate::units::inferences(r.inferences),
         r.backend.provenance_on(r.emulated)
     )
 }
@@ -191,6 +213,10 @@ pub fn shell_snippet(r: &Report, board: &Board) -> Option<String> {
         "#!/bin/sh\n{}# Run as root on the board; a reboot (or nvpmodel -m with your usual mode) undoes it.\nset -e\n",
         provenance(r, b, &board.board.name)
     );
+    if let Some(m) = b.config.power_mode {
+        // The mode's caps first; the governors run within them.
+        s += &format!("nvpmodel -m {m}\n");
+    }
     s += "# pin DIR MIN_FILE MAX_FILE VALUE: raise max first when going up, lower min first when going down.\n";
     s += "pin() {\n  if [ \"$4\" -ge \"$(cat \"$1/$2\")\" ]; then\n    echo \"$4\" > \"$1/$3\"; echo \"$4\" > \"$1/$2\"\n  else\n    echo \"$4\" > \"$1/$2\"; echo \"$4\" > \"$1/$3\"\n  fi\n}\n";
     for c in board

@@ -93,45 +93,68 @@ fn recommendation(r: &Report, b: &Best) -> String {
     s += &format!("recommended: {}\n", knob_words(r, &b.config));
     let time = if b.energy.time_s > 0.0 {
         format!(
-            "time {:.1} s, average power {:.2} W",
-            b.energy.time_s, b.energy.avg_power_w
+            "time {} s, average power {:.2} W",
+            figure(b.energy.time_s),
+            b.energy.avg_power_w
         )
     } else {
         "time and power not recorded".to_string()
     };
     s += &format!(
-        "energy: {:.1} J per {} inferences ({:.1} mJ each), {time}\n",
-        b.energy.energy_j, r.inferences, b.energy.energy_per_inference_mj
+        "energy: {} J per {} ({:.1} mJ each), {time}\n",
+        figure(b.energy.energy_j),
+        crate::units::inferences(r.inferences),
+        b.energy.energy_per_inference_mj
     );
+    // What the first saving varies: the clocks, or a table's power mode.
+    let knobs = match b.config.power_mode {
+        Some(_) => "power mode",
+        None => "frequencies",
+    };
     // On a GPU the baseline is its default clocks; a table without DVFS rows has its
     // all-max corner stand in.
     let base_name = r.baseline.kind.short();
     if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
         s += &format!(
-            "saving vs {base_name}{} (frequencies only): {p:.1} % ({base_name} {:.1} J)\n",
+            "saving vs {base_name}{} ({knobs} only): {p:.1} % ({base_name} {} J)\n",
             at_batch(base.batch_size),
-            base.energy_j
+            figure(base.energy_j)
         );
     }
     // At the baseline's batch (or with no batch knob) the line above says it all.
     if let Some(p) = r.saving_pct.filter(|_| !r.one_saving()) {
         let what = if r.baseline_same_batch.is_some() {
-            "frequencies and batch size"
+            format!("{knobs} and batch size")
         } else {
-            "batch size"
+            "batch size".into()
         };
         s += &format!(
-            "saving vs {base_name} at batch {} ({what}): {p:.1} % ({base_name} {:.1} J)\n",
-            r.baseline.batch_size, r.baseline.energy_j
+            "saving vs {base_name} at batch {} ({what}): {p:.1} % ({base_name} {} J)\n",
+            r.baseline.batch_size,
+            figure(r.baseline.energy_j)
         );
     }
     s
+}
+
+/// A figure with one decimal from 1 up (`791.7`), with three significant digits below it
+/// (`0.243`): a table of energy per inference reads 0.2 J otherwise.
+fn figure(x: f64) -> String {
+    if x.abs() >= 1.0 || x == 0.0 {
+        format!("{x:.1}")
+    } else {
+        let decimals = (2 - x.abs().log10().floor() as i32).clamp(1, 9) as usize;
+        format!("{x:.decimals$}")
+    }
 }
 
 /// The recommendation's knobs as `tune` prints them (clocks with their sysfs values, so they can
 /// be typed back to `--fix`); a knob at 0 is not one, except an NVIDIA GPU's default clocks.
 fn knob_words(r: &Report, c: &crate::space::Config) -> String {
     let mut parts = Vec::new();
+    if let Some(m) = c.power_mode {
+        parts.push(format!("power mode {m} (sudo nvpmodel -m {m})"));
+    }
     if c.cpu_freq_khz != 0 {
         let khz = c.cpu_freq_khz;
         parts.push(format!("CPU {} MHz ({khz} kHz)", cpu_mhz(khz)));
@@ -179,4 +202,18 @@ pub fn worker_line(board: &str, study: &str, rep: &crate::study::fleet::WorkerRe
             "; the study is done"
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::figure;
+
+    #[test]
+    fn figures_below_one_keep_three_significant_digits() {
+        assert_eq!(figure(791.66), "791.7");
+        assert_eq!(figure(38.09), "38.1");
+        assert_eq!(figure(0.243212), "0.243");
+        assert_eq!(figure(0.0299), "0.0299");
+        assert_eq!(figure(0.0), "0.0");
+    }
 }

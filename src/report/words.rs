@@ -113,7 +113,12 @@ impl Report {
             .collect();
         Knob::EVERY
             .into_iter()
-            .filter(|k| configs.iter().any(|c| c.get(*k).is_some_and(|v| v != 0)))
+            // A power mode's id may be 0.
+            .filter(|k| {
+                configs
+                    .iter()
+                    .any(|c| c.get(*k).is_some_and(|v| v != 0 || *k == Knob::PowerMode))
+            })
             .collect()
     }
 

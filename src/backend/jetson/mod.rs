@@ -353,10 +353,16 @@ impl Device for JetsonDevice {
                 gpu_freq_hz,
                 emc_freq_hz,
                 cpu_cores,
+                power_mode,
             } => {
                 if cpu_cores.is_some() {
                     return Err(DeviceError::Unsupported(
                         "the jetson backend does not switch CPU cores on and off".into(),
+                    ));
+                }
+                if power_mode.is_some() {
+                    return Err(DeviceError::Unsupported(
+                        "the jetson backend does not switch nvpmodel power modes".into(),
                     ));
                 }
                 Ok(self.pin(cpu_freq_khz, gpu_freq_hz, emc_freq_hz)?)

@@ -20,6 +20,7 @@ fn pinned(cpu_freq_khz: u64, gpu_freq_hz: u64) -> FreqSetting {
         gpu_freq_hz,
         emc_freq_hz: None,
         cpu_cores: None,
+        power_mode: None,
     }
 }
 
@@ -436,6 +437,7 @@ fn pinned_emc(cpu_freq_khz: u64, gpu_freq_hz: u64, emc_freq_hz: u64) -> FreqSett
         gpu_freq_hz,
         emc_freq_hz: Some(emc_freq_hz),
         cpu_cores: None,
+        power_mode: None,
     }
 }
 

@@ -465,8 +465,13 @@ impl Device for NvmlDevice {
                 gpu_freq_hz,
                 emc_freq_hz,
                 cpu_cores,
+                power_mode,
             } => {
-                if cpu_freq_khz != 0 || emc_freq_hz.is_some() || cpu_cores.is_some() {
+                if cpu_freq_khz != 0
+                    || emc_freq_hz.is_some()
+                    || cpu_cores.is_some()
+                    || power_mode.is_some()
+                {
                     return Err(DeviceError::Unsupported(
                         "the nvml backend sets the GPU clock only".into(),
                     ));

@@ -146,6 +146,7 @@ fn locked_clocks_are_recorded_and_reset_on_every_path() {
         gpu_freq_hz: mhz * 1_000_000,
         emc_freq_hz: None,
         cpu_cores: None,
+        power_mode: None,
     };
     // Success: lock, lock again (no second call), baseline resets, restore is a no-op.
     let mut d = open(&fake, true, t.path());
@@ -201,6 +202,7 @@ fn a_killed_run_is_undone_by_restore_and_blocks_a_new_one_until_then() {
         gpu_freq_hz: 345_000_000,
         emc_freq_hz: None,
         cpu_cores: None,
+        power_mode: None,
     })
     .unwrap();
     // SIGKILL: nothing runs, not even Drop.
@@ -234,6 +236,7 @@ fn clock_control_without_permission_or_without_the_flag_is_explained() {
         gpu_freq_hz: 1_410_000_000,
         emc_freq_hz: None,
         cpu_cores: None,
+        power_mode: None,
     };
     let mut d = open(&fake, true, t.path());
     let e = d.apply(&pinned).unwrap_err().to_string();
@@ -248,6 +251,7 @@ fn clock_control_without_permission_or_without_the_flag_is_explained() {
         gpu_freq_hz: DEFAULT_CLOCKS,
         emc_freq_hz: None,
         cpu_cores: None,
+        power_mode: None,
     };
     d.apply(&default).unwrap();
     d.apply(&FreqSetting::Dvfs).unwrap();

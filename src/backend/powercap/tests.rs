@@ -11,6 +11,7 @@ fn pin(cpu_freq_khz: u64) -> FreqSetting {
         gpu_freq_hz: 0,
         emc_freq_hz: None,
         cpu_cores: None,
+        power_mode: None,
     }
 }
 

@@ -17,7 +17,7 @@ use crate::device::BaselineKind;
 use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
 use crate::space::{Axis, Config, Knob, Space};
 use crate::workload::{Meter, Workload, WorkloadRun};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -62,7 +62,7 @@ const MAX_TIME_S: f64 = 1e9;
 const MAX_KNOB: f64 = 1e15;
 
 /// Columns accepted besides the knobs.
-const VALUE_COLUMNS: [&str; 8] = [
+const VALUE_COLUMNS: [&str; 9] = [
     "energy_j",
     "power_w",
     "time_s",
@@ -71,7 +71,26 @@ const VALUE_COLUMNS: [&str; 8] = [
     "avg_power_w",
     "cv",
     "runs",
+    "mode_name",
 ];
+
+/// The knob columns that a `power_mode` column makes the mode's caps rather than knobs.
+const MODE_CAPS: [Knob; 4] = [
+    Knob::CpuFreqKhz,
+    Knob::GpuFreqHz,
+    Knob::EmcFreqHz,
+    Knob::CpuCores,
+];
+
+/// An nvpmodel power mode as a table records it: its caps (the clock and core columns of its
+/// rows; 0 or `None` where the table has no such column) and its name (`mode_name`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PowerMode {
+    /// The caps, in a configuration's fields.
+    pub caps: Config,
+    /// The mode's name, where the table gives one.
+    pub name: Option<String>,
+}
 
 /// One recorded run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,6 +118,10 @@ pub struct ReplayTable {
     pub space: Space,
     /// Combinations of the knobs' values without a row.
     pub holes: usize,
+    /// Its power modes by id, where it has a `power_mode` column.
+    pub modes: BTreeMap<u64, PowerMode>,
+    /// Columns it has that edgetune does not read (for information, such as a throughput).
+    pub ignored: Vec<String>,
 }
 
 fn io_err(path: &Path, message: String) -> ReplayError {
@@ -126,6 +149,9 @@ fn table_err(path: &Path, message: String) -> ReplayError {
 /// Where a table's columns are.
 struct Columns {
     headers: Vec<String>,
+    /// Columns read for nothing.
+    ignored: Vec<String>,
+    mode_name: Option<usize>,
     /// Knob columns, in [`Knob::EVERY`] order.
     knobs: Vec<(Knob, usize)>,
     energy: EnergyColumns,
@@ -142,28 +168,37 @@ enum EnergyColumns {
 
 /// One row of a table: a run under the default governors, or at a configuration.
 enum Recorded {
-    Dvfs { batch: u64, row: Row },
-    Pinned { key: Vec<u64>, row: Row },
+    Dvfs {
+        batch: u64,
+        row: Row,
+    },
+    Pinned {
+        key: Vec<u64>,
+        row: Row,
+        mode_name: Option<String>,
+    },
 }
 
 impl Columns {
     /// Checks the header line: known columns, a knob, and energy (or power and time).
     fn of(path: &Path, headers: Vec<String>) -> Result<Columns, ReplayError> {
         let knob_names = || Knob::EVERY.map(|k| k.name()).join(", ");
-        if let Some(h) = headers
+        // Other columns (a throughput, a latency) are the recorder's information: read for
+        // nothing, and named in a note and in the errors below.
+        let ignored: Vec<String> = headers
             .iter()
-            .find(|h| Knob::from_column(h).is_none() && !VALUE_COLUMNS.contains(&h.as_str()))
-        {
-            return Err(row_err(
-                path,
-                1,
-                format!(
-                    "unknown column `{h}`; knob columns: {}; value columns: {}",
-                    knob_names(),
-                    VALUE_COLUMNS.join(", ")
-                ),
-            ));
-        }
+            .filter(|h| Knob::from_column(h).is_none() && !VALUE_COLUMNS.contains(&h.as_str()))
+            .cloned()
+            .collect();
+        let besides = || match ignored.len() {
+            0 => String::new(),
+            _ => format!(
+                " (knob columns: {}; value columns: {}; not read: {})",
+                knob_names(),
+                VALUE_COLUMNS.join(", "),
+                ignored.join(", ")
+            ),
+        };
         if let Some((_, h)) = headers
             .iter()
             .enumerate()
@@ -177,7 +212,11 @@ impl Columns {
             .filter_map(|k| col(k.name()).map(|i| (k, i)))
             .collect();
         if knobs.is_empty() {
-            let message = format!("no knob column; name at least one of {}", knob_names());
+            let message = format!(
+                "no knob column; name at least one of {}{}",
+                knob_names(),
+                besides()
+            );
             return Err(row_err(path, 1, message));
         }
         let time = col("time_s");
@@ -188,11 +227,16 @@ impl Columns {
                 return Err(row_err(
                     path,
                     1,
-                    "missing columns: give `energy_j`, or `power_w` and `time_s`".into(),
+                    format!(
+                        "missing columns: give `energy_j`, or `power_w` and `time_s`{}",
+                        besides()
+                    ),
                 ))
             }
         };
         Ok(Columns {
+            mode_name: col("mode_name"),
+            ignored,
             inferences: col("inferences"),
             setting: col("setting"),
             headers,
@@ -286,7 +330,15 @@ impl Columns {
             .iter()
             .map(|(_, i)| value(*i))
             .collect::<Result<Vec<u64>, _>>()?;
-        Ok(Recorded::Pinned { key, row })
+        let mode_name = self
+            .mode_name
+            .map(|i| cell(i).to_string())
+            .filter(|n| !n.is_empty());
+        Ok(Recorded::Pinned {
+            key,
+            row,
+            mode_name,
+        })
     }
 }
 
@@ -343,6 +395,61 @@ fn grid_space(
     Ok((space, holes))
 }
 
+/// The knobs, the rows keyed by their values, and the power modes by id.
+type Folded = (
+    Vec<Knob>,
+    HashMap<Vec<u64>, Vec<Row>>,
+    BTreeMap<u64, PowerMode>,
+);
+
+/// A table with a `power_mode` column: the clock and core columns are each mode's caps (one
+/// value per mode, checked), not knobs, so the knobs are the mode and the batch size and each
+/// mode's caps and name are kept for the notes. Any other table comes back as it was.
+fn fold_power_modes(
+    path: &Path,
+    knobs: Vec<Knob>,
+    rows: HashMap<Vec<u64>, Vec<Row>>,
+    names: &[(Vec<u64>, Option<String>)],
+) -> Result<Folded, ReplayError> {
+    let Some(m) = knobs.iter().position(|k| *k == Knob::PowerMode) else {
+        return Ok((knobs, rows, Default::default()));
+    };
+    let kept: Vec<usize> = (0..knobs.len())
+        .filter(|j| !MODE_CAPS.contains(&knobs[*j]))
+        .collect();
+    let caps_of = |key: &[u64]| {
+        let mut c = Config::new(0, 0, 0);
+        for (j, k) in knobs
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| MODE_CAPS.contains(k))
+        {
+            c.set(*k, key[j]);
+        }
+        c
+    };
+    let mut modes: BTreeMap<u64, PowerMode> = Default::default();
+    for (key, name) in names {
+        let caps = caps_of(key);
+        let mode = modes.entry(key[m]).or_insert(PowerMode {
+            caps,
+            name: name.clone(),
+        });
+        if mode.caps != caps {
+            return Err(table_err(path, format!(
+                "power mode {} has rows with different caps ({} and {}): with a `power_mode` column, the clock and core columns are the mode's caps, one value per mode",
+                key[m], mode.caps, caps
+            )));
+        }
+    }
+    let mut folded: HashMap<Vec<u64>, Vec<Row>> = HashMap::new();
+    for (key, r) in rows {
+        let k: Vec<u64> = kept.iter().map(|j| key[*j]).collect();
+        folded.entry(k).or_default().extend(r);
+    }
+    Ok((kept.iter().map(|j| knobs[*j]).collect(), folded, modes))
+}
+
 impl ReplayTable {
     /// Whether every row has a time (a `time_s` column, filled in).
     pub fn has_times(&self) -> bool {
@@ -371,6 +478,7 @@ impl ReplayTable {
         let cols = Columns::of(path, headers)?;
         let mut rows: HashMap<Vec<u64>, Vec<Row>> = HashMap::new();
         let mut dvfs: HashMap<u64, Vec<Row>> = HashMap::new();
+        let mut names: Vec<(Vec<u64>, Option<String>)> = Vec::new();
         for rec in rdr.records() {
             let rec = rec.map_err(|e| {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
@@ -378,10 +486,18 @@ impl ReplayTable {
             })?;
             match cols.record(path, &rec)? {
                 Recorded::Dvfs { batch, row } => dvfs.entry(batch).or_default().push(row),
-                Recorded::Pinned { key, row } => rows.entry(key).or_default().push(row),
+                Recorded::Pinned {
+                    key,
+                    row,
+                    mode_name,
+                } => {
+                    names.push((key.clone(), mode_name));
+                    rows.entry(key).or_default().push(row)
+                }
             }
         }
         let knobs: Vec<Knob> = cols.knobs.iter().map(|(k, _)| *k).collect();
+        let (knobs, rows, modes) = fold_power_modes(path, knobs, rows, &names)?;
         let (space, holes) = grid_space(path, &knobs, &rows, Config::new(0, 0, 0))?;
         Ok(ReplayTable {
             path: path.to_path_buf(),
@@ -390,6 +506,8 @@ impl ReplayTable {
             dvfs,
             space,
             holes,
+            modes,
+            ignored: cols.ignored,
         })
     }
 
@@ -426,16 +544,18 @@ impl ReplayTable {
 fn knob_value(v: f64, knob: Knob, path: &Path, line: u64) -> Result<u64, ReplayError> {
     // Batch sizes and core counts are 32-bit; frequencies are capped where f64 is still exact.
     let max = match knob {
-        Knob::BatchSize | Knob::CpuCores => u32::MAX as f64,
+        Knob::BatchSize | Knob::CpuCores | Knob::PowerMode => u32::MAX as f64,
         _ => MAX_KNOB,
     };
-    if v > 0.0 && v.fract() == 0.0 && v <= max {
+    // A power mode's id may be 0; every other knob is positive.
+    let min = if knob == Knob::PowerMode { 0.0 } else { 1.0 };
+    if v >= min && v.fract() == 0.0 && v <= max {
         Ok(v as u64)
     } else {
         Err(row_err(
             path,
             line,
-            format!("column `{knob}`: {v} is not a whole number from 1 to {max}"),
+            format!("column `{knob}`: {v} is not a whole number from {min} to {max}"),
         ))
     }
 }
@@ -545,6 +665,7 @@ impl ReplayBoard {
             gpu_freq_hz,
             emc_freq_hz,
             cpu_cores,
+            power_mode,
         } = *setting
         else {
             unreachable!("Dvfs handled above")
@@ -555,6 +676,7 @@ impl ReplayBoard {
             batch_size: batch,
             emc_freq_hz,
             cpu_cores,
+            power_mode,
         };
         let key = key_of(&t.knobs, &c);
         t.rows
@@ -595,7 +717,10 @@ impl Device for ReplayDevice {
     }
     fn baseline_kind(&self) -> BaselineKind {
         if self.board.table.dvfs.is_empty() {
-            BaselineKind::MaxClocks
+            match self.board.table.modes.is_empty() {
+                true => BaselineKind::MaxClocks,
+                false => BaselineKind::HighestMode,
+            }
         } else {
             BaselineKind::Dvfs
         }
@@ -751,11 +876,16 @@ mod tests {
     #[test]
     fn bad_tables_are_refused_with_the_line() {
         let dir = tempfile::tempdir().unwrap();
-        let cases: [(&str, &str); 8] = [
+        let cases: [(&str, &str); 10] = [
             ("gpu_freq_hz,batch_size\n1,4\n", "missing columns"),
             (
                 "gpu_freq_hz,batch_size,energy\n1,4,2\n",
-                "unknown column `energy`",
+                "missing columns: give `energy_j`, or `power_w` and `time_s` (knob columns",
+            ),
+            ("gpu_freq,energy_j\n1,2\n", "no knob column; name at least one of cpu_freq_khz"),
+            (
+                "power_mode,gpu_freq_hz,batch_size,energy_j\n0,100,1,1.0\n0,200,2,1.0\n1,100,1,1.0\n",
+                "power mode 0 has rows with different caps",
             ),
             (
                 "gpu_freq_hz,energy_j\n100,1.0\n200,fast\n",
@@ -790,5 +920,42 @@ mod tests {
         }
         let e = ReplayTable::load(&dir.path().join("none.csv")).unwrap_err();
         assert!(matches!(e, ReplayError::Io { .. }));
+    }
+
+    #[test]
+    fn a_power_mode_column_makes_the_clock_columns_its_caps() {
+        let dir = tempfile::tempdir().unwrap();
+        let body =
+            "power_mode,cpu_cores,gpu_freq_hz,batch_size,energy_j,throughput_ips,mode_name\n\
+                    0,2,1109250000,1,0.5,20,MODE_15W_2CORE\n\
+                    0,2,1109250000,8,0.3,35,MODE_15W_2CORE\n\
+                    3,2,803250000,1,0.4,19,MODE_10W_2CORE\n\
+                    3,2,803250000,8,0.25,30,MODE_10W_2CORE\n";
+        let t = ReplayTable::load(&write(dir.path(), body)).unwrap();
+        // Two modes (0 among them) x two batch sizes: a full grid, not 2 x 2 x 2 x 2 with holes.
+        assert_eq!(t.knobs, [Knob::PowerMode, Knob::BatchSize]);
+        assert_eq!(t.space.size(), 4);
+        assert_eq!(t.holes, 0);
+        assert_eq!(t.ignored, ["throughput_ips"]);
+        let m3 = &t.modes[&3];
+        assert_eq!(m3.name.as_deref(), Some("MODE_10W_2CORE"));
+        assert_eq!(
+            (m3.caps.gpu_freq_hz, m3.caps.cpu_cores),
+            (803_250_000, Some(2))
+        );
+        // A mode and a batch size replay their row; the baseline is the highest mode.
+        let b = ReplayBoard::new(t);
+        let (mut d, mut w) = (b.device(), b.workload("m"));
+        let mut c = Config::new(0, 0, 8);
+        c.power_mode = Some(0);
+        let s = ProtocolSettings {
+            warmup_inferences: 0,
+            ..Default::default()
+        };
+        let m = measure(&mut d, &mut w, &c.setting(), 8, &s).unwrap();
+        assert!((m.energy_j - 0.3).abs() < 1e-12);
+        let m = measure(&mut d, &mut w, &FreqSetting::Dvfs, 8, &s).unwrap();
+        assert!((m.energy_j - 0.25).abs() < 1e-12);
+        assert_eq!(d.baseline_kind(), BaselineKind::HighestMode);
     }
 }

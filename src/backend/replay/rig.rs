@@ -90,14 +90,43 @@ fn resolve(r: &Request) -> Resolved {
             ),
         }
     );
+    let mut notes = vec![note];
+    notes.extend(table_notes(&table));
     Ok(Some(Box::new(ReplayRig {
         board: board.known().map(|b| (*b).clone()),
         model: model.known().map(|m| (*m).clone()),
         model_id,
         device_id,
         table,
-        note,
+        notes,
     })))
+}
+
+/// What a table's columns mean beyond its knobs: the power modes' caps, the columns not read.
+fn table_notes(table: &ReplayTable) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !table.modes.is_empty() {
+        let modes: Vec<String> = table
+            .modes
+            .iter()
+            .map(|(id, m)| match &m.name {
+                Some(n) => format!("{id} {n} ({})", m.caps),
+                None => format!("{id} ({})", m.caps),
+            })
+            .collect();
+        notes.push(format!(
+            "the table's {} power modes are a knob; their clock and core columns are caps (the governors run within them), not pins: {}",
+            modes.len(),
+            modes.join("; ")
+        ));
+    }
+    if !table.ignored.is_empty() {
+        notes.push(format!(
+            "columns not read: {} (edgetune reads the knob columns and energy_j, or power_w and time_s)",
+            table.ignored.join(", ")
+        ));
+    }
+    notes
 }
 
 /// A recorded table. Its model and board are labels: catalogue entries where they are (then
@@ -110,7 +139,7 @@ struct ReplayRig {
     model_id: String,
     device_id: String,
     table: ReplayTable,
-    note: String,
+    notes: Vec<String>,
 }
 
 impl Rig for ReplayRig {
@@ -130,12 +159,16 @@ impl Rig for ReplayRig {
         self.board.as_ref()
     }
     fn notes(&self) -> Vec<String> {
-        vec![self.note.clone()]
+        self.notes.clone()
     }
     fn recorded(&self) -> Option<&ReplayTable> {
         Some(&self.table)
     }
     fn twin(&self) -> Option<(&Board, &Model)> {
+        // The twin pins clocks; it knows nothing of power modes.
+        if !self.table.modes.is_empty() {
+            return None;
+        }
         let (b, m) = (self.board.as_ref()?, self.model.as_ref()?);
         m.twin_for(&b.board.id).ok().map(|_| (b, m))
     }
