@@ -296,6 +296,10 @@ pub struct BoardArgs {
     /// <sysfs-root>/var/lib/edgetune/restore.json].
     #[arg(long, env = "EDGETUNE_STATE_FILE", value_name = "FILE")]
     pub state_file: Option<PathBuf>,
+    /// The nvpmodel program that switches power modes (--power-modes, and restoring the mode
+    /// found), split like a shell would split it [default: nvpmodel on the PATH].
+    #[arg(long, env = "EDGETUNE_NVPMODEL", value_name = "COMMAND")]
+    pub nvpmodel: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -429,6 +433,10 @@ pub struct CommonArgs {
     /// search-spaces file within the limits debugfs reports.
     #[arg(long)]
     pub emc: bool,
+    /// On a board, search nvpmodel power modes x batch sizes instead of pinned clocks: `all`
+    /// (every mode /etc/nvpmodel.conf defines) or ids `0,3,4`; the mode found is put back.
+    #[arg(long, value_name = "all|LIST")]
+    pub power_modes: Option<String>,
     #[command(flatten)]
     pub board: BoardArgs,
     #[command(flatten)]

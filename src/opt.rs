@@ -24,6 +24,10 @@ pub enum Opt {
     Catalog,
     /// Whether the memory clock is a knob.
     Emc,
+    /// nvpmodel power modes as the knob.
+    PowerModes,
+    /// The nvpmodel program.
+    Nvpmodel,
     /// The command that runs the workload.
     WorkloadCmd,
     /// The longest one workload run may take.
@@ -83,6 +87,8 @@ impl Opt {
             Opt::StateFile => "state_file",
             Opt::Catalog => "catalog",
             Opt::Emc => "emc",
+            Opt::PowerModes => "power_modes",
+            Opt::Nvpmodel => "nvpmodel",
             Opt::WorkloadCmd => "workload_cmd",
             Opt::WorkloadTimeout => "workload_timeout_s",
             Opt::Inferences => "inferences",

@@ -130,6 +130,8 @@ impl BoardArgs {
             poll_ms,
             emc: false,
             force: false,
+            power_modes: None,
+            nvpmodel: self.nvpmodel.clone(),
         }
     }
 }
@@ -219,6 +221,7 @@ impl CommonArgs {
             table: self.table.clone(),
             board: BoardOptions {
                 emc: self.emc,
+                power_modes: self.power_modes.clone(),
                 ..self.board.to_options(self.poll_ms)
             },
             workload_cmd: self.workload_cmd.clone(),

@@ -403,7 +403,14 @@ impl Space {
             },
         ];
         for (knob, value) in fixes {
-            let axis = &mut axes[Knob::ALL.iter().position(|k| k == knob).unwrap()];
+            let Some(i) = Knob::ALL.iter().position(|k| k == knob) else {
+                return Err(SpaceError::Empty(format!(
+                    "{} {knob}={value} (not a knob of this space: {knob} is a knob of a power-mode study, {})",
+                    Opt::Fix,
+                    Opt::PowerModes
+                )));
+            };
+            let axis = &mut axes[i];
             if *knob == Knob::BatchSize {
                 check_batch(*value, allowed, model)?;
             } else {
@@ -572,6 +579,25 @@ fn check_batch(b: u64, allowed: &[u64], model: &str) -> Result<(), SpaceError> {
             valid: join(allowed),
         })
     }
+}
+
+/// `--power-modes`: `all` (`None`: every mode the board defines) or ids `0,3,4`.
+pub fn parse_mode_list(s: &str) -> Result<Option<Vec<u32>>, SpaceError> {
+    if s.trim().eq_ignore_ascii_case("all") {
+        return Ok(None);
+    }
+    let mut ids = s
+        .split(',')
+        .map(|w| {
+            w.trim().parse::<u32>().map_err(|_| SpaceError::BadNumber {
+                value: w.trim().to_string(),
+                what: format!("power mode id in {} (`all` or ids: 0,3,4)", Opt::PowerModes),
+            })
+        })
+        .collect::<Result<Vec<u32>, _>>()?;
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Some(ids))
 }
 
 /// Values of knobs a space does not vary: where the governors spend most of their time (the top

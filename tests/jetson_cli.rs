@@ -781,3 +781,174 @@ fn measure_baseline_and_sweep_run_on_a_fixture_board_with_any_model_and_batch() 
         same(&tree(&root), &before);
     }
 }
+
+/// `--nvpmodel` for the fake nvpmodel of the fixture under `root`.
+fn fake_nvpmodel(root: &Path) -> String {
+    format!(
+        "sh {} {}",
+        fixture_dir("fake-nvpmodel.sh").display(),
+        root.display()
+    )
+}
+
+/// A power-mode study of the Nano fixture's two modes, each call logged to `log`.
+fn mode_tune(root: &Path, out: &Path, log: &Path, workload: &str) -> std::process::Command {
+    let mut args = quick(root);
+    let i = args.iter().position(|a| a == "--workload-cmd").unwrap();
+    args[i + 1] = workload.into();
+    let mut c = common::std_edgetune();
+    c.args(["tune", "-m", "yolov8n", "--power-modes", "all"])
+        .args(["--batch-sizes", "1,2", "--nvpmodel", &fake_nvpmodel(root)])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .env("FAKE_NVPMODEL_LOG", log);
+    c
+}
+
+fn mode_of(root: &Path) -> String {
+    std::fs::read_to_string(root.join("var/lib/nvpmodel/status")).unwrap()
+}
+
+/// Issue 26: nvpmodel power modes as the knob on a board: `tune --power-modes` switches the
+/// fixture's modes through a fake `nvpmodel` (which writes each mode's caps, as the real one
+/// does) and puts the mode found back, with every file, after the study, after Ctrl-C, and by
+/// `edgetune restore` after a SIGKILL.
+#[test]
+fn power_modes_are_switched_and_the_mode_found_is_put_back() {
+    let (t, root) = fixture("nano-jp4");
+    let before = tree(&root);
+    let log = t.path().join("nvpmodel.log");
+    let o = mode_tune(&root, &t.path().join("out"), &log, "sleep 0.05")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("recommended: power mode "), "{stdout}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.starts_with("-q\n") && calls.contains("-m 1\n"),
+        "{calls}"
+    );
+    assert!(
+        calls.ends_with("-m 0\n"),
+        "the mode found (0) comes back last: {calls}"
+    );
+    same(&tree(&root), &before);
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path().join("out/report.json")).unwrap())
+            .unwrap();
+    assert!(r["best"]["power_mode"].is_u64(), "{}", r["best"]);
+    assert!(
+        r["best"].get("gpu_freq_hz").is_none(),
+        "no clock was pinned"
+    );
+
+    // Ctrl-C while in mode 1: exit 130, mode 0 and every file back.
+    let _ = std::fs::remove_file(&log);
+    let child = mode_tune(&root, &t.path().join("int"), &log, "sleep 0.3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !mode_of(&root).starts_with("pmode:0001") {
+        assert!(t0.elapsed() < Duration::from_secs(30), "mode 1 never came");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&child, "-INT");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    same(&tree(&root), &before);
+
+    // SIGKILL in mode 1: the state file stays; restore (with the fake) puts mode 0 back.
+    let mut child = mode_tune(&root, &t.path().join("kill"), &log, "sleep 0.3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !mode_of(&root).starts_with("pmode:0001") {
+        assert!(t0.elapsed() < Duration::from_secs(60), "mode 1 never came");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    assert!(state(&root).exists());
+    edgetune()
+        .args([
+            "restore",
+            "--nvpmodel",
+            &fake_nvpmodel(&root),
+            "--sysfs-root",
+        ])
+        .arg(&root)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("restored"));
+    same(&tree(&root), &before);
+    assert!(!state(&root).exists());
+}
+
+#[test]
+fn power_mode_mistakes_exit_2_and_change_nothing() {
+    let (_t, root) = fixture("nano-jp4");
+    let before = tree(&root);
+    let nvp = fake_nvpmodel(&root);
+    for (args, says) in [
+        (
+            vec!["--power-modes", "7"],
+            "power mode 7 is not one of this board's (0 MAXN, 1 5W)",
+        ),
+        (
+            vec!["--power-modes", "low"],
+            "cannot read `low` as a power mode id in --power-modes",
+        ),
+        (
+            vec!["--power-modes", "all", "--emc"],
+            "--power-modes and --emc are two ways",
+        ),
+        (
+            vec!["--power-modes", "all", "--fix", "gpu=614.4MHz"],
+            "with --power-modes the modes set the clocks' caps",
+        ),
+    ] {
+        edgetune()
+            .args(["tune", "-m", "yolov8n", "--nvpmodel", &nvp])
+            .args(&args)
+            .args(quick(&root))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says));
+        same(&tree(&root), &before);
+    }
+    // A power-mode profile is selected with nvpmodel, not pinned by `apply`.
+    let profile = root.parent().unwrap().join("profile.toml");
+    std::fs::write(
+        &profile,
+        "[profile]\nboard = \"nano\"\nmodel = \"yolov8n\"\nbackend = \"jetson\"\nbatch_size = 1\npower_mode = 1\nenergy_j = 0.2\ninferences = 10\n",
+    )
+    .unwrap();
+    edgetune()
+        .arg("apply")
+        .arg(&profile)
+        .arg("--sysfs-root")
+        .arg(&root)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("run `sudo nvpmodel -m 1`"));
+    same(&tree(&root), &before);
+    // The twin has no power modes; a table's are its `power_mode` column.
+    edgetune()
+        .args(["tune", "-m", "resnet18", "-d", "nano", "--backend", "sim"])
+        .args(["--power-modes", "all"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--power-modes switches a Jetson's nvpmodel modes (--backend jetson)",
+        ));
+}

@@ -59,6 +59,12 @@ pub fn restore(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> 
         .ok()
         .and_then(|s| s.backend)
         .unwrap_or(BackendKind::Jetson);
+    // A run that switched power modes is put back through this nvpmodel (the command line's,
+    // never one a file names).
+    if let Some(cmd) = &o.nvpmodel {
+        crate::backend::jetson::nvpmodel::use_command(cmd)
+            .map_err(|e| UsageError(e.to_string()))?;
+    }
     let restore_from_state = crate::backend::entry(whose)
         .restore_from_state
         .ok_or_else(|| {
@@ -101,7 +107,7 @@ pub fn restore(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> 
 }
 
 /// The keys `[profile]` may hold.
-const PROFILE_KEYS: [&str; 11] = [
+const PROFILE_KEYS: [&str; 12] = [
     "board",
     "model",
     "backend",
@@ -110,6 +116,7 @@ const PROFILE_KEYS: [&str; 11] = [
     "emc_freq_hz",
     "cpu_cores",
     "batch_size",
+    "power_mode",
     "energy_j",
     "inferences",
     "saving_pct",
@@ -119,6 +126,32 @@ const PROFILE_KEYS: [&str; 11] = [
 #[serde(deny_unknown_fields)]
 struct ProfileFile {
     profile: Profile,
+}
+
+/// A profile `apply` cannot pin: a power mode (nvpmodel selects it), or a clock the study did
+/// not search (a replay table without its column, a GPU's CPU).
+fn refuse_unsettable(p: &Profile, profile: &Path) -> Result<()> {
+    if let Some(m) = p.config.power_mode {
+        return Err(UsageError(format!(
+            "{} selects nvpmodel power mode {m}: run `sudo nvpmodel -m {m}` (or its apply-profile.sh); `edgetune apply` pins clocks",
+            profile.display()
+        ))
+        .into());
+    }
+    if let Some(which) = [
+        (p.config.cpu_freq_khz, "CPU"),
+        (p.config.gpu_freq_hz, "GPU"),
+    ]
+    .iter()
+    .find_map(|(v, w)| (*v == 0).then_some(*w))
+    {
+        return Err(UsageError(format!(
+            "{} sets no {which} clock (the study did not search it), and `edgetune apply` pins both; set that clock yourself, or tune with both knobs",
+            profile.display()
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// `edgetune apply PROFILE`: pins the profile's clocks and leaves them pinned; the snapshot of
@@ -156,20 +189,7 @@ pub fn apply(
             .into());
         }
     }
-    // A knob at 0 was not searched (a replay table without its column, a GPU's CPU).
-    if let Some(which) = [
-        (p.config.cpu_freq_khz, "CPU"),
-        (p.config.gpu_freq_hz, "GPU"),
-    ]
-    .iter()
-    .find_map(|(v, w)| (*v == 0).then_some(*w))
-    {
-        return Err(UsageError(format!(
-            "{} sets no {which} clock (the study did not search it), and `edgetune apply` pins both; set that clock yourself, or tune with both knobs",
-            profile.display()
-        ))
-        .into());
-    }
+    refuse_unsettable(&p, profile)?;
     let catalog = load_catalog(catalog_dir)?;
     let dt = device_tree_model(&o.sysfs_root);
     let here = catalog.detect(dt.as_deref());

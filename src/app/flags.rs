@@ -33,6 +33,8 @@ pub fn opt_flag(o: Opt) -> &'static str {
         Opt::StateFile => "--state-file",
         Opt::Catalog => "--catalog",
         Opt::Emc => "--emc",
+        Opt::PowerModes => "--power-modes",
+        Opt::Nvpmodel => "--nvpmodel",
         Opt::WorkloadCmd => "--workload-cmd",
         Opt::WorkloadTimeout => "--workload-timeout",
         Opt::Inferences => "--inferences",

@@ -147,6 +147,7 @@ fn check_flags(kind: BackendKind, c: &Common) -> Result<(), UsageError> {
             Flag::Torchscript,
             c.torch.torchscript.is_some() || c.torch.input_shape.is_some(),
         ),
+        (Flag::PowerModes, c.board.power_modes.is_some()),
     ];
     let Some((flag, _)) = given
         .into_iter()
@@ -160,6 +161,7 @@ fn check_flags(kind: BackendKind, c: &Common) -> Result<(), UsageError> {
         Flag::AllowClockControl => format!("--allow-clock-control locks an NVIDIA GPU's clocks (--backend {who}); the {kind} backend does not take it"),
         Flag::WorkloadCmd => format!("--workload-cmd runs on a real board or processor (--backend {who}); the {kind} backend brings its own workload"),
         Flag::Torchscript => format!("--torchscript and --input-shape choose a real board's or processor's workload (--backend {who}); the {kind} backend brings its own"),
+        Flag::PowerModes => format!("--power-modes switches a Jetson's nvpmodel modes (--backend {who}); the {kind} backend has none (a recorded table's modes are its `power_mode` column)"),
     }))
 }
 

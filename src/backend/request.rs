@@ -22,6 +22,11 @@ pub struct BoardOptions {
     pub emc: bool,
     /// `restore --force`: restore even while another run owns the board.
     pub force: bool,
+    /// nvpmodel power modes as the knob (`--power-modes`: `all` or ids `0,3,4`, read by the
+    /// board's rig); `None` for pinned clocks.
+    pub power_modes: Option<String>,
+    /// The nvpmodel program (`--nvpmodel`); `None` for `nvpmodel` on the PATH.
+    pub nvpmodel: Option<String>,
 }
 
 impl Default for BoardOptions {
@@ -32,6 +37,8 @@ impl Default for BoardOptions {
             poll_ms: DEFAULT_POLL_MS,
             emc: false,
             force: false,
+            power_modes: None,
+            nvpmodel: None,
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum Flag {
     WorkloadCmd,
     /// `--torchscript` and `--input-shape`: a user's TorchScript model.
     Torchscript,
+    /// `--power-modes`: nvpmodel power modes as the knob.
+    PowerModes,
 }
 
 /// How reports name where a backend's figures came from.

@@ -141,6 +141,8 @@ pub struct Discovery {
     pub rails: Rails,
     /// Memory-clock control, when asked for (`--emc`).
     pub emc: Option<EmcControl>,
+    /// The nvpmodel power modes, when they are the knob (`--power-modes`).
+    pub power_modes: Option<Vec<super::nvpmodel::ModeDef>>,
 }
 
 /// A note when the tree under `root` is edgetune's virtual Jetson (`emulate`): its figures are
@@ -196,6 +198,7 @@ pub fn discover(root: &Path) -> Result<Discovery, JetsonError> {
         gpu,
         rails,
         emc: None,
+        power_modes: None,
     })
 }
 
@@ -299,6 +302,12 @@ fn discover_gpu(fs: &Sysfs) -> Result<GpuDevfreq, JetsonError> {
 }
 
 impl Discovery {
+    /// Adds the board's nvpmodel power modes as the knob (`--power-modes`).
+    pub fn with_power_modes(mut self) -> Result<Discovery, JetsonError> {
+        self.power_modes = Some(super::nvpmodel::modes(&self.root)?);
+        Ok(self)
+    }
+
     /// Adds the memory-clock control (`--emc`).
     pub fn with_emc(mut self) -> Result<Discovery, JetsonError> {
         self.emc = Some(discover_emc(&Sysfs::new(&self.root))?);

@@ -8,6 +8,7 @@
 mod discover;
 mod error;
 pub mod live;
+pub mod nvpmodel;
 pub mod owner;
 pub mod rails;
 pub mod rig;
@@ -51,6 +52,8 @@ pub struct JetsonDevice {
     owner: Option<owner::BoardLock>,
     /// Times a clock is read again while it has not followed a pin yet (20 ms apart).
     read_back_retries: u32,
+    /// The power mode the board is in, where this run switches modes (`--power-modes`).
+    mode_now: Option<u32>,
 }
 
 impl JetsonDevice {
@@ -120,6 +123,16 @@ impl JetsonDevice {
             }
             None => Snapshot::new(&disc, entries),
         };
+        // The mode as found goes into the snapshot before anything is written.
+        let mut snapshot = snapshot;
+        let mode_now = match (&disc.power_modes, snapshot.power_mode) {
+            (Some(_), None) => {
+                let m = nvpmodel::query()?;
+                snapshot.power_mode = Some(m);
+                Some(m)
+            }
+            (_, kept) => kept,
+        };
         let emulated = emulated_note(&disc.root);
         Ok(JetsonDevice {
             fs,
@@ -134,6 +147,7 @@ impl JetsonDevice {
             disc,
             owner: Some(owner),
             read_back_retries: 5,
+            mode_now,
         })
     }
 
@@ -322,9 +336,49 @@ impl JetsonDevice {
     /// With `done`, the state file is deleted too, under the same guard as the writes: a second
     /// signal's restore then either finishes first (this waits) or finds nothing to do, and is
     /// never cut short by this process exiting in between.
+    /// Switches to power mode `m` (one of the board's), after the state file holds the mode
+    /// found.
+    fn switch_mode(&mut self, m: u32) -> Result<(), JetsonError> {
+        let Some(modes) = &self.disc.power_modes else {
+            return Err(JetsonError::Unsupported(format!(
+                "power mode {m} was asked for, but power modes are not the knob; pass {}",
+                Opt::PowerModes
+            )));
+        };
+        if !modes.iter().any(|d| d.id == m) {
+            let ids: Vec<String> = modes.iter().map(|d| d.id.to_string()).collect();
+            return Err(JetsonError::Unsupported(format!(
+                "power mode {m} is not in {} (modes {})",
+                nvpmodel::conf_path(&self.disc.root).display(),
+                ids.join(", ")
+            )));
+        }
+        let closed = snapshot::writes();
+        if closed.contains(&self.state_path) {
+            return Err(JetsonError::Closed);
+        }
+        self.arm()?;
+        if self.mode_now != Some(m) {
+            // Unknown until it succeeds: a failed switch may have written some caps.
+            self.mode_now = None;
+            nvpmodel::set(m)?;
+            self.mode_now = Some(m);
+        }
+        Ok(())
+    }
+
     fn put_back(&mut self, done: bool) -> Result<(), JetsonError> {
         let closed = snapshot::writes();
         if !closed.contains(&self.state_path) {
+            if let Some(m) = self
+                .snapshot
+                .power_mode
+                .filter(|m| self.mode_now != Some(*m))
+            {
+                self.mode_now = None;
+                nvpmodel::set(m)?;
+                self.mode_now = Some(m);
+            }
             snapshot::restore_and_verify(&mut self.fs, &self.snapshot.entries, &self.state_path)?;
         }
         if done {
@@ -360,12 +414,11 @@ impl Device for JetsonDevice {
                         "the jetson backend does not switch CPU cores on and off".into(),
                     ));
                 }
-                if power_mode.is_some() {
-                    return Err(DeviceError::Unsupported(
-                        "the jetson backend does not switch nvpmodel power modes".into(),
-                    ));
+                match power_mode {
+                    // A mode's caps, the governors running within them: no clock is pinned.
+                    Some(m) => Ok(self.switch_mode(m)?),
+                    None => Ok(self.pin(cpu_freq_khz, gpu_freq_hz, emc_freq_hz)?),
                 }
-                Ok(self.pin(cpu_freq_khz, gpu_freq_hz, emc_freq_hz)?)
             }
             // The governors and limits found at start are the DVFS baseline.
             FreqSetting::Dvfs => {

@@ -24,7 +24,12 @@ pub const ENTRY: Entry = Entry {
         disclaimer: None,
         simulated: false,
     },
-    takes: &[Flag::Emc, Flag::WorkloadCmd, Flag::Torchscript],
+    takes: &[
+        Flag::Emc,
+        Flag::WorkloadCmd,
+        Flag::Torchscript,
+        Flag::PowerModes,
+    ],
     min_window_s: 0.0,
     resolve,
     emergency_restore: restore_now,
@@ -89,14 +94,72 @@ fn resolve(r: &Request) -> Resolved {
     if c.backend.is_none() && !on_board && !real_workload_on_a_board {
         return Ok(None);
     }
-    let (board, discovery, notes) =
+    let (board, discovery, mut notes) =
         jetson_target(c, r.catalog, ch.board, ch.detected.as_ref(), ch.dt)?;
+    let (discovery, power_modes) = power_modes(c, discovery, &mut notes)?;
     Ok(Some(Box::new(JetsonRig {
         board,
         model,
         discovery,
         notes,
+        power_modes,
     })))
+}
+
+/// `--power-modes`: the board's nvpmodel modes (all, or the ids given, each checked against
+/// its nvpmodel.conf) as the knob, with the nvpmodel program to switch them.
+fn power_modes(
+    c: &Common,
+    disc: Discovery,
+    notes: &mut Vec<String>,
+) -> Result<(Discovery, Option<Vec<u32>>)> {
+    let Some(asked) = &c.board.power_modes else {
+        return Ok((disc, None));
+    };
+    if c.board.emc {
+        return Err(Refusal(format!(
+            "{} and {} are two ways to set the clocks: a power mode sets the memory clock's cap itself",
+            Opt::PowerModes,
+            Opt::Emc
+        ))
+        .into());
+    }
+    let asked = crate::space::parse_mode_list(asked).map_err(|e| Refusal(e.to_string()))?;
+    if let Some(cmd) = &c.board.nvpmodel {
+        super::nvpmodel::use_command(cmd).map_err(|e| Refusal(e.to_string()))?;
+    }
+    let disc = disc.with_power_modes().map_err(|e| {
+        Refusal(format!(
+            "{}: {e} (JetPack keeps the board's modes in /etc/nvpmodel.conf)",
+            Opt::PowerModes
+        ))
+    })?;
+    let defined = disc.power_modes.clone().unwrap_or_default();
+    let ids: Vec<u32> = match asked {
+        None => defined.iter().map(|m| m.id).collect(),
+        Some(ids) => ids,
+    };
+    if let Some(bad) = ids.iter().find(|id| !defined.iter().any(|m| m.id == **id)) {
+        let list: Vec<String> = defined
+            .iter()
+            .map(|m| format!("{} {}", m.id, m.name))
+            .collect();
+        return Err(Refusal(format!(
+            "power mode {bad} is not one of this board's ({})",
+            list.join(", ")
+        ))
+        .into());
+    }
+    let names: Vec<String> = defined
+        .iter()
+        .filter(|m| ids.contains(&m.id))
+        .map(|m| format!("{} {}", m.id, m.name))
+        .collect();
+    notes.push(format!(
+        "searching nvpmodel power modes ({}) x batch sizes: each mode's caps with the governors running within them, no clock pinned; the mode found is put back",
+        names.join(", ")
+    ));
+    Ok((disc, Some(ids)))
 }
 
 /// A real Jetson through sysfs.
@@ -108,6 +171,8 @@ struct JetsonRig {
     discovery: Discovery,
     /// What it is about to drive, and where the board's lists differ from the catalogue's.
     notes: Vec<String>,
+    /// The power modes searched (`--power-modes`), else `None`: pinned clocks.
+    power_modes: Option<Vec<u32>>,
 }
 
 impl Rig for JetsonRig {
@@ -130,12 +195,19 @@ impl Rig for JetsonRig {
         self.notes.clone()
     }
     fn twin(&self) -> Option<(&Board, &Model)> {
+        // The twin pins clocks; it knows nothing of power modes.
+        if self.power_modes.is_some() {
+            return None;
+        }
         self.model
             .twin_for(&self.board.board.id)
             .ok()
             .map(|_| (&self.board, &self.model))
     }
     fn space(&self, batch_sizes: Option<&[u64]>, fixes: &[(Knob, u64)]) -> Result<Space> {
+        if let Some(ids) = &self.power_modes {
+            return mode_space(ids, &self.board, &self.model, batch_sizes, fixes);
+        }
         // The workload is real: any batch size runs (the model's are the default).
         let s = Space::with_any_batches((&self.board).into(), &self.model, batch_sizes, fixes)?;
         Ok(match (&self.discovery.emc, &self.board.emc) {
@@ -160,6 +232,60 @@ impl Rig for JetsonRig {
         )?;
         Ok((Box::new(d), w))
     }
+}
+
+/// Power modes `ids` x the batch sizes (any, the model's by default); `--fix mode=N` and
+/// `--fix batch=B` narrow it, a clock cannot be fixed (a mode sets the clocks' caps).
+fn mode_space(
+    ids: &[u32],
+    board: &Board,
+    model: &Model,
+    batch_sizes: Option<&[u64]>,
+    fixes: &[(Knob, u64)],
+) -> Result<Space> {
+    let mut modes: Vec<u64> = ids.iter().map(|m| u64::from(*m)).collect();
+    for (k, v) in fixes {
+        match k {
+            Knob::PowerMode if modes.contains(v) => modes = vec![*v],
+            Knob::PowerMode => {
+                return Err(Refusal(format!(
+                    "{} mode={v}: not among the modes searched",
+                    Opt::Fix
+                ))
+                .into())
+            }
+            Knob::BatchSize => {}
+            _ => {
+                return Err(Refusal(format!(
+                    "{} {k}: with {} the modes set the clocks' caps; fix a mode or the batch size",
+                    Opt::Fix,
+                    Opt::PowerModes
+                ))
+                .into())
+            }
+        }
+    }
+    let batch_fixes: Vec<(Knob, u64)> = fixes
+        .iter()
+        .filter(|(k, _)| *k == Knob::BatchSize)
+        .copied()
+        .collect();
+    let s = Space::with_any_batches(board.into(), model, batch_sizes, &batch_fixes)?;
+    let batch = s
+        .axes
+        .into_iter()
+        .find(|a| a.knob == Knob::BatchSize)
+        .expect("a batch axis");
+    let mut base = crate::space::Config::new(0, 0, 0);
+    base.power_mode = modes.first().map(|m| *m as u32);
+    let axes = vec![
+        Axis {
+            knob: Knob::PowerMode,
+            values: modes,
+        },
+        batch,
+    ];
+    Ok(Space::from_axes(axes, base))
 }
 
 /// The error for `--backend jetson` where no catalogue board is found.

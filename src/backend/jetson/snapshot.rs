@@ -70,6 +70,10 @@ pub struct Snapshot {
     /// put back by that backend's restore).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendKind>,
+    /// The nvpmodel power mode found, where the run switches modes: put back (`nvpmodel -m`)
+    /// before the files, since a mode switch writes the clock limits itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_mode: Option<u32>,
 }
 
 /// Whether `pid` is a live edgetune process: not a zombie, and not another program that was
@@ -108,6 +112,7 @@ impl Snapshot {
             dt_model: String::new(),
             entries,
             backend: Some(backend),
+            power_mode: None,
         }
     }
 
@@ -302,6 +307,9 @@ pub fn put_back(
     state_path: &Path,
 ) -> Result<Restored, JetsonError> {
     snap.check(fs)?;
+    if let Some(m) = snap.power_mode {
+        put_mode_back(m)?;
+    }
     restore_and_verify(fs, &snap.entries, state_path)?;
     remove_state(state_path)?;
     let mut files: Vec<PathBuf> = fs.log.iter().map(|(p, _)| p.clone()).collect();
@@ -312,6 +320,14 @@ pub fn put_back(
         files,
         written_by: Some(snap.describe()),
     })
+}
+
+/// Switches the board back to power mode `m` where it is in another one.
+pub fn put_mode_back(m: u32) -> Result<(), JetsonError> {
+    if super::nvpmodel::query()? != m {
+        super::nvpmodel::set(m)?;
+    }
+    Ok(())
 }
 
 /// The machine's lock for `edgetune restore`, unless `force` (a run that is stuck holds it).
