@@ -1113,7 +1113,12 @@ fn tune_draws_four_plots_with_axes_labels_and_data() {
         ),
         (
             "heatmap.svg",
-            vec!["GPU frequency (MHz)", "CPU frequency (MHz)", "1479"],
+            vec![
+                "GPU frequency (MHz)",
+                "CPU frequency (MHz)",
+                "1479",
+                "J / 3200 inferences",
+            ],
         ),
         (
             "convergence.svg",
@@ -1131,9 +1136,16 @@ fn tune_draws_four_plots_with_axes_labels_and_data() {
                 "Energy per inference (mJ)",
                 "Time per inference (ms)",
                 "64",
+                "measured",
             ],
         ),
     ];
+    // The convergence plot counts whole measurements (issue 26: its ticks read 1.0, 2.0).
+    let (ticks, _, _) = svg_summary(&out.join("convergence.svg"));
+    assert!(
+        !ticks.iter().any(|t| t == "1.0" || t == "2.0") && ticks.iter().any(|t| t == "2"),
+        "{ticks:?}"
+    );
     for (file, labels) in expect {
         let (texts, lines, marks) = svg_summary(&out.join(file));
         for l in labels {
@@ -1195,6 +1207,24 @@ fn sweep_draws_its_grid_plots() {
     // The heat map has one cell per (CPU, GPU) pair of the NX.
     let (_, _, marks) = svg_summary(&dir.path().join("heatmap.svg"));
     assert!(marks >= 25 * 15, "{marks}");
+    // One batch size: no batch plot (issue 26: it was an empty one).
+    let one = dir.path().join("one");
+    edgetune()
+        .args([
+            "sweep",
+            "-m",
+            "bert-tiny",
+            "-d",
+            "nx",
+            "--batch",
+            "8",
+            "-q",
+            "--out",
+        ])
+        .arg(&one)
+        .assert()
+        .success();
+    assert!(one.join("heatmap.svg").exists() && !one.join("batch.svg").exists());
 }
 
 #[test]

@@ -443,3 +443,30 @@ fn the_real_power_mode_table_recommends_a_mode_and_a_batch_size() {
         "{profile}"
     );
 }
+
+/// Issue 26's friction: profile.toml's header names only the files written beside it (a board
+/// the catalogue lacks gets no apply-profile.sh or nvpmodel.conf, and `edgetune apply` cannot
+/// take a table's labels).
+#[test]
+fn a_profiles_header_names_only_the_files_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = holed_sweep(dir.path());
+    let out = dir.path().join("mine");
+    edgetune()
+        .args(["tune", "-m", "my-net", "-d", "my-board", "-q", "--table"])
+        .arg(&table)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let profile = std::fs::read_to_string(out.join("profile.toml")).unwrap();
+    let header = profile.lines().nth(1).unwrap();
+    assert!(!out.join("apply-profile.sh").exists() && !out.join("nvpmodel.conf").exists());
+    assert!(header.contains("set these values yourself"), "{header}");
+    assert!(
+        !header.contains("apply-profile.sh")
+            && !header.contains("nvpmodel.conf")
+            && !header.contains("edgetune apply"),
+        "{header}"
+    );
+}

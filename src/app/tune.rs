@@ -653,9 +653,6 @@ fn board_file_note(t: &Target, rep: &Report) -> Option<String> {
 fn write_reports(rep: &Report, rig: &dyn Rig, dir: &Path) -> Result<()> {
     write_json(dir, "report.json", rep)?;
     write_file(dir, "report.md", &report::markdown::render(rep))?;
-    if let Some(p) = profile::profile_toml(rep) {
-        write_file(dir, "profile.toml", &p)?;
-    }
     // A table's values need not be the board's: board files only for values it has.
     let board = rig
         .board()
@@ -668,6 +665,15 @@ fn write_reports(rep: &Report, rig: &dyn Rig, dir: &Path) -> Result<()> {
         ),
         (_, None) => (None, None),
     };
+    // The profile's header names only the files written beside it.
+    let beside = profile::Beside {
+        script: script.is_some(),
+        nvpmodel: nvpmodel.is_some(),
+        appliable: board.is_some() && rig.gpu().is_none(),
+    };
+    if let Some(p) = profile::profile_toml(rep, beside) {
+        write_file(dir, "profile.toml", &p)?;
+    }
     if let Some(b) = nvpmodel {
         write_file(dir, "nvpmodel.conf", &b)?;
     }

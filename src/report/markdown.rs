@@ -223,7 +223,7 @@ fn measurements(r: &Report) -> String {
     let knobs = r.knobs();
     let (names, rule) = knob_header(&knobs);
     s += &format!(
-        "## Measurements\n\n| # |{names} energy (J) | time (s) | power (W) | runs | CV (%) |{}\n|---|{rule}---|---|---|---|---|{}\n",
+        "## Measurements\n\n| # |{names} energy (J) | time (s) | power (W) | mJ / inference | runs | CV (%) |{}\n|---|{rule}---|---|---|---|---|---|{}\n",
         if limits { " meets the limits |" } else { "" },
         if limits { "---|" } else { "" }
     );
@@ -244,10 +244,11 @@ fn measurements(r: &Report) -> String {
         })
         .collect();
     s += &format!(
-        "| {name} |{setting} {:.1} | {} | {} | {} | {} |{}\n",
+        "| {name} |{setting} {:.1} | {} | {} | {:.1} | {} | {} |{}\n",
         b.energy_j,
         or_not_recorded(b.time_s, 1),
         or_not_recorded(b.avg_power_w, 2),
+        b.energy_j / f64::from(r.inferences.max(1)) * 1e3,
         b.runs,
         if b.runs < 2 {
             "-".to_string()
@@ -270,10 +271,12 @@ fn measurements(r: &Report) -> String {
             Some(false) => " no |",
             None => "",
         };
+        // Per inference, a screened row compares with the full-protocol ones.
         s += &format!(
-            "| {}{screened} |{} | {} | {cv} |{meets}\n",
+            "| {}{screened} |{} | {:.1} | {} | {cv} |{meets}\n",
             m.n,
             cells(&knobs, &m.config, &m.energy),
+            m.energy.energy_per_inference_mj,
             m.runs
         );
     }
@@ -281,7 +284,7 @@ fn measurements(r: &Report) -> String {
         .iter()
         .any(|m| m.screened_inferences.is_some())
     {
-        s += "\nRows marked *screening* were measured with shorter runs while exploring: their energy and time are for those runs, not final figures; the recommendation above is measured at the full protocol.\n";
+        s += "\nRows marked *screening* were measured with shorter runs while exploring: their energy and time are for those runs, not final figures (compare rows by mJ / inference); the recommendation above is measured at the full protocol.\n";
     }
     s
 }

@@ -309,7 +309,10 @@ fn heatmap(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     let Some(best) = p.best else { return Ok(false) };
     let (cells, source): (Vec<&Sample>, &str) = match p.grid {
         Some((g, l)) => (g.iter().collect(), l),
-        None => (p.measured.iter().collect(), "measured cells only"),
+        None => (
+            p.measured.iter().collect(),
+            "measured clocks only; white: not measured",
+        ),
     };
     let cells: Vec<&Sample> = cells
         .into_iter()
@@ -393,7 +396,7 @@ fn heatmap(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
         RED.stroke_width(3),
     )))
     .map_err(err)?;
-    colour_bar(&bar, e0, e1, &shade)?;
+    colour_bar(&bar, e0, e1, &shade, p.inferences)?;
     root.present().map_err(err)?;
     Ok(true)
 }
@@ -404,9 +407,16 @@ fn colour_bar(
     e0: f64,
     e1: f64,
     shade: &dyn Fn(f64) -> f64,
+    inferences: u32,
 ) -> Result<(), String> {
+    // Whole joules where the range allows, else enough decimals to tell the ticks apart.
+    let decimals = (1.0 - (e1 - e0).max(1e-9).log10().floor()).clamp(0.0, 6.0) as usize;
     let mut s = ChartBuilder::on(bar)
-        .margin_top(50)
+        .caption(
+            format!("J / {}", crate::units::inferences(inferences)),
+            ("sans-serif", 12),
+        )
+        .margin_top(30)
         .margin_bottom(57)
         .margin_right(8)
         .y_label_area_size(62)
@@ -417,7 +427,7 @@ fn colour_bar(
         .disable_x_axis()
         .y_labels(6)
         .y_label_style(("sans-serif", 12))
-        .y_label_formatter(&|v| format!("{v:.0} J"))
+        .y_label_formatter(&|v| format!("{v:.decimals$}"))
         .draw()
         .map_err(err)?;
     let steps = 50;
@@ -461,6 +471,15 @@ fn convergence(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
         .map_err(err)?;
     c.configure_mesh()
         .x_desc("Measurements made")
+        // Whole measurements only: no tick reads 1.5.
+        .x_labels(n.min(12) + 1)
+        .x_label_formatter(&|v| {
+            if (v - v.round()).abs() < 1e-6 && *v >= 1.0 {
+                format!("{:.0}", v)
+            } else {
+                String::new()
+            }
+        })
         .y_desc(format!(
             "Recommended energy per {} inferences (J)",
             p.inferences
@@ -516,9 +535,20 @@ fn batch(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
         .map(|(g, _)| g.iter().filter(same_clocks).collect())
         .unwrap_or_default();
     let measured: Vec<&Sample> = p.measured.iter().filter(same_clocks).collect();
-    if line.is_empty() && measured.is_empty() {
+    let sizes: BTreeSet<u32> = line
+        .iter()
+        .chain(&measured)
+        .map(|x| x.config.batch_size)
+        .collect();
+    // One batch size (`sweep --batch 8`): no curve to draw.
+    if sizes.len() < 2 {
         return Ok(false);
     }
+    let source = p.grid.map_or("", |(_, l)| l);
+    let at = crate::space::Config {
+        batch_size: 0,
+        ..best
+    };
     let n = p.inferences as f64;
     let root = SVGBackend::with_string(svg, (900, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -544,12 +574,7 @@ fn batch(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
         let (y0, y1) = bounds(line.iter().chain(&measured).map(|x| val(x)));
         let mut c = ChartBuilder::on(area)
             .caption(
-                format!(
-                    "{} at CPU {:.0} / GPU {:.0} MHz",
-                    label.split(" (").next().unwrap_or(label),
-                    best.cpu_freq_khz as f64 / 1e3,
-                    mhz(best.gpu_freq_hz)
-                ),
+                format!("{} at {at}", label.split(" (").next().unwrap_or(label),),
                 ("sans-serif", 15),
             )
             .margin(12)
@@ -576,16 +601,30 @@ fn batch(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
             .map(|x| ((x.config.batch_size as f64).log2(), val(x)))
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        c.draw_series(LineSeries::new(pts, BLUE.stroke_width(2)))
+        if !pts.is_empty() {
+            c.draw_series(LineSeries::new(pts, BLUE.stroke_width(2)))
+                .map_err(err)?
+                .label(source.to_string())
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE));
+        }
+        if !measured.is_empty() {
+            c.draw_series(measured.iter().map(|x| {
+                Circle::new(
+                    ((x.config.batch_size as f64).log2(), val(x)),
+                    5,
+                    RED.filled(),
+                )
+            }))
+            .map_err(err)?
+            .label("measured")
+            .legend(|(x, y)| Circle::new((x + 9, y), 4, RED.filled()));
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
             .map_err(err)?;
-        c.draw_series(measured.iter().map(|x| {
-            Circle::new(
-                ((x.config.batch_size as f64).log2(), val(x)),
-                5,
-                RED.filled(),
-            )
-        }))
-        .map_err(err)?;
     }
     root.present().map_err(err)?;
     Ok(true)

@@ -26,8 +26,50 @@ pub struct Profile {
     pub saving_pct: Option<f64>,
 }
 
+/// Which ways of putting a profile on the board exist beside it (its header names no other).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Beside {
+    /// apply-profile.sh was written.
+    pub script: bool,
+    /// nvpmodel.conf was written.
+    pub nvpmodel: bool,
+    /// `edgetune apply` takes it: a catalogue board's clocks.
+    pub appliable: bool,
+}
+
+/// How the header says to put the recommendation `c` on the board, with the files `beside`.
+fn how_to_apply(c: &crate::space::Config, beside: Beside) -> String {
+    let mut ways: Vec<String> = Vec::new();
+    if let Some(m) = c.power_mode {
+        ways.push(format!("`sudo nvpmodel -m {m}`"));
+    } else if beside.appliable && c.cpu_freq_khz != 0 && c.gpu_freq_hz != 0 {
+        ways.push("`sudo edgetune apply profile.toml` (undo: `sudo edgetune restore`)".into());
+    }
+    if beside.script {
+        ways.push("apply-profile.sh".into());
+    }
+    if beside.nvpmodel {
+        ways.push("the nvpmodel.conf block beside this file".into());
+    }
+    let batch = match c.batch_size {
+        0 => "",
+        _ => ", with the batch size in your application",
+    };
+    match ways.len() {
+        0 => format!("set these values yourself{batch} (no board file was written for them)"),
+        n => {
+            let last = ways.pop().unwrap_or_default();
+            let joined = match n {
+                1 => last,
+                _ => format!("{}, or {last}", ways.join(", ")),
+            };
+            format!("{joined}{batch}")
+        }
+    }
+}
+
 /// The profile file's text, or `None` when nothing was recommended.
-pub fn profile_toml(r: &Report) -> Option<String> {
+pub fn profile_toml(r: &Report, beside: Beside) -> Option<String> {
     let b = r.best.as_ref()?;
     let p = Profile {
         board: r.device.clone(),
@@ -39,17 +81,11 @@ pub fn profile_toml(r: &Report) -> Option<String> {
         saving_pct: r.saving_pct.map(round3),
     };
     let body = toml::to_string(&p).expect("profile serialises");
-    let (mode, how) = match b.config.power_mode {
-        // A mode the board's nvpmodel.conf defines already: select it.
-        Some(m) => (
-            format!(", power mode {m}"),
-            format!("`sudo nvpmodel -m {m}` (apply-profile.sh), with the batch size in your application"),
-        ),
-        None => (
-            String::new(),
-            "`sudo edgetune apply profile.toml` (undo: `sudo edgetune restore`), apply-profile.sh, or the nvpmodel.conf block beside this file".into(),
-        ),
-    };
+    let mode = b
+        .config
+        .power_mode
+        .map_or(String::new(), |m| format!(", power mode {m}"));
+    let how = how_to_apply(&b.config, beside);
     Some(format!(
         "# edgetune profile: {} on {}{mode}{}, {:.1} J per {} ({}).\n# On the board: {how}.\n[profile]\n{body}",
         r.model,
