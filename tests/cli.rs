@@ -1175,6 +1175,18 @@ fn tune_draws_four_plots_with_axes_labels_and_data() {
     }
     let r = read_json(&out.join("report.json"));
     assert_eq!(r["plots"].as_array().unwrap().len(), 4);
+    // Each saving with its interval from both sides' runs (issue 26).
+    for (saving, interval) in [
+        ("saving_pct", "saving_interval_pct"),
+        ("saving_same_batch_pct", "saving_same_batch_interval_pct"),
+    ] {
+        let p = r[saving].as_f64().unwrap();
+        let (lo, hi) = (
+            r[interval][0].as_f64().unwrap(),
+            r[interval][1].as_f64().unwrap(),
+        );
+        assert!(lo < p && p < hi, "{saving} {p} not in [{lo}, {hi}]");
+    }
     let sh = std::fs::read_to_string(out.join("apply-profile.sh")).unwrap();
     let best = &r["best"];
     assert!(sh.contains(&format!(

@@ -49,6 +49,16 @@ impl Report {
                 .as_ref()
                 .zip(same.as_ref())
                 .map(|(b, s)| saving_pct(s.energy_j, b.energy.energy_j)),
+            saving_interval_pct: o.best().and_then(|b| {
+                let e = MeanOf::energy(&b.measurement.at_length(o.inferences));
+                saving_interval_pct(MeanOf::energy(&o.baseline), e)
+            }),
+            saving_same_batch_interval_pct: o.best().zip(o.baseline_same_batch.as_ref()).and_then(
+                |(b, s)| {
+                    let e = MeanOf::energy(&b.measurement.at_length(o.inferences));
+                    saving_interval_pct(MeanOf::energy(s), e)
+                },
+            ),
             best,
             baseline: Baseline::of(&o.baseline, ctx.baseline_kind),
             baseline_same_batch: same,

@@ -190,6 +190,13 @@ pub struct Report {
     pub saving_pct: Option<f64>,
     /// Saving against DVFS at the recommended batch size (frequency only, as in the paper).
     pub saving_same_batch_pct: Option<f64>,
+    /// 95 % interval of `saving_pct` from both sides' runs, low and high; absent where a side
+    /// has one run (its spread is not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saving_interval_pct: Option<[f64; 2]>,
+    /// 95 % interval of `saving_same_batch_pct`, as `saving_interval_pct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saving_same_batch_interval_pct: Option<[f64; 2]>,
     /// Every measured configuration.
     pub measurements: Vec<Row>,
     /// Plot files written beside the report.
@@ -414,6 +421,52 @@ pub fn saving_pct(base: f64, e: f64) -> f64 {
     (1.0 - e / base) * 100.0
 }
 
+/// A mean of runs: its value, the runs' coefficient of variation, how many runs.
+#[derive(Debug, Clone, Copy)]
+pub struct MeanOf {
+    /// The mean.
+    pub value: f64,
+    /// The runs' CV.
+    pub cv: f64,
+    /// Runs.
+    pub runs: usize,
+}
+
+impl MeanOf {
+    /// A measurement's energy.
+    pub fn energy(m: &Measurement) -> MeanOf {
+        MeanOf {
+            value: m.energy_j,
+            cv: m.cv,
+            runs: m.runs.len(),
+        }
+    }
+}
+
+/// A 95 % interval of the saving of `e` against `base`, percent, low then high: the log of
+/// their ratio has the variance cv^2 / runs of each side's mean (delta method), with a
+/// Student-t quantile on Welch's degrees of freedom. `None` where a side has one run (its
+/// spread is not known) or a value is not positive.
+pub fn saving_interval_pct(base: MeanOf, e: MeanOf) -> Option<[f64; 2]> {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    if base.runs < 2 || e.runs < 2 || base.value <= 0.0 || e.value <= 0.0 {
+        return None;
+    }
+    let var = |m: MeanOf| m.cv * m.cv / m.runs as f64;
+    let (vb, ve) = (var(base), var(e));
+    let spread = (vb + ve).sqrt();
+    let df = match vb * vb / (base.runs - 1) as f64 + ve * ve / (e.runs - 1) as f64 {
+        d if d > 0.0 => (vb + ve).powi(2) / d,
+        _ => (base.runs + e.runs - 2) as f64,
+    };
+    let t = StudentsT::new(0.0, 1.0, df.max(1.0))
+        .map(|t| t.inverse_cdf(0.975))
+        .unwrap_or(1.96);
+    let ratio = e.value / base.value;
+    let at = |z: f64| (1.0 - ratio * z.exp()) * 100.0;
+    Some([at(t * spread), at(-t * spread)])
+}
+
 /// Context a report needs besides the outcome.
 pub struct ReportContext<'a> {
     /// Model id.
@@ -475,5 +528,33 @@ pub fn human_duration(s: f64) -> String {
         format!("{:.1} min", s / 60.0)
     } else {
         format!("{:.1} h", s / 3600.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mean(value: f64, cv: f64, runs: usize) -> MeanOf {
+        MeanOf { value, cv, runs }
+    }
+
+    #[test]
+    fn a_savings_interval_comes_from_both_sides_runs() {
+        // No spread: the interval is the saving itself.
+        let [lo, hi] = saving_interval_pct(mean(100.0, 0.0, 3), mean(90.0, 0.0, 3)).unwrap();
+        assert!((lo - 10.0).abs() < 1e-9 && (hi - 10.0).abs() < 1e-9);
+        // 2 % runs on both sides, three each: about +-4.5 points around 10 %.
+        let [lo, hi] = saving_interval_pct(mean(100.0, 0.02, 3), mean(90.0, 0.02, 3)).unwrap();
+        assert!(
+            lo < 10.0 && hi > 10.0 && hi - lo > 5.0 && hi - lo < 15.0,
+            "{lo} {hi}"
+        );
+        // More runs, a narrower interval.
+        let [lo10, hi10] =
+            saving_interval_pct(mean(100.0, 0.02, 10), mean(90.0, 0.02, 10)).unwrap();
+        assert!(hi10 - lo10 < (hi - lo) / 2.0);
+        // One reading on a side (a table's): its spread is unknown, so no interval.
+        assert!(saving_interval_pct(mean(100.0, 0.0, 1), mean(90.0, 0.02, 3)).is_none());
     }
 }

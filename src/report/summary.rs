@@ -116,8 +116,9 @@ fn recommendation(r: &Report, b: &Best) -> String {
     let base_name = r.baseline.kind.short();
     if let (Some(p), Some(base)) = (r.saving_same_batch_pct, &r.baseline_same_batch) {
         s += &format!(
-            "saving vs {base_name}{} ({knobs} only): {p:.1} % ({base_name} {} J)\n",
+            "saving vs {base_name}{} ({knobs} only): {p:.1} % ({}{base_name} {} J)\n",
             at_batch(base.batch_size),
+            interval(r.saving_same_batch_interval_pct),
             figure(base.energy_j)
         );
     }
@@ -129,12 +130,20 @@ fn recommendation(r: &Report, b: &Best) -> String {
             "batch size".into()
         };
         s += &format!(
-            "saving vs {base_name} at batch {} ({what}): {p:.1} % ({base_name} {} J)\n",
+            "saving vs {base_name} at batch {} ({what}): {p:.1} % ({}{base_name} {} J)\n",
             r.baseline.batch_size,
+            interval(r.saving_interval_pct),
             figure(r.baseline.energy_j)
         );
     }
     s
+}
+
+/// `95 % interval 10.9 to 13.5 %; ` where a saving has one.
+fn interval(i: Option<[f64; 2]>) -> String {
+    i.map_or(String::new(), |[lo, hi]| {
+        format!("95 % interval {lo:.1} to {hi:.1} %; ")
+    })
 }
 
 /// A figure with one decimal from 1 up (`791.7`), with three significant digits below it
