@@ -48,8 +48,20 @@ fn a_single_batch_sweep_with_holes_is_tuned_and_its_holes_are_reported() {
     let table = holed_sweep(dir.path());
     let r: Value = json_of(
         edgetune()
+            // --ei-stop 0: the search spends its budget, so it meets holes (with each row's
+            // recorded spread it is sure of the basin after about seven).
             .args([
-                "tune", "-m", "resnet18", "-d", "nano", "--json", "-q", "--budget", "60",
+                "tune",
+                "-m",
+                "resnet18",
+                "-d",
+                "nano",
+                "--json",
+                "-q",
+                "--budget",
+                "60",
+                "--ei-stop",
+                "0",
             ])
             .arg("--table")
             .arg(&table)
@@ -58,13 +70,16 @@ fn a_single_batch_sweep_with_holes_is_tuned_and_its_holes_are_reported() {
     );
     // The batch column has one value: a fixed knob, not an axis.
     assert_eq!(r["grid_size"], 15 * 12);
-    // sweep.csv carries the sweep's DVFS row: it is the baseline, one reading of it.
+    // sweep.csv carries the sweep's DVFS row: it is the baseline, as the mean of its three runs
+    // at their recorded CV (`runs`, `cv`), not one reading of unknown spread.
     assert_eq!(r["baseline"]["kind"], "dvfs");
-    assert_eq!(r["baseline"]["runs"], 1);
+    assert_eq!(r["baseline"]["runs"], 3);
+    assert_eq!(r["baseline"]["converged"], true);
     assert_eq!(r["best"]["batch_size"], 8);
-    // Each row is one reading: one run, never three copies of it.
+    // The study explores with one reading of a row (a row's readings reproduce its runs'
+    // recorded mean and CV; they are not copies of one).
     for m in r["measurements"].as_array().unwrap() {
-        assert_eq!(m["runs"], 1, "{m}");
+        assert!(m["runs"].as_u64().unwrap() <= 3, "{m}");
     }
     // A hole the search asked for is reported as not measured, and the study went on.
     if let Some(f) = r["failed"].as_array() {
@@ -469,4 +484,36 @@ fn a_profiles_header_names_only_the_files_beside_it() {
             && !header.contains("edgetune apply"),
         "{header}"
     );
+}
+
+/// Issue 26's friction: a sweep's own sweep.csv replays its rows as the means of their runs
+/// (`runs`, `cv`): its DVFS baseline of three runs is not "one reading of unknown spread".
+#[test]
+fn a_sweeps_csv_replays_with_its_runs_spread() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    edgetune()
+        .args([
+            "sweep", "-m", "resnet18", "-d", "nano", "--batch", "8", "-q", "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let dvfs = csv.lines().last().unwrap();
+    assert!(
+        dvfs.ends_with(",3,dvfs"),
+        "the DVFS row carries its runs: {dvfs}"
+    );
+    let o = edgetune()
+        .args(["tune", "-m", "resnet18", "-d", "nano", "--table"])
+        .arg(out.join("sweep.csv"))
+        .arg("--out")
+        .arg(dir.path().join("tune"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(!text.contains("rests on 1 reading"), "{text}");
+    assert!(text.contains("95 % interval"), "{text}");
 }

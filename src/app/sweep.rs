@@ -208,6 +208,8 @@ fn on_device(t: &Target, c: &Common, space: &Space) -> Result<Swept> {
                     batch_size: b,
                     energy_j: r.energy_j,
                     time_s: r.time_s,
+                    cv: r.cv,
+                    runs: r.runs,
                 }),
         };
         baseline.extend(entry);

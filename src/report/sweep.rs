@@ -36,6 +36,10 @@ pub struct SweepBaseline {
     pub energy_j: f64,
     /// Time.
     pub time_s: f64,
+    /// Coefficient of variation of its runs.
+    pub cv: f64,
+    /// Runs.
+    pub runs: usize,
 }
 
 impl SweepRow {
@@ -59,6 +63,8 @@ impl SweepBaseline {
             batch_size: m.batch_size,
             energy_j: m.energy_j,
             time_s: m.time_s,
+            cv: m.cv,
+            runs: m.runs.len(),
         }
     }
 }
@@ -129,8 +135,8 @@ pub fn csv(rep: &SweepReport) -> anyhow::Result<String> {
             } else {
                 String::new()
             },
-            cv: String::new(),
-            runs: String::new(),
+            cv: six(b.cv),
+            runs: b.runs.to_string(),
             setting: "dvfs",
         })?;
     }

@@ -5,10 +5,12 @@
 //! `emc_freq_hz`, `cpu_cores`, `batch_size`), then `energy_j`, or `power_w` and `time_s`
 //! (`time_s` is optional beside `energy_j`). Optional: `inferences` (what the row's energy is
 //! for; it is scaled to the protocol's count), and `setting` = `dvfs` for rows measured under the
-//! default governors (their clock cells empty). `avg_power_w`, `cv` and `runs` (as `edgetune
-//! sweep` writes them) are accepted and ignored. Repeated rows of one configuration are repeated
-//! measurements, each replayed once, so the protocol sees the real spread (one row is one run of
-//! unknown spread). A combination of the knobs' values without a row is a hole: a study records
+//! default governors (their clock cells empty). A row with `runs` and `cv` (as `edgetune sweep`
+//! writes them) is the mean of that many runs: it replays as that many readings with its mean and
+//! CV; `avg_power_w` is not read. Repeated rows of one configuration are repeated measurements,
+//! each replayed once, so the protocol sees the real spread (one row is one run of unknown
+//! spread). With a `power_mode` column the clock and core columns are each mode's caps; columns
+//! edgetune does not read are named in a note. A combination of the knobs' values without a row is a hole: a study records
 //! it as not measured, as it records a configuration its workload failed at.
 
 pub mod rig;
@@ -158,6 +160,8 @@ struct Columns {
     time: Option<usize>,
     inferences: Option<usize>,
     setting: Option<usize>,
+    /// `runs` and `cv` (as `edgetune sweep` writes them): a row that is the mean of its runs.
+    summary: Option<(usize, usize)>,
 }
 
 /// Where a row's energy comes from.
@@ -170,13 +174,31 @@ enum EnergyColumns {
 enum Recorded {
     Dvfs {
         batch: u64,
-        row: Row,
+        rows: Vec<Row>,
     },
     Pinned {
         key: Vec<u64>,
-        row: Row,
+        rows: Vec<Row>,
         mode_name: Option<String>,
     },
+}
+
+/// The readings a row stands for: itself, or (a mean of `runs` runs with coefficient of
+/// variation `cv`, as `edgetune sweep` writes it) that many readings with exactly that mean and
+/// CV, evenly spread, so the protocol sees the spread the row records instead of one reading
+/// of unknown spread.
+fn readings(row: Row, summary: Option<(usize, f64)>) -> Vec<Row> {
+    let Some((k, cv)) = summary.filter(|(k, _)| *k >= 2) else {
+        return vec![row];
+    };
+    // Offsets i - (k-1)/2 scaled to a sample standard deviation of 1.
+    let sd = (k as f64 * (k as f64 + 1.0) / 12.0).sqrt();
+    (0..k)
+        .map(|i| Row {
+            energy_j: row.energy_j * (1.0 + cv * (i as f64 - (k - 1) as f64 / 2.0) / sd),
+            ..row
+        })
+        .collect()
 }
 
 impl Columns {
@@ -235,6 +257,7 @@ impl Columns {
             }
         };
         Ok(Columns {
+            summary: col("runs").zip(col("cv")),
             mode_name: col("mode_name"),
             ignored,
             inferences: col("inferences"),
@@ -314,6 +337,24 @@ impl Columns {
             time_s,
             inferences,
         };
+        // A row that says it is the mean of its runs, with their CV.
+        let summary = match self.summary {
+            Some((r, c)) if !cell(r).is_empty() && !cell(c).is_empty() => {
+                let (runs, cv) = (number(r)?, number(c)?);
+                if !(runs >= 1.0
+                    && runs.fract() == 0.0
+                    && runs <= 1000.0
+                    && (0.0..0.5).contains(&cv))
+                {
+                    return Err(err(format!(
+                        "columns `runs` and `cv`: {runs} runs at CV {cv}; runs is a whole number from 1 to 1000 and cv a fraction below 0.5"
+                    )));
+                }
+                Some((runs as usize, cv))
+            }
+            _ => None,
+        };
+        let rows = readings(row, summary);
         let value = |i: usize| -> Result<u64, ReplayError> {
             let knob = Knob::from_column(&self.headers[i]).expect("a knob column");
             knob_value(number(i)?, knob, path, line)
@@ -323,7 +364,7 @@ impl Columns {
                 Some((_, i)) => value(*i)?,
                 None => 0,
             };
-            return Ok(Recorded::Dvfs { batch, row });
+            return Ok(Recorded::Dvfs { batch, rows });
         }
         let key = self
             .knobs
@@ -336,7 +377,7 @@ impl Columns {
             .filter(|n| !n.is_empty());
         Ok(Recorded::Pinned {
             key,
-            row,
+            rows,
             mode_name,
         })
     }
@@ -485,14 +526,14 @@ impl ReplayTable {
                 row_err(path, line, e.to_string())
             })?;
             match cols.record(path, &rec)? {
-                Recorded::Dvfs { batch, row } => dvfs.entry(batch).or_default().push(row),
+                Recorded::Dvfs { batch, rows: r } => dvfs.entry(batch).or_default().extend(r),
                 Recorded::Pinned {
                     key,
-                    row,
+                    rows: r,
                     mode_name,
                 } => {
                     names.push((key.clone(), mode_name));
-                    rows.entry(key).or_default().push(row)
+                    rows.entry(key).or_default().extend(r)
                 }
             }
         }
@@ -920,6 +961,27 @@ mod tests {
         }
         let e = ReplayTable::load(&dir.path().join("none.csv")).unwrap_err();
         assert!(matches!(e, ReplayError::Io { .. }));
+    }
+
+    #[test]
+    fn a_row_of_a_mean_of_runs_replays_as_that_many_readings_with_its_cv() {
+        let row = Row {
+            energy_j: 500.0,
+            time_s: Some(80.0),
+            inferences: None,
+        };
+        for k in [2, 3, 5] {
+            let r = readings(row, Some((k, 0.02)));
+            let e: Vec<f64> = r.iter().map(|x| x.energy_j).collect();
+            assert_eq!(e.len(), k);
+            assert!((crate::measure::stats::mean(&e) - 500.0).abs() < 1e-9);
+            assert!(
+                (crate::measure::stats::cv(&e) - 0.02).abs() < 1e-12,
+                "{e:?}"
+            );
+        }
+        assert_eq!(readings(row, Some((1, 0.0))), [row]);
+        assert_eq!(readings(row, None), [row]);
     }
 
     #[test]
