@@ -329,6 +329,10 @@ pub struct ApplyArgs {
     /// A profile.toml written by `edgetune tune`.
     #[arg(value_name = "PROFILE")]
     pub profile: PathBuf,
+    /// Also apply it at every boot: a systemd unit (/etc/systemd/system/edgetune-profile.service,
+    /// enabled) runs this edgetune on a copy in /etc/edgetune; `edgetune restore` removes both.
+    #[arg(long)]
+    pub persist: bool,
     #[command(flatten)]
     pub board: BoardArgs,
 }

@@ -34,7 +34,9 @@ fn run(cli: Cli, merged: recorded::Merged) -> anyhow::Result<()> {
             app::list::devices(cat.as_deref(), &board, explicit, a.json, stdout)
         }
         Command::Restore(a) => app::board::restore(&a.options(), a.json, stdout),
-        Command::Apply(a) => app::board::apply(cat.as_deref(), &a.options(), &a.profile, stdout),
+        Command::Apply(a) => {
+            app::board::apply(cat.as_deref(), &a.options(), &a.profile, a.persist, stdout)
+        }
         Command::Emulate(a) => app::emulate::emulate_cmd(cat.as_deref(), &a.to_options()),
         Command::EmulateInfer(a) => app::emulate::emulate_infer_cmd(
             cat.as_deref(),

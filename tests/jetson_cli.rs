@@ -952,3 +952,66 @@ fn power_mode_mistakes_exit_2_and_change_nothing() {
             "--power-modes switches a Jetson's nvpmodel modes (--backend jetson)",
         ));
 }
+
+/// Issue 26: `apply --persist` installs (and enables) a systemd unit that applies the profile's
+/// copy at every boot; `restore` removes it with the pins; a unit of the user's in the way is
+/// refused before anything is pinned.
+#[test]
+fn apply_persist_installs_a_boot_unit_that_restore_removes() {
+    let (t, root) = fixture("nano-jp4");
+    let before = tree(&root);
+    let profile = t.path().join("profile.toml");
+    std::fs::write(
+        &profile,
+        "[profile]\nboard = \"nano\"\nmodel = \"resnet18\"\nbackend = \"sim\"\ncpu_freq_khz = 921600\ngpu_freq_hz = 614400000\nbatch_size = 8\nenergy_j = 100.0\ninferences = 3200\n",
+    )
+    .unwrap();
+    let unit = root.join("etc/systemd/system/edgetune-profile.service");
+    let apply = || {
+        let mut c = edgetune();
+        c.args(["apply", "--persist", "--sysfs-root"])
+            .arg(&root)
+            .arg(&profile);
+        c
+    };
+    apply()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("persisted: "));
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains("apply /etc/edgetune/profile.toml")
+            && text.contains("WantedBy=multi-user.target"),
+        "{text}"
+    );
+    let link = root.join("etc/systemd/system/multi-user.target.wants/edgetune-profile.service");
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("../edgetune-profile.service")
+    );
+    let copy = std::fs::read_to_string(root.join("etc/edgetune/profile.toml")).unwrap();
+    assert!(copy.contains("cpu_freq_khz = 921600"), "{copy}");
+    edgetune()
+        .args(["restore", "--sysfs-root"])
+        .arg(&root)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "removed the profile applied at boot",
+        ));
+    assert!(link.symlink_metadata().is_err() && !unit.exists());
+    // The folders it made stay (empty), as a package's would; the board is as found.
+    let mut now = tree(&root);
+    now.retain(|p, _| {
+        !p.starts_with(root.join("etc/systemd")) && !p.starts_with(root.join("etc/edgetune"))
+    });
+    same(&now, &before);
+    // A unit of the user's: refused with exit 2, nothing pinned, the unit untouched.
+    std::fs::write(&unit, "[Unit]\nDescription=mine\n").unwrap();
+    let mine = tree(&root);
+    apply()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not edgetune's"));
+    same(&tree(&root), &mine);
+}

@@ -3,6 +3,7 @@
 
 use super::options::load_catalog;
 use crate::backend::jetson::live::{live, Live};
+use crate::backend::jetson::persist;
 use crate::backend::jetson::rig::{discover_or_explain, not_a_known_board};
 use crate::backend::jetson::snapshot::Snapshot;
 use crate::backend::jetson::{
@@ -12,7 +13,7 @@ use crate::catalog::Catalog;
 use crate::device::BackendKind;
 use crate::error::UsageError;
 use crate::report::profile::Profile;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
 
@@ -86,6 +87,19 @@ pub fn restore(o: &BoardOptions, json: bool, out: &mut dyn Write) -> Result<()> 
             anyhow::Error::new(e).context(format!("restoring from {}", state.display()))
         }
     })?;
+    // A persisted profile goes with the clocks it pinned.
+    let unpersisted = persist::remove(&o.sysfs_root).map_err(jetson_err)?;
+    if !json && !unpersisted.is_empty() {
+        writeln!(
+            out,
+            "removed the profile applied at boot ({})",
+            unpersisted
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
     } else if r.found {
@@ -160,6 +174,7 @@ pub fn apply(
     catalog_dir: Option<&Path>,
     o: &BoardOptions,
     profile: &Path,
+    persist: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let text = std::fs::read_to_string(profile).map_err(|e| {
@@ -214,6 +229,10 @@ pub fn apply(
         disc = disc.with_emc().map_err(|e| UsageError(e.to_string()))?;
     }
     let state = o.state_path();
+    if persist {
+        // Before any pin: a unit of the user's in the way changes nothing.
+        persist::check(&o.sysfs_root).map_err(jetson_err)?;
+    }
     let dev = JetsonDevice::open_keeping(disc, &state).map_err(jetson_err)?;
     let notes = apply_and_keep(
         dev,
@@ -235,6 +254,26 @@ pub fn apply(
     for n in notes {
         eprintln!("note: {n}");
     }
+    if persist {
+        persist_profile(o, &p, &text, out)?;
+    }
+    Ok(())
+}
+
+/// `apply --persist`: the unit that applies the profile's copy at every boot.
+fn persist_profile(o: &BoardOptions, p: &Profile, text: &str, out: &mut dyn Write) -> Result<()> {
+    let exe = std::env::current_exe().context("finding this edgetune to run at boot")?;
+    let what = format!(
+        "{} on {} (CPU {} kHz, GPU {} Hz)",
+        p.model, p.board, p.config.cpu_freq_khz, p.config.gpu_freq_hz
+    );
+    let done = persist::install(&o.sysfs_root, text, &exe, &what).map_err(jetson_err)?;
+    writeln!(
+        out,
+        "persisted: {} applies {} at every boot (enabled); `sudo edgetune restore` removes it",
+        done.unit.display(),
+        done.profile.display()
+    )?;
     Ok(())
 }
 

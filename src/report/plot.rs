@@ -522,6 +522,14 @@ fn convergence(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     Ok(true)
 }
 
+/// The x range of batch sizes on a log2 axis, with a margin.
+fn log2_range(sizes: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = sizes.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x.log2()), b.max(x.log2()))
+    });
+    (lo - 0.3, hi.max(lo + 1.0) + 0.3)
+}
+
 fn batch(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     // Batch 0: the batch size is not a knob (a table without that column).
     let Some(best) = p.best.filter(|b| b.batch_size != 0) else {
@@ -559,18 +567,7 @@ fn batch(p: &PlotInput<'_>, svg: &mut String) -> Result<bool, String> {
     ];
     for (area, (label, get)) in halves.iter().zip(metrics) {
         let val = |x: &Sample| get(x) / n * 1e3;
-        let batches: Vec<f64> = line
-            .iter()
-            .chain(&measured)
-            .map(|x| x.config.batch_size as f64)
-            .collect();
-        let lo = batches.iter().cloned().fold(f64::INFINITY, f64::min).log2();
-        let hi = batches
-            .iter()
-            .cloned()
-            .fold(f64::NEG_INFINITY, f64::max)
-            .log2();
-        let (x0, x1) = (lo - 0.3, hi.max(lo + 1.0) + 0.3);
+        let (x0, x1) = log2_range(sizes.iter().map(|b| *b as f64));
         let (y0, y1) = bounds(line.iter().chain(&measured).map(|x| val(x)));
         let mut c = ChartBuilder::on(area)
             .caption(

@@ -10,6 +10,7 @@ mod error;
 pub mod live;
 pub mod nvpmodel;
 pub mod owner;
+pub mod persist;
 pub mod rails;
 pub mod rig;
 pub mod snapshot;

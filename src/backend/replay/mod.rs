@@ -14,6 +14,10 @@
 //! it as not measured, as it records a configuration its workload failed at.
 
 pub mod rig;
+mod rows;
+
+use rows::{fold_power_modes, readings};
+pub use rows::{PowerMode, Row};
 
 use crate::device::BaselineKind;
 use crate::device::{Device, DeviceError, EnergyWindow, FreqSetting, VirtualMeter};
@@ -75,35 +79,6 @@ const VALUE_COLUMNS: [&str; 9] = [
     "runs",
     "mode_name",
 ];
-
-/// The knob columns that a `power_mode` column makes the mode's caps rather than knobs.
-const MODE_CAPS: [Knob; 4] = [
-    Knob::CpuFreqKhz,
-    Knob::GpuFreqHz,
-    Knob::EmcFreqHz,
-    Knob::CpuCores,
-];
-
-/// An nvpmodel power mode as a table records it: its caps (the clock and core columns of its
-/// rows; 0 or `None` where the table has no such column) and its name (`mode_name`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PowerMode {
-    /// The caps, in a configuration's fields.
-    pub caps: Config,
-    /// The mode's name, where the table gives one.
-    pub name: Option<String>,
-}
-
-/// One recorded run.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Row {
-    /// Energy of the run.
-    pub energy_j: f64,
-    /// Time of the run, if recorded.
-    pub time_s: Option<f64>,
-    /// Inferences the run was for, if recorded.
-    pub inferences: Option<u32>,
-}
 
 /// A loaded and checked replay table.
 #[derive(Debug, Clone)]
@@ -183,24 +158,6 @@ enum Recorded {
     },
 }
 
-/// The readings a row stands for: itself, or (a mean of `runs` runs with coefficient of
-/// variation `cv`, as `edgetune sweep` writes it) that many readings with exactly that mean and
-/// CV, evenly spread, so the protocol sees the spread the row records instead of one reading
-/// of unknown spread.
-fn readings(row: Row, summary: Option<(usize, f64)>) -> Vec<Row> {
-    let Some((k, cv)) = summary.filter(|(k, _)| *k >= 2) else {
-        return vec![row];
-    };
-    // Offsets i - (k-1)/2 scaled to a sample standard deviation of 1.
-    let sd = (k as f64 * (k as f64 + 1.0) / 12.0).sqrt();
-    (0..k)
-        .map(|i| Row {
-            energy_j: row.energy_j * (1.0 + cv * (i as f64 - (k - 1) as f64 / 2.0) / sd),
-            ..row
-        })
-        .collect()
-}
-
 impl Columns {
     /// Checks the header line: known columns, a knob, and energy (or power and time).
     fn of(path: &Path, headers: Vec<String>) -> Result<Columns, ReplayError> {
@@ -267,6 +224,27 @@ impl Columns {
             energy,
             time,
         })
+    }
+
+    /// A row's `runs` and `cv`, where it says it is the mean of its runs.
+    fn summary_of(&self, rec: &csv::StringRecord) -> Result<Option<(usize, f64)>, String> {
+        let Some((r, c)) = self.summary else {
+            return Ok(None);
+        };
+        let (r, c) = (rec.get(r).unwrap_or(""), rec.get(c).unwrap_or(""));
+        if r.is_empty() || c.is_empty() {
+            return Ok(None);
+        }
+        match (r.parse::<f64>(), c.parse::<f64>()) {
+            (Ok(runs), Ok(cv))
+                if runs >= 1.0 && runs.fract() == 0.0 && runs <= 1000.0 && (0.0..0.5).contains(&cv) =>
+            {
+                Ok(Some((runs as usize, cv)))
+            }
+            _ => Err(format!(
+                "columns `runs` and `cv`: `{r}` runs at CV `{c}`; runs is a whole number from 1 to 1000 and cv a fraction below 0.5"
+            )),
+        }
     }
 
     /// Reads one record.
@@ -337,24 +315,7 @@ impl Columns {
             time_s,
             inferences,
         };
-        // A row that says it is the mean of its runs, with their CV.
-        let summary = match self.summary {
-            Some((r, c)) if !cell(r).is_empty() && !cell(c).is_empty() => {
-                let (runs, cv) = (number(r)?, number(c)?);
-                if !(runs >= 1.0
-                    && runs.fract() == 0.0
-                    && runs <= 1000.0
-                    && (0.0..0.5).contains(&cv))
-                {
-                    return Err(err(format!(
-                        "columns `runs` and `cv`: {runs} runs at CV {cv}; runs is a whole number from 1 to 1000 and cv a fraction below 0.5"
-                    )));
-                }
-                Some((runs as usize, cv))
-            }
-            _ => None,
-        };
-        let rows = readings(row, summary);
+        let rows = readings(row, self.summary_of(rec).map_err(err)?);
         let value = |i: usize| -> Result<u64, ReplayError> {
             let knob = Knob::from_column(&self.headers[i]).expect("a knob column");
             knob_value(number(i)?, knob, path, line)
@@ -436,61 +397,6 @@ fn grid_space(
     Ok((space, holes))
 }
 
-/// The knobs, the rows keyed by their values, and the power modes by id.
-type Folded = (
-    Vec<Knob>,
-    HashMap<Vec<u64>, Vec<Row>>,
-    BTreeMap<u64, PowerMode>,
-);
-
-/// A table with a `power_mode` column: the clock and core columns are each mode's caps (one
-/// value per mode, checked), not knobs, so the knobs are the mode and the batch size and each
-/// mode's caps and name are kept for the notes. Any other table comes back as it was.
-fn fold_power_modes(
-    path: &Path,
-    knobs: Vec<Knob>,
-    rows: HashMap<Vec<u64>, Vec<Row>>,
-    names: &[(Vec<u64>, Option<String>)],
-) -> Result<Folded, ReplayError> {
-    let Some(m) = knobs.iter().position(|k| *k == Knob::PowerMode) else {
-        return Ok((knobs, rows, Default::default()));
-    };
-    let kept: Vec<usize> = (0..knobs.len())
-        .filter(|j| !MODE_CAPS.contains(&knobs[*j]))
-        .collect();
-    let caps_of = |key: &[u64]| {
-        let mut c = Config::new(0, 0, 0);
-        for (j, k) in knobs
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| MODE_CAPS.contains(k))
-        {
-            c.set(*k, key[j]);
-        }
-        c
-    };
-    let mut modes: BTreeMap<u64, PowerMode> = Default::default();
-    for (key, name) in names {
-        let caps = caps_of(key);
-        let mode = modes.entry(key[m]).or_insert(PowerMode {
-            caps,
-            name: name.clone(),
-        });
-        if mode.caps != caps {
-            return Err(table_err(path, format!(
-                "power mode {} has rows with different caps ({} and {}): with a `power_mode` column, the clock and core columns are the mode's caps, one value per mode",
-                key[m], mode.caps, caps
-            )));
-        }
-    }
-    let mut folded: HashMap<Vec<u64>, Vec<Row>> = HashMap::new();
-    for (key, r) in rows {
-        let k: Vec<u64> = kept.iter().map(|j| key[*j]).collect();
-        folded.entry(k).or_default().extend(r);
-    }
-    Ok((kept.iter().map(|j| knobs[*j]).collect(), folded, modes))
-}
-
 impl ReplayTable {
     /// Whether every row has a time (a `time_s` column, filled in).
     pub fn has_times(&self) -> bool {
@@ -538,7 +444,8 @@ impl ReplayTable {
             }
         }
         let knobs: Vec<Knob> = cols.knobs.iter().map(|(k, _)| *k).collect();
-        let (knobs, rows, modes) = fold_power_modes(path, knobs, rows, &names)?;
+        let (knobs, rows, modes) =
+            fold_power_modes(knobs, rows, &names).map_err(|m| table_err(path, m))?;
         let (space, holes) = grid_space(path, &knobs, &rows, Config::new(0, 0, 0))?;
         Ok(ReplayTable {
             path: path.to_path_buf(),
