@@ -113,6 +113,8 @@ fn devices_prints_the_nanos_knobs_and_rails() {
 #[test]
 fn tune_on_a_fixture_board_measures_the_rails_and_leaves_it_as_found() {
     let (t, root) = fixture("nano-jp4");
+    // A hot CPU zone (issue 26: board temperature recorded so throttling shows).
+    std::fs::write(root.join("sys/class/thermal/thermal_zone1/temp"), "85000\n").unwrap();
     let before = tree(&root);
     let out = t.path().join("out");
     edgetune()
@@ -140,6 +142,12 @@ fn tune_on_a_fixture_board_measures_the_rails_and_leaves_it_as_found() {
         .unwrap()
         .iter()
         .any(|n| n.as_str().unwrap().contains("cur_freq")));
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("thermal zones): AO-therm 29.5-29.5 C, CPU-therm 85.0-85.0 C")
+            && notes.contains("the board ran hot"),
+        "{notes}"
+    );
     // The snapshot taken before the first write is kept with the reports.
     let snap: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("restore.json")).unwrap()).unwrap();

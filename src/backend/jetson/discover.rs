@@ -34,6 +34,45 @@ impl CpuPolicy {
     }
 }
 
+/// A thermal zone (`/sys/class/thermal/thermal_zoneN`): its `type` and its `temp` file
+/// (millidegrees Celsius), read, never written.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThermalZone {
+    /// Its type (`CPU-therm`, `GPU-therm`).
+    pub name: String,
+    /// Its temperature file.
+    pub temp: PathBuf,
+}
+
+/// The thermal zones under `fs`'s root, in zone order (none where there are none).
+fn discover_thermal(fs: &Sysfs) -> Vec<ThermalZone> {
+    let dir = fs.path("/sys/class/thermal");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut zones: Vec<(u32, ThermalZone)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let n: u32 = e
+                .file_name()
+                .to_str()?
+                .strip_prefix("thermal_zone")?
+                .parse()
+                .ok()?;
+            let name = fs.read(&e.path().join("type")).ok()?.trim().to_string();
+            Some((
+                n,
+                ThermalZone {
+                    name,
+                    temp: e.path().join("temp"),
+                },
+            ))
+        })
+        .collect();
+    zones.sort_by_key(|(n, _)| *n);
+    zones.into_iter().map(|(_, z)| z).collect()
+}
+
 /// The GPU's devfreq device.
 #[derive(Debug, Clone, Serialize)]
 pub struct GpuDevfreq {
@@ -141,6 +180,8 @@ pub struct Discovery {
     pub rails: Rails,
     /// Memory-clock control, when asked for (`--emc`).
     pub emc: Option<EmcControl>,
+    /// Thermal zones, read at the end of each measured run.
+    pub thermal: Vec<ThermalZone>,
     /// The nvpmodel power modes, when they are the knob (`--power-modes`).
     pub power_modes: Option<Vec<super::nvpmodel::ModeDef>>,
 }
@@ -198,6 +239,7 @@ pub fn discover(root: &Path) -> Result<Discovery, JetsonError> {
         gpu,
         rails,
         emc: None,
+        thermal: discover_thermal(&fs),
         power_modes: None,
     })
 }

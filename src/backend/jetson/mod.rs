@@ -55,6 +55,8 @@ pub struct JetsonDevice {
     read_back_retries: u32,
     /// The power mode the board is in, where this run switches modes (`--power-modes`).
     mode_now: Option<u32>,
+    /// Each thermal zone's lowest and highest reading at the end of a measured run, in C.
+    temps_c: Vec<(String, f64, f64)>,
 }
 
 impl JetsonDevice {
@@ -149,6 +151,7 @@ impl JetsonDevice {
             owner: Some(owner),
             read_back_retries: 5,
             mode_now,
+            temps_c: Vec::new(),
         })
     }
 
@@ -337,6 +340,51 @@ impl JetsonDevice {
     /// With `done`, the state file is deleted too, under the same guard as the writes: a second
     /// signal's restore then either finishes first (this waits) or finds nothing to do, and is
     /// never cut short by this process exiting in between.
+    /// Reads every thermal zone (millidegrees) into the lowest and highest seen; a zone that
+    /// cannot be read now is skipped.
+    fn read_temperatures(&mut self) {
+        for z in &self.disc.thermal {
+            let Ok(mdeg) = self.fs.read(&z.temp).map(|t| t.trim().parse::<f64>()) else {
+                continue;
+            };
+            let Ok(c) = mdeg.map(|m| m / 1000.0) else {
+                continue;
+            };
+            match self.temps_c.iter_mut().find(|(n, _, _)| *n == z.name) {
+                Some((_, lo, hi)) => {
+                    *lo = lo.min(c);
+                    *hi = hi.max(c);
+                }
+                None => self.temps_c.push((z.name.clone(), c, c)),
+            }
+        }
+    }
+
+    /// The board's temperatures over the measured runs, where it has thermal zones.
+    fn temperature_note(&self) -> Option<String> {
+        let hottest = self
+            .temps_c
+            .iter()
+            .map(|(_, _, hi)| *hi)
+            .fold(f64::NAN, f64::max);
+        let zones: Vec<String> = self
+            .temps_c
+            .iter()
+            .map(|(n, lo, hi)| format!("{n} {lo:.1}-{hi:.1} C"))
+            .collect();
+        (!zones.is_empty()).then(|| {
+            format!(
+                "board temperature at the end of each measured run (thermal zones): {}{}",
+                zones.join(", "),
+                if hottest >= 80.0 {
+                    "; the board ran hot: throttling lowers clocks under the pins (see the clocks that did not read back)"
+                } else {
+                    ""
+                }
+            )
+        })
+    }
+
     /// Switches to power mode `m` (one of the board's), after the state file holds the mode
     /// found.
     fn switch_mode(&mut self, m: u32) -> Result<(), JetsonError> {
@@ -463,6 +511,7 @@ impl Device for JetsonDevice {
                 trace.longest_repeat_s
             ));
         }
+        self.read_temperatures();
         Ok(EnergyWindow {
             energy_j: trace.energy_j,
             time_s: trace.time_s,
@@ -496,7 +545,9 @@ impl Device for JetsonDevice {
     }
 
     fn notes(&self) -> Vec<String> {
-        self.notes.clone()
+        let mut n = self.notes.clone();
+        n.extend(self.temperature_note());
+        n
     }
 
     fn restore_record(&self) -> Option<String> {
