@@ -30,36 +30,17 @@ fn state(root: &Path) -> PathBuf {
 }
 
 fn tune_args(root: &Path, out: &Path, workload: &str, budget: &str) -> Vec<String> {
-    [
-        "tune",
-        "-m",
-        "resnet18",
-        "--workload-cmd",
-        workload,
-        "--inferences",
-        "10",
-        "--warmup",
-        "0",
-        "--min-runs",
-        "1",
-        "--max-runs",
-        "1",
-        "--poll-ms",
-        "20",
-        "--budget",
-        budget,
-        "--strategy",
-        "random",
-        "--sysfs-root",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([
-        root.display().to_string(),
+    let mut v: Vec<String> = ["tune", "-m", "resnet18"].map(String::from).to_vec();
+    v.extend(quick_with(root, workload));
+    v.extend([
+        "--budget".into(),
+        budget.into(),
+        "--strategy".into(),
+        "random".into(),
         "--out".into(),
         out.display().to_string(),
-    ])
-    .collect()
+    ]);
+    v
 }
 
 #[test]
@@ -666,9 +647,14 @@ fn edgetune_never_writes_through_a_link() {
 
 /// The protocol's shortest settings on a fixture board, with the workload `sleep 0.1`.
 fn quick(root: &Path) -> Vec<String> {
+    quick_with(root, "sleep 0.1")
+}
+
+/// The protocol's shortest settings on the fixture board under `root`, running `workload`.
+fn quick_with(root: &Path, workload: &str) -> Vec<String> {
     [
         "--workload-cmd",
-        "sleep 0.1",
+        workload,
         "--inferences",
         "10",
         "--warmup",
@@ -801,9 +787,7 @@ fn fake_nvpmodel(root: &Path) -> String {
 
 /// A power-mode study of the Nano fixture's two modes, each call logged to `log`.
 fn mode_tune(root: &Path, out: &Path, log: &Path, workload: &str) -> std::process::Command {
-    let mut args = quick(root);
-    let i = args.iter().position(|a| a == "--workload-cmd").unwrap();
-    args[i + 1] = workload.into();
+    let args = quick_with(root, workload);
     let mut c = common::std_edgetune();
     c.args(["tune", "-m", "yolov8n", "--power-modes", "all"])
         .args(["--batch-sizes", "1,2", "--nvpmodel", &fake_nvpmodel(root)])
