@@ -372,7 +372,8 @@ pub enum OnOff {
 #[derive(Debug, Args)]
 pub struct CommonArgs {
     /// Model to run (see `edgetune models`); aliases such as resnet-18 work. With --table, any
-    /// label (my-net).
+    /// label (my-net); with your own --workload-cmd or --torchscript on a board, a GPU or a
+    /// host, your model's name (yolov8n).
     #[arg(long, short = 'm')]
     pub model: String,
     /// Board (see `edgetune devices`), detected when running on a Jetson; or an NVIDIA GPU:
