@@ -56,8 +56,11 @@ fn knob_cells(knobs: &[Knob], c: &Config) -> String {
 
 /// ` (95 % interval 8.6 to 15.6 %, from both sides' runs)` where a saving has one.
 fn interval(i: Option<[f64; 2]>) -> String {
-    i.map_or(String::new(), |[lo, hi]| {
-        format!(" (95 % interval {lo:.1} to {hi:.1} %, from both sides' runs)")
+    i.map_or(String::new(), |i| {
+        format!(
+            " ({}, from both sides' runs)",
+            super::words::interval_words(i)
+        )
     })
 }
 
@@ -122,10 +125,7 @@ fn recommendation(r: &Report) -> String {
     }
     // At the baseline's batch (or with no batch knob) the line above says it all.
     if let Some(p) = r.saving_pct.filter(|_| !r.one_saving()) {
-        let knobs = match b.config.power_mode {
-            Some(_) => "power mode",
-            None => "frequencies",
-        };
+        let knobs = r.varied_knobs();
         s += &format!(
             "- Saving against {} at the baseline batch size ({}), {knobs} and batch size together: **{p:.1} %**{} ({:.1} J).\n",
             r.baseline.kind.words(), r.baseline.batch_size, interval(r.saving_interval_pct), r.baseline.energy_j

@@ -81,10 +81,7 @@ pub fn profile_toml(r: &Report, beside: Beside) -> Option<String> {
         saving_pct: r.saving_pct.map(round3),
     };
     let body = toml::to_string(&p).expect("profile serialises");
-    let mode = b
-        .config
-        .power_mode
-        .map_or(String::new(), |m| format!(", power mode {m}"));
+    let mode = comma_mode(&b.config);
     let how = how_to_apply(&b.config, beside);
     Some(format!(
         "# edgetune profile: {} on {}{mode}{}, {:.1} J per {} ({}).\n# On the board: {how}.\n[profile]\n{body}",
@@ -129,11 +126,7 @@ pub fn off_the_board(r: &Report, board: &Board) -> Vec<String> {
 
 /// Whether the recommendation sets anything on a board (a table may vary the batch size only).
 fn sets_the_board(c: &crate::space::Config) -> bool {
-    c.cpu_freq_khz != 0
-        || c.gpu_freq_hz != 0
-        || c.emc_freq_hz.is_some()
-        || c.cpu_cores.is_some()
-        || c.power_mode.is_some()
+    c.pins_a_clock() || c.cpu_cores.is_some()
 }
 
 /// An nvpmodel `POWER_MODEL` block pinning the recommended clocks (MIN_FREQ = MAX_FREQ, in
@@ -198,14 +191,18 @@ fn provenance(r: &Report, b: &super::Best, board_name: &str) -> String {
         "# edgetune: {} on {}{}{}, {:.1} J per {} ({}).\n",
         line(&r.model),
         line(board_name),
-        b.config
-            .power_mode
-            .map_or(String::new(), |m| format!(", power mode {m}")),
+        comma_mode(&b.config),
         comma_batch(b.config.batch_size),
         b.energy.energy_j,
         crate::units::inferences(r.inferences),
         r.backend.provenance_on(r.emulated)
     )
+}
+
+/// ", power mode N", or nothing where the power mode is not a knob.
+fn comma_mode(c: &crate::space::Config) -> String {
+    c.power_mode
+        .map_or(String::new(), |m| format!(", power mode {m}"))
 }
 
 /// ", batch N", or nothing where the batch size is not a knob.

@@ -106,11 +106,7 @@ fn recommendation(r: &Report, b: &Best) -> String {
         crate::units::inferences(r.inferences),
         b.energy.energy_per_inference_mj
     );
-    // What the first saving varies: the clocks, or a table's power mode.
-    let knobs = match b.config.power_mode {
-        Some(_) => "power mode",
-        None => "frequencies",
-    };
+    let knobs = r.varied_knobs();
     // On a GPU the baseline is its default clocks; a table without DVFS rows has its
     // all-max corner stand in.
     let base_name = r.baseline.kind.short();
@@ -141,8 +137,8 @@ fn recommendation(r: &Report, b: &Best) -> String {
 
 /// `95 % interval 10.9 to 13.5 %; ` where a saving has one.
 fn interval(i: Option<[f64; 2]>) -> String {
-    i.map_or(String::new(), |[lo, hi]| {
-        format!("95 % interval {lo:.1} to {hi:.1} %; ")
+    i.map_or(String::new(), |i| {
+        format!("{}; ", super::words::interval_words(i))
     })
 }
 

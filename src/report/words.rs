@@ -94,6 +94,14 @@ impl Report {
         ))
     }
 
+    /// What the saving at the same batch size varies: a table's power mode, or the clocks.
+    pub fn varied_knobs(&self) -> &'static str {
+        match self.best.as_ref().and_then(|b| b.config.power_mode) {
+            Some(_) => "power mode",
+            None => "frequencies",
+        }
+    }
+
     /// Whether the saving against the baseline at the recommended batch is the only one: the
     /// batch size is not a knob, or the recommendation is at the baseline's batch.
     pub fn one_saving(&self) -> bool {
@@ -239,4 +247,9 @@ impl Report {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// A saving's interval in words: `95 % interval 8.6 to 15.6 %`.
+pub fn interval_words([lo, hi]: [f64; 2]) -> String {
+    format!("95 % interval {lo:.1} to {hi:.1} %")
 }

@@ -102,7 +102,7 @@ impl JetsonDevice {
             .iter()
             .any(|e| matches!(e, Entry::Range { min, max, .. } if min == max));
         let dirty = old.is_some();
-        let snapshot = match old {
+        let mut snapshot = match old {
             Some(mut s) => {
                 s.check(&fs)?;
                 // Files this run may write that the kept snapshot does not hold (a memory
@@ -127,7 +127,6 @@ impl JetsonDevice {
             None => Snapshot::new(&disc, entries),
         };
         // The mode as found goes into the snapshot before anything is written.
-        let mut snapshot = snapshot;
         let mode_now = match (&disc.power_modes, snapshot.power_mode) {
             (Some(_), None) => {
                 let m = nvpmodel::query()?;
@@ -335,19 +334,15 @@ impl JetsonDevice {
         }
     }
 
-    /// Writes the snapshot back, whatever state the board is in, and checks every file reads
-    /// back as it was; nothing to do when a second signal already put the board back.
-    /// With `done`, the state file is deleted too, under the same guard as the writes: a second
-    /// signal's restore then either finishes first (this waits) or finds nothing to do, and is
-    /// never cut short by this process exiting in between.
     /// Reads every thermal zone (millidegrees) into the lowest and highest seen; a zone that
     /// cannot be read now is skipped.
     fn read_temperatures(&mut self) {
         for z in &self.disc.thermal {
-            let Ok(mdeg) = self.fs.read(&z.temp).map(|t| t.trim().parse::<f64>()) else {
-                continue;
-            };
-            let Ok(c) = mdeg.map(|m| m / 1000.0) else {
+            let read = self.fs.read(&z.temp).ok();
+            let Some(c) = read
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .map(|m| m / 1000.0)
+            else {
                 continue;
             };
             match self.temps_c.iter_mut().find(|(n, _, _)| *n == z.name) {
@@ -407,6 +402,11 @@ impl JetsonDevice {
             return Err(JetsonError::Closed);
         }
         self.arm()?;
+        self.set_mode(m)
+    }
+
+    /// `nvpmodel -m m` unless the board is in mode `m` already.
+    fn set_mode(&mut self, m: u32) -> Result<(), JetsonError> {
         if self.mode_now != Some(m) {
             // Unknown until it succeeds: a failed switch may have written some caps.
             self.mode_now = None;
@@ -416,17 +416,17 @@ impl JetsonDevice {
         Ok(())
     }
 
+    /// Writes the snapshot back, whatever state the board is in (the mode found first, since a
+    /// mode switch writes the clock limits itself), and checks every file reads back as it was;
+    /// nothing to do when a second signal already put the board back.
+    /// With `done`, the state file is deleted too, under the same guard as the writes: a second
+    /// signal's restore then either finishes first (this waits) or finds nothing to do, and is
+    /// never cut short by this process exiting in between.
     fn put_back(&mut self, done: bool) -> Result<(), JetsonError> {
         let closed = snapshot::writes();
         if !closed.contains(&self.state_path) {
-            if let Some(m) = self
-                .snapshot
-                .power_mode
-                .filter(|m| self.mode_now != Some(*m))
-            {
-                self.mode_now = None;
-                nvpmodel::set(m)?;
-                self.mode_now = Some(m);
+            if let Some(m) = self.snapshot.power_mode {
+                self.set_mode(m)?;
             }
             snapshot::restore_and_verify(&mut self.fs, &self.snapshot.entries, &self.state_path)?;
         }

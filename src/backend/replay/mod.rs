@@ -10,8 +10,9 @@
 //! CV; `avg_power_w` is not read. Repeated rows of one configuration are repeated measurements,
 //! each replayed once, so the protocol sees the real spread (one row is one run of unknown
 //! spread). With a `power_mode` column the clock and core columns are each mode's caps; columns
-//! edgetune does not read are named in a note. A combination of the knobs' values without a row is a hole: a study records
-//! it as not measured, as it records a configuration its workload failed at.
+//! edgetune does not read are named in a note. A combination of the knobs' values without a row
+//! is a hole: a study records it as not measured, as it records a configuration its workload
+//! failed at.
 
 pub mod rig;
 mod rows;
