@@ -550,6 +550,15 @@ pub struct GoalArgs {
     /// its budget on the front, not one minimum).
     #[arg(long)]
     pub pareto: bool,
+    /// Inferences arrive at this rate, per second (a camera's frame rate), and the board idles
+    /// between them: energy counts that idle at each configuration's clocks (an idle window
+    /// measured after its runs), and each batch must be done before the next is due.
+    #[arg(long, value_name = "PER_S", value_parser = crate::bounds::limit())]
+    pub rate: Option<f64>,
+    /// With --rate: seconds of the idle window measured after each configuration's runs (a few
+    /// refreshes of the board's power sensor).
+    #[arg(long, value_name = "S", default_value_t = edgetune::measure::protocol::IDLE_WINDOW_S, requires = "rate", value_parser = crate::bounds::positive(edgetune::measure::protocol::MAX_MIN_WINDOW_S))]
+    pub idle_window_s: f64,
 }
 
 #[derive(Debug, Args)]

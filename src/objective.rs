@@ -21,6 +21,9 @@ pub enum Limit {
     MaxSlowdown,
     /// Average board power.
     MaxPowerW,
+    /// Inferences arriving at a fixed rate: each must be done, on average, before the next is
+    /// due (a batch of `B` within `B / rate`), or the queue grows without end.
+    Rate,
 }
 
 impl Limit {
@@ -31,6 +34,7 @@ impl Limit {
             Limit::MinThroughput => "min_throughput",
             Limit::MaxSlowdown => "max_slowdown",
             Limit::MaxPowerW => "max_power_w",
+            Limit::Rate => "rate",
         }
     }
 
@@ -41,6 +45,7 @@ impl Limit {
             Limit::MinThroughput => "inferences/s",
             Limit::MaxSlowdown => "x the DVFS baseline's time",
             Limit::MaxPowerW => "W",
+            Limit::Rate => "inferences/s arriving (each done before the next is due)",
         }
     }
 }
@@ -147,6 +152,8 @@ pub struct Quantities {
     pub inferences: u32,
     /// Batch size.
     pub batch_size: u32,
+    /// Power while idle at the same setting, where it was measured (a study at a rate).
+    pub idle_power_w: Option<f64>,
 }
 
 impl Quantities {
@@ -157,7 +164,15 @@ impl Quantities {
             time_s: m.time_s,
             inferences: m.inferences,
             batch_size: m.batch_size,
+            idle_power_w: m.idle_power_w,
         }
+    }
+    /// Energy for the inferences when they arrive at `rate_hz`: the busy energy plus the idle
+    /// power over the rest of the time they take to arrive (none when the busy time is longer:
+    /// then the rate is not kept, which the rate's limit says).
+    pub fn energy_at_rate_j(&self, rate_hz: f64) -> f64 {
+        let idle_s = (self.inferences as f64 / rate_hz - self.time_s).max(0.0);
+        self.energy_j + self.idle_power_w.unwrap_or(0.0) * idle_s
     }
     /// Time of one batch, ms.
     pub fn latency_ms(&self) -> f64 {
@@ -189,6 +204,10 @@ pub struct Goal {
     /// Map the energy-time Pareto front instead of one minimum.
     #[serde(default)]
     pub pareto: bool,
+    /// Inferences arrive at this rate (per second) and the board idles between them: energy
+    /// counts that idle at the configuration's clocks, and keeping the rate is a limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_hz: Option<f64>,
 }
 
 /// One active constraint: name, limit and unit, for reports.
@@ -218,9 +237,20 @@ impl Goal {
         self.limits.max_latency_ms.is_some() || self.pareto
     }
 
+    /// Whether each measurement needs the idle power at its setting (a study at a rate).
+    pub fn needs_idle_power(&self) -> bool {
+        self.rate_hz.is_some()
+    }
+
+    /// Every limit with its value, the rate's keep-up limit last.
+    fn each_limit(&self) -> [(Limit, Option<f64>); 5] {
+        let [a, b, c, d] = self.limits.each();
+        [a, b, c, d, (Limit::Rate, self.rate_hz)]
+    }
+
     /// Checks the limits are positive numbers.
     pub fn validate(&self) -> Result<(), LimitError> {
-        for (limit, v) in self.limits.each() {
+        for (limit, v) in self.each_limit() {
             if let Some(value) = v {
                 if !(value.is_finite() && value > 0.0) {
                     return Err(LimitError { limit, value });
@@ -232,8 +262,7 @@ impl Goal {
 
     /// The active constraints, in a fixed order.
     pub fn limits_info(&self) -> Vec<LimitInfo> {
-        self.limits
-            .each()
+        self.each_limit()
             .into_iter()
             .filter_map(|(l, v)| {
                 v.map(|limit| LimitInfo {
@@ -248,7 +277,10 @@ impl Goal {
     /// The objective's value (lower is better).
     pub fn value(&self, q: &Quantities) -> f64 {
         match self.objective {
-            Objective::Energy => q.energy_j,
+            Objective::Energy => match self.rate_hz {
+                Some(r) => q.energy_at_rate_j(r),
+                None => q.energy_j,
+            },
             Objective::Time => q.time_s,
             Objective::Edp => {
                 let n = q.inferences as f64;
@@ -273,6 +305,9 @@ impl Goal {
         }
         if let Some(x) = l.max_power_w {
             g.push((q.power_w() / x).ln());
+        }
+        if let Some(r) = self.rate_hz {
+            g.push((q.time_s * r / q.inferences as f64).ln());
         }
         g
     }
@@ -304,6 +339,9 @@ impl Goal {
         }
         if l.max_power_w.is_some() {
             ses.push(se(&powers));
+        }
+        if self.rate_hz.is_some() {
+            ses.push(se_t);
         }
         g.iter()
             .zip(ses)
@@ -365,6 +403,7 @@ mod tests {
             time_s,
             inferences: 3200,
             batch_size: 8,
+            idle_power_w: None,
         }
     }
 
@@ -379,6 +418,7 @@ mod tests {
                 max_power_w: Some(5.0),
             },
             pareto: false,
+            rate_hz: None,
         };
         let x = q(320.0, 64.0);
         assert!((g.value(&x) - 0.1 * 0.02).abs() < 1e-12);
@@ -402,6 +442,39 @@ mod tests {
         let e = bad.validate().unwrap_err();
         assert_eq!(e.limit, Limit::MaxSlowdown);
         assert!(e.to_string().contains("max_slowdown"));
+    }
+
+    #[test]
+    fn at_a_rate_energy_counts_the_idle_and_keeping_up_is_a_limit() {
+        let g = Goal {
+            rate_hz: Some(40.0),
+            ..Goal::default()
+        };
+        // 3200 inferences arrive over 80 s; busy for 64 s, idle for 16 s at 2 W.
+        let x = Quantities {
+            idle_power_w: Some(2.0),
+            ..q(320.0, 64.0)
+        };
+        assert!((g.value(&x) - (320.0 + 2.0 * 16.0)).abs() < 1e-9);
+        let c = g.constraints(&x, 64.0);
+        assert_eq!(c.len(), 1);
+        assert!((c[0] - 0.8f64.ln()).abs() < 1e-12);
+        // 50 per second is more than this configuration does (3200 in 64 s): not kept, no idle.
+        let fast = Goal {
+            rate_hz: Some(100.0),
+            ..g
+        };
+        assert!(fast.constraints(&x, 64.0)[0] > 0.0);
+        assert_eq!(fast.value(&x), 320.0);
+        assert!(!g.is_plain() && g.needs_time() && g.needs_idle_power());
+        assert_eq!(g.limits_info()[0].name, "rate");
+        let e = Goal {
+            rate_hz: Some(0.0),
+            ..g
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.limit, Limit::Rate);
     }
 
     #[test]

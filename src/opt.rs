@@ -40,6 +40,8 @@ pub enum Opt {
     MaxRuns,
     /// The shortest energy window.
     MinWindowS,
+    /// The idle window of a study at a rate.
+    IdleWindowS,
     /// The CV the runs must reach.
     CvTarget,
     /// Where libtorch runs the model.
@@ -95,6 +97,7 @@ impl Opt {
             Opt::MinRuns => "min_runs",
             Opt::MaxRuns => "max_runs",
             Opt::MinWindowS => "min_window_s",
+            Opt::IdleWindowS => "idle_window_s",
             Opt::CvTarget => "cv_target",
             Opt::TorchDevice => "torch_device",
             Opt::Torchscript => "torchscript",

@@ -184,6 +184,7 @@ impl GoalArgs {
                 max_power_w: self.max_power_w,
             },
             pareto: self.pareto,
+            rate_hz: self.rate,
         }
     }
 }
@@ -211,6 +212,7 @@ impl CommonArgs {
                 min_runs: self.min_runs,
                 max_runs: self.max_runs,
                 min_window_s: self.min_window_s.unwrap_or(0.0),
+                idle_window_s: 0.0,
             },
             seed: self.seed,
             noise: self.noise == OnOff::On,
@@ -240,8 +242,12 @@ impl TuneArgs {
         catalog: &Option<PathBuf>,
         args: Vec<String>,
     ) -> anyhow::Result<TuneOptions> {
+        let mut common = self.common.to_common(catalog);
+        if self.goal.rate.is_some() {
+            common.protocol.idle_window_s = self.goal.idle_window_s;
+        }
         Ok(TuneOptions {
-            common: self.common.to_common(catalog),
+            common,
             args,
             strategy: self.strategy.clone(),
             strategy_options: StrategyOptions {

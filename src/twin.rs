@@ -233,6 +233,37 @@ pub fn idle_power_mw(board: &Board) -> f64 {
         + t.cpu.leak_mw_at_1v * v.powi(3)
 }
 
+/// Power of the board idling between inferences that arrive at a rate, at a setting. The gaps
+/// are short (33 ms at 30 per second), shorter than the GPU's rail-gate delay, so its rail stays
+/// at the voltage of its clock; clock gating stops dynamic power, and power gating (the GPU's
+/// engine-level gating, the CPU cores' deepest idle state) leaves `idle_leak_share` of each
+/// unit's leakage. The OS's background load runs at the CPU's clock. Pinned clocks hold their
+/// voltages through the gaps; the default governors drop to their lowest steps.
+pub fn idle_power_at_mw(board: &Board, setting: &FreqSetting) -> f64 {
+    let t = &board.twin;
+    let (cpu_khz, gpu_hz) = match setting {
+        FreqSetting::Pinned {
+            cpu_freq_khz,
+            gpu_freq_hz,
+            ..
+        } => (*cpu_freq_khz, *gpu_freq_hz),
+        FreqSetting::Dvfs => (board.cpu.frequencies_khz[0], board.gpu.frequencies_hz[0]),
+    };
+    let f_cpu_mhz = cpu_khz as f64 / 1e3;
+    let v_cpu = voltage_v(&t.cpu.voltage_mv_by_mhz, t.cpu.v_min_mv, f_cpu_mhz);
+    let f_gpu_mhz = gpu_hz as f64 / 1e6;
+    let v_gpu = voltage_v(&t.gpu.voltage_mv_by_mhz, t.gpu.v_min_mv, f_gpu_mhz);
+    t.base_power_mw
+        + t.cpu.dyn_mw_per_mhz_v2
+            * f_cpu_mhz
+            * v_cpu
+            * v_cpu
+            * t.background_core_util
+            * t.cpu.cores as f64
+        + t.idle_leak_share * t.cpu.leak_mw_at_1v * v_cpu.powi(3)
+        + t.idle_leak_share * t.gpu.leak_mw_at_1v * v_gpu.powi(3)
+}
+
 /// What one energy window of the twin gets wrong, relative to its true energy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WindowError {
@@ -361,6 +392,29 @@ mod tests {
         assert_eq!(r.len(), 4);
         assert!((r.iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-12);
         assert_eq!(residency(&[7], 0.5, 3), vec![(7, 1.0)]);
+    }
+
+    #[test]
+    fn idle_power_grows_with_the_pinned_clocks_and_stays_below_busy_power() {
+        let cat = Catalog::load(None).unwrap();
+        for id in ["nano", "xavier-nx"] {
+            let b = cat.board(id).unwrap();
+            let (c, g) = (&b.cpu.frequencies_khz, &b.gpu.frequencies_hz);
+            let pin = |i: usize, j: usize| crate::space::Config::new(c[i], g[j], 8).setting();
+            let (low, high) = (pin(2, 2), pin(c.len() - 1, g.len() - 1));
+            let idle = |s: &FreqSetting| idle_power_at_mw(b, s);
+            assert!(idle(&low) < idle(&high), "{id}");
+            // The governors idle at their lowest steps.
+            assert!((idle(&FreqSetting::Dvfs) - idle(&pin(0, 0))).abs() < 1e-9);
+            assert!(idle(&FreqSetting::Dvfs) > b.twin.base_power_mw);
+            let m = cat.model("resnet18").unwrap();
+            let busy = truth(b, m, &high, 8, 3200).power_mw;
+            assert!(
+                idle(&high) < 0.8 * busy,
+                "{id}: idle {} busy {busy}",
+                idle(&high)
+            );
+        }
     }
 
     #[test]

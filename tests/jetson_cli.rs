@@ -135,6 +135,36 @@ fn tune_on_a_fixture_board_measures_the_rails_and_leaves_it_as_found() {
     assert!(!snap["entries"].as_array().unwrap().is_empty());
 }
 
+/// Issue 26: at a rate the protocol measures an idle window at each configuration's clocks on
+/// the board itself (the poller runs on while the workload waits) and counts it in the energy.
+#[test]
+fn a_rate_measures_the_idle_power_on_the_board_and_leaves_it_as_found() {
+    let (t, root) = fixture("nano-jp4");
+    let before = tree(&root);
+    let out = t.path().join("out");
+    edgetune()
+        .args(tune_args(&root, &out, "sleep 0.15", "2"))
+        .args(["--rate", "20", "--idle-window-s", "0.3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("at 20 inferences/s"));
+    same(&tree(&root), &before);
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    // The fixture's POM_5V_IN reads 4798 mW throughout, busy or idle.
+    let a = &r["at_rate"];
+    let idle_w = a["best_idle_power_w"].as_f64().unwrap();
+    assert!((idle_w - 4.798).abs() < 0.05, "{idle_w}");
+    let (e, busy_s) = (
+        r["best"]["energy_j"].as_f64().unwrap(),
+        r["best"]["time_s"].as_f64().unwrap(),
+    );
+    // Ten inferences at 20 per second arrive over 0.5 s; the sleep-0.15 workload keeps up.
+    let expected = e + idle_w * (0.5 - busy_s);
+    assert!((a["best_energy_j"].as_f64().unwrap() - expected).abs() < 1e-9);
+    assert!(a["baseline_idle_power_w"].as_f64().unwrap() > 4.0);
+}
+
 #[test]
 fn emc_adds_the_memory_clock_as_a_knob_and_restores_it() {
     let (t, root) = fixture("nano-jp4");

@@ -20,6 +20,13 @@ pub fn run(
 ) -> Result<PathBuf> {
     super::check_protocol(&o.protocol)?;
     super::check_goal(&o.goal)?;
+    if o.goal.rate_hz.is_some() {
+        // Its ground truth would need the twin's idle power in every regret: not built yet.
+        return Err(UsageError(
+            "bench does not judge --rate: run `edgetune tune --rate` on the twin to see a rate's recommendation".into(),
+        )
+        .into());
+    }
     super::check_budget(o.budget)?;
     if o.seeds == 0 || o.strategies.is_empty() {
         return Err(UsageError("--seeds and --strategies must not be empty".into()).into());

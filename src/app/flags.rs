@@ -20,6 +20,7 @@ pub fn limit_flag(l: Limit) -> &'static str {
         Limit::MinThroughput => "--min-throughput",
         Limit::MaxSlowdown => "--max-slowdown",
         Limit::MaxPowerW => "--max-power-w",
+        Limit::Rate => "--rate",
     }
 }
 
@@ -41,6 +42,7 @@ pub fn opt_flag(o: Opt) -> &'static str {
         Opt::MinRuns => "--min-runs",
         Opt::MaxRuns => "--max-runs",
         Opt::MinWindowS => "--min-window-s",
+        Opt::IdleWindowS => "--idle-window-s",
         Opt::CvTarget => "--cv-target",
         Opt::TorchDevice => "--torch-device",
         Opt::Torchscript => "--torchscript",
@@ -107,7 +109,14 @@ pub fn check_budget(budget: Option<usize>) -> Result<(), UsageError> {
 
 /// Checks an objective's limits, saying which flag to change.
 pub fn check_goal(g: &Goal) -> Result<(), UsageError> {
-    g.validate().map_err(|e| UsageError(e.render(&limit_flag)))
+    g.validate()
+        .map_err(|e| UsageError(e.render(&limit_flag)))?;
+    if g.rate_hz.is_some() && (g.objective != crate::objective::Objective::Energy || g.pareto) {
+        return Err(UsageError(
+            "--rate minimises the energy of inferences arriving at that rate: leave out --objective edp/time and --pareto (the rate fixes the time)".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -408,6 +408,17 @@ impl Plan {
                 .into());
             }
         }
+        if o.goal.needs_idle_power() {
+            if recorded {
+                return Err(UsageError(
+                    "--rate counts the idle power between inferences, and a recorded table has none; tune at a rate on the twin, a board, a GPU or a host".into(),
+                )
+                .into());
+            }
+            if protocol.idle_window_s == 0.0 {
+                protocol.idle_window_s = crate::measure::protocol::IDLE_WINDOW_S;
+            }
+        }
         let space = space(t, o)?;
         let grid = space.size();
         let exhaustive = o.strategy.trim().eq_ignore_ascii_case("grid");

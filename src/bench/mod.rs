@@ -397,6 +397,7 @@ fn twin_cell<'a>(
             time_s: t.time_s,
             inferences: p.inferences,
             batch_size: space.config(&pt).batch_size,
+            idle_power_w: None,
         })
         .collect();
     let baseline_batch = m.paper.batch_sizes[0];

@@ -216,6 +216,10 @@ pub struct BoardTwin {
     pub noise_cv: f64,
     /// Fraction of a core kept busy by the OS on the other cores.
     pub background_core_util: f64,
+    /// Share of the CPU's and GPU's leakage left while they idle between inferences arriving at
+    /// a rate (power gating cuts the rest; the rails stay at the clocks' voltages).
+    #[serde(default = "default_idle_leak_share")]
+    pub idle_leak_share: f64,
     /// GPU parameters.
     pub gpu: TwinGpu,
     /// CPU parameters.
@@ -280,6 +284,11 @@ pub struct TwinMeasurement {
     pub settle_bias: f64,
     /// Time constant of the settling transient, seconds.
     pub settle_tau_s: f64,
+}
+
+/// `idle_leak_share` where a board file leaves it out.
+fn default_idle_leak_share() -> f64 {
+    0.2
 }
 
 impl Default for TwinMeasurement {

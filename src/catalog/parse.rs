@@ -168,6 +168,7 @@ impl Checks<'_> {
         c.non_negative("twin.dram_mw_per_gbps", t.dram_mw_per_gbps)?;
         c.fraction("twin.noise_cv", t.noise_cv, true)?;
         c.fraction("twin.background_core_util", t.background_core_util, true)?;
+        c.fraction("twin.idle_leak_share", t.idle_leak_share, true)?;
         let w = &t.measurement;
         c.positive("twin.measurement.sensor_refresh_s", w.sensor_refresh_s)?;
         c.positive("twin.measurement.poll_s", w.poll_s)?;

@@ -167,6 +167,12 @@ pub trait Device: Send {
     fn window_end(&mut self) -> Result<EnergyWindow, DeviceError>;
     /// Puts every knob back as it was found.
     fn restore(&mut self) -> Result<(), DeviceError>;
+    /// Stays idle (no workload) for `time_s` at the setting applied, inside an open energy
+    /// window: real hardware waits while its meter runs on.
+    fn idle(&mut self, time_s: f64) -> Result<(), DeviceError> {
+        std::thread::sleep(std::time::Duration::from_secs_f64(time_s.max(0.0)));
+        Ok(())
+    }
     /// What the baseline setting ([`FreqSetting::Dvfs`]) really is on this device: the default
     /// governors, or what stands in for them.
     fn baseline_kind(&self) -> BaselineKind {

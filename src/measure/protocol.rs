@@ -31,6 +31,19 @@ pub struct ProtocolSettings {
     /// Shortest energy window, seconds (0: any); shorter runs repeat the workload in one window.
     #[serde(default)]
     pub min_window_s: f64,
+    /// After the runs, an energy window this long with the workload idle at the same setting
+    /// gives the idle power (0: none; a study at a rate needs it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub idle_window_s: f64,
+}
+
+/// Idle window of a study at a rate: several refreshes of the slowest sensor (a Jetson's INA3221
+/// averages over about 0.43 s), so the window's edges do not dominate it.
+pub const IDLE_WINDOW_S: f64 = 3.0;
+
+/// Whether `idle_window_s` is the default (left out of JSON).
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Default for ProtocolSettings {
@@ -42,6 +55,7 @@ impl Default for ProtocolSettings {
             min_runs: 3,
             max_runs: 10,
             min_window_s: 0.0,
+            idle_window_s: 0.0,
         }
     }
 }
@@ -63,6 +77,8 @@ pub enum Setting {
     MaxRuns,
     /// Shortest energy window.
     MinWindowS,
+    /// Idle window at a rate.
+    IdleWindowS,
     /// CV the runs must reach.
     CvTarget,
 }
@@ -75,6 +91,7 @@ impl Setting {
             Setting::MinRuns => Opt::MinRuns,
             Setting::MaxRuns => Opt::MaxRuns,
             Setting::MinWindowS => Opt::MinWindowS,
+            Setting::IdleWindowS => Opt::IdleWindowS,
             Setting::CvTarget => Opt::CvTarget,
         }
     }
@@ -100,6 +117,8 @@ pub enum ProtocolError {
     },
     /// A negative or infinite window.
     Window(f64),
+    /// An idle window that is negative or longer than the longest window.
+    IdleWindow(f64),
     /// A CV target that is not a positive fraction.
     CvTarget(f64),
 }
@@ -117,6 +136,10 @@ impl ProtocolError {
             ProtocolError::Window(v) => format!(
                 "{} must be zero or more seconds (at most {MAX_MIN_WINDOW_S}), got {v}",
                 name(Setting::MinWindowS)
+            ),
+            ProtocolError::IdleWindow(v) => format!(
+                "{} must be zero or more seconds (at most {MAX_MIN_WINDOW_S}), got {v}",
+                name(Setting::IdleWindowS)
             ),
             ProtocolError::CvTarget(v) => format!(
                 "{} must be a positive fraction (0.05 = 5 %), got {v}",
@@ -143,6 +166,9 @@ impl ProtocolSettings {
         }
         if !(0.0..=MAX_MIN_WINDOW_S).contains(&self.min_window_s) {
             return Err(ProtocolError::Window(self.min_window_s));
+        }
+        if !(0.0..=MAX_MIN_WINDOW_S).contains(&self.idle_window_s) {
+            return Err(ProtocolError::IdleWindow(self.idle_window_s));
         }
         if !(self.cv_target > 0.0 && self.cv_target.is_finite()) {
             return Err(ProtocolError::CvTarget(self.cv_target));
@@ -192,6 +218,9 @@ pub struct Measurement {
     /// run was long enough); energy and time are per `inferences` all the same.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub window_repeats: u32,
+    /// Power while idle at the same setting, where the settings asked for an idle window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_power_w: Option<f64>,
 }
 
 impl Measurement {
@@ -352,8 +381,29 @@ fn check_energy(w: &EnergyWindow, settings: &ProtocolSettings) -> Result<(), Dev
     )))
 }
 
-/// The protocol with the additions of [`How`].
+/// The protocol with the additions of [`How`]; where the settings ask for it, an idle window
+/// after the runs gives the idle power at the same setting.
 pub fn measure_how(
+    device: &mut dyn Device,
+    workload: &mut dyn Workload,
+    setting: &FreqSetting,
+    batch_size: u32,
+    settings: &ProtocolSettings,
+    how: &How<'_>,
+) -> Result<Measurement, DeviceError> {
+    let mut m = measure_runs(device, workload, setting, batch_size, settings, how)?;
+    if settings.idle_window_s > 0.0 {
+        if how.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            return Err(DeviceError::Interrupted);
+        }
+        m.idle_power_w = Some(idle_power(device, settings.idle_window_s)?);
+        m.wall_s += settings.idle_window_s;
+    }
+    Ok(m)
+}
+
+/// The runs of [`measure_how`].
+fn measure_runs(
     device: &mut dyn Device,
     workload: &mut dyn Workload,
     setting: &FreqSetting,
@@ -476,7 +526,23 @@ fn finish(
         runs,
         wall_s,
         window_repeats,
+        idle_power_w: None,
     }
+}
+
+/// The idle power at the setting the runs left applied: one energy window with the workload idle.
+fn idle_power(device: &mut dyn Device, time_s: f64) -> Result<f64, DeviceError> {
+    device.window_begin()?;
+    let idled = device.idle(time_s);
+    let w = device.window_end()?;
+    idled?;
+    if !(w.energy_j.is_finite() && w.energy_j >= 0.0 && w.time_s > 0.0) {
+        return Err(DeviceError::Failed(format!(
+            "the device measured {} J over {:.3} s of idle; the energy meter is not working",
+            w.energy_j, w.time_s
+        )));
+    }
+    Ok(w.energy_j / w.time_s)
 }
 
 #[cfg(test)]

@@ -8,9 +8,13 @@ impl Report {
     /// Builds the report of a study.
     pub fn build(ctx: &ReportContext<'_>, o: &Outcome) -> Report {
         // A recommendation not yet confirmed (a signal) is stated at full length, and flagged.
+        let best_m = o.best().map(|b| b.measurement.at_length(o.inferences));
         let best = o
             .best()
-            .map(|b| best_of(&b.config, &b.measurement.at_length(o.inferences)));
+            .zip(best_m.as_ref())
+            .map(|(b, m)| best_of(&b.config, m));
+        let goal = &ctx.goal;
+        let compared = |m: &Measurement| rate::compared_energy_j(goal, m);
         let limits = ctx.goal.limits_info();
         let rows = rows_of(ctx, o, !limits.is_empty());
         let best_feasible = o.best.and_then(|i| rows[i].feasible);
@@ -42,22 +46,31 @@ impl Report {
             stop_reason: o.stop_reason.to_string(),
             resumed_configs: o.resumed,
             tuning_time_s: o.tuning_time_s(),
-            saving_pct: best
+            saving_pct: best_m
                 .as_ref()
-                .map(|b| saving_pct(o.baseline.energy_j, b.energy.energy_j)),
-            saving_same_batch_pct: best
+                .map(|b| saving_pct(compared(&o.baseline), compared(b))),
+            saving_same_batch_pct: best_m
                 .as_ref()
-                .zip(same.as_ref())
-                .map(|(b, s)| saving_pct(s.energy_j, b.energy.energy_j)),
-            saving_interval_pct: o.best().and_then(|b| {
-                let e = MeanOf::energy(&b.measurement.at_length(o.inferences));
-                saving_interval_pct(MeanOf::energy(&o.baseline), e)
+                .zip(o.baseline_same_batch.as_ref())
+                .map(|(b, s)| saving_pct(compared(s), compared(b))),
+            saving_interval_pct: best_m.as_ref().and_then(|b| {
+                saving_interval_pct(
+                    MeanOf::compared(goal, &o.baseline),
+                    MeanOf::compared(goal, b),
+                )
             }),
-            saving_same_batch_interval_pct: o.best().zip(o.baseline_same_batch.as_ref()).and_then(
-                |(b, s)| {
-                    let e = MeanOf::energy(&b.measurement.at_length(o.inferences));
-                    saving_interval_pct(MeanOf::energy(s), e)
-                },
+            saving_same_batch_interval_pct: best_m
+                .as_ref()
+                .zip(o.baseline_same_batch.as_ref())
+                .and_then(|(b, s)| {
+                    saving_interval_pct(MeanOf::compared(goal, s), MeanOf::compared(goal, b))
+                }),
+            at_rate: rate::at_rate(
+                goal,
+                o.inferences,
+                best_m.as_ref(),
+                &o.baseline,
+                o.baseline_same_batch.as_ref(),
             ),
             best,
             baseline: Baseline::of(&o.baseline, ctx.baseline_kind),
@@ -151,6 +164,7 @@ pub(crate) fn lower_readings(
                 time_s: r.energy.time_s,
                 inferences: best.inferences,
                 batch_size: r.config.batch_size,
+                idle_power_w: r.energy.idle_power_w,
             };
             goal.value(&q) < at_best
         })

@@ -120,7 +120,9 @@ fn recommendation(r: &Report) -> String {
                 b => format!(" at the same batch size ({b})"),
             },
             interval(r.saving_same_batch_interval_pct),
-            base.energy_j
+            r.at_rate
+                .and_then(|a| a.baseline_same_batch_energy_j)
+                .unwrap_or(base.energy_j)
         );
     }
     // At the baseline's batch (or with no batch knob) the line above says it all.
@@ -128,8 +130,12 @@ fn recommendation(r: &Report) -> String {
         let knobs = r.varied_knobs();
         s += &format!(
             "- Saving against {} at the baseline batch size ({}), {knobs} and batch size together: **{p:.1} %**{} ({:.1} J).\n",
-            r.baseline.kind.words(), r.baseline.batch_size, interval(r.saving_interval_pct), r.baseline.energy_j
+            r.baseline.kind.words(), r.baseline.batch_size, interval(r.saving_interval_pct),
+            r.at_rate.map_or(r.baseline.energy_j, |a| a.baseline_energy_j)
         );
+    }
+    if let Some(a) = &r.at_rate {
+        s += &rate_bullet(r, a);
     }
     if let Some(v) = &r.objective_value {
         let (scale, unit) = match r.objective.as_str() {
@@ -297,6 +303,23 @@ fn measurements(r: &Report) -> String {
     s
 }
 
+/// A study at a rate: the energies with the idle between arrivals, which the savings compare.
+fn rate_bullet(r: &Report, a: &super::rate::AtRate) -> String {
+    let w = |w: Option<f64>| w.map_or("unmeasured".into(), |w| format!("{w:.2} W"));
+    format!(
+        "- At **{} inferences/s** (the {} arrive over {:.1} s, and the board idles between them): {} J at the recommendation (idle {}), {:.1} J under {} at batch {} (idle {}). The table's energies are the busy runs alone; the savings above compare energies at this rate.\n",
+        a.rate_hz,
+        r.inferences,
+        a.arrival_s,
+        a.best_energy_j.map_or("-".into(), |e| format!("{e:.1}")),
+        w(a.best_idle_power_w),
+        a.baseline_energy_j,
+        r.baseline.kind.short(),
+        r.baseline.batch_size,
+        w(a.baseline_idle_power_w),
+    )
+}
+
 /// Where the workload failed, and the Pareto front.
 fn failures_and_front(r: &Report) -> String {
     let mut s = String::new();
@@ -372,6 +395,7 @@ mod tests {
                 time_s: e / 3.0,
                 avg_power_w: 3.0,
                 energy_per_inference_mj: e / 3.2,
+                idle_power_w: None,
             },
             runs: 3,
             cv: 0.012,
@@ -391,6 +415,7 @@ mod tests {
             cv: 0.02,
             runs: 3,
             converged: true,
+            idle_power_w: None,
         };
         Report {
             edgetune_version: "0.1.0".into(),
@@ -414,6 +439,7 @@ mod tests {
                     time_s: 300.0,
                     avg_power_w: 2.667,
                     energy_per_inference_mj: 250.0,
+                    idle_power_w: None,
                 },
             }),
             baseline: base(4, 1150.0),
@@ -449,6 +475,7 @@ mod tests {
             emulated: false,
             boards: Vec::new(),
             board_spread_pct: None,
+            at_rate: None,
         }
     }
 
@@ -466,6 +493,7 @@ mod tests {
             time_s: 300.0,
             inferences: 3200,
             batch_size: 64,
+            idle_power_w: None,
         };
         // The sample's rows read 890 J and 800 J (the recommendation); a third reads 780 J.
         let mut lower_row = r.measurements[1].clone();

@@ -8,6 +8,7 @@ pub mod markdown;
 pub mod measure;
 pub mod plot;
 pub mod profile;
+pub mod rate;
 pub mod source;
 pub mod summary;
 pub mod sweep;
@@ -31,6 +32,9 @@ pub struct Energy {
     pub avg_power_w: f64,
     /// Energy per inference, mJ.
     pub energy_per_inference_mj: f64,
+    /// Power while idle at the same setting (a study at a rate measures it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_power_w: Option<f64>,
 }
 
 impl Energy {
@@ -41,6 +45,7 @@ impl Energy {
             time_s: m.time_s,
             avg_power_w: m.avg_power_w,
             energy_per_inference_mj: m.energy_per_inference_mj,
+            idle_power_w: m.idle_power_w,
         }
     }
 }
@@ -76,6 +81,9 @@ pub struct Baseline {
     /// Whether its runs met the CV target; when not, every saving against it is uncertain.
     #[serde(default = "yes")]
     pub converged: bool,
+    /// Power while idle under the governors (a study at a rate measures it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_power_w: Option<f64>,
 }
 
 impl Baseline {
@@ -89,6 +97,7 @@ impl Baseline {
             cv: m.cv,
             runs: m.runs.len(),
             converged: m.converged,
+            idle_power_w: m.idle_power_w,
         }
     }
 }
@@ -258,6 +267,9 @@ pub struct Report {
     /// The spread between the boards' DVFS baselines, percent (highest over lowest, minus 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub board_spread_pct: Option<f64>,
+    /// A study at a rate: the energies at that rate, which its savings compare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_rate: Option<rate::AtRate>,
 }
 
 /// How the recommendation was decided (report.json's `final_choice`).
@@ -438,6 +450,17 @@ impl MeanOf {
         MeanOf {
             value: m.energy_j,
             cv: m.cv,
+            runs: m.runs.len(),
+        }
+    }
+
+    /// A measurement's energy as `goal` compares it (at its rate, where it has one): the idle
+    /// part is one window's reading, so the runs' spread applies to the busy part alone.
+    pub fn compared(goal: &crate::objective::Goal, m: &Measurement) -> MeanOf {
+        let value = rate::compared_energy_j(goal, m);
+        MeanOf {
+            value,
+            cv: m.cv * m.energy_j / value.max(f64::MIN_POSITIVE),
             runs: m.runs.len(),
         }
     }

@@ -643,6 +643,7 @@ fn pareto_svg(rep: &super::Report, svg: &mut String) -> Result<bool, String> {
         time_s: b.time_s,
         inferences: rep.inferences,
         batch_size: b.batch_size,
+        idle_power_w: b.idle_power_w,
     };
     let base = (q.latency_ms(), q.energy_per_inference_mj());
     let all: Vec<(f64, f64)> = rep

@@ -22,8 +22,14 @@ pub struct Profile {
     pub energy_j: f64,
     /// Inferences the energy is for.
     pub inferences: u32,
-    /// Saving against DVFS at the baseline batch size, percent.
+    /// Saving against DVFS at the baseline batch size, percent (at `rate_hz` where it is set).
     pub saving_pct: Option<f64>,
+    /// The rate it was tuned for, inferences per second (`tune --rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_hz: Option<f64>,
+    /// Energy for `inferences` arriving at `rate_hz`: busy, then idle until the last arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_at_rate_j: Option<f64>,
 }
 
 /// Which ways of putting a profile on the board exist beside it (its header names no other).
@@ -79,6 +85,8 @@ pub fn profile_toml(r: &Report, beside: Beside) -> Option<String> {
         energy_j: round3(b.energy.energy_j),
         inferences: r.inferences,
         saving_pct: r.saving_pct.map(round3),
+        rate_hz: r.at_rate.map(|a| a.rate_hz),
+        energy_at_rate_j: r.at_rate.and_then(|a| a.best_energy_j).map(round3),
     };
     let body = toml::to_string(&p).expect("profile serialises");
     let mode = comma_mode(&b.config);

@@ -101,11 +101,19 @@ fn recommendation(r: &Report, b: &Best) -> String {
         "time and power not recorded".to_string()
     };
     s += &format!(
-        "energy: {} J per {} ({:.1} mJ each), {time}\n",
+        "energy{}: {} J per {} ({:.1} mJ each), {time}\n",
+        if r.at_rate.is_some() {
+            " while busy"
+        } else {
+            ""
+        },
         figure(b.energy.energy_j),
         crate::units::inferences(r.inferences),
         b.energy.energy_per_inference_mj
     );
+    if let Some(a) = &r.at_rate {
+        s += &rate_line(r, a);
+    }
     let knobs = r.varied_knobs();
     // On a GPU the baseline is its default clocks; a table without DVFS rows has its
     // all-max corner stand in.
@@ -115,7 +123,11 @@ fn recommendation(r: &Report, b: &Best) -> String {
             "saving vs {base_name}{} ({knobs} only): {p:.1} % ({}{base_name} {} J)\n",
             at_batch(base.batch_size),
             interval(r.saving_same_batch_interval_pct),
-            figure(base.energy_j)
+            figure(
+                r.at_rate
+                    .and_then(|a| a.baseline_same_batch_energy_j)
+                    .unwrap_or(base.energy_j)
+            )
         );
     }
     // At the baseline's batch (or with no batch knob) the line above says it all.
@@ -129,10 +141,28 @@ fn recommendation(r: &Report, b: &Best) -> String {
             "saving vs {base_name} at batch {} ({what}): {p:.1} % ({}{base_name} {} J)\n",
             r.baseline.batch_size,
             interval(r.saving_interval_pct),
-            figure(r.baseline.energy_j)
+            figure(
+                r.at_rate
+                    .map_or(r.baseline.energy_j, |a| a.baseline_energy_j)
+            )
         );
     }
     s
+}
+
+/// A study at a rate: the energy with the idle between arrivals, which the savings compare.
+fn rate_line(r: &Report, a: &super::rate::AtRate) -> String {
+    let watts = |w: Option<f64>| w.map_or("an unmeasured power".into(), |w| format!("{w:.2} W"));
+    format!(
+        "at {} inferences/s ({} arrive over {} s): {} J, idle between them at {}; the savings compare energies at this rate ({} idles at {})\n",
+        a.rate_hz,
+        crate::units::inferences(r.inferences),
+        figure(a.arrival_s),
+        a.best_energy_j.map_or("?".into(), figure),
+        watts(a.best_idle_power_w),
+        r.baseline.kind.short(),
+        watts(a.baseline_idle_power_w),
+    )
 }
 
 /// `95 % interval 10.9 to 13.5 %; ` where a saving has one.

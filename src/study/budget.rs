@@ -105,11 +105,15 @@ pub fn twin_prior(
         .iter()
         .zip(space.points())
         .map(|(t, p)| {
+            let c = space.config(&p);
             goal.value(&Quantities {
                 energy_j: t.energy_j,
                 time_s: t.time_s,
                 inferences,
-                batch_size: space.config(&p).batch_size,
+                batch_size: c.batch_size,
+                idle_power_w: goal
+                    .needs_idle_power()
+                    .then(|| crate::twin::idle_power_at_mw(b, &c.setting()) / 1e3),
             })
         })
         .collect();

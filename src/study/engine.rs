@@ -217,6 +217,7 @@ impl Study<'_> {
                 time_s: stats::mean(&runs.iter().map(|r| r.time_s).collect::<Vec<_>>()) * k,
                 inferences: full,
                 batch_size,
+                idle_power_w: None,
             };
             if runs.len() >= max_runs {
                 return false;

@@ -808,6 +808,7 @@ mod tests {
                 .collect(),
             wall_s: 30.0,
             rail_energy_j: Default::default(),
+            idle_power_w: None,
             window_repeats: 1,
         }
     }

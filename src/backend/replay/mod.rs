@@ -664,6 +664,11 @@ impl Device for ReplayDevice {
         self.board.lock().setting = FreqSetting::Dvfs;
         Ok(())
     }
+    fn idle(&mut self, _time_s: f64) -> Result<(), DeviceError> {
+        Err(DeviceError::Unsupported(
+            "a recorded table has no idle power readings".into(),
+        ))
+    }
     fn baseline_kind(&self) -> BaselineKind {
         if self.board.table.dvfs.is_empty() {
             match self.board.table.modes.is_empty() {

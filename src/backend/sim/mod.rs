@@ -155,6 +155,28 @@ impl Device for SimDevice {
         self.board.lock().setting = FreqSetting::Dvfs;
         Ok(())
     }
+
+    fn idle(&mut self, time_s: f64) -> Result<(), DeviceError> {
+        let mut s = self.board.lock();
+        let power_mw = crate::twin::idle_power_at_mw(&s.board, &s.setting);
+        // The board's run-to-run spread, in power alone: an idle window has no work to time.
+        let sigma = s.board.twin.noise_cv / std::f64::consts::SQRT_2;
+        let f = match s.rng.as_mut() {
+            Some(rng) if sigma > 0.0 => Normal::new(1.0, sigma)
+                .expect("sigma is finite and positive")
+                .sample(rng)
+                .clamp(0.5, 1.5),
+            _ => 1.0,
+        };
+        s.since_change_s += time_s;
+        s.meter.advance(time_s, power_mw * f * time_s / 1000.0);
+        let sleep_s = time_s * s.sleep_scale;
+        drop(s);
+        if sleep_s > 0.0 {
+            std::thread::sleep(std::time::Duration::from_secs_f64(sleep_s.min(60.0)));
+        }
+        Ok(())
+    }
 }
 
 /// A model running on the simulated board.
@@ -269,6 +291,26 @@ mod tests {
         assert!((win.time_s - t.time_s).abs() < 1e-12);
         dev.restore().unwrap();
         assert_eq!(board.setting(), FreqSetting::Dvfs);
+    }
+
+    #[test]
+    fn the_protocol_s_idle_window_reads_the_twin_s_idle_power_at_the_setting() {
+        let cat = Catalog::load(None).unwrap();
+        let (b, m) = (cat.board("nano").unwrap(), cat.model("resnet18").unwrap());
+        let board = SimBoard::new(b, Noise::Off);
+        let (mut dev, mut w) = (board.device(), board.workload(m).unwrap());
+        let set = crate::space::Config::new(921_600, 614_400_000, 0).setting();
+        let p = crate::measure::ProtocolSettings {
+            idle_window_s: 3.0,
+            ..Default::default()
+        };
+        let with = crate::measure::measure(&mut dev, &mut w, &set, 8, &p).unwrap();
+        let idle_w = with.idle_power_w.unwrap();
+        assert!((idle_w - crate::twin::idle_power_at_mw(b, &set) / 1e3).abs() < 1e-9);
+        let without = crate::measure::measure(&mut dev, &mut w, &set, 8, &Default::default());
+        let without = without.unwrap();
+        assert_eq!(without.idle_power_w, None);
+        assert!((with.wall_s - without.wall_s - 3.0).abs() < 1e-6);
     }
 
     #[test]
