@@ -495,20 +495,36 @@ fn write_rails(
     dram_mw: f64,
 ) -> Result<(), EmulatorError> {
     let base = total_mw - gpu_mw - cpu_mw - dram_mw;
-    for ((name, out), _) in layout.rails.iter().zip(names) {
-        let mw = if name.ends_with("_IN") {
-            total_mw
+    let soc = dram_mw + 0.25 * base;
+    let part = |name: &str| {
+        if name.ends_with("_IN") {
+            Some(total_mw)
         } else if name.contains("CPU") && name.contains("GPU") {
-            cpu_mw + gpu_mw
+            Some(cpu_mw + gpu_mw)
+        } else if name.contains("GPU") && name.contains("SOC") {
+            Some(gpu_mw + soc)
         } else if name.contains("GPU") {
-            gpu_mw
+            Some(gpu_mw)
         } else if name.contains("CPU") {
-            cpu_mw
+            Some(cpu_mw)
         } else if name.contains("SOC") {
-            dram_mw + 0.25 * base
+            Some(soc)
         } else {
-            0.0
-        };
+            None
+        }
+    };
+    // Without a total rail (AGX Orin) board power is the rails' sum: the rails no part names
+    // share what the others leave.
+    let summed = !names.iter().any(|n| n.ends_with("_IN"));
+    let named: f64 = names.iter().filter_map(|n| part(n)).sum();
+    let others = names.iter().filter(|n| part(n).is_none()).count().max(1) as f64;
+    let rest = if summed {
+        ((total_mw - named) / others).max(0.0)
+    } else {
+        0.0
+    };
+    for ((name, out), _) in layout.rails.iter().zip(names) {
+        let mw = part(name).unwrap_or(rest);
         let ma = mw / BUS_MV * 1000.0;
         match out {
             RailOut::Iio {

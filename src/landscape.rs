@@ -303,14 +303,19 @@ mod calibration {
     use crate::catalog::Catalog;
     use crate::space::Space;
 
-    /// Every rough grid of the catalogue's twelve cells (the twenty boards `bench --rough` makes of each) falls inside every
-    /// range of the real tables; the smooth twin's do not (it is far smoother).
+    /// Every rough grid of the paper's twelve cells (the twenty boards `bench --rough` makes of
+    /// each) falls inside every range of the real tables; the smooth twin's do not (it is far
+    /// smoother). The Orin boards copy these parameters; no real Orin table was there to fit.
     #[test]
     fn rough_grids_fall_inside_the_real_tables_ranges() {
         let cat = Catalog::load(None).unwrap();
         let real = RealRanges::load();
         let mut outside = Vec::new();
-        for b in &cat.boards {
+        for b in cat
+            .boards
+            .iter()
+            .filter(|b| ["nano", "xavier-nx"].contains(&b.board.id.as_str()))
+        {
             for m in &cat.models {
                 let space = Space::new(b, m, None, &[]).unwrap();
                 let smooth: Vec<f64> = crate::twin::true_grid(b, m, &space, 3200)

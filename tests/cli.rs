@@ -330,12 +330,61 @@ fn models_and_devices_list_the_catalogue() {
     );
     let o = edgetune().args(["devices", "--json"]).output().unwrap();
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["catalog"][0]["id"], "nano");
+    let ids: Vec<&str> = v["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        v["catalog"][1]["cpu_freq_khz"].as_array().unwrap().len(),
+        ids,
+        ["agx-orin", "nano", "orin-nano", "orin-nx", "xavier-nx"]
+    );
+    assert_eq!(
+        v["catalog"][4]["cpu_freq_khz"].as_array().unwrap().len(),
         25
     );
+    // AGX Orin has no input rail: its power is the sum of its rails.
+    assert!(v["catalog"][0]["total_rail"].is_null());
+    edgetune()
+        .arg("devices")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "(total sum of VDD_GPU_SOC + VDD_CPU_CV + VIN_SYS_5V0)",
+        ));
     assert!(v["this_machine"].is_null());
+}
+
+/// Issue 26: the Orin boards on the twin, which says so.
+#[test]
+fn tune_runs_on_each_orin_twin() {
+    for id in ["orin-nano", "orin-nx", "agx-orin"] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = edgetune()
+            .args([
+                "tune",
+                "-m",
+                "yolov4-tiny",
+                "-d",
+                id,
+                "--budget",
+                "6",
+                "--json",
+                "--out",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("using its digital twin"));
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            (r["device"].as_str(), r["backend"].as_str()),
+            (Some(id), Some("sim"))
+        );
+        assert!(r["saving_pct"].as_f64().unwrap() > 0.0, "{id}");
+    }
 }
 
 #[test]
@@ -420,7 +469,7 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
         ),
         (
             vec!["tune", "-m", "alexnet", "-d", "orin"],
-            "valid devices: nano, xavier-nx",
+            "valid devices: agx-orin, nano, orin-nano, orin-nx, xavier-nx",
         ),
         (
             vec!["tune", "-m", "alexnet", "-d", "nano", "--fix", "gpu=600MHz"],

@@ -25,6 +25,18 @@ fn restore_and_check(root: &Path, before: &std::collections::BTreeMap<PathBuf, V
     same(&tree(root), before);
 }
 
+/// A JetPack 6 tree whose board no search-spaces file describes (a Thor's name on the Orin
+/// Nano's layout).
+fn unknown_board() -> (tempfile::TempDir, PathBuf) {
+    let (t, root) = fixture("orin-nano-jp6");
+    std::fs::write(
+        root.join("proc/device-tree/model"),
+        "NVIDIA Jetson AGX Thor Developer Kit\0",
+    )
+    .unwrap();
+    (t, root)
+}
+
 fn state(root: &Path) -> PathBuf {
     root.join("var/lib/edgetune/restore.json")
 }
@@ -133,6 +145,54 @@ fn tune_on_a_fixture_board_measures_the_rails_and_leaves_it_as_found() {
     let snap: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("restore.json")).unwrap()).unwrap();
     assert!(!snap["entries"].as_array().unwrap().is_empty());
+}
+
+/// Issue 26: the three Orin boards on their JetPack 6 fixture trees: `tune -m yolov4-tiny -d
+/// <board>` finds the board, measures through its hwmon rails (AGX Orin's summed over both
+/// ina3221s) and leaves every file as it was found.
+#[test]
+fn tune_runs_on_each_orin_fixture_and_leaves_it_as_found() {
+    for (tree_name, id, name, power_w) in [
+        (
+            "orin-nano-jp6",
+            "orin-nano",
+            "NVIDIA Jetson Orin Nano",
+            2.957,
+        ),
+        ("orin-nx-jp6", "orin-nx", "NVIDIA Jetson Orin NX", 9.475),
+        ("agx-orin-jp6", "agx-orin", "NVIDIA Jetson AGX Orin", 14.211),
+    ] {
+        let (t, root) = fixture(tree_name);
+        let before = tree(&root);
+        let out = t.path().join("out");
+        let mut args: Vec<String> = ["tune", "-m", "yolov4-tiny", "-d", id]
+            .map(String::from)
+            .to_vec();
+        args.extend(
+            tune_args(&root, &out, "sleep 0.05", "2")
+                .into_iter()
+                .skip(3),
+        );
+        edgetune()
+            .args(&args)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(format!(
+                "measuring on this {name}"
+            )));
+        same(&tree(&root), &before);
+        assert!(!state(&root).exists());
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(r["backend"], "jetson");
+        assert_eq!(r["device"], id);
+        let m = &r["measurements"][0];
+        let power = m["energy_j"].as_f64().unwrap() / m["time_s"].as_f64().unwrap();
+        assert!((power / power_w - 1.0).abs() < 0.01, "{id}: {power} W");
+        let notes = r["notes"].to_string();
+        assert!(!notes.contains("the catalogue expects"), "{id}: {notes}");
+    }
 }
 
 /// Issue 26: at a rate the protocol measures an idle window at each configuration's clocks on
@@ -408,7 +468,7 @@ fn apply_pins_a_profile_and_restore_undoes_it() {
 #[test]
 fn jetson_input_errors_exit_2_with_what_to_do() {
     let empty = tempfile::tempdir().unwrap();
-    let (t, orin) = fixture("orin-nano-jp6");
+    let (t, orin) = unknown_board();
     let (_t2, nano) = fixture("nano-jp4");
     let (_t3, nodebug) = fixture("nano-jp4");
     std::fs::remove_dir_all(nodebug.join("sys/kernel")).unwrap();
@@ -599,7 +659,7 @@ fn double_signals_at_seeded_moments_leave_the_board_as_found_or_restorable() {
 /// missing too, not "no Jetson detected".
 #[test]
 fn an_unknown_board_is_explained_whatever_the_backend() {
-    let (_t, root) = fixture("orin-nano-jp6");
+    let (_t, root) = unknown_board();
     for backend in ["auto", "jetson"] {
         edgetune()
             .args([

@@ -382,3 +382,56 @@ fn measure_baseline_and_sweep_on_the_virtual_board_agree_with_the_twin() {
     );
     assert!(emu.stop().success());
 }
+
+/// Issue 26: `tune -m yolov4-tiny -d <orin>` on each Orin's virtual board (JetPack 6 paths,
+/// hwmon rails; AGX Orin's power the sum of its rails): the energies read through the rail files
+/// agree with the twin's, and every knob is as found.
+#[test]
+fn tune_on_each_orin_virtual_board_agrees_with_the_twin_and_leaves_it_as_found() {
+    let cat = Catalog::load(None).unwrap();
+    let model = cat.model("yolov4-tiny").unwrap();
+    for id in ["orin-nano", "orin-nx", "agx-orin"] {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join(id);
+        let mut emu = Emulator::start(id, &root, TIME_SCALE);
+        let before = knobs(&root);
+        let board = cat.board(id).unwrap();
+        let top_cpu = format!("cpu_freq_khz={}", board.cpu.frequencies_khz.last().unwrap());
+        let mut args = tune_args(&root, &top_cpu, "3", "2");
+        // An Orin runs YOLOv4-tiny about ten times as fast as the Nano runs ResNet-18: ten times
+        // the inferences keep each window many sensor refreshes long.
+        (args[2], args[4]) = ("yolov4-tiny".into(), (10 * INFERENCES).to_string());
+        let o = cmd()
+            .args(&args)
+            .args(["-d", id, "--out"])
+            .arg(t.path().join("out"))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{id}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            (r["device"].as_str(), r["emulated"].as_bool()),
+            (Some(id), Some(true))
+        );
+        let mut worst: f64 = 0.0;
+        for m in r["measurements"].as_array().unwrap() {
+            let want = truth(board, model, &setting(m), 8, 10 * INFERENCES).energy_j * TIME_SCALE;
+            let got = m["energy_j"].as_f64().unwrap();
+            assert!(
+                (got / want - 1.0).abs() < 0.05,
+                "{id}: {got} J, the twin {want} J"
+            );
+            worst = worst.max((got / want - 1.0).abs());
+        }
+        eprintln!(
+            "virtual {id}: worst deviation from the twin {:.2} %",
+            worst * 100.0
+        );
+        assert_eq!(knobs(&root), before, "{id}");
+        assert!(emu.stop().success());
+    }
+}

@@ -198,8 +198,20 @@ pub struct Sensors {
     pub driver: String,
     /// Rail labels in channel order.
     pub rails: Vec<String>,
-    /// The rail that measures the whole module.
-    pub total_rail: String,
+    /// The rail that measures the whole module; none where no rail does (AGX Orin): then
+    /// board power is the sum of the rails.
+    #[serde(default)]
+    pub total_rail: Option<String>,
+}
+
+impl Sensors {
+    /// What board power is, in the words discovery uses: the total rail, or the sum of the rails.
+    pub fn total_words(&self) -> String {
+        match &self.total_rail {
+            Some(t) => t.clone(),
+            None => format!("sum of {}", self.rails.join(" + ")),
+        }
+    }
 }
 
 /// Board half of the twin's parameters (the physics is in [`crate::twin`]).
@@ -720,11 +732,13 @@ mod tests {
 
     type Sources = Vec<(String, String)>;
 
+    /// The embedded files, the Nano's first (the tests below edit `boards[0]`).
     fn embedded() -> (Sources, Sources) {
-        let b = EMBEDDED_BOARDS
+        let mut b: Sources = EMBEDDED_BOARDS
             .iter()
             .map(|(f, s)| (f.to_string(), s.to_string()))
             .collect();
+        b.sort_by_key(|(f, _)| f != "search-spaces/nano.toml");
         let m = EMBEDDED_MODELS
             .iter()
             .map(|(f, s)| (f.to_string(), s.to_string()))
@@ -735,7 +749,10 @@ mod tests {
     #[test]
     fn embedded_catalogue_loads_with_the_paper_tables() {
         let cat = Catalog::load(None).unwrap();
-        assert_eq!(cat.board_ids(), vec!["nano", "xavier-nx"]);
+        assert_eq!(
+            cat.board_ids(),
+            vec!["agx-orin", "nano", "orin-nano", "orin-nx", "xavier-nx"]
+        );
         assert_eq!(
             cat.model_ids(),
             vec![
@@ -759,7 +776,9 @@ mod tests {
         assert_eq!(nx.cpu.default_governor, "schedutil");
         assert_eq!(nx.gpu.default_governor, "nvhost_podgov");
         for m in &cat.models {
-            assert!(m.twin.contains_key("nano") && m.twin.contains_key("xavier-nx"));
+            for b in cat.board_ids() {
+                assert!(m.twin.contains_key(&b), "{} {b}", m.model.id);
+            }
         }
     }
 
@@ -772,7 +791,7 @@ mod tests {
         let e = cat.model("vgg16").unwrap_err().to_string();
         assert!(e.contains("vgg16") && e.contains("yolov4-tiny"), "{e}");
         let e = cat.board("orin").unwrap_err().to_string();
-        assert!(e.contains("nano, xavier-nx"), "{e}");
+        assert!(e.contains("orin-nano, orin-nx, xavier-nx"), "{e}");
     }
 
     #[test]

@@ -263,14 +263,13 @@ impl Board {
             }
         }
         c.names(&b)?;
-        if !b.sensors.rails.contains(&b.sensors.total_rail) {
-            return Err(c.fail(
-                "sensors.total_rail",
-                format!(
-                    "`{}` is not one of the rails {:?}",
-                    b.sensors.total_rail, b.sensors.rails
-                ),
-            ));
+        if let Some(t) = b.sensors.total_rail.as_ref() {
+            if !b.sensors.rails.contains(t) {
+                return Err(c.fail(
+                    "sensors.total_rail",
+                    format!("`{t}` is not one of the rails {:?}", b.sensors.rails),
+                ));
+            }
         }
         c.twin(&b.twin)?;
         Ok(b)

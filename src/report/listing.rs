@@ -79,7 +79,7 @@ pub fn board_text(b: &Board, detected: bool, backends: &[&str]) -> String {
         b.gpu.devfreq,
         b.gpu.default_governor,
         b.sensors.rails.join(", "),
-        b.sensors.total_rail,
+        b.sensors.total_words(),
         backends.join(", ")
     )
 }

@@ -372,11 +372,17 @@ fn jetson_target(
                 board.gpu.frequencies_hz.len()
             )
         }),
-        (disc.rails.total_name() != board.sensors.total_rail).then(|| {
+        // A board summed from its rails may have more of them than the catalogue lists (AGX
+        // Orin's second ina3221): any sum is that board's power.
+        (match &board.sensors.total_rail {
+            Some(t) => &disc.rails.total_name() != t,
+            None => disc.rails.total.is_some(),
+        })
+        .then(|| {
             format!(
                 "board power is {} here, the catalogue expects {}",
                 disc.rails.total_name(),
-                board.sensors.total_rail
+                board.sensors.total_words()
             )
         }),
     ];

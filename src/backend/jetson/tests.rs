@@ -99,6 +99,30 @@ fn discovery_finds_the_orin_nano_jetpack6_layout() {
 }
 
 #[test]
+fn discovery_finds_the_orin_nx_and_agx_orin_jetpack6_layouts() {
+    let (_t, root) = fixture("orin-nx-jp6");
+    let d = discover(&root).unwrap();
+    let cpus: Vec<_> = d.cpu.iter().map(|p| p.cpus.clone()).collect();
+    assert_eq!(cpus, vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7]]);
+    assert_eq!(d.gpu.available_hz.last(), Some(&918_000_000));
+    assert_eq!(d.rails.total_name(), "VDD_IN");
+    // AGX Orin: three clusters, two ina3221s, no input rail: the rails are added up, the
+    // channels JetPack labels NC left out.
+    let (_t, root) = fixture("agx-orin-jp6");
+    let d = discover(&root).unwrap();
+    assert_eq!(d.cpu.len(), 3);
+    assert_eq!(d.gpu.available_hz.len(), 11);
+    assert_eq!(
+        d.rails.total_name(),
+        "sum of VDD_GPU_SOC + VDD_CPU_CV + VIN_SYS_5V0 + VDDQ_VDD2_1V8AO"
+    );
+    let (total_mw, each) = d.rails.read(&d.sysfs()).unwrap();
+    assert_eq!(each.len(), 4);
+    // 5140 + 3270 + 5500 + 300.6 mW: the section 4.3 capture and the AO rail.
+    assert!((total_mw - 14210.6).abs() < 1.0, "{total_mw}");
+}
+
+#[test]
 fn the_total_rail_is_never_summed_and_the_sum_is_used_only_without_one() {
     let (_t, root) = fixture("xavier-nx-jp5");
     let d = discover(&root).unwrap();
