@@ -606,8 +606,9 @@ pub struct MeasureArgs {
 pub struct BaselineArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Batch sizes, comma-separated [default: all of the model's].
-    #[arg(long, short = 'b', value_name = "LIST")]
+    /// Batch sizes, comma-separated [default: all of the model's] (also `--batch-sizes`, as
+    /// tune and sweep call it).
+    #[arg(long, short = 'b', value_name = "LIST", visible_alias = "batch-sizes")]
     pub batch: Option<String>,
     /// Print JSON.
     #[arg(long)]

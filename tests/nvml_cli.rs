@@ -520,7 +520,8 @@ fn measure_and_baseline_run_on_a_gpu() {
     assert!(calls.contains(&"lock 0 1410 1410"), "{log}");
     assert_eq!(*calls.last().unwrap(), "reset 0", "{log}");
     let o = edgetune(&f, t.path())
-        .args(["baseline", "-m", "my-detector", "-d", "gpu", "-b", "1,3"])
+        // `--batch-sizes`, as tune and sweep name it, works here too.
+        .args(["baseline", "-m", "my-detector", "-d", "gpu", "--batch-sizes", "1,3"])
         .args(quick)
         .arg("--json")
         .output()

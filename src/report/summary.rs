@@ -154,7 +154,7 @@ fn recommendation(r: &Report, b: &Best) -> String {
 fn rate_line(r: &Report, a: &super::rate::AtRate) -> String {
     let watts = |w: Option<f64>| w.map_or("an unmeasured power".into(), |w| format!("{w:.2} W"));
     format!(
-        "at {} inferences/s ({} arrive over {} s): {} J, idle between them at {}; the savings compare energies at this rate ({} idles at {})\n",
+        "at {} inferences/s ({} arrive over {} s): {} J, idle between them at {}; the savings compare energies at this rate ({} idle: {})\n",
         a.rate_hz,
         crate::units::inferences(r.inferences),
         figure(a.arrival_s),
