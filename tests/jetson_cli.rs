@@ -892,6 +892,30 @@ fn mode_of(root: &Path) -> String {
     std::fs::read_to_string(root.join("var/lib/nvpmodel/status")).unwrap()
 }
 
+/// Issue 26: AGX Orin's four stock modes on its fixture, whose mode at start is JetPack's
+/// default MODE_30W (2), not 0: each is switched to, and mode 2 and every file come back.
+#[test]
+fn agx_orin_power_modes_are_switched_and_its_default_mode_is_put_back() {
+    let (t, root) = fixture("agx-orin-jp6");
+    let before = tree(&root);
+    let log = t.path().join("nvpmodel.log");
+    let o = mode_tune(&root, &t.path().join("out"), &log, "sleep 0.05")
+        .args(["-d", "agx-orin"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    for m in 0..4 {
+        assert!(calls.contains(&format!("-m {m}\n")), "{calls}");
+    }
+    assert!(calls.ends_with("-m 2\n"), "{calls}");
+    same(&tree(&root), &before);
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path().join("out/report.json")).unwrap())
+            .unwrap();
+    assert!(r["best"]["power_mode"].as_u64().unwrap() < 4);
+}
+
 /// Issue 26: nvpmodel power modes as the knob on a board: `tune --power-modes` switches the
 /// fixture's modes through a fake `nvpmodel` (which writes each mode's caps, as the real one
 /// does) and puts the mode found back, with every file, after the study, after Ctrl-C, and by

@@ -521,7 +521,15 @@ fn measure_and_baseline_run_on_a_gpu() {
     assert_eq!(*calls.last().unwrap(), "reset 0", "{log}");
     let o = edgetune(&f, t.path())
         // `--batch-sizes`, as tune and sweep name it, works here too.
-        .args(["baseline", "-m", "my-detector", "-d", "gpu", "--batch-sizes", "1,3"])
+        .args([
+            "baseline",
+            "-m",
+            "my-detector",
+            "-d",
+            "gpu",
+            "--batch-sizes",
+            "1,3",
+        ])
         .args(quick)
         .arg("--json")
         .output()
