@@ -159,6 +159,12 @@ fn tune_runs_on_each_orin_fixture_and_leaves_it_as_found() {
             "NVIDIA Jetson Orin Nano",
             2.957,
         ),
+        (
+            "orin-nano-jp5",
+            "orin-nano",
+            "NVIDIA Jetson Orin Nano",
+            2.957,
+        ),
         ("orin-nx-jp6", "orin-nx", "NVIDIA Jetson Orin NX", 9.475),
         ("agx-orin-jp6", "agx-orin", "NVIDIA Jetson AGX Orin", 14.211),
     ] {

@@ -36,6 +36,16 @@ fn cpu_curve(b: &Board, m: &Model, gpu_freq_hz: u64) -> Vec<f64> {
         .collect()
 }
 
+/// Energy over the GPU sweep at a fixed CPU frequency.
+fn gpu_curve(b: &Board, m: &Model, cpu_freq_khz: u64) -> Vec<f64> {
+    let t = twin(b, m);
+    b.gpu
+        .frequencies_hz
+        .iter()
+        .map(|g| t.pinned(cpu_freq_khz, *g, BATCH, N).energy_j)
+        .collect()
+}
+
 fn saving_pct(b: &Board, m: &Model) -> f64 {
     let dvfs = twin(b, m).dvfs(b, BATCH, N).energy_j;
     (1.0 - grid_min(b, m).0 / dvfs) * 100.0
@@ -99,13 +109,7 @@ fn t5_nano_gpu_curve_is_non_monotonic_and_matters_more_than_cpu() {
     let nano = c.board("nano").unwrap();
     let cpu_max = *nano.cpu.frequencies_khz.last().unwrap();
     for m in &c.models {
-        let t = twin(nano, m);
-        let gpu: Vec<f64> = nano
-            .gpu
-            .frequencies_hz
-            .iter()
-            .map(|g| t.pinned(cpu_max, *g, BATCH, N).energy_j)
-            .collect();
+        let gpu = gpu_curve(nano, m, cpu_max);
         assert!(
             interior_min(&gpu),
             "{}: GPU sweep has no interior minimum",
@@ -345,17 +349,7 @@ fn o5_orin_gpu_curves_have_an_interior_minimum_for_most_models() {
         let interior = c
             .models
             .iter()
-            .filter(|m| {
-                let (_, cpu, _) = grid_min(b, m);
-                let t = twin(b, m);
-                let e: Vec<f64> = b
-                    .gpu
-                    .frequencies_hz
-                    .iter()
-                    .map(|g| t.pinned(cpu, *g, BATCH, N).energy_j)
-                    .collect();
-                interior_min(&e)
-            })
+            .filter(|m| interior_min(&gpu_curve(b, m, grid_min(b, m).1)))
             .count();
         assert!(interior * 2 >= c.models.len(), "{board}: {interior} models");
     }

@@ -99,6 +99,19 @@ fn discovery_finds_the_orin_nano_jetpack6_layout() {
 }
 
 #[test]
+fn discovery_finds_the_orin_nano_jetpack5_layout() {
+    let (_t, root) = fixture("orin-nano-jp5");
+    let d = discover(&root).unwrap();
+    assert_eq!(
+        (d.gpu.name.as_str(), d.gpu.node.as_str()),
+        ("17000000.ga10b", "ga10b")
+    );
+    assert_eq!(d.gpu.available_hz.len(), 5);
+    assert_eq!(d.rails.total_name(), "VDD_IN");
+    assert_eq!(d.cpu.len(), 2);
+}
+
+#[test]
 fn discovery_finds_the_orin_nx_and_agx_orin_jetpack6_layouts() {
     let (_t, root) = fixture("orin-nx-jp6");
     let d = discover(&root).unwrap();
