@@ -11,10 +11,11 @@ use std::path::Path;
 mod common;
 use common::{edgetune, json_of};
 
-fn tune_json(args: &[&str], out: &Path) -> Value {
+/// `tune -m yolov4-tiny -d board` on the twin with `args`, its report.json.
+fn tune_json(board: &str, args: &[&str], out: &Path) -> Value {
     json_of(
         edgetune()
-            .args(["tune", "-m", "yolov4-tiny", "-d", "nano"])
+            .args(["tune", "-m", "yolov4-tiny", "-d", board])
             .args(args)
             .args(["-q", "--json", "--out"])
             .arg(out),
@@ -30,13 +31,15 @@ fn knobs(r: &Value) -> (u64, u64, u32) {
     )
 }
 
-/// The noiseless twin's energy for 3200 inferences arriving at `rate` per second, `None` where
-/// the configuration cannot keep up.
-fn at_rate(cat: &Catalog, (cpu, gpu, batch): (u64, u64, u32), rate: f64) -> Option<f64> {
-    let (b, m) = (
-        cat.board("nano").unwrap(),
-        cat.model("yolov4-tiny").unwrap(),
-    );
+/// The noiseless twin's energy for 3200 YOLOv4-tiny inferences arriving at `rate` per second on
+/// `board`, `None` where the configuration cannot keep up.
+fn at_rate(
+    cat: &Catalog,
+    board: &str,
+    (cpu, gpu, batch): (u64, u64, u32),
+    rate: f64,
+) -> Option<f64> {
+    let (b, m) = (cat.board(board).unwrap(), cat.model("yolov4-tiny").unwrap());
     let setting = FreqSetting::Pinned {
         cpu_freq_khz: cpu,
         gpu_freq_hz: gpu,
@@ -55,8 +58,8 @@ fn at_a_low_rate_the_recommendation_races_to_idle_below_plain_tune_s_clocks() {
     let dir = tempfile::tempdir().unwrap();
     let cat = Catalog::load(None).unwrap();
     let rate = 1.5;
-    let plain = knobs(&tune_json(&[], &dir.path().join("plain")));
-    let r = tune_json(&["--rate", "1.5"], &dir.path().join("rate"));
+    let plain = knobs(&tune_json("nano", &[], &dir.path().join("plain")));
+    let r = tune_json("nano", &["--rate", "1.5"], &dir.path().join("rate"));
     let best = knobs(&r);
     // Energy per inference now includes the idle: plain tune's clocks pay for a static power
     // the board draws anyway while it waits, so the rate's recommendation runs slower.
@@ -64,8 +67,8 @@ fn at_a_low_rate_the_recommendation_races_to_idle_below_plain_tune_s_clocks() {
         best.0 < plain.0 && best.1 < plain.1,
         "{best:?} vs {plain:?}"
     );
-    let e_best = at_rate(&cat, best, rate).expect("the recommendation keeps the rate");
-    let e_plain = at_rate(&cat, plain, rate).unwrap();
+    let e_best = at_rate(&cat, "nano", best, rate).expect("the recommendation keeps the rate");
+    let e_plain = at_rate(&cat, "nano", plain, rate).unwrap();
     assert!(e_plain > 1.05 * e_best, "{e_plain} vs {e_best}");
     // Near the grid's optimum at this rate.
     let b = cat.board("nano").unwrap();
@@ -73,8 +76,8 @@ fn at_a_low_rate_the_recommendation_races_to_idle_below_plain_tune_s_clocks() {
     for c in &b.cpu.frequencies_khz {
         for g in &b.gpu.frequencies_hz {
             for batch in [4, 8, 16, 32, 64] {
-                optimum =
-                    optimum.min(at_rate(&cat, (*c, *g, batch), rate).unwrap_or(f64::INFINITY));
+                optimum = optimum
+                    .min(at_rate(&cat, "nano", (*c, *g, batch), rate).unwrap_or(f64::INFINITY));
             }
         }
     }
@@ -87,7 +90,7 @@ fn at_a_low_rate_the_recommendation_races_to_idle_below_plain_tune_s_clocks() {
         .gpu
         .frequencies_hz
         .iter()
-        .find_map(|g| at_rate(&cat, (best.0, *g, best.2), rate))
+        .find_map(|g| at_rate(&cat, "nano", (best.0, *g, best.2), rate))
         .unwrap();
     assert!(crawl > 1.03 * e_best, "crawl {crawl} vs {e_best}");
     // The report says what the rate changed.
@@ -107,6 +110,49 @@ fn at_a_low_rate_the_recommendation_races_to_idle_below_plain_tune_s_clocks() {
     assert!(md.contains("At **1.5 inferences/s**"), "{md}");
     let profile = std::fs::read_to_string(dir.path().join("rate/profile.toml")).unwrap();
     assert!(profile.contains("rate_hz = 1.5") && profile.contains("energy_at_rate_j"));
+}
+
+/// The camera case: 30 inferences per second, on AGX Orin (a Nano cannot run YOLOv4-tiny
+/// that fast). Plain tune's clocks cost several percent more at that rate; the rate's
+/// recommendation idles most of the time, its CPU clock above the lowest that keeps up.
+#[test]
+fn at_30_per_second_on_agx_orin_the_recommendation_differs_and_races_to_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = Catalog::load(None).unwrap();
+    let (board, rate) = ("agx-orin", 30.0);
+    let plain = knobs(&tune_json(board, &[], &dir.path().join("plain")));
+    let r = tune_json(board, &["--rate", "30"], &dir.path().join("rate"));
+    let best = knobs(&r);
+    let e_best = at_rate(&cat, board, best, rate).unwrap();
+    let e_plain = at_rate(&cat, board, plain, rate).unwrap();
+    // The twin's optimum at this rate, over the whole grid.
+    let b = cat.board(board).unwrap();
+    let mut optimum = (f64::INFINITY, (0, 0, 0));
+    for c in &b.cpu.frequencies_khz {
+        for g in &b.gpu.frequencies_hz {
+            for batch in [4, 8, 16, 32, 64] {
+                match at_rate(&cat, board, (*c, *g, batch), rate) {
+                    Some(e) if e < optimum.0 => optimum = (e, (*c, *g, batch)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert_ne!(best, plain);
+    assert!(e_plain > 1.05 * e_best, "{e_plain} vs {e_best}");
+    assert!(e_best < 1.01 * optimum.0, "{e_best} vs {}", optimum.0);
+    // It races, then idles: busy for a third of the time the frames take to arrive.
+    let busy = r["best"]["time_s"].as_f64().unwrap() * rate / 3200.0;
+    assert!(busy < 0.6, "busy {busy}");
+    // At the optimum, crawling at the lowest CPU clock that keeps up costs more.
+    let (_, (_, gpu, batch)) = optimum;
+    let crawl = b
+        .cpu
+        .frequencies_khz
+        .iter()
+        .find_map(|c| at_rate(&cat, board, (*c, gpu, batch), rate))
+        .unwrap();
+    assert!(crawl > 1.005 * optimum.0, "crawl {crawl} vs {}", optimum.0);
 }
 
 #[test]
