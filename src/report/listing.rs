@@ -4,7 +4,7 @@
 use crate::backend::jetson::live::Live;
 use crate::backend::nvml::GpuInfo;
 use crate::catalog::{Board, Catalog};
-use crate::units::{hz_to_mhz, khz_to_mhz, opt_mhz};
+use crate::units::{cpu_mhz, gpu_mhz, opt_mhz};
 
 /// `models --json`.
 pub fn models_json(cat: &Catalog) -> serde_json::Value {
@@ -63,19 +63,19 @@ pub fn board_json(b: &Board, detected: bool, backends: &[&str]) -> serde_json::V
 pub fn board_text(b: &Board, detected: bool, backends: &[&str]) -> String {
     let (c, g) = (&b.cpu.frequencies_khz, &b.gpu.frequencies_hz);
     format!(
-        "{} ({}){}\n  aliases: {}\n  CPU: {} steps, {:.1}-{:.1} MHz, {} cluster(s), governor {}\n  GPU: {} steps, {:.1}-{:.1} MHz, devfreq {}, governor {}\n  rails: {} (total {})\n  backends: {}",
+        "{} ({}){}\n  aliases: {}\n  CPU: {} steps, {}-{} MHz, {} cluster(s), governor {}\n  GPU: {} steps, {}-{} MHz, devfreq {}, governor {}\n  rails: {} (total {})\n  backends: {}",
         b.board.id,
         b.board.name,
         if detected { " [this machine]" } else { "" },
         b.board.aliases.join(", "),
         c.len(),
-        khz_to_mhz(c[0]),
-        khz_to_mhz(c[c.len() - 1]),
+        cpu_mhz(c[0]),
+        cpu_mhz(c[c.len() - 1]),
         b.cpu.clusters.len(),
         b.cpu.default_governor,
         g.len(),
-        hz_to_mhz(g[0]),
-        hz_to_mhz(g[g.len() - 1]),
+        gpu_mhz(g[0]),
+        gpu_mhz(g[g.len() - 1]),
         b.gpu.devfreq,
         b.gpu.default_governor,
         b.sensors.rails.join(", "),
@@ -134,7 +134,7 @@ pub fn live_text(l: &Live) -> String {
     );
     for p in &l.cpu {
         s += &format!(
-            "  CPU {} (cpus {}): governor {}, now {} MHz, limits {}-{} MHz, {} steps {:.1}-{:.1} MHz; pinned with {}\n",
+            "  CPU {} (cpus {}): governor {}, now {} MHz, limits {}-{} MHz, {} steps {}-{} MHz; pinned with {}\n",
             p.dir.file_name().unwrap_or_default().to_string_lossy(),
             cpus(&p.cpus),
             p.governor,
@@ -142,14 +142,14 @@ pub fn live_text(l: &Live) -> String {
             opt_mhz(p.min_freq_khz, true),
             opt_mhz(p.max_freq_khz, true),
             p.available_khz.len(),
-            khz_to_mhz(p.available_khz[0]),
-            khz_to_mhz(p.available_khz[p.available_khz.len() - 1]),
+            cpu_mhz(p.available_khz[0]),
+            cpu_mhz(p.available_khz[p.available_khz.len() - 1]),
             p.pin_method
         );
     }
     let g = &l.gpu;
     s += &format!(
-        "  GPU {} ({}): governor {}, now {} MHz, limits {}-{} MHz, {} steps {:.1}-{:.1} MHz\n",
+        "  GPU {} ({}): governor {}, now {} MHz, limits {}-{} MHz, {} steps {}-{} MHz\n",
         g.name,
         g.node,
         g.governor,
@@ -157,8 +157,8 @@ pub fn live_text(l: &Live) -> String {
         opt_mhz(g.min_freq_hz, false),
         opt_mhz(g.max_freq_hz, false),
         g.available_hz.len(),
-        hz_to_mhz(g.available_hz[0]),
-        hz_to_mhz(g.available_hz[g.available_hz.len() - 1]),
+        gpu_mhz(g.available_hz[0]),
+        gpu_mhz(g.available_hz[g.available_hz.len() - 1]),
     );
     let rails: Vec<String> = l
         .rails
