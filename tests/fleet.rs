@@ -545,6 +545,26 @@ fn two_boards_differing_by_5_percent_static_power_agree_on_the_configuration() {
     );
     let boards = rep["boards"].as_array().expect("two boards in the report");
     assert_eq!(boards.len(), 2, "{rep}");
+    // Issue 28: the report says which board measured each row, and each board's baseline.
+    for m in rep["measurements"].as_array().unwrap() {
+        assert!(
+            ["plain", "hot"].contains(&m["board"].as_str().unwrap()),
+            "{m}"
+        );
+    }
+    let md = std::fs::read_to_string(dir.path().join("rep/report.md")).unwrap();
+    assert!(
+        md.contains("| # | board |") && md.contains("## Boards"),
+        "{md}"
+    );
+    for b in boards {
+        let line = format!(
+            "| {} | sim | {:.1} |",
+            b["board"].as_str().unwrap(),
+            b["baseline_energy_j"].as_f64().unwrap()
+        );
+        assert!(md.contains(&line), "{line} not in {md}");
+    }
     let spread = rep["board_spread_pct"].as_f64().unwrap();
     assert!((1.0..6.0).contains(&spread), "baselines spread {spread} %");
     let best = &rep["best"];

@@ -154,6 +154,7 @@ pub fn report(
         notes: Vec::new(),
         emulated: false,
         backend,
+        row_boards: crate::report::row_boards(view, &plan.space),
         // One board's study reports as `tune` does.
         boards: if boards.len() > 1 { boards } else { Vec::new() },
     };

@@ -116,6 +116,7 @@ pub fn run(
         emulated: device.emulated(),
         backend: t.kind(),
         boards: Vec::new(),
+        row_boards: Vec::new(),
     };
     let mut study = Study {
         journal: Some(log),
@@ -148,6 +149,8 @@ pub(super) struct DeviceFacts {
     pub(super) backend: crate::device::BackendKind,
     /// The boards of a study measured by several (empty for one).
     pub(super) boards: Vec<crate::report::BoardShare>,
+    /// With several boards: the board whose figure each measured configuration's row shows.
+    pub(super) row_boards: Vec<String>,
 }
 
 /// Builds the report of `outcome` and writes its files and plots into `dir`.
@@ -179,6 +182,11 @@ pub(super) fn reports(
     rep.notes = facts.notes;
     rep.emulated = facts.emulated;
     rep.board_spread_pct = crate::report::spread_pct(&facts.boards);
+    if facts.boards.len() > 1 {
+        for (row, board) in rep.measurements.iter_mut().zip(facts.row_boards) {
+            row.board = Some(board);
+        }
+    }
     rep.boards = facts.boards;
     rep.notes.extend(board_file_note(t, &rep));
     if !t.rig.sets_clocks() {

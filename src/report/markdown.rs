@@ -15,6 +15,7 @@ pub fn render(r: &Report) -> String {
     s += &how_found(r);
     s += &notes_and_plots(r);
     s += &measurements(r);
+    s += &boards(r);
     s += &failures_and_front(r);
     s += &rails(r);
     s
@@ -236,9 +237,17 @@ fn measurements(r: &Report) -> String {
     let limits = r.measurements.iter().any(|m| m.feasible.is_some());
     let knobs = r.knobs();
     let (names, rule) = knob_header(&knobs);
+    // A study measured by several boards says which board each row's figure is from.
+    let by_board = r.measurements.iter().any(|m| m.board.is_some());
+    let cell = |b: Option<&str>| match by_board {
+        true => format!(" {} |", b.unwrap_or("-")),
+        false => String::new(),
+    };
     s += &format!(
-        "## Measurements\n\n| # |{names} energy (J) | time (s) | power (W) | mJ / inference | runs | CV (%) |{}\n|---|{rule}---|---|---|---|---|---|{}\n",
+        "## Measurements\n\n| # |{}{names} energy (J) | time (s) | power (W) | mJ / inference | runs | CV (%) |{}\n|---|{}{rule}---|---|---|---|---|---|{}\n",
+        if by_board { " board |" } else { "" },
         if limits { " meets the limits |" } else { "" },
+        if by_board { "---|" } else { "" },
         if limits { "---|" } else { "" }
     );
     let b = &r.baseline;
@@ -257,8 +266,10 @@ fn measurements(r: &Report) -> String {
             _ => format!(" {clocks} |"),
         })
         .collect();
+    let first = r.boards.iter().find(|b| b.baseline_energy_j > 0.0);
     s += &format!(
-        "| {name} |{setting} {:.1} | {} | {} | {:.1} | {} | {} |{}\n",
+        "| {name} |{}{setting} {:.1} | {} | {} | {:.1} | {} | {} |{}\n",
+        cell(first.map(|b| b.board.as_str())),
         b.energy_j,
         or_not_recorded(b.time_s, 1),
         or_not_recorded(b.avg_power_w, 2),
@@ -287,8 +298,9 @@ fn measurements(r: &Report) -> String {
         };
         // Per inference, a screened row compares with the full-protocol ones.
         s += &format!(
-            "| {}{screened} |{} | {:.1} | {} | {cv} |{meets}\n",
+            "| {}{screened} |{}{} | {:.1} | {} | {cv} |{meets}\n",
             m.n,
+            cell(m.board.as_deref()),
             cells(&knobs, &m.config, &m.energy),
             m.energy.energy_per_inference_mj,
             m.runs
@@ -318,6 +330,32 @@ fn rate_bullet(r: &Report, a: &super::rate::AtRate) -> String {
         r.baseline.batch_size,
         w(a.baseline_idle_power_w),
     )
+}
+
+/// A study measured by several boards: each board's DVFS baseline, offset and share.
+fn boards(r: &Report) -> String {
+    if r.boards.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "\n## Boards\n\n| board | backend | DVFS at batch {} (J) | offset (%) | configurations measured |\n|---|---|---|---|---|\n",
+        r.baseline.batch_size
+    );
+    for b in &r.boards {
+        let base = match b.baseline_energy_j {
+            e if e > 0.0 => format!("{e:.1}"),
+            _ => "not measured".into(),
+        };
+        s += &format!(
+            "| {} | {} | {base} | {:+.1} | {} |\n",
+            b.board,
+            b.backend,
+            b.offset_pct,
+            b.configs.len()
+        );
+    }
+    s += "\nEvery board's figures were divided by its offset (its DVFS baseline against the boards' geometric mean) before the search compared them; the rows above are as each board measured them.\n";
+    s
 }
 
 /// Where the workload failed, and the Pareto front.
@@ -405,6 +443,7 @@ mod tests {
             latency_ms: 10.0,
             feasible: None,
             screened_inferences: None,
+            board: None,
         };
         let base = |b, e| Baseline {
             kind: BaselineKind::Dvfs,

@@ -138,6 +138,9 @@ pub struct Row {
     /// and time are for runs of this many inferences: not a final figure); absent for full runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screened_inferences: Option<u32>,
+    /// The board whose runs these are, in a study measured by several (`study report`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board: Option<String>,
 }
 
 /// A point of the measured energy-latency Pareto front.
@@ -332,6 +335,32 @@ pub fn boards(view: &crate::study::storage::StudyView, batch: u32) -> Vec<BoardS
         }
     }
     out
+}
+
+/// The board whose figure each row of a stored study shows, in the rows' order (as the fleet's
+/// replay makes them): the board that measured the configuration, or the one that confirmed it
+/// at the full protocol, whose figure replaces the exploring one. Configurations outside `space`
+/// make no row.
+pub fn row_boards(
+    view: &crate::study::storage::StudyView,
+    space: &crate::space::Space,
+) -> Vec<String> {
+    use crate::study::JournalRecord;
+    let mut rows: Vec<(Config, String)> = Vec::new();
+    for r in &view.records {
+        match &r.record {
+            JournalRecord::Measurement { config, .. } if space.point_of(config).is_some() => {
+                rows.push((*config, r.origin.board.clone()));
+            }
+            JournalRecord::Confirmed { config, .. } => {
+                if let Some(row) = rows.iter_mut().rev().find(|(c, _)| c == config) {
+                    row.1 = r.origin.board.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+    rows.into_iter().map(|(_, b)| b).collect()
 }
 
 /// Highest baseline over lowest, minus one, percent; `None` with fewer than two baselines.
@@ -540,6 +569,7 @@ pub fn row(n: usize, c: &Config, m: &Measurement) -> Row {
         latency_ms: Quantities::of(m).latency_ms(),
         feasible: None,
         screened_inferences: None,
+        board: None,
     }
 }
 
