@@ -274,13 +274,18 @@ impl Goal {
             .collect()
     }
 
+    /// The energy the study counts: at its rate (idle included) where it has one.
+    pub fn energy_j(&self, q: &Quantities) -> f64 {
+        match self.rate_hz {
+            Some(r) => q.energy_at_rate_j(r),
+            None => q.energy_j,
+        }
+    }
+
     /// The objective's value (lower is better).
     pub fn value(&self, q: &Quantities) -> f64 {
         match self.objective {
-            Objective::Energy => match self.rate_hz {
-                Some(r) => q.energy_at_rate_j(r),
-                None => q.energy_j,
-            },
+            Objective::Energy => self.energy_j(q),
             Objective::Time => q.time_s,
             Objective::Edp => {
                 let n = q.inferences as f64;

@@ -225,12 +225,16 @@ impl TwinModel<'_> {
 /// Power of the idle board: base, the OS's background load on CPU cores at their lowest clock,
 /// CPU leakage at the floor voltage; the idle GPU is rail-gated.
 pub fn idle_power_mw(board: &Board) -> f64 {
-    let t = &board.twin;
-    let f_mhz = board.cpu.frequencies_khz[0] as f64 / 1e3;
+    board.twin.base_power_mw + idle_cpu_mw(&board.twin, board.cpu.frequencies_khz[0], 1.0)
+}
+
+/// The idle CPU at `cpu_freq_khz`: the OS's background load on every core, and `leak_share` of
+/// the leakage at that clock's voltage.
+fn idle_cpu_mw(t: &crate::catalog::BoardTwin, cpu_freq_khz: u64, leak_share: f64) -> f64 {
+    let f_mhz = cpu_freq_khz as f64 / 1e3;
     let v = voltage_v(&t.cpu.voltage_mv_by_mhz, t.cpu.v_min_mv, f_mhz);
-    t.base_power_mw
-        + t.cpu.dyn_mw_per_mhz_v2 * f_mhz * v * v * t.background_core_util * t.cpu.cores as f64
-        + t.cpu.leak_mw_at_1v * v.powi(3)
+    t.cpu.dyn_mw_per_mhz_v2 * f_mhz * v * v * t.background_core_util * t.cpu.cores as f64
+        + leak_share * t.cpu.leak_mw_at_1v * v.powi(3)
 }
 
 /// Power of the board idling between inferences that arrive at a rate, at a setting. The gaps
@@ -249,18 +253,13 @@ pub fn idle_power_at_mw(board: &Board, setting: &FreqSetting) -> f64 {
         } => (*cpu_freq_khz, *gpu_freq_hz),
         FreqSetting::Dvfs => (board.cpu.frequencies_khz[0], board.gpu.frequencies_hz[0]),
     };
-    let f_cpu_mhz = cpu_khz as f64 / 1e3;
-    let v_cpu = voltage_v(&t.cpu.voltage_mv_by_mhz, t.cpu.v_min_mv, f_cpu_mhz);
-    let f_gpu_mhz = gpu_hz as f64 / 1e6;
-    let v_gpu = voltage_v(&t.gpu.voltage_mv_by_mhz, t.gpu.v_min_mv, f_gpu_mhz);
+    let v_gpu = voltage_v(
+        &t.gpu.voltage_mv_by_mhz,
+        t.gpu.v_min_mv,
+        gpu_hz as f64 / 1e6,
+    );
     t.base_power_mw
-        + t.cpu.dyn_mw_per_mhz_v2
-            * f_cpu_mhz
-            * v_cpu
-            * v_cpu
-            * t.background_core_util
-            * t.cpu.cores as f64
-        + t.idle_leak_share * t.cpu.leak_mw_at_1v * v_cpu.powi(3)
+        + idle_cpu_mw(t, cpu_khz, t.idle_leak_share)
         + t.idle_leak_share * t.gpu.leak_mw_at_1v * v_gpu.powi(3)
 }
 

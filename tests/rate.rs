@@ -206,10 +206,9 @@ fn a_rate_no_configuration_keeps_is_said_and_bad_rates_are_refused() {
             "30",
         ])
         .arg("--table")
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/tables/loudva-xavier-nx-inceptionv3-powermodes.csv"),
-        )
+        .arg(common::sysfs_tree::fixture_dir(
+            "tables/loudva-xavier-nx-inceptionv3-powermodes.csv",
+        ))
         .assert()
         .code(2)
         .stderr(predicate::str::contains("a recorded table has none"));

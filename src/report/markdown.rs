@@ -121,9 +121,7 @@ fn recommendation(r: &Report) -> String {
                 b => format!(" at the same batch size ({b})"),
             },
             interval(r.saving_same_batch_interval_pct),
-            r.at_rate
-                .and_then(|a| a.baseline_same_batch_energy_j)
-                .unwrap_or(base.energy_j)
+            r.compared_same_batch_j(base)
         );
     }
     // At the baseline's batch (or with no batch knob) the line above says it all.
@@ -132,7 +130,7 @@ fn recommendation(r: &Report) -> String {
         s += &format!(
             "- Saving against {} at the baseline batch size ({}), {knobs} and batch size together: **{p:.1} %**{} ({:.1} J).\n",
             r.baseline.kind.words(), r.baseline.batch_size, interval(r.saving_interval_pct),
-            r.at_rate.map_or(r.baseline.energy_j, |a| a.baseline_energy_j)
+            r.compared_baseline_j()
         );
     }
     if let Some(a) = &r.at_rate {

@@ -26,10 +26,7 @@ pub struct AtRate {
 
 /// The energy a goal compares: at its rate where it has one, else the measured energy.
 pub fn compared_energy_j(goal: &Goal, m: &Measurement) -> f64 {
-    match goal.rate_hz {
-        Some(r) => Quantities::of(m).energy_at_rate_j(r),
-        None => m.energy_j,
-    }
+    goal.energy_j(&Quantities::of(m))
 }
 
 /// The report's block for a study at a rate (none without one); `best` is at the report's length.

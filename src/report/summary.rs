@@ -123,11 +123,7 @@ fn recommendation(r: &Report, b: &Best) -> String {
             "saving vs {base_name}{} ({knobs} only): {p:.1} % ({}{base_name} {} J)\n",
             at_batch(base.batch_size),
             interval(r.saving_same_batch_interval_pct),
-            figure(
-                r.at_rate
-                    .and_then(|a| a.baseline_same_batch_energy_j)
-                    .unwrap_or(base.energy_j)
-            )
+            figure(r.compared_same_batch_j(base))
         );
     }
     // At the baseline's batch (or with no batch knob) the line above says it all.
@@ -141,10 +137,7 @@ fn recommendation(r: &Report, b: &Best) -> String {
             "saving vs {base_name} at batch {} ({what}): {p:.1} % ({}{base_name} {} J)\n",
             r.baseline.batch_size,
             interval(r.saving_interval_pct),
-            figure(
-                r.at_rate
-                    .map_or(r.baseline.energy_j, |a| a.baseline_energy_j)
-            )
+            figure(r.compared_baseline_j())
         );
     }
     s

@@ -102,6 +102,20 @@ impl Report {
         }
     }
 
+    /// The baseline energy the saving at the baseline batch compares: at the rate, where the
+    /// study has one.
+    pub fn compared_baseline_j(&self) -> f64 {
+        self.at_rate
+            .map_or(self.baseline.energy_j, |a| a.baseline_energy_j)
+    }
+
+    /// The same for the baseline at the recommended batch, `base`.
+    pub fn compared_same_batch_j(&self, base: &super::Baseline) -> f64 {
+        self.at_rate
+            .and_then(|a| a.baseline_same_batch_energy_j)
+            .unwrap_or(base.energy_j)
+    }
+
     /// Whether the saving against the baseline at the recommended batch is the only one: the
     /// batch size is not a knob, or the recommendation is at the baseline's batch.
     pub fn one_saving(&self) -> bool {

@@ -36,6 +36,35 @@ struct State {
     rough: Option<crate::landscape::Roughness>,
 }
 
+impl State {
+    /// One draw of the board's run-to-run spread, half its energy CV (time and power each carry
+    /// half); 1 without noise.
+    fn spread(&mut self) -> f64 {
+        let sigma = self.board.twin.noise_cv / std::f64::consts::SQRT_2;
+        match self.rng.as_mut() {
+            Some(rng) if sigma > 0.0 => Normal::new(1.0, sigma)
+                .expect("sigma is finite and positive")
+                .sample(rng)
+                .clamp(0.5, 1.5),
+            _ => 1.0,
+        }
+    }
+
+    /// Moves the virtual clock and counter on; the wall seconds to sleep for it.
+    fn advance(&mut self, time_s: f64, energy_j: f64) -> f64 {
+        self.since_change_s += time_s;
+        self.meter.advance(time_s, energy_j);
+        time_s * self.sleep_scale
+    }
+}
+
+/// Sleeps `s` wall seconds (at most a minute), for a twin that takes time.
+fn pace(s: f64) {
+    if s > 0.0 {
+        std::thread::sleep(std::time::Duration::from_secs_f64(s.min(60.0)));
+    }
+}
+
 /// The simulated board shared by the device and the workload.
 #[derive(Clone)]
 pub struct SimBoard {
@@ -159,22 +188,11 @@ impl Device for SimDevice {
     fn idle(&mut self, time_s: f64) -> Result<(), DeviceError> {
         let mut s = self.board.lock();
         let power_mw = crate::twin::idle_power_at_mw(&s.board, &s.setting);
-        // The board's run-to-run spread, in power alone: an idle window has no work to time.
-        let sigma = s.board.twin.noise_cv / std::f64::consts::SQRT_2;
-        let f = match s.rng.as_mut() {
-            Some(rng) if sigma > 0.0 => Normal::new(1.0, sigma)
-                .expect("sigma is finite and positive")
-                .sample(rng)
-                .clamp(0.5, 1.5),
-            _ => 1.0,
-        };
-        s.since_change_s += time_s;
-        s.meter.advance(time_s, power_mw * f * time_s / 1000.0);
-        let sleep_s = time_s * s.sleep_scale;
+        // The power half of the run-to-run spread: an idle window has no work to time.
+        let f = s.spread();
+        let sleep_s = s.advance(time_s, power_mw * f * time_s / 1000.0);
         drop(s);
-        if sleep_s > 0.0 {
-            std::thread::sleep(std::time::Duration::from_secs_f64(sleep_s.min(60.0)));
-        }
+        pace(sleep_s);
         Ok(())
     }
 }
@@ -206,14 +224,8 @@ impl Workload for SimWorkload {
         let mut p = truth(&s.board, &self.model, &s.setting, batch_size, inferences);
         p.power_mw *= rough_factor(s.rough.as_ref(), &s.setting, batch_size);
         // Split the energy CV evenly between time and power, which vary independently.
-        let sigma = s.board.twin.noise_cv / std::f64::consts::SQRT_2;
-        let (ft, fp) = match s.rng.as_mut() {
-            Some(rng) if sigma > 0.0 => {
-                let n = Normal::new(1.0, sigma).expect("sigma is finite and positive");
-                (n.sample(rng).clamp(0.5, 1.5), n.sample(rng).clamp(0.5, 1.5))
-            }
-            _ => (1.0, 1.0),
-        };
+        let ft = s.spread();
+        let fp = s.spread();
         let time_s = p.time_s * ft;
         // What the window itself gets wrong: the settling transient and the sensor's steps.
         let w = crate::twin::window_error(
@@ -232,14 +244,10 @@ impl Workload for SimWorkload {
             Some(_) => w.bias,
             None => 0.0,
         };
-        s.since_change_s += time_s;
         let energy_j = p.power_mw * fp * time_s / 1000.0 * (1.0 + error);
-        s.meter.advance(time_s, energy_j);
-        let sleep_s = time_s * s.sleep_scale;
+        let sleep_s = s.advance(time_s, energy_j);
         drop(s);
-        if sleep_s > 0.0 {
-            std::thread::sleep(std::time::Duration::from_secs_f64(sleep_s.min(60.0)));
-        }
+        pace(sleep_s);
         meter.end()?;
         Ok(WorkloadRun { time_s: None })
     }
