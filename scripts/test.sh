@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every check the project has: formatting, lints with warnings denied (default features, which
 # build on a Jetson, and the `torch` feature), and all tests including the built-in models on the
-# CPU, the storages against a real PostgreSQL server (started here, stopped on exit) and the
-# Kubernetes manifest against the API's schemas. The torch tests need libtorch: scripts/setup-torch.sh installs the PyPI wheel once into a
+# CPU, the storages against a real PostgreSQL server (started here, stopped on exit), the
+# Kubernetes manifest against the API's schemas and the dashboard in Debian's chromium (installed
+# here when missing). The torch tests need libtorch: scripts/setup-torch.sh installs the PyPI wheel once into a
 # cache folder outside the repository (about 4 GB; $EDGETUNE_TORCH_VENV to move it).
 # Usage: ./scripts/test.sh   (from anywhere; runs in the repository root)
 set -euo pipefail
@@ -25,9 +26,11 @@ echo "== cargo clippy --features torch (warnings denied)" >&2
 cargo clippy --all-targets --locked --features torch -- -D warnings
 echo "== the Kubernetes schema validator (scripts/setup-kube-validate.sh)" >&2
 eval "$(./scripts/setup-kube-validate.sh)"
+echo "== Debian's chromium for the dashboard's browser tests (scripts/setup-chromium.sh)" >&2
+eval "$(./scripts/setup-chromium.sh)"
 echo "== a throw-away PostgreSQL server for the storage tests (scripts/postgres.sh)" >&2
 eval "$(./scripts/postgres.sh start)"
 trap './scripts/postgres.sh stop "$EDGETUNE_PG_DIR"' EXIT
-export EDGETUNE_REQUIRE_POSTGRES=1 EDGETUNE_REQUIRE_KUBE_VALIDATE=1
+export EDGETUNE_REQUIRE_POSTGRES=1 EDGETUNE_REQUIRE_KUBE_VALIDATE=1 EDGETUNE_REQUIRE_CHROMIUM=1
 echo "== cargo test --features torch" >&2
 cargo test --all-targets --locked --features torch

@@ -68,6 +68,38 @@ pub enum Command {
     /// Studies kept in a database: create one for workers, list them, write a report.
     #[command(subcommand)]
     Study(StudyCommand),
+    /// A read-only web dashboard of a storage's studies (live while workers measure) and of a
+    /// folder of tune outputs, on this machine only unless --bind says otherwise.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The studies to show: sqlite:PATH or postgresql://USER@HOST/DB.
+    #[arg(long, value_name = "URL", env = "EDGETUNE_STORAGE")]
+    pub storage: Option<String>,
+    /// The folder of tune outputs to show (each folder in it with a report.json).
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub reports: PathBuf,
+    /// Address and port to listen on. The default lets in this machine only; 0.0.0.0:PORT
+    /// lets in any machine that can reach it (there is no login), with a warning.
+    #[arg(long, value_name = "ADDR:PORT", default_value = edgetune::app::serve::DEFAULT_BIND)]
+    pub bind: String,
+    /// Threads answering requests.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = crate::bounds::int::<usize>(1, 256))]
+    pub threads: usize,
+}
+
+impl ServeArgs {
+    /// The options `serve` takes.
+    pub fn options(&self) -> edgetune::app::serve::ServeOptions {
+        edgetune::app::serve::ServeOptions {
+            storage: self.storage.clone(),
+            reports_dir: self.reports.clone(),
+            bind: self.bind.clone(),
+            threads: self.threads,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

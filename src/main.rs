@@ -65,6 +65,13 @@ fn run(cli: Cli, merged: recorded::Merged) -> anyhow::Result<()> {
             let o = recorded::stored_tune_options(cat, &view.header.args, &a.storage, &a.study)?;
             app::study::report(&o, &view, a.out.as_deref(), a.json, stdout).map(|_| ())
         }
+        Command::Serve(a) => {
+            let (cat, url) = (cat.clone(), a.storage.clone().unwrap_or_default());
+            let options_of = move |v: &edgetune::study::storage::StudyView| {
+                recorded::stored_tune_options(&cat, &v.header.args, &url, &v.name)
+            };
+            app::serve::run(&a.options(), Box::new(options_of), stdout)
+        }
         Command::BenchTorch(a) => {
             app::torch::bench_torch_cmd(cat.as_deref(), &a.to_options()?, a.json, stdout)
                 .map(|_| ())

@@ -97,6 +97,8 @@ fn base(path: &str, db: &str) -> Vec<(&'static str, Vec<String>)> {
         ],
         "infer" => vec![model],
         "bench-torch" => vec![],
+        // Its only number is --threads, every hostile value of which clap refuses.
+        "serve" => vec![("bind", v(&["--bind", "127.0.0.1:0"]))],
         other => panic!("the walk has no arguments for `{other}`: add them to base()"),
     }
 }

@@ -15,6 +15,7 @@ mod options;
 pub mod output;
 pub mod prior;
 pub mod progress;
+pub mod serve;
 pub mod signals;
 pub mod study;
 pub mod sweep;

@@ -117,6 +117,39 @@ pub fn report(
     out: &mut dyn Write,
 ) -> Result<(Report, PathBuf)> {
     let s = stored(o)?;
+    let (rep, dir) = build_report(o, view, &mut || {
+        let dir = super::output::new_out_dir(out_dir, || {
+            super::output::fresh_dir(Path::new("reports"), &format!("study-{}", s.name))
+        })?;
+        create_dir(&dir)?;
+        Ok(dir)
+    })?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
+    } else {
+        write!(out, "{}", summary(&rep))?;
+    }
+    eprintln!("reports written to {}", dir.display());
+    Ok((rep, dir))
+}
+
+fn no_baseline(s: &tune::StoredStudy) -> UsageError {
+    UsageError(format!(
+        "study `{}` in {} has no baseline yet: start a worker first",
+        s.name,
+        storage::redact(&s.url)
+    ))
+}
+
+/// The report of the stored study `view` (`o`: its options) and the folder its files were
+/// written into, which `make_dir` makes once there is a report to write (a study without a
+/// baseline gets no folder): what `study report` writes and `serve` shows.
+pub fn build_report(
+    o: &TuneOptions,
+    view: &StudyView,
+    make_dir: &mut dyn FnMut() -> Result<PathBuf>,
+) -> Result<(Report, PathBuf)> {
+    let s = stored(o)?;
     let backend = measured_by(view);
     let mut common = o.common.clone();
     // Only the catalogue's board and model are needed here, never the hardware.
@@ -137,17 +170,8 @@ pub fn report(
         interrupt: None,
         ..plan.study(&mut *device, &mut *workload, &o, view.header.budget)
     };
-    let outcome = fleet::outcome(&mut study, view).ok_or_else(|| {
-        UsageError(format!(
-            "study `{}` in {} has no baseline yet: start a worker first",
-            s.name,
-            storage::redact(&s.url)
-        ))
-    })?;
-    let dir = super::output::new_out_dir(out_dir, || {
-        super::output::fresh_dir(Path::new("reports"), &format!("study-{}", s.name))
-    })?;
-    create_dir(&dir)?;
+    let outcome = fleet::outcome(&mut study, view).ok_or_else(|| no_baseline(s))?;
+    let dir = make_dir()?;
     let boards = crate::report::boards(view, plan.baseline_batch);
     let facts = DeviceFacts {
         baseline_kind: crate::device::BaselineKind::Dvfs,
@@ -159,11 +183,5 @@ pub fn report(
         boards: if boards.len() > 1 { boards } else { Vec::new() },
     };
     let rep = tune::reports(&t, &plan, &o, &outcome, &mut *study.strategy, facts, &dir)?;
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?;
-    } else {
-        write!(out, "{}", summary(&rep))?;
-    }
-    eprintln!("reports written to {}", dir.display());
     Ok((rep, dir))
 }

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod dashboard;
 pub mod listing;
 pub mod markdown;
 pub mod measure;

@@ -170,6 +170,8 @@ pub struct ActiveClaim {
     pub key: ClaimKey,
     /// Who holds it.
     pub origin: Origin,
+    /// Seconds of the database's clock until its lease runs out unless renewed (0 once expired).
+    pub lease_left_s: f64,
 }
 
 /// A study as a worker sees it inside its claiming transaction.
@@ -224,6 +226,33 @@ pub struct StudyListing {
 }
 
 impl StudyListing {
+    /// A study's line in `study list`.
+    pub fn of(v: &StudyView) -> StudyListing {
+        let mut measured = std::collections::HashSet::new();
+        let mut boards = std::collections::HashSet::new();
+        for r in &v.records {
+            boards.insert(r.origin.board.clone());
+            match &r.record {
+                JournalRecord::Measurement { config, .. }
+                | JournalRecord::Failed { config, .. } => {
+                    measured.insert(*config);
+                }
+                _ => {}
+            }
+        }
+        StudyListing {
+            name: v.name.clone(),
+            model: v.header.model.clone(),
+            device: v.header.device.clone(),
+            strategy: v.header.strategy.clone(),
+            budget: v.header.budget,
+            measured: measured.len(),
+            in_progress: v.claims.len(),
+            boards: boards.len(),
+            unreadable: None,
+        }
+    }
+
     /// The listing of a study that could not be read, and why.
     pub fn unreadable(name: &str, e: &StorageError) -> StudyListing {
         StudyListing {

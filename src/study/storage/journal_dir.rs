@@ -81,7 +81,7 @@ impl Storage for JournalDir {
             return Ok(Vec::new());
         }
         let v = self.study(&self.dir.display().to_string())?;
-        Ok(vec![super::sql::listing(&v)])
+        Ok(vec![StudyListing::of(&v)])
     }
 
     fn append(&mut self, _name: &str, r: &JournalRecord, _by: &Origin) -> Result<(), StorageError> {

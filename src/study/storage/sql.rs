@@ -9,7 +9,6 @@ use super::base::{
     StudyView, SCHEMA_VERSION,
 };
 use crate::study::journal::{JournalRecord, StudyHeader};
-use std::collections::HashSet;
 
 /// A value bound to, or read from, a statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -283,16 +282,21 @@ impl SqlStorage {
         // A lease longer than any worker asks for (`--lease-s` is at most a day) was not
         // written by one: it counts as expired rather than holding its configuration forever.
         let rows = self.query(
-            &format!("SELECT config, board, worker, backend, CASE WHEN lease_until_s > {now} AND lease_until_s <= {now} + $2 THEN 1 ELSE 0 END FROM edgetune_claims WHERE study_id = $1 ORDER BY config"),
+            &format!("SELECT config, board, worker, backend, CASE WHEN lease_until_s > {now} AND lease_until_s <= {now} + $2 THEN 1 ELSE 0 END, lease_until_s - {now} FROM edgetune_claims WHERE study_id = $1 ORDER BY config"),
             &[Val::I(id), Val::F(super::base::MAX_LEASE_S)],
         )?;
         let (mut claims, mut expired) = (Vec::new(), Vec::new());
         for r in rows {
             let key = ClaimKey::parse(&r[0].text())
                 .ok_or_else(|| self.corrupt(name, format!("claim {}", r[0].text())))?;
+            let left_s = match &r[5] {
+                Val::F(f) => *f,
+                v => v.text().parse().unwrap_or(0.0),
+            };
             let c = ActiveClaim {
                 key,
                 origin: origin_of(&r[1..4]),
+                lease_left_s: left_s.clamp(0.0, super::base::MAX_LEASE_S),
             };
             if r[4].int() == 1 {
                 claims.push(c);
@@ -370,32 +374,6 @@ fn origin_of(cols: &[Val]) -> Origin {
     }
 }
 
-/// A study's line in `study list`.
-pub(super) fn listing(v: &StudyView) -> StudyListing {
-    let mut measured = HashSet::new();
-    let mut boards = HashSet::new();
-    for r in &v.records {
-        boards.insert(r.origin.board.clone());
-        match &r.record {
-            JournalRecord::Measurement { config, .. } | JournalRecord::Failed { config, .. } => {
-                measured.insert(*config);
-            }
-            _ => {}
-        }
-    }
-    StudyListing {
-        name: v.name.clone(),
-        model: v.header.model.clone(),
-        device: v.header.device.clone(),
-        strategy: v.header.strategy.clone(),
-        budget: v.header.budget,
-        measured: measured.len(),
-        in_progress: v.claims.len(),
-        boards: boards.len(),
-        unreadable: None,
-    }
-}
-
 impl Storage for SqlStorage {
     fn url(&self) -> &str {
         &self.url
@@ -432,7 +410,7 @@ impl Storage for SqlStorage {
         // One unreadable study is listed as such; it does not hide the others.
         for n in names {
             out.push(match self.view(&n[0].text()) {
-                Ok((_, v)) => listing(&v),
+                Ok((_, v)) => StudyListing::of(&v),
                 Err(e) => StudyListing::unreadable(&n[0].text(), &e),
             });
         }
