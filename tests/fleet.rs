@@ -567,6 +567,27 @@ fn two_boards_differing_by_5_percent_static_power_agree_on_the_configuration() {
     }
     let spread = rep["board_spread_pct"].as_f64().unwrap();
     assert!((1.0..6.0).contains(&spread), "baselines spread {spread} %");
+    // Both savings, from the board that confirmed the recommendation: its figure at the full
+    // protocol, its DVFS baseline at the study's batch and at the recommendation's.
+    assert_eq!(rep["best_confirmed"], serde_json::json!(true), "{rep}");
+    assert!(rep["saving_pct"].as_f64().is_some(), "{rep}");
+    let best_batch = rep["best"]["batch_size"].as_u64().unwrap();
+    if best_batch != rep["baseline"]["batch_size"].as_u64().unwrap() {
+        assert!(rep["saving_same_batch_pct"].as_f64().is_some(), "{rep}");
+        assert_eq!(
+            rep["baseline_same_batch"]["batch_size"].as_u64(),
+            Some(best_batch)
+        );
+    }
+    let judge = boards
+        .iter()
+        .find(|b| b["baseline_energy_j"] == rep["baseline"]["energy_j"])
+        .expect("the savings' baseline is a board's own");
+    let note = format!(
+        "the savings compare board {}'s figures",
+        judge["board"].as_str().unwrap()
+    );
+    assert!(md.contains(&note), "{note} not in {md}");
     let best = &rep["best"];
     let config = Config::new(
         best["cpu_freq_khz"].as_u64().unwrap(),

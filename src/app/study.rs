@@ -133,6 +133,23 @@ pub fn report(
     Ok((rep, dir))
 }
 
+/// With several boards: whose figures the savings compare (the board that confirmed the
+/// recommendation, with its own DVFS baselines).
+fn judged_on(view: &StudyView, outcome: &crate::study::Outcome, boards: usize) -> Option<String> {
+    let board = view.records.iter().find_map(|r| match &r.record {
+        crate::study::JournalRecord::Baseline { measurement }
+            if *measurement == outcome.baseline =>
+        {
+            Some(&r.origin.board)
+        }
+        _ => None,
+    })?;
+    (boards > 1).then(|| match outcome.best_full {
+        true => format!("the savings compare board {board}'s figures: the recommendation at the full protocol and its own DVFS baselines"),
+        false => format!("the savings compare the recommendation's exploring figure with board {board}'s DVFS baselines (no board has measured it at the full protocol yet)"),
+    })
+}
+
 fn no_baseline(s: &tune::StoredStudy) -> UsageError {
     UsageError(format!(
         "study `{}` in {} has no baseline yet: start a worker first",
@@ -175,7 +192,9 @@ pub fn build_report(
     let boards = crate::report::boards(view, plan.baseline_batch);
     let facts = DeviceFacts {
         baseline_kind: crate::device::BaselineKind::Dvfs,
-        notes: Vec::new(),
+        notes: judged_on(view, &outcome, boards.len())
+            .into_iter()
+            .collect(),
         emulated: false,
         backend,
         row_boards: crate::report::row_boards(view, &plan.space),

@@ -263,10 +263,10 @@ fn settle(study: &mut Study, r: &mut Replayed, baseline: &Measurement) -> FinalC
         candidates: r.confirmed.clone(),
         ..FinalChoice::default()
     };
-    if let Some(b) = r.f.best {
-        if !choice.candidates.contains(&b) {
-            choice.candidates.insert(0, b);
-        }
+    // Once a worker confirmed the final choice, its confirmed figures are the candidates, as
+    // in `tune`; an exploring reading wins only by the noise margin `Study::settle` keeps.
+    if let Some(b) = r.f.best.filter(|_| choice.candidates.is_empty()) {
+        choice.candidates.push(b);
     }
     let raw: Vec<Measurement> = r.f.measured.iter().map(|m| m.measurement.clone()).collect();
     for (m, off) in r.f.measured.iter_mut().zip(&r.measured_offsets) {
@@ -280,8 +280,9 @@ fn settle(study: &mut Study, r: &mut Replayed, baseline: &Measurement) -> FinalC
 }
 
 /// What a study found, rebuilt from its stored records: the report `study report` writes. The
-/// baseline shown is the first board's; a study short of its budget says so. `None` before any
-/// baseline is stored.
+/// baselines shown are those of the board whose figure the recommendation is (the first
+/// board's where it has none); a study short of its budget says so. `None` before any baseline
+/// is stored.
 pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
     let mut replayed = replay(study, &view.records, true);
     let first_board = view.records.iter().find_map(|r| match &r.record {
@@ -291,19 +292,8 @@ pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
             Some(r.origin.board.clone())
         }
         _ => None,
-    });
-    let baseline_of = |batch: u32| {
-        view.records.iter().find_map(|r| match &r.record {
-            super::JournalRecord::Baseline { measurement }
-                if measurement.batch_size == batch
-                    && Some(&r.origin.board) == first_board.as_ref() =>
-            {
-                Some(measurement.clone())
-            }
-            _ => None,
-        })
-    };
-    let baseline = baseline_of(study.baseline_batch)?;
+    })?;
+    let baseline = baseline_by(view, &first_board, study.baseline_batch)?;
     let choice = settle(study, &mut replayed, &baseline);
     let Replayed { f, failed, .. } = replayed;
     let done = f.measured.len() + failed.len();
@@ -315,9 +305,15 @@ pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
             study.budget
         ))
     };
-    let baseline_same_batch = f
-        .best
-        .and_then(|b| baseline_of(f.measured[b].config.batch_size));
+    // The recommendation's savings compare one board's figures: the baselines of the board
+    // whose figure it is (the first board's where that board has none).
+    let best = f.best.map(|b| f.measured[b].config);
+    let judge = best
+        .and_then(|c| figure_board(view, &c).cloned())
+        .filter(|b| baseline_by(view, b, study.baseline_batch).is_some())
+        .unwrap_or(first_board);
+    let baseline = baseline_by(view, &judge, study.baseline_batch).unwrap_or(baseline);
+    let baseline_same_batch = best.and_then(|c| baseline_by(view, &judge, c.batch_size));
     let end = Ending {
         baseline,
         baseline_same_batch,
@@ -687,7 +683,76 @@ fn work_inner(
             rep.duplicates += 1;
         }
     }
+    if !rep.interrupted {
+        same_batch_baseline(study, fleet, on_event)?;
+    }
     Ok(rep)
+}
+
+/// Once the study is done: the DVFS baseline at the recommendation's batch, measured by the
+/// board whose figure the recommendation is (its confirmation, else its measurement), so that
+/// the frequencies-only saving compares two figures of one board. Every other board has
+/// nothing to do here.
+fn same_batch_baseline(
+    study: &mut Study,
+    fleet: &mut Fleet<'_>,
+    on_event: &mut dyn FnMut(&str),
+) -> Result<(), StudyError> {
+    let view = fleet.storage.study(fleet.name)?;
+    study.strategy = (fleet.make_strategy)();
+    let Some(config) = outcome(study, &view).and_then(|o| o.best().map(|b| b.config)) else {
+        return Ok(());
+    };
+    let batch = config.batch_size;
+    let me = &fleet.origin.board;
+    let has = |batch: u32| baseline_by(&view, me, batch).is_some();
+    if batch == 0 || has(batch) || figure_board(&view, &config) != Some(me) {
+        return Ok(());
+    }
+    let (measurement, stored) = study.baseline_at(batch)?;
+    if !stored {
+        fleet.storage.append(
+            fleet.name,
+            &super::JournalRecord::Baseline {
+                measurement: measurement.clone(),
+            },
+            &fleet.origin,
+        )?;
+    }
+    on_event(&format!(
+        "baseline at batch {batch}, the recommendation's: {:.1} J",
+        measurement.energy_j
+    ));
+    Ok(())
+}
+
+/// The board whose figure of `config` a report shows: the latest confirmation's, else the
+/// measurement's.
+fn figure_board<'v>(view: &'v StudyView, config: &Config) -> Option<&'v String> {
+    let by = |confirmed: bool| {
+        view.records.iter().rev().find_map(|r| match &r.record {
+            super::JournalRecord::Confirmed { config: c, .. } if confirmed && c == config => {
+                Some(&r.origin.board)
+            }
+            super::JournalRecord::Measurement { config: c, .. } if !confirmed && c == config => {
+                Some(&r.origin.board)
+            }
+            _ => None,
+        })
+    };
+    by(true).or_else(|| by(false))
+}
+
+/// `board`'s DVFS baseline at `batch`.
+fn baseline_by(view: &StudyView, board: &str, batch: u32) -> Option<Measurement> {
+    view.records.iter().find_map(|r| match &r.record {
+        super::JournalRecord::Baseline { measurement }
+            if measurement.batch_size == batch && r.origin.board == board =>
+        {
+            Some(measurement.clone())
+        }
+        _ => None,
+    })
 }
 
 /// This board's DVFS baseline: from the storage when this board measured it before, else
