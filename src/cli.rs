@@ -216,6 +216,16 @@ pub struct WorkerArgs {
         value_parser = crate::bounds::pct(),
     )]
     pub twin_static_power_pct: f64,
+    /// On the twin: this board's first run (its first baseline window) reads this many
+    /// percent high, as a real board's may after it starts.
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "PCT",
+        allow_negative_numbers = true,
+        value_parser = crate::bounds::pct(),
+    )]
+    pub twin_first_run_pct: f64,
 }
 
 /// Which model libtorch runs, and where.

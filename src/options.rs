@@ -219,6 +219,7 @@ impl CommonArgs {
             twin_sleep: self.twin_sleep,
             noise_salt: 0,
             twin_static_power_pct: 0.0,
+            twin_first_run_pct: 0.0,
             quiet: self.quiet,
             table: self.table.clone(),
             board: BoardOptions {
@@ -410,6 +411,7 @@ impl WorkerArgs {
     ) -> anyhow::Result<edgetune::app::worker::WorkerOptions> {
         let mut tune = self.tune.to_options(catalog, Vec::new())?;
         tune.common.twin_static_power_pct = self.twin_static_power_pct;
+        tune.common.twin_first_run_pct = self.twin_first_run_pct;
         Ok(edgetune::app::worker::WorkerOptions {
             tune,
             board_id: self.board_id.clone(),

@@ -189,7 +189,7 @@ pub fn build_report(
     };
     let outcome = fleet::outcome(&mut study, view).ok_or_else(|| no_baseline(s))?;
     let dir = make_dir()?;
-    let boards = crate::report::boards(view, plan.baseline_batch);
+    let boards = crate::report::boards(view, plan.baseline_batch, &plan.space);
     let facts = DeviceFacts {
         baseline_kind: crate::device::BaselineKind::Dvfs,
         notes: judged_on(view, &outcome, boards.len())

@@ -87,6 +87,9 @@ pub struct Common {
     pub noise_salt: u64,
     /// The twin's static power this many percent above the catalogue's (a fleet's other board).
     pub twin_static_power_pct: f64,
+    /// The twin's first run reads this many percent high (a fleet's board with a bad first
+    /// baseline window).
+    pub twin_first_run_pct: f64,
     /// No notes on stderr.
     pub quiet: bool,
     /// Replay table (implies the replay backend).
@@ -119,6 +122,7 @@ impl Common {
             twin_sleep: 0.0,
             noise_salt: 0,
             twin_static_power_pct: 0.0,
+            twin_first_run_pct: 0.0,
             quiet: false,
             table: None,
             board: BoardOptions::default(),

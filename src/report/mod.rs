@@ -305,9 +305,13 @@ pub struct BoardShare {
 }
 
 /// Each board of a stored study with what it measured.
-pub fn boards(view: &crate::study::storage::StudyView, batch: u32) -> Vec<BoardShare> {
+pub fn boards(
+    view: &crate::study::storage::StudyView,
+    batch: u32,
+    space: &crate::space::Space,
+) -> Vec<BoardShare> {
     use crate::study::JournalRecord;
-    let offsets = crate::study::fleet::board_offsets(&view.records, batch);
+    let offsets = crate::study::fleet::board_offsets(&view.records, batch, space);
     let mut out: Vec<BoardShare> = Vec::new();
     for r in &view.records {
         let i = match out.iter().position(|b| b.board == r.origin.board) {

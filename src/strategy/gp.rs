@@ -137,7 +137,7 @@ struct Eval {
 }
 
 /// Solves `L L' z = b` for a lower-triangular `L`.
-fn chol_solve(l: &Array2<f64>, b: &Array2<f64>) -> Option<Array2<f64>> {
+pub(crate) fn chol_solve(l: &Array2<f64>, b: &Array2<f64>) -> Option<Array2<f64>> {
     let z = l.solve_triangular(b, UPLO::Lower).ok()?;
     l.t().to_owned().solve_triangular(&z, UPLO::Upper).ok()
 }

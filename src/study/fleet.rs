@@ -16,12 +16,13 @@
 
 use super::choice;
 use super::engine::{Ending, Found, Taken};
+use super::offsets::baselines;
 use super::storage::{ActiveClaim, Choice, ClaimKey, Origin, Storage, StoredRecord, StudyView};
 use super::{FinalChoice, Measured, Outcome, StopReason, Study, StudyError};
-use crate::measure::{stats, Measurement};
+use crate::measure::Measurement;
 use crate::space::Config;
 use crate::strategy::{penalised, History, Observation, Strategy};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -58,61 +59,14 @@ pub struct WorkerReport {
     pub interrupted: bool,
 }
 
-/// Each board's offset, ln(its baseline / the geometric mean of every board's baseline), from
-/// the baselines at `batch` (each board's first). A board without a baseline there gets none (0).
-pub fn board_offsets(records: &[StoredRecord], batch: u32) -> HashMap<String, f64> {
-    offsets_of(&baselines(records, batch))
-}
-
-fn offsets_of(baselines: &HashMap<String, Measurement>) -> HashMap<String, f64> {
-    // In the boards' order, so that every worker computes the same offsets bit for bit.
-    let by_board: BTreeMap<&String, &Measurement> = baselines.iter().collect();
-    let logs: Vec<f64> = by_board.values().map(|m| m.energy_j.ln()).collect();
-    let vars: Vec<f64> = by_board.values().map(|m| ln_mean_var(m)).collect();
-    let mean = stats::mean(&logs);
-    // Empirical Bayes: a baseline is one noisy reading of its board's offset, so each raw offset
-    // shrinks toward the fleet's mean by how much of the spread its own noise explains. Boards
-    // that are alike get offsets near 0 instead of their baselines' noise, which would otherwise
-    // reach every value those boards measure; boards that differ keep most of theirs.
-    let between = (stats::std_dev(&logs).powi(2) - stats::mean(&vars)).max(0.0);
-    by_board
-        .keys()
-        .zip(logs.iter().zip(&vars))
-        .map(|(b, (l, v))| {
-            let keep = if between + v > 0.0 {
-                between / (between + v)
-            } else {
-                1.0
-            };
-            ((*b).clone(), keep * (l - mean))
-        })
-        .collect()
-}
-
-/// The variance of ln(a measurement's mean energy) from the spread of its runs (0 for fewer
-/// than two runs).
-fn ln_mean_var(m: &Measurement) -> f64 {
-    let logs: Vec<f64> = m
-        .runs
-        .iter()
-        .filter(|r| r.energy_j > 0.0)
-        .map(|r| r.energy_j.ln())
-        .collect();
-    stats::std_dev(&logs).powi(2) / logs.len().max(1) as f64
-}
-
-/// Each board's DVFS baseline at `batch` (the first recorded).
-fn baselines(records: &[StoredRecord], batch: u32) -> HashMap<String, Measurement> {
-    let mut out = HashMap::new();
-    for r in records {
-        if let super::JournalRecord::Baseline { measurement } = &r.record {
-            if measurement.batch_size == batch {
-                out.entry(r.origin.board.clone())
-                    .or_insert_with(|| measurement.clone());
-            }
-        }
-    }
-    out
+/// Each board's offset, ln(its values / the fleet's), fitted from its baseline and every
+/// configuration it measured ([`super::offsets::fitted`]).
+pub fn board_offsets(
+    records: &[StoredRecord],
+    batch: u32,
+    space: &crate::space::Space,
+) -> HashMap<String, f64> {
+    super::offsets::fitted(records, batch, space)
 }
 
 /// `m` with its energies divided by `e^offset`.
@@ -218,7 +172,7 @@ impl Replayed {
 fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
     use super::JournalRecord as R;
     let bases = baselines(records, study.baseline_batch);
-    let offsets = offsets_of(&bases);
+    let offsets = super::offsets::fitted(records, study.baseline_batch, study.space);
     // Each board's offset and its baseline in the study's common units, computed once.
     let normal: HashMap<&str, (f64, Measurement)> = bases
         .iter()
@@ -843,69 +797,5 @@ fn describe(r: &super::JournalRecord) -> String {
         }
         super::JournalRecord::Failed { config, error } => format!("{config}: failed: {error}"),
         _ => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::measure::Run;
-
-    /// A baseline of three runs with the given energies.
-    fn baseline(runs_j: [f64; 3]) -> Measurement {
-        let energy_j = runs_j.iter().sum::<f64>() / 3.0;
-        Measurement {
-            setting: crate::device::FreqSetting::Dvfs,
-            batch_size: 4,
-            inferences: 3200,
-            energy_j,
-            time_s: 10.0,
-            avg_power_w: energy_j / 10.0,
-            energy_per_inference_mj: energy_j / 3.2,
-            cv: 0.0,
-            converged: true,
-            runs: runs_j
-                .iter()
-                .map(|&energy_j| Run {
-                    energy_j,
-                    time_s: 10.0,
-                })
-                .collect(),
-            wall_s: 30.0,
-            rail_energy_j: Default::default(),
-            idle_power_w: None,
-            window_repeats: 1,
-        }
-    }
-
-    fn offsets(boards: &[[f64; 3]]) -> Vec<f64> {
-        let bases: HashMap<String, Measurement> = boards
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (format!("b{i}"), baseline(*r)))
-            .collect();
-        let o = offsets_of(&bases);
-        (0..boards.len()).map(|i| o[&format!("b{i}")]).collect()
-    }
-
-    #[test]
-    fn boards_whose_baselines_differ_by_their_noise_alone_get_no_offset() {
-        // Means 100 and 101: 1 % apart, each from runs 5 % apart.
-        let o = offsets(&[[95.0, 100.0, 105.0], [97.0, 101.0, 105.0]]);
-        assert!(o.iter().all(|x| x.abs() < 1e-12), "{o:?}");
-    }
-
-    #[test]
-    fn boards_far_apart_keep_nearly_all_of_their_offsets() {
-        // 20 % apart, each from runs within 0.4 %: the offsets stay near +-9 %.
-        let o = offsets(&[[100.0, 100.2, 100.4], [120.0, 120.24, 120.48]]);
-        let raw = 1.2f64.ln() / 2.0;
-        assert!((o[1] - raw).abs() < 0.01 * raw, "{o:?} against {raw}");
-        assert!((o[0] + o[1]).abs() < 1e-9, "{o:?}");
-    }
-
-    #[test]
-    fn one_board_has_no_offset() {
-        assert_eq!(offsets(&[[100.0, 101.0, 102.0]]), vec![0.0]);
     }
 }

@@ -23,6 +23,7 @@ pub mod choice;
 mod engine;
 pub mod fleet;
 pub mod journal;
+mod offsets;
 pub mod storage;
 pub use budget::{
     default_budget, table_budget, twin_prior, Exploration, MIN_SCREEN_S, TABLE_WHOLE,

@@ -34,6 +34,13 @@ struct State {
     sleep_scale: f64,
     /// A rough board's persistent structure (none: the twin's smooth landscape).
     rough: Option<crate::landscape::Roughness>,
+    /// Windows that begin in the board's first [`WARMING_S`] read this factor high (a real
+    /// board just started: warming up, or still settling from another program), then 1.
+    first_run_factor: f64,
+    /// Simulated seconds the board has run.
+    elapsed_s: f64,
+    /// The factor the open window reads.
+    window_factor: f64,
 }
 
 impl State {
@@ -53,10 +60,15 @@ impl State {
     /// Moves the virtual clock and counter on; the wall seconds to sleep for it.
     fn advance(&mut self, time_s: f64, energy_j: f64) -> f64 {
         self.since_change_s += time_s;
+        self.elapsed_s += time_s;
         self.meter.advance(time_s, energy_j);
         time_s * self.sleep_scale
     }
 }
+
+/// How long a board reads high after it starts (`with_first_run_pct`), simulated seconds: the
+/// warm-up and the first run of its baseline.
+const WARMING_S: f64 = 60.0;
 
 /// Sleeps `s` wall seconds (at most a minute), for a twin that takes time.
 fn pace(s: f64) {
@@ -85,10 +97,21 @@ impl SimBoard {
                 },
                 sleep_scale: 0.0,
                 rough: None,
+                first_run_factor: 1.0,
+                elapsed_s: 0.0,
+                window_factor: 1.0,
                 // The board has been at its governors for long.
                 since_change_s: f64::INFINITY,
             })),
         }
+    }
+
+    /// Makes the windows that begin in the board's first minute read `pct` percent high: the
+    /// warm-up and the first run of its baseline (a fleet's board whose first baseline window
+    /// is off).
+    pub fn with_first_run_pct(self, pct: f64) -> SimBoard {
+        self.lock().first_run_factor = 1.0 + pct / 100.0;
+        self
     }
 
     /// Makes each run take `scale` wall seconds per simulated second (demos, and tests that
@@ -172,12 +195,21 @@ impl Device for SimDevice {
     }
 
     fn window_begin(&mut self) -> Result<(), DeviceError> {
-        self.board.lock().meter.begin();
+        let mut s = self.board.lock();
+        s.window_factor = if s.elapsed_s < WARMING_S {
+            s.first_run_factor
+        } else {
+            1.0
+        };
+        s.meter.begin();
         Ok(())
     }
 
     fn window_end(&mut self) -> Result<EnergyWindow, DeviceError> {
-        self.board.lock().meter.end()
+        let mut s = self.board.lock();
+        let mut w = s.meter.end()?;
+        w.energy_j *= std::mem::replace(&mut s.window_factor, 1.0);
+        Ok(w)
     }
 
     fn restore(&mut self) -> Result<(), DeviceError> {

@@ -94,7 +94,9 @@ impl Rig for SimRig {
         _real: RealWorkload,
     ) -> Result<(Box<dyn Device>, Box<dyn Workload>)> {
         let board = self.board.with_static_power_pct(c.twin_static_power_pct);
-        let b = SimBoard::new(&board, c.noise(c.noise_salt)).with_sleep(c.twin_sleep);
+        let b = SimBoard::new(&board, c.noise(c.noise_salt))
+            .with_sleep(c.twin_sleep)
+            .with_first_run_pct(c.twin_first_run_pct);
         Ok((Box::new(b.device()), Box::new(b.workload(&self.model)?)))
     }
 }
