@@ -6,11 +6,11 @@
 //! Carraro 2010): the kriging believer, each pending point given the surrogate's own prediction
 //! there (the constant liar's best value so far for a strategy without a surrogate), so the next
 //! proposal moves away from it. Boards of one kind differ by a few
-//! percent in power: every value the strategy sees is divided by its board's offset, the ratio of
-//! that board's DVFS baseline to the geometric mean of all boards' baselines (the one
-//! configuration every board measures), shrunk toward 1 by how much of the boards' spread their
-//! baselines' own noise explains, so the search is about configurations, not about which board
-//! measured them. The final choice's candidates are confirmed by one board. [`outcome`] rebuilds
+//! percent in power: every value the strategy sees is divided by its board's offset, fitted from
+//! its baseline and everything it measured ([`super::offsets`]), so the search is about
+//! configurations, not about which board measured them. The final choice's candidates are
+//! confirmed by one board, which then measures its DVFS baseline at the recommendation's batch
+//! for the frequencies-only saving. [`outcome`] rebuilds
 //! what a study found from its records (`study report`), exactly as `tune` would have found it
 //! for the same records in the same order.
 
