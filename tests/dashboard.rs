@@ -46,12 +46,22 @@ impl Drop for Served {
 }
 
 fn serve(storage: &str, reports: &Path) -> Served {
+    serve_with(
+        &["--storage", storage, "--bind", "127.0.0.1:0"],
+        reports,
+        Stdio::inherit(),
+    )
+}
+
+/// `serve` with `args`, and the address its first line says it listens on.
+fn serve_with(args: &[&str], reports: &Path, stderr: Stdio) -> Served {
     let mut child = std_edgetune()
-        .args(["serve", "--storage", storage, "--bind", "127.0.0.1:0"])
+        .arg("serve")
+        .args(args)
         .arg("--reports")
         .arg(reports)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -376,31 +386,18 @@ fn serve_refuses_bad_input_with_exit_2_and_warns_when_it_listens_beyond_this_mac
         assert!(err.contains(says), "{args:?}: {err}");
     }
     // Every address: it serves, and says that anyone who reaches the machine can read it.
-    let mut child = std_edgetune()
-        .args(["serve", "--bind", "0.0.0.0:0", "--reports"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim_end_matches(|c: char| !c.is_ascii_digit());
+    let mut served = serve_with(&["--bind", "0.0.0.0:0"], dir.path(), Stdio::piped());
+    let port = served.addr.rsplit(':').next().unwrap().to_string();
     let (code, page) = get(&format!("127.0.0.1:{port}"), "/");
     assert_eq!(code, 200);
     assert!(page.contains("No storage given"), "{page}");
     let (code, _) = get(&format!("127.0.0.1:{port}"), "/api/studies");
     assert_eq!(code, 404);
-    common::signal(child.id(), "-INT");
-    let status = child.wait().unwrap();
+    common::signal(served.child.id(), "-INT");
+    let status = served.child.wait().unwrap();
     let mut err = String::new();
-    child
+    served
+        .child
         .stderr
         .take()
         .unwrap()

@@ -500,47 +500,9 @@ fn a_study_of_bench_fleet_in_a_storage_can_be_reported() {
 #[test]
 fn two_boards_differing_by_5_percent_static_power_agree_on_the_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("s.db").display());
     // Full-length runs (no racing, no screening): the noise of a short window is not what is
     // tested here. bench-fleet --workers 2 --static-power-pct 5 gives the spread over seeds.
-    edgetune()
-        .args([
-            "study",
-            "create",
-            "-q",
-            "--storage",
-            &url,
-            "--study",
-            "pair",
-        ])
-        .args([
-            "--model", "resnet18", "--device", "nano", "--budget", "40", "--seed", "3",
-        ])
-        .args(["--no-race", "--screen-inferences", "0"])
-        .assert()
-        .success();
-    let worker = |board: &str, pct: &str| {
-        worker(&url, "pair", board)
-            .args(["--twin-static-power-pct", pct, "--twin-sleep", "0.0005"])
-            .spawn()
-            .unwrap()
-    };
-    let (mut a, mut b) = (worker("plain", "0"), worker("hot", "5"));
-    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
-    let rep = json_of(
-        edgetune()
-            .args([
-                "study",
-                "report",
-                "--json",
-                "--storage",
-                &url,
-                "--study",
-                "pair",
-                "--out",
-            ])
-            .arg(dir.path().join("rep")),
-    );
+    let rep = pair_report(dir.path(), "pair", "--twin-static-power-pct", ("hot", "5"));
     let boards = rep["boards"].as_array().expect("two boards in the report");
     assert_eq!(boards.len(), 2, "{rep}");
     // Issue 28: the report says which board measured each row, and each board's baseline.
@@ -595,6 +557,40 @@ fn two_boards_differing_by_5_percent_static_power_agree_on_the_configuration() {
     }
 }
 
+/// A Nano ResNet-18 study of budget 40 at full-length runs, measured at once by board `plain`
+/// and by `other` (its name, and its value of the twin's `flag`); its report.json.
+fn pair_report(dir: &Path, name: &str, flag: &str, other: (&str, &str)) -> serde_json::Value {
+    let url = format!("sqlite:{}", dir.join("s.db").display());
+    edgetune()
+        .args(["study", "create", "-q", "--storage", &url, "--study", name])
+        .args(["--model", "resnet18", "--device", "nano", "--budget", "40"])
+        .args(["--seed", "3", "--no-race", "--screen-inferences", "0"])
+        .assert()
+        .success();
+    let worker = |board: &str, value: &str| {
+        worker(&url, name, board)
+            .args([flag, value, "--twin-sleep", "0.0005"])
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (worker("plain", "0"), worker(other.0, other.1));
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    json_of(
+        edgetune()
+            .args([
+                "study",
+                "report",
+                "--json",
+                "--storage",
+                &url,
+                "--study",
+                name,
+            ])
+            .arg("--out")
+            .arg(dir.join("rep")),
+    )
+}
+
 /// How far a Nano ResNet-18 recommendation (report.json's `best`) is above the noiseless
 /// minimum of the catalogue's twin and of one with `static_pct` more static power, percent.
 fn regrets_pct(best: &serde_json::Value, static_pct: f64) -> Vec<f64> {
@@ -627,35 +623,7 @@ fn regrets_pct(best: &serde_json::Value, static_pct: f64) -> Vec<f64> {
 #[test]
 fn a_board_whose_first_baseline_window_reads_10_percent_high_gets_its_true_offset() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("s.db").display());
-    edgetune()
-        .args(["study", "create", "-q", "--storage", &url, "--study", "bad"])
-        .args(["--model", "resnet18", "--device", "nano", "--budget", "40"])
-        .args(["--seed", "3", "--no-race", "--screen-inferences", "0"])
-        .assert()
-        .success();
-    let worker = |board: &str, pct: &str| {
-        worker(&url, "bad", board)
-            .args(["--twin-first-run-pct", pct, "--twin-sleep", "0.0005"])
-            .spawn()
-            .unwrap()
-    };
-    let (mut a, mut b) = (worker("plain", "0"), worker("warming", "10"));
-    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
-    let rep = json_of(
-        edgetune()
-            .args([
-                "study",
-                "report",
-                "--json",
-                "--storage",
-                &url,
-                "--study",
-                "bad",
-            ])
-            .arg("--out")
-            .arg(dir.path().join("rep")),
-    );
+    let rep = pair_report(dir.path(), "bad", "--twin-first-run-pct", ("warming", "10"));
     // The warming board's first baseline run read 10 % high; the boards are one twin, so each
     // offset's truth is 0.
     for b in rep["boards"].as_array().unwrap() {

@@ -663,16 +663,7 @@ fn same_batch_baseline(
     if batch == 0 || has(batch) || figure_board(&view, &config) != Some(me) {
         return Ok(());
     }
-    let (measurement, stored) = study.baseline_at(batch)?;
-    if !stored {
-        fleet.storage.append(
-            fleet.name,
-            &super::JournalRecord::Baseline {
-                measurement: measurement.clone(),
-            },
-            &fleet.origin,
-        )?;
-    }
+    let (measurement, _) = stored_baseline(study, fleet, batch)?;
     on_event(&format!(
         "baseline at batch {batch}, the recommendation's: {:.1} J",
         measurement.energy_j
@@ -695,6 +686,25 @@ fn figure_board<'v>(view: &'v StudyView, config: &Config) -> Option<&'v String> 
         })
     };
     by(true).or_else(|| by(false))
+}
+
+/// This board's DVFS baseline at `batch`: stored earlier (`true`), else measured now and stored.
+fn stored_baseline(
+    study: &mut Study,
+    fleet: &mut Fleet<'_>,
+    batch: u32,
+) -> Result<(Measurement, bool), StudyError> {
+    let (measurement, stored) = study.baseline_at(batch)?;
+    if !stored {
+        fleet.storage.append(
+            fleet.name,
+            &super::JournalRecord::Baseline {
+                measurement: measurement.clone(),
+            },
+            &fleet.origin,
+        )?;
+    }
+    Ok((measurement, stored))
 }
 
 /// `board`'s DVFS baseline at `batch`.
@@ -730,16 +740,7 @@ fn own_baseline(
                 .insert(measurement.batch_size, measurement.clone());
         }
     }
-    let (baseline, stored) = study.baseline_at(study.baseline_batch)?;
-    if !stored {
-        fleet.storage.append(
-            fleet.name,
-            &super::JournalRecord::Baseline {
-                measurement: baseline.clone(),
-            },
-            &fleet.origin,
-        )?;
-    }
+    let (baseline, stored) = stored_baseline(study, fleet, study.baseline_batch)?;
     on_event(&format!(
         "baseline: {:.1} J ({})",
         baseline.energy_j,
