@@ -393,6 +393,23 @@ fn serve_refuses_bad_input_with_exit_2_and_warns_when_it_listens_beyond_this_mac
     assert!(page.contains("No storage given"), "{page}");
     let (code, _) = get(&format!("127.0.0.1:{port}"), "/api/studies");
     assert_eq!(code, 404);
+    // A storage that goes away under it: the list says why, the JSON is a 503 that says why.
+    let db_path = dir.path().join("gone.db");
+    let gone = format!("sqlite:{}", db_path.display());
+    create(&gone, "x", &["--budget", "2"]);
+    let other = serve_with(
+        &["--storage", &gone, "--bind", "127.0.0.1:0"],
+        dir.path(),
+        Stdio::null(),
+    );
+    std::fs::remove_file(&db_path).unwrap();
+    let (code, body) = get(&other.addr, "/api/studies");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("there is no database there"), "{body}");
+    let (code, body) = get(&other.addr, "/");
+    assert_eq!(code, 200);
+    assert!(body.contains("class=\"problem\""), "{body}");
+    drop(other);
     common::signal(served.child.id(), "-INT");
     let status = served.child.wait().unwrap();
     let mut err = String::new();

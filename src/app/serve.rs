@@ -220,7 +220,14 @@ fn route(ctx: &Ctx, url: &str) -> Reply {
             content_type: "text/javascript; charset=utf-8",
             body: SCRIPT.as_bytes().to_vec(),
         }),
-        ["api", "studies"] => ctx.storage.as_ref().map(|_| Reply::json(&statuses(ctx))),
+        ["api", "studies"] => ctx.storage.as_deref().map(|u| match statuses(u, ctx) {
+            Ok(s) => Reply::json(&s),
+            // The page keeps its last values; a script sees why.
+            Err(e) => Reply {
+                status: 503,
+                ..Reply::json(&serde_json::json!({ "error": e.to_string() }))
+            },
+        }),
         ["api", "study", name] => study_status(ctx, name).map(|(s, _)| Reply::json(&s)),
         ["study", name] | ["study", name, ""] => study_page(ctx, name),
         ["study", name, file] => study_file(ctx, name, file),
@@ -231,16 +238,11 @@ fn route(ctx: &Ctx, url: &str) -> Reply {
     reply.unwrap_or_else(not_found)
 }
 
-/// Each study's status (an unreadable one says why).
-fn statuses(ctx: &Ctx) -> Vec<StudyStatus> {
-    let Some(url) = &ctx.storage else {
-        return Vec::new();
-    };
-    let Ok(mut db) = storage::open(url) else {
-        return Vec::new();
-    };
-    let listings = db.list().unwrap_or_default();
-    listings
+/// Each study's status (an unreadable one says why), or why the storage could not be read.
+fn statuses(url: &str, ctx: &Ctx) -> Result<Vec<StudyStatus>, storage::StorageError> {
+    let mut db = storage::open(url)?;
+    let listings = db.list()?;
+    Ok(listings
         .iter()
         .map(|l| match (&l.unreadable, db.study(&l.name)) {
             (None, Ok(view)) => {
@@ -249,15 +251,13 @@ fn statuses(ctx: &Ctx) -> Vec<StudyStatus> {
             }
             _ => StudyStatus::unreadable(l),
         })
-        .collect()
+        .collect())
 }
 
 fn list_page(ctx: &Ctx) -> Reply {
-    let (studies, storage_problem) = match &ctx.storage {
-        Some(url) => match storage::open(url).and_then(|mut db| db.list()) {
-            Ok(_) => (statuses(ctx), None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        },
+    let (studies, storage_problem) = match ctx.storage.as_deref().map(|u| statuses(u, ctx)) {
+        Some(Ok(s)) => (s, None),
+        Some(Err(e)) => (Vec::new(), Some(e.to_string())),
         None => (Vec::new(), None),
     };
     let page = ListPage {
