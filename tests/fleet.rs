@@ -1060,3 +1060,70 @@ fn a_worker_whose_database_is_deleted_stops_and_a_budget_of_its_own_is_refused()
     assert!(err.contains("removed or replaced"), "{err}");
     assert!(!db.exists(), "a new database was made");
 }
+
+#[test]
+fn a_fleet_on_the_real_table_finishes_and_says_its_recommendation_is_short_of_the_protocol() {
+    // Two workers replay the recorded Xavier NX table (one reading a configuration): the
+    // confirmation has no reading left, which is reported, not an error, as `tune` does.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("s.db").display());
+    let table =
+        common::sysfs_tree::fixture_dir("tables/loudva-xavier-nx-inceptionv3-powermodes.csv");
+    edgetune()
+        .args([
+            "study",
+            "create",
+            "-q",
+            "--storage",
+            &url,
+            "--study",
+            "real",
+        ])
+        .args(["-m", "inceptionv3", "-d", "xavier-nx", "--table"])
+        .arg(&table)
+        .assert()
+        .success();
+    let worker = |board: &str| {
+        worker(&url, "real", board)
+            .arg("--table")
+            .arg(&table)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (worker("a"), worker("b"));
+    let said: String = [a, b]
+        .into_iter()
+        .map(|w| {
+            let o = w.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{err}");
+            String::from_utf8_lossy(&o.stdout).to_string()
+        })
+        .collect();
+    assert!(
+        said.contains("could not confirm 1 candidate at the full protocol"),
+        "{said}"
+    );
+    let rep = json_of(
+        edgetune()
+            .args([
+                "study",
+                "report",
+                "--json",
+                "--storage",
+                &url,
+                "--study",
+                "real",
+            ])
+            .arg("--out")
+            .arg(dir.path().join("rep")),
+    );
+    // The single-process tune of this table recommends power mode 3 at batch 17 too
+    // (tests/replay_tables.rs).
+    assert_eq!(rep["best"]["power_mode"], serde_json::json!(3), "{rep}");
+    assert_eq!(rep["best"]["batch_size"], serde_json::json!(17), "{rep}");
+    assert_eq!(rep["best_confirmed"], serde_json::json!(false), "{rep}");
+    assert!(rep["saving_same_batch_pct"].as_f64().is_some(), "{rep}");
+}

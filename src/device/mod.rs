@@ -29,7 +29,7 @@ pub enum DeviceError {
     NotRecorded(String),
     /// A recorded source has no more readings of this configuration: the protocol ends its runs
     /// with the readings it has (one reading is one run of unknown spread, not three equal ones).
-    #[error("no more recorded readings")]
+    #[error("the recorded source has no reading of this configuration left")]
     NoMoreReadings,
 }
 

@@ -444,11 +444,8 @@ fn measure_runs(
                     setting, batch_size, settings, runs, rails, wall_s, repeats,
                 ));
             }
-            Err(DeviceError::NoMoreReadings) => {
-                return Err(DeviceError::Failed(
-                    "the recorded source has no reading of this configuration left".into(),
-                ))
-            }
+            // None at all: the caller decides (a fleet's confirmation keeps what it had).
+            Err(DeviceError::NoMoreReadings) => return Err(DeviceError::NoMoreReadings),
             other => other?,
         };
         wall_s += w.time_s;

@@ -210,13 +210,20 @@ fn knob_words(r: &Report, c: &crate::space::Config) -> String {
 pub fn worker_line(board: &str, study: &str, rep: &crate::study::fleet::WorkerReport) -> String {
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     format!(
-        "{board}: measured {} configuration{} of study `{study}`{}{}{}",
+        "{board}: measured {} configuration{} of study `{study}`{}{}{}{}",
         rep.measured.len(),
         plural(rep.measured.len()),
         match rep.confirmed {
             0 => String::new(),
             n => format!(
                 ", confirmed {n} recommendation{} at the full protocol",
+                plural(n)
+            ),
+        },
+        match rep.confirmed_short {
+            0 => String::new(),
+            n => format!(
+                ", could not confirm {n} candidate{} at the full protocol (the recorded table has no more readings of it)",
                 plural(n)
             ),
         },

@@ -51,6 +51,8 @@ pub struct WorkerReport {
     pub measured: Vec<super::Config>,
     /// Recommendations this worker confirmed at the full protocol.
     pub confirmed: usize,
+    /// Confirmations that could not reach the full protocol (a recorded table ran out).
+    pub confirmed_short: usize,
     /// Results not written: another worker wrote them first (this one's lease had run out).
     pub duplicates: usize,
     /// Configurations at which the workload failed here.
@@ -429,7 +431,9 @@ fn confirmation(
         .map_or(Some(b), |_| None)
         .into_iter()
         .chain(rivals.iter().filter_map(|p| f.index.get(p).copied()))
-        .filter(|i| !study.is_full(&f.measured[*i].measurement))
+        // One confirmation each: one that could not reach the full protocol (a table ran out)
+        // is not claimed again.
+        .filter(|i| !study.is_full(&f.measured[*i].measurement) && !confirmed.contains(i))
         .collect();
     match open.iter().find(|i| !claimed.contains(&key(**i))) {
         Some(&i) if confirmed.len() < limit => Decision {
@@ -624,8 +628,13 @@ fn work_inner(
                 if key.confirm { "confirmed " } else { "" },
                 describe(&record)
             ));
-            if key.confirm {
-                rep.confirmed += 1;
+            if let (true, super::JournalRecord::Confirmed { measurement, .. }) =
+                (key.confirm, &record)
+            {
+                match study.is_full(measurement) {
+                    true => rep.confirmed += 1,
+                    false => rep.confirmed_short += 1,
+                }
             } else {
                 rep.measured.push(key.config);
             }
@@ -765,14 +774,23 @@ fn measure_claim(
         // Runs of another board are not this board's: confirm with this board's runs only.
         let fresh = Measurement {
             inferences: 0,
-            ..earlier
+            ..earlier.clone()
         };
-        return Ok(study.confirm(config, &fresh)?.map(|measurement| {
-            super::JournalRecord::Confirmed {
+        let measurement = match study.confirm(config, &fresh) {
+            // A recorded table has no reading of it left for this board: as in `tune`, the
+            // confirmation is what there is (not at the full protocol, and reported so).
+            Err(StudyError::Device {
+                source: crate::device::DeviceError::NoMoreReadings,
+                ..
+            }) => Some(earlier),
+            other => other?,
+        };
+        return Ok(
+            measurement.map(|measurement| super::JournalRecord::Confirmed {
                 config,
                 measurement,
-            }
-        }));
+            }),
+        );
     }
     Ok(match study.take(config, d.incumbent, false, baseline)? {
         Taken::Measured(measurement, _) => Some(super::JournalRecord::Measurement {
