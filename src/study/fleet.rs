@@ -14,9 +14,9 @@
 //! what a study found from its records (`study report`), exactly as `tune` would have found it
 //! for the same records in the same order.
 
+use super::boards::{baseline_by, baselines, figure_board};
 use super::choice;
 use super::engine::{Ending, Found, Taken};
-use super::offsets::baselines;
 use super::storage::{ActiveClaim, Choice, ClaimKey, Origin, Storage, StoredRecord, StudyView};
 use super::{FinalChoice, Measured, Outcome, StopReason, Study, StudyError};
 use crate::measure::Measurement;
@@ -680,23 +680,6 @@ fn same_batch_baseline(
     Ok(())
 }
 
-/// The board whose figure of `config` a report shows: the latest confirmation's, else the
-/// measurement's.
-fn figure_board<'v>(view: &'v StudyView, config: &Config) -> Option<&'v String> {
-    let by = |confirmed: bool| {
-        view.records.iter().rev().find_map(|r| match &r.record {
-            super::JournalRecord::Confirmed { config: c, .. } if confirmed && c == config => {
-                Some(&r.origin.board)
-            }
-            super::JournalRecord::Measurement { config: c, .. } if !confirmed && c == config => {
-                Some(&r.origin.board)
-            }
-            _ => None,
-        })
-    };
-    by(true).or_else(|| by(false))
-}
-
 /// This board's DVFS baseline at `batch`: stored earlier (`true`), else measured now and stored.
 fn stored_baseline(
     study: &mut Study,
@@ -714,18 +697,6 @@ fn stored_baseline(
         )?;
     }
     Ok((measurement, stored))
-}
-
-/// `board`'s DVFS baseline at `batch`.
-fn baseline_by(view: &StudyView, board: &str, batch: u32) -> Option<Measurement> {
-    view.records.iter().find_map(|r| match &r.record {
-        super::JournalRecord::Baseline { measurement }
-            if measurement.batch_size == batch && r.origin.board == board =>
-        {
-            Some(measurement.clone())
-        }
-        _ => None,
-    })
 }
 
 /// This board's DVFS baseline: from the storage when this board measured it before, else

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use thiserror::Error;
 
+mod boards;
 mod budget;
 pub mod choice;
 mod engine;

@@ -7,6 +7,7 @@
 //! much of their spread their own uncertainty explains (empirical Bayes), so that boards that are
 //! alike get offsets near 0, and one bad baseline window cannot skew a board for a whole study.
 
+use super::boards::baselines;
 use super::storage::StoredRecord;
 use super::JournalRecord;
 use crate::measure::{stats, Measurement};
@@ -218,20 +219,6 @@ fn ln_mean_var(m: &Measurement) -> f64 {
         .map(|r| r.energy_j.ln())
         .collect();
     stats::std_dev(&logs).powi(2) / logs.len().max(1) as f64
-}
-
-/// Each board's DVFS baseline at `batch` (the first recorded).
-pub(super) fn baselines(records: &[StoredRecord], batch: u32) -> HashMap<String, Measurement> {
-    let mut out = HashMap::new();
-    for r in records {
-        if let JournalRecord::Baseline { measurement } = &r.record {
-            if measurement.batch_size == batch {
-                out.entry(r.origin.board.clone())
-                    .or_insert_with(|| measurement.clone());
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
