@@ -101,19 +101,8 @@ fn create(url: &str, name: &str, extra: &[&str]) {
 }
 
 fn worker(url: &str, name: &str, sleep: &str) -> Child {
-    std_edgetune()
-        .args([
-            "worker",
-            "-q",
-            "--storage",
-            url,
-            "--study",
-            name,
-            "--board-id",
-            "a",
-        ])
+    common::worker(url, name, "a")
         .args(["--twin-sleep", sleep])
-        .stdout(Stdio::null())
         .spawn()
         .unwrap()
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{edgetune, json_of, signal, std_edgetune};
+use common::{edgetune, json_of, signal, worker};
 use edgetune::study::storage::{self, StoredRecord};
 use edgetune::study::JournalRecord;
 use std::collections::HashSet;
@@ -80,22 +80,6 @@ fn study_create_says_what_it_made_and_nothing_about_a_twin() {
 }
 
 /// `edgetune worker` on study `name` in `url` as board `board` (quiet; stdout discarded).
-fn worker(url: &str, name: &str, board: &str) -> std::process::Command {
-    let mut c = std_edgetune();
-    c.args([
-        "worker",
-        "-q",
-        "--storage",
-        url,
-        "--study",
-        name,
-        "--board-id",
-        board,
-    ])
-    .stdout(std::process::Stdio::null());
-    c
-}
-
 #[test]
 fn a_worker_killed_mid_measurement_loses_nothing_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -575,6 +559,11 @@ fn pair_report(dir: &Path, name: &str, flag: &str, other: (&str, &str)) -> serde
     };
     let (mut a, mut b) = (worker("plain", "0"), worker(other.0, other.1));
     assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    report_json(&url, name, &dir.join("rep"))
+}
+
+/// `study report --json` of study `name` in `url`, its files written into `out`.
+fn report_json(url: &str, name: &str, out: &Path) -> serde_json::Value {
     json_of(
         edgetune()
             .args([
@@ -582,12 +571,12 @@ fn pair_report(dir: &Path, name: &str, flag: &str, other: (&str, &str)) -> serde
                 "report",
                 "--json",
                 "--storage",
-                &url,
+                url,
                 "--study",
                 name,
             ])
             .arg("--out")
-            .arg(dir.join("rep")),
+            .arg(out),
     )
 }
 
@@ -1106,20 +1095,7 @@ fn a_fleet_on_the_real_table_finishes_and_says_its_recommendation_is_short_of_th
         said.contains("could not confirm 1 candidate at the full protocol"),
         "{said}"
     );
-    let rep = json_of(
-        edgetune()
-            .args([
-                "study",
-                "report",
-                "--json",
-                "--storage",
-                &url,
-                "--study",
-                "real",
-            ])
-            .arg("--out")
-            .arg(dir.path().join("rep")),
-    );
+    let rep = report_json(&url, "real", &dir.path().join("rep"));
     // The single-process tune of this table recommends power mode 3 at batch 17 too
     // (tests/replay_tables.rs).
     assert_eq!(rep["best"]["power_mode"], serde_json::json!(3), "{rep}");

@@ -7,7 +7,7 @@ use super::tune::TuneOptions;
 use crate::error::UsageError;
 use crate::report::dashboard::{ListPage, NotFoundPage, ReportPage, RunLine, StudyStatus};
 use crate::report::{summary::summary, Report};
-use crate::study::storage::{self, StudyView};
+use crate::study::storage::{self, StudyListing, StudyView};
 use anyhow::{Context, Result};
 use askama::Template;
 use std::collections::HashMap;
@@ -241,15 +241,16 @@ fn route(ctx: &Ctx, url: &str) -> Reply {
 /// Each study's status (an unreadable one says why), or why the storage could not be read.
 fn statuses(url: &str, ctx: &Ctx) -> Result<Vec<StudyStatus>, storage::StorageError> {
     let mut db = storage::open(url)?;
-    let listings = db.list()?;
-    Ok(listings
+    let names = db.names()?;
+    // Each study read once, for its status and (when its records changed) its report.
+    Ok(names
         .iter()
-        .map(|l| match (&l.unreadable, db.study(&l.name)) {
-            (None, Ok(view)) => {
+        .map(|name| match db.study(name) {
+            Ok(view) => {
                 let built = built(ctx, &view);
                 StudyStatus::of(&view, built.report.as_ref().map_err(String::as_str))
             }
-            _ => StudyStatus::unreadable(l),
+            Err(e) => StudyStatus::unreadable(&StudyListing::unreadable(name, &e)),
         })
         .collect())
 }
@@ -308,7 +309,19 @@ fn study_page(ctx: &Ctx, name: &str) -> Option<Reply> {
 }
 
 fn study_file(ctx: &Ctx, name: &str, file: &str) -> Option<Reply> {
-    let (_, built) = study_status(ctx, name)?;
+    // The page that links the file was rendered from the study's latest build: its files are
+    // there, without reading the storage again (a page load asks for five of them).
+    let slot = ctx
+        .builds
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(name)
+        .cloned();
+    let cached = slot.and_then(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone());
+    let built = match cached {
+        Some(b) => b,
+        None => study_status(ctx, name)?.1,
+    };
     file_reply(built.dir.as_deref()?, file)
 }
 
@@ -320,23 +333,11 @@ fn report_page(
     report: Result<&Report, String>,
     version: usize,
 ) -> ReportPage {
-    let present = |f: &&str| dir.is_some_and(|d| d.join(f).is_file());
-    let (plots, downloads): (Vec<String>, Vec<String>) = (
-        FILES
-            .iter()
-            .map(|(f, _)| *f)
-            .filter(|f| f.ends_with(".svg"))
-            .filter(present)
-            .map(String::from)
-            .collect(),
-        FILES
-            .iter()
-            .map(|(f, _)| *f)
-            .filter(|f| !f.ends_with(".svg"))
-            .filter(present)
-            .map(String::from)
-            .collect(),
-    );
+    let (plots, downloads): (Vec<String>, Vec<String>) = FILES
+        .iter()
+        .map(|(f, _)| f.to_string())
+        .filter(|f| dir.is_some_and(|d| d.join(f).is_file()))
+        .partition(|f| f.ends_with(".svg"));
     let (summary_text, problem, rows, boards) = match report {
         Ok(r) => (
             Some(summary(r)),

@@ -133,17 +133,14 @@ pub fn report(
     Ok((rep, dir))
 }
 
-/// With several boards: whose figures the savings compare (the board that confirmed the
-/// recommendation, with its own DVFS baselines).
-fn judged_on(view: &StudyView, outcome: &crate::study::Outcome, boards: usize) -> Option<String> {
-    let board = view.records.iter().find_map(|r| match &r.record {
-        crate::study::JournalRecord::Baseline { measurement }
-            if *measurement == outcome.baseline =>
-        {
-            Some(&r.origin.board)
-        }
-        _ => None,
-    })?;
+/// With several boards: whose figures the savings compare ([`fleet::savings_board`]).
+fn judged_on(
+    view: &StudyView,
+    outcome: &crate::study::Outcome,
+    batch: u32,
+    boards: usize,
+) -> Option<String> {
+    let board = fleet::savings_board(view, batch, outcome.best().map(|b| &b.config))?;
     (boards > 1).then(|| match outcome.best_full {
         true => format!("the savings compare board {board}'s figures: the recommendation at the full protocol and its own DVFS baselines"),
         false => format!("the savings compare the recommendation's exploring figure with board {board}'s DVFS baselines (no board has measured it at the full protocol yet)"),
@@ -192,7 +189,7 @@ pub fn build_report(
     let boards = crate::report::boards(view, plan.baseline_batch, &plan.space);
     let facts = DeviceFacts {
         baseline_kind: crate::device::BaselineKind::Dvfs,
-        notes: judged_on(view, &outcome, boards.len())
+        notes: judged_on(view, &outcome, plan.baseline_batch, boards.len())
             .into_iter()
             .collect(),
         emulated: false,

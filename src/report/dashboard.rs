@@ -61,6 +61,31 @@ pub struct Recommendation {
     pub confirmed: bool,
 }
 
+impl Recommendation {
+    /// A report's recommendation.
+    pub fn of(r: &Report) -> Option<Recommendation> {
+        r.best.as_ref().map(|b| Recommendation {
+            config: b.config.to_string(),
+            energy_j: b.energy.energy_j,
+            confirmed: r.best_confirmed,
+        })
+    }
+
+    /// It in words (the page's script writes the same).
+    pub fn words(&self) -> String {
+        format!(
+            "{}: {:.1} J{}",
+            self.config,
+            self.energy_j,
+            if self.confirmed {
+                ""
+            } else {
+                " (not confirmed)"
+            }
+        )
+    }
+}
+
 /// A stored study as the list and its page show it (`/api/studies`, `/api/study/NAME`).
 #[derive(Debug, Clone, Serialize)]
 pub struct StudyStatus {
@@ -129,13 +154,7 @@ impl StudyStatus {
             boards: listing.boards,
             records: view.records.len(),
             claims,
-            recommendation: rep.and_then(|r| {
-                r.best.as_ref().map(|b| Recommendation {
-                    config: b.config.to_string(),
-                    energy_j: b.energy.energy_j,
-                    confirmed: r.best_confirmed,
-                })
-            }),
+            recommendation: rep.and_then(Recommendation::of),
             saving_pct: rep.and_then(|r| r.saving_pct),
             saving_same_batch_pct: rep.and_then(|r| r.saving_same_batch_pct),
             board_time_s: rep.map(|r| r.tuning_time_s),
@@ -189,15 +208,9 @@ impl StudyStatus {
 
     /// The recommendation in words.
     pub fn recommendation_words(&self) -> String {
-        match &self.recommendation {
-            Some(r) => format!(
-                "{}: {:.1} J{}",
-                r.config,
-                r.energy_j,
-                if r.confirmed { "" } else { " (not confirmed)" }
-            ),
-            None => "none yet".into(),
-        }
+        self.recommendation
+            .as_ref()
+            .map_or("none yet".into(), Recommendation::words)
     }
 
     /// The savings in words.
@@ -256,18 +269,7 @@ impl RunLine {
             folder: folder.to_string(),
             model: r.model.clone(),
             device: r.device.clone(),
-            recommendation: r.best.as_ref().map_or("none".into(), |b| {
-                format!(
-                    "{}: {:.1} J{}",
-                    b.config,
-                    b.energy.energy_j,
-                    if r.best_confirmed {
-                        ""
-                    } else {
-                        " (not confirmed)"
-                    }
-                )
-            }),
+            recommendation: Recommendation::of(r).map_or("none".into(), |b| b.words()),
             saving: r.saving_pct.map_or("-".into(), |p| format!("{p:.1} %")),
         }
     }

@@ -241,14 +241,7 @@ fn settle(study: &mut Study, r: &mut Replayed, baseline: &Measurement) -> FinalC
 /// is stored.
 pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
     let mut replayed = replay(study, &view.records, true);
-    let first_board = view.records.iter().find_map(|r| match &r.record {
-        super::JournalRecord::Baseline { measurement }
-            if measurement.batch_size == study.baseline_batch =>
-        {
-            Some(r.origin.board.clone())
-        }
-        _ => None,
-    })?;
+    let first_board = savings_board(view, study.baseline_batch, None)?;
     let baseline = baseline_by(view, &first_board, study.baseline_batch)?;
     let choice = settle(study, &mut replayed, &baseline);
     let Replayed { f, failed, .. } = replayed;
@@ -261,13 +254,8 @@ pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
             study.budget
         ))
     };
-    // The recommendation's savings compare one board's figures: the baselines of the board
-    // whose figure it is (the first board's where that board has none).
     let best = f.best.map(|b| f.measured[b].config);
-    let judge = best
-        .and_then(|c| figure_board(view, &c).cloned())
-        .filter(|b| baseline_by(view, b, study.baseline_batch).is_some())
-        .unwrap_or(first_board);
+    let judge = savings_board(view, study.baseline_batch, best.as_ref()).unwrap_or(first_board);
     let baseline = baseline_by(view, &judge, study.baseline_batch).unwrap_or(baseline);
     let baseline_same_batch = best.and_then(|c| baseline_by(view, &judge, c.batch_size));
     let end = Ending {
@@ -279,6 +267,24 @@ pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
         choice,
     };
     Some(study.outcome(f, end))
+}
+
+/// The board whose DVFS baselines a stored study's savings compare with, so that they compare
+/// one board's figures: the board whose figure the recommendation `best` is, where it stored a
+/// baseline at `batch`; else the first board that stored one there (none: no baseline yet).
+pub fn savings_board(view: &StudyView, batch: u32, best: Option<&Config>) -> Option<String> {
+    best.and_then(|c| figure_board(view, c).cloned())
+        .filter(|b| baseline_by(view, b, batch).is_some())
+        .or_else(|| {
+            view.records.iter().find_map(|r| match &r.record {
+                super::JournalRecord::Baseline { measurement }
+                    if measurement.batch_size == batch =>
+                {
+                    Some(r.origin.board.clone())
+                }
+                _ => None,
+            })
+        })
 }
 
 /// What a worker claims next, inside the claiming transaction.
@@ -668,8 +674,8 @@ fn same_batch_baseline(
     };
     let batch = config.batch_size;
     let me = &fleet.origin.board;
-    let has = |batch: u32| baseline_by(&view, me, batch).is_some();
-    if batch == 0 || has(batch) || figure_board(&view, &config) != Some(me) {
+    let measured = baseline_by(&view, me, batch).is_some();
+    if batch == 0 || measured || figure_board(&view, &config) != Some(me) {
         return Ok(());
     }
     let (measurement, _) = stored_baseline(study, fleet, batch)?;

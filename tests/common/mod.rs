@@ -15,6 +15,23 @@ pub fn std_edgetune() -> std::process::Command {
     c
 }
 
+/// `edgetune worker -q` of study `name` in `url` as board `board`, its stdout dropped.
+pub fn worker(url: &str, name: &str, board: &str) -> std::process::Command {
+    let mut c = std_edgetune();
+    c.args([
+        "worker",
+        "-q",
+        "--storage",
+        url,
+        "--study",
+        name,
+        "--board-id",
+        board,
+    ])
+    .stdout(std::process::Stdio::null());
+    c
+}
+
 /// The same for assertions.
 pub fn edgetune() -> assert_cmd::Command {
     assert_cmd::Command::from_std(std_edgetune())

@@ -281,8 +281,20 @@ pub trait Storage: Send {
     fn create_study(&mut self, name: &str, header: &StudyHeader) -> Result<(), StorageError>;
     /// A study's header, records and live claims.
     fn study(&mut self, name: &str) -> Result<StudyView, StorageError>;
-    /// Every study, with its progress.
-    fn list(&mut self) -> Result<Vec<StudyListing>, StorageError>;
+    /// The names of its studies, oldest first.
+    fn names(&mut self) -> Result<Vec<String>, StorageError>;
+    /// Every study, with its progress. One unreadable study is listed as such; it does not
+    /// hide the others.
+    fn list(&mut self) -> Result<Vec<StudyListing>, StorageError> {
+        let mut out = Vec::new();
+        for name in self.names()? {
+            out.push(match self.study(&name) {
+                Ok(v) => StudyListing::of(&v),
+                Err(e) => StudyListing::unreadable(&name, &e),
+            });
+        }
+        Ok(out)
+    }
     /// Appends a record (baselines; a single process's measurements).
     fn append(&mut self, name: &str, r: &JournalRecord, by: &Origin) -> Result<(), StorageError>;
     /// In one transaction: reads the study, lets `choose` decide, and claims what it chose with

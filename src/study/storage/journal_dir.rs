@@ -76,12 +76,20 @@ impl Storage for JournalDir {
         })
     }
 
+    fn names(&mut self) -> Result<Vec<String>, StorageError> {
+        Ok(match self.path().exists() {
+            true => vec![self.dir.display().to_string()],
+            false => Vec::new(),
+        })
+    }
+
     fn list(&mut self) -> Result<Vec<StudyListing>, StorageError> {
-        if !self.path().exists() {
-            return Ok(Vec::new());
+        // Its one study: a journal that cannot be read is the command's error.
+        let mut out = Vec::new();
+        for name in self.names()? {
+            out.push(StudyListing::of(&self.study(&name)?));
         }
-        let v = self.study(&self.dir.display().to_string())?;
-        Ok(vec![StudyListing::of(&v)])
+        Ok(out)
     }
 
     fn append(&mut self, _name: &str, r: &JournalRecord, _by: &Origin) -> Result<(), StorageError> {

@@ -5,8 +5,8 @@
 //! Times are the database's clock, so boards with unsynchronised clocks agree on leases.
 
 use super::base::{
-    ActiveClaim, Choice, ClaimKey, Origin, Storage, StorageError, StoredRecord, StudyListing,
-    StudyView, SCHEMA_VERSION,
+    ActiveClaim, Choice, ClaimKey, Origin, Storage, StorageError, StoredRecord, StudyView,
+    SCHEMA_VERSION,
 };
 use crate::study::journal::{JournalRecord, StudyHeader};
 
@@ -404,17 +404,9 @@ impl Storage for SqlStorage {
         Ok(self.view(name)?.1)
     }
 
-    fn list(&mut self) -> Result<Vec<StudyListing>, StorageError> {
+    fn names(&mut self) -> Result<Vec<String>, StorageError> {
         let names = self.query("SELECT name FROM edgetune_studies ORDER BY id", &[])?;
-        let mut out = Vec::new();
-        // One unreadable study is listed as such; it does not hide the others.
-        for n in names {
-            out.push(match self.view(&n[0].text()) {
-                Ok((_, v)) => StudyListing::of(&v),
-                Err(e) => StudyListing::unreadable(&n[0].text(), &e),
-            });
-        }
-        Ok(out)
+        Ok(names.iter().map(|n| n[0].text()).collect())
     }
 
     fn append(&mut self, name: &str, r: &JournalRecord, by: &Origin) -> Result<(), StorageError> {
