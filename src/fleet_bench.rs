@@ -284,7 +284,8 @@ fn one(
         .map(|r| match &r.record {
             crate::study::JournalRecord::Baseline { measurement }
             | crate::study::JournalRecord::Measurement { measurement, .. } => measurement.wall_s,
-            crate::study::JournalRecord::Confirmed { measurement, .. } => measurement.wall_s,
+            crate::study::JournalRecord::Confirmed { measurement, .. }
+            | crate::study::JournalRecord::Share { measurement, .. } => measurement.wall_s,
             _ => 0.0,
         })
         .sum();

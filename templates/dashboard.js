@@ -5,7 +5,7 @@
   if (!url) return;
   const pct = (p) => (p === null || p === undefined) ? "-" : p.toFixed(1) + " %";
   const claims = (s) => s.claims.length === 0 ? "none" : s.claims.map((c) =>
-    c.board + ": " + c.config + (c.confirm ? " (confirming)" : "") + ", lease " + Math.round(c.lease_left_s) + " s").join("; ");
+    c.board + ": " + c.config + ", lease " + Math.round(c.lease_left_s) + " s").join("; ");
   const rec = (s) => s.recommendation === null ? "none yet" :
     s.recommendation.config + ": " + s.recommendation.energy_j.toFixed(1) + " J" + (s.recommendation.confirmed ? "" : " (not confirmed)");
   const words = { waiting: "waiting for workers", running: "running", stalled: "no worker now", done: "done", unreadable: "unreadable" };

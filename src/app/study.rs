@@ -133,17 +133,14 @@ pub fn report(
     Ok((rep, dir))
 }
 
-/// With several boards: whose figures the savings compare ([`fleet::savings_board`]).
-fn judged_on(
-    view: &StudyView,
-    outcome: &crate::study::Outcome,
-    batch: u32,
-    boards: usize,
-) -> Option<String> {
-    let board = fleet::savings_board(view, batch, outcome.best().map(|b| &b.config))?;
-    (boards > 1).then(|| match outcome.best_full {
-        true => format!("the savings compare board {board}'s figures: the recommendation at the full protocol and its own DVFS baselines"),
-        false => format!("the savings compare the recommendation's exploring figure with board {board}'s DVFS baselines (no board has measured it at the full protocol yet)"),
+/// With several boards: how their figures were put together.
+fn judged_on(outcome: &crate::study::Outcome, boards: usize) -> Option<String> {
+    (boards > 1).then(|| {
+        let how = "figures are in the fleet's common units: each board's readings divided by its fitted offset (the boards table), and the runs at the full protocol (the DVFS baselines, the confirmations) pooled over the boards that measured them";
+        match outcome.best_full {
+            true => format!("{how}; the savings compare the pooled recommendation with the pooled DVFS baselines"),
+            false => format!("{how}; the savings compare the recommendation's exploring figure with the pooled DVFS baselines (the fleet has not measured it at the full protocol yet)"),
+        }
     })
 }
 
@@ -186,12 +183,10 @@ pub fn build_report(
     };
     let outcome = fleet::outcome(&mut study, view).ok_or_else(|| no_baseline(s))?;
     let dir = make_dir()?;
-    let boards = crate::report::boards(view, plan.baseline_batch, &plan.space);
+    let boards = crate::report::boards(view, plan.baseline_batch, &plan.space, &plan.protocol);
     let facts = DeviceFacts {
         baseline_kind: crate::device::BaselineKind::Dvfs,
-        notes: judged_on(view, &outcome, plan.baseline_batch, boards.len())
-            .into_iter()
-            .collect(),
+        notes: judged_on(&outcome, boards.len()).into_iter().collect(),
         emulated: false,
         backend,
         row_boards: crate::report::row_boards(view, &plan.space),

@@ -42,10 +42,9 @@ impl StudyState {
 pub struct ClaimStatus {
     /// The board measuring it.
     pub board: String,
-    /// The configuration, as reports write it.
+    /// What it measures: the configuration as reports write it, and whether it is a run of a
+    /// confirmation or of a DVFS baseline.
     pub config: String,
-    /// Confirming the recommendation at the full protocol.
-    pub confirm: bool,
     /// Seconds until its lease runs out unless the worker renews it.
     pub lease_left_s: f64,
 }
@@ -137,8 +136,7 @@ impl StudyStatus {
             .iter()
             .map(|c| ClaimStatus {
                 board: c.origin.board.clone(),
-                config: c.key.config.to_string(),
-                confirm: c.key.confirm,
+                config: c.key.describe(),
                 lease_left_s: c.lease_left_s,
             })
             .collect();
@@ -189,15 +187,7 @@ impl StudyStatus {
         let each: Vec<String> = self
             .claims
             .iter()
-            .map(|c| {
-                format!(
-                    "{}: {}{}, lease {:.0} s",
-                    c.board,
-                    c.config,
-                    if c.confirm { " (confirming)" } else { "" },
-                    c.lease_left_s
-                )
-            })
+            .map(|c| format!("{}: {}, lease {:.0} s", c.board, c.config, c.lease_left_s))
             .collect();
         if each.is_empty() {
             "none".into()

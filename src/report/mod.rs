@@ -309,9 +309,11 @@ pub fn boards(
     view: &crate::study::storage::StudyView,
     batch: u32,
     space: &crate::space::Space,
+    protocol: &crate::measure::ProtocolSettings,
 ) -> Vec<BoardShare> {
     use crate::study::JournalRecord;
-    let offsets = crate::study::fleet::board_offsets(&view.records, batch, space);
+    let offsets = crate::study::fleet::board_offsets(&view.records, batch, space, protocol);
+    let baselines = crate::study::fleet::board_baselines(&view.records, batch, protocol);
     let mut out: Vec<BoardShare> = Vec::new();
     for r in &view.records {
         let i = match out.iter().position(|b| b.board == r.origin.board) {
@@ -320,7 +322,7 @@ pub fn boards(
                 out.push(BoardShare {
                     board: r.origin.board.clone(),
                     backend: r.origin.backend.clone(),
-                    baseline_energy_j: 0.0,
+                    baseline_energy_j: baselines.get(&r.origin.board).map_or(0.0, |m| m.energy_j),
                     offset_pct: offsets
                         .get(&r.origin.board)
                         .map_or(0.0, |o| (o.exp() - 1.0) * 100.0),
@@ -329,43 +331,57 @@ pub fn boards(
                 out.len() - 1
             }
         };
-        match &r.record {
-            JournalRecord::Baseline { measurement }
-                if measurement.batch_size == batch && out[i].baseline_energy_j == 0.0 =>
-            {
-                out[i].baseline_energy_j = measurement.energy_j;
-            }
-            JournalRecord::Measurement { config, .. } => out[i].configs.push(*config),
-            _ => {}
+        if let JournalRecord::Measurement { config, .. } = &r.record {
+            out[i].configs.push(*config);
         }
     }
     out
 }
 
-/// The board whose figure each row of a stored study shows, in the rows' order (as the fleet's
-/// replay makes them): the board that measured the configuration, or the one that confirmed it
-/// at the full protocol, whose figure replaces the exploring one. Configurations outside `space`
-/// make no row.
+/// The boards whose figure each row of a stored study shows, in the rows' order (as the
+/// fleet's replay makes them): the board that measured the configuration, or the boards whose
+/// runs at the full protocol were pooled into its confirmation (joined by ` + `), whose figure
+/// replaces the exploring one. Configurations outside `space` make no row.
 pub fn row_boards(
     view: &crate::study::storage::StudyView,
     space: &crate::space::Space,
 ) -> Vec<String> {
     use crate::study::JournalRecord;
-    let mut rows: Vec<(Config, String)> = Vec::new();
+    // Each row: its configuration, its boards, and the length of its exploring runs.
+    let mut rows: Vec<(Config, Vec<String>, u32)> = Vec::new();
     for r in &view.records {
+        let board = r.origin.board.clone();
         match &r.record {
-            JournalRecord::Measurement { config, .. } if space.point_of(config).is_some() => {
-                rows.push((*config, r.origin.board.clone()));
+            JournalRecord::Measurement {
+                config,
+                measurement,
+            } if space.point_of(config).is_some() => {
+                rows.push((*config, vec![board], measurement.inferences));
             }
             JournalRecord::Confirmed { config, .. } => {
-                if let Some(row) = rows.iter_mut().rev().find(|(c, _)| c == config) {
-                    row.1 = r.origin.board.clone();
+                if let Some(row) = rows.iter_mut().rev().find(|(c, ..)| c == config) {
+                    row.1 = vec![board];
+                }
+            }
+            JournalRecord::Share {
+                config,
+                measurement,
+            } => {
+                if let Some(row) = rows.iter_mut().rev().find(|(c, ..)| c == config) {
+                    // Screened exploring runs are not in the pool: the shares' boards replace it.
+                    if row.2 != measurement.inferences {
+                        row.1.clear();
+                        row.2 = measurement.inferences;
+                    }
+                    if !row.1.contains(&board) {
+                        row.1.push(board);
+                    }
                 }
             }
             _ => {}
         }
     }
-    rows.into_iter().map(|(_, b)| b).collect()
+    rows.into_iter().map(|(_, b, _)| b.join(" + ")).collect()
 }
 
 /// Highest baseline over lowest, minus one, percent; `None` with fewer than two baselines.

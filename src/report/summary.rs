@@ -213,11 +213,12 @@ pub fn worker_line(board: &str, study: &str, rep: &crate::study::fleet::WorkerRe
         "{board}: measured {} configuration{} of study `{study}`{}{}{}{}",
         rep.measured.len(),
         plural(rep.measured.len()),
-        match rep.confirmed {
-            0 => String::new(),
-            n => format!(
-                ", confirmed {n} recommendation{} at the full protocol",
-                plural(n)
+        match (rep.baseline_runs, rep.shares) {
+            (0, 0) => String::new(),
+            (b, c) => format!(
+                ", {b} run{} of DVFS baselines and {c} run{} of confirmations at the full protocol",
+                plural(b),
+                plural(c)
             ),
         },
         match rep.confirmed_short {

@@ -299,31 +299,31 @@ impl Study<'_> {
         }
     }
 
-    /// Measures `m` (of `config`) again at the full protocol, counting its runs when they were
-    /// full-length; journals the result. `None` when a signal stopped it.
-    pub(super) fn confirm(
+    /// One full-length run at `setting` and `batch` (a fleet's share of a confirmation or of a
+    /// DVFS baseline: [`super::pool`]); `None` when a signal stopped it. Not journaled.
+    pub(super) fn one_run(
         &mut self,
-        config: Config,
-        m: &Measurement,
-    ) -> Result<Option<Measurement>, StudyError> {
-        // A resumed study confirms from its journal: no board time, nothing journaled twice.
-        if let Some(c) = self.prior.confirmed.get(&config) {
-            return Ok(Some(c.clone()));
-        }
-        let earlier = choice::full_runs(m, self.protocol.inferences);
-        let window = m.window_repeats;
-        let Some(mut full) = self.at_full_protocol(config, (&earlier, window), None)? else {
-            return Ok(None);
+        setting: &FreqSetting,
+        batch: u32,
+    ) -> Result<Option<Measurement>, DeviceError> {
+        let once = |runs: &[crate::measure::Run]| runs.is_empty();
+        let how = How {
+            stop: self.interrupt.as_deref(),
+            keep_going: Some(&once),
+            ..How::default()
         };
-        // What the configuration cost in all: exploring it, then confirming it.
-        full.wall_s += m.wall_s;
-        if let Some(j) = self.journal.as_mut() {
-            j.record(&JournalRecord::Confirmed {
-                config,
-                measurement: full.clone(),
-            })?;
+        match measure_how(
+            self.device,
+            self.workload,
+            setting,
+            batch,
+            &self.protocol,
+            &how,
+        ) {
+            Ok(m) => Ok(Some(m)),
+            Err(DeviceError::Interrupted) => Ok(None),
+            Err(e) => Err(e),
         }
-        Ok(Some(full))
     }
 
     pub(super) fn run_inner(

@@ -1,29 +1,35 @@
-//! One study measured by many boards at once. Each worker runs [`work`]: it measures its own
-//! DVFS baseline, then claims a configuration in a transaction ([`Storage::claim`]), measures it
-//! through the same protocol and study code as `tune` (heartbeating its lease from a thread),
-//! and writes the result once. The strategy is rebuilt from the stored records at each claim,
-//! with the configurations other workers are measuring told as lies (Ginsbourger, Le Riche &
-//! Carraro 2010): the kriging believer, each pending point given the surrogate's own prediction
-//! there (the constant liar's best value so far for a strategy without a surrogate), so the next
-//! proposal moves away from it. Boards of one kind differ by a few
-//! percent in power: every value the strategy sees is divided by its board's offset, fitted from
-//! its baseline and everything it measured ([`super::offsets`]), so the search is about
-//! configurations, not about which board measured them. The final choice's candidates are
-//! confirmed by one board, which then measures its DVFS baseline at the recommendation's batch
-//! for the frequencies-only saving. [`outcome`] rebuilds
-//! what a study found from its records (`study report`), exactly as `tune` would have found it
-//! for the same records in the same order.
+//! One study measured by many boards at once. Each worker runs [`work`]: it claims what to
+//! measure in a transaction ([`Storage::claim`]), measures it through the same protocol and
+//! study code as `tune` (heartbeating its lease from a thread), and writes the result once.
+//! The strategy is rebuilt from the stored records at each claim, with the configurations other
+//! workers are measuring told as lies (Ginsbourger, Le Riche & Carraro 2010): the kriging
+//! believer, each pending point given the surrogate's own prediction there (the constant liar's
+//! best value so far for a strategy without a surrogate), so the next proposal moves away from
+//! it. Boards of one kind differ by a few percent in power: every value the strategy sees is
+//! divided by its board's offset, fitted from its baseline and everything it measured
+//! ([`super::offsets`]), so the search is about configurations, not about which board measured
+//! them. What must meet the full protocol (the DVFS baselines, the final choice's candidates)
+//! is claimed one full-length run at a time by any board and pooled after the offsets
+//! ([`super::pool`]): four boards measure a baseline or a confirmation in the time of one run.
+//! Every board measures one run of the baseline first, its own level for its offset. The study's
+//! figures are in the fleet's common units. [`outcome`] rebuilds what a study found from its
+//! records (`study report`), exactly as `tune` would have found it for the same records in the
+//! same order.
 
-use super::boards::{baseline_by, baselines, figure_board};
 use super::choice;
 use super::engine::{Ending, Found, Taken};
-use super::storage::{ActiveClaim, Choice, ClaimKey, Origin, Storage, StoredRecord, StudyView};
-use super::{FinalChoice, Measured, Outcome, StopReason, Study, StudyError};
+use super::heartbeat::Heartbeat;
+use super::lies::with_lies;
+use super::pool::{self, normalised};
+use super::storage::{
+    ActiveClaim, Choice, ClaimKey, ClaimKind, Origin, Storage, StoredRecord, StudyView,
+};
+use super::{FinalChoice, JournalRecord, Measured, Outcome, StopReason, Study, StudyError};
+use crate::device::{DeviceError, FreqSetting};
 use crate::measure::Measurement;
 use crate::space::Config;
-use crate::strategy::{penalised, History, Observation, Strategy};
+use crate::strategy::Strategy;
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// How a worker takes part in a study.
@@ -45,12 +51,12 @@ pub struct Fleet<'a> {
 /// What one worker did.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerReport {
-    /// This board's DVFS baseline.
-    pub baseline: Option<Measurement>,
+    /// Runs of DVFS baselines this board measured (its own first, then its shares of pooled ones).
+    pub baseline_runs: usize,
     /// Configurations this worker measured (and wrote).
     pub measured: Vec<super::Config>,
-    /// Recommendations this worker confirmed at the full protocol.
-    pub confirmed: usize,
+    /// Full-length runs this board measured towards confirmations at the full protocol.
+    pub shares: usize,
     /// Confirmations that could not reach the full protocol (a recorded table ran out).
     pub confirmed_short: usize,
     /// Results not written: another worker wrote them first (this one's lease had run out).
@@ -67,21 +73,18 @@ pub fn board_offsets(
     records: &[StoredRecord],
     batch: u32,
     space: &crate::space::Space,
+    protocol: &crate::measure::ProtocolSettings,
 ) -> HashMap<String, f64> {
-    super::offsets::fitted(records, batch, space)
+    super::offsets::fitted(records, batch, space, protocol)
 }
 
-/// `m` with its energies divided by `e^offset`.
-fn normalised(m: &Measurement, offset: f64) -> Measurement {
-    let k = (-offset).exp();
-    let mut m = m.clone();
-    m.energy_j *= k;
-    m.avg_power_w *= k;
-    m.energy_per_inference_mj *= k;
-    for r in &mut m.runs {
-        r.energy_j *= k;
-    }
-    m
+/// Each board's DVFS baseline at `batch`, its runs pooled in its own units.
+pub fn board_baselines(
+    records: &[StoredRecord],
+    batch: u32,
+    protocol: &crate::measure::ProtocolSettings,
+) -> HashMap<String, Measurement> {
+    pool::board_baselines(records, batch, protocol)
 }
 
 /// What [`replay`] found: the study's state, its failures, and each board's offset.
@@ -93,6 +96,11 @@ struct Replayed {
     measured_offsets: Vec<f64>,
     /// Indices into `f.measured` of the configurations confirmed, in order.
     confirmed: Vec<usize>,
+    /// Each configuration's full-length runs so far, with its board's factor (`e^-offset`):
+    /// its exploring runs where they were full-length, then every board's shares.
+    shares: HashMap<Config, Vec<(Measurement, f64)>>,
+    /// The DVFS baseline at the study's baseline batch pooled over the boards, common units.
+    baseline: Option<Measurement>,
 }
 
 impl Replayed {
@@ -154,6 +162,53 @@ impl Replayed {
         }
     }
 
+    /// A board's share of a configuration's confirmation; once the pooled runs meet the
+    /// protocol, the pool is told as its confirmation (common units: offset 0).
+    fn shared(
+        &mut self,
+        study: &mut Study,
+        config: &Config,
+        part: (&Measurement, f64),
+        base: &Measurement,
+        asks: bool,
+    ) {
+        let Some(i) = study
+            .space
+            .point_of(config)
+            .and_then(|p| self.f.index.get(&p).copied())
+        else {
+            return;
+        };
+        if self.confirmed.contains(&i) {
+            return;
+        }
+        let parts = self.shares.entry(*config).or_default();
+        parts.push((part.0.clone(), part.1));
+        let refs: Vec<(&Measurement, f64)> = parts.iter().map(|(m, k)| (m, *k)).collect();
+        let Some(mut pooled) = pool::pooled(&refs, &study.protocol) else {
+            return;
+        };
+        if study.is_full(&pooled) {
+            // What the configuration cost in all: exploring it (screened: not in the pool) too.
+            let explored = &self.f.measured[i].measurement;
+            if explored.inferences != study.protocol.inferences {
+                pooled.wall_s += explored.wall_s;
+            }
+            self.confirmed(study, (config, &pooled), (0.0, base), asks);
+        }
+    }
+
+    /// The pool of `config`'s full-length runs so far, common units.
+    fn pool_of(
+        &self,
+        config: &Config,
+        p: &crate::measure::ProtocolSettings,
+    ) -> Option<Measurement> {
+        let parts = self.shares.get(config)?;
+        let refs: Vec<(&Measurement, f64)> = parts.iter().map(|(m, k)| (m, *k)).collect();
+        pool::pooled(&refs, p)
+    }
+
     /// A configuration at which the workload failed, told as a penalised value.
     fn failed(&mut self, study: &mut Study, config: &Config, error: &str, asks: bool) {
         let Some(point) = study.space.point_of(config) else {
@@ -172,38 +227,48 @@ impl Replayed {
 /// state and the report's trace then match a study that measured them itself); without it (a
 /// claim) only the last recommendation is made, since each one is a surrogate fit.
 fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
-    use super::JournalRecord as R;
-    let bases = baselines(records, study.baseline_batch);
-    let offsets = super::offsets::fitted(records, study.baseline_batch, study.space);
-    // Each board's offset and its baseline in the study's common units, computed once.
-    let normal: HashMap<&str, (f64, Measurement)> = bases
-        .iter()
-        .map(|(b, m)| (b.as_str(), (offsets[b], normalised(m, offsets[b]))))
-        .collect();
+    let p = study.protocol;
+    let offsets = super::offsets::fitted(records, study.baseline_batch, study.space, &p);
+    let baseline = pool::baseline(records, study.baseline_batch, &offsets, &p);
     let mut out = Replayed {
         f: Found::default(),
         failed: Vec::new(),
         offsets,
         measured_offsets: Vec::new(),
         confirmed: Vec::new(),
+        shares: HashMap::new(),
+        baseline: baseline.clone(),
     };
-    // A board without a baseline yet is judged by another's, as it is (none: nothing to judge by).
-    let fallback = bases.values().next().map(|m| (0.0, m.clone()));
+    // Nothing is judged before a baseline is measured.
+    let Some(base) = baseline else {
+        return out;
+    };
     for r in records {
-        let Some((off, base)) = normal.get(r.origin.board.as_str()).or(fallback.as_ref()) else {
-            continue;
-        };
+        let off = out.offsets.get(&r.origin.board).copied().unwrap_or(0.0);
+        let k = (-off).exp();
         match &r.record {
-            R::Measurement {
+            JournalRecord::Measurement {
                 config,
                 measurement,
-            } => out.measured(study, (config, measurement), (*off, base), asks),
-            R::Confirmed {
+            } => {
+                out.measured(study, (config, measurement), (off, &base), asks);
+                if measurement.inferences == p.inferences {
+                    out.shares
+                        .entry(*config)
+                        .or_default()
+                        .push((measurement.clone(), k));
+                }
+            }
+            JournalRecord::Confirmed {
                 config,
                 measurement,
-            } => out.confirmed(study, (config, measurement), (*off, base), asks),
-            R::Failed { config, error } => out.failed(study, config, error, asks),
-            R::Baseline { .. } | R::Study(_) => {}
+            } => out.confirmed(study, (config, measurement), (off, &base), asks),
+            JournalRecord::Share {
+                config,
+                measurement,
+            } => out.shared(study, config, (measurement, k), &base, asks),
+            JournalRecord::Failed { config, error } => out.failed(study, config, error, asks),
+            JournalRecord::Baseline { .. } | JournalRecord::Study(_) => {}
         }
     }
     if !asks && !out.f.measured.is_empty() {
@@ -213,7 +278,7 @@ fn replay(study: &mut Study, records: &[StoredRecord], asks: bool) -> Replayed {
 }
 
 /// The final choice over what a fleet confirmed: the same rule as a study's, judged on every
-/// board's figures in the study's common units.
+/// board's figures in the study's common units (which the figures stay in).
 fn settle(study: &mut Study, r: &mut Replayed, baseline: &Measurement) -> FinalChoice {
     let mut choice = FinalChoice {
         candidates: r.confirmed.clone(),
@@ -224,27 +289,24 @@ fn settle(study: &mut Study, r: &mut Replayed, baseline: &Measurement) -> FinalC
     if let Some(b) = r.f.best.filter(|_| choice.candidates.is_empty()) {
         choice.candidates.push(b);
     }
-    let raw: Vec<Measurement> = r.f.measured.iter().map(|m| m.measurement.clone()).collect();
     for (m, off) in r.f.measured.iter_mut().zip(&r.measured_offsets) {
         m.measurement = normalised(&m.measurement, *off);
     }
     study.settle(&mut r.f, &mut choice, baseline);
-    for (m, raw) in r.f.measured.iter_mut().zip(raw) {
-        m.measurement = raw;
-    }
     choice
 }
 
-/// What a study found, rebuilt from its stored records: the report `study report` writes. The
-/// baselines shown are those of the board whose figure the recommendation is (the first
-/// board's where it has none); a study short of its budget says so. `None` before any baseline
-/// is stored.
+/// What a study found, rebuilt from its stored records: the report `study report` writes. Its
+/// figures are in the fleet's common units (each board's divided by its fitted offset; one
+/// board's are its own), the savings judged on the DVFS baselines pooled the same way; a study
+/// short of its budget says so. `None` before any baseline is stored.
 pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
     let mut replayed = replay(study, &view.records, true);
-    let first_board = savings_board(view, study.baseline_batch, None)?;
-    let baseline = baseline_by(view, &first_board, study.baseline_batch)?;
+    let baseline = replayed.baseline.clone()?;
     let choice = settle(study, &mut replayed, &baseline);
-    let Replayed { f, failed, .. } = replayed;
+    let Replayed {
+        f, failed, offsets, ..
+    } = replayed;
     let done = f.measured.len() + failed.len();
     let stop_reason = if done >= study.budget {
         StopReason::Budget(study.budget)
@@ -255,9 +317,8 @@ pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
         ))
     };
     let best = f.best.map(|b| f.measured[b].config);
-    let judge = savings_board(view, study.baseline_batch, best.as_ref()).unwrap_or(first_board);
-    let baseline = baseline_by(view, &judge, study.baseline_batch).unwrap_or(baseline);
-    let baseline_same_batch = best.and_then(|c| baseline_by(view, &judge, c.batch_size));
+    let baseline_same_batch =
+        best.and_then(|c| pool::baseline(&view.records, c.batch_size, &offsets, &study.protocol));
     let end = Ending {
         baseline,
         baseline_same_batch,
@@ -269,31 +330,19 @@ pub fn outcome(study: &mut Study, view: &StudyView) -> Option<Outcome> {
     Some(study.outcome(f, end))
 }
 
-/// The board whose DVFS baselines a stored study's savings compare with, so that they compare
-/// one board's figures: the board whose figure the recommendation `best` is, where it stored a
-/// baseline at `batch`; else the first board that stored one there (none: no baseline yet).
-pub fn savings_board(view: &StudyView, batch: u32, best: Option<&Config>) -> Option<String> {
-    best.and_then(|c| figure_board(view, c).cloned())
-        .filter(|b| baseline_by(view, b, batch).is_some())
-        .or_else(|| {
-            view.records.iter().find_map(|r| match &r.record {
-                super::JournalRecord::Baseline { measurement }
-                    if measurement.batch_size == batch =>
-                {
-                    Some(r.origin.board.clone())
-                }
-                _ => None,
-            })
-        })
-}
-
 /// What a worker claims next, inside the claiming transaction.
 struct Decision {
     choice: Choice,
     /// Racing's incumbent in this board's units (value, relative standard error).
     incumbent: Option<(f64, f64)>,
-    /// The stored measurement a confirmation starts from.
+    /// The pooled DVFS baseline in this board's units, what exploring is judged by.
+    baseline: Option<Measurement>,
+    /// A share's configuration as measured so far, in this board's units: what its
+    /// confirmation is where a recorded table has no reading of it left.
     confirming: Option<Measurement>,
+    /// Waiting to find the final choice, outside the claiming transaction (it replays the
+    /// whole study, and other workers would wait for the lock meanwhile).
+    find_final: bool,
 }
 
 impl Decision {
@@ -301,7 +350,9 @@ impl Decision {
         Decision {
             choice,
             incumbent: None,
+            baseline: None,
             confirming: None,
+            find_final: false,
         }
     }
 
@@ -313,39 +364,95 @@ impl Decision {
             Choice::Wait
         })
     }
+
+    /// The first free claim of `kind(n)` on `config`.
+    fn slot(config: Config, kind: fn(u32) -> ClaimKind, view: &StudyView) -> Decision {
+        let taken: HashSet<ClaimKey> = view.claims.iter().map(|c| c.key).collect();
+        let key = (0..)
+            .map(|n| ClaimKey {
+                config,
+                kind: kind(n),
+            })
+            .find(|k| !taken.contains(k))
+            .expect("a free slot");
+        Decision::only(Choice::Measure(key))
+    }
 }
 
-/// What a worker claims next: an orphaned claim first, then the strategy's proposal with the
-/// configurations being measured elsewhere told as lies; once the budget is measured, the
-/// recommendation's confirmation.
+/// What one worker keeps between its claims.
+struct Worker {
+    board: String,
+    /// Batches at which this board has no DVFS reading left (a recorded table ran out).
+    exhausted: HashSet<u32>,
+    /// The final choice's batch, with the record count it was found at.
+    final_batch: Option<(usize, Option<u32>)>,
+}
+
+/// Runs still wanted of the pool `pool` beyond the claims in flight that `mine` picks out.
+fn wanted(
+    pool: Option<&Measurement>,
+    view: &StudyView,
+    study: &Study,
+    mine: impl Fn(&ClaimKey) -> bool,
+) -> bool {
+    let flying = view.claims.iter().filter(|c| mine(&c.key)).count() as u32;
+    pool::runs_wanted(pool, &study.protocol) > flying
+}
+
+/// A run of the DVFS baseline at `batch` when its pool wants one more than is being measured.
+fn baseline_run(
+    study: &Study,
+    view: &StudyView,
+    w: &Worker,
+    batch: u32,
+    pool: Option<&Measurement>,
+) -> Option<Decision> {
+    let mine =
+        |k: &ClaimKey| matches!(k.kind, ClaimKind::Baseline(_)) && k.config.batch_size == batch;
+    (!w.exhausted.contains(&batch) && wanted(pool, view, study, mine))
+        .then(|| Decision::slot(Config::new(0, 0, batch), ClaimKind::Baseline, view))
+}
+
+/// What a worker claims next: its own run of the DVFS baseline first, then the pooled
+/// baseline's runs; an orphaned claim, then the strategy's proposal with the configurations
+/// being measured elsewhere told as lies; once the budget is measured, the final choice's
+/// confirmations and the baseline at its batch, a run at a time.
 fn decide(
     study: &mut Study,
     view: &StudyView,
-    board: &str,
+    w: &Worker,
     make: &dyn Fn() -> Box<dyn Strategy>,
 ) -> Decision {
     study.strategy = make();
-    let Replayed {
-        f,
-        failed,
-        offsets,
-        confirmed,
-        ..
-    } = replay(study, &view.records, false);
-    let done = f.measured.len() + failed.len();
-    let claimed: HashSet<ClaimKey> = view.claims.iter().map(|c| c.key).collect();
+    let r = replay(study, &view.records, false);
+    let b0 = study.baseline_batch;
+    let own = view.records.iter().any(|x| {
+        x.origin.board == w.board
+            && matches!(&x.record, JournalRecord::Baseline { measurement } if measurement.batch_size == b0)
+    });
+    if !own && !w.exhausted.contains(&b0) {
+        return Decision::slot(Config::new(0, 0, b0), ClaimKind::Baseline, view);
+    }
+    if let Some(d) = baseline_run(study, view, w, b0, r.baseline.as_ref()) {
+        return d;
+    }
+    let Some(base) = r.baseline.clone() else {
+        return Decision::done_or_wait(view);
+    };
+    let own_off = r.offsets.get(&w.board).copied().unwrap_or(0.0);
+    let done = r.f.measured.len() + r.failed.len();
     let unmeasured = |c: &&ActiveClaim| {
-        !c.key.confirm
+        c.key.kind == ClaimKind::Explore
             && study
                 .space
                 .point_of(&c.key.config)
-                .is_some_and(|p| !f.history.contains(&p))
+                .is_some_and(|p| !r.f.history.contains(&p))
     };
     let exploring: Vec<&ActiveClaim> = view.claims.iter().filter(unmeasured).collect();
     if done >= study.budget {
-        // Every exploring measurement is in: confirm the recommendation if it was raced or screened.
+        // Every exploring measurement is in: confirm the final choice, a run at a time.
         return if exploring.is_empty() {
-            confirmation(study, view, board, &f, &confirmed, &claimed)
+            confirmation(study, view, w, &r, own_off)
         } else {
             Decision::only(Choice::Wait)
         };
@@ -353,12 +460,12 @@ fn decide(
     if done + exploring.len() >= study.budget {
         return Decision::only(Choice::Wait);
     }
-    let own = offsets.get(board).copied().unwrap_or(0.0);
-    let incumbent = f
-        .history
-        .best()
-        .filter(|o| o.feasible())
-        .map(|o| (o.value * own.exp(), o.rel_se()));
+    let incumbent =
+        r.f.history
+            .best()
+            .filter(|o| o.feasible())
+            .map(|o| (o.value * own_off.exp(), o.rel_se()));
+    let claimed: HashSet<ClaimKey> = view.claims.iter().map(|c| c.key).collect();
     // A claim whose worker vanished mid-measurement is measured first, by whoever asks next.
     let orphan = view
         .expired
@@ -367,15 +474,12 @@ fn decide(
     let key = match orphan {
         Some(c) => c.key,
         None => {
-            let history = with_lies(study, &f.history, &exploring);
+            let history = with_lies(study, &r.f.history, &exploring);
             let Some(point) = study.strategy.ask(&history) else {
                 return Decision::done_or_wait(view);
             };
-            let key = ClaimKey {
-                config: study.space.config(&point),
-                confirm: false,
-            };
-            if f.history.contains(&point) || claimed.contains(&key) {
+            let key = ClaimKey::explore(study.space.config(&point));
+            if r.f.history.contains(&point) || claimed.contains(&key) {
                 return Decision::only(Choice::Wait);
             }
             key
@@ -384,28 +488,26 @@ fn decide(
     Decision {
         choice: Choice::Measure(key),
         incumbent,
-        confirming: None,
+        baseline: Some(normalised(&base, -own_off)),
+        ..Decision::only(Choice::Measure(key))
     }
 }
 
-/// The next candidate of the final choice to confirm at the full protocol (the recommendation,
-/// then its rivals: see [`choice`]), one claim each and at most as many as a study confirms; done
-/// when every candidate meets the protocol. One board confirms them all, as `tune` does: figures
-/// of one board compare without the error of two boards' offsets, and drift hits them alike.
+/// The next run of the final choice's candidates at the full protocol (the recommendation, then
+/// its rivals: see [`choice`]), at most as many as a study confirms, any board measuring any
+/// run; once every candidate meets the protocol, the DVFS baseline at the final choice's batch
+/// for the frequencies-only saving.
 fn confirmation(
     study: &mut Study,
     view: &StudyView,
-    board: &str,
-    f: &Found,
-    confirmed: &[usize],
-    claimed: &HashSet<ClaimKey>,
+    w: &Worker,
+    r: &Replayed,
+    own_off: f64,
 ) -> Decision {
+    let f = &r.f;
     let Some(b) = f.best else {
         return Decision::done_or_wait(view);
     };
-    if confirming_elsewhere(view, board) {
-        return Decision::only(Choice::Wait);
-    }
     let limit = choice::MAX_ROUNDS * (1 + choice::MAX_RIVALS);
     // As a study's final choice: first the recommendation and its rivals, then only what may
     // beat the best confirmed figure (the values the strategy saw, in the study's units).
@@ -416,7 +518,8 @@ fn confirmation(
             .and_then(|p| f.history.get(&p))
             .map_or(f64::INFINITY, |o| o.value)
     };
-    let leader = confirmed
+    let leader = r
+        .confirmed
         .iter()
         .filter(|i| study.is_full(&f.measured[**i].measurement))
         .min_by(|a, b| value(a).total_cmp(&value(b)))
@@ -427,141 +530,69 @@ fn confirmation(
     let rivals = point.map_or(Vec::new(), |p| {
         choice::rivals(&f.history, model.as_ref(), &p)
     });
-    let key = |i: usize| ClaimKey {
-        config: f.measured[i].config,
-        confirm: true,
-    };
-    // Every candidate not yet at the full protocol; each is a claim of its own, so several
-    // boards confirm candidates at once.
+    // Every candidate not yet at the full protocol; one confirmation each: one that could not
+    // reach the full protocol (a table ran out) is not claimed again.
     let open: Vec<usize> = leader
         .map_or(Some(b), |_| None)
         .into_iter()
         .chain(rivals.iter().filter_map(|p| f.index.get(p).copied()))
-        // One confirmation each: one that could not reach the full protocol (a table ran out)
-        // is not claimed again.
-        .filter(|i| !study.is_full(&f.measured[*i].measurement) && !confirmed.contains(i))
+        .filter(|i| !study.is_full(&f.measured[*i].measurement) && !r.confirmed.contains(i))
+        .filter(|_| r.confirmed.len() < limit)
         .collect();
-    match open.iter().find(|i| !claimed.contains(&key(**i))) {
-        Some(&i) if confirmed.len() < limit => Decision {
-            choice: Choice::Measure(key(i)),
-            incumbent: None,
-            confirming: Some(f.measured[i].measurement.clone()),
-        },
-        None if !open.is_empty() && confirmed.len() < limit => Decision::only(Choice::Wait),
-        _ => Decision::done_or_wait(view),
+    for &i in &open {
+        let config = f.measured[i].config;
+        let pooled = r.pool_of(&config, &study.protocol);
+        let mine = |k: &ClaimKey| matches!(k.kind, ClaimKind::Share(_)) && k.config == config;
+        if wanted(pooled.as_ref(), view, study, mine) {
+            let so_far = pooled
+                .unwrap_or_else(|| normalised(&f.measured[i].measurement, r.measured_offsets[i]));
+            return Decision {
+                confirming: Some(normalised(&so_far, -own_off)),
+                ..Decision::slot(config, ClaimKind::Share, view)
+            };
+        }
     }
-}
-
-/// Whether another board owns the final choice and is measuring now: it holds a confirming
-/// claim, or wrote the latest confirmation and holds a claim. A board that vanished holds none
-/// (its lease runs out), and whoever asks next goes on with the candidates.
-fn confirming_elsewhere(view: &StudyView, board: &str) -> bool {
-    let owner = view
-        .claims
-        .iter()
-        .find(|c| c.key.confirm)
-        .map(|c| &c.origin.board)
-        .or_else(|| {
-            view.records
-                .iter()
-                .rev()
-                .find(|r| matches!(r.record, super::JournalRecord::Confirmed { .. }))
-                .map(|r| &r.origin.board)
-        });
-    owner.is_some_and(|o| o != board && view.claims.iter().any(|c| &c.origin.board == o))
-}
-
-/// `measured` with each configuration being measured elsewhere told as measured. The kriging
-/// believer: at the surrogate's own prediction there; a strategy without a surrogate gets the
-/// constant liar's best value so far. Before anything is measured a pending one is only taken.
-fn with_lies(study: &mut Study, measured: &History, exploring: &[&ActiveClaim]) -> History {
-    let mut history = measured.clone();
-    let best = measured.best().filter(|o| o.feasible()).cloned();
-    let pending: Vec<_> = exploring
-        .iter()
-        .filter_map(|c| study.space.point_of(&c.key.config))
-        .collect();
-    let believed = match (&best, pending.is_empty()) {
-        (Some(_), false) => study.strategy.predict(measured, &pending),
-        _ => None,
-    };
-    for (i, point) in pending.into_iter().enumerate() {
-        let lie = match &best {
-            Some(b) => Observation {
-                point,
-                value: believed
-                    .as_ref()
-                    .and_then(|v| v.get(i).copied())
-                    .filter(|v| v.is_finite() && *v > 0.0)
-                    .unwrap_or(b.value),
-                spread_unknown: false,
-                cost_s: 0.0,
-                pending: true,
-                ..b.clone()
-            },
-            None => Observation {
-                point,
-                value: penalised(1e6),
-                failed: true,
-                pending: true,
-                ..Default::default()
-            },
-        };
-        history.push(lie);
+    if !open.is_empty() {
+        return Decision::only(Choice::Wait);
     }
-    history
+    same_batch_baseline(study, view, w, &r.offsets)
 }
 
-/// Renews the lease of the claim being measured every third of it, from a thread with its own
-/// connection, opened once per worker; stops when dropped.
-struct Heartbeat {
-    /// The claim to keep alive (`None` between claims).
-    now: Option<mpsc::Sender<Option<ClaimKey>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Heartbeat {
-    fn start(fleet: &Fleet<'_>) -> Heartbeat {
-        let (tx, rx) = mpsc::channel::<Option<ClaimKey>>();
-        let (name, origin, lease_s) = (fleet.name.to_string(), fleet.origin.clone(), fleet.lease_s);
-        let conn = (fleet.reconnect)();
-        let thread = std::thread::spawn(move || {
-            let Ok(mut storage) = conn else { return };
-            let every = Duration::from_secs_f64((lease_s / 3.0).max(0.05));
-            let mut claim = None;
-            loop {
-                match rx.recv_timeout(every) {
-                    Ok(next) => claim = next,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if let Some(key) = &claim {
-                            // A failed heartbeat is retried; the lease covers two missed ones.
-                            let _ = storage.heartbeat(&name, key, &origin, lease_s);
-                        }
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                }
+/// Once every candidate is confirmed: a run of the DVFS baseline at the final choice's batch
+/// while its pool wants one, so that the frequencies-only saving compares figures of one batch.
+/// The final choice is found outside the transaction, once per state of the records
+/// ([`Worker::find_final`]).
+fn same_batch_baseline(
+    study: &Study,
+    view: &StudyView,
+    w: &Worker,
+    offsets: &HashMap<String, f64>,
+) -> Decision {
+    let batch = match w.final_batch {
+        Some((n, batch)) if n == view.records.len() => batch,
+        _ => {
+            return Decision {
+                find_final: true,
+                ..Decision::only(Choice::Wait)
             }
-        });
-        Heartbeat {
-            now: Some(tx),
-            thread: Some(thread),
         }
-    }
-
-    /// Keeps `claim` alive from now on (`None`: nothing).
-    fn keep(&self, claim: Option<ClaimKey>) {
-        if let Some(tx) = &self.now {
-            let _ = tx.send(claim);
-        }
-    }
+    };
+    let pooled = batch.and_then(|b| pool::baseline(&view.records, b, offsets, &study.protocol));
+    batch
+        .filter(|b| *b != 0)
+        .and_then(|b| baseline_run(study, view, w, b, pooled.as_ref()))
+        .unwrap_or_else(|| Decision::done_or_wait(view))
 }
 
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        drop(self.now.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+impl Worker {
+    /// The final choice's batch as the stored records stand now (what `study report` would
+    /// recommend), kept with their count.
+    fn find_final(&mut self, study: &mut Study, fleet: &mut Fleet<'_>) -> Result<(), StudyError> {
+        let view = fleet.storage.study(fleet.name)?;
+        study.strategy = (fleet.make_strategy)();
+        let batch = outcome(study, &view).and_then(|o| o.best().map(|b| b.config.batch_size));
+        self.final_batch = Some((view.records.len(), batch));
+        Ok(())
     }
 }
 
@@ -581,13 +612,19 @@ fn work_inner(
     fleet: &mut Fleet<'_>,
     on_event: &mut dyn FnMut(&str),
 ) -> Result<WorkerReport, StudyError> {
-    let baseline = own_baseline(study, fleet, on_event)?;
-    let mut rep = WorkerReport {
-        baseline: Some(baseline.clone()),
-        ..WorkerReport::default()
+    let mut rep = WorkerReport::default();
+    let mut w = Worker {
+        board: fleet.origin.board.clone(),
+        exhausted: HashSet::new(),
+        final_batch: None,
     };
     let make = fleet.make_strategy;
-    let beat = Heartbeat::start(fleet);
+    let beat = Heartbeat::start(
+        (fleet.reconnect)(),
+        fleet.name,
+        &fleet.origin,
+        fleet.lease_s,
+    );
     loop {
         if study.interrupted() {
             rep.interrupted = true;
@@ -595,17 +632,20 @@ fn work_inner(
         }
         let mut decision = None;
         let (name, origin, lease_s) = (fleet.name, fleet.origin.clone(), fleet.lease_s);
-        let board = origin.board.clone();
         let choice = fleet
             .storage
             .claim(name, &origin, lease_s, &mut |v: &StudyView| {
-                let d = decide(study, v, &board, make);
+                let d = decide(study, v, &w, make);
                 let c = d.choice;
                 decision = Some(d);
                 c
             })?;
         let key = match choice {
             Choice::Done => break,
+            Choice::Wait if decision.as_ref().is_some_and(|d| d.find_final) => {
+                w.find_final(study, fleet)?;
+                continue;
+            }
             Choice::Wait => {
                 std::thread::sleep(Duration::from_secs_f64(
                     (fleet.lease_s / 50.0).clamp(0.02, 0.5),
@@ -616,182 +656,136 @@ fn work_inner(
         };
         let d = decision.expect("decided inside the claim");
         beat.keep(Some(key));
-        let record = measure_claim(study, key, d, &baseline)?;
+        let got = measure_claim(study, key, d)?;
         beat.keep(None);
-        let Some(record) = record else {
-            // A signal: the claim goes back at once rather than when its lease runs out.
-            fleet.storage.release(fleet.name, &key, &fleet.origin)?;
-            rep.interrupted = true;
-            break;
-        };
-        rep.failed += usize::from(matches!(record, super::JournalRecord::Failed { .. }));
-        if fleet
-            .storage
-            .complete(fleet.name, &key, &record, &fleet.origin)?
-        {
-            on_event(&format!(
-                "{}{}",
-                if key.confirm { "confirmed " } else { "" },
-                describe(&record)
-            ));
-            if let (true, super::JournalRecord::Confirmed { measurement, .. }) =
-                (key.confirm, &record)
-            {
-                match study.is_full(measurement) {
-                    true => rep.confirmed += 1,
-                    false => rep.confirmed_short += 1,
-                }
-            } else {
-                rep.measured.push(key.config);
+        let record = match got {
+            Claimed::Record(record) => record,
+            Claimed::Exhausted => {
+                fleet.storage.release(fleet.name, &key, &fleet.origin)?;
+                w.exhausted.insert(key.config.batch_size);
+                on_event(&format!(
+                    "no DVFS reading left at batch {}: this board measures no more of that baseline",
+                    key.config.batch_size
+                ));
+                continue;
             }
-        } else {
-            on_event(&format!(
-                "{} was written by another worker first (this one's lease ran out); dropped",
-                key.config
-            ));
-            rep.duplicates += 1;
-        }
-    }
-    if !rep.interrupted {
-        same_batch_baseline(study, fleet, on_event)?;
+            Claimed::Interrupted => {
+                // A signal: the claim goes back at once rather than when its lease runs out.
+                fleet.storage.release(fleet.name, &key, &fleet.origin)?;
+                rep.interrupted = true;
+                break;
+            }
+        };
+        write(study, fleet, (key, &record), &mut rep, on_event)?;
     }
     Ok(rep)
 }
 
-/// Once the study is done: the DVFS baseline at the recommendation's batch, measured by the
-/// board whose figure the recommendation is (its confirmation, else its measurement), so that
-/// the frequencies-only saving compares two figures of one board. Every other board has
-/// nothing to do here.
-fn same_batch_baseline(
-    study: &mut Study,
+/// Writes a claim's record and counts it in `rep`.
+fn write(
+    study: &Study,
     fleet: &mut Fleet<'_>,
+    (key, record): (ClaimKey, &JournalRecord),
+    rep: &mut WorkerReport,
     on_event: &mut dyn FnMut(&str),
 ) -> Result<(), StudyError> {
-    let view = fleet.storage.study(fleet.name)?;
-    study.strategy = (fleet.make_strategy)();
-    let Some(config) = outcome(study, &view).and_then(|o| o.best().map(|b| b.config)) else {
-        return Ok(());
-    };
-    let batch = config.batch_size;
-    let me = &fleet.origin.board;
-    let measured = baseline_by(&view, me, batch).is_some();
-    if batch == 0 || measured || figure_board(&view, &config) != Some(me) {
+    if !fleet
+        .storage
+        .complete(fleet.name, &key, record, &fleet.origin)?
+    {
+        on_event(&format!(
+            "{} was written by another worker first (this one's lease ran out); dropped",
+            key.config
+        ));
+        rep.duplicates += 1;
         return Ok(());
     }
-    let (measurement, _) = stored_baseline(study, fleet, batch)?;
-    on_event(&format!(
-        "baseline at batch {batch}, the recommendation's: {:.1} J",
-        measurement.energy_j
-    ));
+    on_event(&describe(record));
+    match record {
+        JournalRecord::Baseline { .. } => rep.baseline_runs += 1,
+        JournalRecord::Share { .. } => rep.shares += 1,
+        JournalRecord::Confirmed { measurement, .. } if !study.is_full(measurement) => {
+            rep.confirmed_short += 1
+        }
+        JournalRecord::Failed { .. } => rep.failed += 1,
+        _ => rep.measured.push(key.config),
+    }
     Ok(())
 }
 
-/// This board's DVFS baseline at `batch`: stored earlier (`true`), else measured now and stored.
-fn stored_baseline(
-    study: &mut Study,
-    fleet: &mut Fleet<'_>,
-    batch: u32,
-) -> Result<(Measurement, bool), StudyError> {
-    let (measurement, stored) = study.baseline_at(batch)?;
-    if !stored {
-        fleet.storage.append(
-            fleet.name,
-            &super::JournalRecord::Baseline {
-                measurement: measurement.clone(),
-            },
-            &fleet.origin,
-        )?;
-    }
-    Ok((measurement, stored))
+/// What measuring a claim gave.
+enum Claimed {
+    /// The record to write.
+    Record(Box<JournalRecord>),
+    /// A recorded table has no DVFS reading left at the claim's batch.
+    Exhausted,
+    /// A signal stopped it.
+    Interrupted,
 }
 
-/// This board's DVFS baseline: from the storage when this board measured it before, else
-/// measured now and stored.
-fn own_baseline(
-    study: &mut Study,
-    fleet: &mut Fleet<'_>,
-    on_event: &mut dyn FnMut(&str),
-) -> Result<Measurement, StudyError> {
-    let view = fleet.storage.study(fleet.name)?;
-    study.prior = super::Prior::default();
-    for r in view
-        .records
-        .iter()
-        .filter(|r| r.origin.board == fleet.origin.board)
-    {
-        if let super::JournalRecord::Baseline { measurement } = &r.record {
-            study
-                .prior
-                .baselines
-                .insert(measurement.batch_size, measurement.clone());
-        }
-    }
-    let (baseline, stored) = stored_baseline(study, fleet, study.baseline_batch)?;
-    on_event(&format!(
-        "baseline: {:.1} J ({})",
-        baseline.energy_j,
-        if stored { "stored earlier" } else { "measured" }
-    ));
-    Ok(baseline)
-}
-
-/// Measures a claim through the study's protocol: its record, or `None` when a signal stopped
-/// it.
-fn measure_claim(
-    study: &mut Study,
-    key: ClaimKey,
-    d: Decision,
-    baseline: &Measurement,
-) -> Result<Option<super::JournalRecord>, StudyError> {
+/// Measures a claim through the study's protocol.
+fn measure_claim(study: &mut Study, key: ClaimKey, d: Decision) -> Result<Claimed, StudyError> {
     let config = key.config;
-    if key.confirm {
-        let earlier = d
-            .confirming
-            .expect("a confirmation starts from a measurement");
-        // Runs of another board are not this board's: confirm with this board's runs only.
-        let fresh = Measurement {
-            inferences: 0,
-            ..earlier.clone()
-        };
-        let measurement = match study.confirm(config, &fresh) {
-            // A recorded table has no reading of it left for this board: as in `tune`, the
-            // confirmation is what there is (not at the full protocol, and reported so).
-            Err(StudyError::Device {
-                source: crate::device::DeviceError::NoMoreReadings,
-                ..
-            }) => Some(earlier),
-            other => other?,
-        };
-        return Ok(
-            measurement.map(|measurement| super::JournalRecord::Confirmed {
+    let device = |what: String| move |source| StudyError::Device { what, source };
+    let record = match key.kind {
+        ClaimKind::Explore => {
+            let baseline = d.baseline.expect("exploring is judged by a baseline");
+            match study.take(config, d.incumbent, false, &baseline)? {
+                Taken::Measured(measurement, _) => Some(JournalRecord::Measurement {
+                    config,
+                    measurement,
+                }),
+                Taken::Failed(error, _) => Some(JournalRecord::Failed { config, error }),
+                Taken::Interrupted => None,
+            }
+        }
+        ClaimKind::Share(_) => match study.one_run(&config.setting(), config.batch_size) {
+            Ok(m) => m.map(|measurement| JournalRecord::Share {
                 config,
                 measurement,
             }),
-        );
-    }
-    Ok(match study.take(config, d.incumbent, false, baseline)? {
-        Taken::Measured(measurement, _) => Some(super::JournalRecord::Measurement {
-            config,
-            measurement,
-        }),
-        Taken::Failed(error, _) => Some(super::JournalRecord::Failed { config, error }),
-        Taken::Interrupted => None,
-    })
+            // A recorded table has no reading of it left for this board: as in `tune`, the
+            // confirmation is what there is (not at the full protocol, and reported so).
+            Err(DeviceError::NoMoreReadings) => Some(JournalRecord::Confirmed {
+                config,
+                measurement: d.confirming.expect("a share starts from a measurement"),
+            }),
+            Err(e) => return Err(device(format!("confirming {config}"))(e)),
+        },
+        ClaimKind::Baseline(_) => match study.one_run(&FreqSetting::Dvfs, config.batch_size) {
+            Ok(m) => m.map(|measurement| JournalRecord::Baseline { measurement }),
+            Err(DeviceError::NoMoreReadings) => return Ok(Claimed::Exhausted),
+            Err(e) => {
+                let what = format!("the DVFS baseline at batch {}", config.batch_size);
+                return Err(device(what)(e));
+            }
+        },
+    };
+    Ok(record.map_or(Claimed::Interrupted, |r| Claimed::Record(Box::new(r))))
 }
 
-fn describe(r: &super::JournalRecord) -> String {
+fn describe(r: &JournalRecord) -> String {
     match r {
-        super::JournalRecord::Measurement {
+        JournalRecord::Measurement {
             config,
             measurement,
-        }
-        | super::JournalRecord::Confirmed {
+        } => format!("{config}: {:.1} J", measurement.energy_j),
+        JournalRecord::Confirmed {
             config,
             measurement,
-        } => {
-            format!("{config}: {:.1} J", measurement.energy_j)
-        }
-        super::JournalRecord::Failed { config, error } => format!("{config}: failed: {error}"),
-        _ => String::new(),
+        } => format!("confirmed {config}: {:.1} J", measurement.energy_j),
+        JournalRecord::Share {
+            config,
+            measurement,
+        } => format!(
+            "a run of {config} at the full protocol: {:.1} J",
+            measurement.energy_j
+        ),
+        JournalRecord::Baseline { measurement } => format!(
+            "a run of the DVFS baseline at batch {}: {:.1} J",
+            measurement.batch_size, measurement.energy_j
+        ),
+        JournalRecord::Failed { config, error } => format!("{config}: failed: {error}"),
+        JournalRecord::Study(_) => String::new(),
     }
 }

@@ -140,6 +140,15 @@ pub enum JournalRecord {
         /// The full measurement.
         measurement: Measurement,
     },
+    /// One board's full-length runs of a measured configuration towards its confirmation in a
+    /// fleet: the runs of every board's shares are pooled after the boards' offsets, and the
+    /// pool is the confirmation once it meets the protocol ([`super::pool`]).
+    Share {
+        /// The configuration.
+        config: Config,
+        /// This board's runs, at the full protocol's length.
+        measurement: Measurement,
+    },
     /// A configuration at which the workload failed (tried again when the study resumes).
     Failed {
         /// The configuration.
@@ -398,6 +407,20 @@ impl Prior {
                     return Err(format!("{config} is confirmed before it was measured"));
                 }
                 self.confirmed.insert(config, measurement);
+            }
+            JournalRecord::Share {
+                config,
+                measurement,
+            } => {
+                check_measurement(&measurement, header)?;
+                if measurement.inferences != header.protocol.inferences
+                    || measurement.batch_size != config.batch_size
+                {
+                    return Err(format!("a share of {config} is not at the full protocol"));
+                }
+                if !self.measurements.contains_key(&config) {
+                    return Err(format!("{config} has a share before it was measured"));
+                }
             }
             JournalRecord::Failed { .. } => {}
         }

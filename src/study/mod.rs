@@ -18,13 +18,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use thiserror::Error;
 
-mod boards;
 mod budget;
 pub mod choice;
 mod engine;
 pub mod fleet;
+mod heartbeat;
 pub mod journal;
+mod lies;
 mod offsets;
+mod pool;
 pub mod storage;
 pub use budget::{
     default_budget, table_budget, twin_prior, Exploration, MIN_SCREEN_S, TABLE_WHOLE,

@@ -7,10 +7,10 @@
 //! much of their spread their own uncertainty explains (empirical Bayes), so that boards that are
 //! alike get offsets near 0, and one bad baseline window cannot skew a board for a whole study.
 
-use super::boards::baselines;
+use super::pool::board_baselines;
 use super::storage::StoredRecord;
 use super::JournalRecord;
-use crate::measure::{stats, Measurement};
+use crate::measure::{stats, Measurement, ProtocolSettings};
 use crate::space::Space;
 use crate::strategy::gp::chol_solve;
 use linfa_linalg::cholesky::Cholesky;
@@ -24,8 +24,13 @@ const FIRST_SIGMA: f64 = 0.03;
 
 /// Each board's offset, fitted from its baseline and every configuration it measured; the
 /// baselines' offsets alone ([`offsets_of`]) while there are too few measurements for the fit.
-pub fn fitted(records: &[StoredRecord], batch: u32, space: &Space) -> HashMap<String, f64> {
-    let bases = baselines(records, batch);
+pub fn fitted(
+    records: &[StoredRecord],
+    batch: u32,
+    space: &Space,
+    p: &ProtocolSettings,
+) -> HashMap<String, f64> {
+    let bases = board_baselines(records, batch, p);
     let fallback = offsets_of(&bases);
     let mut boards: BTreeMap<&str, usize> = BTreeMap::new();
     for b in bases.keys() {
@@ -38,6 +43,10 @@ pub fn fitted(records: &[StoredRecord], batch: u32, space: &Space) -> HashMap<St
             measurement,
         }
         | JournalRecord::Confirmed {
+            config,
+            measurement,
+        }
+        | JournalRecord::Share {
             config,
             measurement,
         }) = &r.record
@@ -342,18 +351,22 @@ mod tests {
     #[test]
     fn a_baseline_10_percent_high_skews_its_board_little_once_its_measurements_are_fitted() {
         let (records, space) = alike_but_one_baseline(1.10, 40);
-        let from_baselines = offsets_of(&baselines(&records, 4));
+        let from_baselines =
+            offsets_of(&board_baselines(&records, 4, &ProtocolSettings::default()));
         // The baselines alone: runs 0.1 % apart, so nearly all of the 10 % is kept.
         assert!(
             from_baselines["b"] - from_baselines["a"] > 0.08,
             "{from_baselines:?}"
         );
-        let fitted = fitted(&records, 4, &space);
+        let fitted = fitted(&records, 4, &space, &ProtocolSettings::default());
         eprintln!("baselines alone {from_baselines:?}, fitted {fitted:?}");
         assert!((fitted["b"] - fitted["a"]).abs() < 0.02, "{fitted:?}");
         // With too few measurements for the surface, the baselines' offsets stand.
         let (few, space) = alike_but_one_baseline(1.10, 6);
-        assert_eq!(fitted_of(&few, &space), offsets_of(&baselines(&few, 4)));
+        assert_eq!(
+            fitted_of(&few, &space),
+            offsets_of(&board_baselines(&few, 4, &ProtocolSettings::default()))
+        );
     }
 
     #[test]
@@ -365,13 +378,13 @@ mod tests {
                 measurement.energy_j *= 1.10;
             }
         }
-        let fitted = fitted(&records, 4, &space);
+        let fitted = fitted(&records, 4, &space, &ProtocolSettings::default());
         let gap = fitted["b"] - fitted["a"];
         assert!((gap - 1.1f64.ln()).abs() < 0.02, "{fitted:?}");
     }
 
     fn fitted_of(records: &[StoredRecord], space: &Space) -> HashMap<String, f64> {
-        fitted(records, 4, space)
+        fitted(records, 4, space, &ProtocolSettings::default())
     }
 
     #[test]

@@ -129,36 +129,85 @@ pub struct StoredRecord {
     pub origin: Origin,
 }
 
-/// What a claim is for: exploring a configuration, or confirming the recommendation at the full
-/// protocol.
+/// What a claim is for. A fleet spreads full-protocol figures over its boards: each claim of a
+/// share or a baseline run is one full-length run, and the runs of every board are pooled after
+/// the boards' offsets ([`crate::study::pool`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClaimKind {
+    /// Exploring a configuration (screened and raced as `tune` would).
+    Explore,
+    /// Run `n` towards confirming a measured configuration at the full protocol.
+    Share(u32),
+    /// Run `n` of the DVFS baseline at the configuration's batch size (its clocks are 0).
+    Baseline(u32),
+}
+
+/// A claim: what it is for, and the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClaimKey {
-    /// The configuration.
+    /// The configuration (for a baseline, only its batch size counts).
     pub config: Config,
-    /// Confirming (the configuration was measured already).
-    pub confirm: bool,
+    /// What the claim is for.
+    pub kind: ClaimKind,
 }
 
 impl ClaimKey {
-    /// The key as stored.
-    pub fn text(&self) -> String {
-        let c = serde_json::to_string(&self.config).expect("configurations serialise");
-        if self.confirm {
-            format!("confirm:{c}")
-        } else {
-            c
+    /// Exploring `config`.
+    pub fn explore(config: Config) -> ClaimKey {
+        ClaimKey {
+            config,
+            kind: ClaimKind::Explore,
         }
     }
 
-    /// From its stored text.
+    /// Whether the claim is part of a full-protocol figure (a share or a baseline run).
+    pub fn is_full_protocol(&self) -> bool {
+        self.kind != ClaimKind::Explore
+    }
+
+    /// What the claim measures, in words.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            ClaimKind::Explore => self.config.to_string(),
+            ClaimKind::Share(n) => format!("{} (confirming, run {})", self.config, n + 1),
+            ClaimKind::Baseline(n) => format!(
+                "DVFS baseline at batch {} (run {})",
+                self.config.batch_size,
+                n + 1
+            ),
+        }
+    }
+
+    /// The key as stored.
+    pub fn text(&self) -> String {
+        let c = serde_json::to_string(&self.config).expect("configurations serialise");
+        match self.kind {
+            ClaimKind::Explore => c,
+            ClaimKind::Share(n) => format!("share{n}:{c}"),
+            ClaimKind::Baseline(n) => format!("baseline{n}:{c}"),
+        }
+    }
+
+    /// From its stored text (`confirm:` is an earlier version's whole confirmation, read as a
+    /// share so that its lease still holds its configuration).
     pub fn parse(s: &str) -> Option<ClaimKey> {
-        let (confirm, c) = match s.strip_prefix("confirm:") {
-            Some(c) => (true, c),
-            None => (false, s),
+        let slot = |rest: &str, tag: &str| -> Option<(u32, String)> {
+            let rest = rest.strip_prefix(tag)?;
+            let (n, c) = rest.split_once(':')?;
+            Some((n.parse().ok()?, c.to_string()))
+        };
+        let (kind, c) = if let Some(c) = s.strip_prefix("confirm:") {
+            (ClaimKind::Share(0), c.to_string())
+        } else if let Some((n, c)) = slot(s, "share") {
+            (ClaimKind::Share(n), c)
+        } else if let Some((n, c)) = slot(s, "baseline") {
+            (ClaimKind::Baseline(n), c)
+        } else {
+            (ClaimKind::Explore, s.to_string())
         };
         Some(ClaimKey {
-            config: serde_json::from_str(c).ok()?,
-            confirm,
+            config: serde_json::from_str(&c).ok()?,
+            kind,
         })
     }
 }

@@ -172,17 +172,29 @@ mod tests {
 
     #[test]
     fn claim_keys_round_trip() {
-        let k = ClaimKey {
-            config: Config::new(1_479_000, 921_600_000, 8),
-            confirm: true,
-        };
-        assert_eq!(ClaimKey::parse(&k.text()), Some(k));
-        let e = ClaimKey {
-            confirm: false,
-            ..k
-        };
-        assert_eq!(ClaimKey::parse(&e.text()), Some(e));
-        assert_ne!(k.text(), e.text());
+        let config = Config::new(1_479_000, 921_600_000, 8);
+        let kinds = [
+            ClaimKind::Explore,
+            ClaimKind::Share(0),
+            ClaimKind::Share(12),
+            ClaimKind::Baseline(3),
+        ];
+        let texts: std::collections::HashSet<String> = kinds
+            .iter()
+            .map(|&kind| {
+                let k = ClaimKey { config, kind };
+                assert_eq!(ClaimKey::parse(&k.text()), Some(k));
+                k.text()
+            })
+            .collect();
+        assert_eq!(texts.len(), kinds.len());
+        // An earlier version's confirmation claim is still read.
+        let old = format!("confirm:{}", serde_json::to_string(&config).unwrap());
+        assert_eq!(
+            ClaimKey::parse(&old).map(|k| k.kind),
+            Some(ClaimKind::Share(0))
+        );
+        assert_eq!(ClaimKey::parse("share:x"), None);
     }
 
     #[test]

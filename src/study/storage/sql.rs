@@ -324,6 +324,7 @@ impl SqlStorage {
             }
             JournalRecord::Measurement { config, .. } => ("measurement", config_key(config)),
             JournalRecord::Confirmed { config, .. } => ("confirmed", config_key(config)),
+            JournalRecord::Share { config, .. } => ("share", config_key(config)),
             JournalRecord::Failed { config, .. } => ("failed", config_key(config)),
         };
         let record = serde_json::to_string(r).expect("journal records serialise");
@@ -359,11 +360,7 @@ fn drop_claim(
 }
 
 fn config_key(c: &crate::space::Config) -> String {
-    ClaimKey {
-        config: *c,
-        confirm: false,
-    }
-    .text()
+    ClaimKey::explore(*c).text()
 }
 
 fn origin_of(cols: &[Val]) -> Origin {
@@ -589,10 +586,7 @@ mod tests {
         let url = format!("sqlite:{}", dir.path().join("s.db").display());
         let (mut a, mut b) = (create_or_open(&url).unwrap(), open(&url).unwrap());
         a.create_study("s", &header()).unwrap();
-        let key = ClaimKey {
-            config: Config::new(102_000, 76_800_000, 4),
-            confirm: false,
-        };
+        let key = ClaimKey::explore(Config::new(102_000, 76_800_000, 4));
         let got = a
             .claim("s", &origin("a"), 0.4, &mut |v| {
                 assert!(v.claims.is_empty());
@@ -634,10 +628,7 @@ mod tests {
         let url = format!("sqlite:{}", dir.path().join("s.db").display());
         let mut s = create_or_open(&url).unwrap();
         s.create_study("s", &header()).unwrap();
-        let key = ClaimKey {
-            config: Config::new(102_000, 76_800_000, 4),
-            confirm: false,
-        };
+        let key = ClaimKey::explore(Config::new(102_000, 76_800_000, 4));
         let m = JournalRecord::Measurement {
             config: key.config,
             measurement: measurement(),
