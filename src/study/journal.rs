@@ -363,6 +363,25 @@ impl Prior {
         Ok(())
     }
 
+    /// Checks `what` (a confirmation, a fleet's share) of `config`: its measurement, at the full
+    /// protocol's length and the configuration's batch, after `config` was measured.
+    fn check_full(
+        &self,
+        config: &Config,
+        m: &Measurement,
+        header: &StudyHeader,
+        what: &str,
+    ) -> Result<(), String> {
+        check_measurement(m, header)?;
+        if m.inferences != header.protocol.inferences || m.batch_size != config.batch_size {
+            return Err(format!("{what} of {config} is not at the full protocol"));
+        }
+        if !self.measurements.contains_key(config) {
+            return Err(format!("{what} of {config} comes before it was measured"));
+        }
+        Ok(())
+    }
+
     /// Takes one record after checking it as input.
     fn add(&mut self, rec: JournalRecord, header: &StudyHeader) -> Result<(), String> {
         match rec {
@@ -395,33 +414,13 @@ impl Prior {
                 config,
                 measurement,
             } => {
-                check_measurement(&measurement, header)?;
-                if measurement.inferences != header.protocol.inferences
-                    || measurement.batch_size != config.batch_size
-                {
-                    return Err(format!(
-                        "the confirmation of {config} is not at the full protocol"
-                    ));
-                }
-                if !self.measurements.contains_key(&config) {
-                    return Err(format!("{config} is confirmed before it was measured"));
-                }
+                self.check_full(&config, &measurement, header, "the confirmation")?;
                 self.confirmed.insert(config, measurement);
             }
             JournalRecord::Share {
                 config,
                 measurement,
-            } => {
-                check_measurement(&measurement, header)?;
-                if measurement.inferences != header.protocol.inferences
-                    || measurement.batch_size != config.batch_size
-                {
-                    return Err(format!("a share of {config} is not at the full protocol"));
-                }
-                if !self.measurements.contains_key(&config) {
-                    return Err(format!("{config} has a share before it was measured"));
-                }
-            }
+            } => self.check_full(&config, &measurement, header, "a share")?,
             JournalRecord::Failed { .. } => {}
         }
         Ok(())

@@ -659,6 +659,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_fleet_s_share_is_checked_as_a_confirmation_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, text, h) = journal_text(dir.path());
+        let first: serde_json::Value = serde_json::from_str(text.lines().nth(2).unwrap()).unwrap();
+        let config: Config = serde_json::from_value(first["config"].clone()).unwrap();
+        let m: Measurement = serde_json::from_value(first["measurement"].clone()).unwrap();
+        let with = |r: JournalRecord| {
+            let line = serde_json::to_string(&r).unwrap();
+            Prior::parse(format!("{text}{line}\n").as_bytes(), &path, &h).map(|_| ())
+        };
+        let share = |config, measurement| JournalRecord::Share {
+            config,
+            measurement,
+        };
+        assert!(with(share(config, m.clone())).is_ok());
+        let unmeasured = Config {
+            gpu_freq_hz: config.gpu_freq_hz + 1,
+            ..config
+        };
+        let e = with(share(unmeasured, m.clone())).unwrap_err().to_string();
+        assert!(e.contains("comes before it was measured"), "{e}");
+        let other_batch = Config {
+            batch_size: config.batch_size * 2,
+            ..config
+        };
+        let e = with(share(other_batch, m.clone())).unwrap_err().to_string();
+        assert!(
+            e.contains("a share of") && e.contains("not at the full protocol"),
+            "{e}"
+        );
+    }
+
     /// A finished coordinate study's journal and its header.
     fn journal_text(dir: &Path) -> (PathBuf, String, StudyHeader) {
         let path = dir.join("j.jsonl");
