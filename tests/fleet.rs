@@ -596,7 +596,7 @@ fn three_boards_measure_the_baseline_and_the_confirmation_a_run_each_and_pool_th
     assert!(share_boards.len() >= 2, "shares by {share_boards:?}");
     assert!(
         said.iter()
-            .any(|l| l.contains("runs of confirmations at the full protocol")),
+            .any(|l| l.contains("of confirmations at the full protocol")),
         "{said:?}"
     );
     let rep = report_json(&url, "spread", &dir.path().join("rep"));
