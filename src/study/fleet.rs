@@ -182,10 +182,11 @@ impl Replayed {
         if self.confirmed.contains(&i) {
             return;
         }
-        let parts = self.shares.entry(*config).or_default();
-        parts.push((part.0.clone(), part.1));
-        let refs: Vec<(&Measurement, f64)> = parts.iter().map(|(m, k)| (m, *k)).collect();
-        let Some(mut pooled) = pool::pooled(&refs, &study.protocol) else {
+        self.shares
+            .entry(*config)
+            .or_default()
+            .push((part.0.clone(), part.1));
+        let Some(mut pooled) = self.pool_of(config, &study.protocol) else {
             return;
         };
         if study.is_full(&pooled) {
@@ -486,7 +487,6 @@ fn decide(
         }
     };
     Decision {
-        choice: Choice::Measure(key),
         incumbent,
         baseline: Some(normalised(&base, -own_off)),
         ..Decision::only(Choice::Measure(key))
@@ -689,6 +689,8 @@ fn write(
     rep: &mut WorkerReport,
     on_event: &mut dyn FnMut(&str),
 ) -> Result<(), StudyError> {
+    // The workload failed here whether or not the failure is the configuration's record.
+    rep.failed += usize::from(matches!(record, JournalRecord::Failed { .. }));
     if !fleet
         .storage
         .complete(fleet.name, &key, record, &fleet.origin)?
@@ -707,7 +709,6 @@ fn write(
         JournalRecord::Confirmed { measurement, .. } if !study.is_full(measurement) => {
             rep.confirmed_short += 1
         }
-        JournalRecord::Failed { .. } => rep.failed += 1,
         _ => rep.measured.push(key.config),
     }
     Ok(())
@@ -726,7 +727,6 @@ enum Claimed {
 /// Measures a claim through the study's protocol.
 fn measure_claim(study: &mut Study, key: ClaimKey, d: Decision) -> Result<Claimed, StudyError> {
     let config = key.config;
-    let device = |what: String| move |source| StudyError::Device { what, source };
     let record = match key.kind {
         ClaimKind::Explore => {
             let baseline = d.baseline.expect("exploring is judged by a baseline");
@@ -750,14 +750,17 @@ fn measure_claim(study: &mut Study, key: ClaimKey, d: Decision) -> Result<Claime
                 config,
                 measurement: d.confirming.expect("a share starts from a measurement"),
             }),
-            Err(e) => return Err(device(format!("confirming {config}"))(e)),
+            Err(source) => {
+                let what = format!("confirming {config}");
+                return Err(StudyError::Device { what, source });
+            }
         },
         ClaimKind::Baseline(_) => match study.one_run(&FreqSetting::Dvfs, config.batch_size) {
             Ok(m) => m.map(|measurement| JournalRecord::Baseline { measurement }),
             Err(DeviceError::NoMoreReadings) => return Ok(Claimed::Exhausted),
-            Err(e) => {
+            Err(source) => {
                 let what = format!("the DVFS baseline at batch {}", config.batch_size);
-                return Err(device(what)(e));
+                return Err(StudyError::Device { what, source });
             }
         },
     };

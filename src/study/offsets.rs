@@ -233,33 +233,10 @@ fn ln_mean_var(m: &Measurement) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::Run;
 
     /// A baseline of three runs with the given energies.
     fn baseline(runs_j: [f64; 3]) -> Measurement {
-        let energy_j = runs_j.iter().sum::<f64>() / 3.0;
-        Measurement {
-            setting: crate::device::FreqSetting::Dvfs,
-            batch_size: 4,
-            inferences: 3200,
-            energy_j,
-            time_s: 10.0,
-            avg_power_w: energy_j / 10.0,
-            energy_per_inference_mj: energy_j / 3.2,
-            cv: 0.0,
-            converged: true,
-            runs: runs_j
-                .iter()
-                .map(|&energy_j| Run {
-                    energy_j,
-                    time_s: 10.0,
-                })
-                .collect(),
-            wall_s: 30.0,
-            rail_energy_j: Default::default(),
-            idle_power_w: None,
-            window_repeats: 1,
-        }
+        crate::study::pool::dvfs_runs(&runs_j)
     }
 
     fn offsets(boards: &[[f64; 3]]) -> Vec<f64> {

@@ -127,30 +127,44 @@ fn baseline_records(
     })
 }
 
+/// A DVFS measurement at batch 4 of full-length runs (3200 inferences, 10 s each) with the
+/// given energies: what the tests of pools and of offsets start from.
+#[cfg(test)]
+pub(super) fn dvfs_runs(runs_j: &[f64]) -> Measurement {
+    let raw = Measurement {
+        setting: crate::device::FreqSetting::Dvfs,
+        batch_size: 4,
+        inferences: 3200,
+        energy_j: 0.0,
+        time_s: 0.0,
+        avg_power_w: 0.0,
+        energy_per_inference_mj: 0.0,
+        cv: 0.0,
+        converged: false,
+        runs: runs_j
+            .iter()
+            .map(|&energy_j| Run {
+                energy_j,
+                time_s: 10.0,
+            })
+            .collect(),
+        wall_s: 10.0 * runs_j.len() as f64,
+        rail_energy_j: BTreeMap::new(),
+        window_repeats: 1,
+        idle_power_w: None,
+    };
+    pooled(&[(&raw, 1.0)], &ProtocolSettings::default()).expect("one part")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::FreqSetting;
 
     fn one_run(energy_j: f64) -> Measurement {
         Measurement {
-            setting: FreqSetting::Dvfs,
-            batch_size: 4,
-            inferences: 3200,
-            energy_j,
-            time_s: 10.0,
-            avg_power_w: energy_j / 10.0,
-            energy_per_inference_mj: energy_j / 3.2,
-            cv: 0.0,
-            converged: false,
-            runs: vec![Run {
-                energy_j,
-                time_s: 10.0,
-            }],
             wall_s: 11.0,
             rail_energy_j: BTreeMap::from([("VDD_IN".to_string(), energy_j)]),
-            window_repeats: 1,
-            idle_power_w: None,
+            ..dvfs_runs(&[energy_j])
         }
     }
 
